@@ -1,0 +1,76 @@
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from generation import selectors, services
+from generation.models import RenderJob
+from generation.registry import model_choices
+from generation.services import SEED_MAX
+
+
+class RenderJobSerializer(serializers.ModelSerializer):
+    video_url = serializers.SerializerMethodField()
+    progress_percent = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = RenderJob
+        fields = [
+            "id", "prompt", "negative_prompt", "model_key", "num_frames", "width", "height", "num_steps",
+            "guidance_scale", "seed", "state", "progress_step", "progress_total", "progress_percent", "error",
+            "queued_at", "started_at", "finished_at", "gpu_seconds", "encode_seconds", "video_url",
+        ]
+        read_only_fields = fields
+
+    def get_video_url(self, job) -> str | None:
+        if job.state != RenderJob.State.SUCCEEDED:
+            return None
+        url = reverse("generation:job_video", args=[job.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if request else url
+
+
+class RenderJobCreateSerializer(serializers.Serializer):
+    """The shape of a new job; the rules it must meet live in generation.services."""
+
+    prompt = serializers.CharField(allow_blank=True, trim_whitespace=True)
+    negative_prompt = serializers.CharField(required=False, allow_blank=True, default="")
+    model_key = serializers.ChoiceField(choices=model_choices())
+    num_frames = serializers.IntegerField(min_value=1)
+    width = serializers.IntegerField(min_value=1)
+    height = serializers.IntegerField(min_value=1)
+    num_steps = serializers.IntegerField(min_value=1)
+    guidance_scale = serializers.FloatField()
+    seed = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=SEED_MAX, default=None)
+
+    def validate(self, attrs):
+        errors = services.job_validate(**attrs)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+class RenderJobViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Your render jobs. Nobody else's jobs are listed or found."""
+
+    serializer_class = RenderJobSerializer
+    filterset_fields = ["state", "model_key"]
+
+    def get_queryset(self):
+        return selectors.jobs_for(self.request.user)
+
+    @extend_schema(request=RenderJobCreateSerializer, responses={201: RenderJobSerializer})
+    def create(self, request, *args, **kwargs):
+        incoming = RenderJobCreateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        job = services.job_create(owner=request.user, **incoming.validated_data)
+        data = RenderJobSerializer(job, context=self.get_serializer_context()).data
+        return Response(data, status=status.HTTP_201_CREATED, headers={"Location": data["id"]})
+
+    @extend_schema(request=None, responses={200: RenderJobSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        job = self.get_object()
+        services.job_cancel(job=job)
+        return Response(RenderJobSerializer(job, context=self.get_serializer_context()).data)

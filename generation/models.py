@@ -1,0 +1,83 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+
+class RenderJob(models.Model):
+    """One prompt rendered by one model. The row is the single source of truth for the render:
+    the broker carries only its id, and the worker writes progress, state and timings here."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    FINISHED_STATES = (State.SUCCEEDED, State.FAILED, State.CANCELLED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="render_jobs")
+    prompt = models.TextField()
+    negative_prompt = models.TextField(blank=True)
+    model_key = models.CharField(max_length=64)
+    num_frames = models.PositiveIntegerField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    num_steps = models.PositiveIntegerField()
+    guidance_scale = models.FloatField()
+    seed = models.BigIntegerField()
+
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED, db_index=True)
+    progress_step = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)
+    worker = models.CharField(max_length=255, blank=True)
+    error = models.TextField(blank=True)
+
+    queued_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    gpu_seconds = models.FloatField(null=True, blank=True, help_text="Seconds the pipeline ran on the device.")
+    encode_seconds = models.FloatField(null=True, blank=True)
+
+    output = models.FileField(upload_to="renders/", blank=True)
+    output_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-queued_at"]
+        indexes = [models.Index(fields=["owner", "-queued_at"])]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(num_frames__gte=1), name="renderjob_frames_positive"),
+            models.CheckConstraint(condition=models.Q(num_steps__gte=1), name="renderjob_steps_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.model_key} job {self.short_id} ({self.state})"
+
+    def get_absolute_url(self):
+        return reverse("generation:job_detail", args=[self.pk])
+
+    @property
+    def short_id(self) -> str:
+        return self.pk.hex[:8]
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in self.FINISHED_STATES
+
+    @property
+    def progress_percent(self) -> int:
+        if self.state == self.State.SUCCEEDED:
+            return 100
+        if not self.progress_total:
+            return 0
+        return min(100, round(100 * self.progress_step / self.progress_total))
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None

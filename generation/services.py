@@ -1,0 +1,184 @@
+"""Writes for render jobs: create, claim, progress, finish, cancel, and the render itself."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from access.policy import may_render
+from generation.models import RenderJob
+from generation.registry import MODELS, model_get
+
+log = logging.getLogger(__name__)
+
+PROMPT_MAX_LENGTH = 1000
+SEED_MAX = 2**32 - 1
+MAX_ATTEMPTS = 3
+
+
+def job_validate(
+    *, prompt: str, negative_prompt: str, model_key: str, num_frames: int, width: int, height: int,
+    num_steps: int, guidance_scale: float, seed: int | None,
+) -> dict[str, str]:
+    """Every rule a job's settings must meet, as {field: message}. Empty when the job may be queued."""
+    errors: dict[str, str] = {}
+    if not prompt.strip():
+        errors["prompt"] = "Write a prompt describing the clip."
+    elif len(prompt) > PROMPT_MAX_LENGTH:
+        errors["prompt"] = f"Prompts are limited to {PROMPT_MAX_LENGTH} characters (this one has {len(prompt)})."
+    if len(negative_prompt) > PROMPT_MAX_LENGTH:
+        errors["negative_prompt"] = f"Negative prompts are limited to {PROMPT_MAX_LENGTH} characters."
+    if seed is not None and not (0 <= seed <= SEED_MAX):
+        errors["seed"] = f"Seed must be from 0 to {SEED_MAX}."
+    spec = MODELS.get(model_key)
+    if spec is None:
+        errors["model_key"] = f"Unknown model {model_key!r}. Choose one of: {', '.join(MODELS)}."
+    else:
+        errors.update(
+            spec.validate(
+                num_frames=num_frames, width=width, height=height, num_steps=num_steps, guidance_scale=guidance_scale
+            )
+        )
+    return errors
+
+
+def job_create(
+    *, owner, prompt: str, model_key: str, num_frames: int, width: int, height: int, num_steps: int,
+    guidance_scale: float, negative_prompt: str = "", seed: int | None = None,
+) -> RenderJob:
+    """Queue a render for ``owner``. Raises PermissionDenied or ValidationError and then creates nothing."""
+    decision = may_render(owner)
+    if not decision:
+        raise PermissionDenied(decision.reason)
+    fields = dict(
+        prompt=prompt.strip(), negative_prompt=negative_prompt.strip(), model_key=model_key,
+        num_frames=num_frames, width=width, height=height, num_steps=num_steps,
+        guidance_scale=guidance_scale, seed=seed,
+    )
+    errors = job_validate(**fields)
+    if errors:
+        raise ValidationError(errors)
+    if fields["seed"] is None:
+        fields["seed"] = secrets.randbelow(SEED_MAX + 1)
+    with transaction.atomic():
+        job = RenderJob.objects.create(owner=owner, progress_total=num_steps, **fields)
+        transaction.on_commit(lambda: _enqueue(job))
+    log.info("generation.job_queued job=%s owner=%s model=%s", job.pk, owner.pk, model_key)
+    return job
+
+
+def _enqueue(job: RenderJob) -> None:
+    from generation.tasks import render_job
+
+    render_job.apply_async(args=[str(job.pk)], queue=model_get(job.model_key).queue)
+
+
+def job_cancel(*, job: RenderJob) -> bool:
+    """Cancel a queued or running job. A running render stops at its next denoising step."""
+    changed = RenderJob.objects.filter(
+        pk=job.pk, state__in=[RenderJob.State.QUEUED, RenderJob.State.RUNNING]
+    ).update(state=RenderJob.State.CANCELLED, finished_at=timezone.now(), error="Cancelled by its owner.")
+    job.refresh_from_db()
+    if changed:
+        log.info("generation.job_cancelled job=%s", job.pk)
+    return bool(changed)
+
+
+def job_claim(*, job_id, worker: str) -> RenderJob | None:
+    """Take a job for this worker. Returns None when there is nothing to run: the job is gone,
+    finished or cancelled. A job found 'running' was left by a worker that died; it is run again
+    until it has cost MAX_ATTEMPTS workers, then failed for good."""
+    claimable = [RenderJob.State.QUEUED, RenderJob.State.RUNNING]
+    changed = RenderJob.objects.filter(pk=job_id, state__in=claimable, attempts__lt=MAX_ATTEMPTS).update(
+        state=RenderJob.State.RUNNING, attempts=F("attempts") + 1, worker=worker[:255],
+        started_at=timezone.now(), progress_step=0,
+    )
+    if changed != 1:
+        RenderJob.objects.filter(pk=job_id, state=RenderJob.State.RUNNING, attempts__gte=MAX_ATTEMPTS).update(
+            state=RenderJob.State.FAILED, finished_at=timezone.now(),
+            error=f"The render stopped its worker {MAX_ATTEMPTS} times and will not be tried again.",
+        )
+        return None
+    return RenderJob.objects.select_related("owner").get(pk=job_id)
+
+
+def _running(job: RenderJob):
+    """The job's row, only while this attempt still owns it."""
+    return RenderJob.objects.filter(pk=job.pk, state=RenderJob.State.RUNNING, attempts=job.attempts)
+
+
+def job_progress(*, job: RenderJob, step: int, total: int) -> None:
+    """Record a finished denoising step; raises RenderStopped if the job must not go on."""
+    from generation.runner import RenderStopped
+
+    owner = get_user_model().objects.get(pk=job.owner_id)
+    decision = may_render(owner)
+    if not decision:
+        job_fail(job=job, reason=f"Stopped: {decision.reason}", state=RenderJob.State.CANCELLED)
+        raise RenderStopped(decision.reason)
+    if not _running(job).update(progress_step=step, progress_total=total):
+        raise RenderStopped("The job was cancelled.")
+
+
+def job_fail(*, job: RenderJob, reason: str, state: str = RenderJob.State.FAILED) -> bool:
+    changed = _running(job).update(state=state, error=reason[:4000], finished_at=timezone.now())
+    if changed:
+        log.warning("generation.render_failed job=%s state=%s reason=%s", job.pk, state, reason)
+    return bool(changed)
+
+
+def job_succeed(*, job: RenderJob, video: bytes, device_seconds: float, encode_seconds: float) -> bool:
+    name = job.output.field.storage.save(f"renders/{job.owner_id}/{job.pk}.mp4", ContentFile(video))
+    changed = _running(job).update(
+        state=RenderJob.State.SUCCEEDED, output=name, output_bytes=len(video), finished_at=timezone.now(),
+        gpu_seconds=device_seconds, encode_seconds=encode_seconds, progress_step=F("progress_total"), error="",
+    )
+    if not changed:
+        # Cancelled or taken over while encoding: the clip must not outlive the job's state.
+        job.output.field.storage.delete(name)
+    return bool(changed)
+
+
+def job_render(*, job_id, worker: str) -> RenderJob | None:
+    """Claim a job, render it, encode it and store the MP4. Every outcome is written to the row."""
+    from generation import runner
+    from generation.encoding import encode_mp4, frames_to_uint8
+
+    job = job_claim(job_id=job_id, worker=worker)
+    if job is None:
+        log.info("generation.job_skipped job=%s", job_id)
+        return None
+    spec = model_get(job.model_key)
+    params = runner.RenderParams(
+        prompt=job.prompt, negative_prompt=job.negative_prompt, num_frames=job.num_frames, width=job.width,
+        height=job.height, num_steps=job.num_steps, guidance_scale=job.guidance_scale, seed=job.seed,
+    )
+    try:
+        result = runner.render(spec, params, on_step=lambda step, total: job_progress(job=job, step=step, total=total))
+        started = time.perf_counter()
+        video = encode_mp4(
+            frames_to_uint8(result.frames), fps=spec.fps, crf=settings.BACKLOT_VIDEO_CRF,
+            preset=settings.BACKLOT_VIDEO_PRESET,
+        )
+        job_succeed(
+            job=job, video=video, device_seconds=result.device_seconds,
+            encode_seconds=time.perf_counter() - started,
+        )
+    except runner.RenderStopped as stopped:
+        log.info("generation.render_stopped job=%s reason=%s", job.pk, stopped.reason)
+    except runner.ModelUnavailable as error:
+        job_fail(job=job, reason=str(error))
+    except Exception as error:
+        log.exception("generation.render_crashed job=%s", job.pk)
+        job_fail(job=job, reason=f"The render failed: {type(error).__name__}: {error}")
+    job.refresh_from_db()
+    return job

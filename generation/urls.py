@@ -1,0 +1,14 @@
+from django.urls import path
+
+from generation import views
+
+app_name = "generation"
+
+urlpatterns = [
+    path("", views.job_list, name="job_list"),
+    path("new/", views.job_create, name="job_create"),
+    path("<uuid:job_id>/", views.job_detail, name="job_detail"),
+    path("<uuid:job_id>/status/", views.job_status, name="job_status"),
+    path("<uuid:job_id>/cancel/", views.job_cancel, name="job_cancel"),
+    path("<uuid:job_id>/video.mp4", views.job_video, name="job_video"),
+]

@@ -1,0 +1,83 @@
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from access.policy import may_render
+from generation import selectors, services
+from generation.forms import JobForm
+from generation.models import RenderJob
+from generation.registry import MODELS
+
+
+@login_required
+@require_GET
+def job_list(request):
+    paginator = Paginator(selectors.jobs_for(request.user), 25)
+    return render(request, "generation/job_list.html", {"page_obj": paginator.get_page(request.GET.get("page"))})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def job_create(request):
+    decision = may_render(request.user)
+    if not decision:
+        raise PermissionDenied(decision.reason)
+    form = JobForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = services.job_create(owner=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            for field, messages in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, messages)
+        else:
+            return redirect(job)
+    return render(request, "generation/job_form.html", {"form": form}, status=400 if form.errors else 200)
+
+
+def _status_context(job: RenderJob) -> dict:
+    spec = MODELS.get(job.model_key)
+    return {
+        "job": job,
+        "model_label": spec.label if spec else job.model_key,
+        "poll_seconds": settings.BACKLOT_PROGRESS_POLL_SECONDS,
+    }
+
+
+@login_required
+@require_GET
+def job_detail(request, job_id):
+    job = selectors.job_for(request.user, job_id)
+    return render(request, "generation/job_detail.html", _status_context(job))
+
+
+@login_required
+@require_GET
+def job_status(request, job_id):
+    job = selectors.job_for(request.user, job_id)
+    return render(request, "generation/_job_status.html", _status_context(job))
+
+
+@login_required
+@require_POST
+def job_cancel(request, job_id):
+    job = selectors.job_for(request.user, job_id)
+    services.job_cancel(job=job)
+    return redirect(job)
+
+
+@login_required
+@require_GET
+def job_video(request, job_id):
+    job = selectors.job_for(request.user, job_id)
+    if job.state != RenderJob.State.SUCCEEDED or not job.output:
+        raise Http404("This clip has no video.")
+    response = FileResponse(
+        job.output.open("rb"), content_type="video/mp4", as_attachment="download" in request.GET,
+        filename=f"backlot-{job.short_id}.mp4",
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
