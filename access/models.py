@@ -29,9 +29,7 @@ class User(AbstractUser):
 
     username = None
     email = models.EmailField("email address", unique=True)
-    display_name = models.CharField(
-        max_length=80, blank=True, help_text="The name credited on this person's work."
-    )
+    display_name = models.CharField(max_length=80, blank=True, help_text="The name credited on this person's work.")
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []

@@ -16,7 +16,7 @@ VAR_DIR = Path(envstr("BACKLOT_VAR_DIR", str(BASE_DIR / "var"))).resolve()
 
 DEBUG = envbool("DEBUG", True)
 
-_DEV_SECRET_KEY = "backlot-insecure-development-key-never-use-in-production"
+_DEV_SECRET_KEY = "backlot-insecure-development-key-never-use-in-production"  # noqa: S105 (refused when DEBUG is off)
 SECRET_KEY = envstr("SECRET_KEY", _DEV_SECRET_KEY if DEBUG else "")
 if not DEBUG and (SECRET_KEY == _DEV_SECRET_KEY or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5):
     raise ImproperlyConfigured(
@@ -93,7 +93,12 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Worker processes must see the test database, so it lives in a file, never in memory.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    # WAL lets the web process read while a worker writes progress.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     VAR_DIR.mkdir(parents=True, exist_ok=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -17,9 +17,27 @@ class RenderJobSerializer(serializers.ModelSerializer):
     class Meta:
         model = RenderJob
         fields = [
-            "id", "prompt", "negative_prompt", "model_key", "num_frames", "width", "height", "num_steps",
-            "guidance_scale", "seed", "state", "progress_step", "progress_total", "progress_percent", "error",
-            "queued_at", "started_at", "finished_at", "gpu_seconds", "encode_seconds", "video_url",
+            "id",
+            "prompt",
+            "negative_prompt",
+            "model_key",
+            "num_frames",
+            "width",
+            "height",
+            "num_steps",
+            "guidance_scale",
+            "seed",
+            "state",
+            "progress_step",
+            "progress_total",
+            "progress_percent",
+            "error",
+            "queued_at",
+            "started_at",
+            "finished_at",
+            "gpu_seconds",
+            "encode_seconds",
+            "video_url",
         ]
         read_only_fields = fields
 
@@ -51,7 +69,9 @@ class RenderJobCreateSerializer(serializers.Serializer):
         return attrs
 
 
-class RenderJobViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+class RenderJobViewSet(
+    mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet
+):
     """Your render jobs. Nobody else's jobs are listed or found."""
 
     serializer_class = RenderJobSerializer

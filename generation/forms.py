@@ -8,20 +8,27 @@ _DEFAULT = next(iter(MODELS.values()))
 
 class JobForm(forms.Form):
     prompt = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3, "maxlength": PROMPT_MAX_LENGTH}), strip=True,
+        widget=forms.Textarea(attrs={"rows": 3, "maxlength": PROMPT_MAX_LENGTH}),
+        strip=True,
         help_text=f"What should happen in the clip (up to {PROMPT_MAX_LENGTH} characters).",
     )
     negative_prompt = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text="What the clip should avoid."
     )
     model_key = forms.ChoiceField(label="Model", choices=model_choices, initial=_DEFAULT.key)
-    num_frames = forms.IntegerField(label="Frames", min_value=1, initial=_DEFAULT.default_frames,
-                                    help_text=f"{_DEFAULT.label}: {_DEFAULT.frame_counts_hint()}.")
+    num_frames = forms.IntegerField(
+        label="Frames",
+        min_value=1,
+        initial=_DEFAULT.default_frames,
+        help_text=f"{_DEFAULT.label}: {_DEFAULT.frame_counts_hint()}.",
+    )
     width = forms.IntegerField(min_value=1, initial=_DEFAULT.default_width)
     height = forms.IntegerField(min_value=1, initial=_DEFAULT.default_height)
     num_steps = forms.IntegerField(label="Steps", min_value=1, initial=_DEFAULT.default_steps)
     guidance_scale = forms.FloatField(label="Guidance", initial=_DEFAULT.default_guidance)
-    seed = forms.IntegerField(required=False, min_value=0, max_value=SEED_MAX, help_text="Leave empty for a random seed.")
+    seed = forms.IntegerField(
+        required=False, min_value=0, max_value=SEED_MAX, help_text="Leave empty for a random seed."
+    )
 
     def clean(self):
         cleaned = super().clean()

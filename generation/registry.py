@@ -54,13 +54,13 @@ class ModelSpec:
     def frame_counts_hint(self) -> str:
         return f"{self.frame_step}k+1 (e.g. {self.frame_step * 2 + 1}, {self.frame_step * 6 + 1}, {self.frame_step * 12 + 1})"
 
-    def validate(self, *, num_frames: int, width: int, height: int, num_steps: int, guidance_scale: float) -> dict[str, str]:
+    def validate(
+        self, *, num_frames: int, width: int, height: int, num_steps: int, guidance_scale: float
+    ) -> dict[str, str]:
         """Check settings against this model's rules; returns {field: message} for each problem."""
         errors: dict[str, str] = {}
         if not (1 <= num_frames <= self.max_frames) or (num_frames - 1) % self.frame_step:
-            errors["num_frames"] = (
-                f"{self.label} renders {self.frame_counts_hint()} frames, at most {self.max_frames}."
-            )
+            errors["num_frames"] = f"{self.label} renders {self.frame_counts_hint()} frames, at most {self.max_frames}."
         for field, value, largest in (("width", width, self.max_width), ("height", height, self.max_height)):
             if value % self.size_multiple or not (self.min_size <= value <= largest):
                 errors[field] = (

@@ -85,14 +85,18 @@ def _pipeline_load(spec: ModelSpec):
     started = time.perf_counter()
     pipeline_class = getattr(diffusers, spec.pipeline_class)
     try:
-        pipeline = pipeline_class.from_pretrained(source, torch_dtype=dtype)
+        pipeline = pipeline_class.from_pretrained(source, dtype=dtype)
     except (OSError, ValueError) as error:
         raise ModelUnavailable(f"Could not load {spec.label} from {source}: {error}") from error
     pipeline.to(device)
     pipeline.set_progress_bar_config(disable=True)
     log.info(
         "generation.model_loaded model=%s source=%s device=%s dtype=%s seconds=%.2f",
-        spec.key, source, device, dtype, time.perf_counter() - started,
+        spec.key,
+        source,
+        device,
+        dtype,
+        time.perf_counter() - started,
     )
     return pipeline
 

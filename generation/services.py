@@ -26,8 +26,16 @@ MAX_ATTEMPTS = 3
 
 
 def job_validate(
-    *, prompt: str, negative_prompt: str, model_key: str, num_frames: int, width: int, height: int,
-    num_steps: int, guidance_scale: float, seed: int | None,
+    *,
+    prompt: str,
+    negative_prompt: str,
+    model_key: str,
+    num_frames: int,
+    width: int,
+    height: int,
+    num_steps: int,
+    guidance_scale: float,
+    seed: int | None,
 ) -> dict[str, str]:
     """Every rule a job's settings must meet, as {field: message}. Empty when the job may be queued."""
     errors: dict[str, str] = {}
@@ -52,18 +60,33 @@ def job_validate(
 
 
 def job_create(
-    *, owner, prompt: str, model_key: str, num_frames: int, width: int, height: int, num_steps: int,
-    guidance_scale: float, negative_prompt: str = "", seed: int | None = None,
+    *,
+    owner,
+    prompt: str,
+    model_key: str,
+    num_frames: int,
+    width: int,
+    height: int,
+    num_steps: int,
+    guidance_scale: float,
+    negative_prompt: str = "",
+    seed: int | None = None,
 ) -> RenderJob:
     """Queue a render for ``owner``. Raises PermissionDenied or ValidationError and then creates nothing."""
     decision = may_render(owner)
     if not decision:
         raise PermissionDenied(decision.reason)
-    fields = dict(
-        prompt=prompt.strip(), negative_prompt=negative_prompt.strip(), model_key=model_key,
-        num_frames=num_frames, width=width, height=height, num_steps=num_steps,
-        guidance_scale=guidance_scale, seed=seed,
-    )
+    fields = {
+        "prompt": prompt.strip(),
+        "negative_prompt": negative_prompt.strip(),
+        "model_key": model_key,
+        "num_frames": num_frames,
+        "width": width,
+        "height": height,
+        "num_steps": num_steps,
+        "guidance_scale": guidance_scale,
+        "seed": seed,
+    }
     errors = job_validate(**fields)
     if errors:
         raise ValidationError(errors)
@@ -84,9 +107,9 @@ def _enqueue(job: RenderJob) -> None:
 
 def job_cancel(*, job: RenderJob) -> bool:
     """Cancel a queued or running job. A running render stops at its next denoising step."""
-    changed = RenderJob.objects.filter(
-        pk=job.pk, state__in=[RenderJob.State.QUEUED, RenderJob.State.RUNNING]
-    ).update(state=RenderJob.State.CANCELLED, finished_at=timezone.now(), error="Cancelled by its owner.")
+    changed = RenderJob.objects.filter(pk=job.pk, state__in=[RenderJob.State.QUEUED, RenderJob.State.RUNNING]).update(
+        state=RenderJob.State.CANCELLED, finished_at=timezone.now(), error="Cancelled by its owner."
+    )
     job.refresh_from_db()
     if changed:
         log.info("generation.job_cancelled job=%s", job.pk)
@@ -99,12 +122,16 @@ def job_claim(*, job_id, worker: str) -> RenderJob | None:
     until it has cost MAX_ATTEMPTS workers, then failed for good."""
     claimable = [RenderJob.State.QUEUED, RenderJob.State.RUNNING]
     changed = RenderJob.objects.filter(pk=job_id, state__in=claimable, attempts__lt=MAX_ATTEMPTS).update(
-        state=RenderJob.State.RUNNING, attempts=F("attempts") + 1, worker=worker[:255],
-        started_at=timezone.now(), progress_step=0,
+        state=RenderJob.State.RUNNING,
+        attempts=F("attempts") + 1,
+        worker=worker[:255],
+        started_at=timezone.now(),
+        progress_step=0,
     )
     if changed != 1:
         RenderJob.objects.filter(pk=job_id, state=RenderJob.State.RUNNING, attempts__gte=MAX_ATTEMPTS).update(
-            state=RenderJob.State.FAILED, finished_at=timezone.now(),
+            state=RenderJob.State.FAILED,
+            finished_at=timezone.now(),
             error=f"The render stopped its worker {MAX_ATTEMPTS} times and will not be tried again.",
         )
         return None
@@ -139,8 +166,14 @@ def job_fail(*, job: RenderJob, reason: str, state: str = RenderJob.State.FAILED
 def job_succeed(*, job: RenderJob, video: bytes, device_seconds: float, encode_seconds: float) -> bool:
     name = job.output.field.storage.save(f"renders/{job.owner_id}/{job.pk}.mp4", ContentFile(video))
     changed = _running(job).update(
-        state=RenderJob.State.SUCCEEDED, output=name, output_bytes=len(video), finished_at=timezone.now(),
-        gpu_seconds=device_seconds, encode_seconds=encode_seconds, progress_step=F("progress_total"), error="",
+        state=RenderJob.State.SUCCEEDED,
+        output=name,
+        output_bytes=len(video),
+        finished_at=timezone.now(),
+        gpu_seconds=device_seconds,
+        encode_seconds=encode_seconds,
+        progress_step=F("progress_total"),
+        error="",
     )
     if not changed:
         # Cancelled or taken over while encoding: the clip must not outlive the job's state.
@@ -159,18 +192,28 @@ def job_render(*, job_id, worker: str) -> RenderJob | None:
         return None
     spec = model_get(job.model_key)
     params = runner.RenderParams(
-        prompt=job.prompt, negative_prompt=job.negative_prompt, num_frames=job.num_frames, width=job.width,
-        height=job.height, num_steps=job.num_steps, guidance_scale=job.guidance_scale, seed=job.seed,
+        prompt=job.prompt,
+        negative_prompt=job.negative_prompt,
+        num_frames=job.num_frames,
+        width=job.width,
+        height=job.height,
+        num_steps=job.num_steps,
+        guidance_scale=job.guidance_scale,
+        seed=job.seed,
     )
     try:
         result = runner.render(spec, params, on_step=lambda step, total: job_progress(job=job, step=step, total=total))
         started = time.perf_counter()
         video = encode_mp4(
-            frames_to_uint8(result.frames), fps=spec.fps, crf=settings.BACKLOT_VIDEO_CRF,
+            frames_to_uint8(result.frames),
+            fps=spec.fps,
+            crf=settings.BACKLOT_VIDEO_CRF,
             preset=settings.BACKLOT_VIDEO_PRESET,
         )
         job_succeed(
-            job=job, video=video, device_seconds=result.device_seconds,
+            job=job,
+            video=video,
+            device_seconds=result.device_seconds,
             encode_seconds=time.perf_counter() - started,
         )
     except runner.RenderStopped as stopped:

@@ -76,7 +76,9 @@ def job_video(request, job_id):
     if job.state != RenderJob.State.SUCCEEDED or not job.output:
         raise Http404("This clip has no video.")
     response = FileResponse(
-        job.output.open("rb"), content_type="video/mp4", as_attachment="download" in request.GET,
+        job.output.open("rb"),
+        content_type="video/mp4",
+        as_attachment="download" in request.GET,
         filename=f"backlot-{job.short_id}.mp4",
     )
     response["Cache-Control"] = "private, no-store"

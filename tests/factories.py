@@ -1,0 +1,39 @@
+import factory
+from allauth.account.models import EmailAddress
+
+from access.models import User
+from generation.models import RenderJob
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"person{n}@example.org")
+    display_name = factory.Faker("name")
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def verified_email(user, create, extracted, **kwargs):
+        if create:
+            user.save()
+            EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=True)
+
+
+class RenderJobFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = RenderJob
+
+    owner = factory.SubFactory(UserFactory)
+    prompt = "a slow pan over a neon city at night"
+    model_key = "ltx-video"
+    num_frames = 9
+    width = 64
+    height = 64
+    num_steps = 2
+    guidance_scale = 3.0
+    seed = 42
+    progress_total = factory.SelfAttribute("num_steps")

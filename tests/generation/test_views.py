@@ -1,0 +1,150 @@
+import pytest
+from django.urls import reverse
+
+from generation.models import RenderJob
+from generation.services import job_cancel
+from tests.factories import RenderJobFactory
+
+pytestmark = pytest.mark.django_db
+
+GOOD = {
+    "prompt": "a fox running through snow",
+    "negative_prompt": "",
+    "model_key": "ltx-video",
+    "num_frames": "25",
+    "width": "256",
+    "height": "192",
+    "num_steps": "4",
+    "guidance_scale": "3",
+    "seed": "",
+}
+
+
+def test_pages_need_sign_in(client):
+    job = RenderJobFactory()
+    for url in [
+        reverse("generation:job_list"),
+        reverse("generation:job_create"),
+        reverse("generation:job_detail", args=[job.pk]),
+        reverse("generation:job_status", args=[job.pk]),
+        reverse("generation:job_video", args=[job.pk]),
+    ]:
+        response = client.get(url)
+        assert response.status_code == 302 and "/accounts/login/" in response["Location"], url
+
+
+def test_the_form_offers_the_models_defaults(tester_client):
+    response = tester_client.get(reverse("generation:job_create"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'value="121"' in html and 'value="704"' in html and "LTX-Video" in html
+
+
+def test_submitting_the_form_queues_a_job_and_shows_it(tester_client, tester):
+    response = tester_client.post(reverse("generation:job_create"), GOOD)
+
+    job = RenderJob.objects.get()
+    assert response.status_code == 302 and response["Location"] == job.get_absolute_url()
+    assert (job.owner, job.state, job.num_frames, job.width, job.height) == (tester, "queued", 25, 256, 192)
+    assert 0 <= job.seed < 2**32
+    page = tester_client.get(job.get_absolute_url()).content.decode()
+    assert "a fox running through snow" in page
+    assert 'hx-get="{}"'.format(reverse("generation:job_status", args=[job.pk])) in page
+    assert '<progress id="job-progress"' in page
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"prompt": ""}, "prompt", "This field is required."),
+        ({"prompt": "   "}, "prompt", "This field is required."),
+        ({"prompt": "x" * 2000}, "prompt", "limited to 1000 characters"),
+        ({"num_frames": "24"}, "num_frames", "8k+1"),
+        ({"width": "250"}, "width", "multiple of 32"),
+        ({"height": "4096"}, "height", "multiple of 32"),
+        ({"model_key": "sora"}, "model_key", "Select a valid choice"),
+        ({"num_steps": "-5"}, "num_steps", "greater than or equal to 1"),
+        ({"num_steps": "many"}, "num_steps", "Enter a whole number"),
+        ({"seed": "-1"}, "seed", "greater than or equal to 0"),
+    ],
+)
+def test_bad_input_shows_a_clear_error_and_queues_nothing(tester_client, change, field, message):
+    response = tester_client.post(reverse("generation:job_create"), {**GOOD, **change})
+
+    assert response.status_code == 400
+    assert message in response.context["form"].errors[field][0]
+    assert message in response.content.decode().replace("&#x27;", "'")
+    assert not RenderJob.objects.exists()
+
+
+def test_the_list_shows_only_my_jobs(tester_client, tester, tester2):
+    mine = RenderJobFactory(owner=tester, prompt="my own clip")
+    RenderJobFactory(owner=tester2, prompt="somebody else's clip")
+
+    html = tester_client.get(reverse("generation:job_list")).content.decode()
+
+    assert "my own clip" in html and mine.short_id in html
+    assert "somebody else" not in html
+
+
+def test_nobody_sees_or_touches_another_persons_job(client, tester, outsider, smoke_model):
+    from generation.services import job_render
+
+    job = RenderJobFactory(owner=tester)
+    job_render(job_id=job.pk, worker="w")
+    client.force_login(outsider)
+
+    for name in ["job_detail", "job_status", "job_video"]:
+        assert client.get(reverse(f"generation:{name}", args=[job.pk])).status_code == 404, name
+    assert client.post(reverse("generation:job_cancel", args=[job.pk])).status_code == 404
+    job.refresh_from_db()
+    assert job.state == "succeeded"
+
+
+def test_the_owner_gets_the_clip_as_video(tester_client, tester, smoke_model):
+    from generation.services import job_render
+
+    job = RenderJobFactory(owner=tester)
+    job_render(job_id=job.pk, worker="w")
+
+    response = tester_client.get(reverse("generation:job_video", args=[job.pk]))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "video/mp4"
+    assert response["Cache-Control"] == "private, no-store"
+    assert b"ftyp" in b"".join(response.streaming_content)[:16]
+    download = tester_client.get(reverse("generation:job_video", args=[job.pk]) + "?download=1")
+    assert download["Content-Disposition"].startswith("attachment;")
+    status = tester_client.get(reverse("generation:job_status", args=[job.pk])).content.decode()
+    assert "<video" in status and "hx-get" not in status
+
+
+def test_an_unfinished_job_has_no_video(tester_client, tester):
+    job = RenderJobFactory(owner=tester)
+    assert tester_client.get(reverse("generation:job_video", args=[job.pk])).status_code == 404
+
+
+def test_the_owner_can_cancel_a_queued_job(tester_client, tester):
+    job = RenderJobFactory(owner=tester)
+
+    response = tester_client.post(reverse("generation:job_cancel", args=[job.pk]))
+
+    assert response.status_code == 302
+    job.refresh_from_db()
+    assert job.state == "cancelled"
+    status = tester_client.get(reverse("generation:job_status", args=[job.pk])).content.decode()
+    assert "Cancelled by its owner." in status and "hx-get" not in status
+
+
+def test_cancelling_needs_post(tester_client, tester):
+    job = RenderJobFactory(owner=tester)
+    assert tester_client.get(reverse("generation:job_cancel", args=[job.pk])).status_code == 405
+    assert not job_cancel(job=RenderJobFactory(owner=tester, state="succeeded"))
+
+
+def test_a_deactivated_account_cannot_submit(client, tester):
+    client.force_login(tester)
+    tester.is_active = False
+    tester.save()
+    response = client.post(reverse("generation:job_create"), GOOD)
+    assert response.status_code in (302, 403)
+    assert not RenderJob.objects.exists()
