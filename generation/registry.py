@@ -52,7 +52,8 @@ class ModelSpec:
         return self.hub_id if configured == "hub" else configured
 
     def frame_counts_hint(self) -> str:
-        return f"{self.frame_step}k+1 (e.g. {self.frame_step * 2 + 1}, {self.frame_step * 6 + 1}, {self.frame_step * 12 + 1})"
+        examples = ", ".join(str(self.frame_step * k + 1) for k in (2, 6, 12))
+        return f"{self.frame_step}k+1 (e.g. {examples})"
 
     def validate(
         self, *, num_frames: int, width: int, height: int, num_steps: int, guidance_scale: float
