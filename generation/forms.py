@@ -32,7 +32,13 @@ class JobForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        if not self.errors:
-            for field, message in job_validate(**cleaned).items():
+        # Check the model's rules on every field that parsed, so that all problems show at once;
+        # fields that failed to parse stand in with valid values and keep their own error.
+        spec = MODELS.get(cleaned.get("model_key")) or _DEFAULT
+        candidate = {"prompt": "?", "negative_prompt": "", "seed": None, "model_key": spec.key}
+        candidate |= spec.default_settings()
+        candidate |= {field: value for field, value in cleaned.items() if field not in self.errors}
+        for field, message in job_validate(**candidate).items():
+            if field not in self.errors:
                 self.add_error(field, message)
         return cleaned

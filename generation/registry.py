@@ -51,6 +51,15 @@ class ModelSpec:
             return str(self.smoke_folder)
         return self.hub_id if configured == "hub" else configured
 
+    def default_settings(self) -> dict:
+        return {
+            "num_frames": self.default_frames,
+            "width": self.default_width,
+            "height": self.default_height,
+            "num_steps": self.default_steps,
+            "guidance_scale": self.default_guidance,
+        }
+
     def frame_counts_hint(self) -> str:
         examples = ", ".join(str(self.frame_step * k + 1) for k in (2, 6, 12))
         return f"{self.frame_step}k+1 (e.g. {examples})"

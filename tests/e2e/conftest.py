@@ -1,0 +1,73 @@
+"""A real Celery worker process, started once per test session against the configured broker and
+the test database, rendering with the smoke model."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from generation.registry import MODELS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{Path(db['NAME']).resolve()}"
+    auth = quote(db["USER"] or "", safe="")
+    if db.get("PASSWORD"):
+        auth += ":" + quote(db["PASSWORD"], safe="")
+    return f"postgres://{auth}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, smoke_model, media_root, tmp_path_factory):
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "MEDIA_ROOT": str(media_root),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "BACKLOT_BROKER_DIR": str(settings.BROKER_DIR),
+        "BACKLOT_MODELS_DIR": str(settings.BACKLOT_MODELS_DIR),
+        "PYTHONUNBUFFERED": "1",
+    }
+    queues = ",".join(spec.queue for spec in MODELS.values())
+    command = [
+        sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues, "--concurrency", "1",
+        "--prefetch-multiplier", "1", "--without-gossip", "--without-mingle", "--without-heartbeat",
+        "--hostname", "e2e@%h", "--loglevel", "INFO",
+    ]  # fmt: skip
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while "ready." not in log_path.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"The Celery worker did not start:\n{log_path.read_text()[-4000:]}")
+        time.sleep(0.2)
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    print(f"worker log: {log_path}")
+
+
+def wait_for(predicate, *, timeout: float, interval: float = 0.05, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"Timed out after {timeout} s waiting for {message}.")

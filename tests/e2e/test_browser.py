@@ -1,0 +1,106 @@
+"""The thin path as a person sees it, in Chromium: sign in, submit a prompt, watch the bar move,
+play the clip. The render happens in the real worker process."""
+
+import os
+import shutil
+
+import pytest
+
+from tests.factories import UserFactory
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic", "--autoplay-policy=no-user-gesture-required",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Chromium is not installed (make test installs Debian's chromium where it can).")
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are safe.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def _sign_in(page, base_url, email, password):
+    page.goto(f"{base_url}/")
+    assert "/accounts/login/" in page.url
+    page.fill("input[name=login]", email)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base_url}/clips/")
+
+
+def test_sign_in_render_watch_progress_and_play(celery_worker, live_server, page, settings, password):
+    settings.BACKLOT_PROGRESS_POLL_SECONDS = 0.2
+    UserFactory(email="artist@example.org")
+    _sign_in(page, live_server.url, "artist@example.org", password)
+
+    page.click("text=Generate a clip")
+    page.fill("textarea[name=prompt]", "a golden horse running through snow, cinematic")
+    page.fill("input[name=num_frames]", "49")
+    page.fill("input[name=width]", "704")
+    page.fill("input[name=height]", "480")
+    page.fill("input[name=num_steps]", "60")
+    page.fill("input[name=seed]", "7")
+    page.click("button:has-text('Render')")
+
+    page.wait_for_selector("text=a golden horse running through snow")
+    page.wait_for_function(
+        "() => { const bar = document.querySelector('#job-progress');"
+        " return bar && bar.value > 0 && bar.value < 100; }",
+        timeout=120_000,
+        polling=50,
+    )
+    page.wait_for_selector("video#clip", timeout=120_000)
+    page.wait_for_function("() => document.querySelector('video#clip').readyState >= 2", timeout=30_000)
+    video = page.evaluate(
+        """async () => {
+            const v = document.querySelector('video#clip');
+            v.muted = true;
+            await v.play();
+            await new Promise(resolve => setTimeout(resolve, 300));
+            return {width: v.videoWidth, height: v.videoHeight, duration: v.duration, time: v.currentTime,
+                    error: v.error && v.error.code};
+        }"""
+    )
+    assert video["error"] is None
+    assert (video["width"], video["height"]) == (704, 480)
+    assert video["duration"] == pytest.approx(49 / 24, abs=0.05)
+    assert video["time"] > 0, "the clip plays"
+    assert page.locator(".state").first.inner_text() == "Succeeded"
+
+    page.click("text=My clips")
+    assert page.locator("table.jobs tbody tr").count() == 1
+
+
+def test_bad_input_is_explained_on_the_form(celery_worker, live_server, page, password):
+    UserFactory(email="artist2@example.org")
+    _sign_in(page, live_server.url, "artist2@example.org", password)
+
+    page.goto(f"{live_server.url}/clips/new/")
+    page.fill("textarea[name=prompt]", "")
+    page.fill("input[name=num_frames]", "50")
+    page.click("button:has-text('Render')")
+
+    assert page.locator(".field-prompt .errorlist").inner_text() == "This field is required."
+    assert "8k+1" in page.locator(".field-num_frames .errorlist").inner_text()
+    page.goto(f"{live_server.url}/clips/")
+    assert page.locator("text=No clips yet.").is_visible()

@@ -1,0 +1,76 @@
+"""Submit through the API, render in a separate Celery worker process, decode the MP4 back."""
+
+import io
+
+import av
+import pytest
+from rest_framework.test import APIClient
+
+from generation.models import RenderJob
+from tests.e2e.conftest import wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+JOBS = "/api/v1/jobs/"
+
+
+@pytest.fixture
+def api(tester):
+    client = APIClient()
+    client.force_login(tester)  # a session, so that the video link works too
+    return client
+
+
+def _job(job_id) -> RenderJob:
+    return RenderJob.objects.get(pk=job_id)
+
+
+def test_a_worker_renders_a_submitted_job_to_an_mp4(celery_worker, api):
+    settings = {"num_frames": 33, "width": 192, "height": 128, "num_steps": 6, "guidance_scale": 3.0, "seed": 5}
+    response = api.post(JOBS, {"prompt": "a bird over the sea", "model_key": "ltx-video", **settings}, format="json")
+    assert response.status_code == 201
+    job_id = response.json()["id"]
+
+    job = wait_for(lambda: (j := _job(job_id)).is_finished and j, timeout=120, message="the render to finish")
+
+    assert job.state == RenderJob.State.SUCCEEDED, job.error
+    assert job.worker.startswith("e2e@")
+    assert (job.progress_step, job.progress_total, job.attempts) == (6, 6, 1)
+    body = api.get(f"{JOBS}{job_id}/").json()
+    assert body["state"] == "succeeded" and body["video_url"].endswith(f"/clips/{job_id}/video.mp4")
+    video = b"".join(api.get(body["video_url"]).streaming_content)
+    with av.open(io.BytesIO(video)) as container:
+        stream = container.streams.video[0]
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+    assert stream.codec_context.name == "h264"
+    assert len(frames) == 33
+    assert frames[0].shape == (128, 192, 3)
+
+
+def test_a_running_job_reports_progress_and_stops_when_cancelled(celery_worker, api):
+    response = api.post(
+        JOBS,
+        {"prompt": "a slow storm", "model_key": "ltx-video", "num_frames": 121, "width": 704, "height": 480,
+         "num_steps": 100, "guidance_scale": 3.0},
+        format="json",
+    )  # fmt: skip
+    job_id = response.json()["id"]
+
+    wait_for(lambda: _job(job_id).progress_step >= 2, timeout=120, message="two denoising steps")
+    midway = api.get(f"{JOBS}{job_id}/").json()
+    assert midway["state"] == "running" and 2 <= midway["progress_step"] < 100
+    assert api.post(f"{JOBS}{job_id}/cancel/").json()["state"] == "cancelled"
+
+    # The worker notices at its next step, gives up the job and takes the next one.
+    follow_up = api.post(
+        JOBS,
+        {"prompt": "after", "model_key": "ltx-video", "num_frames": 9, "width": 64, "height": 64, "num_steps": 2,
+         "guidance_scale": 3.0},
+        format="json",
+    ).json()  # fmt: skip
+    wait_for(lambda: _job(follow_up["id"]).is_finished, timeout=60, message="the next job")
+    job = _job(job_id)
+    assert job.state == RenderJob.State.CANCELLED
+    assert job.progress_step < 100
+    assert not job.output
+    assert _job(follow_up["id"]).state == RenderJob.State.SUCCEEDED
