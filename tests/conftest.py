@@ -79,3 +79,11 @@ def api(tester):
 @pytest.fixture
 def anon_api():
     return APIClient()
+
+
+def pytest_report_header(config):
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    broker = settings.CELERY_BROKER_URL.split("://", 1)[0]
+    return f"backlot: database={database} broker={broker}"

@@ -1,0 +1,64 @@
+# Backlot: `make run` serves the demo on the embedded defaults; `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+STAMP := $(VENV)/.installed
+
+.PHONY: install run web worker test lint check bench browser clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first and pinned exactly: it comes from local disk as a CPU build (see README).
+	$(PY) -m pip install --quiet "torch==2.13.0"
+	$(PY) -m pip install --quiet -e ".[cpu,dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py smoke_build --if-missing
+	$(PY) manage.py seed_demo
+	@echo "Backlot is starting on http://$(HOST):$(PORT)/ (web app and one worker); Ctrl-C stops both."
+	@trap 'kill 0' INT TERM; \
+	  $(VENV)/bin/celery -A config worker --concurrency 1 --prefetch-multiplier 1 --without-gossip \
+	    --without-mingle --loglevel INFO & \
+	  $(PY) manage.py runserver $(HOST):$(PORT) --noreload & \
+	  wait
+
+web: install
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+worker: install
+	$(VENV)/bin/celery -A config worker --concurrency 1 --prefetch-multiplier 1 --loglevel INFO
+
+# Browser tests drive Debian's Chromium; install it when missing and we are allowed to.
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium >/dev/null || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null); \
+	  elif command -v sudo >/dev/null; then sudo apt-get install -y -q chromium >/dev/null; \
+	  else echo "Chromium is missing: browser tests will be skipped (apt-get install chromium)."; fi; }
+
+test: install browser
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+check: install
+	$(PY) manage.py check
+	DEBUG=0 SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))') ALLOWED_HOSTS=backlot.example.org \
+	  $(PY) manage.py check --deploy --fail-level WARNING
+
+bench: install
+	$(PY) bench/render_path.py
+
+clean:
+	rm -rf var .pytest_cache .ruff_cache
