@@ -77,7 +77,10 @@ def pipeline_get(spec: ModelSpec):
 def _pipeline_load(spec: ModelSpec):
     import diffusers
     import torch
+    import transformers
 
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.disable_progress_bar()
     if settings.BACKLOT_TORCH_THREADS:
         torch.set_num_threads(settings.BACKLOT_TORCH_THREADS)
     device, dtype = _device_and_dtype()

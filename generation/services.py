@@ -6,6 +6,7 @@ import logging
 import secrets
 import time
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -220,6 +221,8 @@ def job_render(*, job_id, worker: str) -> RenderJob | None:
         log.info("generation.render_stopped job=%s reason=%s", job.pk, stopped.reason)
     except runner.ModelUnavailable as error:
         job_fail(job=job, reason=str(error))
+    except SoftTimeLimitExceeded:
+        job_fail(job=job, reason=f"The render took longer than the {settings.CELERY_TASK_SOFT_TIME_LIMIT} s limit.")
     except Exception as error:
         log.exception("generation.render_crashed job=%s", job.pk)
         job_fail(job=job, reason=f"The render failed: {type(error).__name__}: {error}")
