@@ -1,7 +1,29 @@
 from allauth.account.adapter import DefaultAccountAdapter
+from django import forms
+
+from access.services import InvitationInvalid, invitation_for_token
+
+INVITATION_SESSION_KEY = "backlot_invitation"
+
+
+def session_invitation(request):
+    """The open invitation whose link this browser followed, if any."""
+    token = request.session.get(INVITATION_SESSION_KEY) if request is not None else None
+    if not token:
+        return None
+    try:
+        return invitation_for_token(token)
+    except InvitationInvalid:
+        return None
 
 
 class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request):
-        # Sign-up opens only through invitations; until then accounts are made by `manage.py adduser`.
-        return False
+        # Sign-up is open only to someone holding a valid invitation link.
+        return session_invitation(request) is not None
+
+    def clean_email(self, email):
+        invitation = session_invitation(self.request)
+        if invitation is not None and email.strip().lower() != invitation.email.lower():
+            raise forms.ValidationError(f"This invitation is for {invitation.email}; sign up with that address.")
+        return super().clean_email(email)

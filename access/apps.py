@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class AccessConfig(AppConfig):
     name = "access"
     verbose_name = "Access"
+
+    def ready(self):
+        from access import signals  # noqa: F401 (connects the receivers)

@@ -1,5 +1,12 @@
+import hashlib
+
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 
 class UserManager(BaseUserManager):
@@ -30,6 +37,8 @@ class User(AbstractUser):
     username = None
     email = models.EmailField("email address", unique=True)
     display_name = models.CharField(max_length=80, blank=True, help_text="The name credited on this person's work.")
+    # Raising this ends every session the person has, at once (it is part of the session hash).
+    session_epoch = models.PositiveIntegerField(default=0, editable=False)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []
@@ -41,3 +50,285 @@ class User(AbstractUser):
 
     def __str__(self):
         return self.display_name or self.email
+
+    def get_session_auth_hash(self):
+        return salted_hmac(
+            "access.User.get_session_auth_hash", f"{self.password}:{self.session_epoch}", algorithm="sha256"
+        ).hexdigest()
+
+
+class Role(models.TextChoices):
+    ARTIST = "artist", "Artist"
+    RED_TEAMER = "red_teamer", "Red teamer"
+    COLLABORATOR = "collaborator", "Creative collaborator"
+    REVIEWER = "reviewer", "Reviewer"
+    ADMIN = "admin", "Programme admin"
+
+
+TESTER_ROLES = (Role.ARTIST, Role.RED_TEAMER, Role.COLLABORATOR)
+STAFF_ROLES = (Role.REVIEWER, Role.ADMIN)
+
+
+class Programme(models.Model):
+    """An early-access programme for one or more models, e.g. "Alpha"."""
+
+    name = models.CharField(max_length=120, unique=True)
+    slug = models.SlugField(max_length=60, unique=True)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class GrantLimits(models.Model):
+    """What a grant allows. Cohorts carry a set of these as the template for new members' grants."""
+
+    model_keys = models.JSONField(default=list, blank=True, help_text="Model keys allowed; empty allows every model.")
+    max_frames = models.PositiveIntegerField(default=121)
+    max_width = models.PositiveIntegerField(default=1280)
+    max_height = models.PositiveIntegerField(default=1280)
+    max_steps = models.PositiveIntegerField(default=50)
+    downloads_allowed = models.BooleanField(default=True)
+    gpu_seconds_per_day = models.PositiveIntegerField(default=600)
+    gpu_seconds_total = models.PositiveIntegerField(default=6000)
+    max_queued_jobs = models.PositiveIntegerField(default=3, help_text="Jobs queued or running at once.")
+
+    LIMIT_FIELDS = (
+        "model_keys", "max_frames", "max_width", "max_height", "max_steps", "downloads_allowed",
+        "gpu_seconds_per_day", "gpu_seconds_total", "max_queued_jobs",
+    )  # fmt: skip
+
+    class Meta:
+        abstract = True
+
+    def limits(self) -> dict:
+        return {field: getattr(self, field) for field in self.LIMIT_FIELDS}
+
+
+class Cohort(GrantLimits):
+    """A group of people in a programme ("Wave 1", "Red team"). Its limits are the default grant."""
+
+    programme = models.ForeignKey(Programme, on_delete=models.CASCADE, related_name="cohorts")
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=60)
+    grant_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="How long new members' grants last; empty for no end date."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["programme", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["programme", "slug"], name="cohort_unique_slug"),
+            models.UniqueConstraint(fields=["programme", "name"], name="cohort_unique_name"),
+        ]
+
+    def __str__(self):
+        return f"{self.programme} / {self.name}"
+
+
+class Membership(models.Model):
+    """A role a person holds in a programme, in a cohort for testers."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    programme = models.ForeignKey(Programme, on_delete=models.CASCADE, related_name="memberships")
+    cohort = models.ForeignKey(Cohort, on_delete=models.PROTECT, null=True, blank=True, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["programme", "user"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "programme", "role"], name="membership_unique_role"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} — {self.get_role_display()} in {self.cohort or self.programme}"
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Invitation(models.Model):
+    class State(models.TextChoices):
+        SENT = "sent", "Sent"
+        ACCEPTED = "accepted", "Accepted"
+        EXPIRED = "expired", "Expired"
+        REVOKED = "revoked", "Revoked"
+
+    programme = models.ForeignKey(Programme, on_delete=models.CASCADE, related_name="invitations")
+    cohort = models.ForeignKey(Cohort, on_delete=models.PROTECT, null=True, blank=True, related_name="invitations")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    email = models.EmailField()
+    # Only a digest of the link's secret is kept: a database leak does not leak working links.
+    token_digest = models.CharField(max_length=64, unique=True, editable=False)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    send_count = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["email"])]
+
+    def __str__(self):
+        return f"Invitation for {self.email} to {self.cohort or self.programme} ({self.state})"
+
+    @property
+    def state(self) -> str:
+        if self.accepted_at:
+            return self.State.ACCEPTED
+        if self.revoked_at:
+            return self.State.REVOKED
+        if self.expires_at <= timezone.now():
+            return self.State.EXPIRED
+        return self.State.SENT
+
+    def get_state_display(self) -> str:
+        return self.State(self.state).label
+
+
+class Grant(GrantLimits):
+    """Access to the generation service for one person in one programme."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="grants")
+    programme = models.ForeignKey(Programme, on_delete=models.CASCADE, related_name="grants")
+    starts_at = models.DateTimeField(default=timezone.now)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["programme", "user"]
+        constraints = [models.UniqueConstraint(fields=["user", "programme"], name="grant_one_per_programme")]
+
+    def __str__(self):
+        return f"Grant for {self.user} in {self.programme}"
+
+    def is_current(self, at=None) -> bool:
+        at = at or timezone.now()
+        return self.starts_at <= at and (self.ends_at is None or at < self.ends_at)
+
+    def allows_model(self, model_key: str) -> bool:
+        return not self.model_keys or model_key in self.model_keys
+
+
+class SuspensionQuerySet(models.QuerySet):
+    def active(self, at=None):
+        at = at or timezone.now()
+        return self.filter(lifted_at__isnull=True, starts_at__lte=at).filter(
+            Q(ends_at__isnull=True) | Q(ends_at__gt=at)
+        )
+
+
+class Suspension(models.Model):
+    """Access taken away from one person, a cohort, or a whole programme (a pause), until lifted
+    or until ``ends_at``. A revocation is a suspension with no end that is not meant to be lifted."""
+
+    class Scope(models.TextChoices):
+        PERSON = "person", "Person"
+        COHORT = "cohort", "Cohort"
+        PROGRAMME = "programme", "Programme"
+
+    class Kind(models.TextChoices):
+        SUSPENSION = "suspension", "Suspension"
+        REVOCATION = "revocation", "Revocation"
+        PAUSE = "pause", "Programme pause"
+
+    scope = models.CharField(max_length=12, choices=Scope.choices)
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.SUSPENSION)
+    programme = models.ForeignKey(Programme, on_delete=models.CASCADE, related_name="suspensions")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="suspensions"
+    )
+    cohort = models.ForeignKey(Cohort, on_delete=models.CASCADE, null=True, blank=True, related_name="suspensions")
+    reason = models.TextField()
+    starts_at = models.DateTimeField(default=timezone.now)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    lift_reason = models.TextField(blank=True)
+
+    objects = SuspensionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(scope="person", user__isnull=False, cohort__isnull=True)
+                    | Q(scope="cohort", user__isnull=True, cohort__isnull=False)
+                    | Q(scope="programme", user__isnull=True, cohort__isnull=True)
+                ),
+                name="suspension_target_matches_scope",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} of {self.target}"
+
+    @property
+    def target(self):
+        return self.user or self.cohort or self.programme
+
+    def is_active(self, at=None) -> bool:
+        at = at or timezone.now()
+        return self.lifted_at is None and self.starts_at <= at and (self.ends_at is None or at < self.ends_at)
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise ValidationError("The audit trail is append-only.")
+
+    def delete(self):
+        raise ValidationError("The audit trail is append-only.")
+
+
+class AuditEvent(models.Model):
+    """Who did what to whom, why and from where. Append-only: never updated, never deleted."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    action = models.CharField(max_length=64, db_index=True)
+    programme = models.ForeignKey(Programme, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    subject = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        help_text="The person the action was done to, where there is one.",
+    )  # fmt: skip
+    target = models.CharField(max_length=255, blank=True, help_text="What was acted on, as text.")
+    reason = models.TextField(blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.target}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValidationError("The audit trail is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError("The audit trail is append-only.")

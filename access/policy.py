@@ -1,12 +1,18 @@
 """The one place that answers "may this person do this now?".
 
-Views, API permissions and the worker's per-step check all ask here, so that every way of losing
-access (and, later, grants, suspensions and programme pauses) has a single implementation.
+Views, the access middleware, API permissions and the worker's per-step check all ask here, so
+every way of losing access (deactivation, a suspension of the person or their cohort, a paused
+programme, a grant that ended) has a single implementation.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from django.db.models import Q
+from django.utils import timezone
+
+from access.models import STAFF_ROLES, Grant, Membership, Suspension
 
 
 @dataclass(frozen=True)
@@ -21,10 +27,75 @@ class Decision:
 ALLOWED = Decision(True)
 
 
-def may_render(user) -> Decision:
-    """May ``user`` submit render jobs, and may their running jobs go on?"""
+def _blocking_suspension(user, at) -> Suspension | None:
+    """The suspension that shuts ``user`` out now, if any: of the person, of one of their cohorts, or a
+    pause of a programme they are a tester in. Programme admins keep their pages during a pause."""
+    memberships = list(Membership.objects.filter(user=user).values_list("programme_id", "cohort_id", "role"))
+    cohorts = {cohort for _, cohort, _ in memberships if cohort}
+    programmes = {programme for programme, _, role in memberships if role != "admin"}
+    return (
+        Suspension.objects.active(at)
+        .filter(Q(user=user) | Q(cohort__in=cohorts) | Q(scope=Suspension.Scope.PROGRAMME, programme__in=programmes))
+        .order_by("created_at")
+        .first()
+    )
+
+
+def _suspension_reason(suspension: Suspension) -> str:
+    verb = "revoked" if suspension.kind == Suspension.Kind.REVOCATION else "suspended"
+    if suspension.scope == Suspension.Scope.PERSON:
+        text = f"Your access has been {verb}"
+    elif suspension.scope == Suspension.Scope.COHORT:
+        text = f"Access for the cohort {suspension.cohort.name} has been {verb}"
+    else:
+        text = f"The programme {suspension.programme.name} is paused"
+    text += f": {suspension.reason}"
+    if suspension.ends_at:
+        text += f" (until {timezone.localtime(suspension.ends_at):%Y-%m-%d %H:%M %Z})"
+    return text
+
+
+def may_use_site(user, at=None) -> Decision:
+    """May ``user`` use the signed-in pages and the API at all?"""
     if user is None or not user.is_authenticated:
-        return Decision(False, "Sign in to use the generation service.")
+        return Decision(False, "Sign in to use Backlot.")
     if not user.is_active:
         return Decision(False, "This account is deactivated.")
+    suspension = _blocking_suspension(user, at or timezone.now())
+    if suspension:
+        return Decision(False, _suspension_reason(suspension))
     return ALLOWED
+
+
+def current_grant(user, at=None) -> Grant | None:
+    at = at or timezone.now()
+    return (
+        Grant.objects.filter(user=user, starts_at__lte=at)
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=at))
+        .select_related("programme")
+        .order_by("starts_at")
+        .first()
+    )
+
+
+def may_render(user, at=None) -> Decision:
+    """May ``user`` submit render jobs, and may their running jobs go on?"""
+    decision = may_use_site(user, at)
+    if not decision:
+        return decision
+    if current_grant(user, at) is None:
+        return Decision(False, "You have no current grant for the generation service.")
+    return ALLOWED
+
+
+def is_programme_staff(user, programme=None, roles=STAFF_ROLES) -> bool:
+    if not user.is_authenticated:
+        return False
+    memberships = Membership.objects.filter(user=user, role__in=roles)
+    if programme is not None:
+        memberships = memberships.filter(programme=programme)
+    return memberships.exists()
+
+
+def is_programme_admin(user, programme=None) -> bool:
+    return user.is_authenticated and (user.is_superuser or is_programme_staff(user, programme, roles=["admin"]))

@@ -1,13 +1,19 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from access.policy import current_grant
 from generation import selectors, services
 from generation.models import RenderJob
 from generation.registry import model_choices
 from generation.services import SEED_MAX
+
+
+class QuotaExceeded(exceptions.PermissionDenied):
+    default_code = "quota_exceeded"
 
 
 class RenderJobSerializer(serializers.ModelSerializer):
@@ -63,7 +69,7 @@ class RenderJobCreateSerializer(serializers.Serializer):
     seed = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=SEED_MAX, default=None)
 
     def validate(self, attrs):
-        errors = services.job_validate(**attrs)
+        errors = services.job_validate(**attrs, grant=current_grant(self.context["request"].user))
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
@@ -84,9 +90,14 @@ class RenderJobViewSet(
 
     @extend_schema(request=RenderJobCreateSerializer, responses={201: RenderJobSerializer})
     def create(self, request, *args, **kwargs):
-        incoming = RenderJobCreateSerializer(data=request.data)
+        incoming = RenderJobCreateSerializer(data=request.data, context=self.get_serializer_context())
         incoming.is_valid(raise_exception=True)
-        job = services.job_create(owner=request.user, **incoming.validated_data)
+        try:
+            job = services.job_create(owner=request.user, **incoming.validated_data)
+        except DjangoValidationError as error:
+            raise exceptions.ValidationError(error.message_dict) from error
+        except services.QuotaExceeded as error:
+            raise QuotaExceeded(str(error)) from error
         data = RenderJobSerializer(job, context=self.get_serializer_context()).data
         return Response(data, status=status.HTTP_201_CREATED, headers={"Location": data["id"]})
 

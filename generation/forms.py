@@ -7,6 +7,10 @@ _DEFAULT = next(iter(MODELS.values()))
 
 
 class JobForm(forms.Form):
+    def __init__(self, *args, grant=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.grant = grant
+
     prompt = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3, "maxlength": PROMPT_MAX_LENGTH}),
         strip=True,
@@ -38,7 +42,7 @@ class JobForm(forms.Form):
         candidate = {"prompt": "?", "negative_prompt": "", "seed": None, "model_key": spec.key}
         candidate |= spec.default_settings()
         candidate |= {field: value for field, value in cleaned.items() if field not in self.errors}
-        for field, message in job_validate(**candidate).items():
+        for field, message in job_validate(**candidate, grant=self.grant).items():
             if field not in self.errors:
                 self.add_error(field, message)
         return cleaned

@@ -20,6 +20,7 @@ class RenderJob(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="render_jobs")
+    grant = models.ForeignKey("access.Grant", on_delete=models.PROTECT, related_name="jobs")
     prompt = models.TextField()
     negative_prompt = models.TextField(blank=True)
     model_key = models.CharField(max_length=64)
@@ -41,6 +42,9 @@ class RenderJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     gpu_seconds = models.FloatField(null=True, blank=True, help_text="Seconds the pipeline ran on the device.")
+    # What the job costs its grant: the estimate while it waits or runs, the measured seconds once it
+    # succeeds, nothing if it fails or is cancelled. Changed only together with the state.
+    charged_seconds = models.FloatField(default=0)
     encode_seconds = models.FloatField(null=True, blank=True)
 
     output = models.FileField(upload_to="renders/", blank=True)
@@ -48,7 +52,7 @@ class RenderJob(models.Model):
 
     class Meta:
         ordering = ["-queued_at"]
-        indexes = [models.Index(fields=["owner", "-queued_at"])]
+        indexes = [models.Index(fields=["owner", "-queued_at"]), models.Index(fields=["grant", "state"])]
         constraints = [
             models.CheckConstraint(condition=models.Q(num_frames__gte=1), name="renderjob_frames_positive"),
             models.CheckConstraint(condition=models.Q(num_steps__gte=1), name="renderjob_steps_positive"),

@@ -35,6 +35,10 @@ class ModelSpec:
     default_guidance: float
     max_guidance: float = 20.0
     max_sequence_length: int = 128
+    # GPU seconds per million pixel-frame-steps, plus a fixed cost (text encoding, VAE decode):
+    # the estimate a job reserves against its grant's quota before it runs.
+    seconds_per_unit: float = 0.011
+    fixed_seconds: float = 2.0
 
     @property
     def queue(self) -> str:
@@ -50,6 +54,10 @@ class ModelSpec:
         if configured is None:
             return str(self.smoke_folder)
         return self.hub_id if configured == "hub" else configured
+
+    def estimate_gpu_seconds(self, *, num_frames: int, width: int, height: int, num_steps: int) -> float:
+        units = num_frames * width * height * num_steps / 1e6
+        return round(self.fixed_seconds + self.seconds_per_unit * units, 2)
 
     def default_settings(self) -> dict:
         return {

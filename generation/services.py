@@ -12,10 +12,11 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
-from access.policy import may_render
+from access.models import Grant
+from access.policy import current_grant, may_render
 from generation.models import RenderJob
 from generation.registry import MODELS, model_get
 
@@ -37,8 +38,10 @@ def job_validate(
     num_steps: int,
     guidance_scale: float,
     seed: int | None,
+    grant: Grant | None = None,
 ) -> dict[str, str]:
-    """Every rule a job's settings must meet, as {field: message}. Empty when the job may be queued."""
+    """Every rule a job's settings must meet, the model's and the grant's, as {field: message}.
+    Empty when the job may be queued."""
     errors: dict[str, str] = {}
     if not prompt.strip():
         errors["prompt"] = "Write a prompt describing the clip."
@@ -51,13 +54,61 @@ def job_validate(
     spec = MODELS.get(model_key)
     if spec is None:
         errors["model_key"] = f"Unknown model {model_key!r}. Choose one of: {', '.join(MODELS)}."
-    else:
-        errors.update(
-            spec.validate(
-                num_frames=num_frames, width=width, height=height, num_steps=num_steps, guidance_scale=guidance_scale
-            )
+        return errors
+    errors.update(
+        spec.validate(
+            num_frames=num_frames, width=width, height=height, num_steps=num_steps, guidance_scale=guidance_scale
         )
+    )
+    if grant is not None:
+        if not grant.allows_model(model_key):
+            errors.setdefault("model_key", f"Your grant does not include {spec.label}.")
+        for field, value, limit, noun in (
+            ("num_frames", num_frames, grant.max_frames, "frames"),
+            ("width", width, grant.max_width, "pixels wide"),
+            ("height", height, grant.max_height, "pixels high"),
+            ("num_steps", num_steps, grant.max_steps, "steps"),
+        ):
+            if value > limit:
+                errors.setdefault(field, f"Your grant allows at most {limit} {noun}.")
     return errors
+
+
+class QuotaExceeded(Exception):
+    """The grant has no room for this job: too many jobs waiting, or GPU seconds used up."""
+
+
+def grant_usage(grant: Grant, *, at=None) -> dict:
+    """What ``grant`` has used: GPU seconds today and in total (settled, plus reservations of
+    jobs still waiting or running) and how many jobs are waiting or running."""
+    at = at or timezone.now()
+    day_start = timezone.localtime(at).replace(hour=0, minute=0, second=0, microsecond=0)
+    jobs = RenderJob.objects.filter(grant=grant)
+    totals = jobs.aggregate(
+        total=Sum("charged_seconds", default=0.0),
+        today=Sum("charged_seconds", filter=Q(queued_at__gte=day_start), default=0.0),
+        active=Count("pk", filter=Q(state__in=[RenderJob.State.QUEUED, RenderJob.State.RUNNING])),
+    )
+    return {"seconds_total": totals["total"], "seconds_today": totals["today"], "active_jobs": totals["active"]}
+
+
+def _reserve(grant: Grant, *, estimate: float) -> None:
+    usage = grant_usage(grant)
+    if usage["active_jobs"] >= grant.max_queued_jobs:
+        raise QuotaExceeded(
+            f"You already have {usage['active_jobs']} jobs waiting or running, the most your grant allows "
+            f"({grant.max_queued_jobs}). Wait for one to finish or cancel one."
+        )
+    if usage["seconds_today"] + estimate > grant.gpu_seconds_per_day:
+        raise QuotaExceeded(
+            f"This job needs about {estimate:.0f} GPU seconds; {usage['seconds_today']:.0f} of your "
+            f"{grant.gpu_seconds_per_day} seconds for today are used."
+        )
+    if usage["seconds_total"] + estimate > grant.gpu_seconds_total:
+        raise QuotaExceeded(
+            f"This job needs about {estimate:.0f} GPU seconds; {usage['seconds_total']:.0f} of your grant's "
+            f"{grant.gpu_seconds_total} seconds are used."
+        )
 
 
 def job_create(
@@ -73,7 +124,8 @@ def job_create(
     negative_prompt: str = "",
     seed: int | None = None,
 ) -> RenderJob:
-    """Queue a render for ``owner``. Raises PermissionDenied or ValidationError and then creates nothing."""
+    """Queue a render for ``owner`` against their grant, reserving its estimated GPU seconds.
+    Raises PermissionDenied, ValidationError or QuotaExceeded, and then creates nothing."""
     decision = may_render(owner)
     if not decision:
         raise PermissionDenied(decision.reason)
@@ -88,15 +140,25 @@ def job_create(
         "guidance_scale": guidance_scale,
         "seed": seed,
     }
-    errors = job_validate(**fields)
+    grant = current_grant(owner)
+    errors = job_validate(**fields, grant=grant)
     if errors:
         raise ValidationError(errors)
     if fields["seed"] is None:
         fields["seed"] = secrets.randbelow(SEED_MAX + 1)
+    estimate = model_get(model_key).estimate_gpu_seconds(
+        num_frames=num_frames, width=width, height=height, num_steps=num_steps
+    )
     with transaction.atomic():
-        job = RenderJob.objects.create(owner=owner, progress_total=num_steps, **fields)
+        # The row lock serialises submissions against one grant, so concurrent requests cannot
+        # together reserve more than its quota (on SQLite the IMMEDIATE transaction does the same).
+        grant = Grant.objects.select_for_update().get(pk=grant.pk)
+        _reserve(grant, estimate=estimate)
+        job = RenderJob.objects.create(
+            owner=owner, grant=grant, progress_total=num_steps, charged_seconds=estimate, **fields
+        )
         transaction.on_commit(lambda: _enqueue(job))
-    log.info("generation.job_queued job=%s owner=%s model=%s", job.pk, owner.pk, model_key)
+    log.info("generation.job_queued job=%s owner=%s model=%s reserved=%.1f", job.pk, owner.pk, model_key, estimate)
     return job
 
 
@@ -109,12 +171,23 @@ def _enqueue(job: RenderJob) -> None:
 def job_cancel(*, job: RenderJob) -> bool:
     """Cancel a queued or running job. A running render stops at its next denoising step."""
     changed = RenderJob.objects.filter(pk=job.pk, state__in=[RenderJob.State.QUEUED, RenderJob.State.RUNNING]).update(
-        state=RenderJob.State.CANCELLED, finished_at=timezone.now(), error="Cancelled by its owner."
+        state=RenderJob.State.CANCELLED, finished_at=timezone.now(), error="Cancelled by its owner.", charged_seconds=0
     )
     job.refresh_from_db()
     if changed:
         log.info("generation.job_cancelled job=%s", job.pk)
     return bool(changed)
+
+
+def jobs_cancel_for_owners(*, owner_ids, reason: str) -> int:
+    """Cancel every waiting or running job of these people (their access was taken away). Running
+    renders see the change at their next denoising step and stop."""
+    count = RenderJob.objects.filter(
+        owner_id__in=owner_ids, state__in=[RenderJob.State.QUEUED, RenderJob.State.RUNNING]
+    ).update(state=RenderJob.State.CANCELLED, finished_at=timezone.now(), error=reason[:4000], charged_seconds=0)
+    if count:
+        log.info("generation.jobs_cancelled owners=%d jobs=%d", len(owner_ids), count)
+    return count
 
 
 def job_claim(*, job_id, worker: str) -> RenderJob | None:
@@ -134,6 +207,7 @@ def job_claim(*, job_id, worker: str) -> RenderJob | None:
             state=RenderJob.State.FAILED,
             finished_at=timezone.now(),
             error=f"The render stopped its worker {MAX_ATTEMPTS} times and will not be tried again.",
+            charged_seconds=0,
         )
         return None
     return RenderJob.objects.select_related("owner").get(pk=job_id)
@@ -158,7 +232,7 @@ def job_progress(*, job: RenderJob, step: int, total: int) -> None:
 
 
 def job_fail(*, job: RenderJob, reason: str, state: str = RenderJob.State.FAILED) -> bool:
-    changed = _running(job).update(state=state, error=reason[:4000], finished_at=timezone.now())
+    changed = _running(job).update(state=state, error=reason[:4000], finished_at=timezone.now(), charged_seconds=0)
     if changed:
         log.warning("generation.render_failed job=%s state=%s reason=%s", job.pk, state, reason)
     return bool(changed)
@@ -175,6 +249,7 @@ def job_succeed(*, job: RenderJob, video: bytes, device_seconds: float, encode_s
         encode_seconds=encode_seconds,
         progress_step=F("progress_total"),
         error="",
+        charged_seconds=device_seconds,
     )
     if not changed:
         # Cancelled or taken over while encoding: the clip must not outlive the job's state.

@@ -6,7 +6,7 @@ from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from access.policy import may_render
+from access.policy import current_grant, may_render
 from generation import selectors, services
 from generation.forms import JobForm
 from generation.models import RenderJob
@@ -26,13 +26,15 @@ def job_create(request):
     decision = may_render(request.user)
     if not decision:
         raise PermissionDenied(decision.reason)
-    form = JobForm(request.POST or None)
+    form = JobForm(request.POST or None, grant=current_grant(request.user))
     if request.method == "POST" and form.is_valid():
         try:
             job = services.job_create(owner=request.user, **form.cleaned_data)
         except ValidationError as error:
             for field, messages in error.message_dict.items():
                 form.add_error(field if field in form.fields else None, messages)
+        except services.QuotaExceeded as error:
+            form.add_error(None, str(error))
         else:
             return redirect(job)
     return render(request, "generation/job_form.html", {"form": form}, status=400 if form.errors else 200)
@@ -75,10 +77,13 @@ def job_video(request, job_id):
     job = selectors.job_for(request.user, job_id)
     if job.state != RenderJob.State.SUCCEEDED or not job.output:
         raise Http404("This clip has no video.")
+    download = "download" in request.GET
+    if download and not (job.grant.downloads_allowed):
+        raise PermissionDenied("Your grant does not allow downloads; the clip can be watched here.")
     response = FileResponse(
         job.output.open("rb"),
         content_type="video/mp4",
-        as_attachment="download" in request.GET,
+        as_attachment=download,
         filename=f"backlot-{job.short_id}.mp4",
     )
     response["Cache-Control"] = "private, no-store"

@@ -5,6 +5,8 @@ import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
+from access.models import Role
+from access.services import cohort_create, membership_add, programme_create
 from generation.registry import model_get
 from tests.factories import PASSWORD, UserFactory
 
@@ -39,27 +41,59 @@ def password():
 
 
 @pytest.fixture
-def tester(db):
-    return UserFactory(email="tester@example.org", display_name="Tess Tester")
+def programme(db):
+    return programme_create(name="Alpha")
 
 
 @pytest.fixture
-def tester2(db):
-    return UserFactory(email="tester2@example.org")
+def cohort(programme):
+    return cohort_create(
+        programme=programme, name="Wave 1", max_frames=257, max_width=1280, max_height=1280, max_steps=100,
+        gpu_seconds_per_day=100_000, gpu_seconds_total=1_000_000, max_queued_jobs=10,
+    )  # fmt: skip
 
 
 @pytest.fixture
-def reviewer(db):
-    return UserFactory(email="reviewer@example.org")
+def red_team(programme):
+    return cohort_create(programme=programme, name="Red team", max_queued_jobs=10)
+
+
+def member(email, *, programme, role, cohort=None, **fields):
+    user = UserFactory(email=email, **fields)
+    membership_add(user=user, programme=programme, role=role, cohort=cohort)
+    return user
 
 
 @pytest.fixture
-def admin_user(db):
-    return UserFactory(email="admin@example.org", is_staff=True, is_superuser=True)
+def tester(cohort):
+    """An artist in Wave 1 with a roomy grant."""
+    return member("tester@example.org", programme=cohort.programme, role=Role.ARTIST, cohort=cohort,
+                  display_name="Tess Tester")  # fmt: skip
+
+
+@pytest.fixture
+def tester2(cohort):
+    return member("tester2@example.org", programme=cohort.programme, role=Role.ARTIST, cohort=cohort)
+
+
+@pytest.fixture
+def red_teamer(red_team):
+    return member("redteam@example.org", programme=red_team.programme, role=Role.RED_TEAMER, cohort=red_team)
+
+
+@pytest.fixture
+def reviewer(programme):
+    return member("reviewer@example.org", programme=programme, role=Role.REVIEWER)
+
+
+@pytest.fixture
+def admin_user(programme):
+    return member("admin@example.org", programme=programme, role=Role.ADMIN, is_staff=True)
 
 
 @pytest.fixture
 def outsider(db):
+    """Signed up somehow, but in no programme and with no grant."""
     return UserFactory(email="outsider@example.org")
 
 

@@ -1,7 +1,7 @@
 import factory
 from allauth.account.models import EmailAddress
 
-from access.models import User
+from access.models import Grant, Programme, User
 from generation.models import RenderJob
 
 PASSWORD = "correct-horse-battery-staple"
@@ -23,11 +23,32 @@ class UserFactory(factory.django.DjangoModelFactory):
             EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=True)
 
 
+class ProgrammeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Programme
+        django_get_or_create = ["slug"]
+
+    name = "Factory programme"
+    slug = "factory-programme"
+
+
+class GrantFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Grant
+        django_get_or_create = ["user", "programme"]
+
+    user = factory.SubFactory(UserFactory)
+    programme = factory.SubFactory(ProgrammeFactory)
+
+
 class RenderJobFactory(factory.django.DjangoModelFactory):
+    """A job row as a submission would leave it (for tests that start after submission)."""
+
     class Meta:
         model = RenderJob
 
     owner = factory.SubFactory(UserFactory)
+    grant = factory.LazyAttribute(lambda job: GrantFactory(user=job.owner))
     prompt = "a slow pan over a neon city at night"
     model_key = "ltx-video"
     num_frames = 9

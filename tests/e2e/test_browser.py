@@ -6,7 +6,8 @@ import shutil
 
 import pytest
 
-from tests.factories import UserFactory
+from access.models import Role
+from tests.conftest import member
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -51,9 +52,9 @@ def _sign_in(page, base_url, email, password):
     page.wait_for_url(f"{base_url}/clips/")
 
 
-def test_sign_in_render_watch_progress_and_play(celery_worker, live_server, page, settings, password):
+def test_sign_in_render_watch_progress_and_play(celery_worker, live_server, page, settings, password, cohort):
     settings.BACKLOT_PROGRESS_POLL_SECONDS = 0.2
-    UserFactory(email="artist@example.org")
+    member("artist@example.org", programme=cohort.programme, role=Role.ARTIST, cohort=cohort)
     _sign_in(page, live_server.url, "artist@example.org", password)
 
     page.click("text=Generate a clip")
@@ -94,8 +95,8 @@ def test_sign_in_render_watch_progress_and_play(celery_worker, live_server, page
     assert page.locator("table.jobs tbody tr").count() == 1
 
 
-def test_bad_input_is_explained_on_the_form(celery_worker, live_server, page, password):
-    UserFactory(email="artist2@example.org")
+def test_bad_input_is_explained_on_the_form(celery_worker, live_server, page, password, cohort):
+    member("artist2@example.org", programme=cohort.programme, role=Role.ARTIST, cohort=cohort)
     _sign_in(page, live_server.url, "artist2@example.org", password)
 
     page.goto(f"{live_server.url}/clips/new/")
