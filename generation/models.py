@@ -41,6 +41,9 @@ class RenderJob(models.Model):
     queued_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a worker gave the render up mid-way (cancelled, or access taken away)."
+    )
     gpu_seconds = models.FloatField(null=True, blank=True, help_text="Seconds the pipeline ran on the device.")
     # What the job costs its grant: the estimate while it waits or runs, the measured seconds once it
     # succeeds, nothing if it fails or is cancelled. Changed only together with the state.

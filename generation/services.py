@@ -226,9 +226,16 @@ def job_progress(*, job: RenderJob, step: int, total: int) -> None:
     decision = may_render(owner)
     if not decision:
         job_fail(job=job, reason=f"Stopped: {decision.reason}", state=RenderJob.State.CANCELLED)
+        _stopped(job)
         raise RenderStopped(decision.reason)
     if not _running(job).update(progress_step=step, progress_total=total):
+        _stopped(job)
         raise RenderStopped("The job was cancelled.")
+
+
+def _stopped(job: RenderJob) -> None:
+    mine = RenderJob.objects.filter(pk=job.pk, attempts=job.attempts, stopped_at__isnull=True)
+    mine.update(stopped_at=timezone.now())
 
 
 def job_fail(*, job: RenderJob, reason: str, state: str = RenderJob.State.FAILED) -> bool:

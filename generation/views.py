@@ -71,9 +71,11 @@ def job_cancel(request, job_id):
     return redirect(job)
 
 
-@login_required
 @require_GET
 def job_video(request, job_id):
+    # A media link answers 403, not a sign-in page: it is fetched by <video> and download tools.
+    if not request.user.is_authenticated:
+        raise PermissionDenied("Sign in to watch this clip.")
     job = selectors.job_for(request.user, job_id)
     if job.state != RenderJob.State.SUCCEEDED or not job.output:
         raise Http404("This clip has no video.")

@@ -27,10 +27,10 @@ def test_pages_need_sign_in(client):
         reverse("generation:job_create"),
         reverse("generation:job_detail", args=[job.pk]),
         reverse("generation:job_status", args=[job.pk]),
-        reverse("generation:job_video", args=[job.pk]),
     ]:
         response = client.get(url)
         assert response.status_code == 302 and "/accounts/login/" in response["Location"], url
+    assert client.get(reverse("generation:job_video", args=[job.pk])).status_code == 403
 
 
 def test_the_form_offers_the_models_defaults(tester_client):

@@ -1,0 +1,38 @@
+"""Invariant 2 with a real worker: revoking a person stops their render at its next denoising step,
+and the worker goes on to other people's jobs."""
+
+import pytest
+from django.utils import timezone
+
+from access.services import suspension_create
+from generation.models import RenderJob
+from generation.services import job_create
+from tests.e2e.conftest import wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+LONG = {"prompt": "a slow storm over the sea", "model_key": "ltx-video", "num_frames": 121, "width": 704,
+        "height": 480, "num_steps": 100, "guidance_scale": 3.0}  # fmt: skip
+SHORT = {"prompt": "after", "model_key": "ltx-video", "num_frames": 9, "width": 64, "height": 64, "num_steps": 2,
+         "guidance_scale": 3.0}  # fmt: skip
+
+
+def test_revoking_a_person_stops_their_running_render_at_the_next_step(celery_worker, tester, tester2, admin_user):
+    job = job_create(owner=tester, **LONG)
+    wait_for(lambda: RenderJob.objects.get(pk=job.pk).progress_step >= 2, timeout=120, message="two steps")
+    others = job_create(owner=tester2, **SHORT)
+
+    revoked_at = timezone.now()
+    suspension_create(programme=tester.grants.get().programme, scope="person", user=tester, kind="revocation",
+                      reason="Leaked clips", actor=admin_user)  # fmt: skip
+
+    stopped = wait_for(lambda: RenderJob.objects.get(pk=job.pk).stopped_at, timeout=30, message="the worker to stop")
+    job.refresh_from_db()
+    latency = (stopped - revoked_at).total_seconds()
+    print(f"\nrevocation stopped the running render after {latency:.3f} s (at step {job.progress_step} of 100)")
+    assert job.state == RenderJob.State.CANCELLED and "Leaked clips" in job.error
+    assert job.progress_step < 100 and not job.output and job.charged_seconds == 0
+    assert latency < 10
+    # The worker is free again and renders the next person's job.
+    wait_for(lambda: RenderJob.objects.get(pk=others.pk).is_finished, timeout=60, message="the other job")
+    assert RenderJob.objects.get(pk=others.pk).state == RenderJob.State.SUCCEEDED
