@@ -1,6 +1,9 @@
 from django.http import JsonResponse
 from django.shortcuts import render
 
+from access import leaks
+from access.audit import client_ip
+from access.models import LeakAlert
 from access.policy import may_use_site
 
 # Paths a shut-out person can still reach: signing out, and the assets of the page that explains why.
@@ -22,4 +25,31 @@ class AccessMiddleware:
                 if request.path.startswith("/api/"):
                     return JsonResponse({"detail": decision.reason, "code": "access_suspended"}, status=403)
                 return render(request, "access/blocked.html", {"reason": decision.reason}, status=403)
+        return self.get_response(request)
+
+
+class LeakWatchMiddleware:
+    """Note the network each signed-in session is used from; a session seen from more networks than
+    the threshold allows is ended at once and reported to the admins."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        key = request.session.session_key if hasattr(request, "session") else None
+        if user is not None and user.is_authenticated and key and not request.path.startswith(OPEN_PREFIXES):
+            credential = leaks.session_credential(key)
+            networks = leaks.credential_sighted(credential=credential, user=user, ip=client_ip(request))
+            if leaks.too_many_networks(networks):
+                leaks.alert_raise(
+                    kind=LeakAlert.Kind.NETWORKS, user=user, credential=credential, session_key=key, networks=networks
+                )
+                reason = (
+                    f"This session was stopped: it was used from {networks} different networks within "
+                    "the hour. Sign in again; the programme's admins have been told."
+                )
+                if request.path.startswith("/api/"):
+                    return JsonResponse({"detail": reason, "code": "credential_suspended"}, status=403)
+                return render(request, "access/blocked.html", {"reason": reason}, status=403)
         return self.get_response(request)

@@ -256,7 +256,10 @@ class Suspension(models.Model):
     reason = models.TextField()
     starts_at = models.DateTimeField(default=timezone.now)
     ends_at = models.DateTimeField(null=True, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        help_text="Empty when done from the command line.",
+    )  # fmt: skip
     created_at = models.DateTimeField(auto_now_add=True)
     lifted_at = models.DateTimeField(null=True, blank=True)
     lifted_by = models.ForeignKey(
@@ -332,3 +335,94 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValidationError("The audit trail is append-only.")
+
+
+class ApiToken(models.Model):
+    """A personal API token. Only its SHA-256 digest is stored; the token is shown once, at creation."""
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read your jobs"
+        GENERATE = "generate", "Submit and cancel jobs"
+        FEEDBACK = "feedback", "File feedback and reports"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=80)
+    scopes = models.JSONField(default=list)
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    hint = models.CharField(max_length=16, editable=False, help_text="The token's first characters, to recognise it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    revoke_reason = models.TextField(blank=True)
+    # Set by leak detection; an admin confirms (revokes) or lifts it.
+    suspended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.name} ({self.hint}…)"
+
+    @property
+    def state(self) -> str:
+        if self.revoked_at:
+            return "revoked"
+        if self.suspended_at:
+            return "suspended"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "active"
+
+
+class CredentialSighting(models.Model):
+    """A network a session or token was used from, and when: the evidence for leak detection."""
+
+    credential = models.CharField(max_length=80, help_text="session:<digest> or token:<id>")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    network = models.CharField(max_length=64)
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["credential", "network"], name="sighting_unique")]
+
+    def __str__(self):
+        return f"{self.credential} from {self.network}"
+
+
+class LeakAlert(models.Model):
+    """A credential that looks shared or exposed. It is suspended at once; an admin confirms or lifts."""
+
+    class Kind(models.TextChoices):
+        NETWORKS = "networks", "Used from too many networks"
+        BURST = "burst", "Burst of jobs far above the person's history"
+        EXPOSED = "exposed", "Token string found in submitted text"
+
+    class State(models.TextChoices):
+        OPEN = "open", "Awaiting review"
+        CONFIRMED = "confirmed", "Confirmed (credential revoked)"
+        LIFTED = "lifted", "Lifted (false alarm)"
+
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.OPEN)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="leak_alerts")
+    token = models.ForeignKey(ApiToken, on_delete=models.CASCADE, null=True, blank=True, related_name="alerts")
+    credential = models.CharField(max_length=80)
+    details = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decision_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.user} ({self.state})"

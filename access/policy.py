@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.db.models import Q
 from django.utils import timezone
 
-from access.models import STAFF_ROLES, Grant, Membership, Suspension
+from access.models import STAFF_ROLES, Grant, Membership, Role, Suspension
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,8 @@ def _blocking_suspension(user, at) -> Suspension | None:
     pause of a programme they are a tester in. Programme admins keep their pages during a pause."""
     memberships = list(Membership.objects.filter(user=user).values_list("programme_id", "cohort_id", "role"))
     cohorts = {cohort for _, cohort, _ in memberships if cohort}
-    programmes = {programme for programme, _, role in memberships if role != "admin"}
+    administered = {programme for programme, _, role in memberships if role == Role.ADMIN}
+    programmes = {programme for programme, _, _ in memberships} - administered
     return (
         Suspension.objects.active(at)
         .filter(Q(user=user) | Q(cohort__in=cohorts) | Q(scope=Suspension.Scope.PROGRAMME, programme__in=programmes))

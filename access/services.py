@@ -309,21 +309,11 @@ def suspension_create(
 ) -> Suspension:
     """Take access away, at once, from one person, a cohort or a whole programme: their sessions end,
     queued jobs are cancelled, running jobs stop at their next step, and they are told why."""
-    if not (reason or "").strip():
-        raise ValidationError({"reason": "Say why: the people affected are told."})
-    if ends_at is not None and ends_at <= timezone.now():
-        raise ValidationError({"ends_at": "The end time must be in the future."})
-    if kind == Suspension.Kind.REVOCATION and ends_at is not None:
-        raise ValidationError({"ends_at": "A revocation has no end time; suspend instead."})
-    if scope == Suspension.Scope.PROGRAMME:
-        kind = Suspension.Kind.PAUSE
-    suspension = Suspension(
-        programme=programme, scope=scope, kind=kind, user=user, cohort=cohort, reason=reason.strip(),
-        ends_at=ends_at, created_by=actor,
+    suspension = suspension_build(
+        programme=programme, scope=scope, reason=reason, actor=actor, user=user, cohort=cohort, kind=kind,
+        ends_at=ends_at,
     )  # fmt: skip
-    suspension.full_clean()
-    if cohort is not None and cohort.programme_id != programme.pk:
-        raise ValidationError({"cohort": f"{cohort.name} is not a cohort of {programme.name}."})
+    kind = suspension.kind
     suspension.save()
     affected = list(suspension_affected_users(suspension))
     _cut_off(affected, reason=f"Access {suspension.get_kind_display().lower()}: {suspension.reason}")
@@ -383,3 +373,60 @@ def _notify(users, suspension: Suspension, *, lifted: bool) -> None:
             recipient_list=[user.email],
             fail_silently=True,
         )
+
+
+# --- Previews, for dry runs ----------------------------------------------------------------------
+
+
+def invitations_preview(
+    *, cohort: Cohort | None, programme: Programme, role: str, emails: list[str], days: int = INVITATION_DAYS
+) -> tuple[list[str], dict[str, str]]:
+    """What ``invitations_create`` would do: (addresses it would invite, {address: why it would skip it}).
+    It runs ``invitations_create`` itself in a transaction that is then rolled back, so the answer follows
+    the very same rules; nothing is kept and no email goes out, because sending waits for a commit."""
+    with transaction.atomic():
+        made, skipped = invitations_create(cohort=cohort, programme=programme, role=role, emails=emails, days=days)
+        transaction.set_rollback(True)
+    return [invitation.email for invitation in made], skipped
+
+
+def suspension_build(
+    *,
+    programme: Programme,
+    scope: str,
+    reason: str,
+    actor=None,
+    user=None,
+    cohort: Cohort | None = None,
+    kind: str = Suspension.Kind.SUSPENSION,
+    ends_at=None,
+) -> Suspension:
+    """The suspension ``suspension_create`` makes, checked by every rule but not saved, so that
+    ``suspension_affected_users`` can say who would lose access before anything changes."""
+    if not (reason or "").strip():
+        raise ValidationError({"reason": "Say why: the people affected are told."})
+    if ends_at is not None and ends_at <= timezone.now():
+        raise ValidationError({"ends_at": "The end time must be in the future."})
+    if kind == Suspension.Kind.REVOCATION and ends_at is not None:
+        raise ValidationError({"ends_at": "A revocation has no end time; suspend instead."})
+    if scope == Suspension.Scope.PROGRAMME:
+        kind = Suspension.Kind.PAUSE
+    suspension = Suspension(
+        programme=programme, scope=scope, kind=kind, user=user, cohort=cohort, reason=reason.strip(),
+        ends_at=ends_at, created_by=actor,
+    )  # fmt: skip
+    suspension.full_clean()
+    if cohort is not None and cohort.programme_id != programme.pk:
+        raise ValidationError({"cohort": f"{cohort.name} is not a cohort of {programme.name}."})
+    if user is not None and not Membership.objects.filter(user=user, programme=programme).exists():
+        raise ValidationError({"user": f"{user.email} is not in {programme.name}."})
+    return suspension
+
+
+@transaction.atomic
+def programme_resume(*, programme: Programme, actor=None, reason: str = "", ip=None) -> list[Suspension]:
+    """End a programme's pause: lift every pause of ``programme`` that is in force now."""
+    pauses = list(Suspension.objects.active().filter(programme=programme, scope=Suspension.Scope.PROGRAMME))
+    if not pauses:
+        raise ValidationError(f"{programme.name} is not paused.")
+    return [suspension_lift(suspension=pause, actor=actor, reason=reason, ip=ip) for pause in pauses]

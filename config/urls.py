@@ -6,10 +6,12 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from access.api import AuditEventViewSet
 from generation.api import RenderJobViewSet
 
 router = DefaultRouter()
 router.register("jobs", RenderJobViewSet, basename="job")
+router.register("audit", AuditEventViewSet, basename="audit")
 
 
 def healthz(request):
@@ -23,6 +25,8 @@ urlpatterns = [
     path("clips/", include("generation.urls")),
     path("accounts/", include("allauth.urls")),
     path("", include("access.urls")),
+    path("account/tokens/", include("access.token_urls")),
+    path("leak-alerts/", include("access.leak_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -5,6 +5,7 @@ from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from access import leaks
 from access.policy import current_grant
 from generation import selectors, services
 from generation.models import RenderJob
@@ -81,6 +82,7 @@ class RenderJobViewSet(
     """Your render jobs. Nobody else's jobs are listed or found."""
 
     serializer_class = RenderJobSerializer
+    token_scopes = {"GET": "read", "HEAD": "read", "OPTIONS": "read", "POST": "generate"}
     filterset_fields = ["state", "model_key"]
 
     def get_queryset(self):
@@ -98,6 +100,9 @@ class RenderJobViewSet(
             raise exceptions.ValidationError(error.message_dict) from error
         except services.QuotaExceeded as error:
             raise QuotaExceeded(str(error)) from error
+        credential = leaks.request_credential(request)
+        if credential:
+            leaks.burst_check(user=request.user, **credential)
         data = RenderJobSerializer(job, context=self.get_serializer_context()).data
         return Response(data, status=status.HTTP_201_CREATED, headers={"Location": data["id"]})
 

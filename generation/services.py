@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
+from access import leaks
 from access.models import Grant
 from access.policy import current_grant, may_render
 from generation.models import RenderJob
@@ -149,6 +150,7 @@ def job_create(
     estimate = model_get(model_key).estimate_gpu_seconds(
         num_frames=num_frames, width=width, height=height, num_steps=num_steps
     )
+    leaks.text_scan(f"{fields['prompt']}\n{fields['negative_prompt']}", where="a render prompt", submitted_by=owner)
     with transaction.atomic():
         # The row lock serialises submissions against one grant, so concurrent requests cannot
         # together reserve more than its quota (on SQLite the IMMEDIATE transaction does the same).

@@ -6,6 +6,7 @@ from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from access import leaks
 from access.policy import current_grant, may_render
 from generation import selectors, services
 from generation.forms import JobForm
@@ -36,6 +37,9 @@ def job_create(request):
         except services.QuotaExceeded as error:
             form.add_error(None, str(error))
         else:
+            credential = leaks.request_credential(request)
+            if credential:
+                leaks.burst_check(user=request.user, **credential)
             return redirect(job)
     return render(request, "generation/job_form.html", {"form": form}, status=400 if form.errors else 200)
 

@@ -18,6 +18,9 @@ def media_root(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _test_settings(settings, media_root):
+    from django.core.cache import cache
+
+    cache.clear()  # throttles and rate limits start from zero in every test
     settings.MEDIA_ROOT = media_root
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.STORAGES = {

@@ -20,8 +20,9 @@ GOOD = {
 
 
 def test_the_api_needs_authentication(anon_api):
-    assert anon_api.get(JOBS).status_code == 403
-    assert anon_api.post(JOBS, GOOD, format="json").status_code == 403
+    response = anon_api.get(JOBS)
+    assert response.status_code == 401 and response["WWW-Authenticate"] == "Bearer"
+    assert anon_api.post(JOBS, GOOD, format="json").status_code == 401
     assert not RenderJob.objects.exists()
 
 
