@@ -1,13 +1,14 @@
 from django.http import JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 
 from access import leaks
 from access.audit import client_ip
 from access.models import LeakAlert
 from access.policy import may_use_site
+from access.terms import terms_unanswered
 
 # Paths a shut-out person can still reach: signing out, and the assets of the page that explains why.
-OPEN_PREFIXES = ("/accounts/logout/", "/static/", "/healthz")
+OPEN_PREFIXES = ("/accounts/logout/", "/account/export/", "/static/", "/healthz")
 
 
 class AccessMiddleware:
@@ -52,4 +53,25 @@ class LeakWatchMiddleware:
                 if request.path.startswith("/api/"):
                     return JsonResponse({"detail": reason, "code": "credential_suspended"}, status=403)
                 return render(request, "access/blocked.html", {"reason": reason}, status=403)
+        return self.get_response(request)
+
+
+class TermsMiddleware:
+    """Before any other page, a tester answers the current terms of their programme (once per version)."""
+
+    ALLOWED = ("/terms/", "/account/export/")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        path = request.path
+        if (
+            user is not None and user.is_authenticated and not path.startswith(OPEN_PREFIXES + self.ALLOWED)
+            and not path.startswith("/api/")
+        ):  # fmt: skip
+            pending = terms_unanswered(user)
+            if pending:
+                return redirect("terms:answer", programme=pending[0].programme.slug)
         return self.get_response(request)

@@ -426,3 +426,40 @@ class LeakAlert(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()}: {self.user} ({self.state})"
+
+
+class TermsVersion(models.Model):
+    """A published version of a programme's terms. Versions are never edited: a change is a new version."""
+
+    programme = models.ForeignKey(Programme, on_delete=models.CASCADE, related_name="terms_versions")
+    version = models.PositiveIntegerField()
+    text = models.TextField()
+    changes = models.TextField(blank=True, help_text="What changed since the previous version, in plain words.")
+    published_at = models.DateTimeField(default=timezone.now)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["programme", "-version"]
+        constraints = [models.UniqueConstraint(fields=["programme", "version"], name="terms_unique_version")]
+
+    def __str__(self):
+        return f"{self.programme} terms v{self.version}"
+
+
+class TermsResponse(models.Model):
+    """A person's answer to one version of the terms."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="terms_responses")
+    terms = models.ForeignKey(TermsVersion, on_delete=models.PROTECT, related_name="responses")
+    accepted = models.BooleanField()
+    responded_at = models.DateTimeField(default=timezone.now)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-responded_at"]
+        constraints = [models.UniqueConstraint(fields=["user", "terms"], name="terms_one_response")]
+
+    def __str__(self):
+        return f"{self.user} {'accepted' if self.accepted else 'declined'} {self.terms}"

@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from access.models import STAFF_ROLES, Grant, Membership, Role, Suspension
+from access.terms import terms_accepted_current
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,11 @@ def may_render(user, at=None) -> Decision:
     decision = may_use_site(user, at)
     if not decision:
         return decision
-    if current_grant(user, at) is None:
+    grant = current_grant(user, at)
+    if grant is None:
         return Decision(False, "You have no current grant for the generation service.")
+    if terms_accepted_current(user, grant.programme) is False:
+        return Decision(False, f"Accept the current terms of {grant.programme.name} to generate clips.")
     return ALLOWED
 
 

@@ -21,6 +21,8 @@ class RenderJob(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="render_jobs")
     grant = models.ForeignKey("access.Grant", on_delete=models.PROTECT, related_name="jobs")
+    # The terms the work was done under; a later version never changes it.
+    terms = models.ForeignKey("access.TermsVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     prompt = models.TextField()
     negative_prompt = models.TextField(blank=True)
     model_key = models.CharField(max_length=64)

@@ -18,6 +18,7 @@ from django.utils import timezone
 from access import leaks
 from access.models import Grant
 from access.policy import current_grant, may_render
+from access.terms import terms_accepted_current
 from generation.models import RenderJob
 from generation.registry import MODELS, model_get
 
@@ -157,8 +158,9 @@ def job_create(
         grant = Grant.objects.select_for_update().get(pk=grant.pk)
         _reserve(grant, estimate=estimate)
         job = RenderJob.objects.create(
-            owner=owner, grant=grant, progress_total=num_steps, charged_seconds=estimate, **fields
-        )
+            owner=owner, grant=grant, progress_total=num_steps, charged_seconds=estimate,
+            terms=terms_accepted_current(owner, grant.programme) or None, **fields,
+        )  # fmt: skip
         transaction.on_commit(lambda: _enqueue(job))
     log.info("generation.job_queued job=%s owner=%s model=%s reserved=%.1f", job.pk, owner.pk, model_key, estimate)
     return job
