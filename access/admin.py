@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from access.models import User
+from access.models import AuditEvent, Cohort, Grant, Invitation, Membership, Programme, Suspension, User
 
 
 @admin.register(User)
@@ -16,3 +16,93 @@ class UserAdmin(BaseUserAdmin):
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]})]
+
+
+# Raw records. Changes made here bypass access/services.py: no audit event, no sign-out, no email.
+# Day-to-day work belongs on the programme admin pages under /manage/.
+
+
+@admin.register(Programme)
+class ProgrammeAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "created_at"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+@admin.register(Cohort)
+class CohortAdmin(admin.ModelAdmin):
+    list_display = ["name", "programme", "slug", "grant_days", "gpu_seconds_per_day", "gpu_seconds_total"]
+    list_filter = ["programme"]
+    search_fields = ["name", "slug"]
+    list_select_related = ["programme"]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "programme", "role", "cohort", "created_at"]
+    list_filter = ["role", "programme"]
+    search_fields = ["user__email", "user__display_name"]
+    raw_id_fields = ["user"]
+    list_select_related = ["user", "programme", "cohort"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["email", "programme", "role", "cohort", "state", "sent_at", "send_count", "expires_at"]
+    list_filter = ["role", "programme"]
+    search_fields = ["email"]
+    readonly_fields = [
+        "token_digest",
+        "invited_by",
+        "created_at",
+        "sent_at",
+        "send_count",
+        "accepted_at",
+        "accepted_by",
+    ]
+    list_select_related = ["programme", "cohort"]
+
+    def has_add_permission(self, request):
+        # An invitation needs a secret link and an email; only invitations_create makes both.
+        return False
+
+
+@admin.register(Grant)
+class GrantAdmin(admin.ModelAdmin):
+    list_display = ["user", "programme", "starts_at", "ends_at", "gpu_seconds_per_day", "gpu_seconds_total"]
+    list_filter = ["programme"]
+    search_fields = ["user__email"]
+    raw_id_fields = ["user"]
+    readonly_fields = ["created_at", "updated_at"]
+    list_select_related = ["user", "programme"]
+
+
+@admin.register(Suspension)
+class SuspensionAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "programme", "scope", "kind", "starts_at", "ends_at", "lifted_at"]
+    list_filter = ["scope", "kind", "programme"]
+    search_fields = ["user__email", "cohort__name", "reason"]
+    raw_id_fields = ["user", "created_by", "lifted_by"]
+    readonly_fields = ["created_at"]
+    list_select_related = ["user", "cohort", "programme"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The audit trail is append-only: nobody adds, changes or deletes events here, superusers included."""
+
+    list_display = ["at", "action", "actor", "subject", "programme", "target", "ip"]
+    list_filter = ["action", "programme"]
+    search_fields = ["action", "target", "reason", "actor__email", "subject__email"]
+    date_hierarchy = "at"
+    readonly_fields = [field.name for field in AuditEvent._meta.fields]
+    list_select_related = ["actor", "subject", "programme"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

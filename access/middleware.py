@@ -1,14 +1,18 @@
+from django.conf import settings
+from django.contrib import messages
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 
 from access import leaks
 from access.audit import client_ip
 from access.models import LeakAlert
-from access.policy import may_use_site
+from access.policy import is_programme_staff, may_use_site
 from access.terms import terms_unanswered
 
 # Paths a shut-out person can still reach: signing out, and the assets of the page that explains why.
 OPEN_PREFIXES = ("/accounts/logout/", "/account/export/", "/static/", "/healthz")
+# Leak watch looks at every signed-in request except these (an export is exactly what a thief would take).
+UNWATCHED_PREFIXES = ("/accounts/logout/", "/static/", "/healthz")
 
 
 class AccessMiddleware:
@@ -39,7 +43,7 @@ class LeakWatchMiddleware:
     def __call__(self, request):
         user = getattr(request, "user", None)
         key = request.session.session_key if hasattr(request, "session") else None
-        if user is not None and user.is_authenticated and key and not request.path.startswith(OPEN_PREFIXES):
+        if user is not None and user.is_authenticated and key and not request.path.startswith(UNWATCHED_PREFIXES):
             credential = leaks.session_credential(key)
             networks = leaks.credential_sighted(credential=credential, user=user, ip=client_ip(request))
             if leaks.too_many_networks(networks):
@@ -75,3 +79,38 @@ class TermsMiddleware:
             if pending:
                 return redirect("terms:answer", programme=pending[0].programme.slug)
         return self.get_response(request)
+
+
+# Staff pages: programme management, leak review, the staff API and the Django admin.
+STAFF_PREFIXES = ("/manage/", "/leak-alerts/", "/api/v1/audit/", "/admin/")
+
+
+class StaffMfaMiddleware:
+    """Staff pages need TOTP two-factor authentication set up first; until then they lead to its setup."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if (
+            settings.BACKLOT_STAFF_MFA_REQUIRED and user is not None and user.is_authenticated
+            and request.path.startswith(STAFF_PREFIXES) and is_staff(user) and not has_totp(user)
+        ):  # fmt: skip
+            reason = "Staff pages need two-factor authentication: set up an authenticator app first."
+            if request.path.startswith("/api/"):
+                return JsonResponse({"detail": reason, "code": "mfa_required"}, status=403)
+            messages.warning(request, reason)
+            return redirect("mfa_activate_totp")
+        return self.get_response(request)
+
+
+def is_staff(user) -> bool:
+    """Programme admins, reviewers and Django staff; others get the pages' own answer (usually 404)."""
+    return user.is_staff or user.is_superuser or is_programme_staff(user)
+
+
+def has_totp(user) -> bool:
+    from allauth.mfa.models import Authenticator
+
+    return Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists()

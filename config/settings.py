@@ -64,6 +64,9 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
     "access.middleware.AccessMiddleware",
+    "access.middleware.LeakWatchMiddleware",
+    "access.middleware.TermsMiddleware",
+    "access.middleware.StaffMfaMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
@@ -80,6 +83,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "access.context_processors.programme_admin",
             ],
         },
     },
@@ -141,6 +145,8 @@ ACCOUNT_SESSION_REMEMBER = None
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
 USERSESSIONS_TRACK_ACTIVITY = True
+# Staff (programme admins, reviewers, Django admin) must set up TOTP before using staff pages.
+BACKLOT_STAFF_MFA_REQUIRED = envbool("BACKLOT_STAFF_MFA_REQUIRED", True)
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = envstr("MFA_TOTP_ISSUER", "Backlot")
 
@@ -192,8 +198,19 @@ if not DEBUG:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "access.api_auth.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "access.api_auth.TokenHasScope",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["access.api_auth.PersonRateThrottle", "access.api_auth.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "person": envstr("API_RATE_PER_PERSON", "300/min"),
+        "token": envstr("API_RATE_PER_TOKEN", "120/min"),
+    },
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
@@ -204,6 +221,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Render jobs and access for a gated early-access video-model programme.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
 
 # Celery. The job row is the source of truth; a message carries only the job's id.
@@ -248,6 +266,16 @@ BACKLOT_TORCH_THREADS = envint("BACKLOT_TORCH_THREADS", 0)
 BACKLOT_VIDEO_CRF = envint("BACKLOT_VIDEO_CRF", 18)
 BACKLOT_VIDEO_PRESET = envstr("BACKLOT_VIDEO_PRESET", "veryfast")
 BACKLOT_PROGRESS_POLL_SECONDS = envfloat("BACKLOT_PROGRESS_POLL_SECONDS", 1.0)
+
+# Leak detection: a session or API token used from more than LEAK_MAX_NETWORKS networks (IPv4 /24,
+# IPv6 /48 by default) within LEAK_WINDOW_MINUTES, or a person submitting far more jobs in an hour
+# than their own history, is suspended and sent to the admins' review page.
+LEAK_MAX_NETWORKS = envint("LEAK_MAX_NETWORKS", 3)
+LEAK_WINDOW_MINUTES = envint("LEAK_WINDOW_MINUTES", 60)
+LEAK_IPV4_PREFIX = envint("LEAK_IPV4_PREFIX", 24)
+LEAK_IPV6_PREFIX = envint("LEAK_IPV6_PREFIX", 48)
+LEAK_BURST_MIN_JOBS = envint("LEAK_BURST_MIN_JOBS", 30)
+LEAK_BURST_FACTOR = envfloat("LEAK_BURST_FACTOR", 10.0)
 
 LOG_LEVEL = envstr("LOG_LEVEL", "INFO")
 LOGGING = {

@@ -89,9 +89,17 @@ def reviewer(programme):
     return member("reviewer@example.org", programme=programme, role=Role.REVIEWER)
 
 
+def with_totp(user):
+    """Staff pages need two-factor authentication set up; give ``user`` an authenticator."""
+    from allauth.mfa.models import Authenticator
+
+    Authenticator.objects.create(user=user, type=Authenticator.Type.TOTP, data={"secret": "test-secret"})
+    return user
+
+
 @pytest.fixture
 def admin_user(programme):
-    return member("admin@example.org", programme=programme, role=Role.ADMIN, is_staff=True)
+    return with_totp(member("admin@example.org", programme=programme, role=Role.ADMIN, is_staff=True))
 
 
 @pytest.fixture

@@ -62,9 +62,9 @@ def test_an_invited_person_signs_up_through_the_link(client, invite, cohort):
     assert invitation.state == "accepted" and invitation.accepted_by == user
     assert client.get(reverse("generation:job_create")).status_code == 200
     actions = list(AuditEvent.objects.order_by("at", "id").values_list("action", flat=True))
-    assert actions[-5:] == [
+    assert actions[-6:] == [
         "access.invitation_sent", "access.signed_up", "access.membership_added", "access.grant_created",
-        "access.invitation_accepted",
+        "access.invitation_accepted", "access.signed_in",
     ]  # fmt: skip
 
 

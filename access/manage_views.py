@@ -1,0 +1,394 @@
+"""The programme admin pages under /manage/. Every page is for the programme's admins only
+(access.decorators.programme_admin_required); every change goes through access/services.py with the
+admin as actor and their address, so it lands in the audit trail. Bad input re-renders the page
+with the form's errors and status 400, having changed nothing."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from access import selectors, services
+from access.audit import client_ip
+from access.decorators import programme_admin_required
+from access.manage_forms import AuditEventFilter, GrantForm, InvitationForm, PauseForm, ReasonForm, SuspendForm
+from access.models import Grant, Invitation, Suspension
+
+
+def _result_key(programme) -> str:
+    """Where the invitations page keeps the outcome of the last submission, to show it once after redirecting."""
+    return f"manage_invitation_result:{programme.pk}"
+
+
+def _add_service_errors(form, error: ValidationError) -> None:
+    """Put a service's objection on the form, on the field it names where the form has one."""
+    if hasattr(error, "error_dict"):
+        for field, field_messages in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, field_messages)
+    else:
+        form.add_error(None, error.messages)
+
+
+def _status(*forms) -> int:
+    return 400 if any(form is not None and form.is_bound and form.errors for form in forms) else 200
+
+
+def _next_or(request, fallback: str) -> str:
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return fallback
+
+
+def _programme_url(programme, name="access:manage_programme", *args) -> str:
+    return reverse(name, args=[programme.slug, *args])
+
+
+# --- Programmes ----------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def manage_index(request):
+    programmes = list(selectors.programmes_administered_by(request.user))
+    if not programmes:
+        raise Http404("You administer no programme.")
+    return render(request, "access/manage/index.html", {"programmes": programmes})
+
+
+def _dashboard_context(programme, *, pause_form=None, resume_form=None) -> dict:
+    return {
+        "programme": programme,
+        "cohorts": selectors.cohorts_with_member_counts(programme),
+        "people": selectors.programme_people(programme),
+        "suspensions": selectors.suspensions_active(programme),
+        "pause": selectors.programme_pause(programme),
+        "pause_form": pause_form or PauseForm(),
+        "resume_form": resume_form or ReasonForm(),
+    }
+
+
+@programme_admin_required
+@require_GET
+def manage_programme(request, programme):
+    return render(request, "access/manage/programme.html", _dashboard_context(programme))
+
+
+@programme_admin_required
+@require_POST
+def programme_pause(request, programme):
+    form = PauseForm(request.POST)
+    if form.is_valid():
+        try:
+            services.suspension_create(
+                programme=programme, scope=Suspension.Scope.PROGRAMME, reason=form.cleaned_data["reason"],
+                ends_at=form.cleaned_data["ends_at"], actor=request.user, ip=client_ip(request),
+            )  # fmt: skip
+        except ValidationError as error:
+            _add_service_errors(form, error)
+        else:
+            messages.success(request, f"{programme.name} is paused. Its testers have been signed out and told why.")
+            return redirect(_programme_url(programme))
+    return render(request, "access/manage/programme.html", _dashboard_context(programme, pause_form=form), status=400)
+
+
+@programme_admin_required
+@require_POST
+def programme_resume(request, programme):
+    form = ReasonForm(request.POST)
+    if form.is_valid():
+        try:
+            services.programme_resume(
+                programme=programme, reason=form.cleaned_data["reason"], actor=request.user, ip=client_ip(request)
+            )
+        except ValidationError as error:
+            _add_service_errors(form, error)
+        else:
+            messages.success(request, f"{programme.name} is running again.")
+            return redirect(_programme_url(programme))
+    return render(request, "access/manage/programme.html", _dashboard_context(programme, resume_form=form), status=400)
+
+
+@programme_admin_required
+@require_http_methods(["GET", "POST"])
+def suspension_lift(request, programme, suspension_id):
+    """A confirmation page for lifting one suspension; the Lift buttons elsewhere post here."""
+    suspension = get_object_or_404(
+        Suspension.objects.select_related("user", "cohort", "created_by", "lifted_by"),
+        pk=suspension_id, programme=programme,
+    )  # fmt: skip
+    form = ReasonForm(request.POST if request.method == "POST" else None)
+    if form.is_valid():
+        try:
+            services.suspension_lift(
+                suspension=suspension, reason=form.cleaned_data["reason"], actor=request.user, ip=client_ip(request)
+            )
+        except ValidationError as error:
+            _add_service_errors(form, error)
+        else:
+            messages.success(request, f"Lifted: {suspension}.")
+            return redirect(_next_or(request, _programme_url(programme)))
+    context = {"programme": programme, "suspension": suspension, "form": form, "next": request.POST.get("next", "")}
+    return render(request, "access/manage/suspension_lift.html", context, status=_status(form))
+
+
+# --- Invitations ---------------------------------------------------------------------------------
+
+
+def _invitations_page(request, programme, *, form=None, action_error: str = "", status: int = 200):
+    paginator = Paginator(selectors.programme_invitations(programme), 50)
+    context = {
+        "programme": programme,
+        "form": form or InvitationForm(programme=programme),
+        "result": request.session.pop(_result_key(programme), None) if request.method == "GET" else None,
+        "page_obj": paginator.get_page(request.GET.get("page")),
+        "action_error": action_error,
+    }
+    return render(request, "access/manage/invitations.html", context, status=status)
+
+
+@programme_admin_required
+@require_http_methods(["GET", "POST"])
+def invitations(request, programme):
+    if request.method == "GET":
+        return _invitations_page(request, programme)
+    form = InvitationForm(request.POST, request.FILES, programme=programme)
+    if form.is_valid():
+        try:
+            made, skipped = services.invitations_create(
+                programme=programme, cohort=form.cleaned_data["cohort"], role=form.cleaned_data["role"],
+                emails=form.cleaned_data["emails"], days=form.cleaned_data["days"], actor=request.user,
+                ip=client_ip(request),
+            )  # fmt: skip
+        except ValidationError as error:
+            _add_service_errors(form, error)
+        else:
+            request.session[_result_key(programme)] = {
+                "invited": [invitation.email for invitation in made],
+                "skipped": sorted(skipped.items()),
+            }
+            if made:
+                messages.success(request, f"Invited {len(made)} {'person' if len(made) == 1 else 'people'}.")
+            return redirect(_programme_url(programme, "access:manage_invitations"))
+    return _invitations_page(request, programme, form=form, status=400)
+
+
+def _invitation_action(request, programme, invitation_id, action, done: str):
+    invitation = get_object_or_404(Invitation, pk=invitation_id, programme=programme)
+    try:
+        action(invitation=invitation, actor=request.user, ip=client_ip(request))
+    except ValidationError as error:
+        return _invitations_page(
+            request, programme, action_error=f"{invitation.email}: {' '.join(error.messages)}", status=400
+        )
+    messages.success(request, f"{done} the invitation for {invitation.email}.")
+    return redirect(_programme_url(programme, "access:manage_invitations"))
+
+
+@programme_admin_required
+@require_POST
+def invitation_resend(request, programme, invitation_id):
+    return _invitation_action(request, programme, invitation_id, services.invitation_resend, "Sent a new link with")
+
+
+@programme_admin_required
+@require_POST
+def invitation_revoke(request, programme, invitation_id):
+    return _invitation_action(request, programme, invitation_id, services.invitation_revoke, "Revoked")
+
+
+# --- People --------------------------------------------------------------------------------------
+
+
+def _person_or_404(programme, user_id):
+    person = selectors.programme_person(programme, user_id)
+    if person is None:
+        raise Http404("No such person in this programme.")
+    return person
+
+
+def _person_page(request, programme, person, *, grant_form=None, suspend_form=None):
+    summary = selectors.person_summary(programme, person)
+    if grant_form is None and summary.grant is not None:
+        grant_form = GrantForm(grant=summary.grant)
+    context = {
+        "programme": programme,
+        "person": summary,
+        "grant_form": grant_form,
+        "suspend_form": suspend_form or SuspendForm(),
+        "suspensions": selectors.suspensions_of(programme=programme, user=person),
+    }
+    return render(request, "access/manage/person.html", context, status=_status(grant_form, suspend_form))
+
+
+@programme_admin_required
+@require_GET
+def person(request, programme, user_id):
+    return _person_page(request, programme, _person_or_404(programme, user_id))
+
+
+@programme_admin_required
+@require_POST
+def person_grant(request, programme, user_id):
+    person = _person_or_404(programme, user_id)
+    grant = get_object_or_404(Grant, programme=programme, user=person)
+    form = GrantForm(request.POST, grant=grant)
+    if form.is_valid():
+        changes = form.changes()
+        if not changes:
+            messages.info(request, "Nothing changed: the grant already has these values.")
+            return redirect(_programme_url(programme, "access:manage_person", person.pk))
+        try:
+            services.grant_update(
+                grant=grant, reason=form.cleaned_data["reason"], actor=request.user, ip=client_ip(request), **changes
+            )
+        except ValidationError as error:
+            _add_service_errors(form, error)
+        else:
+            messages.success(request, f"Updated {person.email}'s grant ({', '.join(sorted(changes))}).")
+            return redirect(_programme_url(programme, "access:manage_person", person.pk))
+    return _person_page(request, programme, person, grant_form=form)
+
+
+@programme_admin_required
+@require_POST
+def person_suspend(request, programme, user_id):
+    person = _person_or_404(programme, user_id)
+    form = SuspendForm(request.POST, actor=request.user, subject=person)
+    if form.is_valid():
+        try:
+            services.suspension_create(
+                programme=programme, scope=Suspension.Scope.PERSON, user=person, kind=form.cleaned_data["kind"],
+                reason=form.cleaned_data["reason"], ends_at=form.cleaned_data["ends_at"], actor=request.user,
+                ip=client_ip(request),
+            )  # fmt: skip
+        except ValidationError as error:
+            _add_service_errors(form, error)
+        else:
+            verb = "Revoked" if form.cleaned_data["kind"] == Suspension.Kind.REVOCATION else "Suspended"
+            messages.success(request, f"{verb} {person.email}'s access. They have been signed out and told why.")
+            return redirect(_programme_url(programme, "access:manage_person", person.pk))
+    return _person_page(request, programme, person, suspend_form=form)
+
+
+# --- Cohorts -------------------------------------------------------------------------------------
+
+
+def _cohort_page(request, programme, cohort, *, form=None):
+    context = {
+        "programme": programme,
+        "cohort": cohort,
+        "members": selectors.cohort_members(cohort),
+        "suspensions": selectors.suspensions_of(programme=programme, cohort=cohort),
+        "form": form or SuspendForm(),
+    }
+    return render(request, "access/manage/cohort.html", context, status=_status(form))
+
+
+@programme_admin_required
+@require_GET
+def cohort(request, programme, cohort_slug):
+    return _cohort_page(request, programme, get_object_or_404(programme.cohorts, slug=cohort_slug))
+
+
+@programme_admin_required
+@require_POST
+def cohort_suspend(request, programme, cohort_slug):
+    cohort = get_object_or_404(programme.cohorts, slug=cohort_slug)
+    form = SuspendForm(request.POST)
+    if form.is_valid():
+        try:
+            suspension = services.suspension_create(
+                programme=programme, scope=Suspension.Scope.COHORT, cohort=cohort, kind=form.cleaned_data["kind"],
+                reason=form.cleaned_data["reason"], ends_at=form.cleaned_data["ends_at"], actor=request.user,
+                ip=client_ip(request),
+            )  # fmt: skip
+        except ValidationError as error:
+            _add_service_errors(form, error)
+        else:
+            messages.success(request, f"{suspension.get_kind_display()} of {cohort.name} is in force.")
+            return redirect(_programme_url(programme, "access:manage_cohort", cohort.slug))
+    return _cohort_page(request, programme, cohort, form=form)
+
+
+# --- Audit trail ---------------------------------------------------------------------------------
+
+
+def _audit_page(request, programme, filterset: AuditEventFilter):
+    valid = filterset.is_valid() if filterset.is_bound else True
+    events = filterset.qs if valid else filterset.queryset.none()
+    query = request.GET.copy()
+    query.pop("page", None)  # the pager's links add their own
+    context = {
+        "programme": programme,
+        "filterset": filterset,
+        "page_obj": Paginator(events, 50).get_page(request.GET.get("page")),
+        "query": query.urlencode(),
+    }
+    return render(request, "access/manage/audit.html", context, status=200 if valid else 400)
+
+
+@programme_admin_required
+@require_GET
+def audit_trail(request, programme):
+    return _audit_page(request, programme, AuditEventFilter(request.GET or None, programme=programme))
+
+
+AUDIT_CSV_COLUMNS = ["at", "action", "actor", "subject", "target", "reason", "ip", "data"]
+
+
+class _Echo:
+    """A file-like object whose write() hands back what it is given, for streaming csv.writer rows."""
+
+    def write(self, value):
+        return value
+
+
+def _csv_safe(value) -> str:
+    """Text for a CSV cell that a spreadsheet will not run as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _audit_row(event) -> list[str]:
+    return [
+        _csv_safe(value)
+        for value in (
+            event.at.isoformat(),
+            event.action,
+            event.actor.email if event.actor else "",
+            event.subject.email if event.subject else "",
+            event.target,
+            event.reason,
+            event.ip,
+            json.dumps(event.data, sort_keys=True) if event.data else "",
+        )
+    ]
+
+
+@programme_admin_required
+@require_GET
+def audit_export(request, programme):
+    """The audit trail as CSV, filtered as the page is."""
+    filterset = AuditEventFilter(request.GET or None, programme=programme)
+    if filterset.is_bound and not filterset.is_valid():
+        return _audit_page(request, programme, filterset)
+    writer = csv.writer(_Echo())
+    rows = (writer.writerow(_audit_row(event)) for event in filterset.qs.iterator(chunk_size=1000))
+    response = StreamingHttpResponse(
+        (row for chunk in ([writer.writerow(AUDIT_CSV_COLUMNS)], rows) for row in chunk), content_type="text/csv"
+    )
+    filename = f"{programme.slug}-audit-{timezone.localdate():%Y%m%d}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
