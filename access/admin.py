@@ -1,7 +1,23 @@
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from access.models import AuditEvent, Cohort, Grant, Invitation, Membership, Programme, Suspension, User
+from access.audit import client_ip
+from access.models import (
+    ApiToken,
+    AuditEvent,
+    Cohort,
+    Grant,
+    Invitation,
+    LeakAlert,
+    Membership,
+    Programme,
+    Suspension,
+    TermsVersion,
+    User,
+)  # fmt: skip
+from access.terms import terms_publish
+from access.tokens import token_revoke
 
 
 @admin.register(User)
@@ -106,3 +122,75 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are made by their owners; admins can only look and revoke (through the service, audited)."""
+
+    list_display = ["name", "user", "hint", "scopes", "state", "expires_at", "last_used_at", "last_used_ip"]
+    search_fields = ["user__email", "name", "hint"]
+    readonly_fields = [field.name for field in ApiToken._meta.fields]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset):
+        revoked = 0
+        for record in queryset.filter(revoked_at__isnull=True):
+            token_revoke(record=record, actor=request.user, reason="Revoked by an admin", ip=client_ip(request))
+            revoked += 1
+        self.message_user(request, f"Revoked {revoked} token(s).")
+
+
+@admin.register(LeakAlert)
+class LeakAlertAdmin(admin.ModelAdmin):
+    """Decide alerts on the review page (/leak-alerts/); here they are read-only records."""
+
+    list_display = ["created_at", "kind", "user", "credential", "state", "decided_by"]
+    list_filter = ["kind", "state"]
+    readonly_fields = [field.name for field in LeakAlert._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class TermsVersionForm(forms.ModelForm):
+    class Meta:
+        model = TermsVersion
+        fields = ["programme", "text", "changes"]
+
+    def clean(self):
+        cleaned = super().clean()
+        programme = cleaned.get("programme")
+        if programme and TermsVersion.objects.filter(programme=programme).exists() and not cleaned.get("changes"):
+            self.add_error("changes", "Say what changed: testers are shown it before they accept.")
+        return cleaned
+
+
+@admin.register(TermsVersion)
+class TermsVersionAdmin(admin.ModelAdmin):
+    """Publishing a version goes through the service (numbered, audited); versions are never edited."""
+
+    form = TermsVersionForm
+    list_display = ["programme", "version", "published_at", "published_by"]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        published = terms_publish(
+            programme=obj.programme, text=obj.text, changes=obj.changes, actor=request.user, ip=client_ip(request)
+        )
+        obj.pk, obj.version = published.pk, published.version
