@@ -1,0 +1,34 @@
+"""Invariant 4: a worker that dies mid-render loses no job. The render's process is killed with
+SIGKILL; Celery hands the message back (late acks, reject on worker loss), a fresh process claims the
+job again as its second attempt and finishes it, and the grant is charged once."""
+
+import signal
+
+import psutil
+import pytest
+
+from generation.models import RenderJob
+from generation.services import grant_usage, job_create
+from tests.e2e.conftest import wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+SETTINGS = {"prompt": "a slow storm", "model_key": "ltx-video", "num_frames": 65, "width": 704, "height": 480,
+            "num_steps": 40, "guidance_scale": 3.0, "seed": 3}  # fmt: skip
+
+
+def test_a_render_whose_process_is_killed_is_run_again_and_charged_once(celery_worker, tester):
+    job = job_create(owner=tester, **SETTINGS)
+    wait_for(lambda: RenderJob.objects.get(pk=job.pk).progress_step >= 2, timeout=120, message="two steps")
+    children = psutil.Process(celery_worker.pid).children()
+    assert len(children) == 1, "one pool process renders"
+    children[0].send_signal(signal.SIGKILL)
+
+    done = wait_for(lambda: (j := RenderJob.objects.get(pk=job.pk)).is_finished and j, timeout=180,
+                    message="the job to finish after the kill")  # fmt: skip
+
+    assert done.state == RenderJob.State.SUCCEEDED, done.error
+    assert done.attempts == 2
+    assert done.progress_step == 40 and done.output
+    assert grant_usage(done.grant)["seconds_total"] == pytest.approx(done.gpu_seconds)
+    assert psutil.Process(celery_worker.pid).children()[0].pid != children[0].pid
