@@ -7,6 +7,7 @@ from access.models import (
     ApiToken,
     AuditEvent,
     Cohort,
+    ContributionRate,
     Grant,
     Invitation,
     LeakAlert,
@@ -16,6 +17,7 @@ from access.models import (
     TermsVersion,
     User,
 )  # fmt: skip
+from access.rates import rate_publish
 from access.terms import terms_publish
 from access.tokens import token_revoke
 
@@ -194,3 +196,25 @@ class TermsVersionAdmin(admin.ModelAdmin):
             programme=obj.programme, text=obj.text, changes=obj.changes, actor=request.user, ip=client_ip(request)
         )
         obj.pk, obj.version = published.pk, published.version
+
+
+@admin.register(ContributionRate)
+class ContributionRateAdmin(admin.ModelAdmin):
+    """Publishing a rate goes through the service (checked, audited); rates are never edited or deleted."""
+
+    list_display = ["programme", "kind", "severity", "points", "amount", "currency", "effective_from"]
+    list_filter = ["programme", "kind"]
+    fields = ["programme", "kind", "severity", "points", "amount", "currency", "effective_from"]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        published = rate_publish(
+            programme=obj.programme, kind=obj.kind, severity=obj.severity, points=obj.points, amount=obj.amount,
+            currency=obj.currency, effective_from=obj.effective_from, actor=request.user, ip=client_ip(request),
+        )  # fmt: skip
+        obj.pk = published.pk

@@ -463,3 +463,41 @@ class TermsResponse(models.Model):
 
     def __str__(self):
         return f"{self.user} {'accepted' if self.accepted else 'declined'} {self.terms}"
+
+
+class ContributionRate(models.Model):
+    """A published rate for one kind of contribution. Rates are never edited: a new rate takes effect
+    from its date, and work credited earlier keeps the rate it was credited at."""
+
+    class Kind(models.TextChoices):
+        BUG = "bug", "Confirmed bug report"
+        FINDING = "finding", "Accepted red-team finding"
+        FEEDBACK = "feedback", "Accepted clip feedback"
+        SUBMISSION = "submission", "Competition entry"
+        PRIZE = "prize", "Competition prize"
+        SHOWCASE = "showcase", "Showcase use of a clip"
+
+    class Severity(models.TextChoices):
+        NONE = "", "Any"
+        LOW = "low", "Low"
+        MEDIUM = "medium", "Medium"
+        HIGH = "high", "High"
+        CRITICAL = "critical", "Critical"
+
+    programme = models.ForeignKey(Programme, on_delete=models.CASCADE, related_name="rates")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    severity = models.CharField(max_length=10, choices=Severity.choices, blank=True, default="")
+    points = models.PositiveIntegerField(default=0)
+    amount = models.DecimalField(max_digits=10, decimal_places=2, default=0)
+    currency = models.CharField(max_length=3, default="USD", help_text="ISO 4217 code, e.g. USD, EUR, GBP.")
+    effective_from = models.DateTimeField(default=timezone.now)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["programme", "kind", "severity", "-effective_from"]
+
+    def __str__(self):
+        severity = f" ({self.get_severity_display().lower()})" if self.severity else ""
+        return f"{self.get_kind_display()}{severity}: {self.points} points, {self.amount} {self.currency}"

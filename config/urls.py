@@ -29,6 +29,7 @@ urlpatterns = [
     path("account/", include("access.account_urls")),
     path("leak-alerts/", include("access.leak_urls")),
     path("terms/", include("access.terms_urls")),
+    path("programmes/", include("access.programme_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from access.models import Cohort, Programme, Role
+from access.rates import rate_publish
 from access.services import cohort_create, membership_add, programme_create, user_create
 
 DEMO_EMAIL = "demo@backlot.local"
@@ -23,6 +24,13 @@ class Command(BaseCommand):
             programme=programme, name="Wave 1", max_frames=257, max_steps=100, gpu_seconds_per_day=3600,
             gpu_seconds_total=36000, max_queued_jobs=3,
         )  # fmt: skip
+        if not programme.rates.exists():
+            for kind, severity, points, amount in [
+                ("bug", "", 10, "15"), ("bug", "critical", 50, "100"), ("finding", "", 20, "40"),
+                ("feedback", "", 1, "2"), ("submission", "", 25, "50"), ("showcase", "", 0, "200"),
+            ]:  # fmt: skip
+                rate_publish(programme=programme, kind=kind, severity=severity, points=points, amount=amount,
+                             currency="USD")  # fmt: skip
         password_file = settings.VAR_DIR / "demo-password"
         user = get_user_model().objects.filter(email=DEMO_EMAIL).first()
         if user is None:
