@@ -1,0 +1,169 @@
+"""Platform overhead on the CPU, in one run, with the LTX smoke model at 768x512, 121 frames, 8 steps:
+
+  (a) the raw pipeline call;
+  (b) PyAV encoding of those same frames alone;
+  (c) the same render submitted through the API (in-process WSGI) and run by a warm Celery worker until
+      the clip is stored and the job is done.
+
+Prints (c) / (a + b) (target: at most 1.15), the jobs per second the API accepts, and the
+queue-to-start latency of an idle worker. Runs on a throwaway SQLite database and filesystem broker
+unless DATABASE_URL / CELERY_BROKER_URL say otherwise.
+
+    .venv/bin/python bench/platform_overhead.py [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CASE = {"num_frames": 121, "width": 768, "height": 512, "num_steps": 8, "guidance_scale": 3.0, "seed": 11}
+PROMPT = "a golden horse running through snow"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="backlot-bench-"))
+    os.environ.setdefault("BACKLOT_VAR_DIR", str(scratch))
+    os.environ.setdefault("BACKLOT_MODELS_DIR", str(ROOT / "var" / "models"))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("API_RATE_PER_PERSON", "100000/min")
+    os.environ.setdefault("API_RATE_PER_TOKEN", "100000/min")
+    os.environ.setdefault("LEAK_BURST_MIN_JOBS", "1000000")  # a benchmark is a burst by design
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    call_command("smoke_build", "ltx-video", "--if-missing", verbosity=0)
+    user, token = _tester()
+    raw, encode = _raw_and_encode(args.runs)
+    through, waits = _through_the_platform(args.runs, token)
+    accepted = _api_jobs_per_second(token)
+    print(f"(a) raw pipeline call          {raw:7.2f} s")
+    print(f"(b) PyAV encode alone          {encode:7.2f} s")
+    print(f"(c) API -> warm worker -> done {through:7.2f} s")
+    print(f"(c) / (a + b)                  {through / (raw + encode):7.3f}   (target <= 1.15)")
+    print(f"queue-to-start, idle worker    {statistics.median(waits) * 1000:7.0f} ms (median of {len(waits)})")
+    print(f"API submissions accepted       {accepted:7.1f} jobs/s")
+
+
+def _tester():
+    from access.models import Role
+    from access.services import cohort_create, membership_add, programme_create, user_create
+    from access.tokens import token_create
+
+    programme = programme_create(name=f"Bench {secrets.token_hex(3)}")
+    cohort = cohort_create(programme=programme, name="Bench", max_frames=257, max_steps=100,
+                           gpu_seconds_per_day=10**7, gpu_seconds_total=10**8, max_queued_jobs=10**6)  # fmt: skip
+    user = user_create(email=f"bench-{secrets.token_hex(4)}@example.org", password=secrets.token_urlsafe(16))
+    membership_add(user=user, programme=programme, role=Role.ARTIST, cohort=cohort)
+    _, token = token_create(user=user, name="bench", scopes=["read", "generate"])
+    return user, token
+
+
+def _raw_and_encode(runs: int) -> tuple[float, float]:
+    import torch
+    from diffusers import LTXPipeline
+    from django.conf import settings
+
+    from generation.encoding import encode_mp4, frames_to_uint8
+    from generation.registry import model_get
+
+    spec = model_get("ltx-video")
+    pipeline = LTXPipeline.from_pretrained(spec.source())
+    pipeline.set_progress_bar_config(disable=True)
+    raws, encodes = [], []
+    for _ in range(runs):
+        started = time.perf_counter()
+        frames = pipeline(
+            prompt=PROMPT, num_frames=CASE["num_frames"], width=CASE["width"], height=CASE["height"],
+            num_inference_steps=CASE["num_steps"], guidance_scale=CASE["guidance_scale"],
+            generator=torch.Generator().manual_seed(CASE["seed"]), output_type="np",
+            max_sequence_length=spec.max_sequence_length,
+        ).frames[0]  # fmt: skip
+        raws.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        encode_mp4(frames_to_uint8(frames), fps=spec.fps, crf=settings.BACKLOT_VIDEO_CRF,
+                   preset=settings.BACKLOT_VIDEO_PRESET)  # fmt: skip
+        encodes.append(time.perf_counter() - started)
+    return statistics.median(raws), statistics.median(encodes)
+
+
+def _api(token):
+    from rest_framework.test import APIClient
+
+    client = APIClient(HTTP_HOST="localhost")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+def _wait(job_id) -> object:
+    from generation.models import RenderJob
+
+    while True:
+        job = RenderJob.objects.get(pk=job_id)
+        if job.is_finished:
+            return job
+        time.sleep(0.01)
+
+
+def _through_the_platform(runs: int, token) -> tuple[float, list[float]]:
+    from django.conf import settings
+
+    log_path = Path(settings.VAR_DIR) / "worker.log"
+    with open(log_path, "w") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency", "1", "--prefetch-multiplier",
+             "1", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
+            cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        api = _api(token)
+        warm = api.post("/api/v1/jobs/", {"prompt": PROMPT, "model_key": "ltx-video", **CASE}, format="json")
+        assert warm.status_code == 201, warm.content
+        _wait(warm.json()["id"])  # loads the model: the worker is warm from here on
+        totals, waits = [], []
+        for _ in range(runs):
+            time.sleep(0.5)  # an idle worker
+            started = time.perf_counter()
+            response = api.post("/api/v1/jobs/", {"prompt": PROMPT, "model_key": "ltx-video", **CASE}, format="json")
+            job = _wait(response.json()["id"])
+            totals.append(time.perf_counter() - started)
+            assert job.state == "succeeded", job.error
+            waits.append((job.started_at - job.queued_at).total_seconds())
+        return statistics.median(totals), waits
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+
+
+def _api_jobs_per_second(token, count: int = 200) -> float:
+    from generation.models import RenderJob
+
+    api = _api(token)
+    small = {"prompt": PROMPT, "model_key": "ltx-video", "num_frames": 9, "width": 64, "height": 64,
+             "num_steps": 2, "guidance_scale": 3.0}  # fmt: skip
+    started = time.perf_counter()
+    for _ in range(count):
+        assert api.post("/api/v1/jobs/", small, format="json").status_code == 201
+    elapsed = time.perf_counter() - started
+    RenderJob.objects.filter(state="queued").update(state="cancelled")  # nobody renders these
+    return count / elapsed
+
+
+if __name__ == "__main__":
+    main()
