@@ -1,6 +1,6 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -15,6 +15,11 @@ from generation.services import SEED_MAX
 
 class QuotaExceeded(exceptions.PermissionDenied):
     default_code = "quota_exceeded"
+
+
+class IdempotencyConflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "idempotency_conflict"
 
 
 class RenderJobSerializer(serializers.ModelSerializer):
@@ -90,16 +95,35 @@ class RenderJobViewSet(
             return RenderJob.objects.none()
         return selectors.jobs_for(self.request.user)
 
-    @extend_schema(request=RenderJobCreateSerializer, responses={201: RenderJobSerializer})
+    @extend_schema(
+        request=RenderJobCreateSerializer,
+        responses={201: RenderJobSerializer, 200: RenderJobSerializer},
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="Send the same key again (e.g. after a timeout) to get the same job, not a second one.",
+            )  # fmt: skip
+        ],
+    )
     def create(self, request, *args, **kwargs):
         incoming = RenderJobCreateSerializer(data=request.data, context=self.get_serializer_context())
         incoming.is_valid(raise_exception=True)
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if len(key) > 80:
+            raise exceptions.ValidationError({"idempotency_key": ["Idempotency keys are at most 80 characters."]})
         try:
-            job = services.job_create(owner=request.user, **incoming.validated_data)
+            job = services.job_create(owner=request.user, idempotency_key=key, **incoming.validated_data)
         except DjangoValidationError as error:
             raise exceptions.ValidationError(error.message_dict) from error
         except services.QuotaExceeded as error:
             raise QuotaExceeded(str(error)) from error
+        except services.IdempotencyConflict as error:
+            raise IdempotencyConflict(str(error)) from error
+        if job.replayed:
+            return Response(RenderJobSerializer(job, context=self.get_serializer_context()).data)
         credential = leaks.request_credential(request)
         if credential:
             leaks.burst_check(user=request.user, **credential)

@@ -17,6 +17,7 @@ class RenderJob(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     FINISHED_STATES = (State.SUCCEEDED, State.FAILED, State.CANCELLED)
+    replayed = False  # set on a job returned again for a repeated idempotency key
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="render_jobs")
@@ -32,6 +33,9 @@ class RenderJob(models.Model):
     num_steps = models.PositiveIntegerField()
     guidance_scale = models.FloatField()
     seed = models.BigIntegerField()
+    idempotency_key = models.CharField(
+        max_length=80, blank=True, help_text="Chosen by the client; a retried submission returns the same job."
+    )
 
     state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED, db_index=True)
     progress_step = models.PositiveIntegerField(default=0)
@@ -59,6 +63,11 @@ class RenderJob(models.Model):
         ordering = ["-queued_at"]
         indexes = [models.Index(fields=["owner", "-queued_at"]), models.Index(fields=["grant", "state"])]
         constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="renderjob_unique_idempotency_key",
+            ),  # fmt: skip
             models.CheckConstraint(condition=models.Q(num_frames__gte=1), name="renderjob_frames_positive"),
             models.CheckConstraint(condition=models.Q(num_steps__gte=1), name="renderjob_steps_positive"),
         ]

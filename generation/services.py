@@ -125,9 +125,12 @@ def job_create(
     guidance_scale: float,
     negative_prompt: str = "",
     seed: int | None = None,
+    idempotency_key: str = "",
 ) -> RenderJob:
     """Queue a render for ``owner`` against their grant, reserving its estimated GPU seconds.
-    Raises PermissionDenied, ValidationError or QuotaExceeded, and then creates nothing."""
+    Raises PermissionDenied, ValidationError or QuotaExceeded, and then creates nothing. With an
+    ``idempotency_key`` already used by ``owner``, returns that job instead of queueing another
+    (``job.replayed`` is then True), or raises IdempotencyConflict if the settings differ."""
     decision = may_render(owner)
     if not decision:
         raise PermissionDenied(decision.reason)
@@ -156,13 +159,33 @@ def job_create(
         # The row lock serialises submissions against one grant, so concurrent requests cannot
         # together reserve more than its quota (on SQLite the IMMEDIATE transaction does the same).
         grant = Grant.objects.select_for_update().get(pk=grant.pk)
+        if idempotency_key:
+            earlier = RenderJob.objects.filter(owner=owner, idempotency_key=idempotency_key).first()
+            if earlier is not None:
+                return _replay(earlier, {**fields, "seed": seed})  # a random seed was not asked for
         _reserve(grant, estimate=estimate)
         job = RenderJob.objects.create(
             owner=owner, grant=grant, progress_total=num_steps, charged_seconds=estimate,
-            terms=terms_accepted_current(owner, grant.programme) or None, **fields,
+            terms=terms_accepted_current(owner, grant.programme) or None, idempotency_key=idempotency_key, **fields,
         )  # fmt: skip
         transaction.on_commit(lambda: _enqueue(job))
     log.info("generation.job_queued job=%s owner=%s model=%s reserved=%.1f", job.pk, owner.pk, model_key, estimate)
+    return job
+
+
+class IdempotencyConflict(Exception):
+    """The idempotency key was used before for a job with other settings."""
+
+
+def _replay(job: RenderJob, fields: dict) -> RenderJob:
+    differing = [
+        name for name, value in fields.items() if (name != "seed" or value is not None) and getattr(job, name) != value
+    ]
+    if differing:
+        raise IdempotencyConflict(
+            f"This idempotency key was already used for job {job.pk} with a different {', '.join(differing)}."
+        )
+    job.replayed = True
     return job
 
 

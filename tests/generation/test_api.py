@@ -126,3 +126,36 @@ def test_the_schema_describes_the_jobs_endpoint(api):
     response = api.get(reverse("api-schema"), {"format": "json"})
     assert response.status_code == 200
     assert "/api/v1/jobs/" in response.json()["paths"]
+
+
+def test_a_repeated_idempotency_key_returns_the_same_job(api):
+    first = api.post(JOBS, GOOD, format="json", HTTP_IDEMPOTENCY_KEY="retry-123")
+    again = api.post(JOBS, GOOD, format="json", HTTP_IDEMPOTENCY_KEY="retry-123")
+    other = api.post(JOBS, GOOD, format="json", HTTP_IDEMPOTENCY_KEY="retry-456")
+
+    assert (first.status_code, again.status_code, other.status_code) == (201, 200, 201)
+    assert first.json()["id"] == again.json()["id"] != other.json()["id"]
+    assert RenderJob.objects.count() == 2
+
+
+def test_reusing_a_key_for_different_settings_is_a_conflict(api):
+    api.post(JOBS, GOOD, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    response = api.post(JOBS, {**GOOD, "num_steps": 8}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    assert response.status_code == 409 and "num_steps" in response.json()["detail"]
+    assert RenderJob.objects.count() == 1
+
+
+def test_keys_belong_to_one_person(api, tester2):
+    from rest_framework.test import APIClient
+
+    other = APIClient()
+    other.force_authenticate(tester2)
+    mine = api.post(JOBS, GOOD, format="json", HTTP_IDEMPOTENCY_KEY="shared").json()["id"]
+    theirs = other.post(JOBS, GOOD, format="json", HTTP_IDEMPOTENCY_KEY="shared")
+    assert theirs.status_code == 201 and theirs.json()["id"] != mine
+
+
+def test_an_overlong_key_is_refused(api):
+    response = api.post(JOBS, GOOD, format="json", HTTP_IDEMPOTENCY_KEY="k" * 81)
+    assert response.status_code == 400 and "idempotency_key" in response.json()
+    assert not RenderJob.objects.exists()
