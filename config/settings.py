@@ -255,6 +255,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stale-renders": {"task": "generation.requeue_stale", "schedule": 60.0},
+}
 
 # Rendering.
 BACKLOT_MODELS_DIR = Path(envstr("BACKLOT_MODELS_DIR", str(VAR_DIR / "models")))
@@ -267,6 +270,10 @@ BACKLOT_TORCH_THREADS = envint("BACKLOT_TORCH_THREADS", 0)
 BACKLOT_VIDEO_CRF = envint("BACKLOT_VIDEO_CRF", 18)
 BACKLOT_VIDEO_PRESET = envstr("BACKLOT_VIDEO_PRESET", "veryfast")
 BACKLOT_PROGRESS_POLL_SECONDS = envfloat("BACKLOT_PROGRESS_POLL_SECONDS", 1.0)
+# Fair share: among waiting jobs of a model, the person with the least GPU time over this many hours goes next.
+BACKLOT_FAIR_SHARE_HOURS = envint("BACKLOT_FAIR_SHARE_HOURS", 24)
+# A running job with no sign of life from its worker for this long goes back to the queue.
+BACKLOT_STALE_SECONDS = envint("BACKLOT_STALE_SECONDS", 900)
 
 # Leak detection: a session or API token used from more than LEAK_MAX_NETWORKS networks (IPv4 /24,
 # IPv6 /48 by default) within LEAK_WINDOW_MINUTES, or a person submitting far more jobs in an hour

@@ -24,6 +24,8 @@ class IdempotencyConflict(exceptions.APIException):
 
 class RenderJobSerializer(serializers.ModelSerializer):
     video_url = serializers.SerializerMethodField()
+    queue_position = serializers.SerializerMethodField()
+    estimated_start_at = serializers.SerializerMethodField()
     progress_percent = serializers.IntegerField(read_only=True)
 
     class Meta:
@@ -49,9 +51,19 @@ class RenderJobSerializer(serializers.ModelSerializer):
             "finished_at",
             "gpu_seconds",
             "encode_seconds",
+            "charged_seconds",
             "video_url",
+            "queue_position",
+            "estimated_start_at",
         ]
         read_only_fields = fields
+
+    def get_queue_position(self, job) -> int | None:
+        return services.queue_position(job)
+
+    def get_estimated_start_at(self, job) -> str | None:
+        start = services.estimated_start(job, services.queue_position(job))
+        return start.isoformat() if start else None
 
     def get_video_url(self, job) -> str | None:
         if job.state != RenderJob.State.SUCCEEDED:

@@ -38,15 +38,20 @@ class RenderJob(models.Model):
     )
 
     state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED, db_index=True)
+    priority = models.SmallIntegerField(default=0, help_text="Staff raise this to let a job jump the fair-share order.")
     progress_step = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
     attempts = models.PositiveIntegerField(default=0)
     worker = models.CharField(max_length=255, blank=True)
+    task_id = models.CharField(max_length=64, blank=True, help_text="The Celery message whose worker claimed the job.")
     error = models.TextField(blank=True)
 
     queued_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="The worker's last sign of life for this job (claim, then every step)."
+    )
     stopped_at = models.DateTimeField(
         null=True, blank=True, help_text="When a worker gave the render up mid-way (cancelled, or access taken away)."
     )
@@ -61,7 +66,11 @@ class RenderJob(models.Model):
 
     class Meta:
         ordering = ["-queued_at"]
-        indexes = [models.Index(fields=["owner", "-queued_at"]), models.Index(fields=["grant", "state"])]
+        indexes = [
+            models.Index(fields=["owner", "-queued_at"]),
+            models.Index(fields=["grant", "state"]),
+            models.Index(fields=["model_key", "state"]),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["owner", "idempotency_key"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -12,7 +13,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, F, FloatField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from access import leaks
@@ -217,18 +219,16 @@ def jobs_cancel_for_owners(*, owner_ids, reason: str) -> int:
     return count
 
 
-def job_claim(*, job_id, worker: str) -> RenderJob | None:
-    """Take a job for this worker. Returns None when there is nothing to run: the job is gone,
+def job_claim(*, job_id, worker: str, task_id: str = "") -> RenderJob | None:
+    """Take this job for this worker. Returns None when there is nothing to run: the job is gone,
     finished or cancelled. A job found 'running' was left by a worker that died; it is run again
     until it has cost MAX_ATTEMPTS workers, then failed for good."""
     claimable = [RenderJob.State.QUEUED, RenderJob.State.RUNNING]
+    now = timezone.now()
     changed = RenderJob.objects.filter(pk=job_id, state__in=claimable, attempts__lt=MAX_ATTEMPTS).update(
-        state=RenderJob.State.RUNNING,
-        attempts=F("attempts") + 1,
-        worker=worker[:255],
-        started_at=timezone.now(),
-        progress_step=0,
-    )
+        state=RenderJob.State.RUNNING, attempts=F("attempts") + 1, worker=worker[:255], task_id=task_id[:64],
+        started_at=now, heartbeat_at=now, progress_step=0,
+    )  # fmt: skip
     if changed != 1:
         RenderJob.objects.filter(pk=job_id, state=RenderJob.State.RUNNING, attempts__gte=MAX_ATTEMPTS).update(
             state=RenderJob.State.FAILED,
@@ -238,6 +238,94 @@ def job_claim(*, job_id, worker: str) -> RenderJob | None:
         )
         return None
     return RenderJob.objects.select_related("owner").get(pk=job_id)
+
+
+def fair_queue(model_key: str):
+    """The waiting jobs of one model in the order they should run: staff priority first, then the
+    person who has used the least GPU time in the last FAIR_SHARE_HOURS, then first come."""
+    since = timezone.now() - timedelta(hours=settings.BACKLOT_FAIR_SHARE_HOURS)
+    recent = (
+        RenderJob.objects.filter(owner=OuterRef("owner"), queued_at__gte=since)
+        .exclude(state=RenderJob.State.QUEUED)
+        .values("owner")
+        .annotate(seconds=Sum("charged_seconds"))
+        .values("seconds")
+    )
+    return (
+        RenderJob.objects.filter(model_key=model_key, state=RenderJob.State.QUEUED)
+        .annotate(recent_seconds=Coalesce(Subquery(recent), Value(0.0), output_field=FloatField()))
+        .order_by("-priority", "recent_seconds", "queued_at", "pk")
+    )
+
+
+def job_claim_next(*, hint_id, worker: str, task_id: str = "") -> RenderJob | None:
+    """What a worker renders for one message. A message is queued for each submitted job, but
+    waiting jobs are taken in fair-share order, so a message really means "one job of this model is
+    waiting". A message delivered again after its worker died takes back the job it had claimed."""
+    if task_id:
+        mine = RenderJob.objects.filter(task_id=task_id, state=RenderJob.State.RUNNING).values_list("pk", flat=True)
+        for job_id in mine[:1]:
+            return job_claim(job_id=job_id, worker=worker, task_id=task_id)
+    model_key = RenderJob.objects.filter(pk=hint_id).values_list("model_key", flat=True).first()
+    if model_key is None:
+        return None
+    for candidate in fair_queue(model_key).values_list("pk", flat=True)[:20]:
+        job = job_claim(job_id=candidate, worker=worker, task_id=task_id)
+        if job is not None:  # else another worker took it first: try the next
+            return job
+    return None
+
+
+def jobs_requeue_stale() -> int:
+    """Running jobs whose worker has shown no sign of life for BACKLOT_STALE_SECONDS go back to the
+    queue (their next claim counts as another attempt), so no job is left running forever."""
+    stale_before = timezone.now() - timedelta(seconds=settings.BACKLOT_STALE_SECONDS)
+    stale = list(
+        RenderJob.objects.filter(state=RenderJob.State.RUNNING, heartbeat_at__lt=stale_before).values_list(
+            "pk", "model_key"
+        )
+    )
+    for job_id, model_key in stale:
+        if RenderJob.objects.filter(pk=job_id, state=RenderJob.State.RUNNING, heartbeat_at__lt=stale_before).update(
+            state=RenderJob.State.QUEUED, worker=""
+        ):
+            from generation.tasks import render_job
+
+            render_job.apply_async(args=[str(job_id)], queue=model_get(model_key).queue)
+            log.warning("generation.job_requeued job=%s reason=stale", job_id)
+    return len(stale)
+
+
+def queue_position(job: RenderJob) -> int | None:
+    """1 for the next job to start, or None when the job is not waiting."""
+    if job.state != RenderJob.State.QUEUED:
+        return None
+    order = list(fair_queue(job.model_key).values_list("pk", flat=True)[:1000])
+    return order.index(job.pk) + 1 if job.pk in order else len(order) + 1
+
+
+def estimated_start(job: RenderJob, position: int | None):
+    """When a waiting job should start: the jobs ahead of it, and the one running, at the recent
+    average duration of this model's renders."""
+    if position is None:
+        return None
+    recent = RenderJob.objects.filter(
+        model_key=job.model_key, state=RenderJob.State.SUCCEEDED, finished_at__isnull=False, started_at__isnull=False
+    ).order_by("-finished_at")[:20]
+    durations = [(done.finished_at - done.started_at).total_seconds() for done in recent]
+    average = sum(durations) / len(durations) if durations else job.charged_seconds
+    return timezone.now() + timedelta(seconds=average * position)
+
+
+def job_set_priority(*, job: RenderJob, priority: int, actor, ip=None) -> RenderJob:
+    from access.audit import audit
+
+    if not -10 <= priority <= 10:
+        raise ValidationError({"priority": "Priority runs from -10 to 10."})
+    RenderJob.objects.filter(pk=job.pk).update(priority=priority)
+    job.refresh_from_db()
+    audit("generation.priority_changed", actor=actor, subject=job.owner, target=job, ip=ip, priority=priority)
+    return job
 
 
 def _running(job: RenderJob):
@@ -255,7 +343,7 @@ def job_progress(*, job: RenderJob, step: int, total: int) -> None:
         job_fail(job=job, reason=f"Stopped: {decision.reason}", state=RenderJob.State.CANCELLED)
         _stopped(job)
         raise RenderStopped(decision.reason)
-    if not _running(job).update(progress_step=step, progress_total=total):
+    if not _running(job).update(progress_step=step, progress_total=total, heartbeat_at=timezone.now()):
         _stopped(job)
         raise RenderStopped("The job was cancelled.")
 
@@ -291,12 +379,12 @@ def job_succeed(*, job: RenderJob, video: bytes, device_seconds: float, encode_s
     return bool(changed)
 
 
-def job_render(*, job_id, worker: str) -> RenderJob | None:
+def job_render(*, job_id, worker: str, task_id: str = "") -> RenderJob | None:
     """Claim a job, render it, encode it and store the MP4. Every outcome is written to the row."""
     from generation import runner
     from generation.encoding import encode_mp4, frames_to_uint8
 
-    job = job_claim(job_id=job_id, worker=worker)
+    job = job_claim_next(hint_id=job_id, worker=worker, task_id=task_id)
     if job is None:
         log.info("generation.job_skipped job=%s", job_id)
         return None

@@ -46,8 +46,11 @@ def job_create(request):
 
 def _status_context(job: RenderJob) -> dict:
     spec = MODELS.get(job.model_key)
+    position = services.queue_position(job)
     return {
         "job": job,
+        "queue_position": position,
+        "estimated_start": services.estimated_start(job, position),
         "model_label": spec.label if spec else job.model_key,
         "poll_seconds": settings.BACKLOT_PROGRESS_POLL_SECONDS,
     }
