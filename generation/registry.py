@@ -1,4 +1,8 @@
-"""The text-to-video models Backlot can serve, and the rules each one's pipeline enforces.
+"""The text-to-video models Backlot can serve, and the rules each one's pipeline needs.
+
+The rules are checked before a job is queued (ModelSpec.validate): pipelines check less than they
+need, and some settings that pass their checks crash deep inside or come back with other frame counts.
+Each model's comment says where in diffusers its rules come from.
 
 A model is loaded from its hub id in real deployments and from its smoke build (tiny random
 weights, see generation/smoke.py) in tests and the demo; both go through the same
@@ -34,9 +38,14 @@ class ModelSpec:
     default_steps: int
     default_guidance: float
     max_guidance: float = 20.0
+    # Fewest denoising steps the pipeline can run (Mochi's sigma schedule divides by steps // 2).
+    min_steps: int = 1
+    # Text tokens the prompt is padded or cut to; where the transformer has a fixed text length
+    # (CogVideoX's max_text_seq_length) this must equal it.
     max_sequence_length: int = 128
     # GPU seconds per million pixel-frame-steps, plus a fixed cost (text encoding, VAE decode):
-    # the estimate a job reserves against its grant's quota before it runs.
+    # the estimate a job reserves against its grant's quota before it runs. Rough: attention grows with
+    # the square of the clip's size, so long or large clips cost more than this says.
     seconds_per_unit: float = 0.011
     fixed_seconds: float = 2.0
 
@@ -69,8 +78,8 @@ class ModelSpec:
         }
 
     def frame_counts_hint(self) -> str:
-        examples = ", ".join(str(self.frame_step * k + 1) for k in (2, 6, 12))
-        return f"{self.frame_step}k+1 (e.g. {examples})"
+        examples = [count for count in (self.frame_step * k + 1 for k in (2, 6, 12)) if count <= self.max_frames]
+        return f"{self.frame_step}k+1 (e.g. {', '.join(str(count) for count in examples or [1])})"
 
     def validate(
         self, *, num_frames: int, width: int, height: int, num_steps: int, guidance_scale: float
@@ -85,8 +94,8 @@ class ModelSpec:
                     f"{field.capitalize()} must be a multiple of {self.size_multiple} "
                     f"from {self.min_size} to {largest} pixels."
                 )
-        if not (1 <= num_steps <= self.max_steps):
-            errors["num_steps"] = f"Steps must be from 1 to {self.max_steps}."
+        if not (self.min_steps <= num_steps <= self.max_steps):
+            errors["num_steps"] = f"Steps must be from {self.min_steps} to {self.max_steps}."
         if not (0 <= guidance_scale <= self.max_guidance):
             errors["guidance_scale"] = f"Guidance must be from 0 to {self.max_guidance:g}."
         return errors
@@ -113,6 +122,138 @@ MODELS: dict[str, ModelSpec] = {
             default_frames=121,
             default_steps=30,
             default_guidance=3.0,
+        ),
+        # CogVideoX 1.0 (diffusers pipelines/cogvideo/pipeline_cogvideox.py). The VAE compresses 8x in space
+        # and 4x in time and decodes latent frames in pairs (the first three together), so only an odd number
+        # of latent frames decodes to the frames asked for: 8k+1 (13 frames would come back as 16). The
+        # transformer patches latents 2x2, so sizes must be multiples of 16: other multiples of 8 pass the
+        # pipeline's own check, lose a latent row or column in the patching, and crash with a shape mismatch
+        # after the first transformer pass. 2B adds fixed sin-cos position
+        # embeddings laid out for exactly max_text_seq_length (226) text tokens, so max_sequence_length must
+        # be 226. The model card supports 720x480 and 49 frames only; smaller sizes run.
+        ModelSpec(
+            key="cogvideox-2b",
+            label="CogVideoX 2B",
+            pipeline_class="CogVideoXPipeline",
+            hub_id="THUDM/CogVideoX-2b",
+            fps=8,
+            frame_step=8,
+            size_multiple=16,
+            min_size=64,
+            max_width=720,
+            max_height=480,
+            max_frames=49,
+            max_steps=100,
+            default_width=720,
+            default_height=480,
+            default_frames=49,
+            default_steps=50,
+            default_guidance=6.0,
+            max_sequence_length=226,
+            # Estimate: the model card's ~45 s for the defaults on one H100.
+            seconds_per_unit=0.053,
+            fixed_seconds=10.0,
+        ),
+        ModelSpec(
+            key="cogvideox-5b",
+            label="CogVideoX 5B",
+            pipeline_class="CogVideoXPipeline",
+            hub_id="THUDM/CogVideoX-5b",
+            fps=8,
+            frame_step=8,
+            size_multiple=16,
+            min_size=64,
+            max_width=720,
+            max_height=480,
+            max_frames=49,
+            max_steps=100,
+            default_width=720,
+            default_height=480,
+            default_frames=49,
+            default_steps=50,
+            default_guidance=6.0,
+            max_sequence_length=226,
+            # Estimate: the model card's ~90 s for the defaults on one H100, twice the 2B.
+            seconds_per_unit=0.106,
+            fixed_seconds=10.0,
+        ),
+        # Mochi 1 preview (pipelines/mochi/pipeline_mochi.py): the pipeline hard-codes 8x spatial and 6x
+        # temporal compression and a 2x2 patch, so frames are 6k+1 and sizes multiples of 16 (other multiples
+        # of 8 pass its check and crash reshaping the transformer's output). Its sigma schedule
+        # (linear_quadratic_schedule) divides by steps // 2: one step raises ZeroDivisionError.
+        ModelSpec(
+            key="mochi-1",
+            label="Mochi 1 preview",
+            pipeline_class="MochiPipeline",
+            hub_id="genmo/mochi-1-preview",
+            fps=30,
+            frame_step=6,
+            size_multiple=16,
+            min_size=64,
+            max_width=848,
+            max_height=480,
+            max_frames=163,
+            max_steps=100,
+            min_steps=2,
+            default_width=848,
+            default_height=480,
+            default_frames=85,
+            default_steps=64,
+            default_guidance=4.5,
+            max_sequence_length=256,
+            # Estimate from the model's size (10B, 24k tokens at the defaults): ~4 min on one H100,
+            # plus a heavy VAE decode.
+            seconds_per_unit=0.12,
+            fixed_seconds=30.0,
+        ),
+        # Wan 2.1 text-to-video (pipelines/wan/pipeline_wan.py): the VAE compresses 8x in space and 4x in
+        # time, the transformer patches (1, 2, 2): frames 4k+1 (others are rounded with a warning), sizes
+        # multiples of 16 (others raise). 1.3B is a 480p model (832x480 or 480x832); 14B also does 720p.
+        ModelSpec(
+            key="wan2.1-1.3b",
+            label="Wan 2.1 1.3B",
+            pipeline_class="WanPipeline",
+            hub_id="Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
+            fps=16,
+            frame_step=4,
+            size_multiple=16,
+            min_size=64,
+            max_width=832,
+            max_height=832,
+            max_frames=81,
+            max_steps=100,
+            default_width=832,
+            default_height=480,
+            default_frames=81,
+            default_steps=50,
+            default_guidance=5.0,
+            max_sequence_length=512,
+            # Estimate from the model's size (1.3B, 33k tokens at the defaults): ~70 s on one H100.
+            seconds_per_unit=0.045,
+            fixed_seconds=10.0,
+        ),
+        ModelSpec(
+            key="wan2.1-14b",
+            label="Wan 2.1 14B",
+            pipeline_class="WanPipeline",
+            hub_id="Wan-AI/Wan2.1-T2V-14B-Diffusers",
+            fps=16,
+            frame_step=4,
+            size_multiple=16,
+            min_size=64,
+            max_width=1280,
+            max_height=1280,
+            max_frames=81,
+            max_steps=100,
+            default_width=832,
+            default_height=480,
+            default_frames=81,
+            default_steps=50,
+            default_guidance=5.0,
+            max_sequence_length=512,
+            # Estimate from the model's size (14B): ~7.5 min for the defaults on one H100, 6x the 1.3B.
+            seconds_per_unit=0.28,
+            fixed_seconds=10.0,
         ),
     ]
 }

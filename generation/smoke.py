@@ -24,7 +24,7 @@ _WORDS = (
 ).split()
 
 
-def build_tokenizer():
+def build_tokenizer(*, model_max_length: int = 128):
     from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
     from tokenizers.models import Unigram
     from transformers import T5TokenizerFast
@@ -52,16 +52,18 @@ def build_tokenizer():
         eos_token="</s>",
         unk_token="<unk>",
         extra_ids=0,
-        model_max_length=128,
+        model_max_length=model_max_length,
     )
 
 
-def build_text_encoder(vocab_size: int):
+def build_text_encoder(vocab_size: int, *, umt5: bool = False):
+    """A tiny T5 encoder (UMT5 for Wan), 32 wide, in eval mode (a model built directly starts in training)."""
     import torch
-    from transformers import T5Config, T5EncoderModel
+    from transformers import T5Config, T5EncoderModel, UMT5Config, UMT5EncoderModel
 
+    config_class, model_class = (UMT5Config, UMT5EncoderModel) if umt5 else (T5Config, T5EncoderModel)
     torch.manual_seed(SEED)
-    config = T5Config(
+    config = config_class(
         vocab_size=vocab_size,
         d_model=32,
         d_kv=8,
@@ -71,7 +73,7 @@ def build_text_encoder(vocab_size: int):
         dropout_rate=0.0,
         relative_attention_num_buckets=8,
     )
-    return T5EncoderModel(config).eval()
+    return model_class(config).eval()
 
 
 def build_ltx_video():
@@ -121,15 +123,174 @@ def build_ltx_video():
     )
 
 
-BUILDERS = {"LTXPipeline": build_ltx_video}
+def _build_cogvideox(*, rotary: bool):
+    """A CogVideoXPipeline whose VAE compresses like the real one (8x in space, 4x in time, latent frames
+    decoded in pairs) and whose transformer takes the real 226 text tokens. ``rotary``: 5B's rotary
+    position embeddings (and its scheduler's SNR shift) instead of 2B's fixed sin-cos ones."""
+    import torch
+    from diffusers import (
+        AutoencoderKLCogVideoX,
+        CogVideoXDDIMScheduler,
+        CogVideoXPipeline,
+        CogVideoXTransformer3DModel,
+    )
+
+    tokenizer = build_tokenizer(model_max_length=226)
+    text_encoder = build_text_encoder(len(tokenizer))
+    torch.manual_seed(SEED)
+    transformer = CogVideoXTransformer3DModel(
+        num_attention_heads=1,
+        attention_head_dim=16,
+        in_channels=4,
+        out_channels=4,
+        time_embed_dim=8,
+        text_embed_dim=32,
+        num_layers=1,
+        sample_width=90,
+        sample_height=60,
+        sample_frames=49,
+        patch_size=2,
+        temporal_compression_ratio=4,
+        max_text_seq_length=226,
+        use_rotary_positional_embeddings=rotary,
+    )
+    torch.manual_seed(SEED)
+    # Four blocks (8x in space) as in the real VAE, but 2 channels and one resnet per decoder block: on a
+    # CPU, 3D convolutions this narrow take PyTorch's slow path, and the decoder's full-size layers would
+    # otherwise dominate the render (256x256, 49 frames: 1.8 s instead of 12.6 s).
+    vae = AutoencoderKLCogVideoX(
+        block_out_channels=(2, 2, 2, 2),
+        latent_channels=4,
+        layers_per_block=0,
+        norm_num_groups=1,
+        temporal_compression_ratio=4,
+    )
+    # The scheduler settings published with the real checkpoints (SNR shift: 2B 3.0, 5B 1.0).
+    scheduler = CogVideoXDDIMScheduler(
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        prediction_type="v_prediction",
+        rescale_betas_zero_snr=True,
+        timestep_spacing="trailing",
+        snr_shift_scale=1.0 if rotary else 3.0,
+    )
+    return CogVideoXPipeline(
+        tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer, scheduler=scheduler
+    )
 
 
-def smoke_build(*, pipeline_class: str, folder: Path) -> Path:
-    """Build the smoke model for ``pipeline_class`` and save it to ``folder``; returns the folder."""
+def build_cogvideox_2b():
+    return _build_cogvideox(rotary=False)
+
+
+def build_cogvideox_5b():
+    return _build_cogvideox(rotary=True)
+
+
+def build_mochi():
+    """A MochiPipeline. The pipeline hard-codes the real VAE's 8x spatial and 6x temporal compression,
+    so the tiny VAE keeps its expansions and only slims its layers."""
+    import torch
+    from diffusers import AutoencoderKLMochi, FlowMatchEulerDiscreteScheduler, MochiPipeline, MochiTransformer3DModel
+
+    tokenizer = build_tokenizer(model_max_length=256)
+    text_encoder = build_text_encoder(len(tokenizer))
+    torch.manual_seed(SEED)
+    transformer = MochiTransformer3DModel(
+        patch_size=2,
+        num_attention_heads=1,
+        attention_head_dim=16,
+        num_layers=1,
+        pooled_projection_dim=16,
+        in_channels=12,
+        text_embed_dim=32,
+        time_embed_dim=4,
+        max_sequence_length=256,
+    )
+    torch.manual_seed(SEED)
+    # Resnets (whose group norms need multiples of 32 channels) only at the two smallest sizes, and 4
+    # channels above them: the wide full-size layers would dominate the render (848x480, 85 frames:
+    # 1.8 s and 1.7 GB to decode instead of 29 s and 11 GB).
+    vae = AutoencoderKLMochi(
+        latent_channels=12,
+        encoder_block_out_channels=(32, 32, 32, 32),
+        decoder_block_out_channels=(4, 4, 32, 32),
+        layers_per_block=(0, 0, 0, 1, 1),
+        temporal_expansions=(1, 2, 3),
+        spatial_expansions=(2, 2, 2),
+    )
+    return MochiPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        transformer=transformer,
+    )
+
+
+def build_wan():
+    """A WanPipeline (one build serves 1.3B and 14B: they differ only in width and depth). The rotary
+    table covers 1024 latent positions per axis, as the real transformer's does."""
+    import torch
+    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanPipeline, WanTransformer3DModel
+
+    tokenizer = build_tokenizer(model_max_length=512)
+    text_encoder = build_text_encoder(len(tokenizer), umt5=True)
+    torch.manual_seed(SEED)
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2),
+        num_attention_heads=1,
+        attention_head_dim=12,
+        in_channels=16,
+        out_channels=16,
+        text_dim=32,
+        freq_dim=32,
+        ffn_dim=32,
+        num_layers=1,
+        cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=1024,
+    )
+    torch.manual_seed(SEED)
+    # 8x in space and 4x in time like the real VAE, but as 2x2 pixel patches (the VAE's own patch_size
+    # option, which Wan 2.2 uses) and two 2x stages, so that its widest layers run on a quarter of the
+    # pixels (256x256, 49 frames: 0.75 s to decode instead of 9.7 s with the real layout).
+    vae = AutoencoderKLWan(
+        base_dim=4,
+        z_dim=16,
+        dim_mult=[1, 1, 1],
+        num_res_blocks=0,
+        temperal_downsample=[True, True],
+        patch_size=2,
+        in_channels=12,
+        out_channels=12,
+        scale_factor_spatial=8,
+        scale_factor_temporal=4,
+    )
+    # The scheduler the real checkpoints ship (flow_shift 3.0 is their 480p setting).
+    scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0)
+    return WanPipeline(
+        tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer, scheduler=scheduler
+    )
+
+
+# Model key -> builder. Variants of one architecture share a build where their code paths are the same.
+BUILDERS = {
+    "ltx-video": build_ltx_video,
+    "cogvideox-2b": build_cogvideox_2b,
+    "cogvideox-5b": build_cogvideox_5b,
+    "mochi-1": build_mochi,
+    "wan2.1-1.3b": build_wan,
+    "wan2.1-14b": build_wan,
+}
+
+
+def smoke_build(*, model_key: str, folder: Path) -> Path:
+    """Build the smoke model for ``model_key`` and save it to ``folder``; returns the folder."""
     try:
-        builder = BUILDERS[pipeline_class]
+        builder = BUILDERS[model_key]
     except KeyError:
-        raise ValueError(f"No smoke build exists for {pipeline_class}.") from None
+        raise ValueError(f"No smoke build exists for {model_key}.") from None
     pipeline = builder()
     folder.mkdir(parents=True, exist_ok=True)
     pipeline.save_pretrained(folder, safe_serialization=True)

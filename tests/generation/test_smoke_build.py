@@ -15,8 +15,8 @@ def _digest(folder):
 
 
 def test_building_twice_gives_identical_files(tmp_path):
-    first = smoke_build(pipeline_class="LTXPipeline", folder=tmp_path / "a")
-    second = smoke_build(pipeline_class="LTXPipeline", folder=tmp_path / "b")
+    first = smoke_build(model_key="ltx-video", folder=tmp_path / "a")
+    second = smoke_build(model_key="ltx-video", folder=tmp_path / "b")
 
     digests = _digest(first)
     assert "transformer/diffusion_pytorch_model.safetensors" in digests
@@ -28,7 +28,7 @@ def test_building_twice_gives_identical_files(tmp_path):
 def test_the_build_loads_through_from_pretrained_and_tokenizes_any_prompt(tmp_path):
     from diffusers import LTXPipeline
 
-    folder = smoke_build(pipeline_class="LTXPipeline", folder=tmp_path / "ltx")
+    folder = smoke_build(model_key="ltx-video", folder=tmp_path / "ltx")
     pipeline = LTXPipeline.from_pretrained(folder)
     ids = pipeline.tokenizer("A cat, 3 dogs & a zebra!")["input_ids"]
     assert pipeline.tokenizer.unk_token_id not in ids
@@ -40,7 +40,7 @@ def test_an_unknown_model_is_refused():
         call_command("smoke_build", "nope")
 
 
-def test_a_pipeline_without_a_smoke_build_is_refused(tmp_path):
+def test_a_model_without_a_smoke_build_is_refused(tmp_path):
     with pytest.raises(ValueError, match="No smoke build"):
-        smoke_build(pipeline_class="NoSuchPipeline", folder=tmp_path)
+        smoke_build(model_key="no-such-model", folder=tmp_path)
     assert not any(tmp_path.iterdir())

@@ -21,5 +21,5 @@ class Command(BaseCommand):
             if if_missing and (spec.smoke_folder / "model_index.json").exists():
                 self.stdout.write(f"{key}: smoke build present at {spec.smoke_folder}")
                 continue
-            smoke_build(pipeline_class=spec.pipeline_class, folder=spec.smoke_folder)
+            smoke_build(model_key=key, folder=spec.smoke_folder)
             self.stdout.write(self.style.SUCCESS(f"{key}: smoke build written to {spec.smoke_folder}"))
