@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _setup import ROOT, django_setup, tester  # noqa: E402
 
 CASE = {"num_frames": 121, "width": 768, "height": 512, "num_steps": 8, "guidance_scale": 3.0, "seed": 11}
 PROMPT = "a golden horse running through snow"
@@ -35,21 +33,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    scratch = Path(tempfile.mkdtemp(prefix="backlot-bench-"))
-    os.environ.setdefault("BACKLOT_VAR_DIR", str(scratch))
-    os.environ.setdefault("BACKLOT_MODELS_DIR", str(ROOT / "var" / "models"))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("API_RATE_PER_PERSON", "100000/min")
-    os.environ.setdefault("API_RATE_PER_TOKEN", "100000/min")
-    os.environ.setdefault("LEAK_BURST_MIN_JOBS", "1000000")  # a benchmark is a burst by design
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    call_command("smoke_build", "ltx-video", "--if-missing", verbosity=0)
-    user, token = _tester()
+    django_setup()
+    _, token = tester()
     raw, encode = _raw_and_encode(args.runs)
     through, waits = _through_the_platform(args.runs, token)
     accepted = _api_jobs_per_second(token)
@@ -59,20 +44,6 @@ def main() -> None:
     print(f"(c) / (a + b)                  {through / (raw + encode):7.3f}   (target <= 1.15)")
     print(f"queue-to-start, idle worker    {statistics.median(waits) * 1000:7.0f} ms (median of {len(waits)})")
     print(f"API submissions accepted       {accepted:7.1f} jobs/s")
-
-
-def _tester():
-    from access.models import Role
-    from access.services import cohort_create, membership_add, programme_create, user_create
-    from access.tokens import token_create
-
-    programme = programme_create(name=f"Bench {secrets.token_hex(3)}")
-    cohort = cohort_create(programme=programme, name="Bench", max_frames=257, max_steps=100,
-                           gpu_seconds_per_day=10**7, gpu_seconds_total=10**8, max_queued_jobs=10**6)  # fmt: skip
-    user = user_create(email=f"bench-{secrets.token_hex(4)}@example.org", password=secrets.token_urlsafe(16))
-    membership_add(user=user, programme=programme, role=Role.ARTIST, cohort=cohort)
-    _, token = token_create(user=user, name="bench", scopes=["read", "generate"])
-    return user, token
 
 
 def _raw_and_encode(runs: int) -> tuple[float, float]:

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _setup import ROOT, django_setup, tester  # noqa: E402
 
 CASES = [  # (label, frames, width, height, steps)
     ("tiny 256x256x25, 4 steps", 25, 256, 256, 4),
@@ -31,18 +29,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-
-    scratch = Path(tempfile.mkdtemp(prefix="backlot-bench-"))
-    os.environ.setdefault("BACKLOT_VAR_DIR", str(scratch))
-    os.environ.setdefault("BACKLOT_MODELS_DIR", str(ROOT / "var" / "models"))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    call_command("smoke_build", "ltx-video", "--if-missing", verbosity=0)
+    django_setup()
     in_process(args.runs)
     submit_to_playable(args.runs)
 
@@ -77,11 +64,10 @@ def in_process(runs: int) -> None:
 def submit_to_playable(runs: int) -> None:
     from django.conf import settings
 
-    from access.services import user_create
     from generation.models import RenderJob
     from generation.services import job_create
 
-    owner = user_create(email=f"bench{time.time_ns()}@example.org", password=secrets.token_urlsafe(16))
+    owner, _ = tester()
     log = open(Path(settings.VAR_DIR) / "worker.log", "w")  # noqa: SIM115 (lives as long as the worker)
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency", "1", "--prefetch-multiplier", "1",
