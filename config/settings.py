@@ -269,6 +269,8 @@ BACKLOT_TORCH_DTYPE = envstr("BACKLOT_TORCH_DTYPE", "auto")
 BACKLOT_TORCH_THREADS = envint("BACKLOT_TORCH_THREADS", 0)
 BACKLOT_VIDEO_CRF = envint("BACKLOT_VIDEO_CRF", 18)
 BACKLOT_VIDEO_PRESET = envstr("BACKLOT_VIDEO_PRESET", "veryfast")
+# Media links are signed and expire after this many seconds; each request re-checks the owner's access.
+BACKLOT_MEDIA_LINK_SECONDS = envint("BACKLOT_MEDIA_LINK_SECONDS", 3600)
 BACKLOT_PROGRESS_POLL_SECONDS = envfloat("BACKLOT_PROGRESS_POLL_SECONDS", 1.0)
 # Fair share: among waiting jobs of a model, the person with the least GPU time over this many hours goes next.
 BACKLOT_FAIR_SHARE_HOURS = envint("BACKLOT_FAIR_SHARE_HOURS", 24)

@@ -1,5 +1,4 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -8,6 +7,7 @@ from rest_framework.response import Response
 from access import leaks
 from access.policy import current_grant
 from generation import selectors, services
+from generation.media import media_url
 from generation.models import RenderJob
 from generation.registry import model_choices
 from generation.services import SEED_MAX
@@ -68,7 +68,7 @@ class RenderJobSerializer(serializers.ModelSerializer):
     def get_video_url(self, job) -> str | None:
         if job.state != RenderJob.State.SUCCEEDED:
             return None
-        url = reverse("generation:job_video", args=[job.pk])
+        url = media_url(job)
         request = self.context.get("request")
         return request.build_absolute_uri(url) if request else url
 

@@ -11,4 +11,5 @@ urlpatterns = [
     path("<uuid:job_id>/status/", views.job_status, name="job_status"),
     path("<uuid:job_id>/cancel/", views.job_cancel, name="job_cancel"),
     path("<uuid:job_id>/video.mp4", views.job_video, name="job_video"),
+    path("media/<str:token>/", views.media, name="media"),
 ]

@@ -10,6 +10,7 @@ from access import leaks
 from access.policy import current_grant, may_render
 from generation import selectors, services
 from generation.forms import JobForm
+from generation.media import MediaRefused, media_resolve, media_url
 from generation.models import RenderJob
 from generation.registry import MODELS
 
@@ -47,8 +48,11 @@ def job_create(request):
 def _status_context(job: RenderJob) -> dict:
     spec = MODELS.get(job.model_key)
     position = services.queue_position(job)
+    succeeded = job.state == RenderJob.State.SUCCEEDED and job.output
     return {
         "job": job,
+        "media_url": media_url(job) if succeeded else None,
+        "download_url": media_url(job, download=True) if succeeded and job.grant.downloads_allowed else None,
         "queue_position": position,
         "estimated_start": services.estimated_start(job, position),
         "model_label": spec.label if spec else job.model_key,
@@ -80,20 +84,28 @@ def job_cancel(request, job_id):
 
 @require_GET
 def job_video(request, job_id):
-    # A media link answers 403, not a sign-in page: it is fetched by <video> and download tools.
+    """A stable address for a clip that sends its owner on to a fresh signed link."""
+    # A media address answers 403, not a sign-in page: it is fetched by <video> and download tools.
     if not request.user.is_authenticated:
         raise PermissionDenied("Sign in to watch this clip.")
     job = selectors.job_for(request.user, job_id)
     if job.state != RenderJob.State.SUCCEEDED or not job.output:
         raise Http404("This clip has no video.")
-    download = "download" in request.GET
-    if download and not (job.grant.downloads_allowed):
-        raise PermissionDenied("Your grant does not allow downloads; the clip can be watched here.")
+    return redirect(media_url(job, download="download" in request.GET))
+
+
+@require_GET
+def media(request, token):
+    """Serve a clip through a signed link, checking its owner's access on every request."""
+    try:
+        job, download = media_resolve(token)
+    except MediaRefused as refused:
+        raise PermissionDenied(str(refused)) from None
+    if request.user.is_authenticated and request.user.pk != job.owner_id:
+        raise Http404
     response = FileResponse(
-        job.output.open("rb"),
-        content_type="video/mp4",
-        as_attachment=download,
+        job.output.open("rb"), content_type="video/mp4", as_attachment=download,
         filename=f"backlot-{job.short_id}.mp4",
-    )
+    )  # fmt: skip
     response["Cache-Control"] = "private, no-store"
     return response

@@ -101,21 +101,82 @@ def test_nobody_sees_or_touches_another_persons_job(client, tester, outsider, sm
     assert job.state == "succeeded"
 
 
-def test_the_owner_gets_the_clip_as_video(tester_client, tester, smoke_model):
+def test_the_owner_gets_the_clip_through_a_signed_link(tester_client, tester, smoke_model):
     from generation.services import job_render
 
     job = RenderJobFactory(owner=tester)
     job_render(job_id=job.pk, worker="w")
 
-    response = tester_client.get(reverse("generation:job_video", args=[job.pk]))
+    redirect = tester_client.get(reverse("generation:job_video", args=[job.pk]))
+    response = tester_client.get(redirect["Location"])
+
+    assert redirect.status_code == 302 and "/clips/media/" in redirect["Location"]
     assert response.status_code == 200
     assert response["Content-Type"] == "video/mp4"
     assert response["Cache-Control"] == "private, no-store"
     assert b"ftyp" in b"".join(response.streaming_content)[:16]
-    download = tester_client.get(reverse("generation:job_video", args=[job.pk]) + "?download=1")
-    assert download["Content-Disposition"].startswith("attachment;")
     status = tester_client.get(reverse("generation:job_status", args=[job.pk])).content.decode()
-    assert "<video" in status and "hx-get" not in status
+    assert "<video" in status and "/clips/media/" in status and "hx-get" not in status
+    attachment = tester_client.get(reverse("generation:job_video", args=[job.pk]) + "?download=1", follow=True)
+    assert attachment["Content-Disposition"].startswith("attachment;")
+
+
+def test_a_media_link_expires(tester, smoke_model, settings, client):
+    from generation.media import media_url
+    from generation.services import job_render
+
+    job = RenderJobFactory(owner=tester)
+    job_render(job_id=job.pk, worker="w")
+    job.refresh_from_db()
+    link = media_url(job)
+    assert client.get(link).status_code == 200, "a signed link works without a session"
+
+    settings.BACKLOT_MEDIA_LINK_SECONDS = -1
+    expired = client.get(link)
+    forged = client.get(link[:-6] + "AAAAA/")
+
+    assert expired.status_code == 403 and "expired" in expired.content.decode()
+    assert forged.status_code == 403 and "not valid" in forged.content.decode()
+
+
+def test_a_media_link_answers_403_once_its_owner_is_suspended(tester, admin_user, smoke_model, client):
+    from access.services import suspension_create
+    from generation.media import media_url
+    from generation.services import job_render
+
+    job = RenderJobFactory(owner=tester, grant=tester.grants.get())
+    job_render(job_id=job.pk, worker="w")
+    job.refresh_from_db()
+    link = media_url(job)
+    suspension_create(programme=job.grant.programme, scope="person", user=tester, reason="Leaked", actor=admin_user)
+
+    response = client.get(link)
+
+    assert response.status_code == 403 and "Leaked" in response.content.decode()
+
+
+def test_another_signed_in_person_cannot_use_my_link(tester, tester2, smoke_model, client):
+    from generation.media import media_url
+    from generation.services import job_render
+
+    job = RenderJobFactory(owner=tester)
+    job_render(job_id=job.pk, worker="w")
+    job.refresh_from_db()
+    client.force_login(tester2)
+    assert client.get(media_url(job)).status_code == 404
+
+
+def test_downloads_need_a_grant_that_allows_them(tester, smoke_model, client):
+    from access.services import grant_update
+    from generation.media import media_url
+    from generation.services import job_render
+
+    job = RenderJobFactory(owner=tester, grant=tester.grants.get())
+    job_render(job_id=job.pk, worker="w")
+    job.refresh_from_db()
+    grant_update(grant=job.grant, downloads_allowed=False)
+    assert client.get(media_url(job, download=True)).status_code == 403
+    assert client.get(media_url(job)).status_code == 200
 
 
 def test_an_unfinished_job_has_no_video(tester_client, tester):
