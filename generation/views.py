@@ -45,6 +45,28 @@ def job_create(request):
     return render(request, "generation/job_form.html", {"form": form}, status=400 if form.errors else 200)
 
 
+@login_required
+@require_GET
+def job_estimate(request):
+    """The GPU seconds a job with these settings would reserve, against what the grant has left."""
+    grant = current_grant(request.user)
+    form = JobForm(request.GET, grant=grant)
+    context = {"grant": grant}
+    if grant is not None:
+        usage = services.grant_usage(grant)
+        context |= {
+            "left_today": max(0, grant.gpu_seconds_per_day - usage["seconds_today"]),
+            "left_total": max(0, grant.gpu_seconds_total - usage["seconds_total"]),
+        }
+        if form.is_valid():
+            spec = MODELS[form.cleaned_data["model_key"]]
+            context["estimate"] = spec.estimate_gpu_seconds(
+                num_frames=form.cleaned_data["num_frames"], width=form.cleaned_data["width"],
+                height=form.cleaned_data["height"], num_steps=form.cleaned_data["num_steps"],
+            )  # fmt: skip
+    return render(request, "generation/_estimate.html", context)
+
+
 def _status_context(job: RenderJob) -> dict:
     spec = MODELS.get(job.model_key)
     position = services.queue_position(job)

@@ -209,3 +209,25 @@ def test_a_deactivated_account_cannot_submit(client, tester):
     response = client.post(reverse("generation:job_create"), GOOD)
     assert response.status_code in (302, 403)
     assert not RenderJob.objects.exists()
+
+
+def test_the_form_shows_the_estimate_and_what_the_grant_has_left(tester_client, tester):
+    from generation.registry import model_get
+    from generation.services import job_create
+
+    small = {"num_frames": 25, "width": 256, "height": 192, "num_steps": 4, "guidance_scale": 3.0}
+    job_create(owner=tester, prompt="earlier", model_key="ltx-video", **small)
+    expected = model_get("ltx-video").estimate_gpu_seconds(num_frames=121, width=704, height=480, num_steps=30)
+
+    default = {**GOOD, "num_frames": "121", "width": "704", "height": "480", "num_steps": "30"}
+    html = tester_client.get(reverse("generation:job_estimate"), default).content.decode()
+    bad = tester_client.get(reverse("generation:job_estimate"), {**GOOD, "num_frames": "24"}).content.decode()
+
+    assert f'about <strong class="estimate-seconds">{expected:.0f}</strong> GPU seconds' in html
+    assert "Left on your grant: 99998 s today" in html
+    assert "Fix the settings" in bad
+    assert 'hx-get="/clips/new/estimate/"' in tester_client.get(reverse("generation:job_create")).content.decode()
+
+
+def test_the_estimate_needs_sign_in(client):
+    assert client.get(reverse("generation:job_estimate")).status_code == 302
