@@ -33,6 +33,10 @@ class JobForm(forms.Form):
     seed = forms.IntegerField(
         required=False, min_value=0, max_value=SEED_MAX, help_text="Leave empty for a random seed."
     )
+    variations = forms.TypedChoiceField(
+        choices=[(1, "1 clip"), (2, "2 clips"), (4, "4 clips")], coerce=int, initial=1, required=False, empty_value=1,
+        help_text="Each variation gets its own seed and is charged as a separate job.",
+    )  # fmt: skip
 
     def clean(self):
         cleaned = super().clean()
@@ -41,7 +45,9 @@ class JobForm(forms.Form):
         spec = MODELS.get(cleaned.get("model_key")) or _DEFAULT
         candidate = {"prompt": "?", "negative_prompt": "", "seed": None, "model_key": spec.key}
         candidate |= spec.default_settings()
-        candidate |= {field: value for field, value in cleaned.items() if field not in self.errors}
+        candidate |= {
+            field: value for field, value in cleaned.items() if field not in self.errors and field != "variations"
+        }
         for field, message in job_validate(**candidate, grant=self.grant).items():
             if field not in self.errors:
                 self.add_error(field, message)

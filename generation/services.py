@@ -175,6 +175,19 @@ def job_create(
     return job
 
 
+VARIATION_COUNTS = (1, 2, 4)
+
+
+def jobs_create_variations(*, owner, count: int, seed: int | None = None, **settings) -> list[RenderJob]:
+    """``count`` clips of one prompt with consecutive seeds, each a job charged on its own. All are
+    queued or none: a grant without room for every one of them refuses the lot."""
+    if count not in VARIATION_COUNTS:
+        raise ValidationError({"variations": "Make 1, 2 or 4 variations."})
+    base = secrets.randbelow(SEED_MAX + 1) if seed is None else seed
+    with transaction.atomic():
+        return [job_create(owner=owner, seed=(base + index) % (SEED_MAX + 1), **settings) for index in range(count)]
+
+
 class IdempotencyConflict(Exception):
     """The idempotency key was used before for a job with other settings."""
 

@@ -1,4 +1,7 @@
+import uuid
+
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -28,21 +31,40 @@ def job_create(request):
     decision = may_render(request.user)
     if not decision:
         raise PermissionDenied(decision.reason)
-    form = JobForm(request.POST or None, grant=current_grant(request.user))
+    form = JobForm(request.POST or None, grant=current_grant(request.user), initial=_remix_initial(request))
     if request.method == "POST" and form.is_valid():
+        settings_ = dict(form.cleaned_data)
+        count = settings_.pop("variations")
         try:
-            job = services.job_create(owner=request.user, **form.cleaned_data)
+            jobs = services.jobs_create_variations(owner=request.user, count=count, **settings_)
         except ValidationError as error:
-            for field, messages in error.message_dict.items():
-                form.add_error(field if field in form.fields else None, messages)
+            for field, field_errors in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, field_errors)
         except services.QuotaExceeded as error:
             form.add_error(None, str(error))
         else:
             credential = leaks.request_credential(request)
             if credential:
                 leaks.burst_check(user=request.user, **credential)
-            return redirect(job)
+            if len(jobs) == 1:
+                return redirect(jobs[0])
+            messages.success(request, f"{len(jobs)} variations queued, seeds {jobs[0].seed} to {jobs[-1].seed}.")
+            return redirect("generation:job_list")
     return render(request, "generation/job_form.html", {"form": form}, status=400 if form.errors else 200)
+
+
+def _remix_initial(request) -> dict | None:
+    """The exact settings of one of the person's own clips, to start a new one from (?remix=<id>)."""
+    remix = request.GET.get("remix")
+    if not remix:
+        return None
+    try:
+        job = selectors.job_for(request.user, uuid.UUID(remix))
+    except ValueError:
+        raise Http404("No such clip.") from None
+    fields = ["prompt", "negative_prompt", "model_key", "num_frames", "width", "height", "num_steps",
+              "guidance_scale", "seed"]  # fmt: skip
+    return {field: getattr(job, field) for field in fields}
 
 
 @login_required

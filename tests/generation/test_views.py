@@ -231,3 +231,42 @@ def test_the_form_shows_the_estimate_and_what_the_grant_has_left(tester_client, 
 
 def test_the_estimate_needs_sign_in(client):
     assert client.get(reverse("generation:job_estimate")).status_code == 302
+
+
+def test_variations_queue_one_job_per_seed(tester_client, tester):
+    response = tester_client.post(reverse("generation:job_create"), {**GOOD, "seed": "41", "variations": "4"})
+
+    assert response.status_code == 302 and response["Location"] == reverse("generation:job_list")
+    jobs = RenderJob.objects.order_by("seed")
+    assert [job.seed for job in jobs] == [41, 42, 43, 44]
+    assert {job.prompt for job in jobs} == {GOOD["prompt"]} and all(job.charged_seconds > 0 for job in jobs)
+    assert "4 variations queued, seeds 41 to 44" in tester_client.get(response["Location"]).content.decode()
+
+
+def test_variations_are_all_or_nothing(tester_client, tester):
+    from access.services import grant_update
+
+    grant_update(grant=tester.grants.get(), max_queued_jobs=3)
+    response = tester_client.post(reverse("generation:job_create"), {**GOOD, "variations": "4"})
+
+    assert response.status_code == 400 and "the most your grant allows (3)" in response.content.decode()
+    assert not RenderJob.objects.exists()
+
+
+@pytest.mark.parametrize("count", ["3", "0", "many"])
+def test_only_1_2_or_4_variations(tester_client, count):
+    response = tester_client.post(reverse("generation:job_create"), {**GOOD, "variations": count})
+    assert response.status_code == 400 and "Select a valid choice" in response.content.decode()
+    assert not RenderJob.objects.exists()
+
+
+def test_remix_starts_from_a_clip_s_exact_settings(tester_client, tester, tester2):
+    mine = RenderJobFactory(owner=tester, prompt="a lighthouse at dusk", seed=777, num_steps=7)
+    theirs = RenderJobFactory(owner=tester2)
+
+    form = tester_client.get(reverse("generation:job_create"), {"remix": str(mine.pk)}).content.decode()
+
+    assert "a lighthouse at dusk" in form and 'value="777"' in form and 'value="7"' in form
+    assert tester_client.get(reverse("generation:job_create"), {"remix": str(theirs.pk)}).status_code == 404
+    assert tester_client.get(reverse("generation:job_create"), {"remix": "not-a-uuid"}).status_code == 404
+    assert f"?remix={mine.pk}" in tester_client.get(mine.get_absolute_url()).content.decode()
