@@ -59,10 +59,12 @@ class RenderJobSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_queue_position(self, job) -> int | None:
-        return services.queue_position(job)
+        if not hasattr(job, "_queue_position"):  # asked by both fields; one query serves them
+            job._queue_position = services.queue_position(job)
+        return job._queue_position
 
     def get_estimated_start_at(self, job) -> str | None:
-        start = services.estimated_start(job, services.queue_position(job))
+        start = services.estimated_start(job, self.get_queue_position(job))
         return start.isoformat() if start else None
 
     def get_video_url(self, job) -> str | None:

@@ -11,7 +11,7 @@ weights, see generation/smoke.py) in tests and the demo; both go through the sam
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from django.conf import settings
@@ -101,161 +101,143 @@ class ModelSpec:
         return errors
 
 
+_BASE_SPECS = [
+    ModelSpec(
+        key="ltx-video",
+        label="LTX-Video",
+        pipeline_class="LTXPipeline",
+        hub_id="Lightricks/LTX-Video",
+        fps=24,
+        frame_step=8,
+        size_multiple=32,
+        min_size=64,
+        max_width=1280,
+        max_height=1280,
+        max_frames=257,
+        max_steps=100,
+        default_width=704,
+        default_height=480,
+        default_frames=121,
+        default_steps=30,
+        default_guidance=3.0,
+    ),
+    # CogVideoX 1.0 (diffusers pipelines/cogvideo/pipeline_cogvideox.py). The VAE compresses 8x in space
+    # and 4x in time and decodes latent frames in pairs (the first three together), so only an odd number
+    # of latent frames decodes to the frames asked for: 8k+1 (13 frames would come back as 16). The
+    # transformer patches latents 2x2, so sizes must be multiples of 16: other multiples of 8 pass the
+    # pipeline's own check, lose a latent row or column in the patching, and crash with a shape mismatch
+    # after the first transformer pass. 2B adds fixed sin-cos position
+    # embeddings laid out for exactly max_text_seq_length (226) text tokens, so max_sequence_length must
+    # be 226. The model card supports 720x480 and 49 frames only; smaller sizes run.
+    ModelSpec(
+        key="cogvideox-2b",
+        label="CogVideoX 2B",
+        pipeline_class="CogVideoXPipeline",
+        hub_id="THUDM/CogVideoX-2b",
+        fps=8,
+        frame_step=8,
+        size_multiple=16,
+        min_size=64,
+        max_width=720,
+        max_height=480,
+        max_frames=49,
+        max_steps=100,
+        default_width=720,
+        default_height=480,
+        default_frames=49,
+        default_steps=50,
+        default_guidance=6.0,
+        max_sequence_length=226,
+        # Estimate: the model card's ~45 s for the defaults on one H100.
+        seconds_per_unit=0.053,
+        fixed_seconds=10.0,
+    ),
+    # Mochi 1 preview (pipelines/mochi/pipeline_mochi.py): the pipeline hard-codes 8x spatial and 6x
+    # temporal compression and a 2x2 patch, so frames are 6k+1 and sizes multiples of 16 (other multiples
+    # of 8 pass its check and crash reshaping the transformer's output). Its sigma schedule
+    # (linear_quadratic_schedule) divides by steps // 2: one step raises ZeroDivisionError.
+    ModelSpec(
+        key="mochi-1",
+        label="Mochi 1 preview",
+        pipeline_class="MochiPipeline",
+        hub_id="genmo/mochi-1-preview",
+        fps=30,
+        frame_step=6,
+        size_multiple=16,
+        min_size=64,
+        max_width=848,
+        max_height=480,
+        max_frames=163,
+        max_steps=100,
+        min_steps=2,
+        default_width=848,
+        default_height=480,
+        default_frames=85,
+        default_steps=64,
+        default_guidance=4.5,
+        max_sequence_length=256,
+        # Estimate from the model's size (10B, 24k tokens at the defaults): ~4 min on one H100,
+        # plus a heavy VAE decode.
+        seconds_per_unit=0.12,
+        fixed_seconds=30.0,
+    ),
+    # Wan 2.1 text-to-video (pipelines/wan/pipeline_wan.py): the VAE compresses 8x in space and 4x in
+    # time, the transformer patches (1, 2, 2): frames 4k+1 (others are rounded with a warning), sizes
+    # multiples of 16 (others raise). 1.3B is a 480p model (832x480 or 480x832); 14B also does 720p.
+    ModelSpec(
+        key="wan2.1-1.3b",
+        label="Wan 2.1 1.3B",
+        pipeline_class="WanPipeline",
+        hub_id="Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
+        fps=16,
+        frame_step=4,
+        size_multiple=16,
+        min_size=64,
+        max_width=832,
+        max_height=832,
+        max_frames=81,
+        max_steps=100,
+        default_width=832,
+        default_height=480,
+        default_frames=81,
+        default_steps=50,
+        default_guidance=5.0,
+        max_sequence_length=512,
+        # Estimate from the model's size (1.3B, 33k tokens at the defaults): ~70 s on one H100.
+        seconds_per_unit=0.045,
+        fixed_seconds=10.0,
+    ),
+]
+
+
+def _variant(base_key: str, /, **changes) -> ModelSpec:
+    """A larger checkpoint of the same pipeline: the same rules, another hub id, size limits and cost."""
+    base = next(spec for spec in _BASE_SPECS if spec.key == base_key)
+    return replace(base, **changes)
+
+
+_VARIANTS = [
+    # Estimate: the model card's ~90 s for the defaults on one H100, twice the 2B.
+    _variant(
+        "cogvideox-2b", key="cogvideox-5b", label="CogVideoX 5B", hub_id="THUDM/CogVideoX-5b", seconds_per_unit=0.106
+    ),  # fmt: skip
+    # Estimate from the model's size (14B): ~7.5 min for the defaults on one H100, 6x the 1.3B.
+    _variant(
+        "wan2.1-1.3b",
+        key="wan2.1-14b",
+        label="Wan 2.1 14B",
+        hub_id="Wan-AI/Wan2.1-T2V-14B-Diffusers",
+        max_width=1280,
+        max_height=1280,
+        seconds_per_unit=0.28,
+    ),  # fmt: skip
+]
+
+# Each variant listed right after the model it derives from.
 MODELS: dict[str, ModelSpec] = {
     spec.key: spec
-    for spec in [
-        ModelSpec(
-            key="ltx-video",
-            label="LTX-Video",
-            pipeline_class="LTXPipeline",
-            hub_id="Lightricks/LTX-Video",
-            fps=24,
-            frame_step=8,
-            size_multiple=32,
-            min_size=64,
-            max_width=1280,
-            max_height=1280,
-            max_frames=257,
-            max_steps=100,
-            default_width=704,
-            default_height=480,
-            default_frames=121,
-            default_steps=30,
-            default_guidance=3.0,
-        ),
-        # CogVideoX 1.0 (diffusers pipelines/cogvideo/pipeline_cogvideox.py). The VAE compresses 8x in space
-        # and 4x in time and decodes latent frames in pairs (the first three together), so only an odd number
-        # of latent frames decodes to the frames asked for: 8k+1 (13 frames would come back as 16). The
-        # transformer patches latents 2x2, so sizes must be multiples of 16: other multiples of 8 pass the
-        # pipeline's own check, lose a latent row or column in the patching, and crash with a shape mismatch
-        # after the first transformer pass. 2B adds fixed sin-cos position
-        # embeddings laid out for exactly max_text_seq_length (226) text tokens, so max_sequence_length must
-        # be 226. The model card supports 720x480 and 49 frames only; smaller sizes run.
-        ModelSpec(
-            key="cogvideox-2b",
-            label="CogVideoX 2B",
-            pipeline_class="CogVideoXPipeline",
-            hub_id="THUDM/CogVideoX-2b",
-            fps=8,
-            frame_step=8,
-            size_multiple=16,
-            min_size=64,
-            max_width=720,
-            max_height=480,
-            max_frames=49,
-            max_steps=100,
-            default_width=720,
-            default_height=480,
-            default_frames=49,
-            default_steps=50,
-            default_guidance=6.0,
-            max_sequence_length=226,
-            # Estimate: the model card's ~45 s for the defaults on one H100.
-            seconds_per_unit=0.053,
-            fixed_seconds=10.0,
-        ),
-        ModelSpec(
-            key="cogvideox-5b",
-            label="CogVideoX 5B",
-            pipeline_class="CogVideoXPipeline",
-            hub_id="THUDM/CogVideoX-5b",
-            fps=8,
-            frame_step=8,
-            size_multiple=16,
-            min_size=64,
-            max_width=720,
-            max_height=480,
-            max_frames=49,
-            max_steps=100,
-            default_width=720,
-            default_height=480,
-            default_frames=49,
-            default_steps=50,
-            default_guidance=6.0,
-            max_sequence_length=226,
-            # Estimate: the model card's ~90 s for the defaults on one H100, twice the 2B.
-            seconds_per_unit=0.106,
-            fixed_seconds=10.0,
-        ),
-        # Mochi 1 preview (pipelines/mochi/pipeline_mochi.py): the pipeline hard-codes 8x spatial and 6x
-        # temporal compression and a 2x2 patch, so frames are 6k+1 and sizes multiples of 16 (other multiples
-        # of 8 pass its check and crash reshaping the transformer's output). Its sigma schedule
-        # (linear_quadratic_schedule) divides by steps // 2: one step raises ZeroDivisionError.
-        ModelSpec(
-            key="mochi-1",
-            label="Mochi 1 preview",
-            pipeline_class="MochiPipeline",
-            hub_id="genmo/mochi-1-preview",
-            fps=30,
-            frame_step=6,
-            size_multiple=16,
-            min_size=64,
-            max_width=848,
-            max_height=480,
-            max_frames=163,
-            max_steps=100,
-            min_steps=2,
-            default_width=848,
-            default_height=480,
-            default_frames=85,
-            default_steps=64,
-            default_guidance=4.5,
-            max_sequence_length=256,
-            # Estimate from the model's size (10B, 24k tokens at the defaults): ~4 min on one H100,
-            # plus a heavy VAE decode.
-            seconds_per_unit=0.12,
-            fixed_seconds=30.0,
-        ),
-        # Wan 2.1 text-to-video (pipelines/wan/pipeline_wan.py): the VAE compresses 8x in space and 4x in
-        # time, the transformer patches (1, 2, 2): frames 4k+1 (others are rounded with a warning), sizes
-        # multiples of 16 (others raise). 1.3B is a 480p model (832x480 or 480x832); 14B also does 720p.
-        ModelSpec(
-            key="wan2.1-1.3b",
-            label="Wan 2.1 1.3B",
-            pipeline_class="WanPipeline",
-            hub_id="Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
-            fps=16,
-            frame_step=4,
-            size_multiple=16,
-            min_size=64,
-            max_width=832,
-            max_height=832,
-            max_frames=81,
-            max_steps=100,
-            default_width=832,
-            default_height=480,
-            default_frames=81,
-            default_steps=50,
-            default_guidance=5.0,
-            max_sequence_length=512,
-            # Estimate from the model's size (1.3B, 33k tokens at the defaults): ~70 s on one H100.
-            seconds_per_unit=0.045,
-            fixed_seconds=10.0,
-        ),
-        ModelSpec(
-            key="wan2.1-14b",
-            label="Wan 2.1 14B",
-            pipeline_class="WanPipeline",
-            hub_id="Wan-AI/Wan2.1-T2V-14B-Diffusers",
-            fps=16,
-            frame_step=4,
-            size_multiple=16,
-            min_size=64,
-            max_width=1280,
-            max_height=1280,
-            max_frames=81,
-            max_steps=100,
-            default_width=832,
-            default_height=480,
-            default_frames=81,
-            default_steps=50,
-            default_guidance=5.0,
-            max_sequence_length=512,
-            # Estimate from the model's size (14B): ~7.5 min for the defaults on one H100, 6x the 1.3B.
-            seconds_per_unit=0.28,
-            fixed_seconds=10.0,
-        ),
-    ]
+    for base in _BASE_SPECS
+    for spec in [base, *(variant for variant in _VARIANTS if variant.pipeline_class == base.pipeline_class)]
 }
 
 
