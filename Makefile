@@ -25,7 +25,7 @@ run: install
 	$(PY) manage.py seed_demo
 	@echo "Backlot is starting on http://$(HOST):$(PORT)/ (web app and one worker); Ctrl-C stops both."
 	@trap 'kill 0' INT TERM; \
-	  $(VENV)/bin/celery -A config worker --concurrency 1 --prefetch-multiplier 1 --without-gossip \
+	  BACKLOT_PRELOAD_MODELS=$${BACKLOT_PRELOAD_MODELS-ltx-video} $(VENV)/bin/celery -A config worker --concurrency 1 --prefetch-multiplier 1 --without-gossip \
 	    --without-mingle --loglevel INFO & \
 	  $(PY) manage.py runserver $(HOST):$(PORT) --noreload & \
 	  wait

@@ -267,6 +267,19 @@ BACKLOT_MODEL_SOURCES = envmap("BACKLOT_MODEL_SOURCES")
 BACKLOT_DEVICE = envstr("BACKLOT_DEVICE", "auto")
 BACKLOT_TORCH_DTYPE = envstr("BACKLOT_TORCH_DTYPE", "auto")
 BACKLOT_TORCH_THREADS = envint("BACKLOT_TORCH_THREADS", 0)
+# GPU worker tuning, applied once when a worker loads its model (see generation/acceleration.py).
+BACKLOT_VAE_TILING = envbool("BACKLOT_VAE_TILING", False)
+BACKLOT_CPU_OFFLOAD = envstr("BACKLOT_CPU_OFFLOAD", "none")  # none, model or sequential: for small cards
+BACKLOT_TORCH_COMPILE = envbool("BACKLOT_TORCH_COMPILE", False)
+BACKLOT_TORCH_COMPILE_MODE = envstr("BACKLOT_TORCH_COMPILE_MODE", "default")
+BACKLOT_CACHE = envstr("BACKLOT_CACHE", "none")  # none, first-block, pyramid, faster or taylorseer
+BACKLOT_CACHE_THRESHOLD = envfloat("BACKLOT_CACHE_THRESHOLD", 0.05)
+# Models a worker process loads as it starts, instead of on its first job (comma-separated keys).
+BACKLOT_PRELOAD_MODELS = envlist("BACKLOT_PRELOAD_MODELS")
+# Encoding, marks and storage run beside the next render rather than before it. Inline is for
+# debugging; the queue holds at most this many finished renders waiting for post-processing.
+BACKLOT_POSTPROCESS_INLINE = envbool("BACKLOT_POSTPROCESS_INLINE", False)
+BACKLOT_POSTPROCESS_BACKLOG = envint("BACKLOT_POSTPROCESS_BACKLOG", 1)
 BACKLOT_VIDEO_CRF = envint("BACKLOT_VIDEO_CRF", 18)
 BACKLOT_VIDEO_PRESET = envstr("BACKLOT_VIDEO_PRESET", "veryfast")
 # Media links are signed and expire after this many seconds; each request re-checks the owner's access.

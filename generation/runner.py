@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
+from generation.acceleration import Tuning, TuningError, pipeline_tune
 from generation.registry import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -91,7 +93,10 @@ def _pipeline_load(spec: ModelSpec):
         pipeline = pipeline_class.from_pretrained(source, dtype=dtype)
     except (OSError, ValueError) as error:
         raise ModelUnavailable(f"Could not load {spec.label} from {source}: {error}") from error
-    pipeline.to(device)
+    try:
+        pipeline_tune(pipeline, device=device, tuning=Tuning.from_settings())
+    except TuningError as error:
+        raise ModelUnavailable(f"Could not prepare {spec.label} on this worker: {error}") from error
     pipeline.set_progress_bar_config(disable=True)
     log.info(
         "generation.model_loaded model=%s source=%s device=%s dtype=%s seconds=%.2f",
@@ -102,6 +107,17 @@ def _pipeline_load(spec: ModelSpec):
         time.perf_counter() - started,
     )
     return pipeline
+
+
+def pipelines_preload(model_keys) -> None:
+    """Load these models now (a worker process starting), so the first job does not wait for them."""
+    from generation.registry import model_get
+
+    for key in model_keys:
+        try:
+            pipeline_get(model_get(key))
+        except (ImproperlyConfigured, ModelUnavailable) as error:
+            log.error("generation.preload_failed model=%s error=%s", key, error)
 
 
 def render(spec: ModelSpec, params: RenderParams, *, on_step: Callable[[int, int], None]) -> RenderResult:

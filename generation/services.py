@@ -393,9 +393,10 @@ def job_succeed(*, job: RenderJob, video: bytes, device_seconds: float, encode_s
 
 
 def job_render(*, job_id, worker: str, task_id: str = "") -> RenderJob | None:
-    """Claim a job, render it, encode it and store the MP4. Every outcome is written to the row."""
-    from generation import runner
-    from generation.encoding import encode_mp4, frames_to_uint8
+    """Claim a job and render it, then hand the frames to post-processing (marks, encoding,
+    storage), which runs beside the next render. Every outcome is written to the row."""
+    from generation import postprocess, runner
+    from generation.encoding import frames_to_uint8
 
     job = job_claim_next(hint_id=job_id, worker=worker, task_id=task_id)
     if job is None:
@@ -414,19 +415,7 @@ def job_render(*, job_id, worker: str, task_id: str = "") -> RenderJob | None:
     )
     try:
         result = runner.render(spec, params, on_step=lambda step, total: job_progress(job=job, step=step, total=total))
-        started = time.perf_counter()
-        video = encode_mp4(
-            frames_to_uint8(result.frames),
-            fps=spec.fps,
-            crf=settings.BACKLOT_VIDEO_CRF,
-            preset=settings.BACKLOT_VIDEO_PRESET,
-        )
-        job_succeed(
-            job=job,
-            video=video,
-            device_seconds=result.device_seconds,
-            encode_seconds=time.perf_counter() - started,
-        )
+        frames = frames_to_uint8(result.frames)
     except runner.RenderStopped as stopped:
         log.info("generation.render_stopped job=%s reason=%s", job.pk, stopped.reason)
     except runner.ModelUnavailable as error:
@@ -436,5 +425,26 @@ def job_render(*, job_id, worker: str, task_id: str = "") -> RenderJob | None:
     except Exception as error:
         log.exception("generation.render_crashed job=%s", job.pk)
         job_fail(job=job, reason=f"The render failed: {type(error).__name__}: {error}")
+    else:
+        _running(job).update(heartbeat_at=timezone.now())
+        postprocess.submit(lambda: job_finish(job=job, frames=frames, device_seconds=result.device_seconds))
     job.refresh_from_db()
     return job
+
+
+def job_finish(*, job: RenderJob, frames, device_seconds: float) -> bool:
+    """The CPU half of a render: encode the frames and store the clip, then mark the job done."""
+    from generation.encoding import encode_mp4
+
+    spec = model_get(job.model_key)
+    try:
+        if not _running(job).update(heartbeat_at=timezone.now()):
+            return False  # cancelled or taken over while it waited for post-processing
+        started = time.perf_counter()
+        video = encode_mp4(frames, fps=spec.fps, crf=settings.BACKLOT_VIDEO_CRF, preset=settings.BACKLOT_VIDEO_PRESET)
+        return job_succeed(
+            job=job, video=video, device_seconds=device_seconds, encode_seconds=time.perf_counter() - started
+        )
+    except Exception as error:
+        log.exception("generation.postprocess_failed job=%s", job.pk)
+        return job_fail(job=job, reason=f"The clip could not be encoded or stored: {type(error).__name__}: {error}")

@@ -1,5 +1,8 @@
 from celery import shared_task
+from celery.signals import worker_process_init, worker_process_shutdown
+from django.conf import settings
 
+from generation import postprocess
 from generation.services import job_render, jobs_requeue_stale
 
 
@@ -11,3 +14,18 @@ def render_job(self, job_id: str) -> None:
 @shared_task(name="generation.requeue_stale", ignore_result=True)
 def requeue_stale() -> None:
     jobs_requeue_stale()
+
+
+@worker_process_init.connect
+def load_models_at_start(**kwargs) -> None:
+    """In the process that renders (never the parent: a forked child of a process that ran inference hangs)."""
+    if settings.BACKLOT_PRELOAD_MODELS:
+        from generation.runner import pipelines_preload
+
+        pipelines_preload(settings.BACKLOT_PRELOAD_MODELS)
+
+
+@worker_process_shutdown.connect
+def finish_post_processing(**kwargs) -> None:
+    """A worker asked to stop finishes encoding and storing the clips it has rendered."""
+    postprocess.drain()

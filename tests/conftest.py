@@ -23,6 +23,9 @@ def _test_settings(settings, media_root):
     cache.clear()  # throttles and rate limits start from zero in every test
     settings.MEDIA_ROOT = media_root
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # In-process renders finish before job_render returns (the test's transaction is invisible to the
+    # post-processing thread's own connection); the real workers in tests/e2e use the thread.
+    settings.BACKLOT_POSTPROCESS_INLINE = True
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -38,6 +38,7 @@ def celery_worker(django_db_setup, django_db_blocker, smoke_model, media_root, t
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "BACKLOT_BROKER_DIR": str(settings.BROKER_DIR),
         "BACKLOT_MODELS_DIR": str(settings.BACKLOT_MODELS_DIR),
+        "BACKLOT_PRELOAD_MODELS": "ltx-video",
         "PYTHONUNBUFFERED": "1",
     }
     queues = ",".join(spec.queue for spec in MODELS.values())
@@ -49,7 +50,7 @@ def celery_worker(django_db_setup, django_db_blocker, smoke_model, media_root, t
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
-    while "ready." not in log_path.read_text():
+    while "ready." not in log_path.read_text() or "generation.model_loaded" not in log_path.read_text():
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             pytest.fail(f"The Celery worker did not start:\n{log_path.read_text()[-4000:]}")
