@@ -5,16 +5,18 @@
   (c) the same render submitted through the API (in-process WSGI) and run by a warm Celery worker until
       the clip is stored and the job is done.
 
-Prints (c) / (a + b) (target: at most 1.15), the jobs per second the API accepts, and the
-queue-to-start latency of an idle worker. Runs on a throwaway SQLite database and filesystem broker
-unless DATABASE_URL / CELERY_BROKER_URL say otherwise.
+Prints (c) / (a + b) (target: at most 1.15), the jobs per second the API accepts, the
+queue-to-start latency of an idle worker, and the fraction of wall time the render loop is busy while
+jobs are waiting, with post-processing inline and on its own thread (the default). Runs on a
+throwaway SQLite database and filesystem broker unless DATABASE_URL / CELERY_BROKER_URL say otherwise.
 
-    .venv/bin/python bench/platform_overhead.py [--runs 3]
+    .venv/bin/python bench/platform_overhead.py [--runs 3] [--backlog 4]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
@@ -32,18 +34,23 @@ PROMPT = "a golden horse running through snow"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--backlog", type=int, default=4, help="jobs queued at once for the busy fraction")
     args = parser.parse_args()
     django_setup()
     _, token = tester()
     raw, encode = _raw_and_encode(args.runs)
     through, waits = _through_the_platform(args.runs, token)
     accepted = _api_jobs_per_second(token)
+    busy_inline = _busy_fraction(args.backlog, token, inline=True)
+    busy_thread = _busy_fraction(args.backlog, token, inline=False)
     print(f"(a) raw pipeline call          {raw:7.2f} s")
     print(f"(b) PyAV encode alone          {encode:7.2f} s")
     print(f"(c) API -> warm worker -> done {through:7.2f} s")
     print(f"(c) / (a + b)                  {through / (raw + encode):7.3f}   (target <= 1.15)")
     print(f"queue-to-start, idle worker    {statistics.median(waits) * 1000:7.0f} ms (median of {len(waits)})")
     print(f"API submissions accepted       {accepted:7.1f} jobs/s")
+    print(f"render loop busy, {args.backlog} waiting: inline post-processing {busy_inline:.3f}, "
+          f"on its own thread {busy_thread:.3f} (ratio {busy_thread / busy_inline:.2f})")  # fmt: skip
 
 
 def _raw_and_encode(runs: int) -> tuple[float, float]:
@@ -92,7 +99,8 @@ def _wait(job_id) -> object:
         time.sleep(0.1)  # a light poll: this process must not take CPU from the worker it measures
 
 
-def _through_the_platform(runs: int, token) -> tuple[float, list[float]]:
+@contextlib.contextmanager
+def _worker(**env):
     from django.conf import settings
 
     log_path = Path(settings.VAR_DIR) / "worker.log"
@@ -100,9 +108,33 @@ def _through_the_platform(runs: int, token) -> tuple[float, list[float]]:
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency", "1", "--prefetch-multiplier",
              "1", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
-            cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
+        yield worker
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+
+
+def _busy_fraction(backlog: int, token, *, inline: bool) -> float:
+    """Submit ``backlog`` jobs at once to a warm worker; of the time from the first job's start to the
+    last one's, the share the pipeline spent rendering (the rest is encoding, storing, claiming)."""
+    with _worker(BACKLOT_POSTPROCESS_INLINE="1" if inline else "0", BACKLOT_PRELOAD_MODELS="ltx-video"):
+        api = _api(token)
+        ids = [
+            api.post("/api/v1/jobs/", {"prompt": PROMPT, "model_key": "ltx-video", **CASE, "seed": seed},
+                     format="json").json()["id"]
+            for seed in range(backlog)
+        ]  # fmt: skip
+        jobs = sorted((_wait(job_id) for job_id in ids), key=lambda job: job.started_at)
+    assert all(job.state == "succeeded" for job in jobs), [job.error for job in jobs]
+    window = (jobs[-1].started_at - jobs[0].started_at).total_seconds()
+    return sum(job.gpu_seconds for job in jobs[:-1]) / window
+
+
+def _through_the_platform(runs: int, token) -> tuple[float, list[float]]:
+    with _worker(BACKLOT_PRELOAD_MODELS="ltx-video"):
         api = _api(token)
         warm = api.post("/api/v1/jobs/", {"prompt": PROMPT, "model_key": "ltx-video", **CASE}, format="json")
         assert warm.status_code == 201, warm.content
@@ -121,9 +153,6 @@ def _through_the_platform(runs: int, token) -> tuple[float, list[float]]:
         render, encode = statistics.median(renders), statistics.median(encodes)
         print(f"    in the worker: render {render:.2f} s, encode {encode:.2f} s")
         return statistics.median(totals), waits
-    finally:
-        worker.terminate()
-        worker.wait(timeout=60)
 
 
 def _api_jobs_per_second(token, count: int = 200) -> float:
