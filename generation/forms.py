@@ -1,15 +1,22 @@
 from django import forms
+from django.urls import reverse
 
-from generation.registry import MODELS, model_choices
+from generation.registry import MODELS, ModelSpec
 from generation.services import PROMPT_MAX_LENGTH, SEED_MAX, job_validate
 
 _DEFAULT = next(iter(MODELS.values()))
 
 
+def _duration(frames: int, fps: int) -> str:
+    return "1 frame (a still)" if frames == 1 else f"{frames / fps:.1f} s ({frames} frames)"
+
+
+KEPT_ON_MODEL_SWITCH = ("prompt", "negative_prompt", "model_key", "seed", "variations")
+
+
 class JobForm(forms.Form):
-    def __init__(self, *args, grant=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.grant = grant
+    """The studio's settings. Each field offers only what the chosen model renders and the person's
+    grant allows; choosing another model redraws the form with that model's choices."""
 
     prompt = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3, "maxlength": PROMPT_MAX_LENGTH}),
@@ -19,24 +26,66 @@ class JobForm(forms.Form):
     negative_prompt = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text="What the clip should avoid."
     )
-    model_key = forms.ChoiceField(label="Model", choices=model_choices, initial=_DEFAULT.key)
-    num_frames = forms.IntegerField(
-        label="Frames",
-        min_value=1,
-        initial=_DEFAULT.default_frames,
-        help_text=f"{_DEFAULT.label}: {_DEFAULT.frame_counts_hint()}.",
-    )
-    width = forms.IntegerField(min_value=1, initial=_DEFAULT.default_width)
-    height = forms.IntegerField(min_value=1, initial=_DEFAULT.default_height)
-    num_steps = forms.IntegerField(label="Steps", min_value=1, initial=_DEFAULT.default_steps)
-    guidance_scale = forms.FloatField(label="Guidance", initial=_DEFAULT.default_guidance)
+    model_key = forms.ChoiceField(label="Model")
+    num_frames = forms.IntegerField(label="Duration", min_value=1, widget=forms.Select)
+    width = forms.IntegerField(min_value=1)
+    height = forms.IntegerField(min_value=1)
+    num_steps = forms.IntegerField(label="Steps", min_value=1)
+    guidance_scale = forms.FloatField(label="Guidance")
     seed = forms.IntegerField(
-        required=False, min_value=0, max_value=SEED_MAX, help_text="Leave empty for a random seed."
+        required=False, min_value=0, max_value=SEED_MAX, help_text="Leave empty for a random seed (shown afterwards)."
     )
     variations = forms.TypedChoiceField(
         choices=[(1, "1 clip"), (2, "2 clips"), (4, "4 clips")], coerce=int, initial=1, required=False, empty_value=1,
         help_text="Each variation gets its own seed and is charged as a separate job.",
     )  # fmt: skip
+
+    def __init__(self, *args, grant=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.grant = grant
+        allowed = [spec for spec in MODELS.values() if grant is None or grant.allows_model(spec.key)]
+        self.fields["model_key"].choices = [(spec.key, spec.label) for spec in allowed or MODELS.values()]
+        # Choosing another model redraws the form with its choices, keeping the prompt and seed.
+        self.fields["model_key"].widget.attrs.update({
+            "hx-get": reverse("generation:job_create"), "hx-target": "#job-form", "hx-select": "#job-form",
+            "hx-swap": "outerHTML", "hx-include": "#job-form",
+        })  # fmt: skip
+        self.spec = self._chosen_model(allowed)
+        self._offer(self.spec)
+
+    def _chosen_model(self, allowed: list[ModelSpec]) -> ModelSpec:
+        source = self.data if self.is_bound else self.initial
+        chosen = MODELS.get(source.get("model_key") or "")
+        return chosen or (allowed[0] if allowed else _DEFAULT)
+
+    def _limit(self, name: str, model_limit: int) -> int:
+        return min(model_limit, getattr(self.grant, name)) if self.grant is not None else model_limit
+
+    def _offer(self, spec: ModelSpec) -> None:
+        """Choices, bounds and hints for ``spec`` within the grant; defaults for a fresh form."""
+        frames = self._limit("max_frames", spec.max_frames)
+        width, height = self._limit("max_width", spec.max_width), self._limit("max_height", spec.max_height)
+        steps = self._limit("max_steps", spec.max_steps)
+        counts = range(1, frames + 1, spec.frame_step)
+        self.fields["num_frames"].widget.choices = [(n, _duration(n, spec.fps)) for n in counts]
+        self.fields["num_frames"].help_text = f"{spec.label}: {spec.frame_counts_hint()} frames at {spec.fps} fps."
+        for name, largest in (("width", width), ("height", height)):
+            self.fields[name].widget.attrs.update(min=spec.min_size, max=largest, step=spec.size_multiple)
+            self.fields[name].help_text = f"Multiples of {spec.size_multiple}, {spec.min_size} to {largest} pixels."
+        self.fields["num_steps"].widget.attrs.update(min=spec.min_steps, max=steps)
+        self.fields["num_steps"].help_text = f"{spec.min_steps} to {steps}; more steps, more detail, more GPU time."
+        self.fields["guidance_scale"].widget.attrs.update(min=0, max=spec.max_guidance, step=0.5)
+        self.fields["guidance_scale"].help_text = f"How closely to follow the prompt (0 to {spec.max_guidance:g})."
+        defaults = spec.default_settings()
+        defaults["num_frames"] = max(n for n in counts if n <= defaults["num_frames"]) if counts else 1
+        defaults["width"], defaults["height"] = min(defaults["width"], width), min(defaults["height"], height)
+        defaults["num_steps"] = min(defaults["num_steps"], steps)
+        for name, value in {"model_key": spec.key, **defaults}.items():
+            self.fields[name].initial = value
+        if not self.is_bound and self.initial.get("model_key") == spec.key:
+            return  # a remix or preset keeps its own settings
+        for name in defaults:
+            self.initial.pop(name, None)
 
     def clean(self):
         cleaned = super().clean()

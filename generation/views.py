@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from access import leaks
 from access.policy import current_grant, may_render
 from generation import selectors, services
-from generation.forms import JobForm
+from generation.forms import KEPT_ON_MODEL_SWITCH, JobForm
 from generation.media import MediaRefused, media_resolve, media_url
 from generation.models import RenderJob
 from generation.registry import MODELS
@@ -31,7 +31,8 @@ def job_create(request):
     decision = may_render(request.user)
     if not decision:
         raise PermissionDenied(decision.reason)
-    form = JobForm(request.POST or None, grant=current_grant(request.user), initial=_remix_initial(request))
+    initial = _remix_initial(request) or {key: request.GET[key] for key in KEPT_ON_MODEL_SWITCH if key in request.GET}
+    form = JobForm(request.POST or None, grant=current_grant(request.user), initial=initial)
     if request.method == "POST" and form.is_valid():
         settings_ = dict(form.cleaned_data)
         count = settings_.pop("variations")

@@ -52,7 +52,8 @@ def test_invite_sign_up_accept_terms_generate_then_be_suspended(browser, live_se
     invitee.click("text=Generate")
     invitee.fill("textarea[name=prompt]", "a red bird over a quiet sea")
     # Long enough to be still waiting or running when the suspension comes, whether or not a worker runs.
-    for name, value in {"num_frames": "121", "width": "704", "height": "480", "num_steps": "100"}.items():
+    invitee.select_option("select[name=num_frames]", "121")
+    for name, value in {"width": "704", "height": "480", "num_steps": "100"}.items():
         invitee.fill(f"input[name={name}]", value)
     invitee.click("button:has-text('Render')")
     invitee.wait_for_selector("text=a red bird over a quiet sea")

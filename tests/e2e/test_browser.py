@@ -25,7 +25,7 @@ def test_sign_in_render_watch_progress_and_play(celery_worker, live_server, page
 
     page.click("text=Generate a clip")
     page.fill("textarea[name=prompt]", "a golden horse running through snow, cinematic")
-    page.fill("input[name=num_frames]", "49")
+    page.select_option("select[name=num_frames]", "49")
     page.fill("input[name=width]", "704")
     page.fill("input[name=height]", "480")
     page.fill("input[name=num_steps]", "60")
@@ -66,11 +66,15 @@ def test_bad_input_is_explained_on_the_form(celery_worker, live_server, page, pa
     _sign_in(page, live_server.url, "artist2@example.org", password)
 
     page.goto(f"{live_server.url}/clips/new/")
+    page.fill("textarea[name=prompt]", "a heron")
+    page.select_option("select[name=model_key]", "wan2.1-1.3b")  # the form redraws with Wan's choices
+    page.wait_for_selector("select[name=num_frames] option[value='81']:checked")
+    assert page.input_value("textarea[name=prompt]") == "a heron"
     page.fill("textarea[name=prompt]", "")
-    page.fill("input[name=num_frames]", "50")
+    page.fill("input[name=width]", "700")
     page.click("button:has-text('Render')")
 
     assert page.locator(".field-prompt .errorlist").inner_text() == "This field is required."
-    assert "8k+1" in page.locator(".field-num_frames .errorlist").inner_text()
+    assert "multiple of 16" in page.locator(".field-width .errorlist").inner_text()
     page.goto(f"{live_server.url}/clips/")
     assert page.locator("text=No clips yet.").is_visible()

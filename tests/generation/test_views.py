@@ -2,6 +2,7 @@ import pytest
 from django.urls import reverse
 
 from generation.models import RenderJob
+from generation.registry import model_get
 from generation.services import job_cancel
 from tests.factories import RenderJobFactory
 
@@ -270,3 +271,29 @@ def test_remix_starts_from_a_clip_s_exact_settings(tester_client, tester, tester
     assert tester_client.get(reverse("generation:job_create"), {"remix": str(theirs.pk)}).status_code == 404
     assert tester_client.get(reverse("generation:job_create"), {"remix": "not-a-uuid"}).status_code == 404
     assert f"?remix={mine.pk}" in tester_client.get(mine.get_absolute_url()).content.decode()
+
+
+def test_the_form_offers_only_what_the_model_renders_and_the_grant_allows(tester_client, tester):
+    grant = tester.grants.get()
+    grant.max_frames, grant.max_width = 49, 512
+    grant.save()
+
+    page = tester_client.get(reverse("generation:job_create")).content.decode()
+
+    assert '<option value="49" selected>2.0 s (49 frames)</option>' in page
+    assert '<option value="41">1.7 s (41 frames)</option>' in page
+    assert 'value="57"' not in page and 'value="48"' not in page  # beyond the grant; not 8k+1
+    assert 'name="width" value="512" min="64" max="512" step="32"' in page  # 704 is wider than the grant allows
+
+
+def test_choosing_another_model_redraws_the_form_keeping_the_prompt(tester_client):
+    page = tester_client.get(
+        reverse("generation:job_create"),
+        {"model_key": "wan2.1-1.3b", "prompt": "a heron at dusk", "num_frames": "121", "seed": "7"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+
+    spec = model_get("wan2.1-1.3b")
+    assert "a heron at dusk" in page and 'value="7"' in page
+    assert f'<option value="{spec.default_frames}" selected>' in page  # Wan's default, not LTX's 121
+    assert f'name="width" value="{spec.default_width}" min="{spec.min_size}"' in page
