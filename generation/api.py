@@ -129,7 +129,7 @@ class RenderJobViewSet(
         if len(key) > 80:
             raise exceptions.ValidationError({"idempotency_key": ["Idempotency keys are at most 80 characters."]})
         try:
-            job = services.job_create(owner=request.user, idempotency_key=key, **incoming.validated_data)
+            job = services.job_create(owner=request.user, idempotency_key=key, via="api", **incoming.validated_data)
         except DjangoValidationError as error:
             raise exceptions.ValidationError(error.message_dict) from error
         except services.QuotaExceeded as error:
