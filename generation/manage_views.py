@@ -29,9 +29,10 @@ def _policy_url(programme) -> str:
 # --- Prompt policy -------------------------------------------------------------------------------
 
 
-def _policy_page(request, programme, *, form=None, test_form=None, test_matches=None, status=200):
+def _policy_page(request, programme, *, form=None, test_form=None, test_matches=None, error="", status=200):
     context = {
         "programme": programme,
+        "error": error,
         "rules": PromptRule.objects.filter(programme=programme).order_by("kind", "text"),
         "form": form or PromptRuleForm(),
         "test_form": test_form or PromptTestForm(),
@@ -104,9 +105,7 @@ def prompt_rule_delete(request, programme, rule_id):
     try:
         prompt_policy.prompt_rule_delete(rule=rule, actor=request.user, ip=client_ip(request))
     except ValidationError as error:
-        form = PromptRuleForm()
-        form.add_error(None, f"{rule}: {' '.join(error.messages)}")
-        return _policy_page(request, programme, form=form, status=400)
+        return _policy_page(request, programme, error=f"{rule}: {' '.join(error.messages)}", status=400)
     messages.success(request, f"Deleted {rule}.")
     return redirect(_policy_url(programme))
 

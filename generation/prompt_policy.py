@@ -4,7 +4,8 @@ submission queues nothing, charges nothing and is recorded for the red team.
 
 Prompts are compared after folding away the easy evasions: case, accents, fullwidth and other
 compatibility forms, invisible characters, lookalike Cyrillic and Greek letters, runs of spaces or
-punctuation between words, and letters spaced out one by one ("b o m b"). Patterns run on the same
+punctuation between words, letters spaced out one by one ("b o m b"), and a phrase run together into
+one word ("nuclearbomb"). Patterns run on the same
 folded text, with the ``regex`` module's timeout, so no pattern can hang a submission.
 """
 
@@ -190,7 +191,10 @@ def _rule_match(rule: PromptRule, folded: Folded, words) -> tuple[int, int] | No
     """Where ``rule`` matches in the folded text, as a span of it; (0, 0) when a pattern ran out of time."""
     if rule.kind == PromptRule.Kind.TERM:
         wanted = term_words(rule.text)
-        return _find_term(words, wanted) if wanted else None
+        if not wanted:
+            return None
+        # A phrase written as one word ("nuclearbomb", "n u c l e a r b o m b") is the phrase too.
+        return _find_term(words, wanted) or (_find_term(words, ("".join(wanted),)) if len(wanted) > 1 else None)
     try:
         match = _compiled(rule.text).search(folded.text, timeout=PATTERN_TIMEOUT_SECONDS)
     except TimeoutError:
