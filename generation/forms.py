@@ -54,11 +54,14 @@ class JobForm(forms.Form):
         return cleaned
 
 
+PRESET_NAME_REQUIRED = "Give the preset a name."
+
+
 class PresetForm(forms.Form):
     """A preset's name and settings. The model's rules are checked here and again by the service;
     a person's grant is not (it is checked when a job is submitted)."""
 
-    name = forms.CharField(max_length=80, strip=True)
+    name = forms.CharField(max_length=80, strip=True, error_messages={"required": PRESET_NAME_REQUIRED})
     model_key = forms.ChoiceField(label="Model", choices=model_choices, initial=_DEFAULT.key)
     num_frames = forms.IntegerField(label="Frames", min_value=1, initial=_DEFAULT.default_frames)
     width = forms.IntegerField(min_value=1, initial=_DEFAULT.default_width)
@@ -89,4 +92,4 @@ class PresetForm(forms.Form):
 
 
 class PresetRenameForm(forms.Form):
-    name = forms.CharField(max_length=80, strip=True)
+    name = forms.CharField(max_length=80, strip=True, error_messages={"required": PRESET_NAME_REQUIRED})
