@@ -102,16 +102,28 @@ def _words(folded: Folded) -> list[tuple[str, int, int]]:
     return words if joined == words else words + [("", 0, 0)] + joined  # the empty word never matches
 
 
+@functools.lru_cache(maxsize=4096)
 def term_words(term: str) -> tuple[str, ...]:
     return tuple(_WORD.findall(fold(term).text))
 
 
-def _find_term(words: list[tuple[str, int, int]], wanted: tuple[str, ...]) -> tuple[int, int] | None:
-    size = len(wanted)
-    for index in range(len(words) - size + 1):
-        if all(words[index + offset][0] == wanted[offset] for offset in range(size)):
-            return words[index][1], words[index + size - 1][2]
-    return None
+class Words:
+    """The words of a folded text (see _words), indexed by word, to find phrases quickly."""
+
+    def __init__(self, folded: Folded):
+        self.words = _words(folded)
+        self.starts: dict[str, list[int]] = {}
+        for index, (word, _, _) in enumerate(self.words):
+            self.starts.setdefault(word, []).append(index)
+
+    def find(self, wanted: tuple[str, ...]) -> tuple[int, int] | None:
+        """The span of the first place the words ``wanted`` follow each other, if any."""
+        words, size = self.words, len(wanted)
+        for index in self.starts.get(wanted[0], ()):
+            found = tuple(word for word, _, _ in words[index : index + size])
+            if found == wanted:
+                return words[index][1], words[index + size - 1][2]
+        return None
 
 
 class PatternTooSlow(Exception):
@@ -187,14 +199,14 @@ class Refusal:
         return REFUSED.format(reason=self.rule.reason)
 
 
-def _rule_match(rule: PromptRule, folded: Folded, words) -> tuple[int, int] | None:
+def _rule_match(rule: PromptRule, folded: Folded, words: Words) -> tuple[int, int] | None:
     """Where ``rule`` matches in the folded text, as a span of it; (0, 0) when a pattern ran out of time."""
     if rule.kind == PromptRule.Kind.TERM:
         wanted = term_words(rule.text)
         if not wanted:
             return None
         # A phrase written as one word ("nuclearbomb", "n u c l e a r b o m b") is the phrase too.
-        return _find_term(words, wanted) or (_find_term(words, ("".join(wanted),)) if len(wanted) > 1 else None)
+        return words.find(wanted) or (words.find(("".join(wanted),)) if len(wanted) > 1 else None)
     try:
         match = _compiled(rule.text).search(folded.text, timeout=PATTERN_TIMEOUT_SECONDS)
     except TimeoutError:
@@ -217,7 +229,7 @@ def prompt_matches(programme: Programme | None, prompt: str, negative_prompt: st
     found = []
     texts = [("prompt", prompt), ("negative_prompt", negative_prompt)]
     folded = {field: fold(text) for field, text in texts}
-    words = {field: _words(folded[field]) for field, _ in texts}
+    words = {field: Words(folded[field]) for field, _ in texts}
     for rule in rules:
         for field, text in texts:
             span = _rule_match(rule, folded[field], words[field])
