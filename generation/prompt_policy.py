@@ -4,8 +4,8 @@ submission queues nothing, charges nothing and is recorded for the red team.
 
 Prompts are compared after folding away the easy evasions: case, accents, fullwidth and other
 compatibility forms, invisible characters, lookalike Cyrillic and Greek letters, runs of spaces or
-punctuation between words, letters spaced out one by one ("b o m b"), and a phrase run together into
-one word ("nuclearbomb"). Patterns run on the same
+punctuation between words, letters spaced out one by one ("b o m b", "a n u c l e a r bomb"), and a
+phrase run together into one word ("nuclearbomb"). Patterns run on the same
 folded text, with the ``regex`` module's timeout, so no pattern can hang a submission.
 """
 
@@ -81,49 +81,57 @@ def fold(text: str) -> Folded:
     return Folded("".join(chars), tuple(origin))
 
 
-def _words(folded: Folded) -> list[tuple[str, int, int]]:
-    """The words of ``folded`` (runs of letters and digits) with their spans, then, where three or
-    more single letters follow each other ("b o m b", "b.o.m.b"), the same list with each such run
-    joined into one word."""
-    words = [(match.group(), match.start(), match.end()) for match in _WORD.finditer(folded.text)]
-    joined: list[tuple[str, int, int]] = []
-    run: list[tuple[str, int, int]] = []
-    for word in [*words, ("", 0, 0)]:
-        if len(word[0]) == 1:
-            run.append(word)
-            continue
-        if len(run) >= 3:
-            joined.append(("".join(letter for letter, _, _ in run), run[0][1], run[-1][2]))
-        else:
-            joined.extend(run)
-        run = []
-        if word[0]:
-            joined.append(word)
-    return words if joined == words else words + [("", 0, 0)] + joined  # the empty word never matches
-
-
 @functools.lru_cache(maxsize=4096)
 def term_words(term: str) -> tuple[str, ...]:
     return tuple(_WORD.findall(fold(term).text))
 
 
 class Words:
-    """The words of a folded text (see _words), indexed by word, to find phrases quickly."""
+    """The words of a folded text (runs of letters and digits) with their spans, indexed to find
+    phrases quickly, and run together (``squashed``) to find phrases written without their spaces."""
 
     def __init__(self, folded: Folded):
-        self.words = _words(folded)
+        self.words = [(match.group(), match.start(), match.end()) for match in _WORD.finditer(folded.text)]
         self.starts: dict[str, list[int]] = {}
+        self.squashed_starts: dict[int, int] = {}  # position in ``squashed`` -> index of the word starting there
+        self.squashed_ends: dict[int, int] = {}
+        position = 0
         for index, (word, _, _) in enumerate(self.words):
             self.starts.setdefault(word, []).append(index)
+            self.squashed_starts[position] = index
+            position += len(word)
+            self.squashed_ends[position] = index
+        self.squashed = "".join(word for word, _, _ in self.words)
+
+    def _span(self, first: int, last: int) -> tuple[int, int]:
+        return self.words[first][1], self.words[last][2]
 
     def find(self, wanted: tuple[str, ...]) -> tuple[int, int] | None:
-        """The span of the first place the words ``wanted`` follow each other, if any."""
-        words, size = self.words, len(wanted)
+        """Where the words ``wanted`` follow each other, as a span of the folded text; else where they
+        are written run together as one word ("nuclearbomb"), or with letters spaced out, whole or in
+        part ("b o m b", "n.u.c.l.e.a.r bomb"); None when they are nowhere."""
+        size = len(wanted)
         for index in self.starts.get(wanted[0], ()):
-            found = tuple(word for word, _, _ in words[index : index + size])
-            if found == wanted:
-                return words[index][1], words[index + size - 1][2]
+            if tuple(word for word, _, _ in self.words[index : index + size]) == wanted:
+                return self._span(index, index + size - 1)
+        target = "".join(wanted)
+        start = self.squashed.find(target)
+        while start != -1:
+            first, last = self.squashed_starts.get(start), self.squashed_ends.get(start + len(target))
+            if first is not None and last is not None and self._spelled(first, last, size):
+                return self._span(first, last)
+            start = self.squashed.find(target, start + 1)
         return None
+
+    def _spelled(self, first: int, last: int, size: int) -> bool:
+        """Whether words ``first``..``last``, run together, are a phrase of ``size`` words written
+        differently: as one word, or with at least two letters spaced out and whole words only at
+        the ends (so that "an al" is not "anal", but "a n a l" is)."""
+        if first == last:
+            return size > 1
+        inner = self.words[first + 1 : last]
+        singles = sum(len(word) == 1 for word, _, _ in self.words[first : last + 1])
+        return all(len(word) == 1 for word, _, _ in inner) and singles >= 2
 
 
 class PatternTooSlow(Exception):
@@ -205,8 +213,7 @@ def _rule_match(rule: PromptRule, folded: Folded, words: Words) -> tuple[int, in
         wanted = term_words(rule.text)
         if not wanted:
             return None
-        # A phrase written as one word ("nuclearbomb", "n u c l e a r b o m b") is the phrase too.
-        return words.find(wanted) or (words.find(("".join(wanted),)) if len(wanted) > 1 else None)
+        return words.find(wanted)
     try:
         match = _compiled(rule.text).search(folded.text, timeout=PATTERN_TIMEOUT_SECONDS)
     except TimeoutError:

@@ -73,6 +73,8 @@ def _refused(programme, prompt, negative=""):
         ("nuclear b o m b", "nuclear b o m b"),
         ("n.u.c.l.e.a.r b.o.m.b", "n.u.c.l.e.a.r b.o.m.b"),
         ("#NuclearBomb", "NuclearBomb"),
+        ("a n u c l e a r bomb", "n u c l e a r bomb"),
+        ("a b-o-m-b nuclear b o m b", "nuclear b o m b"),
     ],
 )
 def test_a_blocked_phrase_is_refused_through_simple_evasions(programme, bomb, prompt, matched):
@@ -84,6 +86,13 @@ def test_a_blocked_phrase_is_refused_through_simple_evasions(programme, bomb, pr
 )
 def test_a_blocked_phrase_matches_whole_words_only(programme, bomb, prompt):
     assert prompt_check(programme, prompt) is None
+
+
+def test_spaced_out_letters_are_joined_but_whole_words_are_not(programme):
+    prompt_rule_create(programme=programme, kind="term", text="anal", reason="No.")
+
+    assert _refused(programme, "a n a l close-up") == "a n a l"
+    assert _refused(programme, "an Al Pacino close-up, a nal") is None
 
 
 def test_a_pattern_is_matched_ignoring_case_and_spacing(programme, admin_user):
