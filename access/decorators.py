@@ -22,3 +22,19 @@ def programme_admin_required(view):
         return view(request, programme, *args, **kwargs)
 
     return login_required(wrapper)
+
+
+def programme_access_required(allowed):
+    """Like programme_admin_required, for the people ``allowed(user, programme)`` lets in."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, slug, *args, **kwargs):
+            programme = Programme.objects.filter(slug=slug).first()
+            if programme is None or not allowed(request.user, programme):
+                raise Http404("No such programme.")
+            return view(request, programme, *args, **kwargs)
+
+        return login_required(wrapper)
+
+    return decorator

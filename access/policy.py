@@ -104,3 +104,8 @@ def is_programme_staff(user, programme=None, roles=STAFF_ROLES) -> bool:
 
 def is_programme_admin(user, programme=None) -> bool:
     return user.is_authenticated and (user.is_superuser or is_programme_staff(user, programme, roles=["admin"]))
+
+
+def may_read_prompt_refusals(user, programme) -> bool:
+    """The prompts a programme's policy refused are for its admins and its red team, nobody else."""
+    return is_programme_admin(user, programme) or is_programme_staff(user, programme, roles=[Role.RED_TEAMER])

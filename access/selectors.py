@@ -19,6 +19,12 @@ def programmes_administered_by(user) -> QuerySet[Programme]:
     return Programme.objects.filter(memberships__user=user, memberships__role=Role.ADMIN).distinct()
 
 
+def programmes_red_teamed_by(user) -> QuerySet[Programme]:
+    if not user.is_authenticated:
+        return Programme.objects.none()
+    return Programme.objects.filter(memberships__user=user, memberships__role=Role.RED_TEAMER).distinct()
+
+
 def cohorts_with_member_counts(programme: Programme) -> QuerySet[Cohort]:
     return programme.cohorts.annotate(member_count=Count("memberships__user", distinct=True)).order_by("name")
 

@@ -7,11 +7,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from access.api import AuditEventViewSet
-from generation.api import RenderJobViewSet
+from generation.api import PresetViewSet, RenderJobViewSet
 
 router = DefaultRouter()
 router.register("jobs", RenderJobViewSet, basename="job")
 router.register("audit", AuditEventViewSet, basename="audit")
+router.register("presets", PresetViewSet, basename="preset")
 
 
 def healthz(request):
@@ -25,6 +26,7 @@ urlpatterns = [
     path("clips/", include("generation.urls")),
     path("accounts/", include("allauth.urls")),
     path("", include("access.urls")),
+    path("manage/<slug:slug>/", include("generation.manage_urls")),
     path("account/tokens/", include("access.token_urls")),
     path("account/", include("access.account_urls")),
     path("leak-alerts/", include("access.leak_urls")),

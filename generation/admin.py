@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from generation.models import RenderJob
+from generation.models import Preset, PromptRefusal, PromptRule, RenderJob
 
 
 @admin.register(RenderJob)
@@ -13,3 +13,40 @@ class RenderJobAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+# Read-only here: the prompt policy and programme presets change on the programme's pages, where
+# every change is audited; refusals are append-only.
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PromptRule)
+class PromptRuleAdmin(_ReadOnlyAdmin):
+    list_display = ["text", "kind", "programme", "enabled", "reason", "created_by", "created_at"]
+    list_filter = ["programme", "kind", "enabled"]
+    search_fields = ["text", "reason"]
+
+
+@admin.register(PromptRefusal)
+class PromptRefusalAdmin(_ReadOnlyAdmin):
+    list_display = ["at", "user", "programme", "rule_text", "matched_text", "via"]
+    list_filter = ["programme", "via"]
+    search_fields = ["user__email", "prompt", "rule_text"]
+    list_select_related = ["user", "programme"]
+
+
+@admin.register(Preset)
+class PresetAdmin(_ReadOnlyAdmin):
+    list_display = ["name", "owner", "programme", "model_key", "width", "height", "num_frames", "num_steps"]
+    list_filter = ["programme", "model_key"]
+    search_fields = ["name", "owner__email"]

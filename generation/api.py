@@ -6,9 +6,9 @@ from rest_framework.response import Response
 
 from access import leaks
 from access.policy import current_grant
-from generation import selectors, services
+from generation import presets, selectors, services
 from generation.media import media_url
-from generation.models import RenderJob
+from generation.models import Preset, RenderJob
 from generation.registry import model_choices
 from generation.services import SEED_MAX
 
@@ -129,7 +129,7 @@ class RenderJobViewSet(
         if len(key) > 80:
             raise exceptions.ValidationError({"idempotency_key": ["Idempotency keys are at most 80 characters."]})
         try:
-            job = services.job_create(owner=request.user, idempotency_key=key, **incoming.validated_data)
+            job = services.job_create(owner=request.user, idempotency_key=key, via="api", **incoming.validated_data)
         except DjangoValidationError as error:
             raise exceptions.ValidationError(error.message_dict) from error
         except services.QuotaExceeded as error:
@@ -150,3 +150,62 @@ class RenderJobViewSet(
         job = self.get_object()
         services.job_cancel(job=job)
         return Response(RenderJobSerializer(job, context=self.get_serializer_context()).data)
+
+
+class PresetSerializer(serializers.ModelSerializer):
+    """A preset's shape; the model's rules it must meet live in generation.presets."""
+
+    shared = serializers.BooleanField(source="is_shared", read_only=True)
+    programme = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    model_key = serializers.ChoiceField(choices=model_choices())
+    num_frames = serializers.IntegerField(min_value=1)
+    width = serializers.IntegerField(min_value=1)
+    height = serializers.IntegerField(min_value=1)
+    num_steps = serializers.IntegerField(min_value=1)
+    negative_prompt = serializers.CharField(required=False, allow_blank=True, default="")
+    seed = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=SEED_MAX, default=None)
+
+    class Meta:
+        model = Preset
+        fields = [
+            "id", "name", "shared", "programme", "model_key", "num_frames", "width", "height", "num_steps",
+            "guidance_scale", "negative_prompt", "seed", "created_at",
+        ]  # fmt: skip
+        read_only_fields = ["id", "shared", "programme", "created_at"]
+        validators: list = []  # names are checked by the service, with a clearer message
+
+
+class PresetViewSet(
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.ListModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Your presets and those your programmes share. You create and delete your own; a programme's
+    presets are managed by its admins on its pages."""
+
+    serializer_class = PresetSerializer
+    token_scopes = {"GET": "read", "HEAD": "read", "OPTIONS": "read", "POST": "generate", "DELETE": "generate"}
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Preset.objects.none()
+        return presets.presets_for(self.request.user)
+
+    def perform_create(self, serializer):
+        settings = {field: serializer.validated_data.get(field) for field in Preset.SETTINGS}
+        try:
+            serializer.instance = presets.preset_create(
+                name=serializer.validated_data["name"], settings=settings, owner=self.request.user,
+                actor=self.request.user,
+            )  # fmt: skip
+        except DjangoValidationError as error:
+            raise exceptions.ValidationError(error.message_dict) from error
+
+    def perform_destroy(self, instance):
+        if not presets.may_manage_preset(self.request.user, instance) or instance.is_shared:
+            raise exceptions.PermissionDenied(
+                "This preset is shared by a programme; its admins manage it on the programme's pages."
+            )
+        presets.preset_delete(preset=instance, actor=self.request.user)

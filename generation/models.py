@@ -1,8 +1,11 @@
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 
 
 class RenderJob(models.Model):
@@ -108,3 +111,135 @@ class RenderJob(models.Model):
         if self.started_at and self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()
         return None
+
+
+class PromptRule(models.Model):
+    """One rule of a programme's prompt policy: a blocked word or phrase, or a regular expression.
+    Prompts are checked against the enabled rules at submission (generation/prompt_policy.py)."""
+
+    class Kind(models.TextChoices):
+        TERM = "term", "Blocked word or phrase"
+        PATTERN = "pattern", "Regular expression"
+
+    programme = models.ForeignKey("access.Programme", on_delete=models.CASCADE, related_name="prompt_rules")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.TERM)
+    text = models.CharField(max_length=300, help_text="The word or phrase, or the pattern.")
+    reason = models.CharField(max_length=300, help_text="Shown to the person whose prompt it refuses.")
+    enabled = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["programme", "kind", "text"]
+        constraints = [
+            models.UniqueConstraint(fields=["programme", "kind", "text"], name="promptrule_unique_text"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} “{self.text}”"
+
+
+class PromptRefusalQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise ValidationError("Prompt refusals are append-only.")
+
+    def delete(self):
+        raise ValidationError("Prompt refusals are append-only.")
+
+
+class PromptRefusal(models.Model):
+    """A submission the prompt policy refused, kept for the red team. Append-only: never updated,
+    never deleted. The rule's text and reason are copied, so a later edit of the rule does not
+    change what the record says."""
+
+    class Via(models.TextChoices):
+        WEB = "web", "Web"
+        API = "api", "API"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="prompt_refusals")
+    programme = models.ForeignKey("access.Programme", on_delete=models.PROTECT, related_name="prompt_refusals")
+    prompt = models.TextField()
+    negative_prompt = models.TextField(blank=True)
+    model_key = models.CharField(max_length=64)
+    rule = models.ForeignKey(PromptRule, on_delete=models.PROTECT, related_name="refusals")
+    rule_text = models.CharField(max_length=300)
+    reason = models.CharField(max_length=300)
+    field = models.CharField(max_length=20, help_text="prompt or negative_prompt")
+    matched_text = models.TextField(blank=True)
+    via = models.CharField(max_length=8, choices=Via.choices)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = PromptRefusalQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["programme", "-at"])]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M} {self.user} refused by {self.rule_text!r}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValidationError("Prompt refusals are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError("Prompt refusals are append-only.")
+
+
+class Preset(models.Model):
+    """A named group of render settings, owned by a person (private) or by a programme (shared
+    with its members, managed by its admins). The prompt is never part of a preset; the seed is
+    only when it was chosen."""
+
+    SETTINGS = ("model_key", "num_frames", "width", "height", "num_steps", "guidance_scale", "negative_prompt", "seed")
+
+    name = models.CharField(max_length=80)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="presets"
+    )
+    programme = models.ForeignKey(
+        "access.Programme", on_delete=models.CASCADE, null=True, blank=True, related_name="presets"
+    )
+    model_key = models.CharField(max_length=64)
+    num_frames = models.PositiveIntegerField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    num_steps = models.PositiveIntegerField()
+    guidance_scale = models.FloatField()
+    negative_prompt = models.TextField(blank=True)
+    seed = models.BigIntegerField(null=True, blank=True, help_text="Empty for a random seed each time.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(owner__isnull=False, programme__isnull=True)
+                | Q(owner__isnull=True, programme__isnull=False),
+                name="preset_one_owner",
+            ),
+            models.UniqueConstraint(
+                fields=["owner", "name"], condition=Q(owner__isnull=False), name="preset_unique_personal"
+            ),
+            models.UniqueConstraint(
+                fields=["programme", "name"], condition=Q(programme__isnull=False), name="preset_unique_programme"
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_shared(self) -> bool:
+        return self.programme_id is not None
+
+    def render_settings(self) -> dict:
+        return {field: getattr(self, field) for field in self.SETTINGS}

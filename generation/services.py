@@ -21,7 +21,8 @@ from access import leaks
 from access.models import Grant
 from access.policy import current_grant, may_render
 from access.terms import terms_accepted_current
-from generation.models import RenderJob
+from generation.models import PromptRefusal, RenderJob
+from generation.prompt_policy import prompt_screen
 from generation.registry import MODELS, model_get
 
 log = logging.getLogger(__name__)
@@ -128,9 +129,11 @@ def job_create(
     negative_prompt: str = "",
     seed: int | None = None,
     idempotency_key: str = "",
+    via: str = PromptRefusal.Via.WEB,
 ) -> RenderJob:
     """Queue a render for ``owner`` against their grant, reserving its estimated GPU seconds.
-    Raises PermissionDenied, ValidationError or QuotaExceeded, and then creates nothing. With an
+    Raises PermissionDenied, ValidationError or QuotaExceeded, and then creates nothing; a prompt
+    the programme's prompt policy refuses is recorded (see prompt_policy.prompt_screen). With an
     ``idempotency_key`` already used by ``owner``, returns that job instead of queueing another
     (``job.replayed`` is then True), or raises IdempotencyConflict if the settings differ."""
     decision = may_render(owner)
@@ -157,6 +160,10 @@ def job_create(
         num_frames=num_frames, width=width, height=height, num_steps=num_steps
     )
     leaks.text_scan(f"{fields['prompt']}\n{fields['negative_prompt']}", where="a render prompt", submitted_by=owner)
+    prompt_screen(
+        user=owner, programme=grant.programme, prompt=fields["prompt"], negative_prompt=fields["negative_prompt"],
+        model_key=model_key, via=via,
+    )  # fmt: skip
     with transaction.atomic():
         # The row lock serialises submissions against one grant, so concurrent requests cannot
         # together reserve more than its quota (on SQLite the IMMEDIATE transaction does the same).
@@ -178,14 +185,28 @@ def job_create(
 VARIATION_COUNTS = (1, 2, 4)
 
 
-def jobs_create_variations(*, owner, count: int, seed: int | None = None, **settings) -> list[RenderJob]:
+def jobs_create_variations(
+    *, owner, count: int, seed: int | None = None, via: str = PromptRefusal.Via.WEB, **settings
+) -> list[RenderJob]:
     """``count`` clips of one prompt with consecutive seeds, each a job charged on its own. All are
     queued or none: a grant without room for every one of them refuses the lot."""
     if count not in VARIATION_COUNTS:
         raise ValidationError({"variations": "Make 1, 2 or 4 variations."})
+    decision = may_render(owner)
+    if not decision:
+        raise PermissionDenied(decision.reason)
+    # Scanned and screened before the transaction, so that what they record is kept when it rolls back.
+    prompt, negative_prompt = settings.get("prompt", "").strip(), settings.get("negative_prompt", "").strip()
+    leaks.text_scan(f"{prompt}\n{negative_prompt}", where="a render prompt", submitted_by=owner)
+    prompt_screen(
+        user=owner, programme=current_grant(owner).programme, prompt=prompt, negative_prompt=negative_prompt,
+        model_key=settings.get("model_key", ""), via=via,
+    )  # fmt: skip
     base = secrets.randbelow(SEED_MAX + 1) if seed is None else seed
     with transaction.atomic():
-        return [job_create(owner=owner, seed=(base + index) % (SEED_MAX + 1), **settings) for index in range(count)]
+        return [
+            job_create(owner=owner, seed=(base + index) % (SEED_MAX + 1), via=via, **settings) for index in range(count)
+        ]
 
 
 class IdempotencyConflict(Exception):

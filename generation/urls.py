@@ -1,6 +1,6 @@
 from django.urls import path
 
-from generation import views
+from generation import preset_views, views
 
 app_name = "generation"
 
@@ -13,4 +13,8 @@ urlpatterns = [
     path("<uuid:job_id>/cancel/", views.job_cancel, name="job_cancel"),
     path("<uuid:job_id>/video.mp4", views.job_video, name="job_video"),
     path("media/<str:token>/", views.media, name="media"),
+    path("presets/", preset_views.preset_list, name="preset_list"),
+    path("presets/new/", preset_views.preset_create, name="preset_create"),
+    path("presets/<int:preset_id>/rename/", preset_views.preset_rename, name="preset_rename"),
+    path("presets/<int:preset_id>/delete/", preset_views.preset_delete, name="preset_delete"),
 ]

@@ -11,7 +11,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from access import leaks
 from access.policy import current_grant, may_render
-from generation import selectors, services
+from access.selectors import programmes_red_teamed_by
+from generation import presets, selectors, services
 from generation.forms import KEPT_ON_MODEL_SWITCH, JobForm
 from generation.media import MediaRefused, media_resolve, media_url
 from generation.models import RenderJob
@@ -22,7 +23,11 @@ from generation.registry import MODELS
 @require_GET
 def job_list(request):
     paginator = Paginator(selectors.jobs_for(request.user), 25)
-    return render(request, "generation/job_list.html", {"page_obj": paginator.get_page(request.GET.get("page"))})
+    context = {
+        "page_obj": paginator.get_page(request.GET.get("page")),
+        "red_teamed": programmes_red_teamed_by(request.user),
+    }
+    return render(request, "generation/job_list.html", context)
 
 
 @login_required
@@ -31,8 +36,10 @@ def job_create(request):
     decision = may_render(request.user)
     if not decision:
         raise PermissionDenied(decision.reason)
-    initial = _remix_initial(request) or {key: request.GET[key] for key in KEPT_ON_MODEL_SWITCH if key in request.GET}
-    form = JobForm(request.POST or None, grant=current_grant(request.user), initial=initial)
+    preset = _preset_chosen(request)
+    initial = (_remix_initial(request) or {}) | (_preset_initial(preset) if preset else {})
+    initial = initial or {key: request.GET[key] for key in KEPT_ON_MODEL_SWITCH if key in request.GET}
+    form = JobForm(request.POST or None, grant=current_grant(request.user), initial=initial or None)
     if request.method == "POST" and form.is_valid():
         settings_ = dict(form.cleaned_data)
         count = settings_.pop("variations")
@@ -51,7 +58,40 @@ def job_create(request):
                 return redirect(jobs[0])
             messages.success(request, f"{len(jobs)} variations queued, seeds {jobs[0].seed} to {jobs[-1].seed}.")
             return redirect("generation:job_list")
-    return render(request, "generation/job_form.html", {"form": form}, status=400 if form.errors else 200)
+    return job_form_page(request, form, preset=preset, status=400 if form.errors else 200)
+
+
+def job_form_page(request, form: JobForm, *, preset=None, preset_form=None, status: int = 200):
+    """The generate page: the job form, the presets to start from, and the box to save a preset."""
+    context = {
+        "form": form,
+        "presets": presets.presets_for(request.user),
+        "preset": preset,
+        "preset_problems": _preset_problems(preset, form.grant) if preset else [],
+        "preset_form": preset_form,
+    }
+    return render(request, "generation/job_form.html", context, status=status)
+
+
+def _preset_chosen(request):
+    """The preset named by ?preset=<id>, if it is one the person may use (else 404)."""
+    preset_id = request.GET.get("preset")
+    if not preset_id:
+        return None
+    if not preset_id.isdigit():
+        raise Http404("No such preset.")
+    return presets.preset_for(request.user, int(preset_id))
+
+
+def _preset_initial(preset) -> dict:
+    return {field: ("" if value is None else value) for field, value in preset.render_settings().items()}
+
+
+def _preset_problems(preset, grant) -> list[str]:
+    """What in ``preset`` the person's grant (or the model, if its rules changed) does not allow.
+    The preset still fills the form; submitting is refused until these are changed."""
+    errors = services.job_validate(prompt="-", grant=grant, **preset.render_settings())
+    return list(errors.values())
 
 
 def _remix_initial(request) -> dict | None:
