@@ -27,6 +27,7 @@ urlpatterns = [
     path("", include("access.urls")),
     path("account/tokens/", include("access.token_urls")),
     path("account/", include("access.account_urls")),
+    path("leak-alerts/trace/", include("generation.trace_urls")),
     path("leak-alerts/", include("access.leak_urls")),
     path("terms/", include("access.terms_urls")),
     path("programmes/", include("access.programme_urls")),

@@ -1,5 +1,8 @@
 from django import forms
+from django.core.exceptions import ValidationError
+from django.template.defaultfilters import filesizeformat
 
+from generation import trace
 from generation.registry import MODELS, model_choices
 from generation.services import PROMPT_MAX_LENGTH, SEED_MAX, job_validate
 
@@ -52,3 +55,21 @@ class JobForm(forms.Form):
             if field not in self.errors:
                 self.add_error(field, message)
         return cleaned
+
+
+class TraceForm(forms.Form):
+    clip = forms.FileField(
+        label="Clip", help_text="An MP4, MOV or WebM file, at most 200 MB.",
+        widget=forms.ClearableFileInput(attrs={"accept": "video/mp4,video/quicktime,video/webm,.mp4,.mov,.webm"}),
+    )  # fmt: skip
+
+    def clean_clip(self):
+        upload = self.cleaned_data["clip"]
+        if upload.size > trace.MAX_BYTES:
+            raise ValidationError(
+                f"{upload.name} is {filesizeformat(upload.size)}; clips up to {trace.MAX_BYTES // 2**20} MB can be "
+                "traced. Cut a short excerpt."
+            )
+        data = upload.read()
+        trace.clip_check(data)  # judged by content, whatever the name or declared type says
+        return data

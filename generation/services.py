@@ -250,7 +250,7 @@ def job_claim(*, job_id, worker: str, task_id: str = "") -> RenderJob | None:
             charged_seconds=0,
         )
         return None
-    return RenderJob.objects.select_related("owner").get(pk=job_id)
+    return RenderJob.objects.select_related("owner", "grant__programme").get(pk=job_id)
 
 
 def fair_queue(model_key: str):
@@ -394,8 +394,9 @@ def job_succeed(*, job: RenderJob, video: bytes, device_seconds: float, encode_s
 
 def job_render(*, job_id, worker: str, task_id: str = "") -> RenderJob | None:
     """Claim a job, render it, encode it and store the MP4. Every outcome is written to the row."""
-    from generation import runner
+    from generation import runner, watermark
     from generation.encoding import encode_mp4, frames_to_uint8
+    from generation.provenance import provenance_metadata
 
     job = job_claim_next(hint_id=job_id, worker=worker, task_id=task_id)
     if job is None:
@@ -416,10 +417,11 @@ def job_render(*, job_id, worker: str, task_id: str = "") -> RenderJob | None:
         result = runner.render(spec, params, on_step=lambda step, total: job_progress(job=job, step=step, total=total))
         started = time.perf_counter()
         video = encode_mp4(
-            frames_to_uint8(result.frames),
+            watermark.mark_clip(frames_to_uint8(result.frames), job),
             fps=spec.fps,
             crf=settings.BACKLOT_VIDEO_CRF,
             preset=settings.BACKLOT_VIDEO_PRESET,
+            metadata=provenance_metadata(job),
         )
         job_succeed(
             job=job,
