@@ -138,11 +138,13 @@ def mark_invisible(frames: np.ndarray, code: int, *, strength: float = STRENGTH)
     delta = np.rint(np.tile(tile_for(code), reps)[:height, :width] * strength).astype(np.int16)
     delta = delta[None, :, :, None]
     marked = np.empty_like(frames)
+    work = np.empty((min(FRAME_CHUNK, len(frames)), height, width, 3), dtype=np.int16)
     for start in range(0, len(frames), FRAME_CHUNK):
-        chunk = frames[start : start + FRAME_CHUNK].astype(np.int16)
-        chunk += delta
-        np.clip(chunk, 0, 255, out=chunk)
-        marked[start : start + FRAME_CHUNK] = chunk
+        chunk = frames[start : start + FRAME_CHUNK]
+        out = work[: len(chunk)]
+        np.add(chunk, delta, out=out)
+        np.clip(out, 0, 255, out=out)
+        marked[start : start + len(chunk)] = out
     return marked
 
 
