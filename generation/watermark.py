@@ -130,14 +130,17 @@ def _check_frames(frames: np.ndarray) -> None:
         raise ValueError(f"Expected (frames, height, width, 3) uint8 frames, got {frames.shape} {frames.dtype}.")
 
 
-def mark_invisible(frames: np.ndarray, code: int, *, strength: float = STRENGTH) -> np.ndarray:
-    """``frames`` with ``code`` hidden in every frame's luma (the same offset added to R, G and B)."""
+def mark_invisible(
+    frames: np.ndarray, code: int, *, strength: float = STRENGTH, out: np.ndarray | None = None
+) -> np.ndarray:
+    """``frames`` with ``code`` hidden in every frame's luma (the same offset added to R, G and B), in a
+    new array or in ``out`` (which may be ``frames`` itself)."""
     _check_frames(frames)
     _, height, width, _ = frames.shape
     reps = (-(-height // TILE), -(-width // TILE))
     delta = np.rint(np.tile(tile_for(code), reps)[:height, :width] * strength).astype(np.int16)
     delta = delta[None, :, :, None]
-    marked = np.empty_like(frames)
+    marked = np.empty_like(frames) if out is None else out
     work = np.empty((min(FRAME_CHUNK, len(frames)), height, width, 3), dtype=np.int16)
     for start in range(0, len(frames), FRAME_CHUNK):
         chunk = frames[start : start + FRAME_CHUNK]
@@ -314,4 +317,4 @@ def mark_clip(frames: np.ndarray, job) -> np.ndarray:
     from django.conf import settings
 
     stamped = mark_visible(frames, visible_text(job), opacity=settings.BACKLOT_WATERMARK_OPACITY)
-    return mark_invisible(stamped, job.mark_code)
+    return mark_invisible(stamped, job.mark_code, out=stamped)
