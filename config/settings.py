@@ -282,6 +282,10 @@ BACKLOT_POSTPROCESS_INLINE = envbool("BACKLOT_POSTPROCESS_INLINE", False)
 BACKLOT_POSTPROCESS_BACKLOG = envint("BACKLOT_POSTPROCESS_BACKLOG", 1)
 BACKLOT_VIDEO_CRF = envint("BACKLOT_VIDEO_CRF", 18)
 BACKLOT_VIDEO_PRESET = envstr("BACKLOT_VIDEO_PRESET", "veryfast")
+# How opaque the programme name and job code stamped in a corner of every frame are (0 to 1).
+BACKLOT_WATERMARK_OPACITY = envfloat("BACKLOT_WATERMARK_OPACITY", 0.35)
+if not 0.0 <= BACKLOT_WATERMARK_OPACITY <= 1.0:
+    raise ImproperlyConfigured("BACKLOT_WATERMARK_OPACITY must be from 0 to 1.")
 # Media links are signed and expire after this many seconds; each request re-checks the owner's access.
 BACKLOT_MEDIA_LINK_SECONDS = envint("BACKLOT_MEDIA_LINK_SECONDS", 3600)
 BACKLOT_PROGRESS_POLL_SECONDS = envfloat("BACKLOT_PROGRESS_POLL_SECONDS", 1.0)

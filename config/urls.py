@@ -29,6 +29,7 @@ urlpatterns = [
     path("manage/<slug:slug>/", include("generation.manage_urls")),
     path("account/tokens/", include("access.token_urls")),
     path("account/", include("access.account_urls")),
+    path("leak-alerts/trace/", include("generation.trace_urls")),
     path("leak-alerts/", include("access.leak_urls")),
     path("terms/", include("access.terms_urls")),
     path("programmes/", include("access.programme_urls")),

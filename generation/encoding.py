@@ -14,8 +14,11 @@ def frames_to_uint8(frames: np.ndarray) -> np.ndarray:
     return (np.clip(frames, 0.0, 1.0) * 255.0).round().astype(np.uint8)
 
 
-def encode_mp4(frames: np.ndarray, *, fps: int, crf: int = 18, preset: str = "veryfast") -> bytes:
-    """Encode (frames, H, W, 3) uint8 RGB as an H.264 MP4 that browsers can stream."""
+def encode_mp4(
+    frames: np.ndarray, *, fps: int, crf: int = 18, preset: str = "veryfast", metadata: dict[str, str] | None = None
+) -> bytes:
+    """Encode (frames, H, W, 3) uint8 RGB as an H.264 MP4 that browsers can stream, with ``metadata``
+    written as container tags (read back by ``read_metadata``)."""
     import av
 
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
@@ -29,7 +32,9 @@ def encode_mp4(frames: np.ndarray, *, fps: int, crf: int = 18, preset: str = "ve
     # rewrites the file after encoding, which PyAV cannot do to a Python file object.
     with tempfile.TemporaryDirectory(prefix="backlot-encode-") as folder:
         path = Path(folder) / "clip.mp4"
-        with av.open(str(path), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
+        options = {"movflags": "+faststart+use_metadata_tags"}
+        with av.open(str(path), mode="w", format="mp4", options=options) as container:
+            container.metadata.update(metadata or {})
             stream = container.add_stream("libx264", rate=fps)
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
             stream.options = {"crf": str(crf), "preset": preset}
@@ -53,3 +58,14 @@ def probe_mp4(data: bytes) -> dict:
             "frames": frames,
             "fps": float(stream.average_rate) if stream.average_rate else None,
         }
+
+
+def read_metadata(data: bytes) -> dict[str, str]:
+    """The container tags of an MP4 (or any file PyAV opens); empty when it cannot be read."""
+    import av
+
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            return dict(container.metadata)
+    except (av.FFmpegError, ValueError):
+        return {}

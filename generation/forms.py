@@ -1,6 +1,9 @@
 from django import forms
+from django.core.exceptions import ValidationError
+from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 
+from generation import trace
 from generation.registry import MODELS, ModelSpec, model_choices
 from generation.services import PROMPT_MAX_LENGTH, SEED_MAX, job_validate
 
@@ -142,3 +145,21 @@ class PresetForm(forms.Form):
 
 class PresetRenameForm(forms.Form):
     name = forms.CharField(max_length=80, strip=True, error_messages={"required": PRESET_NAME_REQUIRED})
+
+
+class TraceForm(forms.Form):
+    clip = forms.FileField(
+        label="Clip", help_text="An MP4, MOV or WebM file, at most 200 MB.",
+        widget=forms.ClearableFileInput(attrs={"accept": "video/mp4,video/quicktime,video/webm,.mp4,.mov,.webm"}),
+    )  # fmt: skip
+
+    def clean_clip(self):
+        upload = self.cleaned_data["clip"]
+        if upload.size > trace.MAX_BYTES:
+            raise ValidationError(
+                f"{upload.name} is {filesizeformat(upload.size)}; clips up to {trace.MAX_BYTES // 2**20} MB can be "
+                "traced. Cut a short excerpt."
+            )
+        data = upload.read()
+        trace.clip_check(data)  # judged by content, whatever the name or declared type says
+        return data

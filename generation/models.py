@@ -1,3 +1,4 @@
+import secrets
 import uuid
 
 from django.conf import settings
@@ -6,6 +7,23 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+
+MARK_CODE_BITS = 32
+# Crockford's base 32: no I, L, O or U, so a code read off a frame is not mistaken for another.
+CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def mark_code_new() -> int:
+    """A random mark code no job has yet: random, so a code says nothing about when or by whom."""
+    while True:
+        code = secrets.randbits(MARK_CODE_BITS)
+        if not RenderJob.objects.filter(mark_code=code).exists():
+            return code
+
+
+def job_code(mark_code: int) -> str:
+    """The 7-character form of a mark code shown on the frame and the clip page, e.g. 3ZK9QWA."""
+    return "".join(CODE_ALPHABET[(mark_code >> shift) & 31] for shift in range(30, -1, -5))
 
 
 class RenderJob(models.Model):
@@ -36,6 +54,10 @@ class RenderJob(models.Model):
     num_steps = models.PositiveIntegerField()
     guidance_scale = models.FloatField()
     seed = models.BigIntegerField()
+    mark_code = models.PositiveBigIntegerField(
+        unique=True, default=mark_code_new, editable=False,
+        help_text="The random 32-bit code hidden in every frame of the clip, which traces a leaked copy back here.",
+    )  # fmt: skip
     idempotency_key = models.CharField(
         max_length=80, blank=True, help_text="Chosen by the client; a retried submission returns the same job."
     )
@@ -93,6 +115,10 @@ class RenderJob(models.Model):
     @property
     def short_id(self) -> str:
         return self.pk.hex[:8]
+
+    @property
+    def job_code(self) -> str:
+        return job_code(self.mark_code)
 
     @property
     def is_finished(self) -> bool:

@@ -271,7 +271,7 @@ def job_claim(*, job_id, worker: str, task_id: str = "") -> RenderJob | None:
             charged_seconds=0,
         )
         return None
-    return RenderJob.objects.select_related("owner").get(pk=job_id)
+    return RenderJob.objects.select_related("owner", "grant__programme").get(pk=job_id)
 
 
 def fair_queue(model_key: str):
@@ -454,15 +454,24 @@ def job_render(*, job_id, worker: str, task_id: str = "") -> RenderJob | None:
 
 
 def job_finish(*, job: RenderJob, frames, device_seconds: float) -> bool:
-    """The CPU half of a render: encode the frames and store the clip, then mark the job done."""
+    """The CPU half of a render: mark the frames, encode them with signed provenance and store the
+    clip, then mark the job done."""
+    from generation import watermark
     from generation.encoding import encode_mp4
+    from generation.provenance import provenance_metadata
 
     spec = model_get(job.model_key)
     try:
         if not _running(job).update(heartbeat_at=timezone.now()):
             return False  # cancelled or taken over while it waited for post-processing
         started = time.perf_counter()
-        video = encode_mp4(frames, fps=spec.fps, crf=settings.BACKLOT_VIDEO_CRF, preset=settings.BACKLOT_VIDEO_PRESET)
+        video = encode_mp4(
+            watermark.mark_clip(frames, job),
+            fps=spec.fps,
+            crf=settings.BACKLOT_VIDEO_CRF,
+            preset=settings.BACKLOT_VIDEO_PRESET,
+            metadata=provenance_metadata(job),
+        )
         return job_succeed(
             job=job, video=video, device_seconds=device_seconds, encode_seconds=time.perf_counter() - started
         )
