@@ -104,3 +104,9 @@ def is_programme_staff(user, programme=None, roles=STAFF_ROLES) -> bool:
 
 def is_programme_admin(user, programme=None) -> bool:
     return user.is_authenticated and (user.is_superuser or is_programme_staff(user, programme, roles=["admin"]))
+
+
+def may_manage_queue(user) -> bool:
+    """The render queue spans every programme and every GPU, so only the operator's staff (Django
+    staff or superusers) may see and reorder it; programme admins and reviewers may not."""
+    return bool(user.is_authenticated and user.is_active and (user.is_staff or user.is_superuser))

@@ -23,6 +23,8 @@ def healthz(request):
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="generation:job_list"), name="home"),
     path("clips/", include("generation.urls")),
+    # Before access.urls, whose /manage/<programme>/ would take "queue" for a programme's slug.
+    path("manage/queue/", include("generation.staff_urls")),
     path("accounts/", include("allauth.urls")),
     path("", include("access.urls")),
     path("account/tokens/", include("access.token_urls")),

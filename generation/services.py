@@ -23,6 +23,7 @@ from access.policy import current_grant, may_render
 from access.terms import terms_accepted_current
 from generation.models import RenderJob
 from generation.registry import MODELS, model_get
+from generation.workers import worker_took_job
 
 log = logging.getLogger(__name__)
 
@@ -84,16 +85,24 @@ class QuotaExceeded(Exception):
 
 def grant_usage(grant: Grant, *, at=None) -> dict:
     """What ``grant`` has used: GPU seconds today and in total (settled, plus reservations of
-    jobs still waiting or running) and how many jobs are waiting or running."""
+    jobs still waiting or running), how much of that is reserved, and how many jobs are waiting or
+    running. Deleted clips still count: deleting a clip never gives back what it cost."""
     at = at or timezone.now()
     day_start = timezone.localtime(at).replace(hour=0, minute=0, second=0, microsecond=0)
     jobs = RenderJob.objects.filter(grant=grant)
+    active = Q(state__in=[RenderJob.State.QUEUED, RenderJob.State.RUNNING])
     totals = jobs.aggregate(
         total=Sum("charged_seconds", default=0.0),
         today=Sum("charged_seconds", filter=Q(queued_at__gte=day_start), default=0.0),
-        active=Count("pk", filter=Q(state__in=[RenderJob.State.QUEUED, RenderJob.State.RUNNING])),
+        reserved=Sum("charged_seconds", filter=active, default=0.0),
+        active=Count("pk", filter=active),
     )
-    return {"seconds_total": totals["total"], "seconds_today": totals["today"], "active_jobs": totals["active"]}
+    return {
+        "seconds_total": totals["total"],
+        "seconds_today": totals["today"],
+        "seconds_reserved": totals["reserved"],
+        "active_jobs": totals["active"],
+    }
 
 
 def _reserve(grant: Grant, *, estimate: float) -> None:
@@ -210,15 +219,73 @@ def _enqueue(job: RenderJob) -> None:
     render_job.apply_async(args=[str(job.pk)], queue=model_get(job.model_key).queue)
 
 
-def job_cancel(*, job: RenderJob) -> bool:
-    """Cancel a queued or running job. A running render stops at its next denoising step."""
+def job_cancel(*, job: RenderJob, reason: str = "Cancelled by its owner.") -> bool:
+    """Cancel a queued or running job, refunding its reservation. A running render stops at its
+    next denoising step."""
     changed = RenderJob.objects.filter(pk=job.pk, state__in=[RenderJob.State.QUEUED, RenderJob.State.RUNNING]).update(
-        state=RenderJob.State.CANCELLED, finished_at=timezone.now(), error="Cancelled by its owner.", charged_seconds=0
+        state=RenderJob.State.CANCELLED, finished_at=timezone.now(), error=reason[:4000], charged_seconds=0
     )
     job.refresh_from_db()
     if changed:
         log.info("generation.job_cancelled job=%s", job.pk)
     return bool(changed)
+
+
+def job_staff_cancel(*, job: RenderJob, actor, ip=None) -> bool:
+    from access.audit import audit
+
+    cancelled = job_cancel(job=job, reason="Cancelled by the programme's staff.")
+    if cancelled:
+        audit("generation.job_cancelled", actor=actor, subject=job.owner, target=job, ip=ip)
+    return cancelled
+
+
+def job_hold(*, job: RenderJob, actor, ip=None) -> bool:
+    """Keep a waiting job from starting. It keeps its quota reservation and its place; only
+    staff hold and release jobs."""
+    from access.audit import audit
+
+    held = RenderJob.objects.filter(pk=job.pk, state=RenderJob.State.QUEUED, held=False).update(held=True)
+    job.refresh_from_db()
+    if held:
+        audit("generation.job_held", actor=actor, subject=job.owner, target=job, ip=ip)
+    return bool(held)
+
+
+def job_release(*, job: RenderJob, actor, ip=None) -> bool:
+    from access.audit import audit
+
+    with transaction.atomic():
+        released = RenderJob.objects.filter(pk=job.pk, state=RenderJob.State.QUEUED, held=True).update(held=False)
+        if released:
+            # The message queued with the job may have been spent on another job while it was held.
+            transaction.on_commit(lambda: _enqueue(job))
+            audit("generation.job_released", actor=actor, subject=job.owner, target=job, ip=ip)
+    job.refresh_from_db()
+    return bool(released)
+
+
+def job_delete(*, job: RenderJob) -> bool:
+    """Delete a clip for its owner: a job still waiting or running is cancelled first (and refunded),
+    the MP4 and poster are removed from storage, and the row stays, marked deleted, for quota, the
+    audit trail and leak tracing. Its media links stop working at once."""
+    from access.audit import audit
+
+    if not RenderJob.objects.filter(pk=job.pk, deleted_at__isnull=True).update(deleted_at=timezone.now()):
+        job.refresh_from_db()
+        return False
+    job_cancel(job=job, reason="Deleted by its owner.")
+    # A render that finished before the cancel stored its files; one that had not finished cannot store
+    # them any more (job_succeed only writes to a running job and otherwise removes what it saved).
+    job.refresh_from_db()
+    for stored in (job.output, job.poster):
+        if stored:
+            stored.storage.delete(stored.name)
+    RenderJob.objects.filter(pk=job.pk).update(output="", poster="")
+    job.refresh_from_db()
+    audit("generation.clip_deleted", actor=job.owner, subject=job.owner, target=job, state=job.state)
+    log.info("generation.clip_deleted job=%s", job.pk)
+    return True
 
 
 def jobs_cancel_for_owners(*, owner_ids, reason: str) -> int:
@@ -236,9 +303,9 @@ def job_claim(*, job_id, worker: str, task_id: str = "") -> RenderJob | None:
     """Take this job for this worker. Returns None when there is nothing to run: the job is gone,
     finished or cancelled. A job found 'running' was left by a worker that died; it is run again
     until it has cost MAX_ATTEMPTS workers, then failed for good."""
-    claimable = [RenderJob.State.QUEUED, RenderJob.State.RUNNING]
+    claimable = Q(state=RenderJob.State.QUEUED, held=False) | Q(state=RenderJob.State.RUNNING)
     now = timezone.now()
-    changed = RenderJob.objects.filter(pk=job_id, state__in=claimable, attempts__lt=MAX_ATTEMPTS).update(
+    changed = RenderJob.objects.filter(claimable, pk=job_id, attempts__lt=MAX_ATTEMPTS).update(
         state=RenderJob.State.RUNNING, attempts=F("attempts") + 1, worker=worker[:255], task_id=task_id[:64],
         started_at=now, heartbeat_at=now, progress_step=0,
     )  # fmt: skip
@@ -250,12 +317,14 @@ def job_claim(*, job_id, worker: str, task_id: str = "") -> RenderJob | None:
             charged_seconds=0,
         )
         return None
+    worker_took_job(hostname=worker, job_id=job_id)
     return RenderJob.objects.select_related("owner").get(pk=job_id)
 
 
 def fair_queue(model_key: str):
     """The waiting jobs of one model in the order they should run: staff priority first, then the
-    person who has used the least GPU time in the last FAIR_SHARE_HOURS, then first come."""
+    person who has used the least GPU time in the last FAIR_SHARE_HOURS, then first come. Jobs
+    that staff hold are left out until released."""
     since = timezone.now() - timedelta(hours=settings.BACKLOT_FAIR_SHARE_HOURS)
     recent = (
         RenderJob.objects.filter(owner=OuterRef("owner"), queued_at__gte=since)
@@ -265,7 +334,7 @@ def fair_queue(model_key: str):
         .values("seconds")
     )
     return (
-        RenderJob.objects.filter(model_key=model_key, state=RenderJob.State.QUEUED)
+        RenderJob.objects.filter(model_key=model_key, state=RenderJob.State.QUEUED, held=False)
         .annotate(recent_seconds=Coalesce(Subquery(recent), Value(0.0), output_field=FloatField()))
         .order_by("-priority", "recent_seconds", "queued_at", "pk")
     )
@@ -310,8 +379,8 @@ def jobs_requeue_stale() -> int:
 
 
 def queue_position(job: RenderJob) -> int | None:
-    """1 for the next job to start, or None when the job is not waiting."""
-    if job.state != RenderJob.State.QUEUED:
+    """1 for the next job to start, or None when the job is not waiting (or is held)."""
+    if job.state != RenderJob.State.QUEUED or job.held:
         return None
     order = list(fair_queue(job.model_key).values_list("pk", flat=True)[:1000])
     return order.index(job.pk) + 1 if job.pk in order else len(order) + 1
@@ -322,12 +391,47 @@ def estimated_start(job: RenderJob, position: int | None):
     average duration of this model's renders."""
     if position is None:
         return None
+    average = _recent_average_seconds(job.model_key)
+    return timezone.now() + timedelta(seconds=(average or job.charged_seconds) * position)
+
+
+def _recent_average_seconds(model_key: str) -> float | None:
+    """How long this model's last 20 successful renders took on average, or None without any."""
     recent = RenderJob.objects.filter(
-        model_key=job.model_key, state=RenderJob.State.SUCCEEDED, finished_at__isnull=False, started_at__isnull=False
-    ).order_by("-finished_at")[:20]
-    durations = [(done.finished_at - done.started_at).total_seconds() for done in recent]
-    average = sum(durations) / len(durations) if durations else job.charged_seconds
-    return timezone.now() + timedelta(seconds=average * position)
+        model_key=model_key, state=RenderJob.State.SUCCEEDED, finished_at__isnull=False, started_at__isnull=False
+    ).order_by("-finished_at")
+    durations = [
+        (finished - started).total_seconds()
+        for started, finished in recent.values_list("started_at", "finished_at")[:20]
+    ]
+    return sum(durations) / len(durations) if durations else None
+
+
+def queue_estimates(jobs) -> dict:
+    """{job id: (queue position, expected start)} for the waiting jobs among ``jobs``, with two
+    queries per model rather than two per job (for lists and the gallery)."""
+    waiting: dict[str, list[RenderJob]] = {}
+    for job in jobs:
+        if job.state == RenderJob.State.QUEUED and not job.held:
+            waiting.setdefault(job.model_key, []).append(job)
+    estimates = {}
+    now = timezone.now()
+    for model_key, model_jobs in waiting.items():
+        order = {pk: index + 1 for index, pk in enumerate(fair_queue(model_key).values_list("pk", flat=True)[:1000])}
+        average = _recent_average_seconds(model_key)
+        for job in model_jobs:
+            position = order.get(job.pk, len(order) + 1)
+            estimates[job.pk] = (position, now + timedelta(seconds=(average or job.charged_seconds) * position))
+    return estimates
+
+
+def estimated_finish(job: RenderJob):
+    """When a running job should be done: its remaining steps at the pace of the steps so far."""
+    if job.state != RenderJob.State.RUNNING or not job.started_at or not job.progress_step or not job.progress_total:
+        return None
+    elapsed = (timezone.now() - job.started_at).total_seconds()
+    remaining_steps = max(0, job.progress_total - job.progress_step)
+    return timezone.now() + timedelta(seconds=elapsed / job.progress_step * remaining_steps)
 
 
 def job_set_priority(*, job: RenderJob, priority: int, actor, ip=None) -> RenderJob:
@@ -373,11 +477,16 @@ def job_fail(*, job: RenderJob, reason: str, state: str = RenderJob.State.FAILED
     return bool(changed)
 
 
-def job_succeed(*, job: RenderJob, video: bytes, device_seconds: float, encode_seconds: float) -> bool:
-    name = job.output.field.storage.save(f"renders/{job.owner_id}/{job.pk}.mp4", ContentFile(video))
+def job_succeed(
+    *, job: RenderJob, video: bytes, device_seconds: float, encode_seconds: float, poster: bytes | None = None
+) -> bool:
+    storage = job.output.field.storage
+    name = storage.save(f"renders/{job.owner_id}/{job.pk}.mp4", ContentFile(video))
+    poster_name = storage.save(f"posters/{job.owner_id}/{job.pk}.jpg", ContentFile(poster)) if poster else ""
     changed = _running(job).update(
         state=RenderJob.State.SUCCEEDED,
         output=name,
+        poster=poster_name,
         output_bytes=len(video),
         finished_at=timezone.now(),
         gpu_seconds=device_seconds,
@@ -387,8 +496,9 @@ def job_succeed(*, job: RenderJob, video: bytes, device_seconds: float, encode_s
         charged_seconds=device_seconds,
     )
     if not changed:
-        # Cancelled or taken over while encoding: the clip must not outlive the job's state.
-        job.output.field.storage.delete(name)
+        # Cancelled, deleted or taken over while encoding: the clip must not outlive the job's state.
+        for stored in filter(None, (name, poster_name)):
+            storage.delete(stored)
     return bool(changed)
 
 
@@ -396,6 +506,7 @@ def job_render(*, job_id, worker: str, task_id: str = "") -> RenderJob | None:
     """Claim a job, render it, encode it and store the MP4. Every outcome is written to the row."""
     from generation import runner
     from generation.encoding import encode_mp4, frames_to_uint8
+    from generation.poster import poster_jpeg
 
     job = job_claim_next(hint_id=job_id, worker=worker, task_id=task_id)
     if job is None:
@@ -415,8 +526,9 @@ def job_render(*, job_id, worker: str, task_id: str = "") -> RenderJob | None:
     try:
         result = runner.render(spec, params, on_step=lambda step, total: job_progress(job=job, step=step, total=total))
         started = time.perf_counter()
+        frames = frames_to_uint8(result.frames)
         video = encode_mp4(
-            frames_to_uint8(result.frames),
+            frames,
             fps=spec.fps,
             crf=settings.BACKLOT_VIDEO_CRF,
             preset=settings.BACKLOT_VIDEO_PRESET,
@@ -426,6 +538,7 @@ def job_render(*, job_id, worker: str, task_id: str = "") -> RenderJob | None:
             video=video,
             device_seconds=result.device_seconds,
             encode_seconds=time.perf_counter() - started,
+            poster=poster_jpeg(frames),
         )
     except runner.RenderStopped as stopped:
         log.info("generation.render_stopped job=%s reason=%s", job.pk, stopped.reason)
