@@ -7,10 +7,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from access.api import AuditEventViewSet
-from generation.api import RenderJobViewSet
+from generation.api import ModelViewSet, QuotaView, RenderJobViewSet
 
 router = DefaultRouter()
 router.register("jobs", RenderJobViewSet, basename="job")
+router.register("models", ModelViewSet, basename="model")
 router.register("audit", AuditEventViewSet, basename="audit")
 
 
@@ -33,6 +34,7 @@ urlpatterns = [
     path("terms/", include("access.terms_urls")),
     path("programmes/", include("access.programme_urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/quota/", QuotaView.as_view(), name="api-quota"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -38,22 +38,24 @@ def _render_device() -> str:
         return ""
 
 
-def _heartbeat(hostname: str) -> None:
+def _heartbeat(identity: dict) -> None:
     while not _heartbeat_stop.wait(settings.BACKLOT_WORKER_HEARTBEAT_SECONDS):
         try:
             close_old_connections()
-            workers.worker_seen(hostname=hostname)
+            workers.worker_seen(**identity)
         except Exception:  # the database may be away for a moment; the next beat tries again
-            log.exception("generation.worker_heartbeat_failed worker=%s", hostname)
+            log.exception("generation.worker_heartbeat_failed worker=%s", identity["hostname"])
 
 
 @signals.worker_ready.connect
 def on_worker_ready(sender, **kwargs):
-    hostname = sender.hostname
-    queues = sorted(sender.app.amqp.queues.consume_from)
-    workers.worker_started(hostname=hostname, queues=queues, device=_configured_device(), pid=os.getpid())
+    identity = {
+        "hostname": sender.hostname, "queues": sorted(sender.app.amqp.queues.consume_from),
+        "device": _configured_device(), "pid": os.getpid(),
+    }  # fmt: skip
+    workers.worker_started(**identity)
     _heartbeat_stop.clear()
-    threading.Thread(target=_heartbeat, args=(hostname,), name="backlot-worker-heartbeat", daemon=True).start()
+    threading.Thread(target=_heartbeat, args=(identity,), name="backlot-worker-heartbeat", daemon=True).start()
 
 
 @signals.task_prerun.connect

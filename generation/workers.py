@@ -31,8 +31,10 @@ def worker_started(*, hostname: str, queues: list[str], device: str, pid: int | 
     return worker
 
 
-def worker_seen(*, hostname: str) -> None:
-    Worker.objects.filter(hostname=hostname).exclude(state=Worker.State.STOPPED).update(last_seen=timezone.now())
+def worker_seen(*, hostname: str, queues: list[str], device: str, pid: int | None = None) -> None:
+    """The periodic heartbeat. A worker whose row went missing (removed by hand) registers again."""
+    if not Worker.objects.filter(hostname=hostname).update(last_seen=timezone.now()):
+        worker_started(hostname=hostname, queues=queues, device=device, pid=pid)
 
 
 def worker_busy(*, hostname: str) -> None:
