@@ -5,6 +5,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, pagination, serializers, status, views, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 
 from access import leaks
 from access.policy import current_grant
@@ -147,13 +148,35 @@ class RenderJobFilter(filters.FilterSet):
 
 
 class JobCursorPagination(pagination.CursorPagination):
-    """Newest first, cut at a position rather than an offset: pages neither repeat nor skip jobs
-    while new ones are submitted."""
+    """Newest first, cut at a (queued_at, id) position, never at an offset, so pages neither repeat
+    nor skip jobs while new ones are submitted. DRF's own cursor keeps an offset among equal
+    timestamps, which a new job shifts; this one uses the same keyset as the gallery."""
 
     ordering = ("-queued_at", "-id")
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 100
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        self.page_size = self.get_page_size(request)
+        self.base_url = request.build_absolute_uri()
+        try:
+            self.page = selectors.keyset_page(
+                queryset, cursor=request.query_params.get(self.cursor_query_param, ""), size=self.page_size
+            )
+        except selectors.BadCursor as error:
+            raise exceptions.ValidationError({self.cursor_query_param: [str(error)]}) from None
+        return self.page.jobs
+
+    def _link(self, cursor: str | None) -> str | None:
+        return None if cursor is None else replace_query_param(self.base_url, self.cursor_query_param, cursor)
+
+    def get_next_link(self):
+        return self._link(self.page.older)
+
+    def get_previous_link(self):
+        return self._link(self.page.newer)
 
 
 class RenderJobViewSet(
