@@ -10,7 +10,7 @@ import threading
 
 from celery import signals
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 from generation import workers
 
@@ -54,6 +54,7 @@ def on_worker_ready(sender, **kwargs):
         "device": _configured_device(), "pid": os.getpid(),
     }  # fmt: skip
     workers.worker_started(**identity)
+    connection.close()  # the parent forks pool processes again later; none of them should share this
     _heartbeat_stop.clear()
     threading.Thread(target=_heartbeat, args=(identity,), name="backlot-worker-heartbeat", daemon=True).start()
 
