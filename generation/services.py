@@ -231,36 +231,36 @@ def job_cancel(*, job: RenderJob, reason: str = "Cancelled by its owner.") -> bo
     return bool(changed)
 
 
-def job_staff_cancel(*, job: RenderJob, actor, ip=None) -> bool:
+def _audit_job(action: str, *, job: RenderJob, actor, ip=None, **data) -> None:
     from access.audit import audit
 
+    audit(action, actor=actor, subject=job.owner, programme=job.grant.programme, target=job, ip=ip, **data)
+
+
+def job_staff_cancel(*, job: RenderJob, actor, ip=None) -> bool:
     cancelled = job_cancel(job=job, reason="Cancelled by the programme's staff.")
     if cancelled:
-        audit("generation.job_cancelled", actor=actor, subject=job.owner, target=job, ip=ip)
+        _audit_job("generation.job_cancelled", job=job, actor=actor, ip=ip)
     return cancelled
 
 
 def job_hold(*, job: RenderJob, actor, ip=None) -> bool:
     """Keep a waiting job from starting. It keeps its quota reservation and its place; only
     staff hold and release jobs."""
-    from access.audit import audit
-
     held = RenderJob.objects.filter(pk=job.pk, state=RenderJob.State.QUEUED, held=False).update(held=True)
     job.refresh_from_db()
     if held:
-        audit("generation.job_held", actor=actor, subject=job.owner, target=job, ip=ip)
+        _audit_job("generation.job_held", job=job, actor=actor, ip=ip)
     return bool(held)
 
 
 def job_release(*, job: RenderJob, actor, ip=None) -> bool:
-    from access.audit import audit
-
     with transaction.atomic():
         released = RenderJob.objects.filter(pk=job.pk, state=RenderJob.State.QUEUED, held=True).update(held=False)
         if released:
             # The message queued with the job may have been spent on another job while it was held.
             transaction.on_commit(lambda: _enqueue(job))
-            audit("generation.job_released", actor=actor, subject=job.owner, target=job, ip=ip)
+            _audit_job("generation.job_released", job=job, actor=actor, ip=ip)
     job.refresh_from_db()
     return bool(released)
 
@@ -269,8 +269,6 @@ def job_delete(*, job: RenderJob) -> bool:
     """Delete a clip for its owner: a job still waiting or running is cancelled first (and refunded),
     the MP4 and poster are removed from storage, and the row stays, marked deleted, for quota, the
     audit trail and leak tracing. Its media links stop working at once."""
-    from access.audit import audit
-
     if not RenderJob.objects.filter(pk=job.pk, deleted_at__isnull=True).update(deleted_at=timezone.now()):
         job.refresh_from_db()
         return False
@@ -283,7 +281,7 @@ def job_delete(*, job: RenderJob) -> bool:
             stored.storage.delete(stored.name)
     RenderJob.objects.filter(pk=job.pk).update(output="", poster="")
     job.refresh_from_db()
-    audit("generation.clip_deleted", actor=job.owner, subject=job.owner, target=job, state=job.state)
+    _audit_job("generation.clip_deleted", job=job, actor=job.owner, state=job.state)
     log.info("generation.clip_deleted job=%s", job.pk)
     return True
 
@@ -435,13 +433,11 @@ def estimated_finish(job: RenderJob):
 
 
 def job_set_priority(*, job: RenderJob, priority: int, actor, ip=None) -> RenderJob:
-    from access.audit import audit
-
     if not -10 <= priority <= 10:
         raise ValidationError({"priority": "Priority runs from -10 to 10."})
     RenderJob.objects.filter(pk=job.pk).update(priority=priority)
     job.refresh_from_db()
-    audit("generation.priority_changed", actor=actor, subject=job.owner, target=job, ip=ip, priority=priority)
+    _audit_job("generation.priority_changed", job=job, actor=actor, ip=ip, priority=priority)
     return job
 
 
