@@ -109,3 +109,9 @@ def is_programme_admin(user, programme=None) -> bool:
 def may_read_prompt_refusals(user, programme) -> bool:
     """The prompts a programme's policy refused are for its admins and its red team, nobody else."""
     return is_programme_admin(user, programme) or is_programme_staff(user, programme, roles=[Role.RED_TEAMER])
+
+
+def may_manage_queue(user) -> bool:
+    """The render queue spans every programme and every GPU, so only the operator's staff (Django
+    staff or superusers) may see and reorder it; programme admins and reviewers may not."""
+    return bool(user.is_authenticated and user.is_active and (user.is_staff or user.is_superuser))

@@ -293,6 +293,8 @@ BACKLOT_PROGRESS_POLL_SECONDS = envfloat("BACKLOT_PROGRESS_POLL_SECONDS", 1.0)
 BACKLOT_FAIR_SHARE_HOURS = envint("BACKLOT_FAIR_SHARE_HOURS", 24)
 # A running job with no sign of life from its worker for this long goes back to the queue.
 BACKLOT_STALE_SECONDS = envint("BACKLOT_STALE_SECONDS", 900)
+# Each worker writes its row this often; one not heard from for three beats is shown as offline.
+BACKLOT_WORKER_HEARTBEAT_SECONDS = envint("BACKLOT_WORKER_HEARTBEAT_SECONDS", 30)
 
 # Leak detection: a session or API token used from more than LEAK_MAX_NETWORKS networks (IPv4 /24,
 # IPv6 /48 by default) within LEAK_WINDOW_MINUTES, or a person submitting far more jobs in an hour

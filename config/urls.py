@@ -7,10 +7,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from access.api import AuditEventViewSet
-from generation.api import PresetViewSet, RenderJobViewSet
+from generation.api import ModelViewSet, PresetViewSet, QuotaView, RenderJobViewSet
 
 router = DefaultRouter()
 router.register("jobs", RenderJobViewSet, basename="job")
+router.register("models", ModelViewSet, basename="model")
 router.register("audit", AuditEventViewSet, basename="audit")
 router.register("presets", PresetViewSet, basename="preset")
 
@@ -24,6 +25,8 @@ def healthz(request):
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="generation:job_list"), name="home"),
     path("clips/", include("generation.urls")),
+    # Before access.urls, whose /manage/<programme>/ would take "queue" for a programme's slug.
+    path("manage/queue/", include("generation.staff_urls")),
     path("accounts/", include("allauth.urls")),
     path("", include("access.urls")),
     path("manage/<slug:slug>/", include("generation.manage_urls")),
@@ -34,6 +37,7 @@ urlpatterns = [
     path("terms/", include("access.terms_urls")),
     path("programmes/", include("access.programme_urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/quota/", QuotaView.as_view(), name="api-quota"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

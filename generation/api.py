@@ -1,15 +1,18 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
+from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions, mixins, serializers, status, viewsets
+from rest_framework import exceptions, mixins, pagination, serializers, status, views, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 
 from access import leaks
 from access.policy import current_grant
 from generation import presets, selectors, services
 from generation.media import media_url
 from generation.models import Preset, RenderJob
-from generation.registry import model_choices
+from generation.registry import MODELS, model_choices
 from generation.services import SEED_MAX
 
 
@@ -24,8 +27,11 @@ class IdempotencyConflict(exceptions.APIException):
 
 class RenderJobSerializer(serializers.ModelSerializer):
     video_url = serializers.SerializerMethodField()
+    poster_url = serializers.SerializerMethodField()
     queue_position = serializers.SerializerMethodField()
     estimated_start_at = serializers.SerializerMethodField()
+    elapsed_seconds = serializers.SerializerMethodField()
+    estimated_finish_at = serializers.SerializerMethodField()
     progress_percent = serializers.IntegerField(read_only=True)
 
     class Meta:
@@ -45,6 +51,7 @@ class RenderJobSerializer(serializers.ModelSerializer):
             "progress_step",
             "progress_total",
             "progress_percent",
+            "held",
             "error",
             "queued_at",
             "started_at",
@@ -53,26 +60,53 @@ class RenderJobSerializer(serializers.ModelSerializer):
             "encode_seconds",
             "charged_seconds",
             "video_url",
+            "poster_url",
             "queue_position",
             "estimated_start_at",
+            "elapsed_seconds",
+            "estimated_finish_at",
         ]
         read_only_fields = fields
 
+    def _estimate(self, job) -> tuple:
+        """(queue position, expected start): from the list's batch where there is one, else for this job."""
+        batch = self.context.get("queue_estimates")
+        if batch is not None:
+            return batch.get(job.pk, (None, None))
+        if not hasattr(job, "_estimate"):  # asked by two fields; one computation serves both
+            position = services.queue_position(job)
+            job._estimate = (position, services.estimated_start(job, position))
+        return job._estimate
+
     def get_queue_position(self, job) -> int | None:
-        if not hasattr(job, "_queue_position"):  # asked by both fields; one query serves them
-            job._queue_position = services.queue_position(job)
-        return job._queue_position
+        return self._estimate(job)[0]
 
     def get_estimated_start_at(self, job) -> str | None:
-        start = services.estimated_start(job, self.get_queue_position(job))
+        start = self._estimate(job)[1]
         return start.isoformat() if start else None
 
-    def get_video_url(self, job) -> str | None:
-        if job.state != RenderJob.State.SUCCEEDED:
+    def get_elapsed_seconds(self, job) -> float | None:
+        if job.state != RenderJob.State.RUNNING or not job.started_at:
             return None
-        url = media_url(job)
+        return round((timezone.now() - job.started_at).total_seconds(), 1)
+
+    def get_estimated_finish_at(self, job) -> str | None:
+        finish = services.estimated_finish(job)
+        return finish.isoformat() if finish else None
+
+    def _absolute(self, url: str) -> str:
         request = self.context.get("request")
         return request.build_absolute_uri(url) if request else url
+
+    def get_video_url(self, job) -> str | None:
+        if job.state != RenderJob.State.SUCCEEDED or not job.output:
+            return None
+        return self._absolute(media_url(job))
+
+    def get_poster_url(self, job) -> str | None:
+        if job.state != RenderJob.State.SUCCEEDED or not job.poster:
+            return None
+        return self._absolute(media_url(job, poster=True))
 
 
 class RenderJobCreateSerializer(serializers.Serializer):
@@ -95,19 +129,88 @@ class RenderJobCreateSerializer(serializers.Serializer):
         return attrs
 
 
+class RenderJobFilter(filters.FilterSet):
+    state = filters.ChoiceFilter(choices=RenderJob.State.choices)
+    model_key = filters.ChoiceFilter(choices=model_choices)
+    created_after = filters.IsoDateTimeFilter(
+        field_name="queued_at", lookup_expr="gte", help_text="Jobs queued at or after this time (ISO 8601)."
+    )
+    created_before = filters.IsoDateTimeFilter(
+        field_name="queued_at", lookup_expr="lt", help_text="Jobs queued before this time (ISO 8601)."
+    )
+    search = filters.CharFilter(
+        field_name="prompt", lookup_expr="icontains", max_length=200, help_text="Text in the prompt."
+    )
+
+    class Meta:
+        model = RenderJob
+        fields = ["state", "model_key", "created_after", "created_before", "search"]
+
+
+class JobCursorPagination(pagination.CursorPagination):
+    """Newest first, cut at a (queued_at, id) position, never at an offset, so pages neither repeat
+    nor skip jobs while new ones are submitted. DRF's own cursor keeps an offset among equal
+    timestamps, which a new job shifts; this one uses the same keyset as the gallery."""
+
+    ordering = ("-queued_at", "-id")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        self.page_size = self.get_page_size(request)
+        self.base_url = request.build_absolute_uri()
+        try:
+            self.page = selectors.keyset_page(
+                queryset, cursor=request.query_params.get(self.cursor_query_param, ""), size=self.page_size
+            )
+        except selectors.BadCursor as error:
+            raise exceptions.ValidationError({self.cursor_query_param: [str(error)]}) from None
+        return self.page.jobs
+
+    def _link(self, cursor: str | None) -> str | None:
+        return None if cursor is None else replace_query_param(self.base_url, self.cursor_query_param, cursor)
+
+    def get_next_link(self):
+        return self._link(self.page.older)
+
+    def get_previous_link(self):
+        return self._link(self.page.newer)
+
+
 class RenderJobViewSet(
-    mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.ListModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
 ):
-    """Your render jobs. Nobody else's jobs are listed or found."""
+    """Your render jobs. Nobody else's jobs are listed or found, nor any you deleted."""
 
     serializer_class = RenderJobSerializer
-    token_scopes = {"GET": "read", "HEAD": "read", "OPTIONS": "read", "POST": "generate"}
-    filterset_fields = ["state", "model_key"]
+    token_scopes = {"GET": "read", "HEAD": "read", "OPTIONS": "read", "POST": "generate", "DELETE": "generate"}
+    filterset_class = RenderJobFilter
+    pagination_class = JobCursorPagination
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return RenderJob.objects.none()
         return selectors.jobs_for(self.request.user)
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        context = {**self.get_serializer_context(), "queue_estimates": services.queue_estimates(page)}
+        return self.get_paginated_response(RenderJobSerializer(page, many=True, context=context).data)
+
+    @extend_schema(
+        description="Delete a clip: a job still waiting or running is cancelled (and refunded) first, the video "
+        "and poster are removed, and media links stop working. The GPU seconds it used stay counted.",
+        responses={204: None},
+    )
+    def destroy(self, request, *args, **kwargs):
+        services.job_delete(job=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
         request=RenderJobCreateSerializer,
@@ -209,3 +312,104 @@ class PresetViewSet(
                 "This preset is shared by a programme; its admins manage it on the programme's pages."
             )
         presets.preset_delete(preset=instance, actor=self.request.user)
+
+
+class NoGrant(exceptions.NotFound):
+    default_detail = "You have no current grant for the generation service."
+    default_code = "no_grant"
+
+
+class QuotaSerializer(serializers.Serializer):
+    programme = serializers.CharField()
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField(allow_null=True)
+    model_keys = serializers.ListField(child=serializers.CharField(), help_text="Models allowed; empty allows all.")
+    max_frames = serializers.IntegerField()
+    max_width = serializers.IntegerField()
+    max_height = serializers.IntegerField()
+    max_steps = serializers.IntegerField()
+    downloads_allowed = serializers.BooleanField()
+    gpu_seconds_per_day = serializers.IntegerField()
+    gpu_seconds_total = serializers.IntegerField()
+    gpu_seconds_used_today = serializers.FloatField(help_text="Settled seconds plus reservations, since midnight.")
+    gpu_seconds_used_total = serializers.FloatField(help_text="Settled seconds plus reservations, all time.")
+    gpu_seconds_reserved = serializers.FloatField(help_text="Estimates held by jobs still waiting or running.")
+    gpu_seconds_remaining_today = serializers.FloatField()
+    gpu_seconds_remaining_total = serializers.FloatField()
+    max_queued_jobs = serializers.IntegerField()
+    queued_jobs = serializers.IntegerField(help_text="Jobs waiting or running now.")
+
+
+class QuotaView(views.APIView):
+    """Your current grant: its limits, what you have used and reserved, and what is left."""
+
+    token_scopes = {"GET": "read", "HEAD": "read", "OPTIONS": "read"}
+
+    @extend_schema(responses={200: QuotaSerializer})
+    def get(self, request):
+        grant = current_grant(request.user)
+        if grant is None:
+            raise NoGrant()
+        usage = services.grant_usage(grant)
+        data = {
+            "programme": grant.programme.name, "starts_at": grant.starts_at, "ends_at": grant.ends_at,
+            **grant.limits(),
+            "gpu_seconds_used_today": usage["seconds_today"], "gpu_seconds_used_total": usage["seconds_total"],
+            "gpu_seconds_reserved": usage["seconds_reserved"],
+            "gpu_seconds_remaining_today": max(0.0, grant.gpu_seconds_per_day - usage["seconds_today"]),
+            "gpu_seconds_remaining_total": max(0.0, grant.gpu_seconds_total - usage["seconds_total"]),
+            "queued_jobs": usage["active_jobs"],
+        }  # fmt: skip
+        return Response(QuotaSerializer(data).data)
+
+
+class ModelRulesSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()
+    fps = serializers.IntegerField()
+    frame_step = serializers.IntegerField(help_text="Valid frame counts are frame_step * k + 1.")
+    max_frames = serializers.IntegerField(help_text="The model's limit or your grant's, whichever is lower.")
+    frame_counts = serializers.CharField(help_text="The frame-count rule in words.")
+    size_multiple = serializers.IntegerField()
+    min_size = serializers.IntegerField()
+    max_width = serializers.IntegerField()
+    max_height = serializers.IntegerField()
+    min_steps = serializers.IntegerField()
+    max_steps = serializers.IntegerField()
+    max_guidance = serializers.FloatField()
+    defaults = serializers.DictField(help_text="num_frames, width, height, num_steps, guidance_scale.")
+    gpu_seconds_fixed = serializers.FloatField()
+    gpu_seconds_per_unit = serializers.FloatField()
+    gpu_seconds_formula = serializers.CharField()
+
+
+class ModelViewSet(viewsets.ViewSet):
+    """The models your grant allows, with the rules a job's settings must meet (already narrowed to
+    your grant's limits) and the inputs of the GPU-seconds estimate a job reserves."""
+
+    token_scopes = {"GET": "read", "HEAD": "read", "OPTIONS": "read"}
+
+    @extend_schema(responses={200: ModelRulesSerializer(many=True)})
+    def list(self, request):
+        grant = current_grant(request.user)
+        if grant is None:
+            raise NoGrant()
+        rules = [_model_rules(spec, grant) for spec in MODELS.values() if grant.allows_model(spec.key)]
+        return Response(ModelRulesSerializer(rules, many=True).data)
+
+
+ESTIMATE_FORMULA = "gpu_seconds_fixed + gpu_seconds_per_unit * num_frames * width * height * num_steps / 1e6"
+
+
+def _model_rules(spec, grant) -> dict:
+    max_frames = min(spec.max_frames, grant.max_frames)
+    return {
+        "key": spec.key, "label": spec.label, "fps": spec.fps, "frame_step": spec.frame_step,
+        "max_frames": max_frames - (max_frames - 1) % spec.frame_step,  # the largest valid count within both
+        "frame_counts": spec.frame_counts_hint(), "size_multiple": spec.size_multiple, "min_size": spec.min_size,
+        "max_width": min(spec.max_width, grant.max_width), "max_height": min(spec.max_height, grant.max_height),
+        "min_steps": spec.min_steps, "max_steps": min(spec.max_steps, grant.max_steps),
+        "max_guidance": spec.max_guidance, "defaults": spec.default_settings(),
+        "gpu_seconds_fixed": spec.fixed_seconds, "gpu_seconds_per_unit": spec.seconds_per_unit,
+        "gpu_seconds_formula": ESTIMATE_FORMULA,
+    }  # fmt: skip

@@ -4,7 +4,9 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 
 from generation import trace
+from generation.models import RenderJob
 from generation.registry import MODELS, ModelSpec, model_choices
+from generation.selectors import BadCursor, cursor_decode
 from generation.services import PROMPT_MAX_LENGTH, SEED_MAX, job_validate
 
 _DEFAULT = next(iter(MODELS.values()))
@@ -163,3 +165,43 @@ class TraceForm(forms.Form):
         data = upload.read()
         trace.clip_check(data)  # judged by content, whatever the name or declared type says
         return data
+
+
+class GalleryFilterForm(forms.Form):
+    """The gallery's filters and search, read from the query string."""
+
+    q = forms.CharField(label="Search", required=False, max_length=200, strip=True)
+    state = forms.ChoiceField(choices=[("", "Any state"), *RenderJob.State.choices], required=False)
+    model = forms.ChoiceField(choices=lambda: [("", "Any model"), *model_choices()], required=False)
+    since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    cursor = forms.CharField(required=False, widget=forms.HiddenInput, max_length=500)
+
+    def clean(self):
+        cleaned = super().clean()
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and since > until:
+            self.add_error("until", "The end date is before the start date.")
+        if cleaned.get("cursor"):
+            try:
+                cursor_decode(cleaned["cursor"])
+            except BadCursor as error:
+                self.add_error(None, str(error))
+        return cleaned
+
+    def filters(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "state": data["state"], "model_key": data["model"], "since": data["since"], "until": data["until"],
+            "q": data["q"],
+        }  # fmt: skip
+
+
+class QueueActionForm(forms.Form):
+    """What staff do to a job on the queue page."""
+
+    DONE = {
+        "raise": "priority raised", "lower": "priority lowered", "hold": "held", "release": "released",
+        "cancel": "cancelled",
+    }  # fmt: skip
+    action = forms.ChoiceField(choices=[(action, action.capitalize()) for action in DONE])

@@ -88,6 +88,14 @@ class RenderJob(models.Model):
 
     output = models.FileField(upload_to="renders/", blank=True)
     output_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    poster = models.FileField(upload_to="posters/", blank=True, help_text="A still from the middle of the clip.")
+
+    held = models.BooleanField(
+        default=False, help_text="Staff held the waiting job: it keeps its place and reservation but does not start."
+    )
+    deleted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its owner deleted the clip; the row stays for quota, audit and tracing."
+    )
 
     class Meta:
         ordering = ["-queued_at"]
@@ -269,3 +277,33 @@ class Preset(models.Model):
 
     def render_settings(self) -> dict:
         return {field: getattr(self, field) for field in self.SETTINGS}
+
+
+class Worker(models.Model):
+    """A Celery worker process as it last reported itself. Written by the worker's own signals
+    (generation/signals.py); a worker whose last sign of life is too old is shown as offline."""
+
+    class State(models.TextChoices):
+        IDLE = "idle", "Idle"
+        BUSY = "busy", "Busy"
+        STOPPED = "stopped", "Stopped"
+
+    hostname = models.CharField(max_length=255, unique=True, help_text="The Celery node name, e.g. gpu0@host.")
+    queues = models.CharField(max_length=255, blank=True, help_text="The model queues it consumes, comma-separated.")
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    device = models.CharField(max_length=64, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.IDLE)
+    current_job = models.ForeignKey(RenderJob, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    jobs_done = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField()
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        ordering = ["hostname"]
+
+    def __str__(self):
+        return f"{self.hostname} ({self.state})"
+
+    @property
+    def model_keys(self) -> list[str]:
+        return [name.removeprefix("render.") for name in self.queues.split(",") if name]

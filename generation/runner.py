@@ -68,6 +68,17 @@ def _device_and_dtype():
     return device, getattr(torch, dtype_name)
 
 
+def device_label() -> str:
+    """The device this process renders on, with the GPU's name, e.g. "cuda:0 NVIDIA H100 80GB HBM3"."""
+    import torch
+
+    device, _ = _device_and_dtype()
+    if device.startswith("cuda") and torch.cuda.is_available():
+        index = torch.device(device).index or 0
+        return f"cuda:{index} {torch.cuda.get_device_name(index)}"
+    return device
+
+
 def pipeline_get(spec: ModelSpec):
     """The resident pipeline for ``spec``, loaded on first use in this process."""
     with _lock:

@@ -1,13 +1,125 @@
-from django.shortcuts import get_object_or_404
+from __future__ import annotations
 
-from generation.models import RenderJob
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from django.core import signing
+from django.db.models import Q
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from generation.models import RenderJob, Worker
+from generation.registry import MODELS
+
+CURSOR_SALT = "generation.gallery-cursor"
+OLDER, NEWER = "older", "newer"
 
 
 def jobs_for(user):
-    """The jobs ``user`` may see: their own, nobody else's."""
-    return RenderJob.objects.filter(owner=user)
+    """The jobs ``user`` may see: their own, nobody else's, and none they deleted."""
+    return RenderJob.objects.filter(owner=user, deleted_at__isnull=True)
 
 
 def job_for(user, job_id) -> RenderJob:
     """One of ``user``'s jobs, or 404 (never 403, which would confirm the job exists)."""
     return get_object_or_404(jobs_for(user), pk=job_id)
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def jobs_filter(
+    jobs, *, state: str = "", model_key: str = "", since: date | None = None, until: date | None = None, q: str = ""
+):
+    """``jobs`` narrowed to one state, one model, queued from ``since`` to ``until`` (whole days,
+    local time, both included) and with ``q`` in the prompt."""
+    if state:
+        jobs = jobs.filter(state=state)
+    if model_key:
+        jobs = jobs.filter(model_key=model_key)
+    if since:
+        jobs = jobs.filter(queued_at__gte=_day_start(since))
+    if until:
+        jobs = jobs.filter(queued_at__lt=_day_start(until + timedelta(days=1)))
+    if q.strip():
+        jobs = jobs.filter(prompt__icontains=q.strip())
+    return jobs
+
+
+class BadCursor(ValueError):
+    pass
+
+
+def cursor_encode(job: RenderJob, direction: str) -> str:
+    return signing.dumps({"t": job.queued_at.isoformat(), "id": job.pk.hex, "d": direction}, salt=CURSOR_SALT)
+
+
+def cursor_decode(cursor: str) -> tuple[datetime, str, str]:
+    try:
+        claims = signing.loads(cursor, salt=CURSOR_SALT)
+        at = datetime.fromisoformat(claims["t"])
+        direction = claims["d"]
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        raise BadCursor("This page link is not valid; start again from the newest clips.") from None
+    if direction not in (OLDER, NEWER):
+        raise BadCursor("This page link is not valid; start again from the newest clips.")
+    return at, claims["id"], direction
+
+
+@dataclass(frozen=True)
+class KeysetPage:
+    jobs: list[RenderJob]
+    newer: str | None  # cursor of the page before this one, None on the first page
+    older: str | None  # cursor of the next page, None on the last
+
+
+def keyset_page(jobs, *, cursor: str = "", size: int = 24) -> KeysetPage:
+    """One page of ``jobs``, newest first, after (or before) the job a cursor names. Pages are cut
+    at a (queued_at, id) position, not at an offset, so new clips arriving between two requests
+    neither repeat nor skip a clip; each page costs one query whatever its depth. Raises BadCursor."""
+    if not cursor:
+        rows = list(jobs.order_by("-queued_at", "-pk")[: size + 1])
+        return KeysetPage(rows[:size], None, cursor_encode(rows[size - 1], OLDER) if len(rows) > size else None)
+    at, pk, direction = cursor_decode(cursor)
+    if direction == OLDER:
+        rows = list(
+            jobs.filter(Q(queued_at__lt=at) | Q(queued_at=at, pk__lt=pk)).order_by("-queued_at", "-pk")[: size + 1]
+        )
+        page = rows[:size]
+        older = cursor_encode(page[-1], OLDER) if len(rows) > size else None
+        return KeysetPage(page, cursor_encode(page[0], NEWER) if page else None, older)
+    rows = list(jobs.filter(Q(queued_at__gt=at) | Q(queued_at=at, pk__gt=pk)).order_by("queued_at", "pk")[: size + 1])
+    page = rows[:size][::-1]
+    newer = cursor_encode(page[0], NEWER) if len(rows) > size else None
+    return KeysetPage(page, newer, cursor_encode(page[-1], OLDER) if page else None)
+
+
+def queue_board(model_keys=None) -> list[dict]:
+    """For the staff queue page, per model: the waiting jobs in the order workers will take them,
+    the held ones, and the running ones. A few queries per model, none per job."""
+    from generation.services import fair_queue
+
+    active = RenderJob.objects.filter(state__in=[RenderJob.State.QUEUED, RenderJob.State.RUNNING])
+    keys = sorted(set(active.values_list("model_key", flat=True)) | set(model_keys or []), key=_model_order)
+    board = []
+    for key in keys:
+        spec = MODELS.get(key)
+        jobs = active.filter(model_key=key).select_related("owner")
+        board.append({
+            "model_key": key,
+            "label": spec.label if spec else key,
+            "waiting": list(fair_queue(key).select_related("owner")[:200]),
+            "held": list(jobs.filter(state=RenderJob.State.QUEUED, held=True).order_by("queued_at")),
+            "running": list(jobs.filter(state=RenderJob.State.RUNNING).order_by("started_at")),
+        })  # fmt: skip
+    return board
+
+
+def _model_order(key: str) -> int:
+    keys = list(MODELS)
+    return keys.index(key) if key in keys else len(keys)
+
+
+def workers_all():
+    return Worker.objects.select_related("current_job", "current_job__owner").order_by("hostname")

@@ -24,6 +24,7 @@ from access.terms import terms_accepted_current
 from generation.models import PromptRefusal, RenderJob
 from generation.prompt_policy import prompt_screen
 from generation.registry import MODELS, model_get
+from generation.workers import worker_took_job
 
 log = logging.getLogger(__name__)
 
@@ -85,16 +86,24 @@ class QuotaExceeded(Exception):
 
 def grant_usage(grant: Grant, *, at=None) -> dict:
     """What ``grant`` has used: GPU seconds today and in total (settled, plus reservations of
-    jobs still waiting or running) and how many jobs are waiting or running."""
+    jobs still waiting or running), how much of that is reserved, and how many jobs are waiting or
+    running. Deleted clips still count: deleting a clip never gives back what it cost."""
     at = at or timezone.now()
     day_start = timezone.localtime(at).replace(hour=0, minute=0, second=0, microsecond=0)
     jobs = RenderJob.objects.filter(grant=grant)
+    active = Q(state__in=[RenderJob.State.QUEUED, RenderJob.State.RUNNING])
     totals = jobs.aggregate(
         total=Sum("charged_seconds", default=0.0),
         today=Sum("charged_seconds", filter=Q(queued_at__gte=day_start), default=0.0),
-        active=Count("pk", filter=Q(state__in=[RenderJob.State.QUEUED, RenderJob.State.RUNNING])),
+        reserved=Sum("charged_seconds", filter=active, default=0.0),
+        active=Count("pk", filter=active),
     )
-    return {"seconds_total": totals["total"], "seconds_today": totals["today"], "active_jobs": totals["active"]}
+    return {
+        "seconds_total": totals["total"],
+        "seconds_today": totals["today"],
+        "seconds_reserved": totals["reserved"],
+        "active_jobs": totals["active"],
+    }
 
 
 def _reserve(grant: Grant, *, estimate: float) -> None:
@@ -231,15 +240,71 @@ def _enqueue(job: RenderJob) -> None:
     render_job.apply_async(args=[str(job.pk)], queue=model_get(job.model_key).queue)
 
 
-def job_cancel(*, job: RenderJob) -> bool:
-    """Cancel a queued or running job. A running render stops at its next denoising step."""
+def job_cancel(*, job: RenderJob, reason: str = "Cancelled by its owner.") -> bool:
+    """Cancel a queued or running job, refunding its reservation. A running render stops at its
+    next denoising step."""
     changed = RenderJob.objects.filter(pk=job.pk, state__in=[RenderJob.State.QUEUED, RenderJob.State.RUNNING]).update(
-        state=RenderJob.State.CANCELLED, finished_at=timezone.now(), error="Cancelled by its owner.", charged_seconds=0
+        state=RenderJob.State.CANCELLED, finished_at=timezone.now(), error=reason[:4000], charged_seconds=0
     )
     job.refresh_from_db()
     if changed:
         log.info("generation.job_cancelled job=%s", job.pk)
     return bool(changed)
+
+
+def _audit_job(action: str, *, job: RenderJob, actor, ip=None, **data) -> None:
+    from access.audit import audit
+
+    audit(action, actor=actor, subject=job.owner, programme=job.grant.programme, target=job, ip=ip, **data)
+
+
+def job_staff_cancel(*, job: RenderJob, actor, ip=None) -> bool:
+    cancelled = job_cancel(job=job, reason="Cancelled by the programme's staff.")
+    if cancelled:
+        _audit_job("generation.job_cancelled", job=job, actor=actor, ip=ip)
+    return cancelled
+
+
+def job_hold(*, job: RenderJob, actor, ip=None) -> bool:
+    """Keep a waiting job from starting. It keeps its quota reservation and its place; only
+    staff hold and release jobs."""
+    held = RenderJob.objects.filter(pk=job.pk, state=RenderJob.State.QUEUED, held=False).update(held=True)
+    job.refresh_from_db()
+    if held:
+        _audit_job("generation.job_held", job=job, actor=actor, ip=ip)
+    return bool(held)
+
+
+def job_release(*, job: RenderJob, actor, ip=None) -> bool:
+    with transaction.atomic():
+        released = RenderJob.objects.filter(pk=job.pk, state=RenderJob.State.QUEUED, held=True).update(held=False)
+        if released:
+            # The message queued with the job may have been spent on another job while it was held.
+            transaction.on_commit(lambda: _enqueue(job))
+            _audit_job("generation.job_released", job=job, actor=actor, ip=ip)
+    job.refresh_from_db()
+    return bool(released)
+
+
+def job_delete(*, job: RenderJob) -> bool:
+    """Delete a clip for its owner: a job still waiting or running is cancelled first (and refunded),
+    the MP4 and poster are removed from storage, and the row stays, marked deleted, for quota, the
+    audit trail and leak tracing. Its media links stop working at once."""
+    if not RenderJob.objects.filter(pk=job.pk, deleted_at__isnull=True).update(deleted_at=timezone.now()):
+        job.refresh_from_db()
+        return False
+    job_cancel(job=job, reason="Deleted by its owner.")
+    # A render that finished before the cancel stored its files; one that had not finished cannot store
+    # them any more (job_succeed only writes to a running job and otherwise removes what it saved).
+    job.refresh_from_db()
+    for stored in (job.output, job.poster):
+        if stored:
+            stored.storage.delete(stored.name)
+    RenderJob.objects.filter(pk=job.pk).update(output="", poster="")
+    job.refresh_from_db()
+    _audit_job("generation.clip_deleted", job=job, actor=job.owner, state=job.state)
+    log.info("generation.clip_deleted job=%s", job.pk)
+    return True
 
 
 def jobs_cancel_for_owners(*, owner_ids, reason: str) -> int:
@@ -257,9 +322,9 @@ def job_claim(*, job_id, worker: str, task_id: str = "") -> RenderJob | None:
     """Take this job for this worker. Returns None when there is nothing to run: the job is gone,
     finished or cancelled. A job found 'running' was left by a worker that died; it is run again
     until it has cost MAX_ATTEMPTS workers, then failed for good."""
-    claimable = [RenderJob.State.QUEUED, RenderJob.State.RUNNING]
+    claimable = Q(state=RenderJob.State.QUEUED, held=False) | Q(state=RenderJob.State.RUNNING)
     now = timezone.now()
-    changed = RenderJob.objects.filter(pk=job_id, state__in=claimable, attempts__lt=MAX_ATTEMPTS).update(
+    changed = RenderJob.objects.filter(claimable, pk=job_id, attempts__lt=MAX_ATTEMPTS).update(
         state=RenderJob.State.RUNNING, attempts=F("attempts") + 1, worker=worker[:255], task_id=task_id[:64],
         started_at=now, heartbeat_at=now, progress_step=0,
     )  # fmt: skip
@@ -271,12 +336,14 @@ def job_claim(*, job_id, worker: str, task_id: str = "") -> RenderJob | None:
             charged_seconds=0,
         )
         return None
+    worker_took_job(hostname=worker, job_id=job_id)
     return RenderJob.objects.select_related("owner", "grant__programme").get(pk=job_id)
 
 
 def fair_queue(model_key: str):
     """The waiting jobs of one model in the order they should run: staff priority first, then the
-    person who has used the least GPU time in the last FAIR_SHARE_HOURS, then first come."""
+    person who has used the least GPU time in the last FAIR_SHARE_HOURS, then first come. Jobs
+    that staff hold are left out until released."""
     since = timezone.now() - timedelta(hours=settings.BACKLOT_FAIR_SHARE_HOURS)
     recent = (
         RenderJob.objects.filter(owner=OuterRef("owner"), queued_at__gte=since)
@@ -286,7 +353,7 @@ def fair_queue(model_key: str):
         .values("seconds")
     )
     return (
-        RenderJob.objects.filter(model_key=model_key, state=RenderJob.State.QUEUED)
+        RenderJob.objects.filter(model_key=model_key, state=RenderJob.State.QUEUED, held=False)
         .annotate(recent_seconds=Coalesce(Subquery(recent), Value(0.0), output_field=FloatField()))
         .order_by("-priority", "recent_seconds", "queued_at", "pk")
     )
@@ -331,8 +398,8 @@ def jobs_requeue_stale() -> int:
 
 
 def queue_position(job: RenderJob) -> int | None:
-    """1 for the next job to start, or None when the job is not waiting."""
-    if job.state != RenderJob.State.QUEUED:
+    """1 for the next job to start, or None when the job is not waiting (or is held)."""
+    if job.state != RenderJob.State.QUEUED or job.held:
         return None
     order = list(fair_queue(job.model_key).values_list("pk", flat=True)[:1000])
     return order.index(job.pk) + 1 if job.pk in order else len(order) + 1
@@ -343,22 +410,55 @@ def estimated_start(job: RenderJob, position: int | None):
     average duration of this model's renders."""
     if position is None:
         return None
+    average = _recent_average_seconds(job.model_key)
+    return timezone.now() + timedelta(seconds=(average or job.charged_seconds) * position)
+
+
+def _recent_average_seconds(model_key: str) -> float | None:
+    """How long this model's last 20 successful renders took on average, or None without any."""
     recent = RenderJob.objects.filter(
-        model_key=job.model_key, state=RenderJob.State.SUCCEEDED, finished_at__isnull=False, started_at__isnull=False
-    ).order_by("-finished_at")[:20]
-    durations = [(done.finished_at - done.started_at).total_seconds() for done in recent]
-    average = sum(durations) / len(durations) if durations else job.charged_seconds
-    return timezone.now() + timedelta(seconds=average * position)
+        model_key=model_key, state=RenderJob.State.SUCCEEDED, finished_at__isnull=False, started_at__isnull=False
+    ).order_by("-finished_at")
+    durations = [
+        (finished - started).total_seconds()
+        for started, finished in recent.values_list("started_at", "finished_at")[:20]
+    ]
+    return sum(durations) / len(durations) if durations else None
+
+
+def queue_estimates(jobs) -> dict:
+    """{job id: (queue position, expected start)} for the waiting jobs among ``jobs``, with two
+    queries per model rather than two per job (for lists and the gallery)."""
+    waiting: dict[str, list[RenderJob]] = {}
+    for job in jobs:
+        if job.state == RenderJob.State.QUEUED and not job.held:
+            waiting.setdefault(job.model_key, []).append(job)
+    estimates = {}
+    now = timezone.now()
+    for model_key, model_jobs in waiting.items():
+        order = {pk: index + 1 for index, pk in enumerate(fair_queue(model_key).values_list("pk", flat=True)[:1000])}
+        average = _recent_average_seconds(model_key)
+        for job in model_jobs:
+            position = order.get(job.pk, len(order) + 1)
+            estimates[job.pk] = (position, now + timedelta(seconds=(average or job.charged_seconds) * position))
+    return estimates
+
+
+def estimated_finish(job: RenderJob):
+    """When a running job should be done: its remaining steps at the pace of the steps so far."""
+    if job.state != RenderJob.State.RUNNING or not job.started_at or not job.progress_step or not job.progress_total:
+        return None
+    elapsed = (timezone.now() - job.started_at).total_seconds()
+    remaining_steps = max(0, job.progress_total - job.progress_step)
+    return timezone.now() + timedelta(seconds=elapsed / job.progress_step * remaining_steps)
 
 
 def job_set_priority(*, job: RenderJob, priority: int, actor, ip=None) -> RenderJob:
-    from access.audit import audit
-
     if not -10 <= priority <= 10:
         raise ValidationError({"priority": "Priority runs from -10 to 10."})
     RenderJob.objects.filter(pk=job.pk).update(priority=priority)
     job.refresh_from_db()
-    audit("generation.priority_changed", actor=actor, subject=job.owner, target=job, ip=ip, priority=priority)
+    _audit_job("generation.priority_changed", job=job, actor=actor, ip=ip, priority=priority)
     return job
 
 
@@ -394,11 +494,16 @@ def job_fail(*, job: RenderJob, reason: str, state: str = RenderJob.State.FAILED
     return bool(changed)
 
 
-def job_succeed(*, job: RenderJob, video: bytes, device_seconds: float, encode_seconds: float) -> bool:
-    name = job.output.field.storage.save(f"renders/{job.owner_id}/{job.pk}.mp4", ContentFile(video))
+def job_succeed(
+    *, job: RenderJob, video: bytes, device_seconds: float, encode_seconds: float, poster: bytes | None = None
+) -> bool:
+    storage = job.output.field.storage
+    name = storage.save(f"renders/{job.owner_id}/{job.pk}.mp4", ContentFile(video))
+    poster_name = storage.save(f"posters/{job.owner_id}/{job.pk}.jpg", ContentFile(poster)) if poster else ""
     changed = _running(job).update(
         state=RenderJob.State.SUCCEEDED,
         output=name,
+        poster=poster_name,
         output_bytes=len(video),
         finished_at=timezone.now(),
         gpu_seconds=device_seconds,
@@ -408,8 +513,9 @@ def job_succeed(*, job: RenderJob, video: bytes, device_seconds: float, encode_s
         charged_seconds=device_seconds,
     )
     if not changed:
-        # Cancelled or taken over while encoding: the clip must not outlive the job's state.
-        job.output.field.storage.delete(name)
+        # Cancelled, deleted or taken over while encoding: the clip must not outlive the job's state.
+        for stored in filter(None, (name, poster_name)):
+            storage.delete(stored)
     return bool(changed)
 
 
@@ -458,6 +564,7 @@ def job_finish(*, job: RenderJob, frames, device_seconds: float) -> bool:
     clip, then mark the job done."""
     from generation import watermark
     from generation.encoding import encode_mp4
+    from generation.poster import poster_jpeg
     from generation.provenance import provenance_metadata
 
     spec = model_get(job.model_key)
@@ -473,7 +580,11 @@ def job_finish(*, job: RenderJob, frames, device_seconds: float) -> bool:
             metadata=provenance_metadata(job),
         )
         return job_succeed(
-            job=job, video=video, device_seconds=device_seconds, encode_seconds=time.perf_counter() - started
+            job=job,
+            video=video,
+            device_seconds=device_seconds,
+            encode_seconds=time.perf_counter() - started,
+            poster=poster_jpeg(frames),
         )
     except Exception as error:
         log.exception("generation.postprocess_failed job=%s", job.pk)

@@ -4,30 +4,74 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from access import leaks
 from access.policy import current_grant, may_render
 from access.selectors import programmes_red_teamed_by
 from generation import presets, selectors, services
-from generation.forms import KEPT_ON_MODEL_SWITCH, JobForm
-from generation.media import MediaRefused, media_resolve, media_url
+from generation.forms import KEPT_ON_MODEL_SWITCH, GalleryFilterForm, JobForm
+from generation.media import DOWNLOAD, POSTER, MediaRefused, media_resolve, media_url
 from generation.models import RenderJob
 from generation.registry import MODELS
+
+GALLERY_PAGE_SIZE = 24
 
 
 @login_required
 @require_GET
 def job_list(request):
-    paginator = Paginator(selectors.jobs_for(request.user), 25)
+    """The gallery: the person's own clips, newest first, filtered and searched, a page at a time."""
+    form = GalleryFilterForm(request.GET)
     context = {
-        "page_obj": paginator.get_page(request.GET.get("page")),
+        "form": form, "page": None, "cards": [], "filtering": False,
         "red_teamed": programmes_red_teamed_by(request.user),
+    }  # fmt: skip
+    if form.is_valid():
+        jobs = selectors.jobs_filter(selectors.jobs_for(request.user), **form.filters())
+        page = selectors.keyset_page(jobs, cursor=form.cleaned_data["cursor"], size=GALLERY_PAGE_SIZE)
+        estimates = services.queue_estimates(page.jobs)
+        context |= {
+            "page": page,
+            "cards": [_card_context(job, estimates.get(job.pk)) for job in page.jobs],
+            "filtering": any(form.filters().values()),
+            "newer_url": _gallery_url(request, page.newer),
+            "older_url": _gallery_url(request, page.older),
+            "newest_url": _gallery_url(request, "") if page.newer else None,
+        }
+    return render(request, "generation/job_list.html", context, status=400 if form.errors else 200)
+
+
+def _gallery_url(request, cursor: str | None) -> str | None:
+    if cursor is None:
+        return None
+    query = request.GET.copy()
+    query.pop("cursor", None)
+    if cursor:
+        query["cursor"] = cursor
+    return f"?{query.urlencode()}"
+
+
+def _card_context(job: RenderJob, estimate=None) -> dict:
+    spec = MODELS.get(job.model_key)
+    return {
+        "job": job,
+        "model_label": spec.label if spec else job.model_key,
+        "poster_url": media_url(job, poster=True) if job.state == RenderJob.State.SUCCEEDED and job.poster else None,
+        "queue_position": estimate[0] if estimate else None,
+        # The gallery asks less often than the clip page: it may show many running clips at once.
+        "poll_seconds": settings.BACKLOT_PROGRESS_POLL_SECONDS * 5,
     }
-    return render(request, "generation/job_list.html", context)
+
+
+@login_required
+@require_GET
+def job_card(request, job_id):
+    job = selectors.job_for(request.user, job_id)
+    return render(request, "generation/_job_card.html", _card_context(job, services.queue_estimates([job]).get(job.pk)))
 
 
 @login_required
@@ -134,13 +178,18 @@ def _status_context(job: RenderJob) -> dict:
     spec = MODELS.get(job.model_key)
     position = services.queue_position(job)
     succeeded = job.state == RenderJob.State.SUCCEEDED and job.output
+    running = job.state == RenderJob.State.RUNNING and job.started_at
     return {
         "job": job,
         "media_url": media_url(job) if succeeded else None,
+        "poster_url": media_url(job, poster=True) if succeeded and job.poster else None,
+        "elapsed_seconds": (timezone.now() - job.started_at).total_seconds() if running else None,
+        "estimated_finish": services.estimated_finish(job),
         "download_url": media_url(job, download=True) if succeeded and job.grant.downloads_allowed else None,
         "queue_position": position,
         "estimated_start": services.estimated_start(job, position),
         "model_label": spec.label if spec else job.model_key,
+        "fps": spec.fps if spec else None,
         "poll_seconds": settings.BACKLOT_PROGRESS_POLL_SECONDS,
     }
 
@@ -167,6 +216,18 @@ def job_cancel(request, job_id):
     return redirect(job)
 
 
+@login_required
+@require_http_methods(["GET", "POST"])
+def job_delete(request, job_id):
+    """Asks first (GET), then deletes (POST): the files go, the row stays for quota and tracing."""
+    job = selectors.job_for(request.user, job_id)
+    if request.method == "POST":
+        services.job_delete(job=job)
+        messages.success(request, f"Clip {job.short_id} deleted.")
+        return redirect("generation:job_list")
+    return render(request, "generation/job_delete.html", {"job": job})
+
+
 @require_GET
 def job_video(request, job_id):
     """A stable address for a clip that sends its owner on to a fresh signed link."""
@@ -183,14 +244,20 @@ def job_video(request, job_id):
 def media(request, token):
     """Serve a clip through a signed link, checking its owner's access on every request."""
     try:
-        job, download = media_resolve(token)
+        job, kind = media_resolve(token)
     except MediaRefused as refused:
         raise PermissionDenied(str(refused)) from None
     if request.user.is_authenticated and request.user.pk != job.owner_id:
         raise Http404
-    response = FileResponse(
-        job.output.open("rb"), content_type="video/mp4", as_attachment=download,
-        filename=f"backlot-{job.short_id}.mp4",
-    )  # fmt: skip
+    try:
+        stored = (job.poster if kind == POSTER else job.output).open("rb")
+    except FileNotFoundError:  # deleted between the check and the read
+        raise Http404("This clip is no longer available.") from None
+    if kind == POSTER:
+        response = FileResponse(stored, content_type="image/jpeg")
+    else:
+        response = FileResponse(
+            stored, content_type="video/mp4", as_attachment=kind == DOWNLOAD, filename=f"backlot-{job.short_id}.mp4"
+        )
     response["Cache-Control"] = "private, no-store"
     return response

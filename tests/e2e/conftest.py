@@ -40,6 +40,8 @@ def celery_worker(django_db_setup, django_db_blocker, smoke_model, media_root, t
         "BACKLOT_MODELS_DIR": str(settings.BACKLOT_MODELS_DIR),
         "BACKLOT_PRELOAD_MODELS": "ltx-video",
         "PYTHONUNBUFFERED": "1",
+        # Frequent heartbeats, so a worker row removed by a transactional test's flush is back within seconds.
+        "BACKLOT_WORKER_HEARTBEAT_SECONDS": "1",
     }
     queues = ",".join(spec.queue for spec in MODELS.values())
     command = [

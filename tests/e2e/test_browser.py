@@ -56,9 +56,23 @@ def test_sign_in_render_watch_progress_and_play(celery_worker, live_server, page
     assert video["duration"] == pytest.approx(49 / 24, abs=0.05)
     assert video["time"] > 0, "the clip plays"
     assert page.locator(".state").first.inner_text() == "Succeeded"
+    video_src = live_server.url + page.get_attribute("video#clip", "src")
 
     page.click("text=My clips")
-    assert page.locator("table.jobs tbody tr").count() == 1
+    assert page.locator(".gallery .clip-card").count() == 1
+    page.wait_for_function(
+        "() => { const img = document.querySelector('.clip-card img'); return img && img.complete; }", timeout=10_000
+    )
+    poster = page.evaluate("() => { const img = document.querySelector('.clip-card img');"
+                           " return [img.naturalWidth, img.naturalHeight]; }")  # fmt: skip
+    assert poster == [480, 327], "the poster frame loads through its signed link, scaled to 480 px wide"
+
+    page.click(".clip-card .card-prompt a")
+    page.click("a:has-text('Delete')")
+    page.click("button:has-text('Delete clip')")
+    page.wait_for_url(f"{live_server.url}/clips/")
+    assert page.locator("text=No clips yet.").is_visible()
+    assert page.goto(video_src).status == 403, "the deleted clip's link stops working"
 
 
 def test_bad_input_is_explained_on_the_form(celery_worker, live_server, page, password, cohort):

@@ -1,0 +1,83 @@
+"""The staff queue page (/manage/queue/): every model's waiting jobs in the order workers will take
+them, the held and running ones, and each worker's state. For the operator's staff only
+(access.policy.may_manage_queue); everyone else gets 404. Every action is audited by its service."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from access.audit import client_ip
+from access.policy import may_manage_queue
+from generation import selectors, services, workers
+from generation.forms import QueueActionForm
+from generation.models import RenderJob
+
+
+def queue_staff_required(view):
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not may_manage_queue(request.user):
+            raise Http404("No such page.")
+        return view(request, *args, **kwargs)
+
+    return login_required(wrapper)
+
+
+def _queue_context() -> dict:
+    now = timezone.now()
+    worker_rows = [
+        {"worker": worker, "status": workers.worker_status(worker, now=now), "seen": workers.worker_last_sign(worker)}
+        for worker in selectors.workers_all()
+    ]
+    board = selectors.queue_board()
+    for model in board:
+        model["running"] = [
+            {"job": job, "elapsed": (now - job.started_at).total_seconds() if job.started_at else None,
+             "finish": services.estimated_finish(job)}
+            for job in model["running"]
+        ]  # fmt: skip
+    return {"board": board, "workers": worker_rows}
+
+
+@queue_staff_required
+@require_GET
+def queue(request):
+    return render(request, "generation/queue.html", _queue_context())
+
+
+@queue_staff_required
+@require_POST
+def queue_job_action(request, job_id):
+    job = get_object_or_404(RenderJob.objects.select_related("owner"), pk=job_id)
+    form = QueueActionForm(request.POST)
+    if not form.is_valid():
+        return render(request, "generation/queue.html", {**_queue_context(), "action_form": form}, status=400)
+    action, ip = form.cleaned_data["action"], client_ip(request)
+    try:
+        if action in ("raise", "lower"):
+            services.job_set_priority(
+                job=job, priority=job.priority + (1 if action == "raise" else -1), actor=request.user, ip=ip
+            )
+            done = True
+        elif action == "hold":
+            done = services.job_hold(job=job, actor=request.user, ip=ip)
+        elif action == "release":
+            done = services.job_release(job=job, actor=request.user, ip=ip)
+        else:
+            done = services.job_staff_cancel(job=job, actor=request.user, ip=ip)
+    except ValidationError as error:
+        form.add_error(None, error.messages)
+        return render(request, "generation/queue.html", {**_queue_context(), "action_form": form}, status=400)
+    if done:
+        messages.success(request, f"Job {job.short_id}: {form.DONE[action]}.")
+    else:
+        messages.warning(request, f"Job {job.short_id} is {job.get_state_display().lower()} now; nothing was changed.")
+    return redirect("generation_staff:queue")

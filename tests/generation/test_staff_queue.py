@@ -1,0 +1,269 @@
+"""The staff queue page (/manage/queue/): who may see it, the order it shows, hold and release,
+staff actions (all audited), and each worker's state."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from access.models import AuditEvent, Role
+from generation import services, workers
+from generation.models import RenderJob, Worker
+from tests.conftest import member, with_totp
+from tests.factories import RenderJobFactory
+
+pytestmark = pytest.mark.django_db
+
+QUEUE = reverse("generation_staff:queue")
+
+
+def _act(client, job, action):
+    return client.post(reverse("generation_staff:queue_job_action", args=[job.pk]), {"action": action})
+
+
+@pytest.fixture
+def staff_client(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+@pytest.fixture
+def waiting(tester, tester2):
+    """tester has used GPU time recently and queued first; tester2 has not, so goes first."""
+    RenderJobFactory(owner=tester, state="succeeded", charged_seconds=300)
+    heavy = RenderJobFactory(owner=tester, prompt="heavy user's job", charged_seconds=5)
+    light = RenderJobFactory(owner=tester2, prompt="light user's job", charged_seconds=5)
+    RenderJob.objects.filter(pk=light.pk).update(queued_at=heavy.queued_at + timedelta(seconds=1))
+    return heavy, light
+
+
+# --- Who may see it --------------------------------------------------------------------------------
+
+
+def test_the_queue_is_for_the_operators_staff_only(client, tester, outsider, reviewer, programme, waiting):
+    programme_admin = with_totp(member("padmin@example.org", programme=programme, role=Role.ADMIN))
+    heavy, _ = waiting
+    assert client.get(QUEUE)["Location"].startswith("/accounts/login/")
+    for person in (tester, outsider, with_totp(reviewer), programme_admin):
+        client.force_login(person)
+        assert client.get(QUEUE).status_code == 404, person
+        for action in ("raise", "hold", "cancel"):
+            assert _act(client, heavy, action).status_code == 404
+    heavy.refresh_from_db()
+    assert (heavy.state, heavy.priority, heavy.held) == ("queued", 0, False)
+    assert not AuditEvent.objects.filter(action__startswith="generation.").exists()
+
+
+def test_staff_without_two_factor_are_sent_to_set_it_up(client, programme):
+    staff = member("ops@example.org", programme=programme, role=Role.ADMIN, is_staff=True)
+    client.force_login(staff)
+
+    response = client.get(QUEUE)
+
+    assert response.status_code == 302 and response["Location"] == reverse("mfa_activate_totp")
+
+
+def test_a_reserved_slug_keeps_programmes_off_the_queue_address(admin_user):
+    from django.core.exceptions import ValidationError
+
+    from access.models import Programme
+    from access.services import programme_create
+
+    with pytest.raises(ValidationError, match="reserved"):
+        programme_create(name="Queue", actor=admin_user)
+    assert not Programme.objects.filter(slug="queue").exists()
+
+
+# --- What it shows ---------------------------------------------------------------------------------
+
+
+def test_the_page_shows_waiting_jobs_in_the_order_workers_take_them(staff_client, waiting, tester):
+    heavy, light = waiting
+    running = RenderJobFactory(
+        owner=tester, model_key="cogvideox-2b", state="running", worker="gpu1@box", progress_step=4,
+        progress_total=10, started_at=timezone.now() - timedelta(seconds=40),
+    )  # fmt: skip
+
+    response = staff_client.get(QUEUE)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    order = list(services.fair_queue("ltx-video").values_list("pk", flat=True))
+    assert order == [light.pk, heavy.pk]
+    assert html.index(f'id="job-{light.pk}"') < html.index(f'id="job-{heavy.pk}"')
+    section = html[html.index('id="queue-cogvideox-2b"') :]
+    assert f'id="job-{running.pk}"' in section and "gpu1@box" in section and "step 4 of 10" in section
+    assert "CogVideoX 2B" in html and "LTX-Video" in html
+
+
+def test_the_page_costs_a_few_queries_per_model_not_per_job(staff_client, tester, django_assert_max_num_queries):
+    for _ in range(3):
+        RenderJobFactory(owner=tester)
+    staff_client.get(QUEUE)
+    with django_assert_max_num_queries(30) as few:
+        staff_client.get(QUEUE)
+    for _ in range(20):
+        RenderJobFactory(owner=tester)
+        RenderJobFactory(owner=tester, state="running", worker="w", started_at=timezone.now())
+    with django_assert_max_num_queries(len(few)):
+        assert staff_client.get(QUEUE).status_code == 200
+
+
+# --- Hold and release ------------------------------------------------------------------------------
+
+
+def test_a_held_job_is_skipped_by_the_scheduler_but_keeps_its_reservation(waiting, admin_user):
+    heavy, light = waiting
+    usage_before = services.grant_usage(light.grant)
+
+    assert services.job_hold(job=light, actor=admin_user) is True
+
+    assert list(services.fair_queue("ltx-video").values_list("pk", flat=True)) == [heavy.pk]
+    assert services.queue_position(light) is None and services.queue_position(heavy) == 1
+    assert services.grant_usage(light.grant) == usage_before, "the reservation and the queued count stay"
+    assert services.job_claim(job_id=light.pk, worker="w") is None, "not even a direct claim starts it"
+    assert services.job_claim_next(hint_id=light.pk, worker="w", task_id="m1").pk == heavy.pk
+    assert services.job_claim_next(hint_id=light.pk, worker="w", task_id="m2") is None
+    light.refresh_from_db()
+    assert (light.state, light.held, light.charged_seconds) == ("queued", True, 5)
+    assert AuditEvent.objects.filter(action="generation.job_held", actor=admin_user, subject=light.owner).exists()
+
+
+def test_releasing_puts_the_job_back_and_queues_a_message_for_it(
+    waiting, admin_user, django_capture_on_commit_callbacks, monkeypatch
+):
+    heavy, light = waiting
+    services.job_hold(job=light, actor=admin_user)
+    sent = []
+    monkeypatch.setattr(
+        "generation.tasks.render_job.apply_async", lambda args, queue: sent.append((args, queue))
+    )  # the broker itself is exercised by the e2e tests
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.job_release(job=light, actor=admin_user) is True
+
+    assert list(services.fair_queue("ltx-video").values_list("pk", flat=True)) == [light.pk, heavy.pk]
+    assert sent == [([str(light.pk)], "render.ltx-video")]
+    assert AuditEvent.objects.filter(action="generation.job_released", actor=admin_user).exists()
+    assert services.job_release(job=light, actor=admin_user) is False, "releasing twice changes nothing"
+    assert AuditEvent.objects.filter(action="generation.job_released").count() == 1
+
+
+def test_only_waiting_jobs_can_be_held(tester, admin_user, staff_client):
+    running = RenderJobFactory(owner=tester, state="running")
+
+    response = _act(staff_client, running, "hold")
+
+    running.refresh_from_db()
+    assert response.status_code == 302 and not running.held
+    assert not AuditEvent.objects.filter(action="generation.job_held").exists()
+    assert "nothing was changed" in staff_client.get(QUEUE).content.decode()
+
+
+# --- Staff actions through the page ---------------------------------------------------------------
+
+
+def test_staff_raise_lower_hold_release_and_cancel_from_the_page(staff_client, waiting, admin_user):
+    heavy, light = waiting
+
+    assert _act(staff_client, heavy, "raise").status_code == 302
+    assert list(services.fair_queue("ltx-video").values_list("pk", flat=True)) == [heavy.pk, light.pk]
+    _act(staff_client, heavy, "lower")
+    _act(staff_client, heavy, "lower")
+    heavy.refresh_from_db()
+    assert heavy.priority == -1
+    _act(staff_client, light, "hold")
+    held_html = staff_client.get(QUEUE).content.decode()
+    assert "Held" in held_html and held_html.index(f'id="job-{light.pk}"') > held_html.index("<h3>Held</h3>")
+    _act(staff_client, light, "release")
+    assert _act(staff_client, light, "cancel").status_code == 302
+
+    light.refresh_from_db()
+    assert (light.state, light.charged_seconds, light.held) == ("cancelled", 0, False)
+    assert light.error == "Cancelled by the programme's staff."
+    events = AuditEvent.objects.filter(actor=admin_user, programme=light.grant.programme)  # in the programme's trail
+    actions = list(events.order_by("at", "pk").values_list("action", flat=True))
+    assert actions == [
+        "generation.priority_changed", "generation.priority_changed", "generation.priority_changed",
+        "generation.job_held", "generation.job_released", "generation.job_cancelled",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("body", [{"action": "explode"}, {}])
+def test_a_bad_action_is_a_400_and_changes_nothing(staff_client, waiting, body):
+    heavy, _ = waiting
+
+    response = staff_client.post(reverse("generation_staff:queue_job_action", args=[heavy.pk]), body)
+
+    assert response.status_code == 400
+    assert "Select a valid choice" in response.content.decode() or "required" in response.content.decode()
+    heavy.refresh_from_db()
+    assert (heavy.state, heavy.priority, heavy.held) == ("queued", 0, False)
+    assert not AuditEvent.objects.filter(action__startswith="generation.").exists()
+
+
+def test_priority_stays_within_its_range(staff_client, waiting):
+    heavy, _ = waiting
+    RenderJob.objects.filter(pk=heavy.pk).update(priority=10)
+
+    response = _act(staff_client, heavy, "raise")
+
+    assert response.status_code == 400 and "Priority runs from -10 to 10." in response.content.decode()
+    heavy.refresh_from_db()
+    assert heavy.priority == 10
+
+
+def test_an_unknown_job_is_a_404(staff_client):
+    import uuid
+
+    assert staff_client.post(
+        reverse("generation_staff:queue_job_action", args=[uuid.uuid4()]), {"action": "hold"}
+    ).status_code == 404  # fmt: skip
+
+
+# --- Workers ----------------------------------------------------------------------------------------
+
+
+def test_a_worker_row_follows_its_jobs(tester, smoke_model):
+    worker = workers.worker_started(hostname="gpu0@box", queues=["render.ltx-video"], device="cpu", pid=4321)
+    job = RenderJobFactory(owner=tester, grant=tester.grants.get())
+
+    workers.worker_busy(hostname="gpu0@box")
+    claimed = services.job_claim_next(hint_id=job.pk, worker="gpu0@box", task_id="t1")
+    worker.refresh_from_db()
+    assert (worker.state, worker.current_job_id, worker.model_keys) == ("busy", claimed.pk, ["ltx-video"])
+
+    workers.worker_idle(hostname="gpu0@box", device="cpu")
+    workers.worker_busy(hostname="gpu0@box")
+    workers.worker_idle(hostname="gpu0@box")  # a task that found nothing to run is no job done
+
+    worker.refresh_from_db()
+    assert (worker.state, worker.current_job_id, worker.jobs_done, worker.pid) == ("idle", None, 1, 4321)
+
+
+def test_a_silent_worker_shows_as_offline_unless_its_job_is_still_stepping(staff_client, tester, settings):
+    settings.BACKLOT_WORKER_HEARTBEAT_SECONDS = 10
+    long_ago = timezone.now() - timedelta(seconds=60)
+    quiet = workers.worker_started(hostname="quiet@box", queues=["render.ltx-video"], device="cpu")
+    stepping = workers.worker_started(hostname="stepping@box", queues=["render.mochi-1"], device="cuda:0")
+    job = RenderJobFactory(owner=tester, state="running", heartbeat_at=timezone.now())
+    Worker.objects.filter(pk=quiet.pk).update(last_seen=long_ago)
+    Worker.objects.filter(pk=stepping.pk).update(last_seen=long_ago, state="busy", current_job=job)
+    fresh = workers.worker_started(hostname="fresh@box", queues=["render.ltx-video"], device="cpu")
+    workers.worker_stopped(hostname="fresh@box")
+
+    html = staff_client.get(QUEUE).content.decode()
+
+    states = {worker.hostname: workers.worker_status(worker) for worker in Worker.objects.select_related("current_job")}
+    assert states == {"quiet@box": "offline", "stepping@box": "busy", "fresh@box": "stopped"}
+    for worker, state in [(quiet, "offline"), (stepping, "busy"), (fresh, "stopped")]:
+        row = html[html.index(f'id="worker-{worker.pk}"') :]
+        assert f'data-state="{state}"' in row[: row.index("</tr>")]
+    assert job.short_id in html
+
+
+def test_a_worker_whose_row_was_removed_registers_again_at_its_next_heartbeat():
+    workers.worker_seen(hostname="gpu3@box", queues=["render.wan2.1-1.3b"], device="cuda:3", pid=7)
+    worker = Worker.objects.get(hostname="gpu3@box")
+    assert (worker.state, worker.device, worker.pid, worker.model_keys) == ("idle", "cuda:3", 7, ["wan2.1-1.3b"])
