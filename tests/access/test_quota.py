@@ -29,7 +29,12 @@ def test_a_job_reserves_its_estimate_against_the_grant(tester):
 
     assert job.grant == _grant(tester)
     assert job.charged_seconds == COST > 0
-    assert grant_usage(job.grant) == {"seconds_total": COST, "seconds_today": COST, "active_jobs": 1}
+    assert grant_usage(job.grant) == {
+        "seconds_total": COST,
+        "seconds_today": COST,
+        "seconds_reserved": COST,
+        "active_jobs": 1,
+    }
 
 
 @pytest.mark.django_db

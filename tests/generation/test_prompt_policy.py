@@ -152,7 +152,7 @@ def test_bad_rules_are_refused(programme, kind, text, message):
 def _nothing_queued_or_charged(person):
     assert not RenderJob.objects.exists()
     usage = grant_usage(person.grants.get())
-    assert usage == {"seconds_total": 0, "seconds_today": 0, "active_jobs": 0}
+    assert usage == {"seconds_total": 0, "seconds_today": 0, "seconds_reserved": 0, "active_jobs": 0}
 
 
 def test_a_refused_form_submission_says_why_and_is_recorded_once(tester_client, tester, programme, bomb):
