@@ -23,6 +23,8 @@ def healthz(request):
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="generation:job_list"), name="home"),
     path("clips/", include("generation.urls")),
+    path("feedback/", include("feedback.urls")),
+    path("manage/<slug:slug>/feedback/", include("feedback.manage_urls")),
     path("accounts/", include("allauth.urls")),
     path("", include("access.urls")),
     path("account/tokens/", include("access.token_urls")),
@@ -30,6 +32,7 @@ urlpatterns = [
     path("leak-alerts/", include("access.leak_urls")),
     path("terms/", include("access.terms_urls")),
     path("programmes/", include("access.programme_urls")),
+    path("programmes/", include("feedback.programme_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
