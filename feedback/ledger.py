@@ -100,7 +100,7 @@ def ledger_for(person, programme=None) -> QuerySet[LedgerEntry]:
 class PeriodTotal:
     period: str
     points: int = 0
-    amounts: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    amounts: dict[str, Decimal] = field(default_factory=dict)  # a plain dict: templates look up "items" on it
 
 
 @dataclass
@@ -124,7 +124,7 @@ def statement_for(person, programme=None) -> Statement:
         total = periods.setdefault(key, PeriodTotal(key))
         total.points += entry.points
         if entry.currency:
-            total.amounts[entry.currency] += entry.amount
+            total.amounts[entry.currency] = total.amounts.get(entry.currency, Decimal(0)) + entry.amount
             (paid if entry.kind == LedgerEntry.Kind.PAYOUT else earned)[entry.currency] += entry.amount
     due = {currency: earned[currency] + paid.get(currency, Decimal(0)) for currency in earned}
     return Statement(

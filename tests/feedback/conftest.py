@@ -3,6 +3,7 @@ from datetime import timedelta
 import numpy as np
 import pytest
 from django.core.files.base import ContentFile
+from django.test import Client
 from django.utils import timezone
 
 from access.models import Grant
@@ -55,6 +56,8 @@ def harm(programme, admin_user):
 
 
 @pytest.fixture
-def admin_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
+def admin_client(admin_user):
+    """A second browser, so tests can switch between the tester and the admin."""
+    browser = Client()
+    browser.force_login(admin_user)
+    return browser
