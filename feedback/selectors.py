@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from statistics import median
 
 from django.db.models import Avg, Count, Q, QuerySet
 from django.db.models.functions import TruncWeek
@@ -141,3 +142,70 @@ def rating_weekly(programme, *, score: str = "visual_quality") -> dict[str, list
         label = row["model_key"] + (f" {row['model_version__version']}" if row["model_version__version"] else "")
         series.setdefault(label, []).append((row["week"], float(row["value"])))
     return series
+
+
+def rating_weekly_rows(programme) -> list[dict]:
+    """Averages per week, model and model version: the rows of the CSV export."""
+    return list(
+        ClipRating.objects.filter(programme=programme)
+        .annotate(week=TruncWeek("created_at"))
+        .values("week", "model_key", "model_version__version")
+        .annotate(count=Count("pk"), accepted=Count("pk", filter=Q(state="accepted")), **SCORE_AVERAGES)
+        .order_by("week", "model_key", "model_version__version")
+    )
+
+
+# --- Programme health ----------------------------------------------------------------------------
+
+
+def _week(moment: datetime) -> datetime:
+    local = timezone.localtime(moment)
+    start = local - timedelta(days=local.weekday())
+    return start.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _median(values: list[float]) -> float | None:
+    return round(median(values), 1) if values else None
+
+
+MEASURES = {"first_response": "first_response_at", "triage": "triaged_at", "credit": "credited_at"}
+
+
+def programme_health(programme) -> dict:
+    """How the programme treats its testers, computed from the records: median hours to first response,
+    triage and credit; the share of reports acted on; payouts made within the published target."""
+    targets = targets_for(programme)
+    reports = list(Report.objects.filter(programme=programme).values("created_at", *MEASURES.values()))
+    hours: dict[str, list[float]] = {name: [] for name in MEASURES}
+    weekly: dict[str, dict[datetime, list[float]]] = {name: {} for name in MEASURES}
+    acted_weekly: dict[datetime, list[int]] = {}
+    for report in reports:
+        week = _week(report["created_at"])
+        acted_weekly.setdefault(week, []).append(1 if report["first_response_at"] else 0)
+        for name, field_name in MEASURES.items():
+            if report[field_name]:
+                taken = (report[field_name] - report["created_at"]).total_seconds() / 3600
+                hours[name].append(taken)
+                weekly[name].setdefault(week, []).append(taken)
+    payouts = list(programme.payouts.order_by("period_end"))
+    on_time = [
+        payout for payout in payouts
+        if timezone.localdate(payout.created_at) <= payout.period_end + timedelta(days=targets.payout_days)
+    ]  # fmt: skip
+    acted = sum(1 for report in reports if report["first_response_at"])
+    labels = {"first_response": "First response", "triage": "Triage", "credit": "Credit"}
+    return {
+        "targets": targets,
+        "reports": len(reports),
+        "medians": {name: _median(values) for name, values in hours.items()},
+        "acted_on": acted,
+        "acted_share": round(100 * acted / len(reports)) if reports else None,
+        "payouts": len(payouts),
+        "payouts_on_time": len(on_time),
+        "payouts_share": round(100 * len(on_time) / len(payouts)) if payouts else None,
+        "weekly_medians": {
+            labels[name]: [(week, median(values)) for week, values in sorted(weeks.items())]
+            for name, weeks in weekly.items()
+        },
+        "weekly_acted": {"Acted on (%)": [(week, 100 * sum(v) / len(v)) for week, v in sorted(acted_weekly.items())]},
+    }
