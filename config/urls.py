@@ -7,11 +7,15 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from access.api import AuditEventViewSet
+from feedback.api import ClipRatingViewSet, LedgerViewSet, ReportViewSet
 from generation.api import RenderJobViewSet
 
 router = DefaultRouter()
 router.register("jobs", RenderJobViewSet, basename="job")
 router.register("audit", AuditEventViewSet, basename="audit")
+router.register("feedback/ratings", ClipRatingViewSet, basename="feedback-rating")
+router.register("feedback/reports", ReportViewSet, basename="feedback-report")
+router.register("feedback/ledger", LedgerViewSet, basename="feedback-ledger")
 
 
 def healthz(request):
