@@ -114,7 +114,9 @@ class ReportFilterForm(forms.Form):
 
 
 class PayoutForm(forms.Form):
-    currency = forms.CharField(max_length=3, min_length=3)
+    currency = forms.RegexField(
+        r"^[A-Za-z]{3}$", error_messages={"invalid": "Use a three-letter currency code, e.g. USD."}
+    )
     period_start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
     period_end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), help_text="Inclusive.")
 
