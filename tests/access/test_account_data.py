@@ -21,8 +21,17 @@ pytestmark = pytest.mark.django_db
 
 EXPORT_URL = "/account/export/"
 FILES = {
-    "README.txt", "profile.json", "jobs.csv", "jobs.json", "api_tokens.json", "audit.json", "ratings.csv",
-    "bug_reports.csv", "findings.csv", "ledger.csv", "showcase.csv",
+    "README.txt",
+    "profile.json",
+    "jobs.csv",
+    "jobs.json",
+    "api_tokens.json",
+    "audit.json",
+    "ratings.csv",
+    "bug_reports.csv",
+    "findings.csv",
+    "ledger.csv",
+    "showcase.csv",
 }
 
 
