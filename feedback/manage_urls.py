@@ -6,6 +6,8 @@ app_name = "feedback_manage"
 
 urlpatterns = [
     path("", manage_views.triage_queue, name="queue"),
+    path("reports/<int:report_id>/state/", manage_views.report_transition, name="report_transition"),
+    path("reports/<int:report_id>/assign/", manage_views.report_assign, name="report_assign"),
     path("ratings/", manage_views.ratings, name="ratings"),
     path("ratings/export.csv", manage_views.ratings_export, name="ratings_export"),
     path("ratings/<int:rating_id>/decide/", manage_views.rating_decide, name="rating_decide"),

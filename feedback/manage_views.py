@@ -23,6 +23,7 @@ from access.decorators import programme_admin_required
 from access.models import Programme
 from feedback import charts, payouts, selectors, services, showcase
 from feedback.forms import (
+    AssignForm,
     CorrectionForm,
     HarmCategoryForm,
     ModelVersionForm,
@@ -30,10 +31,11 @@ from feedback.forms import (
     ReportFilterForm,
     ShowcaseUseForm,
     TargetsForm,
+    TransitionForm,
 )
 from feedback.ledger import ledger_correct, statement_for
 from feedback.models import ClipRating, HarmCategory, LedgerEntry, ModelVersion, Payout, Report, ShowcaseOffer
-from feedback.views import form_errors_from
+from feedback.views import admins_of, form_errors_from, report_context
 
 CLOSED = [Report.State.DUPLICATE, Report.State.NOT_A_BUG, Report.State.WONT_FIX, Report.State.FIXED]
 
@@ -75,6 +77,51 @@ def triage_queue(request, programme):
     rows = [(report, selectors.report_clocks(report, targets)) for report in page]
     return render(request, "feedback/manage/queue.html",
                   {"programme": programme, "form": form, "page_obj": page, "rows": rows})  # fmt: skip
+
+
+@programme_admin_required
+@require_POST
+def report_transition(request, programme, report_id):
+    report = get_object_or_404(Report, pk=report_id, programme=programme)
+    form = TransitionForm(request.POST, report=report)
+    if form.is_valid():
+        duplicate_of = None
+        if form.cleaned_data["duplicate_of"]:
+            duplicate_of = Report.objects.filter(pk=form.cleaned_data["duplicate_of"], programme=programme).first()
+            if duplicate_of is None:
+                form.add_error("duplicate_of", "There is no such report.")
+        if not form.errors:
+            try:
+                services.report_transition(
+                    report=report, to_state=form.cleaned_data["to_state"], actor=request.user,
+                    comment=form.cleaned_data["comment"], duplicate_of=duplicate_of,
+                    fixed_in=form.cleaned_data["fixed_in"], ip=client_ip(request),
+                )  # fmt: skip
+            except ValidationError as error:
+                form_errors_from(form, error)
+            else:
+                report.refresh_from_db()
+                messages.success(request, f"#{report.pk} is now {report.state_label().lower()}; the reporter is told.")
+                return redirect(report)
+    return render(request, "feedback/report_detail.html", report_context(request, report, transition_form=form),
+                  status=400)  # fmt: skip
+
+
+@programme_admin_required
+@require_POST
+def report_assign(request, programme, report_id):
+    report = get_object_or_404(Report, pk=report_id, programme=programme)
+    form = AssignForm(request.POST, admins=admins_of(programme))
+    if form.is_valid():
+        try:
+            services.report_assign(report=report, assignee=form.cleaned_data["assignee"], actor=request.user,
+                                   ip=client_ip(request))  # fmt: skip
+        except ValidationError as error:
+            form_errors_from(form, error)
+        else:
+            return redirect(report)
+    return render(request, "feedback/report_detail.html", report_context(request, report, assign_form=form),
+                  status=400)  # fmt: skip
 
 
 # --- Ratings -------------------------------------------------------------------------------------
@@ -155,12 +202,16 @@ def payout_list(request, programme):
         else:
             messages.success(request, f"Paid {payout.lines.count()} testers. Download the CSV below.")
             return redirect(_url(programme, "payouts"))
-    due = {}
-    for entry in LedgerEntry.objects.filter(programme=programme, paid__isnull=True).exclude(kind="payout"):
+    due, people = {}, {}
+    unpaid = LedgerEntry.objects.filter(programme=programme, paid__isnull=True).exclude(kind="payout")
+    for entry in unpaid.select_related("person"):
         if entry.currency:
             due[entry.currency] = due.get(entry.currency, 0) + entry.amount
+            owed = people.setdefault(entry.person, {})
+            owed[entry.currency] = owed.get(entry.currency, 0) + entry.amount
     context = {
         "programme": programme, "form": form, "due": due,
+        "people": sorted(people.items(), key=lambda item: item[0].email),
         "payouts": Payout.objects.filter(programme=programme).prefetch_related("lines"),
     }  # fmt: skip
     return render(request, "feedback/manage/payouts.html", context, status=400 if form.errors else 200)
@@ -305,6 +356,7 @@ def health(request, slug):
         "median_chart": charts.line_chart(
             health["weekly_medians"], title="Median hours, by week reports were filed", y_label="hours"
         ),  # fmt: skip
+        "releases": ModelVersion.objects.filter(programme=programme, shipped_at__isnull=False).order_by("-shipped_at"),
         "acted_chart": charts.line_chart(
             health["weekly_acted"], title="Share of reports acted on, by week filed", y_label="%", y_max=100
         ),  # fmt: skip

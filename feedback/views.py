@@ -4,6 +4,7 @@ statement, notifications; and the report page, which the programme's admins also
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404
@@ -153,7 +154,11 @@ def my_reports(request):
     return render(request, "feedback/my_reports.html", {"reports": reports, "ratings": ratings})
 
 
-def _report_context(request, report, **forms) -> dict:
+def admins_of(programme):
+    return get_user_model().objects.filter(memberships__programme=programme, memberships__role=Role.ADMIN).distinct()
+
+
+def report_context(request, report, **forms) -> dict:
     is_admin = is_programme_admin(request.user, report.programme)
     admins = (
         Report._meta.get_field("assignee")
@@ -181,7 +186,7 @@ def _report_context(request, report, **forms) -> dict:
 @require_GET
 def report_detail(request, report_id):
     report = selectors.report_for(request.user, report_id)
-    return render(request, "feedback/report_detail.html", _report_context(request, report))
+    return render(request, "feedback/report_detail.html", report_context(request, report))
 
 
 @login_required
@@ -197,57 +202,7 @@ def report_comment(request, report_id):
             form_errors_from(form, error)
         else:
             return redirect(report)
-    return render(request, "feedback/report_detail.html", _report_context(request, report, comment_form=form),
-                  status=400)  # fmt: skip
-
-
-@login_required
-@require_POST
-def report_transition(request, report_id):
-    report = selectors.report_for(request.user, report_id)
-    if not is_programme_admin(request.user, report.programme):
-        raise Http404("No such report.")
-    form = TransitionForm(request.POST, report=report)
-    if form.is_valid():
-        duplicate_of = None
-        if form.cleaned_data["duplicate_of"]:
-            duplicate_of = Report.objects.filter(pk=form.cleaned_data["duplicate_of"]).first()
-            if duplicate_of is None or not is_programme_admin(request.user, duplicate_of.programme):
-                form.add_error("duplicate_of", "There is no such report.")
-        if not form.errors:
-            try:
-                services.report_transition(
-                    report=report, to_state=form.cleaned_data["to_state"], actor=request.user,
-                    comment=form.cleaned_data["comment"], duplicate_of=duplicate_of,
-                    fixed_in=form.cleaned_data["fixed_in"], ip=client_ip(request),
-                )  # fmt: skip
-            except ValidationError as error:
-                form_errors_from(form, error)
-            else:
-                report.refresh_from_db()
-                messages.success(request, f"#{report.pk} is now {report.state_label().lower()}; the reporter is told.")
-                return redirect(report)
-    return render(request, "feedback/report_detail.html", _report_context(request, report, transition_form=form),
-                  status=400)  # fmt: skip
-
-
-@login_required
-@require_POST
-def report_assign(request, report_id):
-    report = selectors.report_for(request.user, report_id)
-    if not is_programme_admin(request.user, report.programme):
-        raise Http404("No such report.")
-    context = _report_context(request, report)
-    form = AssignForm(request.POST, admins=context["assign_form"].fields["assignee"].queryset)
-    if form.is_valid():
-        try:
-            services.report_assign(report=report, assignee=form.cleaned_data["assignee"], actor=request.user,
-                                   ip=client_ip(request))  # fmt: skip
-        except ValidationError as error:
-            form_errors_from(form, error)
-        else:
-            return redirect(report)
-    return render(request, "feedback/report_detail.html", _report_context(request, report, assign_form=form),
+    return render(request, "feedback/report_detail.html", report_context(request, report, comment_form=form),
                   status=400)  # fmt: skip
 
 

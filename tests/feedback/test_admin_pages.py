@@ -60,14 +60,15 @@ def test_an_admin_triages_a_report_from_its_page(admin_client, admin_user, teste
     page = admin_client.get(report.get_absolute_url()).content.decode()
     assert "Change state" in page and tester.email in page
     response = admin_client.post(
-        f"/feedback/reports/{report.pk}/state/", {"to_state": "confirmed", "comment": "Reproduced on seed 42"}
+        f"/manage/alpha/feedback/reports/{report.pk}/state/",
+        {"to_state": "confirmed", "comment": "Reproduced on seed 42"},
     )
     assert response.status_code == 302
     report.refresh_from_db()
     assert report.state == "confirmed" and report.first_response_at and report.triaged_at and report.credited_at
     assert LedgerEntry.objects.get(person=tester).amount == 40
     assert AuditEvent.objects.filter(action="feedback.report_state_changed", actor=admin_user).exists()
-    response = admin_client.post(f"/feedback/reports/{report.pk}/assign/", {"assignee": admin_user.pk})
+    response = admin_client.post(f"/manage/alpha/feedback/reports/{report.pk}/assign/", {"assignee": admin_user.pk})
     assert response.status_code == 302
     report.refresh_from_db()
     assert report.assignee == admin_user
@@ -78,7 +79,7 @@ def test_an_admin_triages_a_report_from_its_page(admin_client, admin_user, teste
 )
 def test_bad_triage_input_is_refused_and_changes_nothing(admin_client, tester, data):
     report = _bug(tester)
-    response = admin_client.post(f"/feedback/reports/{report.pk}/state/", data)
+    response = admin_client.post(f"/manage/alpha/feedback/reports/{report.pk}/state/", data)
     assert response.status_code == 400 and "errorlist" in response.content.decode()
     report.refresh_from_db()
     assert report.state == "new" and report.events.count() == 1
@@ -86,8 +87,13 @@ def test_bad_triage_input_is_refused_and_changes_nothing(admin_client, tester, d
 
 def test_a_tester_cannot_triage_even_their_own_report(tester_client, tester):
     report = _bug(tester)
-    assert tester_client.post(f"/feedback/reports/{report.pk}/state/", {"to_state": "confirmed"}).status_code == 404
-    assert tester_client.post(f"/feedback/reports/{report.pk}/assign/", {"assignee": ""}).status_code == 404
+    assert (
+        tester_client.post(f"/manage/alpha/feedback/reports/{report.pk}/state/", {"to_state": "confirmed"}).status_code
+        == 404
+    )
+    assert (
+        tester_client.post(f"/manage/alpha/feedback/reports/{report.pk}/assign/", {"assignee": ""}).status_code == 404
+    )
     assert "Change state" not in tester_client.get(report.get_absolute_url()).content.decode()
     report.refresh_from_db()
     assert report.state == "new"
@@ -153,3 +159,37 @@ def test_release_notes_credit_the_reporters_of_the_bugs_a_version_fixed(
     assert "Grey last frames — reported by <strong>Tess T.</strong>" in page
     assert "Seed ignored — reported by <strong>an anonymous tester</strong>" in page
     assert "Secret harm" not in page and "1 confidential red-team finding" in page
+
+
+def test_triage_needs_the_admins_second_factor(client, tester, programme):
+    """Triage actions live under /manage/, so staff without an authenticator are sent to set one up."""
+    no_totp = member("new-admin@example.org", programme=programme, role=Role.ADMIN)
+    report = _bug(tester)
+    client.force_login(no_totp)
+    response = client.post(f"/manage/alpha/feedback/reports/{report.pk}/state/", {"to_state": "confirmed"})
+    assert response.status_code == 302 and "/2fa/" in response.url
+    report.refresh_from_db()
+    assert report.state == "new"
+
+
+def test_an_admin_corrects_a_ledger_entry_with_a_new_entry(admin_client, admin_user, tester, tester2, rates):
+    report = _bug(tester, severity="high")
+    services.report_transition(report=report, to_state="confirmed", actor=admin_user)
+    entry = LedgerEntry.objects.get(person=tester)
+    url = f"/manage/alpha/feedback/people/{tester.pk}/ledger/"
+    assert f"Bug report #{report.pk} confirmed" in admin_client.get(url).content.decode()
+
+    for bad in ({"entry": entry.pk, "points": -10, "amount": "-5", "reason": ""},
+                {"entry": 999999, "points": -10, "amount": "-5", "reason": "x"},
+                {"entry": entry.pk, "points": -10, "amount": "lots", "reason": "x"}):  # fmt: skip
+        assert admin_client.post(url, bad).status_code == 400
+    other = f"/manage/alpha/feedback/people/{tester2.pk}/ledger/"
+    assert admin_client.post(other, {"entry": entry.pk, "points": 0, "amount": "1", "reason": "x"}).status_code == 400
+    assert LedgerEntry.objects.count() == 1
+
+    response = admin_client.post(url, {"entry": entry.pk, "points": -10, "amount": "-8.00", "reason": "Medium"})
+    assert response.status_code == 302
+    correction = LedgerEntry.objects.get(kind="correction")
+    assert (correction.person, correction.amount, correction.source) == (tester, -8, entry)
+    entry.refresh_from_db()
+    assert entry.amount == 40  # the original is never edited
