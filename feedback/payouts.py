@@ -96,24 +96,22 @@ def payout_csv(payout: Payout) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
-    lines = payout.lines.select_related("person").prefetch_related("entries__entry").order_by("person__email")
-    for line in lines:
+    # One joined query for every entry (a prefetch would send thousands of ids back as an IN list).
+    settled: dict[int, list[LedgerEntry]] = defaultdict(list)
+    paid_entries = (
+        PaidEntry.objects.filter(line__payout=payout).exclude(entry__kind=LedgerEntry.Kind.PAYOUT)
+        .select_related("entry").order_by("entry__created_at", "entry__pk")
+    )  # fmt: skip
+    for paid in paid_entries:
+        settled[paid.line_id].append(paid.entry)
+    for line in payout.lines.select_related("person").order_by("person__email"):
         person = line.person
         writer.writerow({"record": "total", "email": person.email, "name": person.display_name, "entry": "",
                          "date": "", "kind": "", "reason": "", "severity": "", "points": line.points,
                          "amount": line.amount, "currency": payout.currency})  # fmt: skip
-        for paid in sorted(line.entries.all(), key=lambda paid: (paid.entry.created_at, paid.entry.pk)):
-            entry = paid.entry
-            if entry.kind == LedgerEntry.Kind.PAYOUT:
-                continue
+        for entry in settled[line.pk]:
             writer.writerow({"record": "entry", "email": person.email, "name": person.display_name,
                              "entry": entry.pk, "date": entry.created_at.isoformat(), "kind": entry.kind,
                              "reason": entry.reason, "severity": entry.severity, "points": entry.points,
                              "amount": entry.amount, "currency": entry.currency})  # fmt: skip
     return out.getvalue()
-
-
-def payout_currencies(programme) -> list[str]:
-    return sorted(
-        set(LedgerEntry.objects.filter(programme=programme).exclude(currency="").values_list("currency", flat=True))
-    )

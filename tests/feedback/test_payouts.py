@@ -14,8 +14,8 @@ from django.utils import timezone
 from access.models import AuditEvent, ContributionRate
 from feedback import services
 from feedback.ledger import ledger_correct, ledger_credit, statement_for
-from feedback.models import LedgerEntry, PaidEntry, Payout
-from feedback.payouts import payout_run
+from feedback.models import LedgerEntry, PaidEntry, Payout, Report
+from feedback.payouts import payout_csv, payout_run
 from tests.feedback.test_ledger import _race
 
 pytestmark = pytest.mark.django_db
@@ -100,6 +100,29 @@ def test_a_correction_after_payment_is_settled_in_the_next_payout(admin_user, te
                          actor=admin_user)  # fmt: skip
     assert nothing.lines.count() == 0
     assert not PaidEntry.objects.filter(entry=correction).exists()
+
+
+def test_a_payout_of_thousands_of_entries_and_its_csv(admin_user, tester, tester2, programme, old_rates):
+    """Sized like a busy period: 3000 entries (bulk-made here; the service makes them one by one)."""
+    from django.contrib.contenttypes.models import ContentType
+
+    reports = Report.objects.bulk_create(
+        [Report(kind="bug", programme=programme, reporter=tester, title=f"r{index}") for index in range(3000)]
+    )
+    at = timezone.now() - timedelta(days=2)
+    report_type = ContentType.objects.get_for_model(Report)
+    LedgerEntry.objects.bulk_create(
+        [LedgerEntry(person=tester if index % 3 else tester2, programme=programme, kind="bug", source_type=report_type,
+                     source_id=str(report.pk), amount="10", points=10, currency="USD", reason="bulk", created_at=at)
+         for index, report in enumerate(reports)]
+    )  # fmt: skip
+    end = timezone.localdate() - timedelta(days=1)
+    payout = payout_run(programme=programme, currency="USD", period_start=end, period_end=end, actor=admin_user)
+    rows = _rows(payout_csv(payout))
+    assert len([row for row in rows if row["record"] == "entry"]) == 3000
+    assert {row["email"]: row["amount"] for row in rows if row["record"] == "total"} == {
+        tester.email: "20000.00", tester2.email: "10000.00"
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize(
