@@ -23,7 +23,7 @@ def test_a_clip_page_offers_rating_reporting_and_showcase(tester_client, clip):
     page = tester_client.get(clip.get_absolute_url()).content.decode()
     assert f"/feedback/clips/{clip.pk}/rate/" in page and f"/feedback/clips/{clip.pk}/bug/" in page
     assert "File a red-team finding" not in page  # only red teamers file findings
-    assert "Offer this clip" in page
+    assert "Offer this clip" in page and 'name="csrfmiddlewaretoken"' in page
 
 
 def test_a_tester_rates_their_clip_and_can_change_it_until_it_is_reviewed(tester_client, tester, clip):
@@ -162,3 +162,19 @@ def test_an_empty_attachment_is_refused(tester_client):
     response = tester_client.post("/feedback/bugs/new/", _bug_post(attachments=[weird]))
     assert response.status_code == 400
     assert not Report.objects.exists()
+
+
+def test_a_failed_render_can_be_reported_with_its_error(tester_client, tester, programme):
+    from access.models import Grant
+    from tests.factories import RenderJobFactory
+
+    failed = RenderJobFactory(owner=tester, grant=Grant.objects.get(user=tester, programme=programme), state="failed",
+                              error="CUDA out of memory at step 3", worker="gpu1@render-2")  # fmt: skip
+    page = tester_client.get(failed.get_absolute_url()).content.decode()
+    assert f"/feedback/clips/{failed.pk}/bug/" in page
+    assert "Rate this clip" not in page and "Offer this clip" not in page
+    tester_client.post(f"/feedback/clips/{failed.pk}/bug/", _bug_post())
+    assert Report.objects.get().reproduction["error"] == "CUDA out of memory at step 3"
+    scores = {"prompt_adherence": 1, "motion": 1, "visual_quality": 1, "artefacts": 1}
+    assert tester_client.post(f"/feedback/clips/{failed.pk}/rate/", scores).status_code == 400
+    assert not ClipRating.objects.exists()
