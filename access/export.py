@@ -128,6 +128,17 @@ def audit_json(user) -> str:
     )
 
 
+def _feedback_section(name: str) -> Callable[..., str]:
+    """A builder from feedback/exports.py, imported when the export is made (feedback builds on access)."""
+
+    def build(user) -> str:
+        from feedback import exports
+
+        return getattr(exports, name)(user)
+
+    return build
+
+
 SECTIONS: list[Section] = [
     Section("profile.json", "Your account: email, display name, when you joined, your programmes and roles.",
             profile_json),
@@ -137,6 +148,16 @@ SECTIONS: list[Section] = [
     Section("api_tokens.json", "Your API tokens: name, first characters, scopes, dates, last use, state. "
             "The tokens themselves are not kept by Backlot and are not included.", api_tokens_json),
     Section("audit.json", "Events in Backlot's audit trail that were done by you or to you.", audit_json),
+    Section("ratings.csv", "Your ratings of your clips: scores, comment, tags, whether accepted.",
+            _feedback_section("ratings_csv")),
+    Section("bug_reports.csv", "Your bug reports: what you wrote, their state and response times.",
+            _feedback_section("bug_reports_csv")),
+    Section("findings.csv", "Your red-team findings (confidential: only you and the programme's admins see them).",
+            _feedback_section("findings_csv")),
+    Section("ledger.csv", "Every entry in your contribution ledger: credits, corrections and payouts.",
+            _feedback_section("ledger_csv")),
+    Section("showcase.csv", "Clips you offered for showcase use, and each use made of them.",
+            _feedback_section("showcase_csv")),
 ]  # fmt: skip
 
 

@@ -222,6 +222,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Several models have a field called "kind"; each set of choices gets its own name in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "ReportKindEnum": "feedback.models.Report.Kind",
+        "LedgerEntryKindEnum": "feedback.models.LedgerEntry.Kind",
+    },
 }
 
 # Celery. The job row is the source of truth; a message carries only the job's id.

@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from access.api import AuditEventViewSet
+from feedback.api import ClipRatingViewSet, LedgerViewSet, ReportViewSet
 from generation.api import ModelViewSet, PresetViewSet, QuotaView, RenderJobViewSet
 
 router = DefaultRouter()
@@ -14,6 +15,9 @@ router.register("jobs", RenderJobViewSet, basename="job")
 router.register("models", ModelViewSet, basename="model")
 router.register("audit", AuditEventViewSet, basename="audit")
 router.register("presets", PresetViewSet, basename="preset")
+router.register("feedback/ratings", ClipRatingViewSet, basename="feedback-rating")
+router.register("feedback/reports", ReportViewSet, basename="feedback-report")
+router.register("feedback/ledger", LedgerViewSet, basename="feedback-ledger")
 
 
 def healthz(request):
@@ -27,6 +31,8 @@ urlpatterns = [
     path("clips/", include("generation.urls")),
     # Before access.urls, whose /manage/<programme>/ would take "queue" for a programme's slug.
     path("manage/queue/", include("generation.staff_urls")),
+    path("feedback/", include("feedback.urls")),
+    path("manage/<slug:slug>/feedback/", include("feedback.manage_urls")),
     path("accounts/", include("allauth.urls")),
     path("", include("access.urls")),
     path("manage/<slug:slug>/", include("generation.manage_urls")),
@@ -36,6 +42,7 @@ urlpatterns = [
     path("leak-alerts/", include("access.leak_urls")),
     path("terms/", include("access.terms_urls")),
     path("programmes/", include("access.programme_urls")),
+    path("programmes/", include("feedback.programme_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/quota/", QuotaView.as_view(), name="api-quota"),
     path("api/v1/", include(router.urls)),

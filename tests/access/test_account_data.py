@@ -20,7 +20,19 @@ from tests.factories import RenderJobFactory
 pytestmark = pytest.mark.django_db
 
 EXPORT_URL = "/account/export/"
-FILES = {"README.txt", "profile.json", "jobs.csv", "jobs.json", "api_tokens.json", "audit.json"}
+FILES = {
+    "README.txt",
+    "profile.json",
+    "jobs.csv",
+    "jobs.json",
+    "api_tokens.json",
+    "audit.json",
+    "ratings.csv",
+    "bug_reports.csv",
+    "findings.csv",
+    "ledger.csv",
+    "showcase.csv",
+}
 
 
 def _unzip(content: bytes) -> dict[str, str]:

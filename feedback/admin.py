@@ -1,0 +1,40 @@
+"""Read-mostly views of feedback records for operators. Changes go through the pages and services, which
+audit them; the ledger is never edited here."""
+
+from django.contrib import admin
+
+from feedback.models import ClipRating, HarmCategory, LedgerEntry, ModelVersion, Payout, Report, ShowcaseOffer
+
+
+@admin.register(Report)
+class ReportAdmin(admin.ModelAdmin):
+    list_display = ["id", "kind", "title", "severity", "state", "reporter", "programme", "created_at"]
+    list_filter = ["kind", "state", "severity", "programme"]
+    search_fields = ["title", "reporter__email"]
+    readonly_fields = [field.name for field in Report._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(admin.ModelAdmin):
+    list_display = ["id", "person", "programme", "kind", "points", "amount", "currency", "created_at"]
+    list_filter = ["kind", "currency", "programme"]
+    search_fields = ["person__email", "reason"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+for model in (ClipRating, HarmCategory, ModelVersion, Payout, ShowcaseOffer):
+    admin.site.register(model)

@@ -1,0 +1,215 @@
+"""The feedback API (token scope ``feedback``): your ratings, your reports and findings, your ledger.
+Nobody else's are listed or found; triage is done by admins on the pages."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, mixins, parsers, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from feedback import services
+from feedback.ledger import statement_for
+from feedback.models import SEVERITIES, ClipRating, HarmCategory, LedgerEntry, Report, ReportEvent
+from generation import selectors as job_selectors
+
+FEEDBACK_SCOPE = dict.fromkeys(("GET", "HEAD", "OPTIONS", "POST"), "feedback")
+
+
+def _service_call(function, **kwargs):
+    """Call a service, turning its objections into the API's 400 and 403 answers."""
+    try:
+        return function(**kwargs)
+    except DjangoValidationError as error:
+        detail = error.message_dict if hasattr(error, "error_dict") else {"non_field_errors": error.messages}
+        raise exceptions.ValidationError(detail) from error
+    except DjangoPermissionDenied as error:
+        raise exceptions.PermissionDenied(str(error)) from error
+
+
+def _own_job(request, job_id):
+    job = job_selectors.jobs_for(request.user).filter(pk=job_id).first()
+    if job is None:  # someone else's clip answers like one that does not exist
+        raise exceptions.ValidationError({"job": ["No such clip of yours."]})
+    return job
+
+
+class ClipRatingSerializer(serializers.ModelSerializer):
+    model_version = serializers.SlugRelatedField(slug_field="version", read_only=True)
+
+    class Meta:
+        model = ClipRating
+        fields = ["id", "job", "model_key", "model_version", *ClipRating.SCORES, "comment", "tags", "state",
+                  "created_at"]  # fmt: skip
+        read_only_fields = fields
+
+
+class ClipRatingCreateSerializer(serializers.Serializer):
+    job = serializers.UUIDField()
+    prompt_adherence = serializers.IntegerField(min_value=1, max_value=5)
+    motion = serializers.IntegerField(min_value=1, max_value=5)
+    visual_quality = serializers.IntegerField(min_value=1, max_value=5)
+    artefacts = serializers.IntegerField(min_value=1, max_value=5)
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
+    tags = serializers.ListField(child=serializers.CharField(max_length=30), required=False, default=list,
+                                 max_length=10)  # fmt: skip
+
+
+class ClipRatingViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin,
+                        viewsets.GenericViewSet):  # fmt: skip
+    """Your ratings of your clips. Posting again for the same clip changes the rating until it is reviewed."""
+
+    serializer_class = ClipRatingSerializer
+    token_scopes = FEEDBACK_SCOPE
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return ClipRating.objects.none()
+        return ClipRating.objects.filter(author=self.request.user).select_related("model_version")
+
+    @extend_schema(request=ClipRatingCreateSerializer, responses={201: ClipRatingSerializer})
+    def create(self, request, *args, **kwargs):
+        incoming = ClipRatingCreateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = dict(incoming.validated_data)
+        job = _own_job(request, data.pop("job"))
+        rating = _service_call(services.rating_save, job=job, author=request.user, **data)
+        return Response(ClipRatingSerializer(rating).data, status=status.HTTP_201_CREATED)
+
+
+class ReportEventSerializer(serializers.ModelSerializer):
+    by_reporter = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ReportEvent
+        fields = ["at", "from_state", "to_state", "comment", "by_reporter"]
+
+    def get_by_reporter(self, event) -> bool:
+        return event.actor_id == event.report.reporter_id
+
+
+class ReportSerializer(serializers.ModelSerializer):
+    harm_category = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    model_version = serializers.SlugRelatedField(slug_field="version", read_only=True)
+    state_label = serializers.CharField(read_only=True)
+    events = ReportEventSerializer(many=True, read_only=True)
+    attachments = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Report
+        fields = [
+            "id", "kind", "title", "severity", "state", "state_label", "harm_category", "job", "model_key",
+            "model_version", "steps", "expected", "actual", "prompt", "outcome", "page_url", "credit_name",
+            "reproduction", "duplicate_of", "created_at", "first_response_at", "triaged_at", "credited_at", "events",
+            "attachments",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_attachments(self, report) -> list[dict]:
+        return [{"name": item.name, "content_type": item.content_type, "size": item.size}
+                for item in report.attachments.all()]  # fmt: skip
+
+
+class ReportCreateSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=Report.Kind.choices)
+    job = serializers.UUIDField(required=False, allow_null=True, default=None)
+    title = serializers.CharField(max_length=200)
+    severity = serializers.ChoiceField(choices=SEVERITIES, default="medium")
+    steps = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)
+    expected = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)
+    actual = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)
+    prompt = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)
+    outcome = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)
+    harm_category = serializers.CharField(required=False, allow_blank=True, default="", help_text="Its name.")
+    credit_name = serializers.CharField(required=False, allow_blank=True, allow_null=True, default=None,
+                                        max_length=80)  # fmt: skip
+    attachments = serializers.ListField(child=serializers.FileField(), required=False, default=list)
+
+
+class CommentSerializer(serializers.Serializer):
+    body = serializers.CharField(max_length=10000)
+
+
+class ReportViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin,
+                    viewsets.GenericViewSet):  # fmt: skip
+    """Your bug reports and red-team findings, with their history. Post JSON, or multipart with attachments."""
+
+    serializer_class = ReportSerializer
+    token_scopes = FEEDBACK_SCOPE
+    filterset_fields = ["kind", "state"]
+    parser_classes = [parsers.JSONParser, parsers.MultiPartParser, parsers.FormParser]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Report.objects.none()
+        return (
+            Report.objects.filter(reporter=self.request.user)
+            .select_related("harm_category", "model_version")
+            .prefetch_related("events__report", "attachments")
+        )
+
+    @extend_schema(request=ReportCreateSerializer, responses={201: ReportSerializer})
+    def create(self, request, *args, **kwargs):
+        incoming = ReportCreateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = dict(incoming.validated_data)
+        job = _own_job(request, data.pop("job")) if data["job"] else None
+        data.pop("job", None)
+        programme = services.job_programme(job) if job else _service_call(services.reporter_programme,
+                                                                          person=request.user)  # fmt: skip
+        category_name = data.pop("harm_category")
+        category = None
+        if category_name:
+            category = HarmCategory.objects.filter(programme=programme, name__iexact=category_name).first()
+            if category is None:
+                raise exceptions.ValidationError({"harm_category": [f"No category of harm named {category_name!r}."]})
+        report = _service_call(services.report_file, reporter=request.user, job=job, programme=programme,
+                               harm_category=category, **data)  # fmt: skip
+        return Response(ReportSerializer(report).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=CommentSerializer, responses={201: ReportSerializer})
+    @action(detail=True, methods=["post"])
+    def comments(self, request, pk=None):
+        report = self.get_object()
+        incoming = CommentSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        _service_call(services.report_comment, report=report, author=request.user, body=incoming.validated_data["body"])
+        return Response(ReportSerializer(self.get_queryset().get(pk=report.pk)).data, status=status.HTTP_201_CREATED)
+
+
+class LedgerEntrySerializer(serializers.ModelSerializer):
+    programme = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    rate = serializers.StringRelatedField()
+
+    class Meta:
+        model = LedgerEntry
+        fields = ["id", "created_at", "programme", "kind", "reason", "severity", "rate", "points", "amount",
+                  "currency"]  # fmt: skip
+        read_only_fields = fields
+
+
+class LedgerViewSet(viewsets.ReadOnlyModelViewSet):
+    """Your contribution ledger, and (``statement/``) your totals and what is due."""
+
+    serializer_class = LedgerEntrySerializer
+    token_scopes = FEEDBACK_SCOPE
+    filterset_fields = ["kind"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return LedgerEntry.objects.none()
+        return LedgerEntry.objects.filter(person=self.request.user).select_related("programme", "rate")
+
+    @extend_schema(responses={200: dict})
+    @action(detail=False)
+    def statement(self, request):
+        statement = statement_for(request.user)
+        money = lambda amounts: {currency: str(amount) for currency, amount in amounts.items()}  # noqa: E731
+        return Response({
+            "points": statement.points, "earned": money(statement.earned), "paid": money(statement.paid),
+            "due": money(statement.due),
+            "periods": [{"period": period.period, "points": period.points, "amounts": money(period.amounts)}
+                        for period in statement.periods],
+        })  # fmt: skip
