@@ -82,7 +82,7 @@ def test_bad_input_is_explained_on_the_form(celery_worker, live_server, page, pa
     page.goto(f"{live_server.url}/clips/new/")
     page.fill("textarea[name=prompt]", "a heron")
     page.select_option("select[name=model_key]", "wan2.1-1.3b")  # the form redraws with Wan's choices
-    page.wait_for_selector("select[name=num_frames] option[value='81']:checked")
+    page.wait_for_selector("select[name=num_frames] option[value='81']:checked", state="attached")
     assert page.input_value("textarea[name=prompt]") == "a heron"
     page.fill("textarea[name=prompt]", "")
     page.fill("input[name=width]", "700")
