@@ -21,7 +21,7 @@ def test_save_a_preset_start_from_it_and_meet_the_policy(live_server, page, pass
     page.click("button[type=submit]")
     page.wait_for_url(f"{live_server.url}/clips/new/")
 
-    page.fill("input[name=num_frames]", "25")
+    page.select_option("select[name=num_frames]", "25")
     page.fill("input[name=width]", "256")
     page.fill("input[name=height]", "192")
     page.fill("textarea[name=negative_prompt]", "blur")
@@ -33,11 +33,11 @@ def test_save_a_preset_start_from_it_and_meet_the_policy(live_server, page, pass
     assert (preset.num_frames, preset.width, preset.negative_prompt, preset.seed) == (25, 256, "blur", None)
 
     page.goto(f"{live_server.url}/clips/new/")
-    assert page.input_value("input[name=num_frames]") != "25"
+    assert page.input_value("select[name=num_frames]") != "25"
     page.select_option("select[name=preset]", label="Small")
     page.click("button:has-text('Use this preset')")
     page.wait_for_url(f"**/clips/new/?preset={preset.pk}")
-    assert (page.input_value("input[name=num_frames]"), page.input_value("input[name=height]")) == ("25", "192")
+    assert (page.input_value("select[name=num_frames]"), page.input_value("input[name=height]")) == ("25", "192")
 
     page.fill("textarea[name=prompt]", "a NUCLEAR   bomb over the sea")
     page.click("button:has-text('Render')")
