@@ -168,6 +168,19 @@ class InvitationForm(forms.Form):
         return cleaned
 
 
+class ProgrammeModelsForm(forms.Form):
+    model_keys = forms.MultipleChoiceField(
+        label="Models offered", required=False, widget=forms.CheckboxSelectMultiple,
+        help_text="Tick none to offer every model. Each person's grant can narrow this further.",
+    )  # fmt: skip
+
+    def __init__(self, *args, programme, **kwargs):
+        from generation.registry import model_choices
+
+        super().__init__(*args, initial={"model_keys": programme.model_keys}, **kwargs)
+        self.fields["model_keys"].choices = model_choices()
+
+
 class GrantForm(forms.Form):
     """A grant's limits and dates; ``changes()`` says which of them differ from the grant's."""
 

@@ -22,7 +22,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from access import selectors, services
 from access.audit import client_ip
 from access.decorators import programme_admin_required
-from access.manage_forms import AuditEventFilter, GrantForm, InvitationForm, PauseForm, ReasonForm, SuspendForm
+from access.manage_forms import (
+    AuditEventFilter,
+    GrantForm,
+    InvitationForm,
+    PauseForm,
+    ProgrammeModelsForm,
+    ReasonForm,
+    SuspendForm,
+)
 from access.models import Grant, Invitation, Suspension
 
 
@@ -67,7 +75,7 @@ def manage_index(request):
     return render(request, "access/manage/index.html", {"programmes": programmes})
 
 
-def _dashboard_context(programme, *, pause_form=None, resume_form=None) -> dict:
+def _dashboard_context(programme, *, pause_form=None, resume_form=None, models_form=None) -> dict:
     return {
         "programme": programme,
         "cohorts": selectors.cohorts_with_member_counts(programme),
@@ -76,6 +84,7 @@ def _dashboard_context(programme, *, pause_form=None, resume_form=None) -> dict:
         "pause": selectors.programme_pause(programme),
         "pause_form": pause_form or PauseForm(),
         "resume_form": resume_form or ReasonForm(),
+        "models_form": models_form or ProgrammeModelsForm(programme=programme),
     }
 
 
@@ -83,6 +92,27 @@ def _dashboard_context(programme, *, pause_form=None, resume_form=None) -> dict:
 @require_GET
 def manage_programme(request, programme):
     return render(request, "access/manage/programme.html", _dashboard_context(programme))
+
+
+@programme_admin_required
+@require_POST
+def programme_models(request, programme):
+    form = ProgrammeModelsForm(request.POST, programme=programme)
+    if form.is_valid():
+        try:
+            services.programme_models_set(
+                programme=programme, model_keys=form.cleaned_data["model_keys"], actor=request.user,
+                ip=client_ip(request),
+            )  # fmt: skip
+        except ValidationError as error:
+            _add_service_errors(form, error)
+        else:
+            messages.success(
+                request, f"{programme.name} now offers {', '.join(programme.model_keys) or 'every model'}."
+            )
+            return redirect(_programme_url(programme))
+    context = _dashboard_context(programme, models_form=form)
+    return render(request, "access/manage/programme.html", context, status=400)
 
 
 @programme_admin_required

@@ -75,6 +75,9 @@ class Programme(models.Model):
     name = models.CharField(max_length=120, unique=True)
     slug = models.SlugField(max_length=60, unique=True)
     description = models.TextField(blank=True)
+    model_keys = models.JSONField(
+        default=list, blank=True, help_text="Models this programme offers; empty offers every model in the registry."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -82,6 +85,9 @@ class Programme(models.Model):
 
     def __str__(self):
         return self.name
+
+    def offers_model(self, model_key: str) -> bool:
+        return not self.model_keys or model_key in self.model_keys
 
 
 class GrantLimits(models.Model):
@@ -221,7 +227,8 @@ class Grant(GrantLimits):
         return self.starts_at <= at and (self.ends_at is None or at < self.ends_at)
 
     def allows_model(self, model_key: str) -> bool:
-        return not self.model_keys or model_key in self.model_keys
+        """The grant's own list, within what its programme offers."""
+        return (not self.model_keys or model_key in self.model_keys) and self.programme.offers_model(model_key)
 
 
 class SuspensionQuerySet(models.QuerySet):

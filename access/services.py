@@ -77,6 +77,21 @@ def programme_create(*, name: str, actor=None, description: str = "") -> Program
 
 
 @transaction.atomic
+def programme_models_set(*, programme: Programme, model_keys: list[str], actor=None, ip=None) -> Programme:
+    """Which registry models the programme offers (none ticked: all). Grants narrow it further."""
+    from generation.registry import MODELS
+
+    unknown = sorted(set(model_keys) - set(MODELS))
+    if unknown:
+        raise ValidationError({"model_keys": f"Unknown models: {', '.join(unknown)}."})
+    before = list(programme.model_keys)
+    programme.model_keys = sorted(set(model_keys), key=list(MODELS).index)
+    programme.save(update_fields=["model_keys"])
+    audit("programme.models_changed", actor=actor, programme=programme, target=programme, ip=ip,
+          before=before, after=programme.model_keys)  # fmt: skip
+    return programme
+
+
 def cohort_create(*, programme: Programme, name: str, actor=None, **limits) -> Cohort:
     cohort = Cohort.objects.create(programme=programme, name=name.strip(), slug=slugify(name)[:60], **limits)
     audit("access.cohort_created", actor=actor, programme=programme, target=cohort, limits=cohort.limits())

@@ -9,6 +9,7 @@ urlpatterns = [
     # Programme admin pages.
     path("manage/", manage_views.manage_index, name="manage_index"),
     path("manage/<slug:slug>/", manage_views.manage_programme, name="manage_programme"),
+    path("manage/<slug:slug>/models/", manage_views.programme_models, name="manage_models"),
     path("manage/<slug:slug>/pause/", manage_views.programme_pause, name="manage_pause"),
     path("manage/<slug:slug>/resume/", manage_views.programme_resume, name="manage_resume"),
     path("manage/<slug:slug>/suspensions/<int:suspension_id>/lift/", manage_views.suspension_lift, name="manage_lift"),

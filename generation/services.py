@@ -67,7 +67,9 @@ def job_validate(
         )
     )
     if grant is not None:
-        if not grant.allows_model(model_key):
+        if not grant.programme.offers_model(model_key):
+            errors.setdefault("model_key", f"{grant.programme.name} does not offer {spec.label}.")
+        elif not grant.allows_model(model_key):
             errors.setdefault("model_key", f"Your grant does not include {spec.label}.")
         for field, value, limit, noun in (
             ("num_frames", num_frames, grant.max_frames, "frames"),

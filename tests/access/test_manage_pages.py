@@ -875,3 +875,51 @@ def test_nobody_adds_changes_or_deletes_audit_events_in_the_django_admin(client,
     assert response.status_code == 403
     event.refresh_from_db()
     assert event.action != "forged" and AuditEvent.objects.count() == before
+
+
+@pytest.fixture
+def tester_client(tester):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(tester)
+    return client
+
+
+def test_an_admin_chooses_the_models_a_programme_offers(admin_client, programme, tester, tester_client):
+    from access.models import AuditEvent
+
+    url = reverse("access:manage_models", args=[programme.slug])
+    response = admin_client.post(url, {"model_keys": ["wan2.1-1.3b", "ltx-video"]})
+
+    assert response.status_code == 302
+    programme.refresh_from_db()
+    assert programme.model_keys == ["ltx-video", "wan2.1-1.3b"]  # in the registry's order
+    event = AuditEvent.objects.get(action="programme.models_changed")
+    assert event.data == {"before": [], "after": ["ltx-video", "wan2.1-1.3b"]}
+    form = tester_client.get(reverse("generation:job_create")).content.decode()
+    assert 'value="wan2.1-1.3b"' in form and 'value="mochi-1"' not in form
+    refused = tester_client.post(reverse("generation:job_create"), {"prompt": "a fox", "model_key": "mochi-1"})
+    assert refused.status_code == 400
+
+
+def test_a_job_for_a_model_the_programme_does_not_offer_is_refused_with_the_reason(programme, tester):
+    from django.core.exceptions import ValidationError
+
+    from access.services import programme_models_set
+    from generation.services import job_create
+
+    programme_models_set(programme=programme, model_keys=["ltx-video"])
+    with pytest.raises(ValidationError) as refused:
+        job_create(owner=tester, prompt="a fox", model_key="wan2.1-1.3b", num_frames=33, width=256, height=256,
+                   num_steps=4, guidance_scale=5.0)  # fmt: skip
+    assert refused.value.message_dict["model_key"] == ["Alpha does not offer Wan 2.1 1.3B."]
+
+
+def test_unknown_models_and_other_people_change_nothing(admin_client, tester_client, programme):
+    url = reverse("access:manage_models", args=[programme.slug])
+
+    assert admin_client.post(url, {"model_keys": ["sora"]}).status_code == 400
+    assert tester_client.post(url, {"model_keys": ["ltx-video"]}).status_code in (403, 404)
+    programme.refresh_from_db()
+    assert programme.model_keys == []

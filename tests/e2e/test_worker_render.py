@@ -74,3 +74,22 @@ def test_a_running_job_reports_progress_and_stops_when_cancelled(celery_worker, 
     assert job.progress_step < 100
     assert not job.output
     assert _job(follow_up["id"]).state == RenderJob.State.SUCCEEDED
+
+
+def test_a_clip_a_worker_rendered_is_traced_back_to_its_job_after_a_leak(celery_worker, api, tester, admin_user):
+    from generation import trace
+    from generation.provenance import provenance_read
+    from tests.generation.clips import crop, half_size
+
+    settings = {"num_frames": 25, "width": 256, "height": 256, "num_steps": 4, "guidance_scale": 3.0, "seed": 9}
+    job_id = api.post(JOBS, {"prompt": "a lighthouse", "model_key": "ltx-video", **settings}, format="json").json()[
+        "id"
+    ]
+    job = wait_for(lambda: (j := _job(job_id)).is_finished and j, timeout=120, message="the render to finish")
+    assert job.state == RenderJob.State.SUCCEEDED, job.error
+    clip = b"".join(api.get(api.get(f"{JOBS}{job_id}/").json()["video_url"]).streaming_content)
+
+    assert provenance_read(clip).claim["job"] == str(job.pk)
+    for leaked in (clip, crop(clip, fraction=0.1, top=13, left=7), half_size(clip)):
+        result = trace.trace_clip(leaked, actor=admin_user)
+        assert result.found and result.job == job and result.job.owner == tester
