@@ -165,7 +165,9 @@ def job_estimate(request):
             "left_today": max(0, grant.gpu_seconds_per_day - usage["seconds_today"]),
             "left_total": max(0, grant.gpu_seconds_total - usage["seconds_total"]),
         }
-        if form.is_valid():
+        form.is_valid()
+        # The cost depends only on the model, size, length and steps: no need to wait for a prompt.
+        if not set(form.errors) & {"model_key", "num_frames", "width", "height", "num_steps"}:
             spec = MODELS[form.cleaned_data["model_key"]]
             context["estimate"] = spec.estimate_gpu_seconds(
                 num_frames=form.cleaned_data["num_frames"], width=form.cleaned_data["width"],

@@ -227,6 +227,8 @@ def test_the_form_shows_the_estimate_and_what_the_grant_has_left(tester_client, 
     assert f'about <strong class="estimate-seconds">{expected:.0f}</strong> GPU seconds' in html
     assert "Left on your grant: 99998 s today" in html
     assert "Fix the settings" in bad
+    no_prompt = tester_client.get(reverse("generation:job_estimate"), {**default, "prompt": ""}).content.decode()
+    assert f'<strong class="estimate-seconds">{expected:.0f}</strong>' in no_prompt, "shown before a prompt is written"
     assert 'hx-get="/clips/new/estimate/"' in tester_client.get(reverse("generation:job_create")).content.decode()
 
 
