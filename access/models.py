@@ -2,11 +2,12 @@ import hashlib
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+
+from access.append_only import AppendOnlyModel
 
 
 class UserManager(BaseUserManager):
@@ -301,16 +302,10 @@ class Suspension(models.Model):
         return self.lifted_at is None and self.starts_at <= at and (self.ends_at is None or at < self.ends_at)
 
 
-class AuditEventQuerySet(models.QuerySet):
-    def update(self, **kwargs):
-        raise ValidationError("The audit trail is append-only.")
-
-    def delete(self):
-        raise ValidationError("The audit trail is append-only.")
-
-
-class AuditEvent(models.Model):
+class AuditEvent(AppendOnlyModel):
     """Who did what to whom, why and from where. Append-only: never updated, never deleted."""
+
+    append_only_message = "The audit trail is append-only."
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(
@@ -327,21 +322,11 @@ class AuditEvent(models.Model):
     ip = models.GenericIPAddressField(null=True, blank=True)
     data = models.JSONField(default=dict, blank=True)
 
-    objects = AuditEventQuerySet.as_manager()
-
     class Meta:
         ordering = ["-at", "-id"]
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.target}"
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise ValidationError("The audit trail is append-only.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise ValidationError("The audit trail is append-only.")
 
 
 class ApiToken(models.Model):

@@ -1,25 +1,17 @@
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from access.append_only import AppendOnlyModel
 from access.models import ContributionRate
 
 Severity = ContributionRate.Severity
 SEVERITIES = [choice for choice in Severity.choices if choice[0]]
-
-
-class AppendOnlyQuerySet(models.QuerySet):
-    def update(self, **kwargs):
-        raise ValidationError("The ledger is append-only: corrections are new entries.")
-
-    def delete(self):
-        raise ValidationError("The ledger is append-only: corrections are new entries.")
 
 
 class ModelVersion(models.Model):
@@ -255,9 +247,11 @@ class Notification(models.Model):
         return self.text
 
 
-class LedgerEntry(models.Model):
+class LedgerEntry(AppendOnlyModel):
     """One credit, correction or payout in a tester's ledger. Append-only: never updated, never deleted.
     Each (kind, source) is credited at most once, enforced by the database."""
+
+    append_only_message = "The ledger is append-only: corrections are new entries."
 
     class Kind(models.TextChoices):
         BUG = "bug", "Confirmed bug report"
@@ -284,8 +278,6 @@ class LedgerEntry(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
 
-    objects = AppendOnlyQuerySet.as_manager()
-
     class Meta:
         ordering = ["created_at", "pk"]
         verbose_name_plural = "ledger entries"
@@ -295,14 +287,6 @@ class LedgerEntry(models.Model):
 
     def __str__(self):
         return f"{self.person}: {self.get_kind_display()} {self.points} pts {self.amount} {self.currency}"
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise ValidationError("The ledger is append-only: corrections are new entries.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise ValidationError("The ledger is append-only: corrections are new entries.")
 
 
 class Payout(models.Model):

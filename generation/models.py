@@ -2,11 +2,12 @@ import secrets
 import uuid
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+
+from access.append_only import AppendOnlyModel
 
 MARK_CODE_BITS = 32
 # Crockford's base 32: no I, L, O or U, so a code read off a frame is not mistaken for another.
@@ -176,18 +177,12 @@ class PromptRule(models.Model):
         return f"{self.get_kind_display()} “{self.text}”"
 
 
-class PromptRefusalQuerySet(models.QuerySet):
-    def update(self, **kwargs):
-        raise ValidationError("Prompt refusals are append-only.")
-
-    def delete(self):
-        raise ValidationError("Prompt refusals are append-only.")
-
-
-class PromptRefusal(models.Model):
+class PromptRefusal(AppendOnlyModel):
     """A submission the prompt policy refused, kept for the red team. Append-only: never updated,
     never deleted. The rule's text and reason are copied, so a later edit of the rule does not
     change what the record says."""
+
+    append_only_message = "Prompt refusals are append-only."
 
     class Via(models.TextChoices):
         WEB = "web", "Web"
@@ -206,22 +201,12 @@ class PromptRefusal(models.Model):
     via = models.CharField(max_length=8, choices=Via.choices)
     at = models.DateTimeField(default=timezone.now, db_index=True)
 
-    objects = PromptRefusalQuerySet.as_manager()
-
     class Meta:
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["programme", "-at"])]
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M} {self.user} refused by {self.rule_text!r}"
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise ValidationError("Prompt refusals are append-only.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise ValidationError("Prompt refusals are append-only.")
 
 
 class Preset(models.Model):
