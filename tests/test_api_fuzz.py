@@ -30,9 +30,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from access.models import AuditEvent, Grant
+from access.api_auth import TokenRateThrottle
+from access.models import AuditEvent, Grant, Suspension
 from access.rates import rate_publish
-from access.tokens import token_create
+from access.services import suspension_create
+from access.tokens import token_create, token_revoke
 from feedback import services as feedback
 from feedback.models import LedgerEntry
 from generation.presets import preset_create
@@ -157,6 +159,44 @@ def test_staff_operations_answer_as_documented_to_an_admin_session(case, app, ad
     cache.clear()
     _with_real_objects(case, existing)
     case.call_and_validate(app=app, cookies={django_settings.SESSION_COOKIE_NAME: admin_session}, checks=CHECKS)
+
+
+# Refusals come before the input is read, so two valid cases per operation are enough to show their shape.
+refusals = schemathesis.openapi.from_dict(
+    SCHEMA,
+    config=schemathesis.Config.from_dict(
+        {
+            "seed": 20250701,
+            "generation": {"mode": "positive", "max-examples": 2, "deterministic": True, "database": "none"},
+            "phases": {"examples": {"enabled": False}, "coverage": {"enabled": False}},
+        }
+    ),
+)
+
+
+@refusals.parametrize()
+@FIXTURES_SPAN_EXAMPLES
+def test_every_operation_refuses_as_documented(case, app, tester, admin_user, monkeypatch):
+    """No credentials or a revoked token (401), a suspended person (403), too many requests (429)."""
+    cache.clear()
+    record, revoked = token_create(user=tester, name="revoked", scopes=["read", "generate", "feedback"])
+    token_revoke(record=record, actor=admin_user, reason="Posted in a forum")
+    for headers in ({}, {"Authorization": f"Bearer {revoked}"}, {"Authorization": "Bearer blt_typo"}):
+        assert case.call_and_validate(app=app, headers=headers, checks=CHECKS).status_code == 401
+
+    _, busy = token_create(user=tester, name="busy", scopes=["read", "generate", "feedback"])
+    monkeypatch.setattr(TokenRateThrottle, "THROTTLE_RATES", {"token": "0/min"})
+    throttled = case.call_and_validate(app=app, headers={"Authorization": f"Bearer {busy}"}, checks=CHECKS)
+    staff_only = case.operation.path.startswith("/api/v1/audit/")
+    assert throttled.status_code == (403 if staff_only else 429)
+
+    _, kept = token_create(user=tester, name="kept", scopes=["read", "generate", "feedback"])
+    suspension_create(programme=tester.grants.get().programme, scope="person", user=tester, reason="Leak",
+                      actor=admin_user)  # fmt: skip
+    suspended = case.call_and_validate(app=app, headers={"Authorization": f"Bearer {kept}"}, checks=CHECKS)
+    assert suspended.status_code == 403
+    monkeypatch.undo()  # the next example starts with the person free and the rates as configured
+    Suspension.objects.all().delete()
 
 
 def test_the_fuzzed_schema_is_the_one_the_api_serves(tester_client):
