@@ -49,6 +49,7 @@ ERROR_ANSWERS = {
         {},
     ),
     "404": ("No such object of yours.", ErrorSerializer, {}),
+    "415": ("The body's media type is not one this operation reads.", ErrorSerializer, {}),
     "429": (
         "Too many requests.",
         ErrorSerializer,
@@ -86,14 +87,19 @@ class BacklotAutoSchema(AutoSchema):
             codes += ["401", "403"]
         if "{" in self.path:
             codes.append("404")
+        if self._has_body():
+            codes.append("415")
         if self.view.get_throttles():
             codes.append("429")
         return codes
 
     def _takes_input(self) -> bool:
         """A request body, filters or a cursor: each is checked, and bad values answer 400."""
-        if self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None:
+        if self._has_body():
             return True
         if self.method == "GET" and self._is_list_view():
             return bool(self._get_filter_parameters()) or isinstance(self._get_paginator(), CursorPagination)
         return False
+
+    def _has_body(self) -> bool:
+        return self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None

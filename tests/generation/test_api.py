@@ -54,6 +54,13 @@ def test_an_api_path_that_matches_nothing_answers_json(api, path):
     assert response["Content-Type"] == "application/json" and response.json() == {"detail": "Not found."}
 
 
+def test_a_body_in_a_media_type_the_api_does_not_read_is_refused(api):
+    response = api.post(JOBS, "<job/>", content_type="application/xml")
+
+    assert response.status_code == 415 and "application/xml" in response.json()["detail"]
+    assert not RenderJob.objects.exists()
+
+
 def test_a_page_that_matches_nothing_is_still_a_page(tester_client):
     response = tester_client.get("/no-such-page/")
 
