@@ -17,9 +17,9 @@ class IsProgrammeAdmin(permissions.BasePermission):
 
 
 class AuditEventSerializer(serializers.ModelSerializer):
-    actor = serializers.StringRelatedField()
-    subject = serializers.StringRelatedField()
-    programme = serializers.StringRelatedField()
+    actor = serializers.StringRelatedField(allow_null=True)
+    subject = serializers.StringRelatedField(allow_null=True)
+    programme = serializers.StringRelatedField(allow_null=True)
 
     class Meta:
         model = AuditEvent

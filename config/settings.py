@@ -211,7 +211,7 @@ REST_FRAMEWORK = {
         "person": envstr("API_RATE_PER_PERSON", "300/min"),
         "token": envstr("API_RATE_PER_TOKEN", "120/min"),
     },
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "access.schema.BacklotAutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.db import connection
 from django.http import JsonResponse
 from django.urls import include, path
+from django.views import defaults
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
@@ -25,6 +26,22 @@ def healthz(request):
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
 
+
+def api_aware(page, status: int, detail: str):
+    """Django's error page, or for an API path the JSON error body the API documents."""
+
+    def view(request, *args, **kwargs):
+        if request.path.startswith("/api/"):
+            return JsonResponse({"detail": detail}, status=status)
+        return page(request, *args, **kwargs)
+
+    return view
+
+
+handler400 = api_aware(defaults.bad_request, 400, "Bad request.")
+handler403 = api_aware(defaults.permission_denied, 403, "You do not have permission to perform this action.")
+handler404 = api_aware(defaults.page_not_found, 404, "Not found.")
+handler500 = api_aware(defaults.server_error, 500, "Server error.")
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="generation:job_list"), name="home"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import exceptions, mixins, parsers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -37,7 +37,7 @@ def _own_job(request, job_id):
 
 
 class ClipRatingSerializer(serializers.ModelSerializer):
-    model_version = serializers.SlugRelatedField(slug_field="version", read_only=True)
+    model_version = serializers.SlugRelatedField(slug_field="version", read_only=True, allow_null=True)
 
     class Meta:
         model = ClipRating
@@ -69,7 +69,16 @@ class ClipRatingViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixi
             return ClipRating.objects.none()
         return ClipRating.objects.filter(author=self.request.user).select_related("model_version")
 
-    @extend_schema(request=ClipRatingCreateSerializer, responses={201: ClipRatingSerializer})
+    @extend_schema(
+        request=ClipRatingCreateSerializer, responses={201: ClipRatingSerializer},
+        examples=[
+            OpenApiExample(
+                "A rating", request_only=True,
+                value={"job": "5b0c1f4e-8d3a-4c56-9f1e-2a7b6c8d9e01", "prompt_adherence": 4, "motion": 3,
+                       "visual_quality": 4, "artefacts": 2, "comment": "The waves loop.", "tags": ["motion"]},
+            )
+        ],
+    )  # fmt: skip
     def create(self, request, *args, **kwargs):
         incoming = ClipRatingCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
@@ -91,8 +100,8 @@ class ReportEventSerializer(serializers.ModelSerializer):
 
 
 class ReportSerializer(serializers.ModelSerializer):
-    harm_category = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    model_version = serializers.SlugRelatedField(slug_field="version", read_only=True)
+    harm_category = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    model_version = serializers.SlugRelatedField(slug_field="version", read_only=True, allow_null=True)
     state_label = serializers.CharField(read_only=True)
     events = ReportEventSerializer(many=True, read_only=True)
     attachments = serializers.SerializerMethodField()
@@ -150,7 +159,16 @@ class ReportViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.L
             .prefetch_related("events__report", "attachments")
         )
 
-    @extend_schema(request=ReportCreateSerializer, responses={201: ReportSerializer})
+    @extend_schema(
+        request=ReportCreateSerializer, responses={201: ReportSerializer},
+        examples=[
+            OpenApiExample(
+                "A bug report", request_only=True,
+                value={"kind": "bug", "title": "The last frames turn grey", "severity": "high",
+                       "steps": "Render any prompt with 9 frames", "expected": "Colour to the end", "actual": "Grey"},
+            )
+        ],
+    )  # fmt: skip
     def create(self, request, *args, **kwargs):
         incoming = ReportCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
@@ -169,7 +187,11 @@ class ReportViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.L
                                harm_category=category, **data)  # fmt: skip
         return Response(ReportSerializer(report).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=CommentSerializer, responses={201: ReportSerializer})
+    @extend_schema(
+        request=CommentSerializer,
+        responses={201: ReportSerializer},
+        examples=[OpenApiExample("A comment", request_only=True, value={"body": "Still happens with 17 frames."})],
+    )
     @action(detail=True, methods=["post"])
     def comments(self, request, pk=None):
         report = self.get_object()
@@ -190,6 +212,26 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class MoneySerializer(serializers.DictField):
+    """Amounts per currency, as decimal strings: {"USD": "40.00"}."""
+
+    child = serializers.CharField()
+
+
+class PeriodTotalSerializer(serializers.Serializer):
+    period = serializers.CharField(help_text="A month, YYYY-MM.")
+    points = serializers.IntegerField()
+    amounts = MoneySerializer()
+
+
+class StatementSerializer(serializers.Serializer):
+    points = serializers.IntegerField()
+    earned = MoneySerializer()
+    paid = MoneySerializer()
+    due = MoneySerializer(help_text="Earned less paid, per currency.")
+    periods = PeriodTotalSerializer(many=True, help_text="Newest month first.")
+
+
 class LedgerViewSet(viewsets.ReadOnlyModelViewSet):
     """Your contribution ledger, and (``statement/``) your totals and what is due."""
 
@@ -202,14 +244,7 @@ class LedgerViewSet(viewsets.ReadOnlyModelViewSet):
             return LedgerEntry.objects.none()
         return LedgerEntry.objects.filter(person=self.request.user).select_related("programme", "rate")
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: StatementSerializer})
     @action(detail=False)
     def statement(self, request):
-        statement = statement_for(request.user)
-        money = lambda amounts: {currency: str(amount) for currency, amount in amounts.items()}  # noqa: E731
-        return Response({
-            "points": statement.points, "earned": money(statement.earned), "paid": money(statement.paid),
-            "due": money(statement.due),
-            "periods": [{"period": period.period, "points": period.points, "amounts": money(period.amounts)}
-                        for period in statement.periods],
-        })  # fmt: skip
+        return Response(StatementSerializer(statement_for(request.user)).data)

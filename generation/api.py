@@ -1,7 +1,9 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.urls import reverse
 from django.utils import timezone
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, pagination, serializers, status, views, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -9,6 +11,7 @@ from rest_framework.utils.urls import replace_query_param
 
 from access import leaks
 from access.policy import current_grant
+from access.schema import ErrorSerializer
 from generation import presets, selectors, services
 from generation.media import media_url
 from generation.models import Preset, RenderJob
@@ -214,7 +217,11 @@ class RenderJobViewSet(
 
     @extend_schema(
         request=RenderJobCreateSerializer,
-        responses={201: RenderJobSerializer, 200: RenderJobSerializer},
+        responses={
+            201: RenderJobSerializer,
+            200: OpenApiResponse(RenderJobSerializer, description="The job an earlier request with this key made."),
+            409: OpenApiResponse(ErrorSerializer, description="This key was used for a job with other settings."),
+        },
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key",
@@ -222,7 +229,31 @@ class RenderJobViewSet(
                 OpenApiParameter.HEADER,
                 required=False,
                 description="Send the same key again (e.g. after a timeout) to get the same job, not a second one.",
-            )  # fmt: skip
+            ),
+            OpenApiParameter(
+                "Location",
+                OpenApiTypes.URI,
+                OpenApiParameter.HEADER,
+                response=[201],
+                required=True,
+                description="The new job's URL.",
+            ),
+        ],
+        examples=[
+            OpenApiExample(
+                "A short clip",
+                request_only=True,
+                value={
+                    "prompt": "waves breaking on a dark beach",
+                    "model_key": "ltx-video",
+                    "num_frames": 25,
+                    "width": 256,
+                    "height": 192,
+                    "num_steps": 4,
+                    "guidance_scale": 3.0,
+                    "seed": 7,
+                },
+            )
         ],
     )
     def create(self, request, *args, **kwargs):
@@ -245,7 +276,8 @@ class RenderJobViewSet(
         if credential:
             leaks.burst_check(user=request.user, **credential)
         data = RenderJobSerializer(job, context=self.get_serializer_context()).data
-        return Response(data, status=status.HTTP_201_CREATED, headers={"Location": data["id"]})
+        location = request.build_absolute_uri(reverse("job-detail", args=[job.pk]))
+        return Response(data, status=status.HTTP_201_CREATED, headers={"Location": location})
 
     @extend_schema(request=None, responses={200: RenderJobSerializer})
     @action(detail=True, methods=["post"])
@@ -259,7 +291,7 @@ class PresetSerializer(serializers.ModelSerializer):
     """A preset's shape; the model's rules it must meet live in generation.presets."""
 
     shared = serializers.BooleanField(source="is_shared", read_only=True)
-    programme = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    programme = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     model_key = serializers.ChoiceField(choices=model_choices())
     num_frames = serializers.IntegerField(min_value=1)
     width = serializers.IntegerField(min_value=1)
@@ -278,6 +310,17 @@ class PresetSerializer(serializers.ModelSerializer):
         validators: list = []  # names are checked by the service, with a clearer message
 
 
+@extend_schema_view(
+    create=extend_schema(
+        examples=[
+            OpenApiExample(
+                "A quick draft", request_only=True,
+                value={"name": "Quick draft", "model_key": "ltx-video", "num_frames": 25, "width": 256, "height": 192,
+                       "num_steps": 4, "guidance_scale": 3.0},
+            )
+        ]
+    )
+)  # fmt: skip
 class PresetViewSet(
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,
@@ -319,6 +362,9 @@ class NoGrant(exceptions.NotFound):
     default_code = "no_grant"
 
 
+NO_GRANT = OpenApiResponse(ErrorSerializer, description=NoGrant.default_detail)
+
+
 class QuotaSerializer(serializers.Serializer):
     programme = serializers.CharField()
     starts_at = serializers.DateTimeField()
@@ -345,7 +391,7 @@ class QuotaView(views.APIView):
 
     token_scopes = {"GET": "read", "HEAD": "read", "OPTIONS": "read"}
 
-    @extend_schema(responses={200: QuotaSerializer})
+    @extend_schema(responses={200: QuotaSerializer, 404: NO_GRANT})
     def get(self, request):
         grant = current_grant(request.user)
         if grant is None:
@@ -389,7 +435,7 @@ class ModelViewSet(viewsets.ViewSet):
 
     token_scopes = {"GET": "read", "HEAD": "read", "OPTIONS": "read"}
 
-    @extend_schema(responses={200: ModelRulesSerializer(many=True)})
+    @extend_schema(responses={200: ModelRulesSerializer(many=True), 404: NO_GRANT})
     def list(self, request):
         grant = current_grant(request.user)
         if grant is None:

@@ -7,6 +7,7 @@ from access.models import ApiToken, AuditEvent, token_digest
 from access.services import suspension_create
 from access.tokens import token_create, token_generate, token_revoke, token_well_formed, tokens_in_text
 from generation.models import RenderJob
+from tests.factories import RenderJobFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -64,6 +65,17 @@ def test_a_token_works_within_its_scopes(tester):
     assert RenderJob.objects.count() == 1
     record = ApiToken.objects.get(name="maker")
     assert record.last_used_at is not None and record.last_used_ip == "127.0.0.1"
+
+
+def test_a_method_the_endpoint_lacks_is_not_allowed_rather_than_out_of_scope(tester):
+    _, token = token_create(user=tester, name="all", scopes=["read", "generate", "feedback"])
+    job = RenderJobFactory(owner=tester, grant=tester.grants.get())
+
+    for method, path in [("put", f"{JOBS}{job.pk}/"), ("patch", f"{JOBS}{job.pk}/"), ("delete", "/api/v1/quota/")]:
+        response = getattr(_bearer(token), method)(path, SMALL, format="json")
+        assert response.status_code == 405, (method, path, response.json())
+    job.refresh_from_db()
+    assert (job.prompt, job.width, job.state) == ("a slow pan over a neon city at night", 64, "queued")
 
 
 @pytest.mark.parametrize("header", ["Bearer blt_nottherightshape", "Bearer", "Bearer a b"])

@@ -38,6 +38,35 @@ def test_creating_a_job_queues_it(api, tester):
     assert job.owner == tester
 
 
+def test_a_new_job_s_location_is_its_url(api):
+    response = api.post(JOBS, GOOD, format="json")
+
+    assert response.status_code == 201
+    assert response["Location"] == f"http://testserver{JOBS}{response.json()['id']}/"
+    assert api.get(response["Location"]).json()["id"] == response.json()["id"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/jobs/0.5/cancel/", "/api/v1/nothing/", "/api/v2/"])
+def test_an_api_path_that_matches_nothing_answers_json(api, path):
+    response = api.get(path)
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json" and response.json() == {"detail": "Not found."}
+
+
+def test_a_body_in_a_media_type_the_api_does_not_read_is_refused(api):
+    response = api.post(JOBS, "<job/>", content_type="application/xml")
+
+    assert response.status_code == 415 and "application/xml" in response.json()["detail"]
+    assert not RenderJob.objects.exists()
+
+
+def test_a_page_that_matches_nothing_is_still_a_page(tester_client):
+    response = tester_client.get("/no-such-page/")
+
+    assert response.status_code == 404 and response["Content-Type"].startswith("text/html")
+
+
 def test_reading_a_job_reports_its_state(api, tester):
     job = RenderJobFactory(owner=tester, state="running", progress_step=1, progress_total=2)
 
