@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from access.api import AuditEventViewSet
+from access.sign_in import sign_in_page
 from feedback.api import ClipRatingViewSet, LedgerViewSet, ReportViewSet
 from generation.api import ModelViewSet, PresetViewSet, QuotaView, RenderJobViewSet
 
@@ -41,6 +42,7 @@ urlpatterns = [
     path("manage/queue/", include("generation.staff_urls")),
     path("feedback/", include("feedback.urls")),
     path("manage/<slug:slug>/feedback/", include("feedback.manage_urls")),
+    path("accounts/login/", sign_in_page, name="sign_in"),  # allauth's, answering 429 while locked out
     path("accounts/", include("allauth.urls")),
     path("", include("access.urls")),
     path("manage/<slug:slug>/", include("generation.manage_urls")),
