@@ -19,7 +19,6 @@ from access.services import INVITATION_DAYS
 
 REASON_REQUIRED = "Say why: it is kept in the audit trail."
 MAX_UPLOAD_BYTES = 1024 * 1024
-UPLOAD_TYPES = ("text/csv", "text/plain")
 MAX_ADDRESSES = 1000
 INT_MAX = 2_147_483_647  # the most a PositiveIntegerField holds on every database Django supports
 
@@ -136,12 +135,8 @@ class InvitationForm(forms.Form):
                 f"{upload.name} is {filesizeformat(upload.size)}; upload a file of at most 1 MB, "
                 "or split the list into several files."
             )
-        content_type = (upload.content_type or "").split(";")[0].strip().lower()
-        if content_type not in UPLOAD_TYPES:
-            raise ValidationError(
-                f"{upload.name} is not a CSV file (its type is {content_type or 'unknown'}). "
-                "Upload a .csv or plain-text file (text/csv or text/plain)."
-            )
+        # Judged by its content, never by its name or the type the browser declared (browsers on
+        # Windows send .csv files as application/vnd.ms-excel; anything can be named list.csv).
         raw = upload.read()
         try:
             text = raw.decode("utf-8-sig")
@@ -150,7 +145,7 @@ class InvitationForm(forms.Form):
             return addresses_from_csv(text)
         except UnicodeDecodeError as error:
             raise ValidationError(
-                f"{upload.name} is not UTF-8 text. Save it as CSV (UTF-8) and upload it again."
+                f"{upload.name} is not a CSV file: it is not UTF-8 text. Save it as CSV (UTF-8) and upload it again."
             ) from error
         except csv.Error as error:
             raise ValidationError(f"{upload.name} could not be read as CSV: {error}.") from error

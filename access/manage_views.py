@@ -32,6 +32,7 @@ from access.manage_forms import (
     SuspendForm,
 )
 from access.models import Grant, Invitation, Suspension
+from access.ratelimits import RateLimited, rate_consume, rate_refund, retry_after
 
 
 def _result_key(programme) -> str:
@@ -196,14 +197,21 @@ def invitations(request, programme):
     form = InvitationForm(request.POST, request.FILES, programme=programme)
     if form.is_valid():
         try:
+            rate_consume(scope="invitations", key=request.user.pk, cost=len(form.cleaned_data["emails"]))
+        except RateLimited as limited:
+            form.add_error(None, str(limited))
+            return retry_after(_invitations_page(request, programme, form=form, status=429), limited)
+        try:
             made, skipped = services.invitations_create(
                 programme=programme, cohort=form.cleaned_data["cohort"], role=form.cleaned_data["role"],
                 emails=form.cleaned_data["emails"], days=form.cleaned_data["days"], actor=request.user,
                 ip=client_ip(request),
             )  # fmt: skip
         except ValidationError as error:
+            rate_refund(scope="invitations", key=request.user.pk, cost=len(form.cleaned_data["emails"]))
             _add_service_errors(form, error)
         else:
+            rate_refund(scope="invitations", key=request.user.pk, cost=len(form.cleaned_data["emails"]) - len(made))
             request.session[_result_key(programme)] = {
                 "invited": [invitation.email for invitation in made],
                 "skipped": sorted(skipped.items()),
@@ -216,9 +224,17 @@ def invitations(request, programme):
 
 def _invitation_action(request, programme, invitation_id, action, done: str):
     invitation = get_object_or_404(Invitation, pk=invitation_id, programme=programme)
+    if action is services.invitation_resend:
+        try:
+            rate_consume(scope="invitations", key=request.user.pk)
+        except RateLimited as limited:
+            page = _invitations_page(request, programme, action_error=f"{invitation.email}: {limited}", status=429)
+            return retry_after(page, limited)
     try:
         action(invitation=invitation, actor=request.user, ip=client_ip(request))
     except ValidationError as error:
+        if action is services.invitation_resend:
+            rate_refund(scope="invitations", key=request.user.pk)
         return _invitations_page(
             request, programme, action_error=f"{invitation.email}: {' '.join(error.messages)}", status=400
         )

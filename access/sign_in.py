@@ -51,3 +51,17 @@ def _tell(user, *, ip, user_agent: str, at) -> None:
 @receiver(user_logged_in)
 def note_sign_in(sender, request, user, **kwargs):
     sign_in_record(user=user, ip=client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", "")[:300])
+
+
+def sign_in_page(request, *args, **kwargs):
+    """allauth's sign-in page, answering 429 (not 200) while an address or account is locked out after
+    repeated failed sign-ins (ACCOUNT_RATE_LIMITS), so scripts and monitoring see the refusal too."""
+    from allauth.account.views import login
+
+    response = login(request, *args, **kwargs)
+    form = (getattr(response, "context_data", None) or {}).get("form")
+    if form is not None and form.is_bound:
+        codes = {error.code for error in form.non_field_errors().as_data()}
+        if "too_many_login_attempts" in codes:
+            response.status_code = 429
+    return response

@@ -7,6 +7,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from access.audit import client_ip
 from access.models import ApiToken
+from access.ratelimits import RateLimited, rate_consume, rate_refund, retry_after
 from access.tokens import MAX_DAYS, token_create, token_revoke, token_rotate
 
 
@@ -31,8 +32,14 @@ def token_list(request):
     if request.method == "POST":
         if form.is_valid():
             try:
+                rate_consume(scope="tokens", key=request.user.pk)
+            except RateLimited as limited:
+                form.add_error(None, str(limited))
+                return retry_after(_page(request, form, status=429), limited)
+            try:
                 _, token = token_create(user=request.user, ip=client_ip(request), **form.cleaned_data)
             except ValidationError as error:
+                rate_refund(scope="tokens", key=request.user.pk)
                 for field, errors in error.message_dict.items():
                     form.add_error(field if field in form.fields else None, errors)
             else:
@@ -48,9 +55,16 @@ def _own_token(request, token_id) -> ApiToken:
 @login_required
 @require_POST
 def token_rotate_view(request, token_id):
+    record = _own_token(request, token_id)
     try:
-        _, token = token_rotate(record=_own_token(request, token_id), actor=request.user, ip=client_ip(request))
+        rate_consume(scope="tokens", key=request.user.pk)
+    except RateLimited as limited:
+        messages.error(request, str(limited))
+        return retry_after(_page(request, TokenForm(), status=429), limited)
+    try:
+        _, token = token_rotate(record=record, actor=request.user, ip=client_ip(request))
     except ValidationError as error:
+        rate_refund(scope="tokens", key=request.user.pk)
         messages.error(request, " ".join(error.messages))
         return redirect("tokens:list")
     return _page(request, TokenForm(), new_token=token, status=201)

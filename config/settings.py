@@ -4,9 +4,11 @@ console email backend. See platform/backlot.env.example for the full list."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import envbool, envfloat, envint, envlist, envmap, envstr
@@ -46,6 +48,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_filters",
     "django_htmx",
+    "csp",
     "access",
     "generation",
     "feedback",
@@ -54,6 +57,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "config.headers.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -143,7 +148,12 @@ ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = True
 ACCOUNT_SESSION_REMEMBER = None
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
-ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
+# Sign-in rate limits (allauth's syntax: count/period/ip|key, comma-separated): failed sign-ins per
+# address and per account, and sign-in attempts per address.
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": envstr("BACKLOT_RATE_SIGN_IN_FAILED", "10/m/ip,5/5m/key"),
+    "login": envstr("BACKLOT_RATE_SIGN_IN", "30/m/ip"),
+}
 USERSESSIONS_TRACK_ACTIVITY = True
 # Staff (programme admins, reviewers, Django admin) must set up TOTP before using staff pages.
 BACKLOT_STAFF_MFA_REQUIRED = envbool("BACKLOT_STAFF_MFA_REQUIRED", True)
@@ -187,6 +197,27 @@ SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", 60 * 60 * 24 * 14)
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Content Security Policy (django-csp): scripts, styles and everything else from this site only, no
+# inline script or style anywhere (htmx comes from our static files, with its injected styles off).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "media-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
+# Browser features no page here uses (config/headers.py).
+PERMISSIONS_POLICY = (
+    "accelerometer=(), autoplay=(self), camera=(), display-capture=(), fullscreen=(self), geolocation=(), "
+    "gyroscope=(), magnetometer=(), microphone=(), midi=(), payment=(), picture-in-picture=(self), usb=()"
+)
 if not DEBUG:
     SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", True)
     SESSION_COOKIE_SECURE = True
@@ -300,6 +331,20 @@ BACKLOT_FAIR_SHARE_HOURS = envint("BACKLOT_FAIR_SHARE_HOURS", 24)
 BACKLOT_STALE_SECONDS = envint("BACKLOT_STALE_SECONDS", 900)
 # Each worker writes its row this often; one not heard from for three beats is shown as offline.
 BACKLOT_WORKER_HEARTBEAT_SECONDS = envint("BACKLOT_WORKER_HEARTBEAT_SECONDS", 30)
+
+# Rate limits per person (access/ratelimits.py), count/period with period s, m, h or d: invitations an
+# admin sends (each address counts), API tokens created or rotated, render jobs submitted (form and API
+# together, each variation counts). A request over the limit answers 429 and changes nothing.
+BACKLOT_RATE_LIMITS = {
+    "invitations": envstr("BACKLOT_RATE_INVITATIONS", "500/h"),
+    "tokens": envstr("BACKLOT_RATE_TOKENS", "10/h"),
+    "submissions": envstr("BACKLOT_RATE_SUBMISSIONS", "120/h"),
+}
+for _name, _rate in BACKLOT_RATE_LIMITS.items():
+    if not re.fullmatch(r"\d+/\d*[smhd]", _rate.strip()):
+        raise ImproperlyConfigured(
+            f"BACKLOT_RATE_{_name.upper()} must be count/period, e.g. 30/m or 200/h, not {_rate!r}."
+        )
 
 # Leak detection: a session or API token used from more than LEAK_MAX_NETWORKS networks (IPv4 /24,
 # IPv6 /48 by default) within LEAK_WINDOW_MINUTES, or a person submitting far more jobs in an hour

@@ -1,13 +1,15 @@
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.db import connection
 from django.http import JsonResponse
 from django.urls import include, path
 from django.views import defaults
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from access.api import AuditEventViewSet
+from access.sign_in import sign_in_page
 from feedback.api import ClipRatingViewSet, LedgerViewSet, ReportViewSet
 from generation.api import ModelViewSet, PresetViewSet, QuotaView, RenderJobViewSet
 
@@ -43,6 +45,14 @@ handler403 = api_aware(defaults.permission_denied, 403, "You do not have permiss
 handler404 = api_aware(defaults.page_not_found, 404, "Not found.")
 handler500 = api_aware(defaults.server_error, 500, "Server error.")
 
+
+# Swagger UI comes from its CDN; only this page may load scripts and styles from there, and its own
+# set-up script is served by the same view (?script) rather than inline.
+SWAGGER_CDN = "https://cdn.jsdelivr.net"
+api_docs = csp_update({"script-src": [SWAGGER_CDN], "style-src": [SWAGGER_CDN], "img-src": [SWAGGER_CDN]})(
+    SpectacularSwaggerSplitView.as_view(url_name="api-schema", template_name="api_docs.html")
+)
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="generation:job_list"), name="home"),
     path("clips/", include("generation.urls")),
@@ -50,6 +60,7 @@ urlpatterns = [
     path("manage/queue/", include("generation.staff_urls")),
     path("feedback/", include("feedback.urls")),
     path("manage/<slug:slug>/feedback/", include("feedback.manage_urls")),
+    path("accounts/login/", sign_in_page, name="sign_in"),  # allauth's, answering 429 while locked out
     path("accounts/", include("allauth.urls")),
     path("", include("access.urls")),
     path("manage/<slug:slug>/", include("generation.manage_urls")),
@@ -64,6 +75,6 @@ urlpatterns = [
     path("api/v1/quota/", QuotaView.as_view(), name="api-quota"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", api_docs, name="api-docs"),
     path("healthz", healthz, name="healthz"),
 ]

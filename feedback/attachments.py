@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.template.defaultfilters import filesizeformat
@@ -18,6 +20,10 @@ KINDS = [
     ("WebM video", "video/webm", lambda head: head.startswith(b"\x1a\x45\xdf\xa3")),
     ("PDF", "application/pdf", lambda head: head.startswith(b"%PDF-")),
 ]
+EXTENSIONS = {
+    "image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp", "video/mp4": ".mp4",
+    "video/webm": ".webm", "application/pdf": ".pdf", "text/plain": ".txt",
+}  # fmt: skip
 ALLOWED_TEXT = "PNG, JPEG, GIF or WebP images, MP4 or WebM videos, PDFs, or plain text (logs)"
 
 
@@ -72,3 +78,9 @@ def attachments_check(uploads) -> list[tuple[object, str]]:
     if errors:
         raise ValidationError({"attachments": errors})
     return checked
+
+
+def stored_name(content_type: str) -> str:
+    """A fresh random file name for an attachment: nothing of the uploader's file name reaches the storage
+    path (the name is kept only as a label, and given back as the download's file name)."""
+    return f"{uuid.uuid4().hex}{EXTENSIONS[content_type]}"

@@ -13,7 +13,7 @@ from django.utils import timezone
 from access.audit import audit
 from access.models import Membership, Role
 from access.policy import is_programme_admin
-from feedback.attachments import attachments_check
+from feedback.attachments import attachments_check, stored_name
 from feedback.ledger import ledger_correct, ledger_credit, ledger_entry_for
 from feedback.models import (
     SEVERITIES,
@@ -251,10 +251,10 @@ def report_file(
         **{name: value.strip() for name, value in fields.items() if name != "prompt"},
     )  # fmt: skip
     for upload, content_type in checked:
-        Attachment.objects.create(
-            report=report, uploaded_by=reporter, file=upload, name=upload.name[:200], content_type=content_type,
-            size=upload.size,
-        )  # fmt: skip
+        item = Attachment(report=report, uploaded_by=reporter, name=upload.name[:200], content_type=content_type,
+                          size=upload.size)  # fmt: skip
+        item.file.save(stored_name(content_type), upload, save=False)
+        item.save()
     ReportEvent.objects.create(report=report, actor=reporter, to_state=State.NEW, comment="Filed")
     notify(reporter, f"{report.get_kind_display()} #{report.pk} filed: {report.title}", report.get_absolute_url())
     return report

@@ -11,6 +11,7 @@ from rest_framework.utils.urls import replace_query_param
 
 from access import leaks
 from access.policy import current_grant
+from access.ratelimits import RateLimited, rate_consume, rate_refund
 from access.schema import ErrorSerializer
 from generation import presets, selectors, services
 from generation.media import media_url
@@ -263,14 +264,20 @@ class RenderJobViewSet(
         if len(key) > 80:
             raise exceptions.ValidationError({"idempotency_key": ["Idempotency keys are at most 80 characters."]})
         try:
+            rate_consume(scope="submissions", key=request.user.pk)
+        except RateLimited as limited:
+            raise exceptions.Throttled(wait=limited.retry_after, detail=str(limited)) from limited
+        try:
             job = services.job_create(owner=request.user, idempotency_key=key, via="api", **incoming.validated_data)
-        except DjangoValidationError as error:
+        except (DjangoValidationError, services.QuotaExceeded, services.IdempotencyConflict) as error:
+            rate_refund(scope="submissions", key=request.user.pk)  # only jobs really queued count
+            if isinstance(error, services.QuotaExceeded):
+                raise QuotaExceeded(str(error)) from error
+            if isinstance(error, services.IdempotencyConflict):
+                raise IdempotencyConflict(str(error)) from error
             raise exceptions.ValidationError(error.message_dict) from error
-        except services.QuotaExceeded as error:
-            raise QuotaExceeded(str(error)) from error
-        except services.IdempotencyConflict as error:
-            raise IdempotencyConflict(str(error)) from error
         if job.replayed:
+            rate_refund(scope="submissions", key=request.user.pk)
             return Response(RenderJobSerializer(job, context=self.get_serializer_context()).data)
         credential = leaks.request_credential(request)
         if credential:

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from access import leaks
 from access.policy import current_grant, may_render
+from access.ratelimits import RateLimited, rate_consume, rate_refund, retry_after
 from access.selectors import programmes_red_teamed_by
 from generation import presets, selectors, services
 from generation.forms import KEPT_ON_MODEL_SWITCH, GalleryFilterForm, JobForm
@@ -88,11 +89,18 @@ def job_create(request):
         settings_ = dict(form.cleaned_data)
         count = settings_.pop("variations")
         try:
+            rate_consume(scope="submissions", key=request.user.pk, cost=count)
+        except RateLimited as limited:
+            form.add_error(None, str(limited))
+            return retry_after(job_form_page(request, form, preset=preset, status=429), limited)
+        try:
             jobs = services.jobs_create_variations(owner=request.user, count=count, **settings_)
         except ValidationError as error:
+            rate_refund(scope="submissions", key=request.user.pk, cost=count)  # only jobs really queued count
             for field, field_errors in error.message_dict.items():
                 form.add_error(field if field in form.fields else None, field_errors)
         except services.QuotaExceeded as error:
+            rate_refund(scope="submissions", key=request.user.pk, cost=count)
             form.add_error(None, str(error))
         else:
             credential = leaks.request_credential(request)

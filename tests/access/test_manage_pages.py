@@ -439,6 +439,17 @@ def test_inviting_from_a_csv_file(admin_client, cohort, django_capture_on_commit
     assert len(mail.outbox) == 2
 
 
+def test_a_csv_file_is_judged_by_its_content_not_its_declared_type(
+    admin_client, cohort, django_capture_on_commit_callbacks
+):
+    # Browsers on Windows send .csv files as application/vnd.ms-excel; the bytes decide.
+    upload = SimpleUploadedFile("export.xls", b"ann@example.org\n", content_type="application/vnd.ms-excel")
+    response = _invite(admin_client, django_capture_on_commit_callbacks, cohort=cohort.pk, csv_file=upload)
+
+    assert response.status_code == 302
+    assert list(Invitation.objects.values_list("email", flat=True)) == ["ann@example.org"]
+
+
 def test_a_reviewer_is_invited_without_a_cohort(admin_client, django_capture_on_commit_callbacks):
     response = _invite(
         admin_client, django_capture_on_commit_callbacks, role=Role.REVIEWER, addresses="rev@example.org"
@@ -456,8 +467,9 @@ def test_a_reviewer_is_invited_without_a_cohort(admin_client, django_capture_on_
         ({"cohort": "COHORT", "addresses": "x@example.org", "days": 0}, "greater than or equal to 1"),
         ({"cohort": "COHORT", "addresses": "x@example.org", "role": "overlord"}, "Select a valid choice"),
         ({"cohort": "COHORT", "csv_file": "BIG"}, "upload a file of at most 1 MB"),
-        ({"cohort": "COHORT", "csv_file": "PNG"}, "is not a CSV file (its type is image/png)"),
+        ({"cohort": "COHORT", "csv_file": "PNG"}, "photo.png is not a CSV file: it is not UTF-8 text"),
         ({"cohort": "COHORT", "csv_file": "BINARY"}, "is not UTF-8 text"),
+        ({"cohort": "COHORT", "csv_file": "PNG_AS_CSV"}, "list.csv is not a CSV file: it is not UTF-8 text"),
     ],
 )
 def test_bad_invitations_are_refused_and_change_nothing(
@@ -467,6 +479,7 @@ def test_bad_invitations_are_refused_and_change_nothing(
         "BIG": SimpleUploadedFile("big.csv", b"x@example.org\n" + b"a" * 1024 * 1024, content_type="text/csv"),
         "PNG": SimpleUploadedFile("photo.png", b"\x89PNG\r\n\x1a\n", content_type="image/png"),
         "BINARY": SimpleUploadedFile("list.csv", b"\xff\xfe\x00x\x00@", content_type="text/csv"),
+        "PNG_AS_CSV": SimpleUploadedFile("list.csv", b"\x89PNG\r\n\x1a\nx@example.org", content_type="text/csv"),
     }
     data = {key: cohort.pk if value == "COHORT" else uploads.get(value, value) for key, value in data.items()}
     before = _state()

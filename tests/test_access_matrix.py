@@ -1,0 +1,412 @@
+"""The access matrix: for every URL pattern in the resolver and every endpoint in the API schema, what each
+role of the standing cast gets. Kept as data, one line per (URL name, method); the walk fails when a URL
+pattern or an API endpoint exists that the matrix does not list, so a new page must say who may reach it.
+
+Columns, in this order:  anonymous, outsider, tester, tester2, red_teamer, reviewer, admin, staff, other_admin
+  - tester owns every object a URL names (their clip, preset, token, report ...); tester2 is another artist
+    of the same cohort and must never reach them; admin is the programme's admin (not Django staff); staff is
+    the operator's Django staff (in no programme); other_admin administers another programme and must not
+    reach this one's. Reviewer, admins and staff have TOTP set up (staff pages need it: tests/access).
+Outcomes:
+  ok   reached the view: 2xx, a redirect that is not to a sign-in page, or 400 for a deliberately empty form
+  in   sent to sign in (302 to /accounts/login/, or to /admin/login/ for the Django admin)
+  mfa  sent to set up two-factor authentication first
+  401, 403, 404, 405, 409  that status
+Each request runs in a savepoint that is rolled back, so one role's POST does not change what the next
+request sees. POSTs send ``data`` (empty unless given): the point is who gets past the guards.
+
+Rules for patterns not listed one by one:
+  - allauth's own URLs (callback in an ``allauth.`` module) are allauth's to guard; the ones Backlot links
+    to or overrides are listed anyway (sign-in, sign-up, sign-out, e-mail, two-factor, sessions).
+  - the Django admin's internal URLs (``admin/...``) are guarded by the admin site itself (is_staff, then
+    per-model permissions); only its index is listed.
+Rows for the competition app (/competition/, /reviews/, /manage/<slug>/competition/) are added with it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
+from django.utils import timezone
+
+from access.leaks import alert_raise, session_credential
+from access.models import AuditEvent, Invitation, LeakAlert, Role, Suspension, token_digest
+from access.rates import rate_publish
+from access.services import cohort_create, programme_create, suspension_create
+from access.tokens import token_create
+from feedback import services as feedback
+from feedback.ledger import ledger_credit
+from feedback.models import Attachment, LedgerEntry
+from feedback.payouts import payout_run
+from feedback.showcase import showcase_offer
+from generation.media import media_url
+from generation.presets import preset_create
+from generation.prompt_policy import prompt_rule_create
+from tests.conftest import member, with_totp
+from tests.factories import RenderJobFactory, UserFactory
+from tests.feedback.conftest import finished_clip
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ("anonymous", "outsider", "tester", "tester2", "red_teamer", "reviewer", "admin", "staff", "other_admin")
+OUTCOMES = {"ok", "in", "mfa", "401", "403", "404", "405", "409"}
+
+JOB = {"prompt": "a lighthouse in fog", "model_key": "ltx-video", "num_frames": 25, "width": 256, "height": 192,
+       "num_steps": 4, "guidance_scale": 3.0}  # fmt: skip
+PRESET = {"name": "Fog", "model_key": "ltx-video", "num_frames": 25, "width": 256, "height": 192, "num_steps": 4,
+          "guidance_scale": 3.0}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str  # the URL's name, with its namespace
+    method: str
+    expected: str  # one outcome per role, in ROLES order
+    kwargs: dict = field(default_factory=dict)  # URL parameters; a value names an object of the world
+    data: dict | None = None  # what a POST sends (JSON for the API)
+    api: bool = False
+    own_session: bool = False  # signing out ends the session: such a row gets a session of its own
+
+    def outcomes(self) -> dict[str, str]:
+        values = self.expected.split()
+        assert len(values) == len(ROLES) and set(values) <= OUTCOMES, f"{self.name}: {self.expected!r}"
+        return dict(zip(ROLES, values, strict=True))
+
+
+def page(name, expected, method="GET", *, data=None, own_session=False, **kwargs):
+    return Row(name, method, expected, kwargs, data, own_session=own_session)
+
+
+def api(name, method, expected, data=None, **kwargs):
+    return Row(name, method, expected, kwargs, data, api=True)
+
+
+# fmt: off
+# Usual URL parameters: each names the world's object of that kind, owned by tester (see ``world``).
+#                                                          anon  outs  test  tst2  red   revw  admn  staf  othr
+MATRIX = [
+    page("home",                                          "ok    ok    ok    ok    ok    ok    ok    ok    ok"),
+    page("healthz",                                       "ok    ok    ok    ok    ok    ok    ok    ok    ok"),
+    page("sign_in",                                       "ok    ok    ok    ok    ok    ok    ok    ok    ok"),
+    page("account_login",                                 "ok    ok    ok    ok    ok    ok    ok    ok    ok"),
+    page("account_signup",                                "ok    ok    ok    ok    ok    ok    ok    ok    ok"),
+    page("account_logout",                                "ok    ok    ok    ok    ok    ok    ok    ok    ok", "POST", own_session=True),
+    page("account_email",                                 "in    ok    ok    ok    ok    ok    ok    ok    ok"),
+    page("mfa_index",                                     "in    ok    ok    ok    ok    ok    ok    ok    ok"),
+    page("usersessions_list",                             "in    ok    ok    ok    ok    ok    ok    ok    ok"),
+    page("admin:index",                                   "in    in    in    in    in    in    in    ok    in"),
+    page("access:invitation_accept",                      "ok    409   409   409   409   409   409   409   409", token="invitation_token"),
+    # A tester's clips.
+    page("generation:job_list",                           "in    ok    ok    ok    ok    ok    ok    ok    ok"),
+    page("generation:job_create",                         "in    403   ok    ok    ok    403   403   403   403"),
+    page("generation:job_create",                         "in    403   ok    ok    ok    403   403   403   403", "POST", data=JOB),
+    page("generation:job_estimate",                       "in    ok    ok    ok    ok    ok    ok    ok    ok"),
+    page("generation:job_detail",                         "in    404   ok    404   404   404   404   404   404", job_id="clip"),
+    page("generation:job_status",                         "in    404   ok    404   404   404   404   404   404", job_id="clip"),
+    page("generation:job_card",                           "in    404   ok    404   404   404   404   404   404", job_id="clip"),
+    page("generation:job_cancel",                         "in    404   ok    404   404   404   404   404   404", "POST", job_id="queued_job"),
+    page("generation:job_delete",                         "in    404   ok    404   404   404   404   404   404", job_id="clip"),
+    page("generation:job_delete",                         "in    404   ok    404   404   404   404   404   404", "POST", job_id="clip"),
+    page("generation:job_video",                          "403   404   ok    404   404   404   404   404   404", job_id="clip"),
+    # A signed link is a bearer link for players and download tools: it works signed out, and only for its owner
+    # when signed in. It expires, and stops when the owner loses access (tests/generation/test_views.py).
+    page("generation:media",                              "ok    404   ok    404   404   404   404   404   404", token="media_token"),
+    page("generation:preset_list",                        "in    ok    ok    ok    ok    ok    ok    ok    ok"),
+    page("generation:preset_create",                      "in    ok    ok    ok    ok    ok    ok    ok    ok", "POST"),
+    page("generation:preset_rename",                      "in    404   ok    404   404   404   404   404   404", "POST", preset_id="preset"),
+    page("generation:preset_delete",                      "in    404   ok    404   404   404   404   404   404", "POST", preset_id="preset"),
+    # The programme's prompt policy and shared presets: its admins (refusals: and its red team).
+    page("generation_manage:prompt_policy",               "in    404   404   404   404   404   ok    404   404", slug="slug"),
+    page("generation_manage:prompt_policy",               "in    404   404   404   404   404   ok    404   404", "POST", slug="slug"),
+    page("generation_manage:prompt_policy_test",          "in    404   404   404   404   404   ok    404   404", "POST", slug="slug"),
+    page("generation_manage:prompt_rule",                 "in    404   404   404   404   404   ok    404   404", slug="slug", rule_id="rule"),
+    page("generation_manage:prompt_rule_toggle",          "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", rule_id="rule"),
+    page("generation_manage:prompt_rule_delete",          "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", rule_id="rule"),
+    page("generation_manage:refusals",                    "in    404   404   404   ok    404   ok    404   404", slug="slug"),
+    page("generation_manage:presets",                     "in    404   404   404   404   404   ok    404   404", slug="slug"),
+    page("generation_manage:preset_rename",               "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", preset_id="programme_preset"),
+    page("generation_manage:preset_delete",               "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", preset_id="programme_preset"),
+    # The render queue spans every programme: the operator's staff only.
+    page("generation_staff:queue",                        "in    404   404   404   404   404   404   ok    404"),
+    page("generation_staff:queue_job_action",             "in    404   404   404   404   404   404   ok    404", "POST", job_id="queued_job"),
+    # Feedback: a tester's own reports, ratings and statement; their programme's admins triage.
+    page("feedback:my_reports",                           "in    ok    ok    ok    ok    ok    ok    ok    ok"),
+    page("feedback:statement",                            "in    ok    ok    ok    ok    ok    ok    ok    ok"),
+    page("feedback:notifications",                        "in    ok    ok    ok    ok    ok    ok    ok    ok"),
+    page("feedback:notifications",                        "in    ok    ok    ok    ok    ok    ok    ok    ok", "POST"),
+    page("feedback:clip_rate",                            "in    404   ok    404   404   404   404   404   404", job_id="clip"),
+    page("feedback:clip_bug",                             "in    404   ok    404   404   404   404   404   404", job_id="clip"),
+    page("feedback:clip_finding",                         "in    404   403   404   404   404   404   404   404", job_id="clip"),
+    page("feedback:clip_showcase",                        "in    404   ok    404   404   404   404   404   404", "POST", job_id="clip"),
+    page("feedback:bug_new",                              "in    403   ok    ok    ok    ok    ok    403   ok"),
+    page("feedback:finding_new",                          "in    403   403   403   ok    403   403   403   403"),
+    page("feedback:report_detail",                        "in    404   ok    404   404   404   ok    404   404", report_id="report"),
+    page("feedback:report_comment",                       "in    404   ok    404   404   404   ok    404   404", "POST", report_id="report"),
+    page("feedback:report_clip",                          "in    404   ok    404   404   404   ok    404   404", report_id="report"),
+    page("feedback:attachment",                           "in    404   ok    404   404   404   ok    404   404", report_id="report", attachment_id="attachment"),
+    page("feedback:release_notes",                        "in    404   ok    ok    ok    ok    ok    404   404", version_id="version"),
+    page("feedback_manage:queue",                         "in    404   404   404   404   404   ok    404   404", slug="slug"),
+    page("feedback_manage:report_transition",             "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", report_id="report"),
+    page("feedback_manage:report_assign",                 "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", report_id="report"),
+    page("feedback_manage:ratings",                       "in    404   404   404   404   404   ok    404   404", slug="slug"),
+    page("feedback_manage:ratings_export",                "in    404   404   404   404   404   ok    404   404", slug="slug"),
+    page("feedback_manage:rating_decide",                 "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", rating_id="rating"),
+    page("feedback_manage:payouts",                       "in    404   404   404   404   404   ok    404   404", slug="slug"),
+    page("feedback_manage:payouts",                       "in    404   404   404   404   404   ok    404   404", "POST", slug="slug"),
+    page("feedback_manage:payout_export",                 "in    404   404   404   404   404   ok    404   404", slug="slug", payout_id="payout"),
+    page("feedback_manage:person_ledger",                 "in    404   404   404   404   404   ok    404   404", slug="slug", user_id="tester"),
+    page("feedback_manage:showcase",                      "in    404   404   404   404   404   ok    404   404", slug="slug"),
+    page("feedback_manage:showcase_use",                  "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", offer_id="offer"),
+    page("feedback_manage:versions",                      "in    404   404   404   404   404   ok    404   404", slug="slug"),
+    page("feedback_manage:versions",                      "in    404   404   404   404   404   ok    404   404", "POST", slug="slug"),
+    page("feedback_manage:settings",                      "in    404   404   404   404   404   ok    404   404", slug="slug"),
+    page("feedback_manage:settings",                      "in    404   404   404   404   404   ok    404   404", "POST", slug="slug"),
+    page("feedback_programme:health",                     "in    404   ok    ok    ok    ok    ok    404   404", slug="slug"),
+    page("programmes:rates",                              "in    404   ok    ok    ok    ok    ok    404   404", programme="slug"),
+    page("terms:answer",                                  "in    404   404   404   404   404   404   404   404", programme="slug"),
+    # A person's own account, tokens and data.
+    page("account_pages:index",                           "in    ok    ok    ok    ok    ok    ok    ok    ok"),
+    page("account_pages:export",                          "in    ok    ok    ok    ok    ok    ok    ok    ok"),
+    page("tokens:list",                                   "in    ok    ok    ok    ok    ok    ok    ok    ok"),
+    page("tokens:list",                                   "in    ok    ok    ok    ok    ok    ok    ok    ok", "POST"),
+    page("tokens:rotate",                                 "in    404   ok    404   404   404   404   404   404", "POST", token_id="token"),
+    page("tokens:delete",                                 "in    404   ok    404   404   404   404   404   404", "POST", token_id="token"),
+    # Programme administration: its admins only; anyone else is told nothing exists.
+    page("access:manage_index",                           "in    404   404   404   404   404   ok    404   ok"),
+    page("access:manage_programme",                       "in    404   404   404   404   404   ok    404   404", slug="slug"),
+    page("access:manage_pause",                           "in    404   404   404   404   404   ok    404   404", "POST", slug="slug"),
+    page("access:manage_resume",                          "in    404   404   404   404   404   ok    404   404", "POST", slug="slug"),
+    page("access:manage_lift",                            "in    404   404   404   404   404   ok    404   404", slug="slug", suspension_id="suspension"),
+    page("access:manage_lift",                            "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", suspension_id="suspension"),
+    page("access:manage_invitations",                     "in    404   404   404   404   404   ok    404   404", slug="slug"),
+    page("access:manage_invitations",                     "in    404   404   404   404   404   ok    404   404", "POST", slug="slug"),
+    page("access:manage_invitation_resend",               "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", invitation_id="invitation"),
+    page("access:manage_invitation_revoke",               "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", invitation_id="invitation"),
+    page("access:manage_person",                          "in    404   404   404   404   404   ok    404   404", slug="slug", user_id="tester"),
+    page("access:manage_person_grant",                    "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", user_id="tester"),
+    page("access:manage_person_suspend",                  "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", user_id="tester"),
+    page("access:manage_cohort",                          "in    404   404   404   404   404   ok    404   404", slug="slug", cohort_slug="cohort_slug"),
+    page("access:manage_cohort_suspend",                  "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", cohort_slug="cohort_slug"),
+    page("access:manage_audit",                           "in    404   404   404   404   404   ok    404   404", slug="slug"),
+    page("access:manage_audit_export",                    "in    404   404   404   404   404   ok    404   404", slug="slug"),
+    page("leaks:list",                                    "in    404   404   404   404   404   ok    404   ok"),
+    page("leaks:decide",                                  "in    404   404   404   404   404   ok    404   404", "POST", alert_id="alert"),
+    page("trace:upload",                                  "in    404   404   404   404   404   ok    404   ok"),
+    page("trace:upload",                                  "in    404   404   404   404   404   ok    404   ok", "POST"),
+    # The API: signed-in sessions here (tokens: tests/access/test_tokens.py). Other people's objects are 404.
+    page("api-root",                                      "401   ok    ok    ok    ok    ok    ok    ok    ok"),
+    page("api-schema",                                    "401   ok    ok    ok    ok    ok    ok    ok    ok"),
+    page("api-docs",                                      "401   ok    ok    ok    ok    ok    ok    ok    ok"),
+    api("api-quota", "GET",                               "401   404   ok    ok    ok    404   404   404   404"),
+    api("job-list", "GET",                                "401   ok    ok    ok    ok    ok    ok    ok    ok"),
+    api("job-list", "POST",                               "401   403   ok    ok    ok    403   403   403   403", data=JOB),
+    api("job-detail", "GET",                              "401   404   ok    404   404   404   404   404   404", pk="clip"),
+    api("job-detail", "DELETE",                           "401   404   ok    404   404   404   404   404   404", pk="clip"),
+    api("job-cancel", "POST",                             "401   404   ok    404   404   404   404   404   404", pk="queued_job"),
+    api("model-list", "GET",                              "401   404   ok    ok    ok    404   404   404   404"),
+    api("audit-list", "GET",                              "401   403   403   403   403   403   ok    403   ok"),
+    api("audit-detail", "GET",                            "401   403   403   403   403   403   ok    403   404", pk="audit_event"),
+    api("preset-list", "GET",                             "401   ok    ok    ok    ok    ok    ok    ok    ok"),
+    api("preset-list", "POST",                            "401   ok    ok    ok    ok    ok    ok    ok    ok", data=PRESET),
+    api("preset-detail", "GET",                           "401   404   ok    404   404   404   404   404   404", pk="preset"),
+    api("preset-detail", "DELETE",                        "401   404   ok    404   404   404   404   404   404", pk="preset"),
+    api("feedback-rating-list", "GET",                    "401   ok    ok    ok    ok    ok    ok    ok    ok"),
+    api("feedback-rating-list", "POST",                   "401   ok    ok    ok    ok    ok    ok    ok    ok"),
+    api("feedback-rating-detail", "GET",                  "401   404   ok    404   404   404   404   404   404", pk="rating"),
+    api("feedback-report-list", "GET",                    "401   ok    ok    ok    ok    ok    ok    ok    ok"),
+    api("feedback-report-list", "POST",                   "401   ok    ok    ok    ok    ok    ok    ok    ok"),
+    api("feedback-report-detail", "GET",                  "401   404   ok    404   404   404   404   404   404", pk="report"),
+    api("feedback-report-comments", "POST",               "401   404   ok    404   404   404   404   404   404", pk="report"),
+    api("feedback-ledger-list", "GET",                    "401   ok    ok    ok    ok    ok    ok    ok    ok"),
+    api("feedback-ledger-detail", "GET",                  "401   404   ok    404   404   404   404   404   404", pk="ledger_entry"),
+    api("feedback-ledger-statement", "GET",               "401   ok    ok    ok    ok    ok    ok    ok    ok"),
+]
+# fmt: on
+
+
+@pytest.fixture
+def programme_admin(programme):
+    return with_totp(member("padmin@example.org", programme=programme, role=Role.ADMIN))
+
+
+@pytest.fixture
+def staff(db):
+    return with_totp(UserFactory(email="staff@example.org", is_staff=True))
+
+
+@pytest.fixture
+def other_admin(db):
+    beta = programme_create(name="Beta")
+    cohort_create(programme=beta, name="Beta wave")
+    return with_totp(member("beta-admin@example.org", programme=beta, role=Role.ADMIN))
+
+
+@pytest.fixture
+def cast(outsider, tester, tester2, red_teamer, reviewer, programme_admin, staff, other_admin):
+    return {"anonymous": None, "outsider": outsider, "tester": tester, "tester2": tester2, "red_teamer": red_teamer,
+            "reviewer": with_totp(reviewer), "admin": programme_admin, "staff": staff,
+            "other_admin": other_admin}  # fmt: skip
+
+
+@pytest.fixture
+def world(programme, cohort, tester, programme_admin, rates):
+    """One object of every kind a URL can name, owned by tester (or by tester's programme)."""
+    clip = finished_clip(tester, programme=programme)
+    report = feedback.report_file(
+        reporter=tester, kind="bug", title="Flicker", steps="Render", expected="calm", actual="flicker", job=clip,
+        attachments=[SimpleUploadedFile("worker.log", b"step 1/2\nCUDA error\n")],
+    )  # fmt: skip
+    rating = feedback.rating_save(job=clip, author=tester, prompt_adherence=4, motion=3, visual_quality=4,
+                                  artefacts=2)  # fmt: skip
+    feedback.rating_decide(rating=rating, accept=True, actor=programme_admin)
+    ledger_credit(person=tester, programme=programme, kind="bug", source=report, reason="Confirmed bug",
+                  at=timezone.now() - timedelta(days=3))  # fmt: skip
+    yesterday = timezone.localdate() - timedelta(days=1)
+    payout = payout_run(programme=programme, currency="USD", period_start=yesterday - timedelta(days=30),
+                        period_end=yesterday, actor=programme_admin)  # fmt: skip
+    invitation_token = "matrix-invitation-token"
+    invitation = Invitation.objects.create(
+        programme=programme, cohort=cohort, role=Role.ARTIST, email="new@example.org",
+        token_digest=token_digest(invitation_token), invited_by=programme_admin,
+        expires_at=timezone.now() + timedelta(days=7),
+    )  # fmt: skip
+    suspended = member("suspended@example.org", programme=programme, role=Role.ARTIST, cohort=cohort)
+    suspension = suspension_create(programme=programme, scope=Suspension.Scope.PERSON, user=suspended,
+                                   reason="Shared a login", actor=programme_admin)  # fmt: skip
+    alert = alert_raise(kind=LeakAlert.Kind.NETWORKS, user=tester, credential=session_credential("gone"),
+                        session_key="gone", networks=5)  # fmt: skip
+    token, _ = token_create(user=tester, name="laptop", scopes=["read"])
+    version = feedback.model_version_create(programme=programme, model_key="ltx-video", version="0.9.1",
+                                            actor=programme_admin)  # fmt: skip
+    return {
+        "clip": clip.pk,
+        "queued_job": RenderJobFactory(owner=tester, grant=clip.grant, state="queued").pk,
+        "media_token": media_url(clip).rstrip("/").rsplit("/", 1)[-1],
+        "preset": preset_create(name="Mine", settings=PRESET, owner=tester, actor=tester).pk,
+        "programme_preset": preset_create(
+            name="House", settings=PRESET, programme=programme, actor=programme_admin
+        ).pk,  # fmt: skip
+        "rule": prompt_rule_create(
+            programme=programme, kind="term", text="forbidden thing", reason="No.", actor=programme_admin
+        ).pk,  # fmt: skip
+        "report": report.pk,
+        "attachment": Attachment.objects.get(report=report).pk,
+        "rating": rating.pk,
+        "ledger_entry": LedgerEntry.objects.filter(person=tester).first().pk,
+        "payout": payout.pk,
+        "offer": showcase_offer(job=clip, artist=tester).pk,
+        "version": feedback.model_version_ship(model_version=version, actor=programme_admin).pk,
+        "invitation": invitation.pk,
+        "invitation_token": invitation_token,
+        "suspension": suspension.pk,
+        "alert": alert.pk,
+        "token": token.pk,
+        "audit_event": AuditEvent.objects.filter(programme=programme).order_by("pk").first().pk,
+        "tester": tester.pk,
+        "slug": programme.slug,
+        "cohort_slug": cohort.slug,
+    }
+
+
+@pytest.fixture
+def rates(programme, programme_admin):
+    for kind in ("feedback", "bug"):
+        rate_publish(programme=programme, kind=kind, severity="", points=1, amount="2", currency="USD",
+                     actor=programme_admin)  # fmt: skip
+
+
+def _outcome(response) -> str:
+    if response.status_code in (301, 302, 303, 307, 308):
+        location = response["Location"]
+        if location.startswith(("/accounts/login/", "/admin/login/")):
+            return "in"
+        return "mfa" if location.startswith("/accounts/2fa/") else "ok"
+    if response.status_code == 400 or 200 <= response.status_code < 300:
+        return "ok"
+    return str(response.status_code)
+
+
+def _request(client: Client, row: Row, world: dict):
+    kwargs = {name: world.get(value, value) for name, value in row.kwargs.items()}
+    url = reverse(row.name, kwargs=kwargs)
+    cache.clear()  # rate limits and throttles count per test elsewhere
+    with transaction.atomic():
+        if row.method == "GET":
+            response = client.get(url)
+        elif row.api:
+            response = client.generic(row.method, url, data=json.dumps(row.data or {}),
+                                      content_type="application/json")  # fmt: skip
+        else:
+            response = client.post(url, row.data or {})
+        transaction.set_rollback(True)
+    return response
+
+
+# GETs first, then POSTs, then deletions: a deletion's files are not rolled back with the database.
+ORDER = sorted(MATRIX, key=lambda row: (row.method != "GET", row.method == "DELETE" or "delete" in row.name))
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_gets_what_the_matrix_says(role, cast, world):
+    def signed_in():
+        client = Client(raise_request_exception=False)
+        if cast[role] is not None:
+            client.force_login(cast[role])
+        return client
+
+    client = signed_in()
+    wrong = []
+    for row in ORDER:
+        response = _request(signed_in() if row.own_session else client, row, world)
+        expected, got = row.outcomes()[role], _outcome(response)
+        if got != expected:
+            wrong.append(f"{row.method} {row.name} {row.kwargs or ''}: expected {expected}, got {got} "
+                         f"({response.status_code} {response.get('Location', '')})")  # fmt: skip
+    assert wrong == [], f"{role}:\n" + "\n".join(wrong)
+
+
+def _patterns(resolver=None, prefix="", namespace=""):
+    for entry in (resolver or get_resolver()).url_patterns:
+        if isinstance(entry, URLResolver):
+            inner = ":".join(filter(None, [namespace, entry.namespace]))
+            yield from _patterns(entry, prefix + str(entry.pattern), inner)
+        elif isinstance(entry, URLPattern):
+            name = entry.name and ":".join(filter(None, [namespace, entry.name]))
+            yield prefix + str(entry.pattern), name, getattr(entry.callback, "__module__", "")
+
+
+def _left_to_its_own_guard(route: str, module: str) -> bool:
+    return module.startswith("allauth.") or route.startswith("admin/")
+
+
+def test_every_url_pattern_is_in_the_matrix():
+    listed = {row.name for row in MATRIX}
+    missing = sorted(
+        f"{route} ({name or 'unnamed'})"
+        for route, name, module in _patterns()
+        if not _left_to_its_own_guard(route, module) and name not in listed
+    )
+    assert missing == [], "add a row to MATRIX for each of these"
+
+
+def test_every_api_endpoint_in_the_schema_is_in_the_matrix():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    listed = {(row.name, row.method) for row in MATRIX if row.api}
+    endpoints = set()
+    for path, operations in schema["paths"].items():
+        concrete = path.replace("{id}", str(uuid.uuid4())).replace("{", "").replace("}", "")
+        name = resolve(concrete).url_name
+        endpoints |= {(name, method.upper()) for method in operations}
+    assert endpoints - listed == set(), "add an api(...) row to MATRIX for each of these"
+    assert {(name, method) for name, method in listed} - endpoints == set(), "rows for endpoints that do not exist"
