@@ -183,6 +183,7 @@ MATRIX = [
     # Programme administration: its admins only; anyone else is told nothing exists.
     page("access:manage_index",                           "in    404   404   404   404   404   ok    404   ok"),
     page("access:manage_programme",                       "in    404   404   404   404   404   ok    404   404", slug="slug"),
+    page("access:manage_models",                          "in    404   404   404   404   404   ok    404   404", "POST", slug="slug"),
     page("access:manage_pause",                           "in    404   404   404   404   404   ok    404   404", "POST", slug="slug"),
     page("access:manage_resume",                          "in    404   404   404   404   404   ok    404   404", "POST", slug="slug"),
     page("access:manage_lift",                            "in    404   404   404   404   404   ok    404   404", slug="slug", suspension_id="suspension"),
