@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from access.api import AuditEventViewSet
+from competition.api import CallViewSet, ReviewViewSet, SubmissionViewSet
 from feedback.api import ClipRatingViewSet, LedgerViewSet, ReportViewSet
 from generation.api import ModelViewSet, PresetViewSet, QuotaView, RenderJobViewSet
 
@@ -18,6 +19,9 @@ router.register("presets", PresetViewSet, basename="preset")
 router.register("feedback/ratings", ClipRatingViewSet, basename="feedback-rating")
 router.register("feedback/reports", ReportViewSet, basename="feedback-report")
 router.register("feedback/ledger", LedgerViewSet, basename="feedback-ledger")
+router.register("competition/calls", CallViewSet, basename="competition-call")
+router.register("competition/submissions", SubmissionViewSet, basename="competition-submission")
+router.register("competition/reviews", ReviewViewSet, basename="competition-review")
 
 
 def healthz(request):
