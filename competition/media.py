@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core import signing
 from django.urls import reverse
 
+from access.models import User
 from access.policy import is_programme_admin, may_use_site
 from competition.models import ReviewAssignment, Submission
 
@@ -46,14 +47,17 @@ def film_resolve(token: str, user) -> tuple[Submission, str]:
         raise FilmRefused("This film link has expired. Reload the page for a fresh one.") from None
     except signing.BadSignature:
         raise FilmRefused("This film link is not valid.") from None
-    if not user.is_authenticated or user.pk != claims.get("u"):
+    if user.is_authenticated and user.pk != claims.get("u"):
         raise FilmRefused("This film link was made for someone else.")
-    decision = may_use_site(user)
+    # Like clips' links, a link works for whoever holds it (a player, an API client) while the person it
+    # was made for still may see the film; signed-in, it works only for that person.
+    viewer = User.objects.filter(pk=claims.get("u")).first()
+    decision = may_use_site(viewer)
     if not decision:
         raise FilmRefused(decision.reason)
     submission = Submission.objects.select_related("call__programme").filter(pk=claims.get("s")).first()
     kind = claims.get("k")
     allowed = may_see_blind if kind == BLIND else may_see_original
-    if submission is None or not allowed(user, submission):
+    if submission is None or not allowed(viewer, submission):
         raise FilmRefused("This film is not available to you.")
     return submission, kind

@@ -611,7 +611,7 @@ def appeal_file(*, submission: Submission, entrant, text: str, at=None) -> Appea
     at = at or timezone.now()
     if submission.entrant_id != entrant.pk:
         raise PermissionDenied("Only the entrant may appeal their result.")
-    call = submission.call
+    call = Call.objects.select_related("programme").get(pk=submission.call_id)
     if not call.published:
         raise ValidationError("Appeals open when results are published.")
     if at >= call.appeals_close_at():

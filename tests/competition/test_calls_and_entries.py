@@ -202,4 +202,7 @@ def test_the_film_link_serves_the_entrant_and_admins_only(call, tester, tester2,
         assert client_for(person).get(own).status_code == 403, "a link works only for the person it was made for"
         assert client_for(person).get(film_url(submission, viewer=person, blind=False)).status_code == 403
     assert client_for(admin_user).get(film_url(submission, viewer=admin_user, blind=False)).status_code == 200
-    assert Client().get(own).status_code == 403
+    assert Client().get(own).status_code == 200, "like a clip's link, it works for its holder (a player)"
+    tester.is_active = False
+    tester.save()
+    assert Client().get(own).status_code == 403, "and stops when the person it was made for loses access"
