@@ -28,7 +28,9 @@ def _visible_call(user, call_id) -> Call:
 @login_required
 @require_GET
 def call_list(request):
-    return render(request, "competition/call_list.html", {"calls": selectors.calls_for(request.user)})
+    return render(request, "competition/call_list.html", {
+        "calls": selectors.calls_for(request.user), "reviews_films": selectors.is_reviewer(request.user),
+    })  # fmt: skip
 
 
 def entrant_report(submission: Submission) -> dict:
