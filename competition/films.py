@@ -17,10 +17,14 @@ from generation.trace import clip_kind
 
 # The invisible mark is read from the mean of a window of frames. A film is cut from several clips,
 # so windows are short (a clip is rarely shorter than one second) and overlap by half, so that each
-# clip of at least WINDOW frames fills one window alone wherever its cuts fall.
+# clip of at least WINDOW frames fills one window alone wherever its cuts fall. Frames are summed in
+# chunks of STRIDE as they are decoded, so memory stays flat however long the film is.
 WINDOW = 24
-STRIDE = 12
-MAX_WINDOWS = 400  # beyond this, windows are spread evenly over the film (bounds the time to read it)
+STRIDE = WINDOW // 2
+MAX_WINDOWS = 120  # beyond this, windows are spread evenly over the film (bounds the time to read it)
+# The mark repeats in every 128-pixel tile, so the centre of the picture carries it as well as the whole
+# picture does, at a fraction of the cost of reading a large frame.
+READ_SIDE = 512
 MIN_SECONDS = 1.0
 MAX_PIXELS = 4096 * 2304
 
@@ -41,6 +45,58 @@ def _duration(container, stream) -> float:
     if container.duration is not None:
         return container.duration / 1_000_000
     return 0.0
+
+
+def _centre(plane: np.ndarray) -> np.ndarray:
+    height, width = plane.shape
+    top, left = max(0, (height - READ_SIDE) // 2), max(0, (width - READ_SIDE) // 2)
+    return plane[top : top + READ_SIDE, left : left + READ_SIDE]
+
+
+class _MarkReader:
+    """Reads the marks of windows of frames fed one at a time: window i is chunks i and i + 1."""
+
+    def __init__(self, expected_frames: int):
+        windows = max(1, -(-expected_frames // STRIDE) - 1)
+        self.selected = None
+        if windows > MAX_WINDOWS:
+            self.selected = {round(i * (windows - 1) / (MAX_WINDOWS - 1)) for i in range(MAX_WINDOWS)}
+        self.previous = None  # (sum, count) of the last complete chunk
+        self.current, self.count, self.chunk, self.shape = None, 0, 0, None
+        self.marks: list[int] = []
+        self.windows_read = self.frames = 0
+
+    def add(self, plane: np.ndarray) -> None:
+        plane = _centre(plane)
+        if self.shape is None:
+            self.shape = plane.shape
+        if plane.shape != self.shape:
+            return  # a change of size mid-stream: the first size is the one read
+        self.frames += 1
+        if self.current is None:
+            self.current = np.zeros(self.shape, dtype=np.float32)
+        self.current += plane
+        self.count += 1
+        if self.count == STRIDE:
+            self._end_chunk()
+
+    def _end_chunk(self) -> None:
+        if self.previous is not None and (self.selected is None or self.chunk - 1 in self.selected):
+            self._read((self.previous[0] + self.current) / (self.previous[1] + self.count))
+        self.previous, self.current, self.count = (self.current, self.count), None, 0
+        self.chunk += 1
+
+    def finish(self) -> None:
+        if self.count:
+            self._end_chunk()
+        if self.windows_read == 0 and self.previous is not None:  # a film shorter than two chunks
+            self._read(self.previous[0] / self.previous[1])
+
+    def _read(self, mean: np.ndarray) -> None:
+        self.windows_read += 1
+        code = watermark.read_mean_luma(mean).code
+        if code is not None and code not in self.marks:
+            self.marks.append(code)
 
 
 def film_read(data: bytes, *, max_seconds: float, max_bytes: int) -> FilmInfo:
@@ -70,32 +126,22 @@ def film_read(data: bytes, *, max_seconds: float, max_bytes: int) -> FilmInfo:
             width, height = stream.codec_context.width, stream.codec_context.height
             if width * height > MAX_PIXELS:
                 raise ValidationError(f"Frames of {width}x{height} are larger than 4096x2304.")
+            rate = float(stream.average_rate or 24)
+            reader = _MarkReader(stream.frames or round(duration * rate))
             stream.thread_type = "AUTO"
-            lumas = [frame.to_ndarray(format="gray") for frame in container.decode(stream)]
+            for frame in container.decode(stream):
+                reader.add(frame.to_ndarray(format="gray"))
+            reader.finish()
     except (av.FFmpegError, ValueError, IndexError) as error:
         raise ValidationError(f"The video could not be decoded ({error}).") from None
-    if not lumas:
+    if not reader.frames:
         raise ValidationError("The video has no frames that could be decoded.")
     if duration < MIN_SECONDS:
         raise ValidationError(f"Films must last at least {MIN_SECONDS:g} s; this one lasts {duration:.1f} s.")
-    marks, windows = marks_in(lumas)
-    return FilmInfo(duration=duration, width=width, height=height, frames=len(lumas), marks=marks, windows_read=windows)
-
-
-def marks_in(lumas: list[np.ndarray]) -> tuple[list[int], int]:
-    """The distinct mark codes found in windows of ``lumas`` (one 2-D luma array per frame), and how
-    many windows were read."""
-    starts = list(range(0, max(1, len(lumas) - WINDOW // 2), STRIDE))
-    if len(starts) > MAX_WINDOWS:
-        starts = [starts[round(i * (len(starts) - 1) / (MAX_WINDOWS - 1))] for i in range(MAX_WINDOWS)]
-    found: list[int] = []
-    for start in starts:
-        window = [plane for plane in lumas[start : start + WINDOW] if plane.shape == lumas[start].shape]
-        mean = np.mean(np.stack(window), axis=0, dtype=np.float32)
-        code = watermark.read_mean_luma(mean).code
-        if code is not None and code not in found:
-            found.append(code)
-    return found, len(starts)
+    return FilmInfo(
+        duration=duration, width=width, height=height, frames=reader.frames, marks=reader.marks,
+        windows_read=reader.windows_read,
+    )  # fmt: skip
 
 
 def blind_copy(data: bytes) -> bytes:

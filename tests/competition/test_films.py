@@ -12,6 +12,7 @@ from access.policy import current_grant
 from competition import films, services
 from competition.models import Submission
 from generation import services as generation_services
+from generation import watermark
 from generation.encoding import encode_mp4, read_metadata
 from generation.models import RenderJob
 from generation.provenance import TAG
@@ -130,3 +131,12 @@ def test_bad_films_are_refused_with_a_clear_error(make, limits, message, call, t
         data = data + bytes(2**20 // 4)  # padding past the limit
     with pytest.raises(ValidationError, match=message):
         films.film_read(data, **(LIMITS | limits))
+
+
+def test_a_long_film_is_read_in_at_most_max_windows_spread_over_it(monkeypatch):
+    monkeypatch.setattr(films, "MAX_WINDOWS", 5)
+    code = 0x2468ACE
+    frames = np.concatenate([moving_scene(216, 128, 128), watermark.mark_invisible(moving_scene(24, 128, 128), code)])
+    info = films.film_read(encode_mp4(frames, fps=24), **LIMITS)
+    assert info.frames == 240 and info.windows_read == 5
+    assert info.marks == [code], "the last window is always among those read"
