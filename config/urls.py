@@ -10,6 +10,7 @@ from rest_framework.routers import DefaultRouter
 
 from access.api import AuditEventViewSet
 from access.sign_in import sign_in_page
+from competition.api import CallViewSet, ReviewViewSet, SubmissionViewSet
 from feedback.api import ClipRatingViewSet, LedgerViewSet, ReportViewSet
 from generation.api import ModelViewSet, PresetViewSet, QuotaView, RenderJobViewSet
 
@@ -21,6 +22,9 @@ router.register("presets", PresetViewSet, basename="preset")
 router.register("feedback/ratings", ClipRatingViewSet, basename="feedback-rating")
 router.register("feedback/reports", ReportViewSet, basename="feedback-report")
 router.register("feedback/ledger", LedgerViewSet, basename="feedback-ledger")
+router.register("competition/calls", CallViewSet, basename="competition-call")
+router.register("competition/submissions", SubmissionViewSet, basename="competition-submission")
+router.register("competition/reviews", ReviewViewSet, basename="competition-review")
 
 
 def healthz(request):
@@ -61,6 +65,9 @@ urlpatterns = [
     path("feedback/", include("feedback.urls")),
     path("manage/<slug:slug>/feedback/", include("feedback.manage_urls")),
     path("accounts/login/", sign_in_page, name="sign_in"),  # allauth's, answering 429 while locked out
+    path("manage/<slug:slug>/competition/", include("competition.manage_urls")),
+    path("competition/", include("competition.urls")),
+    path("reviews/", include("competition.review_urls")),
     path("accounts/", include("allauth.urls")),
     path("", include("access.urls")),
     path("manage/<slug:slug>/", include("generation.manage_urls")),

@@ -1,0 +1,80 @@
+"""A call open for entries now, with a two-criterion rubric; real H.264 films; helpers that move a call's
+clock (its dates) rather than the real one."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from access.models import Role
+from access.policy import current_grant
+from competition import services
+from competition.models import Call
+from generation.encoding import encode_mp4
+from tests.conftest import member
+from tests.factories import RenderJobFactory
+from tests.generation.clips import moving_scene
+
+RUBRIC = [
+    {"name": "Story", "weight": 2, "scale_max": 5, "levels": ["None", "Thin", "Clear", "Gripping", "Unforgettable"]},
+    {"name": "Craft", "weight": 1, "scale_max": 5, "levels": ["Broken", "Rough", "Solid", "Polished", "Masterly"]},
+]
+
+
+def film(seconds: float = 2.0, *, seed: int = 0, metadata=None, size: int = 128) -> bytes:
+    """A real H.264 MP4 of moving shapes, ``seconds`` long at 24 fps."""
+    frames = moving_scene(int(seconds * 24), size, size, seed=seed)
+    return encode_mp4(frames, fps=24, metadata=metadata or {})
+
+
+def succeeded_job(owner):
+    return RenderJobFactory(owner=owner, grant=current_grant(owner), state="succeeded")
+
+
+def make_call(programme, admin, **fields) -> Call:
+    now = timezone.now()
+    values = {
+        "title": "Night films", "brief": "A film about the night, under a minute.", "rules": "Only your own clips.",
+        "submissions_open_at": now - timedelta(hours=1), "submissions_close_at": now + timedelta(days=7),
+        "judging_ends_at": now + timedelta(days=14), "results_at": now + timedelta(days=15),
+        "prizes": "A screening", "winners_count": 1, "reviewers_per_entry": 2,
+    } | fields  # fmt: skip
+    opens = values["submissions_open_at"]
+    # Criteria before submissions open, as an admin would: afterwards each change needs a notice.
+    values["submissions_open_at"] = now + timedelta(minutes=5) if opens <= now else opens
+    call = services.call_create(programme=programme, actor=admin, **values)
+    for criterion in RUBRIC:
+        services.criterion_save(call=call, actor=admin, **criterion)
+    services.call_announce(call=call, actor=admin)
+    Call.objects.filter(pk=call.pk).update(submissions_open_at=opens)
+    call.refresh_from_db()
+    return call
+
+
+def close(call):
+    """Move the call's dates so that submissions closed a minute ago and judging is under way."""
+    now = timezone.now()
+    Call.objects.filter(pk=call.pk).update(
+        submissions_open_at=now - timedelta(days=2), submissions_close_at=now - timedelta(minutes=1)
+    )
+    call.refresh_from_db()
+    return call
+
+
+def enter(call, person, *, title="Moonrise", data=None, job=None):
+    job = job or succeeded_job(person)
+    return services.submission_save(
+        call=call, entrant=person, title=title, logline=f"{title}: a logline",
+        credits=f"Directed by {person.display_name}",
+        jobs=job.job_code, film=data or film(),
+    )  # fmt: skip
+
+
+@pytest.fixture
+def call(programme, admin_user, cohort):
+    return make_call(programme, admin_user)
+
+
+@pytest.fixture
+def reviewer2(programme):
+    return member("reviewer2@example.org", programme=programme, role=Role.REVIEWER)
