@@ -36,6 +36,7 @@ class RenderJobAdmin(admin.ModelAdmin):
     list_filter = ["state", ModelKeyFilter, "held", ("deleted_at", admin.EmptyFieldListFilter)]
     paginator = CappedCountPaginator
     show_full_result_count = False
+    list_per_page = 50
     search_fields = ["id", "owner__email", "prompt"]
     readonly_fields = [field.name for field in RenderJob._meta.fields]
     list_select_related = ["owner"]

@@ -160,7 +160,7 @@ def _staff(programme, password_hash: str) -> None:
     )  # fmt: skip
 
 
-def tester_email(number: int) -> str:
+def seed_email(number: int) -> str:
     return f"tester-{number:06d}@{SEED_DOMAIN}"
 
 
@@ -168,7 +168,7 @@ def _testers(programme, cohorts, testers: int, password_hash: str) -> int:
     User = get_user_model()
     have = set(User.objects.filter(email__startswith="tester-", email__endswith=f"@{SEED_DOMAIN}").values_list(
         "email", flat=True))  # fmt: skip
-    wanted = [(number, tester_email(number)) for number in range(1, testers + 1)]
+    wanted = [(number, seed_email(number)) for number in range(1, testers + 1)]
     new = [(number, email) for number, email in wanted if email not in have]
     if not new:
         return 0
@@ -281,6 +281,7 @@ def _indexes_rebuilt_after():
             cursor.execute(f"DROP INDEX {connection.ops.quote_name(name)}")
     yield
     with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # run the deferred foreign key checks before indexing
         cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
         for _, definition in indexes:
             cursor.execute(definition)

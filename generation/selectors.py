@@ -95,7 +95,7 @@ def keyset_page(jobs, *, cursor: str = "", size: int = 24) -> KeysetPage:
     return KeysetPage(page, newer, cursor_encode(page[-1], OLDER) if page else None)
 
 
-WAITING_SHOWN = 50
+WAITING_SHOWN = 25
 
 
 def queue_board(model_keys=None) -> list[dict]:

@@ -278,3 +278,18 @@ def test_a_list_that_grows_a_query_per_row_fails_here(tester, django_assert_max_
     with override_settings(ROOT_URLCONF=urlconf), pytest.raises(AssertionError, match="for 3 rows"):
         assert_flat(browser(tester), "/per-row/", lambda n: jobs_of(tester, n), django_assert_max_num_queries,
                     pin=40, marker=r"row-\d+ a neon city")  # fmt: skip
+
+
+def test_the_benchmark_header_counts_every_query_of_a_request(tester, settings, django_assert_max_num_queries):
+    """bench/load.py reads X-DB-Queries (config/query_count.py, on with BACKLOT_QUERY_COUNT_HEADER)."""
+    settings.MIDDLEWARE = ["config.query_count.QueryCountMiddleware", *settings.MIDDLEWARE]
+    jobs_of(tester, 5)
+    client = browser(tester)
+    client.get("/clips/")
+    with django_assert_max_num_queries(40) as captured:
+        response = client.get("/clips/")
+    assert int(response["X-DB-Queries"]) == len(captured) > 0
+
+
+def test_without_the_setting_there_is_no_header(tester_client):
+    assert "X-DB-Queries" not in tester_client.get("/clips/")

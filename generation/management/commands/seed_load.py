@@ -2,7 +2,7 @@ import argparse
 
 from django.core.management.base import BaseCommand, CommandError
 
-from generation.load_seed import DEFAULT_PASSWORD, SEED_DOMAIN, STAFF_EMAIL, SeedRefused, seed_load, tester_email
+from generation.load_seed import DEFAULT_PASSWORD, SEED_DOMAIN, STAFF_EMAIL, SeedRefused, seed_email, seed_load
 
 
 def count(value: str) -> int:
@@ -55,7 +55,7 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"Seeded {report.testers_created} testers and {report.jobs_created} jobs in {report.seconds:.1f} s "
-                f"(now {report.testers_total} testers, {report.jobs_total} jobs). Heavy tester: {tester_email(1)}; "
+                f"(now {report.testers_total} testers, {report.jobs_total} jobs). Heavy tester: {seed_email(1)}; "
                 f"staff: {STAFF_EMAIL}."
             )
         )
