@@ -89,9 +89,7 @@ def measure(repeat: int) -> list[tuple]:
 
     settings.DEBUG = False  # no per-query bookkeeping beyond what the capture below asks for
     User = get_user_model()
-    heavy, ordinary, staff = (
-        User.objects.get(email=email) for email in (seed_email(1), seed_email(2), STAFF_EMAIL)
-    )
+    heavy, ordinary, staff = (User.objects.get(email=email) for email in (seed_email(1), seed_email(2), STAFF_EMAIL))
     waiting = RenderJob.objects.filter(owner=heavy, state=RenderJob.State.QUEUED).order_by("-queued_at").first()
 
     def client_for(user):
