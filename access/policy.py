@@ -28,19 +28,43 @@ class Decision:
 ALLOWED = Decision(True)
 
 
-def _blocking_suspension(user, at) -> Suspension | None:
-    """The suspension that shuts ``user`` out now, if any: of the person, of one of their cohorts, or a
-    pause of a programme they are a tester in. Programme admins keep their pages during a pause."""
-    memberships = list(Membership.objects.filter(user=user).values_list("programme_id", "cohort_id", "role"))
-    cohorts = {cohort for _, cohort, _ in memberships if cohort}
-    administered = {programme for programme, _, role in memberships if role == Role.ADMIN}
-    programmes = {programme for programme, _, _ in memberships} - administered
-    return (
-        Suspension.objects.active(at)
-        .filter(Q(user=user) | Q(cohort__in=cohorts) | Q(scope=Suspension.Scope.PROGRAMME, programme__in=programmes))
-        .order_by("created_at")
-        .first()
+def _blocking_suspensions(users, at) -> dict[int, Suspension]:
+    """{user id: the suspension that shuts that person out now} for those of ``users`` who are shut
+    out: of the person, of one of their cohorts, or a pause of a programme they are a tester in.
+    Programme admins keep their pages during a pause. Two queries, however many people."""
+    user_ids = [user.pk for user in users]
+    cohorts: dict[int, set] = {user_id: set() for user_id in user_ids}
+    programmes: dict[int, set] = {user_id: set() for user_id in user_ids}
+    administered: dict[int, set] = {user_id: set() for user_id in user_ids}
+    memberships = Membership.objects.filter(user__in=user_ids).values_list(
+        "user_id", "programme_id", "cohort_id", "role"
     )
+    for user_id, programme, cohort, role in memberships:
+        if cohort:
+            cohorts[user_id].add(cohort)
+        (administered if role == Role.ADMIN else programmes)[user_id].add(programme)
+    for user_id in user_ids:
+        programmes[user_id] -= administered[user_id]
+    candidates = (
+        Suspension.objects.active(at)
+        .filter(
+            Q(user__in=user_ids)
+            | Q(cohort__in=set().union(*cohorts.values()))
+            | Q(scope=Suspension.Scope.PROGRAMME, programme__in=set().union(*programmes.values()))
+        )
+        .select_related("cohort", "programme")
+        .order_by("created_at")
+    )
+    blocking: dict[int, Suspension] = {}
+    for suspension in candidates:
+        for user_id in user_ids:
+            if user_id not in blocking and (
+                suspension.user_id == user_id
+                or suspension.cohort_id in cohorts[user_id]
+                or (suspension.scope == Suspension.Scope.PROGRAMME and suspension.programme_id in programmes[user_id])
+            ):
+                blocking[user_id] = suspension
+    return blocking
 
 
 def _suspension_reason(suspension: Suspension) -> str:
@@ -61,12 +85,21 @@ def may_use_site(user, at=None) -> Decision:
     """May ``user`` use the signed-in pages and the API at all?"""
     if user is None or not user.is_authenticated:
         return Decision(False, "Sign in to use Backlot.")
-    if not user.is_active:
-        return Decision(False, "This account is deactivated.")
-    suspension = _blocking_suspension(user, at or timezone.now())
-    if suspension:
-        return Decision(False, _suspension_reason(suspension))
-    return ALLOWED
+    return site_decisions([user], at)[user.pk]
+
+
+def site_decisions(users, at=None) -> dict[int, Decision]:
+    """{user id: may_use_site(user)} for many signed-up people at once (lists of people)."""
+    blocking = _blocking_suspensions([user for user in users if user.is_active], at or timezone.now())
+    decisions = {}
+    for user in users:
+        if not user.is_active:
+            decisions[user.pk] = Decision(False, "This account is deactivated.")
+        elif user.pk in blocking:
+            decisions[user.pk] = Decision(False, _suspension_reason(blocking[user.pk]))
+        else:
+            decisions[user.pk] = ALLOWED
+    return decisions
 
 
 def current_grant(user, at=None) -> Grant | None:

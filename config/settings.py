@@ -356,6 +356,11 @@ LEAK_IPV6_PREFIX = envint("LEAK_IPV6_PREFIX", 48)
 LEAK_BURST_MIN_JOBS = envint("LEAK_BURST_MIN_JOBS", 30)
 LEAK_BURST_FACTOR = envfloat("LEAK_BURST_FACTOR", 10.0)
 
+# Benchmarks only: each response carries its number of database queries (config/query_count.py).
+BACKLOT_QUERY_COUNT_HEADER = envbool("BACKLOT_QUERY_COUNT_HEADER", False)
+if BACKLOT_QUERY_COUNT_HEADER:
+    MIDDLEWARE.insert(0, "config.query_count.QueryCountMiddleware")
+
 LOG_LEVEL = envstr("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,

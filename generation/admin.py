@@ -1,12 +1,42 @@
 from django.contrib import admin
+from django.core.paginator import Paginator
+from django.utils.functional import cached_property
 
 from generation.models import Preset, PromptRefusal, PromptRule, RenderJob, Worker
+from generation.registry import model_choices
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most COUNT_CAP rows: an exact COUNT(*) over a million jobs costs more than the page
+    itself. Past the cap the admin offers the first COUNT_CAP rows' pages; filters narrow the rest."""
+
+    COUNT_CAP = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list.order_by()[: self.COUNT_CAP].count()
+
+
+class ModelKeyFilter(admin.SimpleListFilter):
+    """The registry's models, not a SELECT DISTINCT over every job."""
+
+    title = "model"
+    parameter_name = "model_key"
+
+    def lookups(self, request, model_admin):
+        return model_choices()
+
+    def queryset(self, request, queryset):
+        return queryset.filter(model_key=self.value()) if self.value() else queryset
 
 
 @admin.register(RenderJob)
 class RenderJobAdmin(admin.ModelAdmin):
     list_display = ["id", "owner", "model_key", "state", "progress_step", "progress_total", "queued_at", "gpu_seconds"]
-    list_filter = ["state", "model_key", "held", ("deleted_at", admin.EmptyFieldListFilter)]
+    list_filter = ["state", ModelKeyFilter, "held", ("deleted_at", admin.EmptyFieldListFilter)]
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    list_per_page = 50
     search_fields = ["id", "owner__email", "prompt"]
     readonly_fields = [field.name for field in RenderJob._meta.fields]
     list_select_related = ["owner"]

@@ -104,6 +104,12 @@ class RenderJob(models.Model):
             models.Index(fields=["owner", "-queued_at"]),
             models.Index(fields=["grant", "state"]),
             models.Index(fields=["model_key", "state"]),
+            # The staff's lists of every job (the admin's changelist), newest first, without a sort.
+            models.Index(fields=["-queued_at", "-id"], name="renderjob_newest"),
+            # A model's recent render times, for expected starts on every list and progress poll.
+            models.Index(
+                fields=["model_key", "-finished_at"], condition=Q(state="succeeded"), name="renderjob_model_finished"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

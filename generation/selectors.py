@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.core import signing
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -95,23 +95,36 @@ def keyset_page(jobs, *, cursor: str = "", size: int = 24) -> KeysetPage:
     return KeysetPage(page, newer, cursor_encode(page[-1], OLDER) if page else None)
 
 
+WAITING_SHOWN = 25
+
+
 def queue_board(model_keys=None) -> list[dict]:
-    """For the staff queue page, per model: the waiting jobs in the order workers will take them,
-    the held ones, and the running ones. A few queries per model, none per job."""
+    """For the staff queue page, per model: the first WAITING_SHOWN waiting jobs in the order workers
+    will take them and how many wait in all, the held ones, and the running ones. One query per
+    model for its order, two for all the rest, none per job."""
     from generation.services import fair_queue
 
     active = RenderJob.objects.filter(state__in=[RenderJob.State.QUEUED, RenderJob.State.RUNNING])
-    keys = sorted(set(active.values_list("model_key", flat=True)) | set(model_keys or []), key=_model_order)
+    waiting_counts = dict(
+        active.values_list("model_key").annotate(
+            waiting=Count("pk", filter=Q(state=RenderJob.State.QUEUED, held=False))
+        )
+    )  # fmt: skip
+    keys = sorted(set(waiting_counts) | set(model_keys or []), key=_model_order)
+    others = active.filter(Q(state=RenderJob.State.RUNNING) | Q(held=True)).select_related("owner")
+    held, running = {}, {}
+    for job in others.order_by("started_at", "queued_at"):
+        (running if job.state == RenderJob.State.RUNNING else held).setdefault(job.model_key, []).append(job)
     board = []
     for key in keys:
         spec = MODELS.get(key)
-        jobs = active.filter(model_key=key).select_related("owner")
         board.append({
             "model_key": key,
             "label": spec.label if spec else key,
-            "waiting": list(fair_queue(key).select_related("owner")[:200]),
-            "held": list(jobs.filter(state=RenderJob.State.QUEUED, held=True).order_by("queued_at")),
-            "running": list(jobs.filter(state=RenderJob.State.RUNNING).order_by("started_at")),
+            "waiting": list(fair_queue(key).select_related("owner")[:WAITING_SHOWN]),
+            "waiting_count": waiting_counts.get(key, 0),
+            "held": held.get(key, []),
+            "running": running.get(key, []),
         })  # fmt: skip
     return board
 

@@ -10,11 +10,12 @@ from datetime import timedelta
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Count, F, FloatField, OuterRef, Q, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count, F, FloatField, OuterRef, Q, Subquery, Sum, Value, Window
+from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from access import leaks
@@ -90,16 +91,30 @@ def grant_usage(grant: Grant, *, at=None) -> dict:
     """What ``grant`` has used: GPU seconds today and in total (settled, plus reservations of
     jobs still waiting or running), how much of that is reserved, and how many jobs are waiting or
     running. Deleted clips still count: deleting a clip never gives back what it cost."""
+    return _usage(RenderJob.objects.filter(grant=grant).aggregate(**_usage_sums(at)))
+
+
+def grants_usage(grants, *, at=None) -> dict[int, dict]:
+    """{grant id: grant_usage(grant)} for many grants in one query, for lists of people."""
+    rows = RenderJob.objects.filter(grant__in=grants).values("grant").annotate(**_usage_sums(at)).order_by()
+    found = {row["grant"]: _usage(row) for row in rows}
+    empty = _usage({"total": 0.0, "today": 0.0, "reserved": 0.0, "active": 0})
+    return {grant.pk: found.get(grant.pk, empty) for grant in grants}
+
+
+def _usage_sums(at) -> dict:
     at = at or timezone.now()
     day_start = timezone.localtime(at).replace(hour=0, minute=0, second=0, microsecond=0)
-    jobs = RenderJob.objects.filter(grant=grant)
     active = Q(state__in=[RenderJob.State.QUEUED, RenderJob.State.RUNNING])
-    totals = jobs.aggregate(
-        total=Sum("charged_seconds", default=0.0),
-        today=Sum("charged_seconds", filter=Q(queued_at__gte=day_start), default=0.0),
-        reserved=Sum("charged_seconds", filter=active, default=0.0),
-        active=Count("pk", filter=active),
-    )
+    return {
+        "total": Sum("charged_seconds", default=0.0),
+        "today": Sum("charged_seconds", filter=Q(queued_at__gte=day_start), default=0.0),
+        "reserved": Sum("charged_seconds", filter=active, default=0.0),
+        "active": Count("pk", filter=active),
+    }
+
+
+def _usage(totals: dict) -> dict:
     return {
         "seconds_total": totals["total"],
         "seconds_today": totals["today"],
@@ -342,10 +357,9 @@ def job_claim(*, job_id, worker: str, task_id: str = "") -> RenderJob | None:
     return RenderJob.objects.select_related("owner", "grant__programme").get(pk=job_id)
 
 
-def fair_queue(model_key: str):
-    """The waiting jobs of one model in the order they should run: staff priority first, then the
-    person who has used the least GPU time in the last FAIR_SHARE_HOURS, then first come. Jobs
-    that staff hold are left out until released."""
+def _waiting_jobs():
+    """Jobs waiting to start (not held), each with the GPU seconds its owner used in the last
+    FAIR_SHARE_HOURS as ``recent_seconds``."""
     since = timezone.now() - timedelta(hours=settings.BACKLOT_FAIR_SHARE_HOURS)
     recent = (
         RenderJob.objects.filter(owner=OuterRef("owner"), queued_at__gte=since)
@@ -354,11 +368,35 @@ def fair_queue(model_key: str):
         .annotate(seconds=Sum("charged_seconds"))
         .values("seconds")
     )
-    return (
-        RenderJob.objects.filter(model_key=model_key, state=RenderJob.State.QUEUED, held=False)
-        .annotate(recent_seconds=Coalesce(Subquery(recent), Value(0.0), output_field=FloatField()))
-        .order_by("-priority", "recent_seconds", "queued_at", "pk")
+    return RenderJob.objects.filter(state=RenderJob.State.QUEUED, held=False).annotate(
+        recent_seconds=Coalesce(Subquery(recent), Value(0.0), output_field=FloatField())
     )
+
+
+# Staff priority first, then the person who has used the least GPU time recently, then first come.
+FAIR_ORDER = (F("priority").desc(), F("recent_seconds").asc(), F("queued_at").asc(), F("pk").asc())
+
+
+def fair_queue(model_key: str):
+    """The waiting jobs of one model in the order they should run: staff priority first, then the
+    person who has used the least GPU time in the last FAIR_SHARE_HOURS, then first come. Jobs
+    that staff hold are left out until released."""
+    return _waiting_jobs().filter(model_key=model_key).order_by(*FAIR_ORDER)
+
+
+def fair_positions(model_keys, *, first: int = 1000) -> dict[str, dict]:
+    """{model key: {job id: place in that model's fair_queue, 1 for the next}} for the first
+    ``first`` waiting jobs of each model, in one query whatever the number of models."""
+    ranked = (
+        _waiting_jobs()
+        .filter(model_key__in=set(model_keys))
+        .annotate(place=Window(RowNumber(), partition_by=[F("model_key")], order_by=list(FAIR_ORDER)))
+        .filter(place__lte=first)
+    )
+    positions: dict[str, dict] = {key: {} for key in model_keys}
+    for model_key, pk, place in ranked.values_list("model_key", "pk", "place"):
+        positions[model_key][pk] = place
+    return positions
 
 
 def job_claim_next(*, hint_id, worker: str, task_id: str = "") -> RenderJob | None:
@@ -403,8 +441,8 @@ def queue_position(job: RenderJob) -> int | None:
     """1 for the next job to start, or None when the job is not waiting (or is held)."""
     if job.state != RenderJob.State.QUEUED or job.held:
         return None
-    order = list(fair_queue(job.model_key).values_list("pk", flat=True)[:1000])
-    return order.index(job.pk) + 1 if job.pk in order else len(order) + 1
+    order = fair_positions([job.model_key])[job.model_key]
+    return order.get(job.pk, len(order) + 1)
 
 
 def estimated_start(job: RenderJob, position: int | None):
@@ -416,33 +454,46 @@ def estimated_start(job: RenderJob, position: int | None):
     return timezone.now() + timedelta(seconds=(average or job.charged_seconds) * position)
 
 
+RECENT_AVERAGES_CACHED_SECONDS = 30
+
+
 def _recent_average_seconds(model_key: str) -> float | None:
-    """How long this model's last 20 successful renders took on average, or None without any."""
+    """How long this model's last 20 successful renders took on average, or None without any.
+    Every list and progress poll asks, so every model's answer is worked out together and kept
+    for half a minute."""
+    averages = cache.get("generation.recent-averages")
+    if averages is None or model_key not in averages:
+        averages = {key: _average_of_last_renders(key) for key in {*MODELS, model_key}}
+        cache.set("generation.recent-averages", averages, RECENT_AVERAGES_CACHED_SECONDS)
+    return averages[model_key]
+
+
+def _average_of_last_renders(model_key: str, count: int = 20) -> float | None:
     recent = RenderJob.objects.filter(
         model_key=model_key, state=RenderJob.State.SUCCEEDED, finished_at__isnull=False, started_at__isnull=False
     ).order_by("-finished_at")
     durations = [
         (finished - started).total_seconds()
-        for started, finished in recent.values_list("started_at", "finished_at")[:20]
+        for started, finished in recent.values_list("started_at", "finished_at")[:count]
     ]
     return sum(durations) / len(durations) if durations else None
 
 
 def queue_estimates(jobs) -> dict:
-    """{job id: (queue position, expected start)} for the waiting jobs among ``jobs``, with two
-    queries per model rather than two per job (for lists and the gallery)."""
-    waiting: dict[str, list[RenderJob]] = {}
-    for job in jobs:
-        if job.state == RenderJob.State.QUEUED and not job.held:
-            waiting.setdefault(job.model_key, []).append(job)
-    estimates = {}
+    """{job id: (queue position, expected start)} for the waiting jobs among ``jobs``: one query
+    for every model's order, and each model's (cached) recent average, none per job."""
+    waiting = [job for job in jobs if job.state == RenderJob.State.QUEUED and not job.held]
+    if not waiting:
+        return {}
+    orders = fair_positions({job.model_key for job in waiting})
+    averages = {key: _recent_average_seconds(key) for key in orders}
     now = timezone.now()
-    for model_key, model_jobs in waiting.items():
-        order = {pk: index + 1 for index, pk in enumerate(fair_queue(model_key).values_list("pk", flat=True)[:1000])}
-        average = _recent_average_seconds(model_key)
-        for job in model_jobs:
-            position = order.get(job.pk, len(order) + 1)
-            estimates[job.pk] = (position, now + timedelta(seconds=(average or job.charged_seconds) * position))
+    estimates = {}
+    for job in waiting:
+        order = orders[job.model_key]
+        position = order.get(job.pk, len(order) + 1)
+        seconds = (averages[job.model_key] or job.charged_seconds) * position
+        estimates[job.pk] = (position, now + timedelta(seconds=seconds))
     return estimates
 
 

@@ -44,7 +44,14 @@ def _queue_context() -> dict:
              "finish": services.estimated_finish(job)}
             for job in model["running"]
         ]  # fmt: skip
-    return {"board": board, "workers": worker_rows}
+    return {"board": board, "workers": worker_rows, **QUEUE_ACTIONS}
+
+
+QUEUE_ACTIONS = {
+    "running_actions": [("cancel", "Cancel")],
+    "waiting_actions": [("raise", "Raise"), ("lower", "Lower"), ("hold", "Hold"), ("cancel", "Cancel")],
+    "held_actions": [("release", "Release"), ("cancel", "Cancel")],
+}
 
 
 @queue_staff_required
