@@ -210,21 +210,24 @@ MATRIX = [
     page("competition:call",                              "in    404   ok    ok    404   404   ok    404   404", call_id="call"),
     page("competition:call",                              "in    404   ok    ok    404   404   ok    404   404", "POST", call_id="call"),
     page("competition:call",                              "in    404   ok    ok    ok    404   ok    404   404", call_id="published_call"),
+    page("competition:call",                              "in    404   404   404   404   404   ok    404   404", call_id="draft_call"),
     page("competition:appeal",                            "in    404   ok    404   404   404   404   404   404", "POST", call_id="published_call"),
-    page("competition:appeal",                            "in    404   ok    404   404   404   404   404   404", "POST", call_id="call"),
+    page("competition:appeal",                            "in    404   ok    ok    404   404   404   404   404", "POST", call_id="call"),
     # Results are public once published, and nowhere before.
     page("competition:results",                           "ok    ok    ok    ok    ok    ok    ok    ok    ok", call_id="published_call"),
     page("competition:results",                           "404   404   404   404   404   404   404   404   404", call_id="call"),
     # Film links, bearer links like clips': the original for its entrant, the blind copy for its reviewer. A link
-    # to the original made out to the reviewer serves nothing to anyone.
+    # to the original made out to the reviewer serves nothing to anyone, nor a blind link once they stepped away.
     page("competition:film",                              "ok    403   ok    403   403   403   403   403   403", token="film_token"),
     page("competition:film",                              "ok    403   403   403   403   ok    403   403   403", token="blind_token"),
     page("competition:film",                              "403   403   403   403   403   403   403   403   403", token="reviewer_original_token"),
-    # Reviewers' pages: only the reviews assigned to them, blind.
+    page("competition:film",                              "403   403   403   403   403   403   403   403   403", token="recused_blind_token"),
+    # Reviewers' pages: only the reviews assigned to them, blind, and none they stepped away from.
     page("reviews:index",                                 "in    404   404   404   404   ok    404   404   404"),
     page("reviews:review",                                "in    404   404   404   404   ok    404   404   404", assignment_id="assignment"),
     page("reviews:review",                                "in    404   404   404   404   ok    404   404   404", "POST", assignment_id="assignment"),
     page("reviews:review",                                "in    404   404   404   404   ok    404   404   404", assignment_id="published_assignment"),
+    page("reviews:review",                                "in    404   404   404   404   404   404   404   404", assignment_id="recused_assignment"),
     page("reviews:watched",                               "in    404   404   404   404   ok    404   404   404", "POST", assignment_id="assignment"),
     page("reviews:recuse",                                "in    404   404   404   404   ok    404   404   404", "POST", assignment_id="assignment"),
     page("reviews:conflict_add",                          "in    404   404   404   404   ok    404   404   404", "POST"),
@@ -280,10 +283,12 @@ MATRIX = [
     # Competition API: calls open to you or run by you, your own entries, the reviews assigned to you (blind).
     api("competition-call-list", "GET",                   "401   ok    ok    ok    ok    ok    ok    ok    ok"),
     api("competition-call-detail", "GET",                 "401   404   ok    ok    404   404   ok    404   404", pk="call"),
+    api("competition-call-detail", "GET",                 "401   404   404   404   404   404   ok    404   404", pk="draft_call"),
     api("competition-submission-list", "GET",             "401   ok    ok    ok    ok    ok    ok    ok    ok"),
     api("competition-submission-detail", "GET",           "401   404   ok    404   404   404   404   404   404", pk="submission"),
     api("competition-review-list", "GET",                 "401   ok    ok    ok    ok    ok    ok    ok    ok"),
     api("competition-review-detail", "GET",               "401   404   404   404   404   ok    404   404   404", pk="assignment"),
+    api("competition-review-detail", "GET",               "401   404   404   404   404   404   404   404   404", pk="recused_assignment"),
 ]
 # fmt: on
 
@@ -374,15 +379,24 @@ def world(programme, cohort, tester, programme_admin, rates, competition, other_
 
 
 @pytest.fixture
-def competition(programme, cohort, tester, reviewer, red_teamer, programme_admin):
-    """An open call for Wave 1 with the tester's entry (a real MP4) assigned to the reviewer, who declared a
-    conflict with the red teamer; and a published call where the tester's entry was reviewed and appealed."""
+def competition(programme, cohort, tester, tester2, reviewer, red_teamer, programme_admin):
+    """An open call for Wave 1 with the tester's entry (a real MP4) assigned to the reviewer, who stepped away
+    from tester2's and declared a conflict with the red teamer; a published call where the tester's entry was
+    reviewed and appealed; and a draft call that only the admins see."""
     call = make_call(programme, programme_admin, cohorts=[cohort])
     entry = enter(call, tester, title="Moonrise")
-    # The assignment a run at the close makes, while the entry can still be edited: the review pages' guards
+    other = enter(call, tester2, title="Low tide")
+    # The assignments a run at the close makes, while entries can still be edited: the review pages' guards
     # do not depend on the stage.
     services.assignment_run(call=call, actor=programme_admin, at=call.submissions_close_at)
+    recused = services.review_recuse(assignment=ReviewAssignment.objects.get(submission=other, reviewer=reviewer),
+                                     reviewer=reviewer, reason="I know who made this film.")  # fmt: skip
     conflict = services.conflict_declare(reviewer=reviewer, programme=programme, person=red_teamer)
+    draft = services.call_create(
+        programme=programme, actor=programme_admin, title="Next season", brief="Anything.", rules="Your own clips.",
+        submissions_open_at=timezone.now() + timedelta(days=30), submissions_close_at=timezone.now() + timedelta(days=40),
+        judging_ends_at=timezone.now() + timedelta(days=50), results_at=timezone.now() + timedelta(days=51),
+    )  # fmt: skip
 
     published = make_call(programme, programme_admin, title="Dawn films")
     scored = enter(published, tester, title="First light")
@@ -404,7 +418,10 @@ def competition(programme, cohort, tester, reviewer, red_teamer, programme_admin
         "criterion": call.criteria.first().pk,
         "submission": entry.pk,
         "assignment": ReviewAssignment.objects.get(submission=entry, reviewer=reviewer).pk,
+        "recused_assignment": recused.pk,
+        "recused_blind_token": token(other, reviewer, blind=True),
         "conflict": conflict.pk,
+        "draft_call": draft.pk,
         "published_call": published.pk,
         "published_assignment": review.pk,
         "appeal": appeal.pk,
