@@ -27,7 +27,7 @@ def _call_url(call) -> str:
 @programme_admin_required
 @require_http_methods(["GET", "POST"])
 def calls(request, programme):
-    form = CallForm(request.POST or None, programme=programme)
+    form = CallForm(request.POST if request.method == "POST" else None, programme=programme)
     if request.method == "POST" and form.is_valid():
         try:
             call = services.call_create(

@@ -54,7 +54,8 @@ def call_detail(request, call_id):
         codes = " ".join(link.job.job_code for link in submission.listed_jobs.select_related("job"))
         initial = {"title": submission.title, "logline": submission.logline, "credits": submission.credits,
                    "jobs": codes}  # fmt: skip
-    form = SubmissionForm(request.POST or None, request.FILES or None, initial=initial)
+    posted = request.method == "POST"  # an empty POST is bound too, so it is answered with what is missing
+    form = SubmissionForm(request.POST if posted else None, request.FILES if posted else None, initial=initial)
     status = 200
     if request.method == "POST":
         if form.is_valid():

@@ -20,7 +20,8 @@ Rules for patterns not listed one by one:
     to or overrides are listed anyway (sign-in, sign-up, sign-out, e-mail, two-factor, sessions).
   - the Django admin's internal URLs (``admin/...``) are guarded by the admin site itself (is_staff, then
     per-model permissions); only its index is listed.
-Rows for the competition app (/competition/, /reviews/, /manage/<slug>/competition/) are added with it.
+The competition (/competition/, /reviews/, /manage/<slug>/competition/): tester enters the open call (for
+Wave 1 only) and has a published, appealed entry in another; reviewer is assigned tester's entry, blind.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ from access.models import AuditEvent, Invitation, LeakAlert, Role, Suspension, t
 from access.rates import rate_publish
 from access.services import cohort_create, programme_create, suspension_create
 from access.tokens import token_create
+from competition import services
+from competition.media import film_url
+from competition.models import ReviewAssignment
 from feedback import services as feedback
 from feedback.ledger import ledger_credit
 from feedback.models import Attachment, LedgerEntry
@@ -51,6 +55,7 @@ from feedback.showcase import showcase_offer
 from generation.media import media_url
 from generation.presets import preset_create
 from generation.prompt_policy import prompt_rule_create
+from tests.competition.conftest import close, enter, make_call
 from tests.conftest import member, with_totp
 from tests.factories import RenderJobFactory, UserFactory
 from tests.feedback.conftest import finished_clip
@@ -199,6 +204,51 @@ MATRIX = [
     page("access:manage_cohort_suspend",                  "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", cohort_slug="cohort_slug"),
     page("access:manage_audit",                           "in    404   404   404   404   404   ok    404   404", slug="slug"),
     page("access:manage_audit_export",                    "in    404   404   404   404   404   ok    404   404", slug="slug"),
+    # The competition. Testers' pages: calls open to their cohort and role (the open call is for Wave 1 only, so
+    # the red team is not eligible), their own entry and, once published, its scores and an appeal.
+    page("competition:calls",                             "in    ok    ok    ok    ok    ok    ok    ok    ok"),
+    page("competition:call",                              "in    404   ok    ok    404   404   ok    404   404", call_id="call"),
+    page("competition:call",                              "in    404   ok    ok    404   404   ok    404   404", "POST", call_id="call"),
+    page("competition:call",                              "in    404   ok    ok    ok    404   ok    404   404", call_id="published_call"),
+    page("competition:call",                              "in    404   404   404   404   404   ok    404   404", call_id="draft_call"),
+    page("competition:appeal",                            "in    404   ok    404   404   404   404   404   404", "POST", call_id="published_call"),
+    page("competition:appeal",                            "in    404   ok    ok    404   404   404   404   404", "POST", call_id="call"),
+    # Results are public once published, and nowhere before.
+    page("competition:results",                           "ok    ok    ok    ok    ok    ok    ok    ok    ok", call_id="published_call"),
+    page("competition:results",                           "404   404   404   404   404   404   404   404   404", call_id="call"),
+    # Film links, bearer links like clips': the original for its entrant, the blind copy for its reviewer. A link
+    # to the original made out to the reviewer serves nothing to anyone, nor a blind link once they stepped away.
+    page("competition:film",                              "ok    403   ok    403   403   403   403   403   403", token="film_token"),
+    page("competition:film",                              "ok    403   403   403   403   ok    403   403   403", token="blind_token"),
+    page("competition:film",                              "403   403   403   403   403   403   403   403   403", token="reviewer_original_token"),
+    page("competition:film",                              "403   403   403   403   403   403   403   403   403", token="recused_blind_token"),
+    # Reviewers' pages: only the reviews assigned to them, blind, and none they stepped away from.
+    page("reviews:index",                                 "in    404   404   404   404   ok    404   404   404"),
+    page("reviews:review",                                "in    404   404   404   404   ok    404   404   404", assignment_id="assignment"),
+    page("reviews:review",                                "in    404   404   404   404   ok    404   404   404", "POST", assignment_id="assignment"),
+    page("reviews:review",                                "in    404   404   404   404   ok    404   404   404", assignment_id="published_assignment"),
+    page("reviews:review",                                "in    404   404   404   404   404   404   404   404", assignment_id="recused_assignment"),
+    page("reviews:watched",                               "in    404   404   404   404   ok    404   404   404", "POST", assignment_id="assignment"),
+    page("reviews:recuse",                                "in    404   404   404   404   ok    404   404   404", "POST", assignment_id="assignment"),
+    page("reviews:conflict_add",                          "in    404   404   404   404   ok    404   404   404", "POST"),
+    page("reviews:conflict_remove",                       "in    404   404   404   404   ok    404   404   404", "POST", conflict_id="conflict"),
+    # The programme's admins run its calls; another programme's admin reaches none of them, even under their own slug.
+    page("competition_manage:calls",                      "in    404   404   404   404   404   ok    404   404", slug="slug"),
+    page("competition_manage:calls",                      "in    404   404   404   404   404   ok    404   404", "POST", slug="slug"),
+    page("competition_manage:call",                       "in    404   404   404   404   404   ok    404   404", slug="slug", call_id="call"),
+    page("competition_manage:call",                       "in    404   404   404   404   404   404   404   404", slug="other_slug", call_id="call"),
+    page("competition_manage:call_edit",                  "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", call_id="call"),
+    page("competition_manage:call_edit",                  "in    404   404   404   404   404   404   404   404", "POST", slug="other_slug", call_id="call"),
+    page("competition_manage:announce",                   "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", call_id="call"),
+    page("competition_manage:criterion_add",              "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", call_id="call"),
+    page("competition_manage:criterion_edit",             "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", call_id="call", criterion_id="criterion"),
+    page("competition_manage:criterion_edit",             "in    404   404   404   404   404   404   404   404", "POST", slug="slug", call_id="published_call", criterion_id="criterion"),
+    page("competition_manage:criterion_remove",           "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", call_id="call", criterion_id="criterion"),
+    page("competition_manage:assign",                     "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", call_id="call"),
+    page("competition_manage:publish",                    "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", call_id="call"),
+    page("competition_manage:publish",                    "in    404   404   404   404   404   404   404   404", "POST", slug="other_slug", call_id="call"),
+    page("competition_manage:appeal_answer",              "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", call_id="published_call", appeal_id="appeal"),
+    page("competition_manage:appeal_answer",              "in    404   404   404   404   404   404   404   404", "POST", slug="slug", call_id="call", appeal_id="appeal"),
     page("leaks:list",                                    "in    404   404   404   404   404   ok    404   ok"),
     page("leaks:decide",                                  "in    404   404   404   404   404   ok    404   404", "POST", alert_id="alert"),
     page("trace:upload",                                  "in    404   404   404   404   404   ok    404   ok"),
@@ -230,6 +280,15 @@ MATRIX = [
     api("feedback-ledger-list", "GET",                    "401   ok    ok    ok    ok    ok    ok    ok    ok"),
     api("feedback-ledger-detail", "GET",                  "401   404   ok    404   404   404   404   404   404", pk="ledger_entry"),
     api("feedback-ledger-statement", "GET",               "401   ok    ok    ok    ok    ok    ok    ok    ok"),
+    # Competition API: calls open to you or run by you, your own entries, the reviews assigned to you (blind).
+    api("competition-call-list", "GET",                   "401   ok    ok    ok    ok    ok    ok    ok    ok"),
+    api("competition-call-detail", "GET",                 "401   404   ok    ok    404   404   ok    404   404", pk="call"),
+    api("competition-call-detail", "GET",                 "401   404   404   404   404   404   ok    404   404", pk="draft_call"),
+    api("competition-submission-list", "GET",             "401   ok    ok    ok    ok    ok    ok    ok    ok"),
+    api("competition-submission-detail", "GET",           "401   404   ok    404   404   404   404   404   404", pk="submission"),
+    api("competition-review-list", "GET",                 "401   ok    ok    ok    ok    ok    ok    ok    ok"),
+    api("competition-review-detail", "GET",               "401   404   404   404   404   ok    404   404   404", pk="assignment"),
+    api("competition-review-detail", "GET",               "401   404   404   404   404   404   404   404   404", pk="recused_assignment"),
 ]
 # fmt: on
 
@@ -259,7 +318,7 @@ def cast(outsider, tester, tester2, red_teamer, reviewer, programme_admin, staff
 
 
 @pytest.fixture
-def world(programme, cohort, tester, programme_admin, rates):
+def world(programme, cohort, tester, programme_admin, rates, competition, other_admin):
     """One object of every kind a URL can name, owned by tester (or by tester's programme)."""
     clip = finished_clip(tester, programme=programme)
     report = feedback.report_file(
@@ -314,7 +373,61 @@ def world(programme, cohort, tester, programme_admin, rates):
         "audit_event": AuditEvent.objects.filter(programme=programme).order_by("pk").first().pk,
         "tester": tester.pk,
         "slug": programme.slug,
+        "other_slug": other_admin.memberships.get().programme.slug,
         "cohort_slug": cohort.slug,
+    } | competition
+
+
+@pytest.fixture
+def competition(programme, cohort, tester, tester2, reviewer, red_teamer, programme_admin):
+    """An open call for Wave 1 with the tester's entry (a real MP4) assigned to the reviewer, who stepped away
+    from tester2's and declared a conflict with the red teamer; a published call where the tester's entry was
+    reviewed and appealed; and a draft call that only the admins see."""
+    call = make_call(programme, programme_admin, cohorts=[cohort])
+    entry = enter(call, tester, title="Moonrise")
+    other = enter(call, tester2, title="Low tide")
+    # The assignments a run at the close makes, while entries can still be edited: the review pages' guards
+    # do not depend on the stage.
+    services.assignment_run(call=call, actor=programme_admin, at=call.submissions_close_at)
+    recused = services.review_recuse(assignment=ReviewAssignment.objects.get(submission=other, reviewer=reviewer),
+                                     reviewer=reviewer, reason="I know who made this film.")  # fmt: skip
+    conflict = services.conflict_declare(reviewer=reviewer, programme=programme, person=red_teamer)
+    draft = services.call_create(
+        programme=programme, actor=programme_admin, title="Next season", brief="Anything.", rules="Your own clips.",
+        submissions_open_at=timezone.now() + timedelta(days=30), submissions_close_at=timezone.now() + timedelta(days=40),
+        judging_ends_at=timezone.now() + timedelta(days=50), results_at=timezone.now() + timedelta(days=51),
+    )  # fmt: skip
+
+    published = make_call(programme, programme_admin, title="Dawn films")
+    scored = enter(published, tester, title="First light")
+    close(published)
+    services.assignment_run(call=published, actor=programme_admin)
+    review = ReviewAssignment.objects.get(call=published, reviewer=reviewer)
+    services.review_open(assignment=review, reviewer=reviewer, at=timezone.now() - timedelta(minutes=5))
+    services.watch_report(assignment=review, reviewer=reviewer, ranges=[[0, scored.duration_seconds]])
+    services.review_save(assignment=review, reviewer=reviewer, submit=True,
+                         scores={c.pk: (4, "Clear and bright.") for c in published.criteria.all()})  # fmt: skip
+    services.results_publish(call=published, actor=programme_admin)
+    appeal = services.appeal_file(submission=scored, entrant=tester, text="Craft was judged against another brief.")
+
+    def token(submission, viewer, blind):
+        return film_url(submission, viewer=viewer, blind=blind).rstrip("/").rsplit("/", 1)[-1]
+
+    return {
+        "call": call.pk,
+        "criterion": call.criteria.first().pk,
+        "submission": entry.pk,
+        "assignment": ReviewAssignment.objects.get(submission=entry, reviewer=reviewer).pk,
+        "recused_assignment": recused.pk,
+        "recused_blind_token": token(other, reviewer, blind=True),
+        "conflict": conflict.pk,
+        "draft_call": draft.pk,
+        "published_call": published.pk,
+        "published_assignment": review.pk,
+        "appeal": appeal.pk,
+        "film_token": token(entry, tester, blind=False),
+        "blind_token": token(entry, reviewer, blind=True),
+        "reviewer_original_token": token(entry, reviewer, blind=False),
     }
 
 

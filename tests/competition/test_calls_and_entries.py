@@ -77,6 +77,15 @@ def test_a_bad_call_is_refused_and_nothing_is_made(admin_user, overrides, messag
     assert not Call.objects.exists()
 
 
+def test_an_empty_form_is_answered_with_what_is_missing(call, admin_user, tester):
+    response = client_for(admin_user).post("/manage/alpha/competition/", {})
+    assert response.status_code == 400 and "This field is required" in response.content.decode()
+    assert Call.objects.count() == 1
+    response = client_for(tester).post(call.get_absolute_url(), {})
+    assert response.status_code == 400 and "This field is required" in response.content.decode()
+    assert not Submission.objects.exists()
+
+
 def test_bad_levels_are_refused(call, admin_user):
     response = client_for(admin_user).post(f"/manage/alpha/competition/{call.pk}/criteria/", {
         "name": "Sound", "weight": "1", "scale_max": "4", "levels": "Bad\nGood", "notice": "Adding sound",

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from django.utils import timezone
 
-from access.models import AuditEvent
+from access.models import AuditEvent, User
 from access.rates import rate_publish
 from competition import services
 from competition.models import Appeal, Call, ReviewAssignment
@@ -87,6 +87,15 @@ def test_publication_ranks_credits_and_shows_each_entrant_their_scores(reviewed,
     assert "Moonrise" in public and tester.display_name in public and "Low tide" not in public
     assert "z = (score" in public and "Ties are broken" in public
     assert client_for(outsider).get(f"/competition/{call.pk}/results/").status_code == 200
+
+
+def test_the_public_page_names_winners_by_display_name_never_by_email(reviewed, admin_user, call, tester2):
+    Call.objects.filter(pk=call.pk).update(winners_count=2)
+    User.objects.filter(pk=tester2.pk).update(display_name="")  # str() of such a person is their email
+    services.results_publish(call=call, actor=admin_user)
+    public = Client().get(f"/competition/{call.pk}/results/").content.decode()
+    assert tester2.email not in public and "@example.org" not in public
+    assert "Moonrise</strong> by Tess Tester" in public and "Low tide</strong> <span" in public
 
 
 def test_publication_waits_for_unfinished_reviews_unless_told(call, tester, reviewer, admin_user):
