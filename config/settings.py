@@ -243,7 +243,7 @@ REST_FRAMEWORK = {
         "token": envstr("API_RATE_PER_TOKEN", "120/min"),
     },
     "DEFAULT_SCHEMA_CLASS": "access.schema.BacklotAutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "config.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
 }

@@ -107,3 +107,14 @@ def test_bad_ratings_through_the_api_are_refused(tester, clip):
 def test_the_schema_describes_the_feedback_api(tester_client):
     schema = tester_client.get("/api/schema/").content.decode()
     assert "/api/v1/feedback/reports/" in schema and "/api/v1/feedback/ledger/statement/" in schema
+
+
+def test_huge_page_numbers_give_a_bounded_page_not_a_server_error(db, tester):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(tester)
+    for query in ("limit=5648259864329561571328", "offset=99999999999999999999999", "limit=0&offset=-4"):
+        response = client.get(f"/api/v1/feedback/ratings/?{query}")
+        assert response.status_code == 200, query
+        assert response.json()["results"] == []

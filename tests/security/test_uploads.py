@@ -23,6 +23,8 @@ STORED_FILES = {
     "generation.RenderJob.output": "renders/<owner id>/<job uuid>.mp4, by generation.services",
     "generation.RenderJob.poster": "posters/<owner id>/<job uuid>.jpg, by generation.services",
     "feedback.Attachment.file": "reports/<year>/<month>/<random uuid><extension of the sniffed type>",
+    "competition.Submission.file": "competition/<call id>/<random uuid>.mp4, by competition.models.film_path",
+    "competition.Submission.blind_file": "competition/<call id>/blind/<random uuid>.mp4, by blind_path",
 }
 
 
