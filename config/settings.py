@@ -288,6 +288,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A pool process loads its models as it starts (BACKLOT_PRELOAD_MODELS). Celery kills one that has not
+# reported within worker_proc_alive_timeout (4 s by default) and forks another, which loads again and is
+# killed again, for ever: a worker whose render process died would never render again.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = envint("BACKLOT_WORKER_START_SECONDS", 900)
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-renders": {"task": "generation.requeue_stale", "schedule": 60.0},
