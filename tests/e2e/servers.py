@@ -132,14 +132,16 @@ def broker_in_use(url: str):
         app._pool = None
         app.amqp._producer_pool = None
 
-    saved = app.conf.broker_url, app.conf.broker_transport_options
+    # Publishing uses broker_write_url, which falls back to broker_url (and the environment's
+    # CELERY_BROKER_URL before either); setting it directly wins over both.
+    saved = app.conf.get("broker_write_url"), app.conf.broker_transport_options
     forget_connections()
-    app.conf.broker_url, app.conf.broker_transport_options = url, {"visibility_timeout": 4 * 3600}
+    app.conf.broker_write_url, app.conf.broker_transport_options = url, {"visibility_timeout": 4 * 3600}
     try:
         yield
     finally:
         forget_connections()
-        app.conf.broker_url, app.conf.broker_transport_options = saved
+        app.conf.broker_write_url, app.conf.broker_transport_options = saved
 
 
 @contextlib.contextmanager

@@ -131,11 +131,11 @@ def test_the_broker_counts_the_messages_waiting_in_a_queue():
 
 
 def test_a_broker_that_cannot_be_reached_is_reported_as_unknown(settings):
-    app.conf.broker_url, saved = "redis://127.0.0.1:1/0", app.conf.broker_url
+    app.conf.broker_write_url, saved = "redis://127.0.0.1:1/0", app.conf.get("broker_write_url")
     try:
         assert broker.messages_waiting("render.ltx-video") is None
     finally:
-        app.conf.broker_url = saved
+        app.conf.broker_write_url = saved
 
 
 @pytest.mark.django_db(transaction=True)  # worker writes run outside transactions; inside one, a retry cannot help
