@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "generation",
     "feedback",
     "competition",
+    "backups",
 ]
 
 MIDDLEWARE = [
