@@ -44,7 +44,7 @@ def _queue_context() -> dict:
              "finish": services.estimated_finish(job)}
             for job in model["running"]
         ]  # fmt: skip
-    return {"board": board, "workers": worker_rows}
+    return {"board": board, "workers": worker_rows, "recent": selectors.recent_outcomes()}
 
 
 @queue_staff_required
