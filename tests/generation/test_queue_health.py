@@ -35,7 +35,7 @@ def test_the_queue_page_shows_each_models_last_day_and_the_latest_failure_reason
 
     ltx = html[html.index('id="recent-ltx-video"') :]
     assert ltx.startswith('id="recent-ltx-video"><td>LTX-Video</td><td>2</td><td>1</td><td>1</td><td>43</td>')
-    assert '<td>Mochi 1 preview</td><td>1</td><td>0</td><td>0</td><td>7</td>' in html
+    assert "<td>Mochi 1 preview</td><td>1</td><td>0</td><td>0</td><td>7</td>" in html
     assert "the media storage is full" in html and "tester@example.org" in html
     assert "An old failure" not in html and "999" not in html
 

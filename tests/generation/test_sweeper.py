@@ -169,5 +169,6 @@ def test_the_sweep_runs_every_minute_on_its_own_queue(settings):
     route = app.amqp.router.route({}, "generation.requeue_stale")
 
     assert route["queue"].name == "sweeps", "never behind renders, whichever models a fleet serves"
-    assert settings.CELERY_BEAT_SCHEDULE["requeue-stale-renders"] == {"task": "generation.requeue_stale", "schedule": 60.0}
+    sweep = settings.CELERY_BEAT_SCHEDULE["requeue-stale-renders"]
+    assert sweep == {"task": "generation.requeue_stale", "schedule": 60.0}
     assert "sweeps" in {queue.name for queue in app.conf.task_queues}
