@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "generation",
     "feedback",
     "competition",
+    "backups",
 ]
 
 MIDDLEWARE = [
@@ -171,8 +172,37 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(VAR_DIR / "media")))
 # Media is never served from a public URL: every clip goes through a view that checks access.
 MEDIA_URL = "/media-not-public/"
+# Where clips and uploads are kept: "local" (MEDIA_ROOT, a folder web and workers share), "s3" (an
+# S3-compatible bucket through django-storages, the optional extra `s3`), or a storage class's dotted path.
+MEDIA_STORAGE = envstr("MEDIA_STORAGE", "local")
+if MEDIA_STORAGE == "local":
+    _MEDIA_BACKEND: dict = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+elif MEDIA_STORAGE == "s3":
+    if not envstr("AWS_STORAGE_BUCKET_NAME"):
+        raise ImproperlyConfigured("MEDIA_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME.")
+    _MEDIA_BACKEND = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": envstr("AWS_STORAGE_BUCKET_NAME"),
+            # Unset, boto3 finds credentials itself (environment, instance role, ~/.aws).
+            "access_key": envstr("AWS_ACCESS_KEY_ID") or None,
+            "secret_key": envstr("AWS_SECRET_ACCESS_KEY") or None,
+            "endpoint_url": envstr("AWS_S3_ENDPOINT_URL") or None,  # MinIO, Ceph, R2, ...
+            "region_name": envstr("AWS_S3_REGION_NAME") or None,
+            "addressing_style": envstr("AWS_S3_ADDRESSING_STYLE") or None,  # "path" for most self-hosted stores
+            "location": envstr("AWS_LOCATION", "media"),
+            # Private objects; clips still reach people only through Backlot's signed, access-checked links.
+            "default_acl": None,
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+elif "." in MEDIA_STORAGE:
+    _MEDIA_BACKEND = {"BACKEND": MEDIA_STORAGE}
+else:
+    raise ImproperlyConfigured(f"MEDIA_STORAGE must be local, s3 or a storage class's path, not {MEDIA_STORAGE!r}.")
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _MEDIA_BACKEND,
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -290,6 +320,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A pool process loads its models as it starts (BACKLOT_PRELOAD_MODELS). Celery kills one that has not
+# reported within worker_proc_alive_timeout (4 s by default) and forks another, which loads again and is
+# killed again, for ever: a worker whose render process died would never render again.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = envint("BACKLOT_WORKER_START_SECONDS", 900)
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-renders": {"task": "generation.requeue_stale", "schedule": 60.0},
@@ -329,6 +363,12 @@ BACKLOT_PROGRESS_POLL_SECONDS = envfloat("BACKLOT_PROGRESS_POLL_SECONDS", 1.0)
 BACKLOT_FAIR_SHARE_HOURS = envint("BACKLOT_FAIR_SHARE_HOURS", 24)
 # A running job with no sign of life from its worker for this long goes back to the queue.
 BACKLOT_STALE_SECONDS = envint("BACKLOT_STALE_SECONDS", 900)
+# A waiting job not claimed for this long, whose model's queue in the broker has fewer messages than
+# waiting jobs (a broker restarted without persistence), is announced again.
+BACKLOT_REANNOUNCE_SECONDS = envint("BACKLOT_REANNOUNCE_SECONDS", 300)
+# A worker whose database connection breaks mid-render (a restart, a failover) reconnects and retries
+# its write for this long before giving the job up to the sweeper.
+BACKLOT_DATABASE_RETRY_SECONDS = envint("BACKLOT_DATABASE_RETRY_SECONDS", 60)
 # Each worker writes its row this often; one not heard from for three beats is shown as offline.
 BACKLOT_WORKER_HEARTBEAT_SECONDS = envint("BACKLOT_WORKER_HEARTBEAT_SECONDS", 30)
 

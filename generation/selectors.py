@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.core import signing
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Sum
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -127,6 +127,28 @@ def queue_board(model_keys=None) -> list[dict]:
             "running": running.get(key, []),
         })  # fmt: skip
     return board
+
+
+def recent_outcomes(*, hours: int = 24, failures: int = 5) -> dict:
+    """What the operator watches, over the last ``hours``, per model: clips made, failed and cancelled,
+    the GPU seconds the renders used, and the latest failure reasons. Two queries."""
+    since = timezone.now() - timedelta(hours=hours)
+    finished = RenderJob.objects.filter(finished_at__gte=since)
+    rows = (
+        finished.order_by()
+        .values("model_key")
+        .annotate(
+            succeeded=Count("pk", filter=Q(state=RenderJob.State.SUCCEEDED)),
+            failed=Count("pk", filter=Q(state=RenderJob.State.FAILED)),
+            cancelled=Count("pk", filter=Q(state=RenderJob.State.CANCELLED)),
+            gpu_seconds=Sum("gpu_seconds", default=0.0),
+        )
+    )
+    models = sorted(rows, key=lambda row: _model_order(row["model_key"]))
+    for row in models:
+        row["label"] = MODELS[row["model_key"]].label if row["model_key"] in MODELS else row["model_key"]
+    latest = finished.filter(state=RenderJob.State.FAILED).order_by("-finished_at")
+    return {"hours": hours, "models": models, "failures": list(latest.select_related("owner")[:failures])}
 
 
 def _model_order(key: str) -> int:

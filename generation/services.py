@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import secrets
 import time
@@ -23,6 +24,7 @@ from access.models import Grant
 from access.policy import current_grant, may_render
 from access.terms import terms_accepted_current
 from generation.models import PromptRefusal, RenderJob
+from generation.outages import outlasting_database_restarts, retried
 from generation.prompt_policy import prompt_screen
 from generation.registry import MODELS, model_get
 from generation.workers import worker_took_job
@@ -252,9 +254,7 @@ def _replay(job: RenderJob, fields: dict) -> RenderJob:
 
 
 def _enqueue(job: RenderJob) -> None:
-    from generation.tasks import render_job
-
-    render_job.apply_async(args=[str(job.pk)], queue=model_get(job.model_key).queue)
+    _announce(job.pk, job.model_key)
 
 
 def job_cancel(*, job: RenderJob, reason: str = "Cancelled by its owner.") -> bool:
@@ -346,12 +346,7 @@ def job_claim(*, job_id, worker: str, task_id: str = "") -> RenderJob | None:
         started_at=now, heartbeat_at=now, progress_step=0,
     )  # fmt: skip
     if changed != 1:
-        RenderJob.objects.filter(pk=job_id, state=RenderJob.State.RUNNING, attempts__gte=MAX_ATTEMPTS).update(
-            state=RenderJob.State.FAILED,
-            finished_at=timezone.now(),
-            error=f"The render stopped its worker {MAX_ATTEMPTS} times and will not be tried again.",
-            charged_seconds=0,
-        )
+        _fail_spent(RenderJob.objects.filter(pk=job_id))
         return None
     worker_took_job(hostname=worker, job_id=job_id)
     return RenderJob.objects.select_related("owner", "grant__programme").get(pk=job_id)
@@ -417,24 +412,68 @@ def job_claim_next(*, hint_id, worker: str, task_id: str = "") -> RenderJob | No
     return None
 
 
+SPENT_REASON = f"The render stopped its worker {MAX_ATTEMPTS} times and will not be tried again."
+
+
+def _fail_spent(jobs) -> int:
+    """Fail (and refund) the jobs among ``jobs`` that have used up their attempts without finishing."""
+    spent = jobs.filter(
+        state__in=[RenderJob.State.QUEUED, RenderJob.State.RUNNING], held=False, attempts__gte=MAX_ATTEMPTS
+    )
+    now = timezone.now()
+    count = spent.update(state=RenderJob.State.FAILED, finished_at=now, error=SPENT_REASON, charged_seconds=0)
+    if count:
+        log.warning("generation.jobs_failed_spent count=%d", count)
+    return count
+
+
 def jobs_requeue_stale() -> int:
     """Running jobs whose worker has shown no sign of life for BACKLOT_STALE_SECONDS go back to the
-    queue (their next claim counts as another attempt), so no job is left running forever."""
+    queue (their next claim counts as another attempt), or fail with a reason, refunded, once they
+    have had MAX_ATTEMPTS; so no job is left running forever. Returns how many it resolved."""
     stale_before = timezone.now() - timedelta(seconds=settings.BACKLOT_STALE_SECONDS)
-    stale = list(
-        RenderJob.objects.filter(state=RenderJob.State.RUNNING, heartbeat_at__lt=stale_before).values_list(
-            "pk", "model_key"
-        )
-    )
+    silent = Q(state=RenderJob.State.RUNNING, heartbeat_at__lt=stale_before)
+    resolved = _fail_spent(RenderJob.objects.filter(silent))
+    stale = list(RenderJob.objects.filter(silent).values_list("pk", "model_key"))
     for job_id, model_key in stale:
-        if RenderJob.objects.filter(pk=job_id, state=RenderJob.State.RUNNING, heartbeat_at__lt=stale_before).update(
-            state=RenderJob.State.QUEUED, worker=""
-        ):
-            from generation.tasks import render_job
-
-            render_job.apply_async(args=[str(job_id)], queue=model_get(model_key).queue)
+        if RenderJob.objects.filter(silent, pk=job_id).update(state=RenderJob.State.QUEUED, worker=""):
+            resolved += 1
+            _announce(job_id, model_key)
             log.warning("generation.job_requeued job=%s reason=stale", job_id)
-    return len(stale)
+    return resolved
+
+
+def jobs_reannounce_waiting() -> int:
+    """Waiting jobs whose message the broker no longer holds (a Redis restarted without persistence
+    loses every message) are announced again. Per model, the jobs that have waited longer than
+    BACKLOT_REANNOUNCE_SECONDS without a claim, less the messages still waiting in the model's queue,
+    get a new message each; a message too many only finds nothing to claim. Returns how many."""
+    from generation.broker import messages_waiting
+
+    waited_before = timezone.now() - timedelta(seconds=settings.BACKLOT_REANNOUNCE_SECONDS)
+    waiting = RenderJob.objects.filter(state=RenderJob.State.QUEUED, held=False)
+    announced = 0
+    overdue_models = waiting.filter(queued_at__lt=waited_before).order_by().values_list("model_key", flat=True)
+    for model_key in sorted(set(overdue_models)):
+        spec = MODELS.get(model_key)
+        in_broker = messages_waiting(spec.queue) if spec else None
+        if in_broker is None:
+            continue
+        of_model = waiting.filter(model_key=model_key)
+        overdue = of_model.filter(queued_at__lt=waited_before).order_by("queued_at", "pk")
+        missing = min(overdue.count(), of_model.count() - in_broker)
+        for job_id in overdue.values_list("pk", flat=True)[: max(0, missing)]:
+            _announce(job_id, model_key)
+            announced += 1
+        if missing > 0:
+            log.warning("generation.jobs_reannounced model=%s count=%d", model_key, missing)
+    return announced
+
+
+def _announce(job_id, model_key: str) -> None:
+    from generation.tasks import render_job
+
+    render_job.apply_async(args=[str(job_id)], queue=model_get(model_key).queue)
 
 
 def queue_position(job: RenderJob) -> int | None:
@@ -520,6 +559,7 @@ def _running(job: RenderJob):
     return RenderJob.objects.filter(pk=job.pk, state=RenderJob.State.RUNNING, attempts=job.attempts)
 
 
+@outlasting_database_restarts
 def job_progress(*, job: RenderJob, step: int, total: int) -> None:
     """Record a finished denoising step; raises RenderStopped if the job must not go on."""
     from generation.runner import RenderStopped
@@ -540,6 +580,7 @@ def _stopped(job: RenderJob) -> None:
     mine.update(stopped_at=timezone.now())
 
 
+@outlasting_database_restarts
 def job_fail(*, job: RenderJob, reason: str, state: str = RenderJob.State.FAILED) -> bool:
     changed = _running(job).update(state=state, error=reason[:4000], finished_at=timezone.now(), charged_seconds=0)
     if changed:
@@ -551,25 +592,41 @@ def job_succeed(
     *, job: RenderJob, video: bytes, device_seconds: float, encode_seconds: float, poster: bytes | None = None
 ) -> bool:
     storage = job.output.field.storage
-    name = storage.save(f"renders/{job.owner_id}/{job.pk}.mp4", ContentFile(video))
-    poster_name = storage.save(f"posters/{job.owner_id}/{job.pk}.jpg", ContentFile(poster)) if poster else ""
-    changed = _running(job).update(
-        state=RenderJob.State.SUCCEEDED,
-        output=name,
-        poster=poster_name,
-        output_bytes=len(video),
-        finished_at=timezone.now(),
-        gpu_seconds=device_seconds,
-        encode_seconds=encode_seconds,
-        progress_step=F("progress_total"),
-        error="",
-        charged_seconds=device_seconds,
+    saved: list[str] = []
+    try:
+        saved.append(storage.save(f"renders/{job.owner_id}/{job.pk}.mp4", ContentFile(video)))
+        if poster:
+            saved.append(storage.save(f"posters/{job.owner_id}/{job.pk}.jpg", ContentFile(poster)))
+    except Exception:
+        _delete_quietly(storage, saved)  # a clip without its poster, or half a clip, is not kept
+        raise
+    name, poster_name = saved[0], saved[1] if poster else ""
+    changed = retried(
+        lambda: _running(job).update(
+            state=RenderJob.State.SUCCEEDED,
+            output=name,
+            poster=poster_name,
+            output_bytes=len(video),
+            finished_at=timezone.now(),
+            gpu_seconds=device_seconds,
+            encode_seconds=encode_seconds,
+            progress_step=F("progress_total"),
+            error="",
+            charged_seconds=device_seconds,
+        )
     )
     if not changed:
         # Cancelled, deleted or taken over while encoding: the clip must not outlive the job's state.
-        for stored in filter(None, (name, poster_name)):
-            storage.delete(stored)
+        _delete_quietly(storage, saved)
     return bool(changed)
+
+
+def _delete_quietly(storage, names: list[str]) -> None:
+    for name in names:
+        try:
+            storage.delete(name)
+        except OSError:
+            log.exception("generation.media_delete_failed name=%s", name)
 
 
 def job_render(*, job_id, worker: str, task_id: str = "") -> RenderJob | None:
@@ -606,9 +663,9 @@ def job_render(*, job_id, worker: str, task_id: str = "") -> RenderJob | None:
         log.exception("generation.render_crashed job=%s", job.pk)
         job_fail(job=job, reason=f"The render failed: {type(error).__name__}: {error}")
     else:
-        _running(job).update(heartbeat_at=timezone.now())
+        retried(lambda: _running(job).update(heartbeat_at=timezone.now()))
         postprocess.submit(lambda: job_finish(job=job, frames=frames, device_seconds=result.device_seconds))
-    job.refresh_from_db()
+    retried(job.refresh_from_db)
     return job
 
 
@@ -622,7 +679,7 @@ def job_finish(*, job: RenderJob, frames, device_seconds: float) -> bool:
 
     spec = model_get(job.model_key)
     try:
-        if not _running(job).update(heartbeat_at=timezone.now()):
+        if not retried(lambda: _running(job).update(heartbeat_at=timezone.now())):
             return False  # cancelled or taken over while it waited for post-processing
         started = time.perf_counter()
         video = encode_mp4(
@@ -641,4 +698,10 @@ def job_finish(*, job: RenderJob, frames, device_seconds: float) -> bool:
         )
     except Exception as error:
         log.exception("generation.postprocess_failed job=%s", job.pk)
-        return job_fail(job=job, reason=f"The clip could not be encoded or stored: {type(error).__name__}: {error}")
+        return job_fail(job=job, reason=_postprocess_failure(error))
+
+
+def _postprocess_failure(error: Exception) -> str:
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return "The clip could not be stored: the media storage is full. Its GPU time was refunded; try again later."
+    return f"The clip could not be encoded or stored: {type(error).__name__}: {error}"

@@ -44,7 +44,7 @@ def _queue_context() -> dict:
              "finish": services.estimated_finish(job)}
             for job in model["running"]
         ]  # fmt: skip
-    return {"board": board, "workers": worker_rows, **QUEUE_ACTIONS}
+    return {"board": board, "workers": worker_rows, "recent": selectors.recent_outcomes(), **QUEUE_ACTIONS}
 
 
 QUEUE_ACTIONS = {

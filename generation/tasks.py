@@ -3,7 +3,7 @@ from celery.signals import worker_process_init, worker_process_shutdown
 from django.conf import settings
 
 from generation import postprocess
-from generation.services import job_render, jobs_requeue_stale
+from generation.services import job_render, jobs_reannounce_waiting, jobs_requeue_stale
 
 
 @shared_task(name="generation.render_job", acks_late=True, reject_on_worker_lost=True, ignore_result=True, bind=True)
@@ -13,7 +13,9 @@ def render_job(self, job_id: str) -> None:
 
 @shared_task(name="generation.requeue_stale", ignore_result=True)
 def requeue_stale() -> None:
+    """The sweeper (beat, every minute): jobs whose worker vanished, and waiting jobs whose message was lost."""
     jobs_requeue_stale()
+    jobs_reannounce_waiting()
 
 
 @worker_process_init.connect

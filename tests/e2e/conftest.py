@@ -3,6 +3,7 @@ the test database, rendering with the smoke model."""
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -28,13 +29,14 @@ def _database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-@pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, smoke_model, media_root, tmp_path_factory):
-    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+def worker_start(*, env: dict, log_path: Path, hostname: str = "e2e@%h") -> subprocess.Popen:
+    """A Celery worker process like the production ones (one process, prefetch one, every model
+    queue), rendering with the smoke model; returns once its model is loaded. ``env`` overrides
+    the test's own settings (database, broker, media)."""
     env = {
         **os.environ,
         "DATABASE_URL": _database_url(),
-        "MEDIA_ROOT": str(media_root),
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "BACKLOT_BROKER_DIR": str(settings.BROKER_DIR),
         "BACKLOT_MODELS_DIR": str(settings.BACKLOT_MODELS_DIR),
@@ -42,28 +44,46 @@ def celery_worker(django_db_setup, django_db_blocker, smoke_model, media_root, t
         "PYTHONUNBUFFERED": "1",
         # Frequent heartbeats, so a worker row removed by a transactional test's flush is back within seconds.
         "BACKLOT_WORKER_HEARTBEAT_SECONDS": "1",
+        **env,
     }
     queues = ",".join(spec.queue for spec in MODELS.values())
     command = [
         sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues, "--concurrency", "1",
         "--prefetch-multiplier", "1", "--without-gossip", "--without-mingle", "--without-heartbeat",
-        "--hostname", "e2e@%h", "--loglevel", "INFO",
+        "--hostname", hostname, "--loglevel", "INFO",
     ]  # fmt: skip
     with open(log_path, "w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
+        # A session of its own, so that stopping it reaches the pool process too.
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    deadline = time.monotonic() + 90
     while "ready." not in log_path.read_text() or "generation.model_loaded" not in log_path.read_text():
         if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
+            worker_stop(process)
             pytest.fail(f"The Celery worker did not start:\n{log_path.read_text()[-4000:]}")
         time.sleep(0.2)
-    yield process
+    return process
+
+
+def worker_stop(process: subprocess.Popen, *, timeout: float = 20) -> None:
+    """A warm shutdown (it finishes what it holds), else SIGKILL for it and its pool process."""
+    if process.poll() is not None:
+        return
     process.terminate()
     try:
-        process.wait(timeout=20)
+        process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)  # not reaped yet, so the group is still the one we started
         process.wait()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, smoke_model, media_root, tmp_path_factory):
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    process = worker_start(env={"MEDIA_ROOT": str(media_root)}, log_path=log_path)
+    yield process
+    worker_stop(process)
     print(f"worker log: {log_path}")
 
 

@@ -145,3 +145,31 @@ def test_a_stale_attempt_cannot_finish_a_job_taken_over(tester):
     assert not services.job_succeed(job=job, video=b"not really", device_seconds=1, encode_seconds=1)
     job.refresh_from_db()
     assert job.state == RenderJob.State.RUNNING and not job.output
+
+
+def test_a_full_media_disk_fails_the_job_with_a_reason_refunds_it_and_leaves_no_file(
+    smoke_model, tester, settings, media_root
+):
+    from tests.full_disk import disk_fill, disk_free
+
+    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "tests.full_disk.FullDiskStorage"}}
+    job = RenderJobFactory(owner=tester, num_frames=9, width=64, height=64, num_steps=2, charged_seconds=30)
+    files_before = sorted(p for p in media_root.rglob("*") if p.is_file())
+    disk_fill(media_root)
+    try:
+        services.job_render(job_id=job.pk, worker="test-worker")
+    finally:
+        disk_free(media_root)
+
+    job.refresh_from_db()
+    assert (job.state, job.charged_seconds, job.output.name) == ("failed", 0, "")
+    assert job.error == (
+        "The clip could not be stored: the media storage is full. Its GPU time was refunded; try again later."
+    )
+    assert sorted(p for p in media_root.rglob("*") if p.is_file()) == files_before
+    assert services.grant_usage(job.grant)["seconds_total"] == 0
+
+    after = RenderJobFactory(owner=tester, num_frames=9, width=64, height=64, num_steps=2)
+    services.job_render(job_id=after.pk, worker="test-worker")
+    after.refresh_from_db()
+    assert after.state == "succeeded", "once there is room again, the next job is stored"
