@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import kombu.pools
 import pytest
 
 POSTGRES_BINARIES = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
@@ -131,6 +132,9 @@ def broker_in_use(url: str):
             app._pool.force_close_all()
         app._pool = None
         app.amqp._producer_pool = None
+        # kombu also keeps process-wide producer and connection pools keyed by broker: drop them too, or
+        # later publishing in this process acquires from a pool closed here.
+        kombu.pools.reset()
 
     # Publishing uses broker_write_url, which falls back to broker_url (and the environment's
     # CELERY_BROKER_URL before either); setting it directly wins over both.
