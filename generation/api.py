@@ -455,13 +455,14 @@ ESTIMATE_FORMULA = "gpu_seconds_fixed + gpu_seconds_per_unit * num_frames * widt
 
 
 def _model_rules(spec, grant) -> dict:
-    max_frames = min(spec.max_frames, grant.max_frames)
+    limits = spec.limits_within(grant)
+    max_frames = limits["max_frames"]
     return {
         "key": spec.key, "label": spec.label, "fps": spec.fps, "frame_step": spec.frame_step,
         "max_frames": max_frames - (max_frames - 1) % spec.frame_step,  # the largest valid count within both
         "frame_counts": spec.frame_counts_hint(), "size_multiple": spec.size_multiple, "min_size": spec.min_size,
-        "max_width": min(spec.max_width, grant.max_width), "max_height": min(spec.max_height, grant.max_height),
-        "min_steps": spec.min_steps, "max_steps": min(spec.max_steps, grant.max_steps),
+        "max_width": limits["max_width"], "max_height": limits["max_height"],
+        "min_steps": spec.min_steps, "max_steps": limits["max_steps"],
         "max_guidance": spec.max_guidance, "defaults": spec.default_settings(),
         "gpu_seconds_fixed": spec.fixed_seconds, "gpu_seconds_per_unit": spec.seconds_per_unit,
         "gpu_seconds_formula": ESTIMATE_FORMULA,

@@ -63,14 +63,10 @@ class JobForm(forms.Form):
         chosen = MODELS.get(source.get("model_key") or "")
         return chosen or (allowed[0] if allowed else _DEFAULT)
 
-    def _limit(self, name: str, model_limit: int) -> int:
-        return min(model_limit, getattr(self.grant, name)) if self.grant is not None else model_limit
-
     def _offer(self, spec: ModelSpec) -> None:
         """Choices, bounds and hints for ``spec`` within the grant; defaults for a fresh form."""
-        frames = self._limit("max_frames", spec.max_frames)
-        width, height = self._limit("max_width", spec.max_width), self._limit("max_height", spec.max_height)
-        steps = self._limit("max_steps", spec.max_steps)
+        limits = spec.limits_within(self.grant)
+        frames, width, height, steps = (limits[name] for name in ("max_frames", "max_width", "max_height", "max_steps"))
         counts = range(1, frames + 1, spec.frame_step)
         self.fields["num_frames"].widget.choices = [(n, _duration(n, spec.fps)) for n in counts]
         self.fields["num_frames"].help_text = f"{spec.label}: {spec.frame_counts_hint()} frames at {spec.fps} fps."

@@ -68,6 +68,14 @@ class ModelSpec:
         units = num_frames * width * height * num_steps / 1e6
         return round(self.fixed_seconds + self.seconds_per_unit * units, 2)
 
+    def limits_within(self, grant=None) -> dict[str, int]:
+        """The most frames, width, height and steps this model renders, narrowed to ``grant``'s limits."""
+        limits = {"max_frames": self.max_frames, "max_width": self.max_width, "max_height": self.max_height,
+                  "max_steps": self.max_steps}  # fmt: skip
+        if grant is not None:
+            limits = {name: min(value, getattr(grant, name)) for name, value in limits.items()}
+        return limits
+
     def default_settings(self) -> dict:
         return {
             "num_frames": self.default_frames,
