@@ -25,7 +25,7 @@ django.setup()  # generation.trace imports the models; no database is touched
 from generation import watermark  # noqa: E402
 from generation.encoding import encode_mp4  # noqa: E402
 from generation.trace import mean_luma  # noqa: E402
-from tests.generation.clips import half_size, moving_scene  # noqa: E402
+from tests.generation.clips import crop, decode, half_size, moving_scene, reencode  # noqa: E402
 
 SIZES = [(768, 512), (1280, 720)]
 CODE = 0x9E3779B9
@@ -44,6 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=121)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--codes", type=int, default=40, help="random codes for the robustness count")
     args = parser.parse_args()
     print(f"{args.frames} frames per clip, best of {args.runs} runs")
     header = "size       invisible  visible   PSNR inv.  PSNR both  decode   read    read half-size copy"
@@ -74,6 +75,33 @@ def main() -> None:
     )
     none_s, _ = best_of(args.runs, lambda: watermark.read_mean_luma(blank))
     print(f"read of an unmarked 1280x720 clip (every scale tried): {none_s * 1000:.0f} ms")
+    robustness(args.codes)
+
+
+def robustness(count: int) -> None:
+    """How many of ``count`` random codes read back from a small, short clip (25 frames of 256x256,
+    stamped and marked as a job's clip is) after each thing a leaker does; the weakest margins too."""
+    leaks = {
+        "re-encoded at CRF 35": lambda data: reencode(data, crf=35),
+        "scaled to half size": half_size,
+        "10 % cropped": crop,
+    }
+    stamped = watermark.mark_visible(moving_scene(), "Alpha · 3ZK9QWA", opacity=0.35)
+    rng = np.random.default_rng(11)
+    read, sync, confirm = dict.fromkeys(leaks, 0), {name: [] for name in leaks}, {name: [] for name in leaks}
+    for _ in range(count):
+        code = int(rng.integers(0, 2**32))
+        clip = encode_mp4(watermark.mark_invisible(stamped, code), fps=24)
+        for name, leak in leaks.items():
+            reading = watermark.read_mean_luma(watermark.mean_luma(decode(leak(clip), "gray")))
+            read[name] += reading.code == code
+            sync[name].append(reading.sync_score)
+            confirm[name].append(reading.confirm_score)
+    print(f"\n{count} random codes, 25 frames of 256x256 (thresholds: sync {watermark.SYNC_THRESHOLD}, "
+          f"confirm {watermark.CONFIRM_THRESHOLD})")  # fmt: skip
+    for name in leaks:
+        print(f"{name:22} read {read[name]:3}/{count}   lowest sync {min(sync[name]):5.2f}   "
+              f"lowest confirm {min(confirm[name]):5.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":
