@@ -2,6 +2,7 @@
 the test database, rendering with the smoke model."""
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -123,7 +124,31 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context()
-    page = context.new_page()
-    yield page
-    context.close()
+    """A fresh context's page; `journey_screenshots` photographs it and closes the context afterwards."""
+    return browser.new_context().new_page()
+
+
+def screenshot_dir() -> Path:
+    return Path(os.environ.get("BACKLOT_TEST_ARTEFACTS", ROOT / "var" / "test-artefacts")) / "screenshots"
+
+
+@pytest.fixture(autouse=True)
+def journey_screenshots(request):
+    """After every browser test, a full-page screenshot of each page still open (each person's last
+    page in a journey), saved as `var/test-artefacts/screenshots/<test>[-<n>].png`; then the contexts
+    the test opened are closed."""
+    if "browser" not in request.fixturenames:
+        yield
+        return
+    browser = request.getfixturevalue("browser")
+    yield
+    pages = [page for context in browser.contexts for page in context.pages if not page.is_closed()]
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name).strip("-")
+    folder = screenshot_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    for number, page in enumerate(pages, start=1):
+        path = folder / (f"{name}.png" if len(pages) == 1 else f"{name}-{number}.png")
+        path.write_bytes(page.screenshot(full_page=True))
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    for context in list(browser.contexts):
+        context.close()

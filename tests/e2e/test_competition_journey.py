@@ -21,8 +21,7 @@ def _local(moment) -> str:
     return timezone.localtime(moment).strftime("%Y-%m-%dT%H:%M")
 
 
-def test_a_call_from_opening_to_published_results(browser, live_server, tester, reviewer, admin_user, programme,
-                                                  tmp_path):  # fmt: skip
+def test_a_call_from_opening_to_published_results(browser, live_server, tester, reviewer, admin_user, programme):
     rate_publish(programme=programme, kind="submission", points=5, amount="20", currency="USD")
     rate_publish(programme=programme, kind="prize", points=50, amount="500", currency="USD")
     clip = finished_clip(tester, programme=programme)
@@ -111,5 +110,4 @@ def test_a_call_from_opening_to_published_results(browser, live_server, tester, 
     assert "Holds the eye to the end" in result and "Cuts are abrupt" in result and "Reviewer A" in result
     assert reviewer.email not in result
     assert artist.locator("section.my-result svg circle.yours").count() == 1
-    artist.screenshot(path=str(tmp_path / "competition-results.png"), full_page=True)
     assert sorted(LedgerEntry.objects.values_list("kind", "amount")) == [("prize", 500), ("submission", 20)]

@@ -24,15 +24,14 @@ document.addEventListener('securitypolicyviolation', (e) => {
 
 @pytest.fixture
 def watched(browser):
-    """A page that records CSP violations and console errors."""
+    """A page that records CSP violations and console errors (closed by `journey_screenshots`)."""
     context = browser.new_context()
     context.add_init_script(RECORD_VIOLATIONS)
     page = context.new_page()
     console = []
     page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
     page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
-    yield page, console
-    context.close()
+    return page, console
 
 
 def _violations(page, console) -> list[str]:
