@@ -44,6 +44,9 @@ class RenderJobAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # a job's row is kept for quota, audit and leak tracing; its owner deletes the clip
+
 
 @admin.register(Worker)
 class WorkerAdmin(admin.ModelAdmin):

@@ -106,6 +106,8 @@ class RenderJob(models.Model):
             models.Index(fields=["model_key", "state"]),
             # The staff's lists of every job (the admin's changelist), newest first, without a sort.
             models.Index(fields=["-queued_at", "-id"], name="renderjob_newest"),
+            # The staff queue's last-24-hours summary and latest failures.
+            models.Index(fields=["-finished_at"], name="renderjob_finished"),
             # A model's recent render times, for expected starts on every list and progress poll.
             models.Index(
                 fields=["model_key", "-finished_at"], condition=Q(state="succeeded"), name="renderjob_model_finished"

@@ -100,9 +100,9 @@ WAITING_SHOWN = 25
 
 def queue_board(model_keys=None) -> list[dict]:
     """For the staff queue page, per model: the first WAITING_SHOWN waiting jobs in the order workers
-    will take them and how many wait in all, the held ones, and the running ones. One query per
-    model for its order, two for all the rest, none per job."""
-    from generation.services import fair_queue
+    will take them and how many wait in all, the held ones, and the running ones. Three queries,
+    none per model or per job."""
+    from generation.services import fair_heads
 
     active = RenderJob.objects.filter(state__in=[RenderJob.State.QUEUED, RenderJob.State.RUNNING])
     waiting_counts = dict(
@@ -115,13 +115,16 @@ def queue_board(model_keys=None) -> list[dict]:
     held, running = {}, {}
     for job in others.order_by("started_at", "queued_at"):
         (running if job.state == RenderJob.State.RUNNING else held).setdefault(job.model_key, []).append(job)
+    waiting = {}
+    for job in fair_heads(first=WAITING_SHOWN).select_related("owner").order_by("model_key", "place"):
+        waiting.setdefault(job.model_key, []).append(job)
     board = []
     for key in keys:
         spec = MODELS.get(key)
         board.append({
             "model_key": key,
             "label": spec.label if spec else key,
-            "waiting": list(fair_queue(key).select_related("owner")[:WAITING_SHOWN]),
+            "waiting": waiting.get(key, []),
             "waiting_count": waiting_counts.get(key, 0),
             "held": held.get(key, []),
             "running": running.get(key, []),

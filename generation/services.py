@@ -379,17 +379,21 @@ def fair_queue(model_key: str):
     return _waiting_jobs().filter(model_key=model_key).order_by(*FAIR_ORDER)
 
 
+def fair_heads(model_keys=None, *, first: int = 1000):
+    """The first ``first`` waiting jobs of each model (every model when ``model_keys`` is None), each
+    with its ``place`` in that model's fair_queue (1 for the next), in one query whatever the number
+    of models: each waiting job's recent GPU time is worked out once, not once per model."""
+    waiting = _waiting_jobs() if model_keys is None else _waiting_jobs().filter(model_key__in=set(model_keys))
+    return waiting.annotate(place=Window(RowNumber(), partition_by=[F("model_key")], order_by=list(FAIR_ORDER))).filter(
+        place__lte=first
+    )
+
+
 def fair_positions(model_keys, *, first: int = 1000) -> dict[str, dict]:
     """{model key: {job id: place in that model's fair_queue, 1 for the next}} for the first
-    ``first`` waiting jobs of each model, in one query whatever the number of models."""
-    ranked = (
-        _waiting_jobs()
-        .filter(model_key__in=set(model_keys))
-        .annotate(place=Window(RowNumber(), partition_by=[F("model_key")], order_by=list(FAIR_ORDER)))
-        .filter(place__lte=first)
-    )
+    ``first`` waiting jobs of each model."""
     positions: dict[str, dict] = {key: {} for key in model_keys}
-    for model_key, pk, place in ranked.values_list("model_key", "pk", "place"):
+    for model_key, pk, place in fair_heads(model_keys, first=first).values_list("model_key", "pk", "place"):
         positions[model_key][pk] = place
     return positions
 

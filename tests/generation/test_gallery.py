@@ -6,6 +6,7 @@ from datetime import datetime, time, timedelta
 
 import numpy as np
 import pytest
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -392,3 +393,11 @@ def test_deleting_twice_changes_nothing_the_second_time(tester, smoke_model):
     assert services.job_delete(job=job) is False
     assert job.deleted_at == first
     assert AuditEvent.objects.filter(action="generation.clip_deleted").count() == 1
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="pg_trgm is PostgreSQL's")
+def test_prompt_search_has_a_trigram_index_on_postgresql():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'renderjob_prompt_trgm'")
+        (definition,) = cursor.fetchone()
+    assert "gin" in definition and "upper(prompt)" in definition.lower() and "gin_trgm_ops" in definition
