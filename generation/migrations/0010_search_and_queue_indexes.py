@@ -34,6 +34,14 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunPython(trigram_index_create, trigram_index_drop),
+        migrations.RemoveIndex(
+            model_name='renderjob',
+            name='generation__owner_i_d5853e_idx',
+        ),
+        migrations.AddIndex(
+            model_name='renderjob',
+            index=models.Index(fields=['owner', 'queued_at'], include=('state', 'charged_seconds'), name='renderjob_owner_recent'),
+        ),
         migrations.AddIndex(
             model_name='renderjob',
             index=models.Index(fields=['-finished_at'], name='renderjob_finished'),
