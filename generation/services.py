@@ -384,9 +384,8 @@ def fair_heads(model_keys=None, *, first: int = 1000):
     with its ``place`` in that model's fair_queue (1 for the next), in one query whatever the number
     of models: each waiting job's recent GPU time is worked out once, not once per model."""
     waiting = _waiting_jobs() if model_keys is None else _waiting_jobs().filter(model_key__in=set(model_keys))
-    return waiting.annotate(place=Window(RowNumber(), partition_by=[F("model_key")], order_by=list(FAIR_ORDER))).filter(
-        place__lte=first
-    )
+    place = Window(RowNumber(), partition_by=[F("model_key")], order_by=list(FAIR_ORDER))
+    return waiting.annotate(place=place).filter(place__lte=first)
 
 
 def fair_positions(model_keys, *, first: int = 1000) -> dict[str, dict]:
