@@ -42,10 +42,10 @@ STRENGTH = 2.8  # luma RMS of the pattern, in 8-bit levels (PSNR about 39 dB)
 # A rescaled copy is tried at each of these scales (its size / the rendered size).
 SCALES = (1.0, 0.5, 0.75, 2 / 3, 0.9, 0.8, 0.625, 0.5625, 1.25, 1.5, 2.0)
 # Peak heights in standard deviations of a correlation surface over all 128 x 128 shifts. The sync
-# peak only nominates a shift to decode (unmarked pictures reach 4.9; damaged marked clips 5.9 to 10).
+# peak only nominates a shift to decode (unmarked pictures reach 4.9; damaged marked clips 6.1 to 10).
 # The confirmation is the whole decoded pattern's peak: the decoder picks the data signs that fit best,
 # so unmarked pictures reach 9.2 (300 noise, smooth and blocky pictures), while marked clips re-encoded
-# at CRF 35, halved or cropped read at 13 to 22.
+# at CRF 35, halved or cropped read at 12.9 or more (240 trials of a small 256 x 256 clip).
 SYNC_THRESHOLD = 4.5
 CONFIRM_THRESHOLD = 11.0
 FRAME_CHUNK = 16  # frames marked at once: bounds the int16 working copy
