@@ -4,8 +4,10 @@ submission queues nothing, charges nothing and is recorded for the red team.
 
 Prompts are compared after folding away the easy evasions: case, accents, fullwidth and other
 compatibility forms, invisible characters, lookalike Cyrillic and Greek letters, runs of spaces or
-punctuation between words, letters spaced out one by one ("b o m b", "a n u c l e a r bomb"), and a
-phrase run together into one word ("nuclearbomb"). Patterns run on the same
+punctuation between words, letters spaced out one by one ("b o m b", "a n u c l e a r bomb"), a
+phrase run together into one word ("nuclearbomb"), and digits or symbols standing in for letters
+inside a word that has letters too ("b0mb", "k1ll", "n@palm"; "1" is tried as both "i" and "l", and
+numbers on their own such as "1999" or "35mm" are left alone). Patterns run on the same
 folded text, with the ``regex`` module's timeout, so no pattern can hang a submission.
 """
 
@@ -45,6 +47,9 @@ _LOOKALIKES = str.maketrans(
     }
 )  # fmt: skip
 _WORD = re.compile(r"[^\W_]+")
+# Leetspeak: digits and symbols written for letters. "1" reads as "i" in one pass and "l" in the other.
+_LEET_PASSES = (str.maketrans("0134578@$!", "oieastbasi"), str.maketrans("0134578@$!", "oleastbasl"))
+_LEET_TOKEN = re.compile(r"\S+")
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,22 @@ def fold(text: str) -> Folded:
             chars.append(" " if part.isspace() else part)
             origin.append(index)
     return Folded("".join(chars), tuple(origin))
+
+
+def _leet_candidate(token: str) -> bool:
+    """A token whose digits or symbols may stand for letters: it mixes letters with them, and is not
+    a number with a unit ("35mm", "4k", "1080p": the digits all come first)."""
+    stripped = token.lstrip("0123456789")
+    return any(char.isalpha() for char in token) and any(char in "0134578@$!" for char in stripped)
+
+
+def unleet(folded: Folded, table: dict) -> Folded | None:
+    """``folded`` with each leetspeak-looking token read as letters through ``table``, character for
+    character (so spans still point at the original text); None when nothing changes."""
+    text = _LEET_TOKEN.sub(
+        lambda match: match.group().translate(table) if _leet_candidate(match.group()) else match.group(), folded.text
+    )
+    return Folded(text, folded.origin) if text != folded.text else None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -207,13 +228,13 @@ class Refusal:
         return REFUSED.format(reason=self.rule.reason)
 
 
-def _rule_match(rule: PromptRule, folded: Folded, words: Words) -> tuple[int, int] | None:
+def _rule_match(rule: PromptRule, folded: Folded, words: list[Words]) -> tuple[int, int] | None:
     """Where ``rule`` matches in the folded text, as a span of it; (0, 0) when a pattern ran out of time."""
     if rule.kind == PromptRule.Kind.TERM:
         wanted = term_words(rule.text)
         if not wanted:
             return None
-        return words.find(wanted)
+        return next((span for variant in words if (span := variant.find(wanted)) is not None), None)
     try:
         match = _compiled(rule.text).search(folded.text, timeout=PATTERN_TIMEOUT_SECONDS)
     except TimeoutError:
@@ -227,6 +248,12 @@ def _rule_match(rule: PromptRule, folded: Folded, words: Words) -> tuple[int, in
     return match.span() if match.end() > match.start() else (match.start(), match.start())
 
 
+def _word_variants(folded: Folded) -> list[Words]:
+    """The words as written, then as read through each leetspeak pass that changes something."""
+    variants = [unleet(folded, table) for table in _LEET_PASSES]
+    return [Words(folded)] + [Words(variant) for variant in dict.fromkeys(filter(None, variants))]
+
+
 def prompt_matches(programme: Programme | None, prompt: str, negative_prompt: str = "", rules=None) -> list[Refusal]:
     """Every enabled rule of ``programme`` that the prompt or negative prompt breaks."""
     if programme is None:
@@ -236,7 +263,7 @@ def prompt_matches(programme: Programme | None, prompt: str, negative_prompt: st
     found = []
     texts = [("prompt", prompt), ("negative_prompt", negative_prompt)]
     folded = {field: fold(text) for field, text in texts}
-    words = {field: Words(folded[field]) for field, _ in texts}
+    words = {field: _word_variants(folded[field]) for field, _ in texts}
     for rule in rules:
         for field, text in texts:
             span = _rule_match(rule, folded[field], words[field])

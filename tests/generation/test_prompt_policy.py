@@ -95,6 +95,33 @@ def test_spaced_out_letters_are_joined_but_whole_words_are_not(programme):
     assert _refused(programme, "an Al Pacino close-up, a nal") is None
 
 
+@pytest.mark.parametrize(
+    ("term", "prompt", "matched"),
+    [
+        ("nuclear bomb", "a nucl3ar b0mb at dusk", "nucl3ar b0mb"),
+        ("nuclear bomb", "NUCL34R B0MB", "NUCL34R B0MB"),
+        ("kill", "k1ll him", "k1ll"),  # "1" read as "i"
+        ("alcohol", "a bottle of a1coh0l", "a1coh0l"),  # and as "l"
+        ("napalm", "n@palm over the trees", "n@palm"),
+        ("shit", "sh!t happens", "sh!t"),
+    ],
+)
+def test_leetspeak_inside_a_word_is_read_as_letters(programme, term, prompt, matched):
+    prompt_rule_create(programme=programme, kind="term", text=term, reason="No.")
+
+    assert _refused(programme, prompt) == matched
+
+
+@pytest.mark.parametrize(
+    ("term", "prompt"),
+    [("lol", "101 dalmatians in the snow"), ("ak", "4k footage of a river"), ("iosop", "a 1080p clip, shot in 1999")],
+)
+def test_numbers_and_numbers_with_units_are_not_read_as_letters(programme, term, prompt):
+    prompt_rule_create(programme=programme, kind="term", text=term, reason="No.")
+
+    assert prompt_check(programme, prompt) is None
+
+
 def test_a_pattern_is_matched_ignoring_case_and_spacing(programme, admin_user):
     prompt_rule_create(programme=programme, kind="pattern", text=r"\bkill(ing|ed)? (him|her)\b", reason="No.")
 
