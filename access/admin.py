@@ -105,16 +105,9 @@ class SuspensionAdmin(admin.ModelAdmin):
     list_select_related = ["user", "cohort", "programme"]
 
 
-@admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    """The audit trail is append-only: nobody adds, changes or deletes events here, superusers included."""
-
-    list_display = ["at", "action", "actor", "subject", "programme", "target", "ip"]
-    list_filter = ["action", "programme"]
-    search_fields = ["action", "target", "reason", "actor__email", "subject__email"]
-    date_hierarchy = "at"
-    readonly_fields = [field.name for field in AuditEvent._meta.fields]
-    list_select_related = ["actor", "subject", "programme"]
+class ReadOnlyModelAdmin(admin.ModelAdmin):
+    """Look, never touch: nobody adds, changes or deletes these rows here, superusers included. Every
+    change goes through the pages and services that audit it, or the rows are append-only."""
 
     def has_add_permission(self, request):
         return False
@@ -124,6 +117,18 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyModelAdmin):
+    """The audit trail is append-only: nobody adds, changes or deletes events here, superusers included."""
+
+    list_display = ["at", "action", "actor", "subject", "programme", "target", "ip"]
+    list_filter = ["action", "programme"]
+    search_fields = ["action", "target", "reason", "actor__email", "subject__email"]
+    date_hierarchy = "at"
+    readonly_fields = [field.name for field in AuditEvent._meta.fields]
+    list_select_related = ["actor", "subject", "programme"]
 
 
 @admin.register(ApiToken)

@@ -3,6 +3,7 @@ audit them; the ledger is never edited here."""
 
 from django.contrib import admin
 
+from access.admin import ReadOnlyModelAdmin
 from feedback.models import ClipRating, HarmCategory, LedgerEntry, ModelVersion, Payout, Report, ShowcaseOffer
 
 
@@ -21,19 +22,10 @@ class ReportAdmin(admin.ModelAdmin):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(admin.ModelAdmin):
+class LedgerEntryAdmin(ReadOnlyModelAdmin):
     list_display = ["id", "person", "programme", "kind", "points", "amount", "currency", "created_at"]
     list_filter = ["kind", "currency", "programme"]
     search_fields = ["person__email", "reason"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 for model in (ClipRating, HarmCategory, ModelVersion, Payout, ShowcaseOffer):

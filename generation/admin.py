@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property
 
+from access.admin import ReadOnlyModelAdmin
 from generation.models import Preset, PromptRefusal, PromptRule, RenderJob, Worker
 from generation.registry import model_choices
 
@@ -60,26 +61,15 @@ class WorkerAdmin(admin.ModelAdmin):
 # every change is audited; refusals are append-only.
 
 
-class _ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(PromptRule)
-class PromptRuleAdmin(_ReadOnlyAdmin):
+class PromptRuleAdmin(ReadOnlyModelAdmin):
     list_display = ["text", "kind", "programme", "enabled", "reason", "created_by", "created_at"]
     list_filter = ["programme", "kind", "enabled"]
     search_fields = ["text", "reason"]
 
 
 @admin.register(PromptRefusal)
-class PromptRefusalAdmin(_ReadOnlyAdmin):
+class PromptRefusalAdmin(ReadOnlyModelAdmin):
     list_display = ["at", "user", "programme", "rule_text", "matched_text", "via"]
     list_filter = ["programme", "via"]
     search_fields = ["user__email", "prompt", "rule_text"]
@@ -87,7 +77,7 @@ class PromptRefusalAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(Preset)
-class PresetAdmin(_ReadOnlyAdmin):
+class PresetAdmin(ReadOnlyModelAdmin):
     list_display = ["name", "owner", "programme", "model_key", "width", "height", "num_frames", "num_steps"]
     list_filter = ["programme", "model_key"]
     search_fields = ["name", "owner__email"]
