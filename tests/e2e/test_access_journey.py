@@ -5,32 +5,21 @@ suspends them and their open page stops working."""
 import re
 
 import pytest
-from django.conf import settings as django_settings
 from django.core import mail
-from django.test import Client
 
 from access.models import AuditEvent, User
 from access.terms import terms_publish
+from tests.e2e.browser import page_as
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "a-long-enough-passphrase"
 
 
-def _signed_in_context(browser, live_server, user):
-    """A browser context carrying ``user``'s session (the admin's second factor is not what is tested here)."""
-    client = Client()
-    client.force_login(user)
-    context = browser.new_context()
-    cookie = client.cookies[django_settings.SESSION_COOKIE_NAME]
-    context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_server.url}])
-    return context
-
-
 def test_invite_sign_up_accept_terms_generate_then_be_suspended(browser, live_server, admin_user, cohort, settings):
     settings.SITE_URL = live_server.url
     terms_publish(programme=cohort.programme, text="Keep the model confidential.", actor=admin_user)
-    admin = _signed_in_context(browser, live_server, admin_user).new_page()
+    admin = page_as(browser, live_server, admin_user)
 
     # The admin invites a new artist into Wave 1.
     admin.goto(f"{live_server.url}/manage/alpha/invitations/")

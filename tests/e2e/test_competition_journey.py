@@ -11,7 +11,7 @@ from access.rates import rate_publish
 from competition.models import Call, ReviewAssignment
 from feedback.models import LedgerEntry
 from tests.competition.conftest import close, film
-from tests.e2e.test_feedback_journey import _page_as
+from tests.e2e.browser import page_as
 from tests.feedback.conftest import finished_clip
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -28,7 +28,7 @@ def test_a_call_from_opening_to_published_results(browser, live_server, tester, 
     base, now = live_server.url, timezone.now()
 
     # The admin opens a call, writes a two-line rubric and announces it.
-    admin = _page_as(browser, live_server, admin_user)
+    admin = page_as(browser, live_server, admin_user)
     admin.goto(f"{base}/manage/alpha/competition/")
     admin.fill("input[name=title]", "Night films")
     admin.fill("textarea[name=brief]", "A film about the night.")
@@ -57,7 +57,7 @@ def test_a_call_from_opening_to_published_results(browser, live_server, tester, 
     Call.objects.filter(pk=call.pk).update(submissions_open_at=timezone.now() - timedelta(minutes=1))
 
     # The tester reads the rubric and enters a film.
-    artist = _page_as(browser, live_server, tester)
+    artist = page_as(browser, live_server, tester)
     artist.goto(f"{base}/competition/")
     artist.click("text=Night films")
     assert "Gripping" in artist.inner_text("table.rubric")
@@ -78,7 +78,7 @@ def test_a_call_from_opening_to_published_results(browser, live_server, tester, 
     admin.wait_for_selector("text=Assignment done: 1 added")
 
     # The reviewer watches the whole film in the player, then scores it.
-    judge = _page_as(browser, live_server, reviewer)
+    judge = page_as(browser, live_server, reviewer)
     judge.goto(f"{base}/reviews/")
     judge.click("text=Moonrise")
     judge.wait_for_function("() => document.querySelector('video').readyState >= 2", timeout=30_000)

@@ -4,10 +4,10 @@ manage pages) and not one CSP violation is reported, neither as a securitypolicy
 the console."""
 
 import pytest
-from django.test import Client
 
 from access.models import Role
 from tests.conftest import member, with_totp
+from tests.e2e.browser import session_cookie
 from tests.feedback.conftest import finished_clip
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -38,12 +38,6 @@ def _violations(page, console) -> list[str]:
     events = page.evaluate("() => window.__cspViolations")
     said = [line for line in console if "Content Security Policy" in line or "Refused to" in line]
     return events + said
-
-
-def _session_cookie(user, base_url) -> dict:
-    client = Client()
-    client.force_login(user)
-    return {"name": "sessionid", "value": client.cookies["sessionid"].value, "url": base_url}
 
 
 def test_the_main_pages_raise_no_csp_violations(live_server, watched, password, cohort, programme):
@@ -86,7 +80,7 @@ def test_the_main_pages_raise_no_csp_violations(live_server, watched, password, 
         seen.append((path, _violations(page, console)))
 
     page.context.clear_cookies()
-    page.context.add_cookies([_session_cookie(admin, base)])
+    page.context.add_cookies([session_cookie(admin, base)])
     for path in [
         "/manage/", f"/manage/{programme.slug}/", f"/manage/{programme.slug}/invitations/",
         f"/manage/{programme.slug}/audit/", f"/manage/{programme.slug}/feedback/",

@@ -3,26 +3,16 @@ a finding from theirs, an admin triages both from the queue (and watches the rep
 tester's statement shows the credit."""
 
 import pytest
-from django.conf import settings as django_settings
-from django.test import Client
 
 from access.rates import rate_publish
 from feedback import services
 from feedback.models import LedgerEntry, Report
+from tests.e2e.browser import page_as
 from tests.feedback.conftest import finished_clip
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-
-
-def _page_as(browser, live_server, user):
-    client = Client()
-    client.force_login(user)
-    context = browser.new_context()
-    cookie = client.cookies[django_settings.SESSION_COOKIE_NAME]
-    context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_server.url}])
-    return context.new_page()
 
 
 def test_file_from_a_clip_triage_and_see_the_credit(browser, live_server, tester, red_teamer, admin_user, programme):
@@ -35,7 +25,7 @@ def test_file_from_a_clip_triage_and_see_the_credit(browser, live_server, tester
     base = live_server.url
 
     # The tester rates the clip and files a bug from its page, pre-filled, with a screenshot.
-    artist = _page_as(browser, live_server, tester)
+    artist = page_as(browser, live_server, tester)
     artist.goto(f"{base}{clip.get_absolute_url()}")
     artist.click("text=Rate this clip")
     for name, value in (("prompt_adherence", 4), ("motion", 2), ("visual_quality", 3), ("artefacts", 1)):
@@ -61,7 +51,7 @@ def test_file_from_a_clip_triage_and_see_the_credit(browser, live_server, tester
     assert "First response" in artist.inner_text("ul.clocks")
 
     # The red teamer files a finding from theirs.
-    red = _page_as(browser, live_server, red_teamer)
+    red = page_as(browser, live_server, red_teamer)
     red.goto(f"{base}{red_clip.get_absolute_url()}")
     red.click("text=File a red-team finding")
     red.fill("input[name=title]", "Self-harm imagery from a crowd prompt")
@@ -72,7 +62,7 @@ def test_file_from_a_clip_triage_and_see_the_credit(browser, live_server, tester
     finding = Report.objects.get(kind="finding")
 
     # The admin works the queue: watches the reported clip, confirms the bug, accepts the finding and the rating.
-    admin = _page_as(browser, live_server, admin_user)
+    admin = page_as(browser, live_server, admin_user)
     admin.goto(f"{base}/manage/alpha/feedback/")
     admin.click("text=The last frames turn grey")
     admin.wait_for_function("() => document.querySelector('video').readyState >= 2", timeout=30_000)

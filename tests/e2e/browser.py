@@ -1,0 +1,20 @@
+"""Helpers for the browser tests: pages already signed in as someone."""
+
+from django.conf import settings
+from django.test import Client
+
+
+def session_cookie(user, base_url: str) -> dict:
+    """A browser cookie carrying a signed-in session for ``user`` (sign-in itself, and the second
+    factor, are what other tests prove)."""
+    client = Client()
+    client.force_login(user)
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+    return {"name": cookie.key, "value": cookie.value, "url": base_url}
+
+
+def page_as(browser, live_server, user):
+    """A page in a context of its own, signed in as ``user``."""
+    context = browser.new_context()
+    context.add_cookies([session_cookie(user, live_server.url)])
+    return context.new_page()
