@@ -18,7 +18,9 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
+
+from _setup import own_postgres_database
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/backlot_bench"
@@ -48,19 +50,7 @@ def main() -> None:
 
 def database_setup(url: str) -> None:
     """Django on ``url`` (PostgreSQL; never the `test` database CI uses), created and migrated if need be."""
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if parts.scheme not in ("postgres", "postgresql") or not name:
-        sys.exit(f"big_data needs a PostgreSQL URL with a database name, not {url!r}.")
-    if name in ("test", "postgres") or name.startswith("test_"):
-        sys.exit(f"Refusing the {name!r} database: use one of its own, e.g. backlot_bench.")
-    import psycopg
-
-    admin_url = parts._replace(path="/postgres").geturl().replace("postgres://", "postgresql://", 1)
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-            print(f"created database {name}")
+    own_postgres_database(url, example="backlot_bench")
     sys.path.insert(0, str(ROOT))
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")

@@ -29,7 +29,9 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
+
+from _setup import own_postgres_database
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -77,17 +79,7 @@ def main() -> None:
 
 
 def server_env(url: str, work: Path) -> dict:
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if parts.scheme not in ("postgres", "postgresql") or not name:
-        sys.exit(f"load needs a PostgreSQL URL with a database name, not {url!r}.")
-    if name in ("test", "postgres") or name.startswith("test_"):
-        sys.exit(f"Refusing the {name!r} database: use one of its own, e.g. backlot_load.")
-    import psycopg
-
-    with psycopg.connect(parts._replace(path="/postgres").geturl(), autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
+    own_postgres_database(url, example="backlot_load")
     return os.environ | {
         "DATABASE_URL": url, "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(64), "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "0", "BEHIND_TLS_PROXY": "0", "SECURE_HSTS_SECONDS": "0",
