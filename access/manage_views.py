@@ -33,20 +33,12 @@ from access.manage_forms import (
 )
 from access.models import Grant, Invitation, Suspension
 from access.ratelimits import RateLimited, rate_consume, rate_refund, retry_after
+from config.form_errors import form_errors_from
 
 
 def _result_key(programme) -> str:
     """Where the invitations page keeps the outcome of the last submission, to show it once after redirecting."""
     return f"manage_invitation_result:{programme.pk}"
-
-
-def _add_service_errors(form, error: ValidationError) -> None:
-    """Put a service's objection on the form, on the field it names where the form has one."""
-    if hasattr(error, "error_dict"):
-        for field, field_messages in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, field_messages)
-    else:
-        form.add_error(None, error.messages)
 
 
 def _status(*forms) -> int:
@@ -106,7 +98,7 @@ def programme_models(request, programme):
                 ip=client_ip(request),
             )  # fmt: skip
         except ValidationError as error:
-            _add_service_errors(form, error)
+            form_errors_from(form, error)
         else:
             messages.success(
                 request, f"{programme.name} now offers {', '.join(programme.model_keys) or 'every model'}."
@@ -127,7 +119,7 @@ def programme_pause(request, programme):
                 ends_at=form.cleaned_data["ends_at"], actor=request.user, ip=client_ip(request),
             )  # fmt: skip
         except ValidationError as error:
-            _add_service_errors(form, error)
+            form_errors_from(form, error)
         else:
             messages.success(request, f"{programme.name} is paused. Its testers have been signed out and told why.")
             return redirect(_programme_url(programme))
@@ -144,7 +136,7 @@ def programme_resume(request, programme):
                 programme=programme, reason=form.cleaned_data["reason"], actor=request.user, ip=client_ip(request)
             )
         except ValidationError as error:
-            _add_service_errors(form, error)
+            form_errors_from(form, error)
         else:
             messages.success(request, f"{programme.name} is running again.")
             return redirect(_programme_url(programme))
@@ -166,7 +158,7 @@ def suspension_lift(request, programme, suspension_id):
                 suspension=suspension, reason=form.cleaned_data["reason"], actor=request.user, ip=client_ip(request)
             )
         except ValidationError as error:
-            _add_service_errors(form, error)
+            form_errors_from(form, error)
         else:
             messages.success(request, f"Lifted: {suspension}.")
             return redirect(_next_or(request, _programme_url(programme)))
@@ -209,7 +201,7 @@ def invitations(request, programme):
             )  # fmt: skip
         except ValidationError as error:
             rate_refund(scope="invitations", key=request.user.pk, cost=len(form.cleaned_data["emails"]))
-            _add_service_errors(form, error)
+            form_errors_from(form, error)
         else:
             rate_refund(scope="invitations", key=request.user.pk, cost=len(form.cleaned_data["emails"]) - len(made))
             request.session[_result_key(programme)] = {
@@ -300,7 +292,7 @@ def person_grant(request, programme, user_id):
                 grant=grant, reason=form.cleaned_data["reason"], actor=request.user, ip=client_ip(request), **changes
             )
         except ValidationError as error:
-            _add_service_errors(form, error)
+            form_errors_from(form, error)
         else:
             messages.success(request, f"Updated {person.email}'s grant ({', '.join(sorted(changes))}).")
             return redirect(_programme_url(programme, "access:manage_person", person.pk))
@@ -320,7 +312,7 @@ def person_suspend(request, programme, user_id):
                 ip=client_ip(request),
             )  # fmt: skip
         except ValidationError as error:
-            _add_service_errors(form, error)
+            form_errors_from(form, error)
         else:
             verb = "Revoked" if form.cleaned_data["kind"] == Suspension.Kind.REVOCATION else "Suspended"
             messages.success(request, f"{verb} {person.email}'s access. They have been signed out and told why.")
@@ -361,7 +353,7 @@ def cohort_suspend(request, programme, cohort_slug):
                 ip=client_ip(request),
             )  # fmt: skip
         except ValidationError as error:
-            _add_service_errors(form, error)
+            form_errors_from(form, error)
         else:
             messages.success(request, f"{suspension.get_kind_display()} of {cohort.name} is in force.")
             return redirect(_programme_url(programme, "access:manage_cohort", cohort.slug))

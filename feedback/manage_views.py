@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from access.audit import audit, client_ip
 from access.decorators import programme_admin_required
 from access.models import Programme
+from config.form_errors import form_errors_from
 from feedback import charts, payouts, selectors, services, showcase
 from feedback.forms import (
     AssignForm,
@@ -35,7 +36,7 @@ from feedback.forms import (
 )
 from feedback.ledger import ledger_correct, statement_for
 from feedback.models import ClipRating, HarmCategory, LedgerEntry, ModelVersion, Payout, Report, ShowcaseOffer
-from feedback.views import admins_of, form_errors_from, report_context
+from feedback.views import admins_of, report_context
 
 CLOSED = [Report.State.DUPLICATE, Report.State.NOT_A_BUG, Report.State.WONT_FIX, Report.State.FIXED]
 

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from access.audit import client_ip
 from access.models import Membership, Programme, Role
 from access.policy import is_programme_admin
+from config.form_errors import form_errors_from
 from feedback import selectors, services, showcase
 from feedback.forms import AssignForm, BugForm, CommentForm, FindingForm, RatingForm, TransitionForm
 from feedback.ledger import statement_for
@@ -24,15 +25,6 @@ from feedback.notify import notifications_unread
 from generation import selectors as job_selectors
 from generation.models import RenderJob
 from generation.registry import MODELS
-
-
-def form_errors_from(form, error: ValidationError) -> None:
-    """Put a service's objection on the form, on the field it names where the form has one."""
-    if hasattr(error, "error_dict"):
-        for field, field_messages in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, field_messages)
-    else:
-        form.add_error(None, error.messages)
 
 
 def _status(form) -> int:

@@ -14,8 +14,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from access.audit import client_ip
 from access.decorators import programme_access_required, programme_admin_required
-from access.manage_views import _add_service_errors
 from access.policy import is_programme_admin, may_read_prompt_refusals
+from config.form_errors import form_errors_from
 from generation import presets, prompt_policy
 from generation.forms import PresetForm, PresetRenameForm
 from generation.manage_forms import PromptRuleForm, PromptTestForm, RefusalFilter
@@ -53,7 +53,7 @@ def prompt_policy_page(request, programme):
                 programme=programme, actor=request.user, ip=client_ip(request), **form.cleaned_data
             )
         except ValidationError as error:
-            _add_service_errors(form, error)
+            form_errors_from(form, error)
         else:
             messages.success(request, f"Added {rule}.")
             return redirect(_policy_url(programme))
@@ -81,7 +81,7 @@ def prompt_rule_edit(request, programme, rule_id):
         try:
             prompt_policy.prompt_rule_update(rule=rule, actor=request.user, ip=client_ip(request), **form.cleaned_data)
         except ValidationError as error:
-            _add_service_errors(form, error)
+            form_errors_from(form, error)
         else:
             messages.success(request, f"Saved {rule}.")
             return redirect(_policy_url(programme))
@@ -163,7 +163,7 @@ def programme_presets(request, programme):
                 ip=client_ip(request),
             )  # fmt: skip
         except ValidationError as error:
-            _add_service_errors(form, error)
+            form_errors_from(form, error)
         else:
             messages.success(request, f"Added the preset {preset.name!r}; everyone in {programme.name} can use it.")
             return redirect(_presets_url(programme))
