@@ -1,7 +1,9 @@
 from allauth.account.adapter import DefaultAccountAdapter
 from django import forms
+from django.core.exceptions import PermissionDenied
 
 from access.services import InvitationInvalid, invitation_for_token
+from config.client_address import client_ip
 
 INVITATION_SESSION_KEY = "backlot_invitation"
 
@@ -27,3 +29,10 @@ class AccountAdapter(DefaultAccountAdapter):
         if invitation is not None and email.strip().lower() != invitation.email.lower():
             raise forms.ValidationError(f"This invitation is for {invitation.email}; sign up with that address.")
         return super().clean_email(email)
+
+    def get_client_ip(self, request):
+        # allauth's sign-in rate limits, its recorded sessions and its emails all ask here.
+        ip = client_ip(request)
+        if not ip:
+            raise PermissionDenied("Unable to determine the client's address.")
+        return ip

@@ -92,3 +92,7 @@ class TokenRateThrottle(throttling.SimpleRateThrottle):
 
 class PersonRateThrottle(throttling.UserRateThrottle):
     scope = "person"
+
+    def get_ident(self, request):
+        # DRF's own reading believes any X-Forwarded-For; anonymous callers are keyed on the resolved address.
+        return client_ip(request) or ""

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from access.models import AuditEvent
+from config.client_address import client_ip
 
-
-def client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") if request is not None else None
+__all__ = ["audit", "client_ip"]  # client_ip: the one resolver, re-exported for the views that record events
 
 
 def audit(

@@ -11,6 +11,7 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from config.client_address import trusted_proxies_parse
 from config.env import envbool, envfloat, envint, envlist, envmap, envstr
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -156,6 +157,8 @@ ACCOUNT_RATE_LIMITS = {
     "login": envstr("BACKLOT_RATE_SIGN_IN", "30/m/ip"),
 }
 USERSESSIONS_TRACK_ACTIVITY = True
+# allauth's own ALLAUTH_TRUSTED_PROXY_COUNT stays 0: it counts hops without asking who the peer is. Its
+# adapter (access.adapters.AccountAdapter.get_client_ip) answers with config.client_address instead.
 # Staff (programme admins, reviewers, Django admin) must set up TOTP before using staff pages.
 BACKLOT_STAFF_MFA_REQUIRED = envbool("BACKLOT_STAFF_MFA_REQUIRED", True)
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
@@ -248,6 +251,17 @@ PERMISSIONS_POLICY = (
     "accelerometer=(), autoplay=(self), camera=(), display-capture=(), fullscreen=(self), geolocation=(), "
     "gyroscope=(), magnetometer=(), microphone=(), midi=(), payment=(), picture-in-picture=(self), usb=()"
 )
+# The client's address (config/client_address.py): the header below is believed only from these direct
+# peers (addresses or networks, comma-separated; "unix" for a Unix-socket peer). Empty trusts nobody, and
+# every reader sees REMOTE_ADDR. Behind nginx on the same box: 127.0.0.1,::1; add a load balancer's or a
+# CDN's networks when they are in front of nginx.
+BACKLOT_TRUSTED_PROXIES = envlist("BACKLOT_TRUSTED_PROXIES")
+trusted_proxies_parse(BACKLOT_TRUSTED_PROXIES)
+BACKLOT_CLIENT_IP_HEADER = envstr("BACKLOT_CLIENT_IP_HEADER", "X-Forwarded-For").strip()
+if not re.fullmatch(r"[A-Za-z0-9-]+", BACKLOT_CLIENT_IP_HEADER):
+    raise ImproperlyConfigured(
+        f"BACKLOT_CLIENT_IP_HEADER must be a header name such as X-Forwarded-For, not {BACKLOT_CLIENT_IP_HEADER!r}."
+    )
 if not DEBUG:
     SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", True)
     SESSION_COOKIE_SECURE = True
