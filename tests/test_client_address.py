@@ -70,12 +70,15 @@ def test_ipv6_peers_clients_and_networks(settings):
     assert resolve(settings, peer="::ffff:203.0.113.9", xff="8.8.8.8", trusted=NGINX) == "203.0.113.9"
 
 
-@pytest.mark.parametrize(
-    "garbage",
-    ["", " ", ",", " , , ", "not-an-ip", "unknown", "_hidden", "999.1.1.1", "1.2.3.4.5", "1.2.3.4:99999",
-     "203.0.113.7\x00", "<script>alert(1)</script>", "[2001:db8::5", "0.0.0.0", "::", "9" * 5000,
-     "203.0.113.7; DROP TABLE", "for=", "é.é.é.é", "1.2.3.4/24"],
-)  # fmt: skip
+GARBAGE = [
+    "", " ", ",", " , , ", "not-an-ip", "unknown", "_hidden", "999.1.1.1", "1.2.3.4.5", "1.2.3.4:99999",
+    "203.0.113.7\x00", "<script>alert(1)</script>", "[2001:db8::5", "::", "9" * 5000,
+    "203.0.113.7; DROP TABLE", "for=", "é.é.é.é", "1.2.3.4/24",
+    "0.0.0.0",  # noqa: S104 (a header value, not a bind address)
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("garbage", GARBAGE)
 def test_garbage_in_the_header_is_never_used_and_never_fails(settings, garbage):
     # Nginx appends the real peer: garbage the client sent is left of it and never reached.
     assert resolve(settings, xff=f"{garbage}, 203.0.113.7", trusted=NGINX) == "203.0.113.7"
