@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: install run web worker test lint check bench browser clean
+.PHONY: install run web worker test lint check bench browser nginx clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,7 +43,14 @@ browser:
 	  elif command -v sudo >/dev/null; then sudo apt-get install -y -q chromium >/dev/null; \
 	  else echo "Chromium is missing: browser tests will be skipped (apt-get install chromium)."; fi; }
 
-test: install browser
+# The proxy test (tests/e2e/test_proxy.py) runs Debian's nginx as its own process in front of gunicorn.
+nginx:
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q nginx-light >/dev/null || (apt-get update -q >/dev/null && apt-get install -y -q nginx-light >/dev/null); \
+	  elif command -v sudo >/dev/null; then sudo apt-get install -y -q nginx-light >/dev/null; \
+	  else echo "nginx is missing: the proxy test will be skipped (apt-get install nginx-light)."; fi; }
+
+test: install browser nginx
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m ruff check .
 	$(PY) -m pytest
