@@ -15,6 +15,7 @@ so the walk that decides what to trust is here.
 from __future__ import annotations
 
 import ipaddress
+import logging
 from functools import lru_cache
 
 from django.conf import settings
@@ -23,6 +24,9 @@ from python_ipware.modern.parsers import forwarded_for, parse_ip, split_unquoted
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+log = logging.getLogger(__name__)
+_warned_untrusted_proxy = False
 
 # A peer with no IP address at all: gunicorn bound to a Unix socket that nginx proxies to.
 UNIX_SOCKET = "unix"
@@ -75,10 +79,12 @@ def client_ip(request) -> str | None:
     remote = request.META.get("REMOTE_ADDR") or ""
     peer = _address(remote) if isinstance(remote, str) else None
     peer_trusted = _is_trusted(peer, networks) if peer is not None else unix and not remote
+    header = request.META.get(_meta_key(settings.BACKLOT_CLIENT_IP_HEADER), "")
     if not peer_trusted:
+        if header and not networks and peer is not None and peer.is_loopback:
+            _warn_untrusted_proxy(peer)
         return str(peer) if peer is not None else None
     client = peer
-    header = request.META.get(_meta_key(settings.BACKLOT_CLIENT_IP_HEADER), "")
     for hop in reversed(split_unquoted(header, ",") if header.strip() else []):
         ip = _address(hop)
         if ip is None:
@@ -87,6 +93,19 @@ def client_ip(request) -> str | None:
         if not _is_trusted(ip, networks):
             break
     return str(client) if client is not None else None
+
+
+def _warn_untrusted_proxy(peer: Address) -> None:
+    # The handbook's nginx with an empty list: every person would share the proxy's address. Said once.
+    global _warned_untrusted_proxy
+    if not _warned_untrusted_proxy:
+        _warned_untrusted_proxy = True
+        log.warning(
+            "config.client_address.untrusted_proxy peer=%s: a forwarded address came from a local proxy that "
+            "BACKLOT_TRUSTED_PROXIES does not list, so every client looks like %s; set it (127.0.0.1,::1 for "
+            "nginx on this host).",
+            peer, peer,
+        )  # fmt: skip
 
 
 def _meta_key(header: str) -> str:

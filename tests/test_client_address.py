@@ -34,6 +34,16 @@ def test_with_no_trusted_proxies_the_header_is_ignored(settings):
     assert resolve(settings, peer="127.0.0.1", xff="203.0.113.7") == "127.0.0.1"
 
 
+def test_a_local_proxy_left_untrusted_is_reported_once(settings, caplog, monkeypatch):
+    monkeypatch.setattr("config.client_address._warned_untrusted_proxy", False)
+    for _ in range(3):
+        assert resolve(settings, peer="127.0.0.1", xff="203.0.113.7") == "127.0.0.1"
+    assert resolve(settings, peer="198.51.100.4", xff="203.0.113.7") == "198.51.100.4"  # not a local proxy
+
+    warnings = [record.getMessage() for record in caplog.records if "untrusted_proxy" in record.getMessage()]
+    assert len(warnings) == 1 and "BACKLOT_TRUSTED_PROXIES" in warnings[0]
+
+
 def test_a_header_from_an_untrusted_peer_is_ignored(settings):
     assert resolve(settings, peer="198.51.100.4", xff="203.0.113.7", trusted=NGINX) == "198.51.100.4"
 

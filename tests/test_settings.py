@@ -49,3 +49,10 @@ def test_a_malformed_setting_is_a_clear_error():
     result = _manage("check", BACKLOT_TORCH_THREADS="lots")
     assert result.returncode != 0
     assert "BACKLOT_TORCH_THREADS must be an integer, not 'lots'" in result.stderr
+
+
+def test_a_bad_trusted_proxy_or_header_name_stops_the_start_and_says_which():
+    result = _manage("check", BACKLOT_TRUSTED_PROXIES="127.0.0.1,10.0.0.0/33")
+    assert result.returncode != 0 and "BACKLOT_TRUSTED_PROXIES: '10.0.0.0/33'" in result.stderr
+    result = _manage("check", BACKLOT_CLIENT_IP_HEADER="X Forwarded: For")
+    assert result.returncode != 0 and "BACKLOT_CLIENT_IP_HEADER must be a header name" in result.stderr
