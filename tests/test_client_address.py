@@ -197,3 +197,12 @@ def test_behind_a_proxy_sign_ins_record_the_client_and_a_new_network_is_emailed(
     assert sorted(UserSession.objects.filter(user=tester).values_list("ip", flat=True)) == [
         "198.51.100.23", "203.0.113.50",
     ]  # fmt: skip
+
+
+def test_behind_a_proxy_sign_in_attempts_are_limited_per_client_not_for_the_whole_site(
+    behind_nginx, settings, tester, password
+):
+    # Measured before: BACKLOT_RATE_SIGN_IN (30/m/ip) capped the whole site. Here 3 a minute, to stay quick.
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "login": "3/m/ip"}
+    assert [_sign_in(tester.email, password, f"198.51.{n}.1").status_code for n in range(4)] == [302] * 4
+    assert [_sign_in(tester.email, password, "203.0.113.77").status_code for _ in range(4)] == [302] * 3 + [429]
