@@ -104,8 +104,9 @@ def _warn_untrusted_proxy(peer: Address) -> None:
             "config.client_address.untrusted_proxy peer=%s: a forwarded address came from a local proxy that "
             "BACKLOT_TRUSTED_PROXIES does not list, so every client looks like %s; set it (127.0.0.1,::1 for "
             "nginx on this host).",
-            peer, peer,
-        )  # fmt: skip
+            peer,
+            peer,
+        )
 
 
 def _meta_key(header: str) -> str:
