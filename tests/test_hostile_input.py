@@ -2,8 +2,8 @@
 dates out of range, control and direction characters, invisible text, and unmatched /api/ paths in any mode."""
 
 import importlib
-import json
 import inspect
+import json
 import pkgutil
 
 import pytest
