@@ -308,3 +308,25 @@ def test_the_render_service_itself_refuses_hidden_characters(tester):
     assert "U+0007" in refused.value.message_dict["prompt"][0]
     assert "right-to-left override" in refused.value.message_dict["negative_prompt"][0]
     assert _nothing_queued(tester)
+
+
+def test_texts_sent_without_a_form_are_checked_too(client, tester, admin_user):
+    """The showcase credit name and a leak alert's note are read from the request by their views."""
+    from django.core.exceptions import ValidationError
+
+    from access.leaks import alert_raise
+    from feedback import showcase
+    from feedback.models import ShowcaseOffer
+    from tests.feedback.conftest import finished_clip
+
+    clip = finished_clip(tester, programme=Grant.objects.get(user=tester).programme)
+    with pytest.raises(ValidationError, match="right-to-left override"):
+        showcase.showcase_offer(job=clip, artist=tester, credit_name="\u202eTess")
+    assert not ShowcaseOffer.objects.exists()
+
+    alert = alert_raise(kind="burst", user=tester, credential="session:abc", jobs_last_hour=99)
+    client.force_login(admin_user)
+    response = client.post(f"/leak-alerts/{alert.pk}/decide/", {"decision": "lift", "note": "ok\x1b[2J"}, follow=True)
+    assert "U+001B" in response.content.decode()
+    alert.refresh_from_db()
+    assert alert.state != "lifted"
