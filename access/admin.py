@@ -20,6 +20,7 @@ from access.models import (
 from access.rates import rate_publish
 from access.terms import terms_publish
 from access.tokens import token_revoke
+from config.input_checks import CheckedInput
 
 
 @admin.register(User)
@@ -170,7 +171,7 @@ class LeakAlertAdmin(admin.ModelAdmin):
         return False
 
 
-class TermsVersionForm(forms.ModelForm):
+class TermsVersionForm(CheckedInput, forms.ModelForm):
     class Meta:
         model = TermsVersion
         fields = ["programme", "text", "changes"]

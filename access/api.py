@@ -4,6 +4,7 @@ from rest_framework import permissions, serializers, viewsets
 
 from access.api_auth import SessionOnly
 from access.models import AuditEvent, Membership, Role
+from config.input_checks import CheckedInput
 
 
 class IsProgrammeAdmin(permissions.BasePermission):
@@ -16,7 +17,7 @@ class IsProgrammeAdmin(permissions.BasePermission):
         return user.is_superuser or Membership.objects.filter(user=user, role=Role.ADMIN).exists()
 
 
-class AuditEventSerializer(serializers.ModelSerializer):
+class AuditEventSerializer(CheckedInput, serializers.ModelSerializer):
     actor = serializers.StringRelatedField(allow_null=True)
     subject = serializers.StringRelatedField(allow_null=True)
     programme = serializers.StringRelatedField(allow_null=True)

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 from access.audit import client_ip
 from access.leaks import alert_decide
 from access.models import LeakAlert, Membership, Role
+from config.text import text_problem
 
 
 def _alerts_for(user):
@@ -40,6 +41,9 @@ def alert_decide_view(request, alert_id):
     decision = request.POST.get("decision")
     if decision not in ("confirm", "lift"):
         messages.error(request, "Choose to confirm or to lift the alert.")
+        return redirect("leaks:list")
+    if problem := text_problem(request.POST.get("note", ""), multiline=True):
+        messages.error(request, f"Note: {problem}")
         return redirect("leaks:list")
     try:
         alert_decide(alert=alert, actor=request.user, confirm=decision == "confirm", note=request.POST.get("note", ""),

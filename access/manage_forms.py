@@ -16,6 +16,7 @@ from django.utils import timezone
 from access import selectors
 from access.models import AuditEvent, Grant, Role, Suspension
 from access.services import INVITATION_DAYS
+from config.input_checks import CheckedForm, CheckedInput
 
 REASON_REQUIRED = "Say why: it is kept in the audit trail."
 MAX_UPLOAD_BYTES = 1024 * 1024
@@ -53,18 +54,18 @@ def _until_field(label="Until"):
     )
 
 
-class ReasonForm(forms.Form):
+class ReasonForm(CheckedInput, forms.Form):
     """Lifting a suspension, resuming a programme: a reason and nothing else."""
 
     reason = _reason_field()
 
 
-class PauseForm(forms.Form):
+class PauseForm(CheckedInput, forms.Form):
     reason = _reason_field(help_text="Everyone in the programme but its admins is told this.")
     ends_at = _until_field()
 
 
-class SuspendForm(forms.Form):
+class SuspendForm(CheckedInput, forms.Form):
     kind = forms.ChoiceField(
         choices=[(Suspension.Kind.SUSPENSION, "Suspend"), (Suspension.Kind.REVOCATION, "Revoke (no end time)")],
         initial=Suspension.Kind.SUSPENSION,
@@ -102,7 +103,7 @@ def addresses_from_csv(text: str) -> list[str]:
     return found
 
 
-class InvitationForm(forms.Form):
+class InvitationForm(CheckedInput, forms.Form):
     cohort = forms.ModelChoiceField(
         queryset=None, required=False, empty_label="(none — for reviewers and admins)",
         help_text="Testers (artists, red teamers, collaborators) join through a cohort.",
@@ -163,7 +164,7 @@ class InvitationForm(forms.Form):
         return cleaned
 
 
-class ProgrammeModelsForm(forms.Form):
+class ProgrammeModelsForm(CheckedInput, forms.Form):
     model_keys = forms.MultipleChoiceField(
         label="Models offered", required=False, widget=forms.CheckboxSelectMultiple,
         help_text="Tick none to offer every model. Each person's grant can narrow this further.",
@@ -176,7 +177,7 @@ class ProgrammeModelsForm(forms.Form):
         self.fields["model_keys"].choices = model_choices()
 
 
-class GrantForm(forms.Form):
+class GrantForm(CheckedInput, forms.Form):
     """A grant's limits and dates; ``changes()`` says which of them differ from the grant's."""
 
     model_keys = forms.MultipleChoiceField(
@@ -245,6 +246,7 @@ class AuditEventFilter(django_filters.FilterSet):
     class Meta:
         model = AuditEvent
         fields: list[str] = []
+        form = CheckedForm
 
     def __init__(self, data=None, *, programme, **kwargs):
         super().__init__(data, queryset=selectors.programme_audit_events(programme), **kwargs)

@@ -8,6 +8,8 @@ from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
 
+from config.input_checks import CheckedInput
+
 
 class ApiTokenScheme(OpenApiAuthenticationExtension):
     target_class = "access.api_auth.ApiTokenAuthentication"
@@ -17,7 +19,7 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
         return {"type": "http", "scheme": "bearer", "bearerFormat": "blt_ personal API token"}
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(CheckedInput, serializers.Serializer):
     """Why the request was refused."""
 
     detail = serializers.CharField()

@@ -9,9 +9,10 @@ from access.audit import client_ip
 from access.models import ApiToken
 from access.ratelimits import RateLimited, rate_consume, rate_refund, retry_after
 from access.tokens import MAX_DAYS, token_create, token_revoke, token_rotate
+from config.input_checks import CheckedInput
 
 
-class TokenForm(forms.Form):
+class TokenForm(CheckedInput, forms.Form):
     name = forms.CharField(max_length=80, help_text="Where you will use it, e.g. 'render script on my laptop'.")
     scopes = forms.MultipleChoiceField(
         choices=ApiToken.Scope.choices, widget=forms.CheckboxSelectMultiple, initial=[ApiToken.Scope.READ]

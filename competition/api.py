@@ -10,17 +10,18 @@ from rest_framework import mixins, serializers, viewsets
 from competition import selectors
 from competition.media import film_url
 from competition.models import Call, Criterion, ReviewAssignment, Submission
+from config.input_checks import CheckedInput
 
 READ_SCOPE = dict.fromkeys(("GET", "HEAD", "OPTIONS"), "read")
 
 
-class CriterionSerializer(serializers.ModelSerializer):
+class CriterionSerializer(CheckedInput, serializers.ModelSerializer):
     class Meta:
         model = Criterion
         fields = ["id", "name", "description", "weight", "scale_max", "levels"]
 
 
-class CallSerializer(serializers.ModelSerializer):
+class CallSerializer(CheckedInput, serializers.ModelSerializer):
     criteria = CriterionSerializer(many=True, read_only=True)
     stage = serializers.SerializerMethodField()
     programme = serializers.SlugRelatedField(slug_field="slug", read_only=True)
@@ -39,7 +40,7 @@ class CallSerializer(serializers.ModelSerializer):
         return call.stage()
 
 
-class SubmissionSerializer(serializers.ModelSerializer):
+class SubmissionSerializer(CheckedInput, serializers.ModelSerializer):
     jobs = serializers.SerializerMethodField()
     film_url = serializers.SerializerMethodField()
 
@@ -66,7 +67,7 @@ class SubmissionSerializer(serializers.ModelSerializer):
         return data
 
 
-class ReviewSerializer(serializers.ModelSerializer):
+class ReviewSerializer(CheckedInput, serializers.ModelSerializer):
     """What a reviewer may know of an entry: nothing about who made it."""
 
     title = serializers.CharField(source="submission.title", read_only=True)

@@ -6,12 +6,13 @@ from django import forms
 
 from access.models import TESTER_ROLES, Cohort, Role
 from competition.models import Appeal, Call
+from config.input_checks import CheckedInput
 
 DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 NOTICE_HELP = "Required once submissions are open: what changes and why. Every entrant is sent it."
 
 
-class CallForm(forms.Form):
+class CallForm(CheckedInput, forms.Form):
     title = forms.CharField(max_length=160)
     brief = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}))
     rules = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}))
@@ -60,7 +61,7 @@ class CallForm(forms.Form):
         return data
 
 
-class CriterionForm(forms.Form):
+class CriterionForm(CheckedInput, forms.Form):
     name = forms.CharField(max_length=80)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
     weight = forms.FloatField(min_value=0.01, initial=1)
@@ -74,11 +75,11 @@ class CriterionForm(forms.Form):
         return data
 
 
-class NoticeForm(forms.Form):
+class NoticeForm(CheckedInput, forms.Form):
     notice = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, help_text=NOTICE_HELP)
 
 
-class SubmissionForm(forms.Form):
+class SubmissionForm(CheckedInput, forms.Form):
     title = forms.CharField(max_length=160)
     logline = forms.CharField(max_length=400, widget=forms.Textarea(attrs={"rows": 2}))
     credits = forms.CharField(max_length=5000, widget=forms.Textarea(attrs={"rows": 3}),
@@ -93,11 +94,11 @@ class SubmissionForm(forms.Form):
     )  # fmt: skip
 
 
-class ConflictForm(forms.Form):
+class ConflictForm(CheckedInput, forms.Form):
     email = forms.EmailField(label="Email address of the person", help_text="Their films will not be assigned to you.")
 
 
-class ReviewForm(forms.Form):
+class ReviewForm(CheckedInput, forms.Form):
     """A score (radio 1..n) and a reason for each criterion of the call's rubric."""
 
     def __init__(self, *args, criteria, **kwargs):
@@ -123,18 +124,18 @@ class ReviewForm(forms.Form):
         return {c.pk: (data.get(f"score_{c.pk}"), data.get(f"reason_{c.pk}", "")) for c in self.criteria}
 
 
-class RecuseForm(forms.Form):
+class RecuseForm(CheckedInput, forms.Form):
     reason = forms.CharField(max_length=300, label="Why you step away from this film")
 
 
-class PublishForm(forms.Form):
+class PublishForm(CheckedInput, forms.Form):
     allow_unfinished = forms.BooleanField(required=False, label="Publish without the unfinished reviews")
 
 
-class AppealForm(forms.Form):
+class AppealForm(CheckedInput, forms.Form):
     text = forms.CharField(max_length=5000, widget=forms.Textarea(attrs={"rows": 4}), label="Your appeal")
 
 
-class AppealAnswerForm(forms.Form):
+class AppealAnswerForm(CheckedInput, forms.Form):
     outcome = forms.ChoiceField(choices=Appeal.Outcome.choices)
     answer = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))

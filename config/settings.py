@@ -59,6 +59,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.errors.ApiErrorsAsJsonMiddleware",
+    "config.errors.BodyLimitMiddleware",
     "csp.middleware.CSPMiddleware",
     "config.headers.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -274,7 +276,18 @@ if not DEBUG:
     if envbool("BEHIND_TLS_PROXY", True):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Request bodies other than file uploads (forms, JSON) are refused over this size with 413; files are judged by
+# each upload's own limit (films: the call's; report attachments: FEEDBACK_ATTACHMENT_MAX_BYTES).
+DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
+# JSON sent to the API may nest arrays and objects this deep (config/parsers.py).
+API_JSON_MAX_DEPTH = envint("API_JSON_MAX_DEPTH", 32)
+
 REST_FRAMEWORK = {
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "access.api_auth.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",

@@ -1,5 +1,6 @@
 from csp.decorators import csp_update
 from django.contrib import admin
+from django.core.exceptions import RequestDataTooBig
 from django.db import connection
 from django.http import JsonResponse
 from django.urls import include, path
@@ -11,6 +12,7 @@ from rest_framework.routers import DefaultRouter
 from access.api import AuditEventViewSet
 from access.sign_in import sign_in_page
 from competition.api import CallViewSet, ReviewViewSet, SubmissionViewSet
+from config.errors import too_large
 from feedback.api import ClipRatingViewSet, LedgerViewSet, ReportViewSet
 from generation.api import ModelViewSet, PresetViewSet, QuotaView, RenderJobViewSet
 
@@ -44,7 +46,16 @@ def api_aware(page, status: int, detail: str):
     return view
 
 
-handler400 = api_aware(defaults.bad_request, 400, "Bad request.")
+_bad_request = api_aware(defaults.bad_request, 400, "Bad request.")
+
+
+def handler400(request, exception=None):
+    """A body over the size limit, found while a middleware read the form, is a 413 that says the limit."""
+    if isinstance(exception, RequestDataTooBig):
+        return too_large(request)
+    return _bad_request(request, exception)
+
+
 handler403 = api_aware(defaults.permission_denied, 403, "You do not have permission to perform this action.")
 handler404 = api_aware(defaults.page_not_found, 404, "Not found.")
 handler500 = api_aware(defaults.server_error, 500, "Server error.")

@@ -10,6 +10,8 @@ from rest_framework import exceptions, mixins, parsers, serializers, status, vie
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from config.input_checks import TEXT_AREA, CheckedInput
+from config.parsers import BoundedJSONParser
 from feedback import services
 from feedback.ledger import statement_for
 from feedback.models import SEVERITIES, ClipRating, HarmCategory, LedgerEntry, Report, ReportEvent
@@ -36,7 +38,7 @@ def _own_job(request, job_id):
     return job
 
 
-class ClipRatingSerializer(serializers.ModelSerializer):
+class ClipRatingSerializer(CheckedInput, serializers.ModelSerializer):
     model_version = serializers.SlugRelatedField(slug_field="version", read_only=True, allow_null=True)
 
     class Meta:
@@ -46,13 +48,13 @@ class ClipRatingSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ClipRatingCreateSerializer(serializers.Serializer):
+class ClipRatingCreateSerializer(CheckedInput, serializers.Serializer):
     job = serializers.UUIDField()
     prompt_adherence = serializers.IntegerField(min_value=1, max_value=5)
     motion = serializers.IntegerField(min_value=1, max_value=5)
     visual_quality = serializers.IntegerField(min_value=1, max_value=5)
     artefacts = serializers.IntegerField(min_value=1, max_value=5)
-    comment = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
+    comment = serializers.CharField(style=TEXT_AREA, required=False, allow_blank=True, max_length=5000, default="")
     tags = serializers.ListField(child=serializers.CharField(max_length=30), required=False, default=list,
                                  max_length=10)  # fmt: skip
 
@@ -88,7 +90,7 @@ class ClipRatingViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixi
         return Response(ClipRatingSerializer(rating).data, status=status.HTTP_201_CREATED)
 
 
-class ReportEventSerializer(serializers.ModelSerializer):
+class ReportEventSerializer(CheckedInput, serializers.ModelSerializer):
     by_reporter = serializers.SerializerMethodField()
 
     class Meta:
@@ -99,7 +101,7 @@ class ReportEventSerializer(serializers.ModelSerializer):
         return event.actor_id == event.report.reporter_id
 
 
-class ReportSerializer(serializers.ModelSerializer):
+class ReportSerializer(CheckedInput, serializers.ModelSerializer):
     harm_category = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     model_version = serializers.SlugRelatedField(slug_field="version", read_only=True, allow_null=True)
     state_label = serializers.CharField(read_only=True)
@@ -121,24 +123,24 @@ class ReportSerializer(serializers.ModelSerializer):
                 for item in report.attachments.all()]  # fmt: skip
 
 
-class ReportCreateSerializer(serializers.Serializer):
+class ReportCreateSerializer(CheckedInput, serializers.Serializer):
     kind = serializers.ChoiceField(choices=Report.Kind.choices)
     job = serializers.UUIDField(required=False, allow_null=True, default=None)
     title = serializers.CharField(max_length=200)
     severity = serializers.ChoiceField(choices=SEVERITIES, default="medium")
-    steps = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)
-    expected = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)
-    actual = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)
-    prompt = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)
-    outcome = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)
+    steps = serializers.CharField(style=TEXT_AREA, required=False, allow_blank=True, default="", max_length=20000)
+    expected = serializers.CharField(style=TEXT_AREA, required=False, allow_blank=True, default="", max_length=20000)
+    actual = serializers.CharField(style=TEXT_AREA, required=False, allow_blank=True, default="", max_length=20000)
+    prompt = serializers.CharField(style=TEXT_AREA, required=False, allow_blank=True, default="", max_length=20000)
+    outcome = serializers.CharField(style=TEXT_AREA, required=False, allow_blank=True, default="", max_length=20000)
     harm_category = serializers.CharField(required=False, allow_blank=True, default="", help_text="Its name.")
     credit_name = serializers.CharField(required=False, allow_blank=True, allow_null=True, default=None,
                                         max_length=80)  # fmt: skip
     attachments = serializers.ListField(child=serializers.FileField(), required=False, default=list)
 
 
-class CommentSerializer(serializers.Serializer):
-    body = serializers.CharField(max_length=10000)
+class CommentSerializer(CheckedInput, serializers.Serializer):
+    body = serializers.CharField(style=TEXT_AREA, max_length=10000)
 
 
 class ReportViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin,
@@ -148,7 +150,7 @@ class ReportViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.L
     serializer_class = ReportSerializer
     token_scopes = FEEDBACK_SCOPE
     filterset_fields = ["kind", "state"]
-    parser_classes = [parsers.JSONParser, parsers.MultiPartParser, parsers.FormParser]
+    parser_classes = [BoundedJSONParser, parsers.MultiPartParser, parsers.FormParser]
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -201,7 +203,7 @@ class ReportViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.L
         return Response(ReportSerializer(self.get_queryset().get(pk=report.pk)).data, status=status.HTTP_201_CREATED)
 
 
-class LedgerEntrySerializer(serializers.ModelSerializer):
+class LedgerEntrySerializer(CheckedInput, serializers.ModelSerializer):
     programme = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     rate = serializers.StringRelatedField()
 
@@ -218,13 +220,13 @@ class MoneySerializer(serializers.DictField):
     child = serializers.CharField()
 
 
-class PeriodTotalSerializer(serializers.Serializer):
+class PeriodTotalSerializer(CheckedInput, serializers.Serializer):
     period = serializers.CharField(help_text="A month, YYYY-MM.")
     points = serializers.IntegerField()
     amounts = MoneySerializer()
 
 
-class StatementSerializer(serializers.Serializer):
+class StatementSerializer(CheckedInput, serializers.Serializer):
     points = serializers.IntegerField()
     earned = MoneySerializer()
     paid = MoneySerializer()

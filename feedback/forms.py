@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
+from config.input_checks import CheckedInput
 from feedback.models import SEVERITIES, HarmCategory, ModelVersion, Report, ShowcaseUse
 from feedback.services import TRANSITIONS
 from generation.registry import model_choices
@@ -33,7 +34,7 @@ def _score(label, help_text=""):
                                   help_text=help_text)  # fmt: skip
 
 
-class RatingForm(forms.Form):
+class RatingForm(CheckedInput, forms.Form):
     prompt_adherence = _score("Prompt adherence", "5: exactly what was asked")
     motion = _score("Motion", "5: natural, coherent movement")
     visual_quality = _score("Visual quality")
@@ -42,7 +43,7 @@ class RatingForm(forms.Form):
     tags = forms.CharField(required=False, max_length=400, help_text="Comma-separated, e.g. flicker, hands, text")
 
 
-class ReportForm(forms.Form):
+class ReportForm(CheckedInput, forms.Form):
     title = forms.CharField(max_length=200)
     severity = forms.ChoiceField(choices=SEVERITIES, initial="medium")
     credit_name = forms.CharField(
@@ -75,11 +76,11 @@ class FindingForm(ReportForm):
         self.fields["harm_category"].queryset = HarmCategory.objects.filter(programme=programme, active=True)
 
 
-class CommentForm(forms.Form):
+class CommentForm(CheckedInput, forms.Form):
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=10000, label="Comment")
 
 
-class TransitionForm(forms.Form):
+class TransitionForm(CheckedInput, forms.Form):
     to_state = forms.ChoiceField(label="New state")
     duplicate_of = forms.IntegerField(required=False, min_value=1, label="Original report # (for duplicates)")
     fixed_in = forms.ModelChoiceField(queryset=ModelVersion.objects.none(), required=False,
@@ -95,7 +96,7 @@ class TransitionForm(forms.Form):
         self.fields["fixed_in"].queryset = ModelVersion.objects.filter(programme=report.programme)
 
 
-class AssignForm(forms.Form):
+class AssignForm(CheckedInput, forms.Form):
     assignee = forms.ModelChoiceField(queryset=None, required=False, empty_label="Nobody")
 
     def __init__(self, *args, admins, **kwargs):
@@ -103,7 +104,7 @@ class AssignForm(forms.Form):
         self.fields["assignee"].queryset = admins
 
 
-class ReportFilterForm(forms.Form):
+class ReportFilterForm(CheckedInput, forms.Form):
     kind = forms.ChoiceField(choices=[("", "Any kind"), *Report.Kind.choices], required=False)
     state = forms.ChoiceField(choices=[("", "Open (not closed)"), ("all", "Any state"), *Report.State.choices],
                               required=False)  # fmt: skip
@@ -113,7 +114,7 @@ class ReportFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=200, label="Search")
 
 
-class PayoutForm(forms.Form):
+class PayoutForm(CheckedInput, forms.Form):
     currency = forms.RegexField(
         r"^[A-Za-z]{3}$", error_messages={"invalid": "Use a three-letter currency code, e.g. USD."}
     )
@@ -121,30 +122,30 @@ class PayoutForm(forms.Form):
     period_end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), help_text="Inclusive.")
 
 
-class ShowcaseUseForm(forms.Form):
+class ShowcaseUseForm(CheckedInput, forms.Form):
     kind = forms.ChoiceField(choices=ShowcaseUse.Kind.choices)
     description = forms.CharField(max_length=300, help_text="Where and how, e.g. 'Screening at Annecy, 12 June'.")
 
 
-class ModelVersionForm(forms.Form):
+class ModelVersionForm(CheckedInput, forms.Form):
     model_key = forms.ChoiceField(choices=model_choices(), label="Model")
     version = forms.CharField(max_length=40)
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=20000)
 
 
-class TargetsForm(forms.Form):
+class TargetsForm(CheckedInput, forms.Form):
     first_response_hours = forms.IntegerField(min_value=1, max_value=10000)
     triage_hours = forms.IntegerField(min_value=1, max_value=10000)
     credit_hours = forms.IntegerField(min_value=1, max_value=10000)
     payout_days = forms.IntegerField(min_value=1, max_value=10000)
 
 
-class HarmCategoryForm(forms.Form):
+class HarmCategoryForm(CheckedInput, forms.Form):
     name = forms.CharField(max_length=80)
     description = forms.CharField(required=False, max_length=2000)
 
 
-class CorrectionForm(forms.Form):
+class CorrectionForm(CheckedInput, forms.Form):
     entry = forms.IntegerField(min_value=1, label="Entry #")
     points = forms.IntegerField()
     amount = forms.DecimalField(max_digits=12, decimal_places=2)

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from access.audit import audit
 from access.policy import is_programme_admin
+from config.text import text_problem
 from feedback.ledger import ledger_credit
 from feedback.models import LedgerEntry, ShowcaseOffer, ShowcaseUse
 from feedback.services import job_programme
@@ -23,6 +24,8 @@ def showcase_offer(*, job: RenderJob, artist, credit_name: str = "") -> Showcase
     credit_name = (credit_name or artist.display_name or "").strip()
     if not credit_name or len(credit_name) > 80:
         raise ValidationError({"credit_name": "Give the name to credit you by (at most 80 characters)."})
+    if problem := text_problem(credit_name):
+        raise ValidationError({"credit_name": problem})
     offer = ShowcaseOffer.objects.select_for_update().filter(job=job).first()
     if offer is None:
         return ShowcaseOffer.objects.create(job=job, artist=artist, programme=job_programme(job),

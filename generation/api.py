@@ -13,6 +13,7 @@ from access import leaks
 from access.policy import current_grant
 from access.ratelimits import RateLimited, rate_consume, rate_refund
 from access.schema import ErrorSerializer
+from config.input_checks import TEXT_AREA, CheckedForm, CheckedInput
 from generation import presets, selectors, services
 from generation.media import media_url
 from generation.models import Preset, RenderJob
@@ -29,7 +30,7 @@ class IdempotencyConflict(exceptions.APIException):
     default_code = "idempotency_conflict"
 
 
-class RenderJobSerializer(serializers.ModelSerializer):
+class RenderJobSerializer(CheckedInput, serializers.ModelSerializer):
     video_url = serializers.SerializerMethodField()
     poster_url = serializers.SerializerMethodField()
     queue_position = serializers.SerializerMethodField()
@@ -113,11 +114,11 @@ class RenderJobSerializer(serializers.ModelSerializer):
         return self._absolute(media_url(job, poster=True))
 
 
-class RenderJobCreateSerializer(serializers.Serializer):
+class RenderJobCreateSerializer(CheckedInput, serializers.Serializer):
     """The shape of a new job; the rules it must meet live in generation.services."""
 
-    prompt = serializers.CharField(allow_blank=True, trim_whitespace=True)
-    negative_prompt = serializers.CharField(required=False, allow_blank=True, default="")
+    prompt = serializers.CharField(style=TEXT_AREA, allow_blank=True, trim_whitespace=True)
+    negative_prompt = serializers.CharField(style=TEXT_AREA, required=False, allow_blank=True, default="")
     model_key = serializers.ChoiceField(choices=model_choices())
     num_frames = serializers.IntegerField(min_value=1)
     width = serializers.IntegerField(min_value=1)
@@ -149,6 +150,7 @@ class RenderJobFilter(filters.FilterSet):
     class Meta:
         model = RenderJob
         fields = ["state", "model_key", "created_after", "created_before", "search"]
+        form = CheckedForm
 
 
 class JobCursorPagination(pagination.CursorPagination):
@@ -294,7 +296,7 @@ class RenderJobViewSet(
         return Response(RenderJobSerializer(job, context=self.get_serializer_context()).data)
 
 
-class PresetSerializer(serializers.ModelSerializer):
+class PresetSerializer(CheckedInput, serializers.ModelSerializer):
     """A preset's shape; the model's rules it must meet live in generation.presets."""
 
     shared = serializers.BooleanField(source="is_shared", read_only=True)
@@ -304,7 +306,7 @@ class PresetSerializer(serializers.ModelSerializer):
     width = serializers.IntegerField(min_value=1)
     height = serializers.IntegerField(min_value=1)
     num_steps = serializers.IntegerField(min_value=1)
-    negative_prompt = serializers.CharField(required=False, allow_blank=True, default="")
+    negative_prompt = serializers.CharField(style=TEXT_AREA, required=False, allow_blank=True, default="")
     seed = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=SEED_MAX, default=None)
 
     class Meta:
@@ -372,7 +374,7 @@ class NoGrant(exceptions.NotFound):
 NO_GRANT = OpenApiResponse(ErrorSerializer, description=NoGrant.default_detail)
 
 
-class QuotaSerializer(serializers.Serializer):
+class QuotaSerializer(CheckedInput, serializers.Serializer):
     programme = serializers.CharField()
     starts_at = serializers.DateTimeField()
     ends_at = serializers.DateTimeField(allow_null=True)
@@ -416,7 +418,7 @@ class QuotaView(views.APIView):
         return Response(QuotaSerializer(data).data)
 
 
-class ModelRulesSerializer(serializers.Serializer):
+class ModelRulesSerializer(CheckedInput, serializers.Serializer):
     key = serializers.CharField()
     label = serializers.CharField()
     fps = serializers.IntegerField()

@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 
+from config.input_checks import CheckedInput
 from generation import trace
 from generation.models import RenderJob
 from generation.registry import MODELS, ModelSpec, model_choices
@@ -19,7 +20,7 @@ def _duration(frames: int, fps: int) -> str:
 KEPT_ON_MODEL_SWITCH = ("prompt", "negative_prompt", "model_key", "seed", "variations")
 
 
-class JobForm(forms.Form):
+class JobForm(CheckedInput, forms.Form):
     """The studio's settings. Each field offers only what the chosen model renders and the person's
     grant allows; choosing another model redraws the form with that model's choices."""
 
@@ -107,7 +108,7 @@ class JobForm(forms.Form):
 PRESET_NAME_REQUIRED = "Give the preset a name."
 
 
-class PresetForm(forms.Form):
+class PresetForm(CheckedInput, forms.Form):
     """A preset's name and settings. The model's rules are checked here and again by the service;
     a person's grant is not (it is checked when a job is submitted)."""
 
@@ -141,11 +142,11 @@ class PresetForm(forms.Form):
         return {field: value for field, value in self.cleaned_data.items() if field != "name"}
 
 
-class PresetRenameForm(forms.Form):
+class PresetRenameForm(CheckedInput, forms.Form):
     name = forms.CharField(max_length=80, strip=True, error_messages={"required": PRESET_NAME_REQUIRED})
 
 
-class TraceForm(forms.Form):
+class TraceForm(CheckedInput, forms.Form):
     clip = forms.FileField(
         label="Clip", help_text="An MP4, MOV or WebM file, at most 200 MB.",
         widget=forms.ClearableFileInput(attrs={"accept": "video/mp4,video/quicktime,video/webm,.mp4,.mov,.webm"}),
@@ -163,7 +164,7 @@ class TraceForm(forms.Form):
         return data
 
 
-class GalleryFilterForm(forms.Form):
+class GalleryFilterForm(CheckedInput, forms.Form):
     """The gallery's filters and search, read from the query string."""
 
     q = forms.CharField(label="Search", required=False, max_length=200, strip=True)
@@ -193,7 +194,7 @@ class GalleryFilterForm(forms.Form):
         }  # fmt: skip
 
 
-class QueueActionForm(forms.Form):
+class QueueActionForm(CheckedInput, forms.Form):
     """What staff do to a job on the queue page."""
 
     DONE = {

@@ -7,12 +7,13 @@ import django_filters
 from django import forms
 from django.contrib.auth import get_user_model
 
+from config.input_checks import CheckedForm, CheckedInput
 from generation.models import PromptRefusal, PromptRule
 from generation.prompt_policy import REASON_MAX_LENGTH
 from generation.services import PROMPT_MAX_LENGTH
 
 
-class PromptRuleForm(forms.Form):
+class PromptRuleForm(CheckedInput, forms.Form):
     kind = forms.ChoiceField(choices=PromptRule.Kind.choices, initial=PromptRule.Kind.TERM)
     text = forms.CharField(
         label="Word, phrase or pattern",
@@ -30,7 +31,7 @@ class PromptRuleForm(forms.Form):
     enabled = forms.BooleanField(required=False, initial=True)
 
 
-class PromptTestForm(forms.Form):
+class PromptTestForm(CheckedInput, forms.Form):
     prompt = forms.CharField(max_length=PROMPT_MAX_LENGTH, strip=True, widget=forms.Textarea(attrs={"rows": 2}))
     negative_prompt = forms.CharField(
         required=False, max_length=PROMPT_MAX_LENGTH, strip=True, widget=forms.Textarea(attrs={"rows": 1})
@@ -47,6 +48,7 @@ class RefusalFilter(django_filters.FilterSet):
     class Meta:
         model = PromptRefusal
         fields: list[str] = []
+        form = CheckedForm
 
     def __init__(self, data=None, *, queryset, programme, **kwargs):
         super().__init__(data, queryset=queryset, **kwargs)

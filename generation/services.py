@@ -23,6 +23,7 @@ from access import leaks
 from access.models import Grant
 from access.policy import current_grant, may_render
 from access.terms import terms_accepted_current
+from config.text import text_problem
 from generation.models import PromptRefusal, RenderJob
 from generation.outages import outlasting_database_restarts, retried
 from generation.prompt_policy import prompt_screen
@@ -56,8 +57,12 @@ def job_validate(
         errors["prompt"] = "Write a prompt describing the clip."
     elif len(prompt) > PROMPT_MAX_LENGTH:
         errors["prompt"] = f"Prompts are limited to {PROMPT_MAX_LENGTH} characters (this one has {len(prompt)})."
+    elif problem := text_problem(prompt, multiline=True):
+        errors["prompt"] = problem
     if len(negative_prompt) > PROMPT_MAX_LENGTH:
         errors["negative_prompt"] = f"Negative prompts are limited to {PROMPT_MAX_LENGTH} characters."
+    elif problem := text_problem(negative_prompt, multiline=True):
+        errors["negative_prompt"] = problem
     if seed is not None and not (0 <= seed <= SEED_MAX):
         errors["seed"] = f"Seed must be from 0 to {SEED_MAX}."
     spec = MODELS.get(model_key)
