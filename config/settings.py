@@ -68,6 +68,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "access.middleware.SecondFactorMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
     "access.middleware.AccessMiddleware",
     "access.middleware.LeakWatchMiddleware",
