@@ -1,6 +1,10 @@
+from allauth.account.decorators import secure_admin_login
+from allauth.account.utils import get_next_redirect_url
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.shortcuts import redirect
+from django.urls import reverse
 
 from access.audit import client_ip
 from access.models import (
@@ -21,6 +25,17 @@ from access.rates import rate_publish
 from access.terms import terms_publish
 from access.tokens import token_revoke
 from config.input_checks import CheckedInput
+
+
+@secure_admin_login
+def admin_sign_in(request, extra_context=None):
+    """The admin's own password form is never shown: staff sign in through allauth like everyone else (its
+    two-factor step, rate limits, the audit trail, the new-network email) and come back here. Anyone signed in
+    who is not active staff gets 403; nobody's password is checked on this page."""
+    return redirect(get_next_redirect_url(request) or reverse("admin:index"))
+
+
+admin.site.login = admin_sign_in
 
 
 @admin.register(User)

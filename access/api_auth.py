@@ -7,7 +7,7 @@ from rest_framework import authentication, exceptions, permissions, throttling
 from access import leaks
 from access.audit import client_ip
 from access.models import ApiToken, LeakAlert
-from access.policy import may_use_site
+from access.policy import may_use_site, staff_two_factor
 from access.tokens import token_lookup, token_touch
 
 
@@ -80,6 +80,17 @@ class SessionOnly(permissions.BasePermission):
 
     def has_permission(self, request, view):
         return request_token(request) is None
+
+
+class StaffTwoFactor(permissions.BasePermission):
+    """Staff, reviewers included, reach what staff see (unreleased films) only with two-factor authentication
+    set up, whether they come with a session or a token."""
+
+    message = "Staff need two-factor authentication: set up an authenticator app first."
+    code = "mfa_required"
+
+    def has_permission(self, request, view):
+        return bool(staff_two_factor(request.user))
 
 
 class TokenRateThrottle(throttling.SimpleRateThrottle):

@@ -1,12 +1,14 @@
-from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 
-from access import leaks
+from access import leaks, two_factor
 from access.audit import client_ip
 from access.models import LeakAlert
-from access.policy import is_programme_staff, may_use_site
+from access.policy import may_use_site, staff_two_factor
 from access.terms import terms_unanswered
 
 # Paths a shut-out person can still reach: signing out, and the assets of the page that explains why.
@@ -81,8 +83,8 @@ class TermsMiddleware:
         return self.get_response(request)
 
 
-# Staff pages: programme management, leak review, the staff API and the Django admin.
-STAFF_PREFIXES = ("/manage/", "/leak-alerts/", "/api/v1/audit/", "/admin/")
+# Staff pages: programme management, leak review, the staff API, the Django admin, and reviewing (unreleased films).
+STAFF_PREFIXES = ("/manage/", "/leak-alerts/", "/api/v1/audit/", "/admin/", "/reviews/")
 
 
 class StaffMfaMiddleware:
@@ -93,24 +95,46 @@ class StaffMfaMiddleware:
 
     def __call__(self, request):
         user = getattr(request, "user", None)
-        if (
-            settings.BACKLOT_STAFF_MFA_REQUIRED and user is not None and user.is_authenticated
-            and request.path.startswith(STAFF_PREFIXES) and is_staff(user) and not has_totp(user)
-        ):  # fmt: skip
-            reason = "Staff pages need two-factor authentication: set up an authenticator app first."
-            if request.path.startswith("/api/"):
-                return JsonResponse({"detail": reason, "code": "mfa_required"}, status=403)
-            messages.warning(request, reason)
-            return redirect("mfa_activate_totp")
+        if user is not None and user.is_authenticated and request.path.startswith(STAFF_PREFIXES):
+            decision = staff_two_factor(user)
+            if not decision:
+                if request.path.startswith("/api/"):
+                    return JsonResponse({"detail": decision.reason, "code": "mfa_required"}, status=403)
+                messages.warning(request, decision.reason)
+                return redirect("mfa_activate_totp")
         return self.get_response(request)
 
 
-def is_staff(user) -> bool:
-    """Programme admins, reviewers and Django staff; others get the pages' own answer (usually 404)."""
-    return user.is_staff or user.is_superuser or is_programme_staff(user)
+class SecondFactorMiddleware:
+    """A session of an account with an authenticator must have passed its second factor (access/two_factor.py):
+    one that did not is ended before it reaches anything. And a session whose staff member removed their last
+    authenticator ends once that page has answered."""
 
+    def __init__(self, get_response):
+        self.get_response = get_response
 
-def has_totp(user) -> bool:
-    from allauth.mfa.models import Authenticator
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and not two_factor.session_second_factor(request, user):
+            two_factor.session_refused(request, user)
+            reason = (
+                "This account has two-factor authentication, and this session did not pass it. "
+                "Sign in again with your password and your authenticator code."
+            )
+            return self._signed_out(request, reason, code="second_factor_missing")
+        response = self.get_response(request)
+        if getattr(request, two_factor.ENDED_ATTRIBUTE, False) and request.user.is_authenticated:
+            logout(request)
+            reason = (
+                "You removed your last authenticator, so every session of yours has ended. Staff pages need "
+                "two-factor authentication: sign in again and set up an authenticator app."
+            )
+            return self._signed_out(request, reason, code="second_factor_removed")
+        return response
 
-    return Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists()
+    @staticmethod
+    def _signed_out(request, reason: str, *, code: str):
+        if request.path.startswith("/api/"):
+            return JsonResponse({"detail": reason, "code": code}, status=403)
+        messages.warning(request, reason)
+        return redirect_to_login(request.get_full_path(), login_url=reverse("account_login"))

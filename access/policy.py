@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
@@ -137,6 +138,27 @@ def is_programme_staff(user, programme=None, roles=STAFF_ROLES) -> bool:
 
 def is_programme_admin(user, programme=None) -> bool:
     return user.is_authenticated and (user.is_superuser or is_programme_staff(user, programme, roles=["admin"]))
+
+
+def is_staff(user) -> bool:
+    """Programme admins, reviewers and Django staff: the people whose accounts hold staff power."""
+    return user.is_authenticated and (user.is_staff or user.is_superuser or is_programme_staff(user))
+
+
+def has_second_factor(user) -> bool:
+    """An authenticator that allauth asks for at sign-in (TOTP, or a security key); recovery codes alone are not one."""
+    from allauth.mfa.models import Authenticator
+
+    kinds = [Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN]
+    return user.is_authenticated and Authenticator.objects.filter(user=user, type__in=kinds).exists()
+
+
+def staff_two_factor(user) -> Decision:
+    """Staff power (programme management, leak review, the admin, reviewing unreleased films) needs two-factor
+    authentication set up first (BACKLOT_STAFF_MFA_REQUIRED)."""
+    if settings.BACKLOT_STAFF_MFA_REQUIRED and is_staff(user) and not has_second_factor(user):
+        return Decision(False, "Staff pages need two-factor authentication: set up an authenticator app first.")
+    return ALLOWED
 
 
 def may_read_prompt_refusals(user, programme) -> bool:

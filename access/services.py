@@ -353,14 +353,16 @@ def _cut_off(users, *, reason: str) -> None:
     from generation.services import jobs_cancel_for_owners
 
     ids = [user.pk for user in users]
-    get_user_model().objects.filter(pk__in=ids).update(session_epoch=F("session_epoch") + 1)
-    _end_tracked_sessions(ids)
+    sessions_end_all(user_ids=ids)
     jobs_cancel_for_owners(owner_ids=ids, reason=reason)
 
 
-def _end_tracked_sessions(user_ids) -> None:
+def sessions_end_all(*, user_ids) -> None:
+    """End every session of these people: a new session epoch makes each one's auth hash stale (sessions
+    allauth does not track included), and the tracked ones are deleted outright."""
     from allauth.usersessions.models import UserSession
 
+    get_user_model().objects.filter(pk__in=user_ids).update(session_epoch=F("session_epoch") + 1)
     for session in UserSession.objects.filter(user_id__in=user_ids):
         session.end()
 

@@ -3,7 +3,7 @@ import contextlib
 from allauth.account.signals import user_logged_in, user_signed_up
 from django.dispatch import receiver
 
-from access import sign_in  # noqa: F401 (connects the sign-in receiver)
+from access import sign_in, two_factor  # noqa: F401 (connect the sign-in and authenticator receivers)
 from access.adapters import INVITATION_SESSION_KEY
 from access.audit import audit, client_ip
 from access.services import InvitationInvalid, invitation_accept

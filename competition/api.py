@@ -5,8 +5,9 @@ pages, where the upload checks and the player's watch reports live; no write sco
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema_field
-from rest_framework import mixins, serializers, viewsets
+from rest_framework import mixins, permissions, serializers, viewsets
 
+from access.api_auth import StaffTwoFactor, TokenHasScope
 from competition import selectors
 from competition.media import film_url
 from competition.models import Call, Criterion, ReviewAssignment, Submission
@@ -116,10 +117,11 @@ class SubmissionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
 
 class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """The reviews assigned to you, blind."""
+    """The reviews assigned to you, blind; like the review pages, only with two-factor set up."""
 
     serializer_class = ReviewSerializer
     token_scopes = READ_SCOPE
+    permission_classes = [permissions.IsAuthenticated, TokenHasScope, StaffTwoFactor]
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):

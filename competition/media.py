@@ -9,7 +9,7 @@ from django.core import signing
 from django.urls import reverse
 
 from access.models import User
-from access.policy import is_programme_admin, may_use_site
+from access.policy import is_programme_admin, may_use_site, staff_two_factor
 from competition.models import ReviewAssignment, Submission
 
 SALT = "competition.media"
@@ -53,6 +53,8 @@ def film_resolve(token: str, user) -> tuple[Submission, str]:
     # was made for still may see the film; signed-in, it works only for that person.
     viewer = User.objects.filter(pk=claims.get("u")).first()
     decision = may_use_site(viewer)
+    if decision:  # reviewers and admins watch unreleased films: only with two-factor set up, like staff pages
+        decision = staff_two_factor(viewer)
     if not decision:
         raise FilmRefused(decision.reason)
     submission = Submission.objects.select_related("call__programme").filter(pk=claims.get("s")).first()

@@ -71,6 +71,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "access.middleware.SecondFactorMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
     "access.middleware.AccessMiddleware",
     "access.middleware.LeakWatchMiddleware",
@@ -164,6 +165,9 @@ USERSESSIONS_TRACK_ACTIVITY = True
 # Staff (programme admins, reviewers, Django admin) must set up TOTP before using staff pages.
 BACKLOT_STAFF_MFA_REQUIRED = envbool("BACKLOT_STAFF_MFA_REQUIRED", True)
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# No "trust this browser": every sign-in of an account with an authenticator asks for its code
+# (access/two_factor.py ends sessions that did not pass it).
+MFA_TRUST_ENABLED = False
 MFA_TOTP_ISSUER = envstr("MFA_TOTP_ISSUER", "Backlot")
 
 LANGUAGE_CODE = "en"

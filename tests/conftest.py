@@ -1,8 +1,11 @@
 """The standing cast and shared fixtures. Every test that shows a page or an endpoint also shows
 that the wrong person is refused; `tester` owns things, `tester2` and `outsider` must not see them."""
 
+import time
+
 import pytest
 from django.core.management import call_command
+from django.test import Client
 from rest_framework.test import APIClient
 
 from access.models import Role
@@ -30,6 +33,38 @@ def _test_settings(settings, media_root):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+_force_login_only = Client.force_login
+
+
+def session_without_second_factor(client, user):
+    """A session made by Django's login alone, as any door other than allauth's sign-in would make it."""
+    _force_login_only(client, user)
+    return client
+
+
+def _force_login_complete(self, user, backend=None):
+    """``force_login`` stands for a complete sign-in: for someone with an authenticator, the session carries
+    allauth's records of the password and the second step, as its sign-in flow leaves them."""
+    from allauth.account.authentication import AUTHENTICATION_METHODS_SESSION_KEY
+    from allauth.mfa.models import Authenticator
+
+    _force_login_only(self, user, backend)
+    authenticator = Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).first()
+    if authenticator is not None:
+        session = self.session
+        session[AUTHENTICATION_METHODS_SESSION_KEY] = [
+            {"method": "password", "at": time.time(), "email": user.email},
+            {"method": "mfa", "at": time.time(), "id": authenticator.pk, "type": "totp"},
+        ]
+        session["account_authentication_methods_user"] = str(user.pk)
+        session.save()
+
+
+@pytest.fixture(autouse=True)
+def _complete_sign_in(monkeypatch):
+    monkeypatch.setattr(Client, "force_login", _force_login_complete)
 
 
 @pytest.fixture(scope="session")
@@ -89,14 +124,18 @@ def red_teamer(red_team):
 
 @pytest.fixture
 def reviewer(programme):
-    return member("reviewer@example.org", programme=programme, role=Role.REVIEWER)
+    """Reviewers watch unreleased films: like all staff, they have two-factor set up."""
+    return with_totp(member("reviewer@example.org", programme=programme, role=Role.REVIEWER))
 
 
 def with_totp(user):
-    """Staff pages need two-factor authentication set up; give ``user`` an authenticator."""
+    """Staff pages need two-factor authentication set up; give ``user`` an authenticator (a real one that
+    takes codes: tests/access/test_sign_in_doors.py)."""
     from allauth.mfa.models import Authenticator
 
-    Authenticator.objects.create(user=user, type=Authenticator.Type.TOTP, data={"secret": "test-secret"})
+    Authenticator.objects.get_or_create(
+        user=user, type=Authenticator.Type.TOTP, defaults={"data": {"secret": "test-secret"}}
+    )
     return user
 
 

@@ -2,11 +2,14 @@
 role of the standing cast gets. Kept as data, one line per (URL name, method); the walk fails when a URL
 pattern or an API endpoint exists that the matrix does not list, so a new page must say who may reach it.
 
-Columns, in this order:  anonymous, outsider, tester, tester2, red_teamer, reviewer, admin, staff, other_admin
+Columns, in this order:  anonymous, outsider, tester, tester2, red_teamer, reviewer, admin, staff, other_admin,
+suspended
   - tester owns every object a URL names (their clip, preset, token, report ...); tester2 is another artist
     of the same cohort and must never reach them; admin is the programme's admin (not Django staff); staff is
     the operator's Django staff (in no programme); other_admin administers another programme and must not
-    reach this one's. Reviewer, admins and staff have TOTP set up (staff pages need it: tests/access).
+    reach this one's. suspended is an artist of Wave 1 whose access was suspended: everything is refused but
+    signing out and the export of their own data. Reviewer, admins and staff have TOTP set up, and their
+    sessions passed it (staff pages need it: tests/access/test_staff_mfa.py, test_sign_in_doors.py).
 Outcomes:
   ok   reached the view: 2xx, a redirect that is not to a sign-in page, or 400 for a deliberately empty form
   in   sent to sign in (302 to /accounts/login/, or to /admin/login/ for the Django admin)
@@ -57,12 +60,14 @@ from generation.presets import preset_create
 from generation.prompt_policy import prompt_rule_create
 from tests.competition.conftest import close, enter, make_call
 from tests.conftest import member, with_totp
-from tests.factories import RenderJobFactory, UserFactory
+from tests.factories import PASSWORD, RenderJobFactory, UserFactory
 from tests.feedback.conftest import finished_clip
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ("anonymous", "outsider", "tester", "tester2", "red_teamer", "reviewer", "admin", "staff", "other_admin")
+ROLES = (
+    "anonymous", "outsider", "tester", "tester2", "red_teamer", "reviewer", "admin", "staff", "other_admin", "suspended",
+)  # fmt: skip
 OUTCOMES = {"ok", "in", "mfa", "401", "403", "404", "405", "409"}
 
 JOB = {"prompt": "a lighthouse in fog", "model_key": "ltx-video", "num_frames": 25, "width": 256, "height": 192,
@@ -97,199 +102,238 @@ def api(name, method, expected, data=None, **kwargs):
 
 # fmt: off
 # Usual URL parameters: each names the world's object of that kind, owned by tester (see ``world``).
-#                                                          anon  outs  test  tst2  red   revw  admn  staf  othr
+#                                                          anon  outs  test  tst2  red   revw  admn  staf  othr  susp
 MATRIX = [
-    page("home",                                          "ok    ok    ok    ok    ok    ok    ok    ok    ok"),
-    page("healthz",                                       "ok    ok    ok    ok    ok    ok    ok    ok    ok"),
-    page("sign_in",                                       "ok    ok    ok    ok    ok    ok    ok    ok    ok"),
-    page("account_login",                                 "ok    ok    ok    ok    ok    ok    ok    ok    ok"),
-    page("account_signup",                                "ok    ok    ok    ok    ok    ok    ok    ok    ok"),
-    page("account_logout",                                "ok    ok    ok    ok    ok    ok    ok    ok    ok", "POST", own_session=True),
-    page("account_email",                                 "in    ok    ok    ok    ok    ok    ok    ok    ok"),
-    page("mfa_index",                                     "in    ok    ok    ok    ok    ok    ok    ok    ok"),
-    page("usersessions_list",                             "in    ok    ok    ok    ok    ok    ok    ok    ok"),
-    page("admin:index",                                   "in    in    in    in    in    in    in    ok    in"),
-    page("access:invitation_accept",                      "ok    409   409   409   409   409   409   409   409", token="invitation_token"),
+    page("home",                                          "ok    ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    page("healthz",                                       "ok    ok    ok    ok    ok    ok    ok    ok    ok    ok"),
+    page("sign_in",                                       "ok    ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    page("account_login",                                 "ok    ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    page("account_signup",                                "ok    ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    # The Django admin has no password form of its own: it sends strangers to allauth's sign-in (below), refuses
+    # anyone signed in who is not active staff, and checks nobody's password (a POST signs no one in).
+    page("admin:login",                                   "in    403   403   403   403   403   403   ok    403   403"),
+    page("admin:login",                                   "in    403   403   403   403   403   403   ok    403   403", "POST", data={"username": "staff@example.org", "password": PASSWORD}),
+    # Password reset mails a link and never signs anyone in; the second factor is still asked at the next sign-in.
+    page("account_reset_password",                        "ok    ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    page("account_reset_password",                        "ok    ok    ok    ok    ok    ok    ok    ok    ok    403", "POST", data={"email": "staff@example.org"}),
+    page("account_reset_password_from_key",               "ok    ok    ok    ok    ok    ok    ok    ok    ok    403", uidb36="1", key="set-1234"),
+    # The second step of a sign-in, and asking again before a sensitive change: only within a sign-in under way.
+    page("mfa_authenticate",                              "in    ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    page("mfa_reauthenticate",                            "in    ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    page("account_reauthenticate",                        "in    ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    # Codes by email, for signing in and asking again: off here (ACCOUNT_LOGIN_BY_CODE_ENABLED is unset).
+    page("account_request_reauthentication_code",         "in    ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    page("account_confirm_reauthentication_code",         "in    ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    page("account_confirm_login_code",                    "in    ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    # Confirming an address signs in only the sign-in under way in that browser, through the same stages.
+    page("account_confirm_email",                         "ok    ok    ok    ok    ok    ok    ok    ok    ok    403", key="not-a-key"),
+    page("account_logout",                                "ok    ok    ok    ok    ok    ok    ok    ok    ok    ok", "POST", own_session=True),
+    page("account_email",                                 "in    ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    page("mfa_index",                                     "in    ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    page("usersessions_list",                             "in    ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    page("admin:index",                                   "in    in    in    in    in    in    in    ok    in    403"),
+    page("access:invitation_accept",                      "ok    409   409   409   409   409   409   409   409   403", token="invitation_token"),
     # A tester's clips.
-    page("generation:job_list",                           "in    ok    ok    ok    ok    ok    ok    ok    ok"),
-    page("generation:job_create",                         "in    403   ok    ok    ok    403   403   403   403"),
-    page("generation:job_create",                         "in    403   ok    ok    ok    403   403   403   403", "POST", data=JOB),
-    page("generation:job_estimate",                       "in    ok    ok    ok    ok    ok    ok    ok    ok"),
-    page("generation:job_detail",                         "in    404   ok    404   404   404   404   404   404", job_id="clip"),
-    page("generation:job_status",                         "in    404   ok    404   404   404   404   404   404", job_id="clip"),
-    page("generation:job_card",                           "in    404   ok    404   404   404   404   404   404", job_id="clip"),
-    page("generation:job_cancel",                         "in    404   ok    404   404   404   404   404   404", "POST", job_id="queued_job"),
-    page("generation:job_delete",                         "in    404   ok    404   404   404   404   404   404", job_id="clip"),
-    page("generation:job_delete",                         "in    404   ok    404   404   404   404   404   404", "POST", job_id="clip"),
-    page("generation:job_video",                          "403   404   ok    404   404   404   404   404   404", job_id="clip"),
+    page("generation:job_list",                           "in    ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    page("generation:job_create",                         "in    403   ok    ok    ok    403   403   403   403   403"),
+    page("generation:job_create",                         "in    403   ok    ok    ok    403   403   403   403   403", "POST", data=JOB),
+    page("generation:job_estimate",                       "in    ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    page("generation:job_detail",                         "in    404   ok    404   404   404   404   404   404   403", job_id="clip"),
+    page("generation:job_status",                         "in    404   ok    404   404   404   404   404   404   403", job_id="clip"),
+    page("generation:job_card",                           "in    404   ok    404   404   404   404   404   404   403", job_id="clip"),
+    page("generation:job_cancel",                         "in    404   ok    404   404   404   404   404   404   403", "POST", job_id="queued_job"),
+    page("generation:job_delete",                         "in    404   ok    404   404   404   404   404   404   403", job_id="clip"),
+    page("generation:job_delete",                         "in    404   ok    404   404   404   404   404   404   403", "POST", job_id="clip"),
+    page("generation:job_video",                          "403   404   ok    404   404   404   404   404   404   403", job_id="clip"),
     # A signed link is a bearer link for players and download tools: it works signed out, and only for its owner
     # when signed in. It expires, and stops when the owner loses access (tests/generation/test_views.py).
-    page("generation:media",                              "ok    404   ok    404   404   404   404   404   404", token="media_token"),
-    page("generation:preset_list",                        "in    ok    ok    ok    ok    ok    ok    ok    ok"),
-    page("generation:preset_create",                      "in    ok    ok    ok    ok    ok    ok    ok    ok", "POST"),
-    page("generation:preset_rename",                      "in    404   ok    404   404   404   404   404   404", "POST", preset_id="preset"),
-    page("generation:preset_delete",                      "in    404   ok    404   404   404   404   404   404", "POST", preset_id="preset"),
+    page("generation:media",                              "ok    404   ok    404   404   404   404   404   404   403", token="media_token"),
+    page("generation:preset_list",                        "in    ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    page("generation:preset_create",                      "in    ok    ok    ok    ok    ok    ok    ok    ok    403", "POST"),
+    page("generation:preset_rename",                      "in    404   ok    404   404   404   404   404   404   403", "POST", preset_id="preset"),
+    page("generation:preset_delete",                      "in    404   ok    404   404   404   404   404   404   403", "POST", preset_id="preset"),
     # The programme's prompt policy and shared presets: its admins (refusals: and its red team).
-    page("generation_manage:prompt_policy",               "in    404   404   404   404   404   ok    404   404", slug="slug"),
-    page("generation_manage:prompt_policy",               "in    404   404   404   404   404   ok    404   404", "POST", slug="slug"),
-    page("generation_manage:prompt_policy_test",          "in    404   404   404   404   404   ok    404   404", "POST", slug="slug"),
-    page("generation_manage:prompt_rule",                 "in    404   404   404   404   404   ok    404   404", slug="slug", rule_id="rule"),
-    page("generation_manage:prompt_rule_toggle",          "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", rule_id="rule"),
-    page("generation_manage:prompt_rule_delete",          "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", rule_id="rule"),
-    page("generation_manage:refusals",                    "in    404   404   404   ok    404   ok    404   404", slug="slug"),
-    page("generation_manage:presets",                     "in    404   404   404   404   404   ok    404   404", slug="slug"),
-    page("generation_manage:preset_rename",               "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", preset_id="programme_preset"),
-    page("generation_manage:preset_delete",               "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", preset_id="programme_preset"),
+    page("generation_manage:prompt_policy",               "in    404   404   404   404   404   ok    404   404   403", slug="slug"),
+    page("generation_manage:prompt_policy",               "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug"),
+    page("generation_manage:prompt_policy_test",          "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug"),
+    page("generation_manage:prompt_rule",                 "in    404   404   404   404   404   ok    404   404   403", slug="slug", rule_id="rule"),
+    page("generation_manage:prompt_rule_toggle",          "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug", rule_id="rule"),
+    page("generation_manage:prompt_rule_delete",          "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug", rule_id="rule"),
+    page("generation_manage:refusals",                    "in    404   404   404   ok    404   ok    404   404   403", slug="slug"),
+    page("generation_manage:presets",                     "in    404   404   404   404   404   ok    404   404   403", slug="slug"),
+    page("generation_manage:preset_rename",               "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug", preset_id="programme_preset"),
+    page("generation_manage:preset_delete",               "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug", preset_id="programme_preset"),
     # The render queue spans every programme: the operator's staff only.
-    page("generation_staff:queue",                        "in    404   404   404   404   404   404   ok    404"),
-    page("generation_staff:queue_job_action",             "in    404   404   404   404   404   404   ok    404", "POST", job_id="queued_job"),
+    page("generation_staff:queue",                        "in    404   404   404   404   404   404   ok    404   403"),
+    page("generation_staff:queue_job_action",             "in    404   404   404   404   404   404   ok    404   403", "POST", job_id="queued_job"),
     # Feedback: a tester's own reports, ratings and statement; their programme's admins triage.
-    page("feedback:my_reports",                           "in    ok    ok    ok    ok    ok    ok    ok    ok"),
-    page("feedback:statement",                            "in    ok    ok    ok    ok    ok    ok    ok    ok"),
-    page("feedback:notifications",                        "in    ok    ok    ok    ok    ok    ok    ok    ok"),
-    page("feedback:notifications",                        "in    ok    ok    ok    ok    ok    ok    ok    ok", "POST"),
-    page("feedback:clip_rate",                            "in    404   ok    404   404   404   404   404   404", job_id="clip"),
-    page("feedback:clip_bug",                             "in    404   ok    404   404   404   404   404   404", job_id="clip"),
-    page("feedback:clip_finding",                         "in    404   403   404   404   404   404   404   404", job_id="clip"),
-    page("feedback:clip_showcase",                        "in    404   ok    404   404   404   404   404   404", "POST", job_id="clip"),
-    page("feedback:bug_new",                              "in    403   ok    ok    ok    ok    ok    403   ok"),
-    page("feedback:finding_new",                          "in    403   403   403   ok    403   403   403   403"),
-    page("feedback:report_detail",                        "in    404   ok    404   404   404   ok    404   404", report_id="report"),
-    page("feedback:report_comment",                       "in    404   ok    404   404   404   ok    404   404", "POST", report_id="report"),
-    page("feedback:report_clip",                          "in    404   ok    404   404   404   ok    404   404", report_id="report"),
-    page("feedback:attachment",                           "in    404   ok    404   404   404   ok    404   404", report_id="report", attachment_id="attachment"),
-    page("feedback:release_notes",                        "in    404   ok    ok    ok    ok    ok    404   404", version_id="version"),
-    page("feedback_manage:queue",                         "in    404   404   404   404   404   ok    404   404", slug="slug"),
-    page("feedback_manage:report_transition",             "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", report_id="report"),
-    page("feedback_manage:report_assign",                 "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", report_id="report"),
-    page("feedback_manage:ratings",                       "in    404   404   404   404   404   ok    404   404", slug="slug"),
-    page("feedback_manage:ratings_export",                "in    404   404   404   404   404   ok    404   404", slug="slug"),
-    page("feedback_manage:rating_decide",                 "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", rating_id="rating"),
-    page("feedback_manage:payouts",                       "in    404   404   404   404   404   ok    404   404", slug="slug"),
-    page("feedback_manage:payouts",                       "in    404   404   404   404   404   ok    404   404", "POST", slug="slug"),
-    page("feedback_manage:payout_export",                 "in    404   404   404   404   404   ok    404   404", slug="slug", payout_id="payout"),
-    page("feedback_manage:person_ledger",                 "in    404   404   404   404   404   ok    404   404", slug="slug", user_id="tester"),
-    page("feedback_manage:showcase",                      "in    404   404   404   404   404   ok    404   404", slug="slug"),
-    page("feedback_manage:showcase_use",                  "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", offer_id="offer"),
-    page("feedback_manage:versions",                      "in    404   404   404   404   404   ok    404   404", slug="slug"),
-    page("feedback_manage:versions",                      "in    404   404   404   404   404   ok    404   404", "POST", slug="slug"),
-    page("feedback_manage:settings",                      "in    404   404   404   404   404   ok    404   404", slug="slug"),
-    page("feedback_manage:settings",                      "in    404   404   404   404   404   ok    404   404", "POST", slug="slug"),
-    page("feedback_programme:health",                     "in    404   ok    ok    ok    ok    ok    404   404", slug="slug"),
-    page("programmes:rates",                              "in    404   ok    ok    ok    ok    ok    404   404", programme="slug"),
-    page("terms:answer",                                  "in    404   404   404   404   404   404   404   404", programme="slug"),
+    page("feedback:my_reports",                           "in    ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    page("feedback:statement",                            "in    ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    page("feedback:notifications",                        "in    ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    page("feedback:notifications",                        "in    ok    ok    ok    ok    ok    ok    ok    ok    403", "POST"),
+    page("feedback:clip_rate",                            "in    404   ok    404   404   404   404   404   404   403", job_id="clip"),
+    page("feedback:clip_bug",                             "in    404   ok    404   404   404   404   404   404   403", job_id="clip"),
+    page("feedback:clip_finding",                         "in    404   403   404   404   404   404   404   404   403", job_id="clip"),
+    page("feedback:clip_showcase",                        "in    404   ok    404   404   404   404   404   404   403", "POST", job_id="clip"),
+    page("feedback:bug_new",                              "in    403   ok    ok    ok    ok    ok    403   ok    403"),
+    page("feedback:finding_new",                          "in    403   403   403   ok    403   403   403   403   403"),
+    page("feedback:report_detail",                        "in    404   ok    404   404   404   ok    404   404   403", report_id="report"),
+    page("feedback:report_comment",                       "in    404   ok    404   404   404   ok    404   404   403", "POST", report_id="report"),
+    page("feedback:report_clip",                          "in    404   ok    404   404   404   ok    404   404   403", report_id="report"),
+    page("feedback:attachment",                           "in    404   ok    404   404   404   ok    404   404   403", report_id="report", attachment_id="attachment"),
+    page("feedback:release_notes",                        "in    404   ok    ok    ok    ok    ok    404   404   403", version_id="version"),
+    page("feedback_manage:queue",                         "in    404   404   404   404   404   ok    404   404   403", slug="slug"),
+    page("feedback_manage:report_transition",             "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug", report_id="report"),
+    page("feedback_manage:report_assign",                 "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug", report_id="report"),
+    page("feedback_manage:ratings",                       "in    404   404   404   404   404   ok    404   404   403", slug="slug"),
+    page("feedback_manage:ratings_export",                "in    404   404   404   404   404   ok    404   404   403", slug="slug"),
+    page("feedback_manage:rating_decide",                 "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug", rating_id="rating"),
+    page("feedback_manage:payouts",                       "in    404   404   404   404   404   ok    404   404   403", slug="slug"),
+    page("feedback_manage:payouts",                       "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug"),
+    page("feedback_manage:payout_export",                 "in    404   404   404   404   404   ok    404   404   403", slug="slug", payout_id="payout"),
+    page("feedback_manage:person_ledger",                 "in    404   404   404   404   404   ok    404   404   403", slug="slug", user_id="tester"),
+    page("feedback_manage:showcase",                      "in    404   404   404   404   404   ok    404   404   403", slug="slug"),
+    page("feedback_manage:showcase_use",                  "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug", offer_id="offer"),
+    page("feedback_manage:versions",                      "in    404   404   404   404   404   ok    404   404   403", slug="slug"),
+    page("feedback_manage:versions",                      "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug"),
+    page("feedback_manage:settings",                      "in    404   404   404   404   404   ok    404   404   403", slug="slug"),
+    page("feedback_manage:settings",                      "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug"),
+    page("feedback_programme:health",                     "in    404   ok    ok    ok    ok    ok    404   404   403", slug="slug"),
+    page("programmes:rates",                              "in    404   ok    ok    ok    ok    ok    404   404   403", programme="slug"),
+    page("terms:answer",                                  "in    404   404   404   404   404   404   404   404   403", programme="slug"),
     # A person's own account, tokens and data.
-    page("account_pages:index",                           "in    ok    ok    ok    ok    ok    ok    ok    ok"),
-    page("account_pages:export",                          "in    ok    ok    ok    ok    ok    ok    ok    ok"),
-    page("tokens:list",                                   "in    ok    ok    ok    ok    ok    ok    ok    ok"),
-    page("tokens:list",                                   "in    ok    ok    ok    ok    ok    ok    ok    ok", "POST"),
-    page("tokens:rotate",                                 "in    404   ok    404   404   404   404   404   404", "POST", token_id="token"),
-    page("tokens:delete",                                 "in    404   ok    404   404   404   404   404   404", "POST", token_id="token"),
+    page("account_pages:index",                           "in    ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    page("account_pages:export",                          "in    ok    ok    ok    ok    ok    ok    ok    ok    ok"),
+    page("tokens:list",                                   "in    ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    page("tokens:list",                                   "in    ok    ok    ok    ok    ok    ok    ok    ok    403", "POST"),
+    page("tokens:rotate",                                 "in    404   ok    404   404   404   404   404   404   403", "POST", token_id="token"),
+    page("tokens:delete",                                 "in    404   ok    404   404   404   404   404   404   403", "POST", token_id="token"),
     # Programme administration: its admins only; anyone else is told nothing exists.
-    page("access:manage_index",                           "in    404   404   404   404   404   ok    404   ok"),
-    page("access:manage_programme",                       "in    404   404   404   404   404   ok    404   404", slug="slug"),
-    page("access:manage_models",                          "in    404   404   404   404   404   ok    404   404", "POST", slug="slug"),
-    page("access:manage_pause",                           "in    404   404   404   404   404   ok    404   404", "POST", slug="slug"),
-    page("access:manage_resume",                          "in    404   404   404   404   404   ok    404   404", "POST", slug="slug"),
-    page("access:manage_lift",                            "in    404   404   404   404   404   ok    404   404", slug="slug", suspension_id="suspension"),
-    page("access:manage_lift",                            "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", suspension_id="suspension"),
-    page("access:manage_invitations",                     "in    404   404   404   404   404   ok    404   404", slug="slug"),
-    page("access:manage_invitations",                     "in    404   404   404   404   404   ok    404   404", "POST", slug="slug"),
-    page("access:manage_invitation_resend",               "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", invitation_id="invitation"),
-    page("access:manage_invitation_revoke",               "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", invitation_id="invitation"),
-    page("access:manage_person",                          "in    404   404   404   404   404   ok    404   404", slug="slug", user_id="tester"),
-    page("access:manage_person_grant",                    "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", user_id="tester"),
-    page("access:manage_person_suspend",                  "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", user_id="tester"),
-    page("access:manage_cohort",                          "in    404   404   404   404   404   ok    404   404", slug="slug", cohort_slug="cohort_slug"),
-    page("access:manage_cohort_suspend",                  "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", cohort_slug="cohort_slug"),
-    page("access:manage_audit",                           "in    404   404   404   404   404   ok    404   404", slug="slug"),
-    page("access:manage_audit_export",                    "in    404   404   404   404   404   ok    404   404", slug="slug"),
+    page("access:manage_index",                           "in    404   404   404   404   404   ok    404   ok    403"),
+    page("access:manage_programme",                       "in    404   404   404   404   404   ok    404   404   403", slug="slug"),
+    page("access:manage_models",                          "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug"),
+    page("access:manage_pause",                           "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug"),
+    page("access:manage_resume",                          "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug"),
+    page("access:manage_lift",                            "in    404   404   404   404   404   ok    404   404   403", slug="slug", suspension_id="suspension"),
+    page("access:manage_lift",                            "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug", suspension_id="suspension"),
+    page("access:manage_invitations",                     "in    404   404   404   404   404   ok    404   404   403", slug="slug"),
+    page("access:manage_invitations",                     "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug"),
+    page("access:manage_invitation_resend",               "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug", invitation_id="invitation"),
+    page("access:manage_invitation_revoke",               "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug", invitation_id="invitation"),
+    page("access:manage_person",                          "in    404   404   404   404   404   ok    404   404   403", slug="slug", user_id="tester"),
+    page("access:manage_person_grant",                    "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug", user_id="tester"),
+    page("access:manage_person_suspend",                  "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug", user_id="tester"),
+    page("access:manage_cohort",                          "in    404   404   404   404   404   ok    404   404   403", slug="slug", cohort_slug="cohort_slug"),
+    page("access:manage_cohort_suspend",                  "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug", cohort_slug="cohort_slug"),
+    page("access:manage_audit",                           "in    404   404   404   404   404   ok    404   404   403", slug="slug"),
+    page("access:manage_audit_export",                    "in    404   404   404   404   404   ok    404   404   403", slug="slug"),
     # The competition. Testers' pages: calls open to their cohort and role (the open call is for Wave 1 only, so
     # the red team is not eligible), their own entry and, once published, its scores and an appeal.
-    page("competition:calls",                             "in    ok    ok    ok    ok    ok    ok    ok    ok"),
-    page("competition:call",                              "in    404   ok    ok    404   404   ok    404   404", call_id="call"),
-    page("competition:call",                              "in    404   ok    ok    404   404   ok    404   404", "POST", call_id="call"),
-    page("competition:call",                              "in    404   ok    ok    ok    404   ok    404   404", call_id="published_call"),
-    page("competition:call",                              "in    404   404   404   404   404   ok    404   404", call_id="draft_call"),
-    page("competition:appeal",                            "in    404   ok    404   404   404   404   404   404", "POST", call_id="published_call"),
-    page("competition:appeal",                            "in    404   ok    ok    404   404   404   404   404", "POST", call_id="call"),
+    page("competition:calls",                             "in    ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    page("competition:call",                              "in    404   ok    ok    404   404   ok    404   404   403", call_id="call"),
+    page("competition:call",                              "in    404   ok    ok    404   404   ok    404   404   403", "POST", call_id="call"),
+    page("competition:call",                              "in    404   ok    ok    ok    404   ok    404   404   403", call_id="published_call"),
+    page("competition:call",                              "in    404   404   404   404   404   ok    404   404   403", call_id="draft_call"),
+    page("competition:appeal",                            "in    404   ok    404   404   404   404   404   404   403", "POST", call_id="published_call"),
+    page("competition:appeal",                            "in    404   ok    ok    404   404   404   404   404   403", "POST", call_id="call"),
     # Results are public once published, and nowhere before.
-    page("competition:results",                           "ok    ok    ok    ok    ok    ok    ok    ok    ok", call_id="published_call"),
-    page("competition:results",                           "404   404   404   404   404   404   404   404   404", call_id="call"),
+    page("competition:results",                           "ok    ok    ok    ok    ok    ok    ok    ok    ok    403", call_id="published_call"),
+    page("competition:results",                           "404   404   404   404   404   404   404   404   404   403", call_id="call"),
     # Film links, bearer links like clips': the original for its entrant, the blind copy for its reviewer. A link
     # to the original made out to the reviewer serves nothing to anyone, nor a blind link once they stepped away.
-    page("competition:film",                              "ok    403   ok    403   403   403   403   403   403", token="film_token"),
-    page("competition:film",                              "ok    403   403   403   403   ok    403   403   403", token="blind_token"),
-    page("competition:film",                              "403   403   403   403   403   403   403   403   403", token="reviewer_original_token"),
-    page("competition:film",                              "403   403   403   403   403   403   403   403   403", token="recused_blind_token"),
+    page("competition:film",                              "ok    403   ok    403   403   403   403   403   403   403", token="film_token"),
+    page("competition:film",                              "ok    403   403   403   403   ok    403   403   403   403", token="blind_token"),
+    page("competition:film",                              "403   403   403   403   403   403   403   403   403   403", token="reviewer_original_token"),
+    page("competition:film",                              "403   403   403   403   403   403   403   403   403   403", token="recused_blind_token"),
     # Reviewers' pages: only the reviews assigned to them, blind, and none they stepped away from.
-    page("reviews:index",                                 "in    404   404   404   404   ok    404   404   404"),
-    page("reviews:review",                                "in    404   404   404   404   ok    404   404   404", assignment_id="assignment"),
-    page("reviews:review",                                "in    404   404   404   404   ok    404   404   404", "POST", assignment_id="assignment"),
-    page("reviews:review",                                "in    404   404   404   404   ok    404   404   404", assignment_id="published_assignment"),
-    page("reviews:review",                                "in    404   404   404   404   404   404   404   404", assignment_id="recused_assignment"),
-    page("reviews:watched",                               "in    404   404   404   404   ok    404   404   404", "POST", assignment_id="assignment"),
-    page("reviews:recuse",                                "in    404   404   404   404   ok    404   404   404", "POST", assignment_id="assignment"),
-    page("reviews:conflict_add",                          "in    404   404   404   404   ok    404   404   404", "POST"),
-    page("reviews:conflict_remove",                       "in    404   404   404   404   ok    404   404   404", "POST", conflict_id="conflict"),
+    page("reviews:index",                                 "in    404   404   404   404   ok    404   404   404   403"),
+    page("reviews:review",                                "in    404   404   404   404   ok    404   404   404   403", assignment_id="assignment"),
+    page("reviews:review",                                "in    404   404   404   404   ok    404   404   404   403", "POST", assignment_id="assignment"),
+    page("reviews:review",                                "in    404   404   404   404   ok    404   404   404   403", assignment_id="published_assignment"),
+    page("reviews:review",                                "in    404   404   404   404   404   404   404   404   403", assignment_id="recused_assignment"),
+    page("reviews:watched",                               "in    404   404   404   404   ok    404   404   404   403", "POST", assignment_id="assignment"),
+    page("reviews:recuse",                                "in    404   404   404   404   ok    404   404   404   403", "POST", assignment_id="assignment"),
+    page("reviews:conflict_add",                          "in    404   404   404   404   ok    404   404   404   403", "POST"),
+    page("reviews:conflict_remove",                       "in    404   404   404   404   ok    404   404   404   403", "POST", conflict_id="conflict"),
     # The programme's admins run its calls; another programme's admin reaches none of them, even under their own slug.
-    page("competition_manage:calls",                      "in    404   404   404   404   404   ok    404   404", slug="slug"),
-    page("competition_manage:calls",                      "in    404   404   404   404   404   ok    404   404", "POST", slug="slug"),
-    page("competition_manage:call",                       "in    404   404   404   404   404   ok    404   404", slug="slug", call_id="call"),
-    page("competition_manage:call",                       "in    404   404   404   404   404   404   404   404", slug="other_slug", call_id="call"),
-    page("competition_manage:call_edit",                  "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", call_id="call"),
-    page("competition_manage:call_edit",                  "in    404   404   404   404   404   404   404   404", "POST", slug="other_slug", call_id="call"),
-    page("competition_manage:announce",                   "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", call_id="call"),
-    page("competition_manage:criterion_add",              "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", call_id="call"),
-    page("competition_manage:criterion_edit",             "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", call_id="call", criterion_id="criterion"),
-    page("competition_manage:criterion_edit",             "in    404   404   404   404   404   404   404   404", "POST", slug="slug", call_id="published_call", criterion_id="criterion"),
-    page("competition_manage:criterion_remove",           "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", call_id="call", criterion_id="criterion"),
-    page("competition_manage:assign",                     "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", call_id="call"),
-    page("competition_manage:publish",                    "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", call_id="call"),
-    page("competition_manage:publish",                    "in    404   404   404   404   404   404   404   404", "POST", slug="other_slug", call_id="call"),
-    page("competition_manage:appeal_answer",              "in    404   404   404   404   404   ok    404   404", "POST", slug="slug", call_id="published_call", appeal_id="appeal"),
-    page("competition_manage:appeal_answer",              "in    404   404   404   404   404   404   404   404", "POST", slug="slug", call_id="call", appeal_id="appeal"),
-    page("leaks:list",                                    "in    404   404   404   404   404   ok    404   ok"),
-    page("leaks:decide",                                  "in    404   404   404   404   404   ok    404   404", "POST", alert_id="alert"),
-    page("trace:upload",                                  "in    404   404   404   404   404   ok    404   ok"),
-    page("trace:upload",                                  "in    404   404   404   404   404   ok    404   ok", "POST"),
+    page("competition_manage:calls",                      "in    404   404   404   404   404   ok    404   404   403", slug="slug"),
+    page("competition_manage:calls",                      "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug"),
+    page("competition_manage:call",                       "in    404   404   404   404   404   ok    404   404   403", slug="slug", call_id="call"),
+    page("competition_manage:call",                       "in    404   404   404   404   404   404   404   404   403", slug="other_slug", call_id="call"),
+    page("competition_manage:call_edit",                  "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug", call_id="call"),
+    page("competition_manage:call_edit",                  "in    404   404   404   404   404   404   404   404   403", "POST", slug="other_slug", call_id="call"),
+    page("competition_manage:announce",                   "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug", call_id="call"),
+    page("competition_manage:criterion_add",              "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug", call_id="call"),
+    page("competition_manage:criterion_edit",             "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug", call_id="call", criterion_id="criterion"),
+    page("competition_manage:criterion_edit",             "in    404   404   404   404   404   404   404   404   403", "POST", slug="slug", call_id="published_call", criterion_id="criterion"),
+    page("competition_manage:criterion_remove",           "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug", call_id="call", criterion_id="criterion"),
+    page("competition_manage:assign",                     "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug", call_id="call"),
+    page("competition_manage:publish",                    "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug", call_id="call"),
+    page("competition_manage:publish",                    "in    404   404   404   404   404   404   404   404   403", "POST", slug="other_slug", call_id="call"),
+    page("competition_manage:appeal_answer",              "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug", call_id="published_call", appeal_id="appeal"),
+    page("competition_manage:appeal_answer",              "in    404   404   404   404   404   404   404   404   403", "POST", slug="slug", call_id="call", appeal_id="appeal"),
+    page("leaks:list",                                    "in    404   404   404   404   404   ok    404   ok    403"),
+    page("leaks:decide",                                  "in    404   404   404   404   404   ok    404   404   403", "POST", alert_id="alert"),
+    page("trace:upload",                                  "in    404   404   404   404   404   ok    404   ok    403"),
+    page("trace:upload",                                  "in    404   404   404   404   404   ok    404   ok    403", "POST"),
     # The API: signed-in sessions here (tokens: tests/access/test_tokens.py). Other people's objects are 404.
-    page("api-root",                                      "401   ok    ok    ok    ok    ok    ok    ok    ok"),
-    page("api-schema",                                    "401   ok    ok    ok    ok    ok    ok    ok    ok"),
-    page("api-docs",                                      "401   ok    ok    ok    ok    ok    ok    ok    ok"),
-    api("api-quota", "GET",                               "401   404   ok    ok    ok    404   404   404   404"),
-    api("job-list", "GET",                                "401   ok    ok    ok    ok    ok    ok    ok    ok"),
-    api("job-list", "POST",                               "401   403   ok    ok    ok    403   403   403   403", data=JOB),
-    api("job-detail", "GET",                              "401   404   ok    404   404   404   404   404   404", pk="clip"),
-    api("job-detail", "DELETE",                           "401   404   ok    404   404   404   404   404   404", pk="clip"),
-    api("job-cancel", "POST",                             "401   404   ok    404   404   404   404   404   404", pk="queued_job"),
-    api("model-list", "GET",                              "401   404   ok    ok    ok    404   404   404   404"),
-    api("audit-list", "GET",                              "401   403   403   403   403   403   ok    403   ok"),
-    api("audit-detail", "GET",                            "401   403   403   403   403   403   ok    403   404", pk="audit_event"),
-    api("preset-list", "GET",                             "401   ok    ok    ok    ok    ok    ok    ok    ok"),
-    api("preset-list", "POST",                            "401   ok    ok    ok    ok    ok    ok    ok    ok", data=PRESET),
-    api("preset-detail", "GET",                           "401   404   ok    404   404   404   404   404   404", pk="preset"),
-    api("preset-detail", "DELETE",                        "401   404   ok    404   404   404   404   404   404", pk="preset"),
-    api("feedback-rating-list", "GET",                    "401   ok    ok    ok    ok    ok    ok    ok    ok"),
-    api("feedback-rating-list", "POST",                   "401   ok    ok    ok    ok    ok    ok    ok    ok"),
-    api("feedback-rating-detail", "GET",                  "401   404   ok    404   404   404   404   404   404", pk="rating"),
-    api("feedback-report-list", "GET",                    "401   ok    ok    ok    ok    ok    ok    ok    ok"),
-    api("feedback-report-list", "POST",                   "401   ok    ok    ok    ok    ok    ok    ok    ok"),
-    api("feedback-report-detail", "GET",                  "401   404   ok    404   404   404   404   404   404", pk="report"),
-    api("feedback-report-comments", "POST",               "401   404   ok    404   404   404   404   404   404", pk="report"),
-    api("feedback-ledger-list", "GET",                    "401   ok    ok    ok    ok    ok    ok    ok    ok"),
-    api("feedback-ledger-detail", "GET",                  "401   404   ok    404   404   404   404   404   404", pk="ledger_entry"),
-    api("feedback-ledger-statement", "GET",               "401   ok    ok    ok    ok    ok    ok    ok    ok"),
+    page("api-root",                                      "401   ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    page("api-schema",                                    "401   ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    page("api-docs",                                      "401   ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    api("api-quota", "GET",                               "401   404   ok    ok    ok    404   404   404   404   403"),
+    api("job-list", "GET",                                "401   ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    api("job-list", "POST",                               "401   403   ok    ok    ok    403   403   403   403   403", data=JOB),
+    api("job-detail", "GET",                              "401   404   ok    404   404   404   404   404   404   403", pk="clip"),
+    api("job-detail", "DELETE",                           "401   404   ok    404   404   404   404   404   404   403", pk="clip"),
+    api("job-cancel", "POST",                             "401   404   ok    404   404   404   404   404   404   403", pk="queued_job"),
+    api("model-list", "GET",                              "401   404   ok    ok    ok    404   404   404   404   403"),
+    api("audit-list", "GET",                              "401   403   403   403   403   403   ok    403   ok    403"),
+    api("audit-detail", "GET",                            "401   403   403   403   403   403   ok    403   404   403", pk="audit_event"),
+    api("preset-list", "GET",                             "401   ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    api("preset-list", "POST",                            "401   ok    ok    ok    ok    ok    ok    ok    ok    403", data=PRESET),
+    api("preset-detail", "GET",                           "401   404   ok    404   404   404   404   404   404   403", pk="preset"),
+    api("preset-detail", "DELETE",                        "401   404   ok    404   404   404   404   404   404   403", pk="preset"),
+    api("feedback-rating-list", "GET",                    "401   ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    api("feedback-rating-list", "POST",                   "401   ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    api("feedback-rating-detail", "GET",                  "401   404   ok    404   404   404   404   404   404   403", pk="rating"),
+    api("feedback-report-list", "GET",                    "401   ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    api("feedback-report-list", "POST",                   "401   ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    api("feedback-report-detail", "GET",                  "401   404   ok    404   404   404   404   404   404   403", pk="report"),
+    api("feedback-report-comments", "POST",               "401   404   ok    404   404   404   404   404   404   403", pk="report"),
+    api("feedback-ledger-list", "GET",                    "401   ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    api("feedback-ledger-detail", "GET",                  "401   404   ok    404   404   404   404   404   404   403", pk="ledger_entry"),
+    api("feedback-ledger-statement", "GET",               "401   ok    ok    ok    ok    ok    ok    ok    ok    403"),
     # Competition API: calls open to you or run by you, your own entries, the reviews assigned to you (blind).
-    api("competition-call-list", "GET",                   "401   ok    ok    ok    ok    ok    ok    ok    ok"),
-    api("competition-call-detail", "GET",                 "401   404   ok    ok    404   404   ok    404   404", pk="call"),
-    api("competition-call-detail", "GET",                 "401   404   404   404   404   404   ok    404   404", pk="draft_call"),
-    api("competition-submission-list", "GET",             "401   ok    ok    ok    ok    ok    ok    ok    ok"),
-    api("competition-submission-detail", "GET",           "401   404   ok    404   404   404   404   404   404", pk="submission"),
-    api("competition-review-list", "GET",                 "401   ok    ok    ok    ok    ok    ok    ok    ok"),
-    api("competition-review-detail", "GET",               "401   404   404   404   404   ok    404   404   404", pk="assignment"),
-    api("competition-review-detail", "GET",               "401   404   404   404   404   404   404   404   404", pk="recused_assignment"),
+    api("competition-call-list", "GET",                   "401   ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    api("competition-call-detail", "GET",                 "401   404   ok    ok    404   404   ok    404   404   403", pk="call"),
+    api("competition-call-detail", "GET",                 "401   404   404   404   404   404   ok    404   404   403", pk="draft_call"),
+    api("competition-submission-list", "GET",             "401   ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    api("competition-submission-detail", "GET",           "401   404   ok    404   404   404   404   404   404   403", pk="submission"),
+    api("competition-review-list", "GET",                 "401   ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    api("competition-review-detail", "GET",               "401   404   404   404   404   ok    404   404   404   403", pk="assignment"),
+    api("competition-review-detail", "GET",               "401   404   404   404   404   404   404   404   404   403", pk="recused_assignment"),
 ]
+
+# Every door that signs a person in or vouches for them again, and what guards it: its second factor, its rate
+# limits (allauth's actions in ACCOUNT_RATE_LIMITS, or a DRF throttle scope) and what is recorded or sent. Each URL
+# is also a row of MATRIX above (who reaches it); README's security section says the same in words.
+#     URL name (or "api-token")                second factor                             rate limits                    record and alert
+DOORS = {
+    "sign_in":                                ("TOTP for anyone who set it up",         ("login", "login_failed"),     "access.signed_in; email from a new network"),
+    "account_login":                          ("TOTP for anyone who set it up",         ("login", "login_failed"),     "access.signed_in; email from a new network"),
+    "admin:login":                            ("sends to sign_in, checks no password",  ("login", "login_failed"),     "access.signed_in; email from a new network"),
+    "account_signup":                         ("none yet: staff set up TOTP next",      ("signup",),                   "access.signed_up; invitation only"),
+    "account_confirm_email":                  ("the sign-in's own stages, TOTP too",    ("confirm_email",),            "access.signed_in"),
+    "account_reset_password":                 ("never signs in",                        ("reset_password",),           "allauth's email to the address"),
+    "account_reset_password_from_key":        ("never signs in",                        ("reset_password_from_key",),  "allauth's email to the address"),
+    "mfa_authenticate":                       ("is the second factor",                  ("login_failed",),             "access.signed_in once passed"),
+    "mfa_reauthenticate":                     ("is the second factor",                  ("login_failed",),             "allauth's record in the session"),
+    "account_reauthenticate":                 ("password, within a session",            ("reauthenticate",),           "allauth's record in the session"),
+    "account_request_reauthentication_code":  ("off here",                              ("reauthenticate",),           "-"),
+    "account_confirm_reauthentication_code":  ("off here",                              ("reauthenticate",),           "-"),
+    "account_confirm_login_code":             ("off here",                              ("request_login_code",),       "-"),
+    "api-token":                              ("none: staff endpoints refuse tokens",   ("throttle:token",),           "last use and network; too many networks suspend it"),
+}
 # fmt: on
 
 
@@ -311,14 +355,23 @@ def other_admin(db):
 
 
 @pytest.fixture
-def cast(outsider, tester, tester2, red_teamer, reviewer, programme_admin, staff, other_admin):
-    return {"anonymous": None, "outsider": outsider, "tester": tester, "tester2": tester2, "red_teamer": red_teamer,
-            "reviewer": with_totp(reviewer), "admin": programme_admin, "staff": staff,
-            "other_admin": other_admin}  # fmt: skip
+def suspended(cohort, programme_admin):
+    person = member("suspended@example.org", programme=cohort.programme, role=Role.ARTIST, cohort=cohort)
+    suspension_create(programme=cohort.programme, scope=Suspension.Scope.PERSON, user=person,
+                      reason="Shared a login", actor=programme_admin)  # fmt: skip
+    person.refresh_from_db()  # the suspension ended their sessions; they signed in again since
+    return person
 
 
 @pytest.fixture
-def world(programme, cohort, tester, programme_admin, rates, competition, other_admin):
+def cast(outsider, tester, tester2, red_teamer, reviewer, programme_admin, staff, other_admin, suspended):
+    return {"anonymous": None, "outsider": outsider, "tester": tester, "tester2": tester2, "red_teamer": red_teamer,
+            "reviewer": with_totp(reviewer), "admin": programme_admin, "staff": staff,
+            "other_admin": other_admin, "suspended": suspended}  # fmt: skip
+
+
+@pytest.fixture
+def world(programme, cohort, tester, programme_admin, rates, competition, other_admin, suspended):
     """One object of every kind a URL can name, owned by tester (or by tester's programme)."""
     clip = finished_clip(tester, programme=programme)
     report = feedback.report_file(
@@ -339,9 +392,7 @@ def world(programme, cohort, tester, programme_admin, rates, competition, other_
         token_digest=token_digest(invitation_token), invited_by=programme_admin,
         expires_at=timezone.now() + timedelta(days=7),
     )  # fmt: skip
-    suspended = member("suspended@example.org", programme=programme, role=Role.ARTIST, cohort=cohort)
-    suspension = suspension_create(programme=programme, scope=Suspension.Scope.PERSON, user=suspended,
-                                   reason="Shared a login", actor=programme_admin)  # fmt: skip
+    suspension = Suspension.objects.get(user=suspended)
     alert = alert_raise(kind=LeakAlert.Kind.NETWORKS, user=tester, credential=session_credential("gone"),
                         session_key="gone", networks=5)  # fmt: skip
     token, _ = token_create(user=tester, name="laptop", scopes=["read"])
@@ -510,6 +561,31 @@ def test_every_url_pattern_is_in_the_matrix():
         if not _left_to_its_own_guard(route, module) and name not in listed
     )
     assert missing == [], "add a row to MATRIX for each of these"
+
+
+SIGN_IN_VIEWS = ("allauth.account.views._login", "allauth.account.views._signup", "allauth.account.views._reauthenticate",
+                 "allauth.account.views._password_reset", "allauth.account.views._email_verification",
+                 "allauth.mfa.base.views", "access.sign_in")  # fmt: skip
+# Pages of those modules that sign nobody in: notes after the fact, and the second-factor overview.
+NOT_DOORS = {"account_reset_password_done", "account_reset_password_from_key_done", "account_email_verification_sent",
+             "mfa_index"}  # fmt: skip
+
+
+def test_every_sign_in_door_states_its_protection_and_is_in_the_matrix():
+    from allauth.account import app_settings as allauth
+    from django.conf import settings
+
+    doors = {name for _, name, module in _patterns() if module.startswith(SIGN_IN_VIEWS) and name} | {"admin:login"}
+    assert doors - NOT_DOORS - set(DOORS) == set(), "add each to DOORS with what guards it"
+    listed = {row.name for row in MATRIX}
+    throttles = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    for name, (_, limits, _) in DOORS.items():
+        assert name == "api-token" or name in listed, f"{name}: add its MATRIX row"
+        for limit in limits:
+            configured = (
+                throttles.get(limit.removeprefix("throttle:")) if ":" in limit else allauth.RATE_LIMITS.get(limit)
+            )
+            assert configured, f"{name}: rate limit {limit} is not set"
 
 
 def test_every_api_endpoint_in_the_schema_is_in_the_matrix():

@@ -11,7 +11,7 @@ from access.policy import current_grant
 from competition import services
 from competition.models import Call
 from generation.encoding import encode_mp4
-from tests.conftest import member
+from tests.conftest import member, with_totp
 from tests.factories import RenderJobFactory
 from tests.generation.clips import moving_scene
 
@@ -77,4 +77,4 @@ def call(programme, admin_user, cohort):
 
 @pytest.fixture
 def reviewer2(programme):
-    return member("reviewer2@example.org", programme=programme, role=Role.REVIEWER)
+    return with_totp(member("reviewer2@example.org", programme=programme, role=Role.REVIEWER))

@@ -218,3 +218,39 @@ def test_nobody_is_assigned_their_own_film(call, tester, reviewer, reviewer2, ad
     assert Submission.objects.get(entrant=tester).assignments.count() == 2
     admin_page = client_for(admin_user).get(f"/manage/alpha/competition/{call.pk}/").content.decode()
     assert "reviewer2@example.org" in admin_page
+
+
+def test_a_reviewer_without_two_factor_is_sent_to_set_it_up_and_gets_no_film(judged, reviewer):
+    """Reviewers watch unreleased films: like other staff, only with two-factor authentication set up."""
+    from allauth.mfa.models import Authenticator
+    from django.urls import reverse
+
+    from access.tokens import token_create
+
+    entry, assignment = judged
+    Authenticator.objects.filter(user=reviewer).delete()  # one who never set it up
+    reviewer.refresh_from_db()  # (removing it ended their sessions: a new session epoch)
+    blind = film_url(entry, viewer=reviewer, blind=True)
+    browser = client_for(reviewer)
+    for path in ("/reviews/", assignment.get_absolute_url()):
+        response = browser.get(path)
+        assert response.status_code == 302 and response["Location"] == reverse("mfa_activate_totp"), path
+    watched = browser.post(f"{assignment.get_absolute_url()}watched/", json.dumps({"ranges": [[0, 1]]}),
+                           content_type="application/json")  # fmt: skip
+    assert watched.status_code == 302 and watched["Location"] == reverse("mfa_activate_totp")
+    for holder in (browser, Client()):  # signed in, or anyone holding the link (a player)
+        response = holder.get(blind)
+        assert response.status_code == 403 and "two-factor" in response.content.decode(), holder
+    _, token = token_create(user=reviewer, name="player", scopes=["read"])
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    for path in ("/api/v1/competition/reviews/", f"/api/v1/competition/reviews/{assignment.pk}/"):
+        response = api.get(path)
+        assert response.status_code == 403 and "two-factor" in response.json()["detail"], path
+
+    from tests.conftest import with_totp
+
+    with_totp(reviewer)
+    assert client_for(reviewer).get("/reviews/").status_code == 200
+    assert client_for(reviewer).get(blind).status_code == 200
+    assert api.get("/api/v1/competition/reviews/").status_code == 200
