@@ -55,7 +55,7 @@ from feedback.showcase import showcase_offer
 from generation.media import media_url
 from generation.presets import preset_create
 from generation.prompt_policy import prompt_rule_create
-from tests.competition.conftest import close, enter, make_call
+from tests.competition.conftest import close, enter, make_call, watch_through
 from tests.conftest import member, with_totp
 from tests.factories import RenderJobFactory, UserFactory
 from tests.feedback.conftest import finished_clip
@@ -403,8 +403,7 @@ def competition(programme, cohort, tester, tester2, reviewer, red_teamer, progra
     close(published)
     services.assignment_run(call=published, actor=programme_admin)
     review = ReviewAssignment.objects.get(call=published, reviewer=reviewer)
-    services.review_open(assignment=review, reviewer=reviewer, at=timezone.now() - timedelta(minutes=5))
-    services.watch_report(assignment=review, reviewer=reviewer, ranges=[[0, scored.duration_seconds]])
+    watch_through(review)
     services.review_save(assignment=review, reviewer=reviewer, submit=True,
                          scores={c.pk: (4, "Clear and bright.") for c in published.criteria.all()})  # fmt: skip
     services.results_publish(call=published, actor=programme_admin)

@@ -16,7 +16,7 @@ from competition.media import film_url
 from competition.models import ReviewAssignment, Submission
 from generation.encoding import read_metadata
 from generation.provenance import TAG
-from tests.competition.conftest import close, enter, film
+from tests.competition.conftest import close, enter, film, watch_through
 
 pytestmark = pytest.mark.django_db
 
@@ -50,10 +50,8 @@ def scores_post(call, value=3, reason="Clear and well paced"):
 
 def watch(assignment, reviewer, *, share=1.0):
     """The player's reports, at the pace a person watching would send them."""
-    start = timezone.now() - timedelta(minutes=5)
-    ReviewAssignment.objects.filter(pk=assignment.pk).update(opened_at=start)
-    duration = assignment.submission.duration_seconds
-    return services.watch_report(assignment=assignment, reviewer=reviewer, ranges=[[0, duration * share]])
+    assert assignment.reviewer_id == reviewer.pk
+    return watch_through(assignment, share=share)
 
 
 def test_a_reviewer_never_reaches_the_entrants_identity(judged, reviewer, tester, call):
@@ -156,7 +154,8 @@ def test_watched_ranges_merge_and_cannot_outrun_the_clock(judged, reviewer):
 
     opened = timezone.now() - timedelta(seconds=30)
     ReviewAssignment.objects.filter(pk=assignment.pk).update(opened_at=opened)
-    for ranges in ([[0, 0.5]], [[0.4, 1.0], [1.5, 1.8]], [[1.7, 99]]):
+    assert browser.post(url, json.dumps({"ranges": [[0, 0.5]]}), content_type="application/json").status_code == 200
+    for ranges in ([[0.4, 1.0], [1.5, 1.8]], [[1.7, 99]]):
         # Ten seconds pass between reports: time enough for what each adds at double speed.
         ReviewAssignment.objects.filter(pk=assignment.pk).update(last_watch_at=timezone.now() - timedelta(seconds=10))
         response = browser.post(url, json.dumps({"ranges": ranges}), content_type="application/json")
@@ -168,6 +167,34 @@ def test_watched_ranges_merge_and_cannot_outrun_the_clock(judged, reviewer):
     for bad in (b"not json", json.dumps({"ranges": [[2, 1]]}), json.dumps({"ranges": "all"})):
         assert browser.post(url, bad, content_type="application/json").status_code == 400
     assert client_for(reviewer).get(url).status_code == 405
+
+
+def test_a_page_left_open_cannot_claim_a_film_it_never_played(judged, reviewer, call):
+    """The clock starts at the first report of playback, not when the page opened: a page opened a minute
+    ago and never played cannot claim the whole film, and so cannot submit."""
+    _, assignment = judged
+    browser = client_for(reviewer)
+    url = f"{assignment.get_absolute_url()}watched/"
+    browser.get(assignment.get_absolute_url())
+    ReviewAssignment.objects.filter(pk=assignment.pk).update(opened_at=timezone.now() - timedelta(seconds=63))
+    duration = assignment.submission.duration_seconds
+    whole = json.dumps({"ranges": [[0, duration]]})
+    response = browser.post(url, whole, content_type="application/json")
+    assert response.status_code == 400 and "more than could have been watched" in response.json()["error"]
+    assert browser.post(url, json.dumps({"ranges": []}), content_type="application/json").status_code == 200
+    assignment.refresh_from_db()
+    assert assignment.watched == [] and assignment.watched_seconds == 0 and assignment.last_watch_at is None
+    response = browser.post(assignment.get_absolute_url(), scores_post(call) | {"submit": "1"})
+    assert response.status_code == 400 and "Watch at least" in response.content.decode()
+
+    # Playback starts: the first report counts from then; the film is claimed as it plays, not before.
+    assert browser.post(url, json.dumps({"ranges": [[0, 0.2]]}), content_type="application/json").status_code == 200
+    assert browser.post(url, whole, content_type="application/json").status_code == 400
+    started = timezone.now() - timedelta(seconds=duration / 2)
+    ReviewAssignment.objects.filter(pk=assignment.pk).update(last_watch_at=started)
+    assert browser.post(url, whole, content_type="application/json").status_code == 200
+    assignment.refresh_from_db()
+    assert assignment.watched_share == 1.0
 
 
 def test_a_declared_conflict_keeps_the_persons_films_away(call, tester, tester2, reviewer, reviewer2, admin_user):
