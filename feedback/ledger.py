@@ -3,6 +3,12 @@
 ``ledger_credit`` is the one way work is credited, by the state change that earns it. A database
 constraint on (kind, source) makes it exactly once, whatever the state does afterwards and however
 many requests race: the second insert fails and the first entry is returned.
+
+Separation of duties: credit that follows someone's judgement of the work (a confirmed bug, an accepted
+finding or rating, a showcase use) is never given by the person who did the work; another of the
+programme's admins (or a superuser) must. ``own_work_refuse`` is that rule, checked by each service before it
+changes anything and again by ``ledger_credit`` itself. In a programme with one admin, that admin's own work
+waits until a second admin is added or a superuser decides.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -26,6 +32,22 @@ CREDIT_KINDS = {
     LedgerEntry.Kind.BUG, LedgerEntry.Kind.FINDING, LedgerEntry.Kind.FEEDBACK, LedgerEntry.Kind.SUBMISSION,
     LedgerEntry.Kind.PRIZE, LedgerEntry.Kind.SHOWCASE,
 }  # fmt: skip
+# Credited by someone's judgement of the work (the others follow a competition's published rules).
+JUDGED_KINDS = {LedgerEntry.Kind.BUG, LedgerEntry.Kind.FINDING, LedgerEntry.Kind.FEEDBACK, LedgerEntry.Kind.SHOWCASE}
+
+
+def is_own_work(actor, person) -> bool:
+    return actor is not None and person is not None and actor.pk == person.pk
+
+
+def own_work_refuse(*, actor, person, what: str) -> None:
+    """Refuse ``actor`` crediting their own work; ``what`` completes "You cannot ...", e.g. "confirm your
+    own bug report"."""
+    if is_own_work(actor, person):
+        raise PermissionDenied(
+            f"You cannot {what}: nobody credits their own work. Another admin of the programme (or the operator's "
+            "superuser) must; in a programme with one admin it waits until a second admin is added."
+        )
 
 
 def _source_key(source) -> dict:
@@ -46,6 +68,8 @@ def ledger_credit(
     existing = ledger_entry_for(kind, source)
     if existing is not None:
         return existing, False
+    if kind in JUDGED_KINDS:
+        own_work_refuse(actor=actor, person=person, what="credit your own work")
     at = at or timezone.now()
     rate = rate_for(programme, kind=kind, severity=severity, at=at)
     try:

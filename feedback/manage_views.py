@@ -84,7 +84,7 @@ def triage_queue(request, programme):
 @require_POST
 def report_transition(request, programme, report_id):
     report = get_object_or_404(Report, pk=report_id, programme=programme)
-    form = TransitionForm(request.POST, report=report)
+    form = TransitionForm(request.POST, report=report, actor=request.user)
     if form.is_valid():
         duplicate_of = None
         if form.cleaned_data["duplicate_of"]:
@@ -147,6 +147,7 @@ def ratings(request, programme):
         "pending": ClipRating.objects.filter(programme=programme, state=ClipRating.State.PENDING)
         .select_related("author", "job", "model_version")
         .order_by("created_at")[:100],
+        "own_work_note": selectors.own_work_note(programme=programme, what="rating"),
     }
     return render(request, "feedback/manage/ratings.html", context)
 
@@ -260,8 +261,10 @@ def person_ledger(request, programme, user_id):
 @require_GET
 def showcase_list(request, programme):
     offers = ShowcaseOffer.objects.filter(programme=programme).select_related("job", "artist").prefetch_related("uses")
-    return render(request, "feedback/manage/showcase.html",
-                  {"programme": programme, "offers": offers, "form": ShowcaseUseForm()})  # fmt: skip
+    return render(request, "feedback/manage/showcase.html", {
+        "programme": programme, "offers": offers, "form": ShowcaseUseForm(),
+        "own_work_note": selectors.own_work_note(programme=programme, what="clip"),
+    })  # fmt: skip
 
 
 @programme_admin_required
@@ -281,7 +284,13 @@ def showcase_use(request, programme, offer_id):
     return render(
         request,
         "feedback/manage/showcase.html",
-        {"programme": programme, "offers": offers, "form": form, "failed_offer": offer.pk},
+        {
+            "programme": programme,
+            "offers": offers,
+            "form": form,
+            "failed_offer": offer.pk,
+            "own_work_note": selectors.own_work_note(programme=programme, what="clip"),
+        },  # fmt: skip
         status=400,
     )
 

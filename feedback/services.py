@@ -14,7 +14,7 @@ from access.audit import audit
 from access.models import Membership, Role
 from access.policy import is_programme_admin
 from feedback.attachments import attachments_check, stored_name
-from feedback.ledger import ledger_correct, ledger_credit, ledger_entry_for
+from feedback.ledger import ledger_correct, ledger_credit, ledger_entry_for, own_work_refuse
 from feedback.models import (
     SEVERITIES,
     Attachment,
@@ -160,6 +160,8 @@ def rating_decide(*, rating: ClipRating, accept: bool, actor, ip=None) -> ClipRa
     rating = ClipRating.objects.select_for_update().select_related("programme", "job").get(pk=rating.pk)
     if not is_programme_admin(actor, rating.programme):
         raise PermissionDenied("Only the programme's admins review feedback.")
+    if accept:
+        own_work_refuse(actor=actor, person=rating.author, what="accept your own feedback")
     state = ClipRating.State.ACCEPTED if accept else ClipRating.State.REJECTED
     if rating.state != state:
         rating.state, rating.decided_at = state, timezone.now()
@@ -328,6 +330,9 @@ def report_transition(
         raise ValidationError(
             {"to_state": f"A report that is {report.get_state_display().lower()} can move to: {allowed}."}
         )
+    if to_state in CREDITED_STATES:
+        verb = "accept your own red-team finding" if report.is_finding else "confirm your own bug report"
+        own_work_refuse(actor=actor, person=report.reporter, what=verb)
     original = _original(report, duplicate_of) if to_state == State.DUPLICATE else None
     if fixed_in is not None and (to_state != State.FIXED or fixed_in.programme_id != report.programme_id):
         raise ValidationError({"fixed_in": "Name a version of this programme's models, and only when marking fixed."})
