@@ -38,7 +38,8 @@ def payable_entries(programme, currency: str, period_end: date):
 
 
 def payout_run(*, programme, currency: str, period_start: date, period_end: date, actor, ip=None) -> Payout:
-    """Pay everyone with a positive sum due; a tester whose entries sum to nothing or less is carried over."""
+    """Pay everyone with a positive sum due; a tester whose entries sum to nothing or less is carried over.
+    A run with nobody to pay is refused, not recorded."""
     if not is_programme_admin(actor, programme):
         raise PermissionDenied("Only the programme's admins run payouts.")
     errors = {}
@@ -63,16 +64,21 @@ def _payout_create(programme, currency, period_start, period_end, actor, ip) -> 
     if Payout.objects.filter(programme=programme, currency=currency, period_start=period_start,
                              period_end=period_end).exists():  # fmt: skip
         raise ValidationError("This period has been paid in this currency already.")
-    payout = Payout.objects.create(programme=programme, currency=currency, period_start=period_start,
-                                   period_end=period_end, created_by=actor)  # fmt: skip
     by_person: dict[int, list[LedgerEntry]] = defaultdict(list)
     for entry in payable_entries(programme, currency, period_end).select_for_update(of=("self",)):
         by_person[entry.person_id].append(entry)
+    due = [(entries, amount) for entries in by_person.values()
+           if (amount := sum((entry.amount for entry in entries), Decimal(0))) > 0]  # fmt: skip
+    if not due:
+        # Recording an empty run would close the period to credits that arrive later.
+        raise ValidationError(
+            f"Nothing is due in {currency} for work credited up to {period_end:%Y-%m-%d}: there is nobody to pay, "
+            "so no payout is recorded."
+        )
+    payout = Payout.objects.create(programme=programme, currency=currency, period_start=period_start,
+                                   period_end=period_end, created_by=actor)  # fmt: skip
     paid_total = Decimal(0)
-    for entries in by_person.values():
-        amount = sum((entry.amount for entry in entries), Decimal(0))
-        if amount <= 0:
-            continue
+    for entries, amount in due:
         person = entries[0].person
         line = PayoutLine.objects.create(payout=payout, person=person, amount=amount,
                                          points=sum(entry.points for entry in entries))  # fmt: skip
