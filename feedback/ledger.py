@@ -115,6 +115,39 @@ def ledger_correct(*, entry: LedgerEntry, points: int, amount, reason: str, acto
     return correction
 
 
+def ledger_chain(entry: LedgerEntry) -> list[LedgerEntry]:
+    """``entry``, its correction, that correction's correction, and so on: one line, since each entry is
+    corrected at most once (the database refuses a second correction of the same entry)."""
+    chain = [entry]
+    while (correction := ledger_entry_for(LedgerEntry.Kind.CORRECTION, chain[-1])) is not None:
+        chain.append(correction)
+    return chain
+
+
+def _chain_adjust(entry: LedgerEntry, *, points: int, amount: Decimal, reason: str, actor) -> LedgerEntry | None:
+    """Bring the net of ``entry``'s chain to (points, amount) with one correction of its last link."""
+    chain = ledger_chain(entry)
+    delta_points = points - sum(link.points for link in chain)
+    delta_amount = amount - sum((link.amount for link in chain), Decimal(0))
+    if not delta_points and not delta_amount:
+        return None
+    return ledger_correct(entry=chain[-1], points=delta_points, amount=delta_amount, reason=reason, actor=actor)
+
+
+def ledger_withdraw(*, entry: LedgerEntry, reason: str, actor=None) -> LedgerEntry | None:
+    """Take back all that ``entry`` (with its corrections) credits: the correction that does it, or None when
+    nothing is left to take back."""
+    return _chain_adjust(entry, points=0, amount=Decimal(0), reason=reason, actor=actor)
+
+
+def ledger_restore(*, entry: LedgerEntry, withdrawal: LedgerEntry, reason: str, actor=None) -> LedgerEntry | None:
+    """Give back what ``withdrawal`` (made by ledger_withdraw) took, once: the chain's net returns to what it
+    was before the withdrawal, however it was corrected since."""
+    if entry.kind in JUDGED_KINDS:
+        own_work_refuse(actor=actor, person=entry.person, what="credit your own work")
+    return _chain_adjust(entry, points=-withdrawal.points, amount=-withdrawal.amount, reason=reason, actor=actor)
+
+
 def ledger_for(person, programme=None) -> QuerySet[LedgerEntry]:
     entries = LedgerEntry.objects.filter(person=person).select_related("rate", "programme")
     return entries.filter(programme=programme) if programme is not None else entries
