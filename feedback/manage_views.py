@@ -4,9 +4,6 @@ categories of harm, ledger corrections. Plus the programme health page, which ev
 
 from __future__ import annotations
 
-import csv
-import io
-
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
@@ -21,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from access.audit import audit, client_ip
 from access.decorators import programme_admin_required
 from access.models import Programme
+from config.csv_export import csv_text
 from config.form_errors import form_errors_from
 from feedback import charts, payouts, selectors, services, showcase
 from feedback.forms import (
@@ -155,18 +153,15 @@ def ratings(request, programme):
 @programme_admin_required
 @require_GET
 def ratings_export(request, programme):
-    out = io.StringIO()
     fields = ["week", "model_key", "model_version", "count", "accepted", *(f"avg_{s}" for s in ClipRating.SCORES)]
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(fields)
-    for row in selectors.rating_weekly_rows(programme):
-        writer.writerow([
-            row["week"].date().isoformat(), row["model_key"], row["model_version__version"] or "", row["count"],
-            row["accepted"], *(f"{row[f'avg_{score}']:.2f}" for score in ClipRating.SCORES),
-        ])  # fmt: skip
+    rows = [
+        [row["week"].date().isoformat(), row["model_key"], row["model_version__version"] or "", row["count"],
+         row["accepted"], *(f"{row[f'avg_{score}']:.2f}" for score in ClipRating.SCORES)]
+        for row in selectors.rating_weekly_rows(programme)
+    ]  # fmt: skip
     audit("feedback.ratings_exported", actor=request.user, programme=programme, target="ratings.csv",
           ip=client_ip(request))  # fmt: skip
-    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+    response = HttpResponse(csv_text(fields, rows), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{programme.slug}-ratings.csv"'
     return response
 

@@ -6,8 +6,6 @@ payment of any entry) and each tester paid gets a payout entry in their ledger f
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections import defaultdict
 from datetime import date
@@ -19,6 +17,7 @@ from django.utils import timezone
 
 from access.audit import audit
 from access.policy import is_programme_admin
+from config.csv_export import csv_text
 from feedback.models import LedgerEntry, PaidEntry, Payout, PayoutLine
 from feedback.notify import notify
 
@@ -99,9 +98,6 @@ def _payout_create(programme, currency, period_start, period_end, actor, ip) -> 
 
 def payout_csv(payout: Payout) -> str:
     """One total row per tester paid, followed by the entries that make it up."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
-    writer.writeheader()
     # One joined query for every entry (a prefetch would send thousands of ids back as an IN list).
     settled: dict[int, list[LedgerEntry]] = defaultdict(list)
     paid_entries = (
@@ -110,14 +106,14 @@ def payout_csv(payout: Payout) -> str:
     )  # fmt: skip
     for paid in paid_entries:
         settled[paid.line_id].append(paid.entry)
+    rows = []
     for line in payout.lines.select_related("person").order_by("person__email"):
         person = line.person
-        writer.writerow({"record": "total", "email": person.email, "name": person.display_name, "entry": "",
-                         "date": "", "kind": "", "reason": "", "severity": "", "points": line.points,
-                         "amount": line.amount, "currency": payout.currency})  # fmt: skip
+        rows.append({"record": "total", "email": person.email, "name": person.display_name, "points": line.points,
+                     "amount": line.amount, "currency": payout.currency})  # fmt: skip
         for entry in settled[line.pk]:
-            writer.writerow({"record": "entry", "email": person.email, "name": person.display_name,
-                             "entry": entry.pk, "date": entry.created_at.isoformat(), "kind": entry.kind,
-                             "reason": entry.reason, "severity": entry.severity, "points": entry.points,
-                             "amount": entry.amount, "currency": entry.currency})  # fmt: skip
-    return out.getvalue()
+            rows.append({"record": "entry", "email": person.email, "name": person.display_name,
+                         "entry": entry.pk, "date": entry.created_at.isoformat(), "kind": entry.kind,
+                         "reason": entry.reason, "severity": entry.severity, "points": entry.points,
+                         "amount": entry.amount, "currency": entry.currency})  # fmt: skip
+    return csv_text(CSV_FIELDS, rows)
