@@ -15,6 +15,7 @@ from datetime import datetime
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
+from django.core.validators import validate_email
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -357,14 +358,20 @@ def submission_save(
 
 
 @transaction.atomic
-def conflict_declare(*, reviewer, programme, person) -> ReviewerConflict:
-    """Declared conflicts apply from the next assignment run; a reviewer who recognises a film already
-    assigned to them recuses themselves from it instead (so a declaration never reveals an entrant)."""
+def conflict_declare(*, reviewer, programme, email: str) -> ReviewerConflict:
+    """Declare a conflict with whoever has ``email``: the same answer whether or not anyone has it, so a
+    declaration reveals nothing about who is a member. Declared conflicts apply from the next assignment
+    run; a reviewer who recognises a film already assigned to them recuses themselves from it instead."""
     if not selectors.is_reviewer(reviewer, programme):
         raise PermissionDenied("Only the programme's reviewers declare conflicts.")
-    if person.pk == reviewer.pk:
-        raise ValidationError({"person": "Your own films are never assigned to you; no need to declare yourself."})
-    conflict, _ = ReviewerConflict.objects.get_or_create(programme=programme, reviewer=reviewer, person=person)
+    email = (email or "").strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValidationError({"email": "Give an email address, e.g. name@example.org."}) from None
+    if email == reviewer.email.lower():
+        raise ValidationError({"email": "Your own films are never assigned to you; no need to declare yourself."})
+    conflict, _ = ReviewerConflict.objects.get_or_create(programme=programme, reviewer=reviewer, email=email)
     return conflict
 
 

@@ -200,16 +200,35 @@ def test_a_page_left_open_cannot_claim_a_film_it_never_played(judged, reviewer, 
 def test_a_declared_conflict_keeps_the_persons_films_away(call, tester, tester2, reviewer, reviewer2, admin_user):
     enter(call, tester)
     enter(call, tester2, title="Low tide")
-    response = client_for(reviewer).post("/reviews/conflicts/", {"email": tester.email})
+    response = client_for(reviewer).post("/reviews/conflicts/", {"email": tester.email.upper()})
     assert response.status_code == 302
     assert client_for(reviewer).post("/reviews/conflicts/", {"email": "nobody@example.org"}).status_code == 302
-    assert reviewer.review_conflicts.count() == 1
+    assert reviewer.review_conflicts.count() == 2
     close(call)
     call.reviewers_per_entry = 1
     call.save()
     services.assignment_run(call=call, actor=admin_user)
     mine = Submission.objects.get(entrant=tester)
     assert list(mine.assignments.values_list("reviewer", flat=True)) == [reviewer2.pk]
+
+
+def test_the_conflict_form_says_nothing_about_who_is_a_member(call, tester, reviewer, outsider):
+    """Declaring a member's address, a non-member's (an outsider, in no programme) and an address nobody has
+    gives the same answer, shown the same way; the list shows what the reviewer typed, nothing more."""
+    browser = client_for(reviewer)
+    pages = []
+    for email in (tester.email, outsider.email, "nobody@example.org"):
+        response = browser.post("/reviews/conflicts/", {"email": email}, follow=True)
+        assert response.status_code == 200
+        text = re.sub(re.escape(email), "ADDRESS", response.content.decode(), flags=re.IGNORECASE)
+        pages.append(re.search(r'<ul class="messages">(.*?)</ul>', text, re.S).group(1))
+    assert pages[0] == pages[1] == pages[2] and "Conflict declared" in pages[0]
+    assert "Nobody in your programmes" not in "".join(pages)
+    page = browser.get("/reviews/").content.decode()
+    assert tester.display_name not in page
+    assert reviewer.review_conflicts.count() == 3
+    assert browser.post("/reviews/conflicts/", {"email": "not an address"}, follow=True).status_code == 200
+    assert reviewer.review_conflicts.count() == 3
 
 
 def test_a_reviewer_who_recognises_a_film_steps_away_and_it_is_reassigned(judged, reviewer, admin_user, programme):
