@@ -17,7 +17,7 @@ from datetime import datetime
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
-from access.audit import audit
+from access.audit import audit_person
 from access.models import ApiToken, AuditEvent, Membership
 from config.csv_export import csv_text
 
@@ -184,5 +184,5 @@ def export_build(user) -> bytes:
 def export_create(*, user, ip: str | None = None) -> bytes:
     """Build ``user``'s export and record that it was taken."""
     content = export_build(user)
-    audit("access.data_exported", actor=user, subject=user, target=user.email, ip=ip, bytes=len(content))
+    audit_person("access.data_exported", actor=user, subject=user, target=user.email, ip=ip, bytes=len(content))
     return content
