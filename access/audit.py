@@ -24,3 +24,13 @@ def audit(
         action=action, actor=actor if actor and actor.is_authenticated else None, subject=subject,
         programme=programme, target=str(target)[:255], reason=reason, ip=ip, data=data,
     )  # fmt: skip
+
+
+def audit_person(action: str, *, subject, **fields) -> list[AuditEvent]:
+    """An event about a person rather than one programme (their credentials, sign-ins, leak alerts, data
+    export): recorded once for each programme they belong to, so that every programme's admins see it in
+    their trail; once with no programme (for the operator's staff) for someone in none."""
+    from access.models import Programme
+
+    programmes = list(Programme.objects.filter(memberships__user=subject).distinct().order_by("pk"))
+    return [audit(action, subject=subject, programme=programme, **fields) for programme in programmes or [None]]

@@ -7,7 +7,6 @@ Only metadata goes in: never the clips themselves, never secrets (token digests,
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import zipfile
@@ -18,8 +17,9 @@ from datetime import datetime
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
-from access.audit import audit
+from access.audit import audit_person
 from access.models import ApiToken, AuditEvent, Membership
+from config.csv_export import csv_text
 
 
 @dataclass(frozen=True)
@@ -35,15 +35,6 @@ def _when(value: datetime | None) -> str | None:
 
 def _json(value) -> str:
     return json.dumps(value, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False) + "\n"
-
-
-def _csv(rows: list[dict], fields: list[str]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({field: "" if row[field] is None else row[field] for field in fields})
-    return out.getvalue()
 
 
 # --- Sections ------------------------------------------------------------------------------------
@@ -89,7 +80,7 @@ def _job_rows(user) -> list[dict]:
 
 
 def jobs_csv(user) -> str:
-    return _csv(_job_rows(user), JOB_FIELDS)
+    return csv_text(JOB_FIELDS, _job_rows(user))
 
 
 def jobs_json(user) -> str:
@@ -193,5 +184,5 @@ def export_build(user) -> bytes:
 def export_create(*, user, ip: str | None = None) -> bytes:
     """Build ``user``'s export and record that it was taken."""
     content = export_build(user)
-    audit("access.data_exported", actor=user, subject=user, target=user.email, ip=ip, bytes=len(content))
+    audit_person("access.data_exported", actor=user, subject=user, target=user.email, ip=ip, bytes=len(content))
     return content

@@ -19,7 +19,7 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from access.audit import audit
+from access.audit import audit_person
 from access.models import ApiToken, CredentialSighting, LeakAlert, Membership, Role
 from access.tokens import token_lookup, tokens_in_text
 
@@ -85,7 +85,9 @@ def alert_raise(
     if session_key:
         session_end(session_key)
     alert = LeakAlert.objects.create(kind=kind, user=user, token=token, credential=credential, details=details)
-    audit("access.leak_alert", subject=user, target=credential, reason=alert.get_kind_display(), kind=kind, **details)
+    audit_person(
+        "access.leak_alert", subject=user, target=credential, reason=alert.get_kind_display(), kind=kind, **details
+    )
     transaction.on_commit(lambda: _tell_admins(alert))
     log.warning("access.leak_alert kind=%s user=%s credential=%s", kind, user.pk, credential)
     return alert
@@ -181,7 +183,7 @@ def alert_decide(*, alert: LeakAlert, actor, confirm: bool, note: str = "", ip=N
             token_revoke(record=alert.token, actor=actor, reason=f"Leak confirmed: {alert.get_kind_display()}", ip=ip)
         elif not confirm:
             ApiToken.objects.filter(pk=alert.token_id).update(suspended_at=None)
-    audit(
+    audit_person(
         "access.leak_confirmed" if confirm else "access.leak_lifted", actor=actor, subject=alert.user,
         target=alert.credential, reason=alert.decision_note, ip=ip, alert=alert.pk,
     )  # fmt: skip

@@ -5,7 +5,6 @@ with the form's errors and status 400, having changed nothing."""
 
 from __future__ import annotations
 
-import csv
 import json
 
 from django.contrib import messages
@@ -33,6 +32,7 @@ from access.manage_forms import (
 )
 from access.models import Grant, Invitation, Suspension
 from access.ratelimits import RateLimited, rate_consume, rate_refund, retry_after
+from config.csv_export import csv_lines
 from config.form_errors import form_errors_from
 
 
@@ -386,32 +386,16 @@ def audit_trail(request, programme):
 AUDIT_CSV_COLUMNS = ["at", "action", "actor", "subject", "target", "reason", "ip", "data"]
 
 
-class _Echo:
-    """A file-like object whose write() hands back what it is given, for streaming csv.writer rows."""
-
-    def write(self, value):
-        return value
-
-
-def _csv_safe(value) -> str:
-    """Text for a CSV cell that a spreadsheet will not run as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-def _audit_row(event) -> list[str]:
+def _audit_row(event) -> list:
     return [
-        _csv_safe(value)
-        for value in (
-            event.at.isoformat(),
-            event.action,
-            event.actor.email if event.actor else "",
-            event.subject.email if event.subject else "",
-            event.target,
-            event.reason,
-            event.ip,
-            json.dumps(event.data, sort_keys=True) if event.data else "",
-        )
+        event.at.isoformat(),
+        event.action,
+        event.actor.email if event.actor else "",
+        event.subject.email if event.subject else "",
+        event.target,
+        event.reason,
+        event.ip,
+        json.dumps(event.data, sort_keys=True) if event.data else "",
     ]
 
 
@@ -422,11 +406,8 @@ def audit_export(request, programme):
     filterset = AuditEventFilter(request.GET or None, programme=programme)
     if filterset.is_bound and not filterset.is_valid():
         return _audit_page(request, programme, filterset)
-    writer = csv.writer(_Echo())
-    rows = (writer.writerow(_audit_row(event)) for event in filterset.qs.iterator(chunk_size=1000))
-    response = StreamingHttpResponse(
-        (row for chunk in ([writer.writerow(AUDIT_CSV_COLUMNS)], rows) for row in chunk), content_type="text/csv"
-    )
+    rows = (_audit_row(event) for event in filterset.qs.iterator(chunk_size=1000))
+    response = StreamingHttpResponse(csv_lines(AUDIT_CSV_COLUMNS, rows), content_type="text/csv")
     filename = f"{programme.slug}-audit-{timezone.localdate():%Y%m%d}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

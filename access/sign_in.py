@@ -12,7 +12,7 @@ from django.dispatch import receiver
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from access.audit import audit, client_ip
+from access.audit import audit_person, client_ip
 from access.leaks import network_of
 from access.models import AuditEvent
 
@@ -27,7 +27,7 @@ def sign_in_record(*, user, ip: str | None, user_agent: str = "") -> bool:
     network = network_of(ip)
     earlier = AuditEvent.objects.filter(action=SIGNED_IN, subject=user)
     is_new = earlier.exists() and not earlier.filter(data__network=network).exists()
-    event = audit(SIGNED_IN, actor=user, subject=user, target=user.email, ip=ip, network=network)
+    [event, *_] = audit_person(SIGNED_IN, actor=user, subject=user, target=user.email, ip=ip, network=network)
     if is_new:
         _tell(user, ip=ip, user_agent=user_agent, at=event.at)
         log.info("access.signed_in_new_network user=%s network=%s", user.pk, network)

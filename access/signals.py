@@ -5,16 +5,16 @@ from django.dispatch import receiver
 
 from access import sign_in, two_factor  # noqa: F401 (connect the sign-in and authenticator receivers)
 from access.adapters import INVITATION_SESSION_KEY
-from access.audit import audit, client_ip
+from access.audit import audit_person, client_ip
 from access.services import InvitationInvalid, invitation_accept
 
 
 @receiver(user_signed_up)
 def accept_invitation_on_sign_up(sender, request, user, **kwargs):
     token = request.session.pop(INVITATION_SESSION_KEY, None)
-    audit("access.signed_up", actor=user, subject=user, target=user.email, ip=client_ip(request))
     if token:
         invitation_accept(token=token, user=user, ip=client_ip(request))
+    audit_person("access.signed_up", actor=user, subject=user, target=user.email, ip=client_ip(request))
 
 
 @receiver(user_logged_in)

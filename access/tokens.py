@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from access.audit import audit
+from access.audit import audit_person
 from access.models import ApiToken, token_digest
 
 PREFIX = "blt_"
@@ -84,7 +84,9 @@ def token_create(*, user, name: str, scopes: list[str], days: int = 90, ip=None)
         user=user, name=name.strip(), scopes=sorted(set(scopes)), digest=token_digest(token), hint=token[:10],
         expires_at=timezone.now() + timedelta(days=days),
     )  # fmt: skip
-    audit("access.token_created", actor=user, subject=user, target=record, ip=ip, scopes=record.scopes, days=days)
+    audit_person(
+        "access.token_created", actor=user, subject=user, target=record, ip=ip, scopes=record.scopes, days=days
+    )
     return record, token
 
 
@@ -97,7 +99,7 @@ def token_rotate(*, record: ApiToken, actor, ip=None) -> tuple[ApiToken, str]:
     days = max(1, min(MAX_DAYS, (record.expires_at - record.created_at).days))
     _revoke(record, actor=actor, reason="Rotated")
     new, token = token_create(user=record.user, name=record.name, scopes=record.scopes, days=days, ip=ip)
-    audit("access.token_rotated", actor=actor, subject=record.user, target=record, ip=ip, replaced_by=new.pk)
+    audit_person("access.token_rotated", actor=actor, subject=record.user, target=record, ip=ip, replaced_by=new.pk)
     return new, token
 
 
@@ -115,7 +117,9 @@ def token_revoke(*, record: ApiToken, actor, reason: str = "", ip=None) -> ApiTo
     if record.revoked_at:
         raise ValidationError("This token is already revoked.")
     _revoke(record, actor=actor, reason=reason.strip() or "Revoked")
-    audit("access.token_revoked", actor=actor, subject=record.user, target=record, ip=ip, reason=record.revoke_reason)
+    audit_person(
+        "access.token_revoked", actor=actor, subject=record.user, target=record, ip=ip, reason=record.revoke_reason
+    )
     return record
 
 

@@ -184,21 +184,22 @@ class SubmissionJob(models.Model):
 
 
 class ReviewerConflict(models.Model):
-    """A reviewer's declared conflict of interest with a person: never assigned that person's films."""
+    """A reviewer's declared conflict of interest with an email address: never assigned the films of whoever
+    has it. Kept as the address typed, never resolved to an account, so declaring reveals nobody."""
 
     programme = models.ForeignKey("access.Programme", on_delete=models.CASCADE, related_name="+")
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="review_conflicts")
-    person = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    email = models.EmailField(help_text="Lower case.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["programme", "reviewer", "pk"]
         constraints = [
-            models.UniqueConstraint(fields=["programme", "reviewer", "person"], name="conflict_unique"),
+            models.UniqueConstraint(fields=["programme", "reviewer", "email"], name="conflict_unique_email"),
         ]
 
     def __str__(self):
-        return f"Reviewer {self.reviewer_id} conflicted with {self.person_id}"
+        return f"Reviewer {self.reviewer_id} conflicted with {self.email}"
 
 
 class ReviewAssignment(models.Model):

@@ -16,7 +16,7 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from access.models import Membership, User
+from access.models import Membership
 from competition import selectors, services
 from competition.forms import ConflictForm, RecuseForm, ReviewForm
 from competition.media import film_url
@@ -59,7 +59,7 @@ def _assignment(request, assignment_id) -> ReviewAssignment:
 @require_GET
 def index(request):
     assignments = selectors.assignments_for(request.user).order_by("call", "pk")
-    conflicts = ReviewerConflict.objects.filter(reviewer=request.user).select_related("person", "programme")
+    conflicts = ReviewerConflict.objects.filter(reviewer=request.user).select_related("programme")
     return render(request, "competition/reviews/index.html", {
         "assignments": assignments, "conflicts": conflicts, "conflict_form": ConflictForm(),
     })  # fmt: skip
@@ -138,25 +138,21 @@ def recuse(request, assignment_id):
 @_reviewer_only
 @require_POST
 def conflict_add(request):
+    """Declared in every programme the person reviews for; the answer never says whether the address
+    belongs to anyone (conflicts are kept as addresses and matched at assignment)."""
     form = ConflictForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Give the person's email address.")
         return redirect("reviews:index")
-    programmes = Membership.objects.filter(user=request.user, role="reviewer").values_list("programme", flat=True)
-    person = User.objects.filter(
-        email__iexact=form.cleaned_data["email"], memberships__programme__in=programmes
-    ).first()
-    if person is None:
-        messages.error(request, "Nobody in your programmes has this address.")
-        return redirect("reviews:index")
-    shared = Membership.objects.filter(user=person, programme__in=programmes).values_list("programme", flat=True)
+    email = form.cleaned_data["email"]
     try:
-        for membership in Membership.objects.filter(user=request.user, role="reviewer", programme__in=shared):
-            services.conflict_declare(reviewer=request.user, programme=membership.programme, person=person)
+        for membership in Membership.objects.filter(user=request.user, role="reviewer").select_related("programme"):
+            services.conflict_declare(reviewer=request.user, programme=membership.programme, email=email)
     except (ValidationError, PermissionDenied) as error:
         messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
     else:
-        messages.success(request, f"Conflict declared: {person.email}'s films will not be assigned to you.")
+        messages.success(request, f"Conflict declared: films by whoever has the address {email.lower()} will not "
+                                  "be assigned to you.")  # fmt: skip
     return redirect("reviews:index")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from allauth.account.models import EmailAddress
 from django.db.models import Q, QuerySet
 
 from access.models import Membership, Role, User
@@ -64,7 +65,18 @@ def exclusion_rule(call: Call, submissions: list[Submission], reviewers: list[Us
         programme=call.programme, user__in=people, cohort__isnull=False
     ).values_list("user_id", "cohort_id"):
         cohorts[user_id].add(cohort_id)
-    conflicts = set(ReviewerConflict.objects.filter(programme=call.programme).values_list("reviewer_id", "person_id"))
+    declared = ReviewerConflict.objects.filter(programme=call.programme, reviewer__in=[r.pk for r in reviewers])
+    addresses: dict[str, set[int]] = defaultdict(set)  # every address an entrant has, to the entrant
+    entrants = set(entrant_of.values())
+    for user_id, email in User.objects.filter(pk__in=entrants).values_list("pk", "email"):
+        addresses[email.lower()].add(user_id)
+    for user_id, email in EmailAddress.objects.filter(user__in=entrants).values_list("user_id", "email"):
+        addresses[email.lower()].add(user_id)
+    conflicts = {
+        (reviewer_id, entrant)
+        for reviewer_id, email in declared.values_list("reviewer_id", "email")
+        for entrant in addresses.get(email, ())
+    }
     recused = set(
         ReviewAssignment.objects.filter(call=call, state=ReviewAssignment.State.RECUSED).values_list(
             "submission_id", "reviewer_id"

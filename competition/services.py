@@ -15,6 +15,7 @@ from datetime import datetime
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
+from django.core.validators import validate_email
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -357,14 +358,20 @@ def submission_save(
 
 
 @transaction.atomic
-def conflict_declare(*, reviewer, programme, person) -> ReviewerConflict:
-    """Declared conflicts apply from the next assignment run; a reviewer who recognises a film already
-    assigned to them recuses themselves from it instead (so a declaration never reveals an entrant)."""
+def conflict_declare(*, reviewer, programme, email: str) -> ReviewerConflict:
+    """Declare a conflict with whoever has ``email``: the same answer whether or not anyone has it, so a
+    declaration reveals nothing about who is a member. Declared conflicts apply from the next assignment
+    run; a reviewer who recognises a film already assigned to them recuses themselves from it instead."""
     if not selectors.is_reviewer(reviewer, programme):
         raise PermissionDenied("Only the programme's reviewers declare conflicts.")
-    if person.pk == reviewer.pk:
-        raise ValidationError({"person": "Your own films are never assigned to you; no need to declare yourself."})
-    conflict, _ = ReviewerConflict.objects.get_or_create(programme=programme, reviewer=reviewer, person=person)
+    email = (email or "").strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValidationError({"email": "Give an email address, e.g. name@example.org."}) from None
+    if email == reviewer.email.lower():
+        raise ValidationError({"email": "Your own films are never assigned to you; no need to declare yourself."})
+    conflict, _ = ReviewerConflict.objects.get_or_create(programme=programme, reviewer=reviewer, email=email)
     return conflict
 
 
@@ -478,21 +485,27 @@ def _ranges_check(ranges) -> list[tuple[float, float]]:
 
 @transaction.atomic
 def watch_report(*, assignment: ReviewAssignment, reviewer, ranges, at=None) -> ReviewAssignment:
-    """Merge the ranges the player reports into what the reviewer watched. Watched time can grow no faster
-    than the clock allows at double speed since the page was opened or last reported: a report of
-    more is refused and changes nothing."""
+    """Merge the ranges the player reports into what the reviewer watched. Watched time grows only by what
+    playback since the last accepted report allows: at most double speed over the wall time between the two
+    reports, plus a little slack. The clock starts at the first report of playback, not when the page opened,
+    so a page left open without playing earns nothing; a report of more is refused and changes nothing."""
     at = at or timezone.now()
     assignment = ReviewAssignment.objects.select_for_update().select_related("submission").get(pk=assignment.pk)
     _reviewer_check(assignment, reviewer)
     checked = _ranges_check(ranges)
     if assignment.opened_at is None:
         raise ValidationError("Open the review page before reporting what was watched.")
+    if not checked:
+        return assignment  # nothing played: no proof of anything, and the clock does not start
     merged = intervals_merge([*assignment.watched, *checked], assignment.submission.duration_seconds)
     total = round(sum(end - start for start, end in merged), 3)
-    since = max(filter(None, [assignment.opened_at, assignment.last_watch_at]))
-    allowance = (at - since).total_seconds() * MAX_PLAYBACK_RATE + WATCH_SLACK_SECONDS
+    played_for = (at - assignment.last_watch_at).total_seconds() if assignment.last_watch_at else 0.0
+    allowance = max(0.0, played_for) * MAX_PLAYBACK_RATE + WATCH_SLACK_SECONDS
     if total - assignment.watched_seconds > allowance:
-        raise ValidationError("The player reported more than could have been watched in the time since.")
+        raise ValidationError(
+            "The player reported more than could have been watched since its last report: play the film to "
+            "count what is watched."
+        )
     assignment.watched, assignment.watched_seconds, assignment.last_watch_at = merged, total, at
     assignment.save(update_fields=["watched", "watched_seconds", "last_watch_at"])
     return assignment

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from access.export import _csv, _when
+from access.export import _when
+from config.csv_export import csv_text
 from feedback.models import ClipRating, LedgerEntry, Report, ShowcaseOffer
 
 RATING_FIELDS = ["job", "model_key", "model_version", *ClipRating.SCORES, "comment", "tags", "state", "created_at"]
@@ -24,7 +25,7 @@ def ratings_csv(user) -> str:
             **{score: getattr(rating, score) for score in ClipRating.SCORES}, "comment": rating.comment,
             "tags": ",".join(rating.tags), "state": rating.state, "created_at": _when(rating.created_at),
         })  # fmt: skip
-    return _csv(rows, RATING_FIELDS)
+    return csv_text(RATING_FIELDS, rows)
 
 
 def _reports_csv(user, kind: str) -> str:
@@ -41,7 +42,7 @@ def _reports_csv(user, kind: str) -> str:
             "duplicate_of": report.duplicate_of_id or "", "fixed_in": str(report.fixed_in) if report.fixed_in else "",
         }  # fmt: skip
         rows.append(row)
-    return _csv(rows, REPORT_FIELDS)
+    return csv_text(REPORT_FIELDS, rows)
 
 
 def bug_reports_csv(user) -> str:
@@ -59,7 +60,7 @@ def ledger_csv(user) -> str:
          "points": entry.points, "amount": entry.amount, "currency": entry.currency}
         for entry in LedgerEntry.objects.filter(person=user).select_related("programme", "rate")
     ]  # fmt: skip
-    return _csv(rows, LEDGER_FIELDS)
+    return csv_text(LEDGER_FIELDS, rows)
 
 
 def showcase_csv(user) -> str:
@@ -70,4 +71,4 @@ def showcase_csv(user) -> str:
         uses = list(offer.uses.all())
         rows += [base | {"use": use.kind, "used_at": _when(use.used_at), "description": use.description}
                  for use in uses] or [base | {"use": None, "used_at": None, "description": None}]  # fmt: skip
-    return _csv(rows, SHOWCASE_FIELDS)
+    return csv_text(SHOWCASE_FIELDS, rows)

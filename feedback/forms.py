@@ -5,8 +5,9 @@ from __future__ import annotations
 from django import forms
 
 from config.input_checks import CheckedInput
+from feedback.ledger import is_own_work
 from feedback.models import SEVERITIES, HarmCategory, ModelVersion, Report, ShowcaseUse
-from feedback.services import TRANSITIONS
+from feedback.services import CREDITED_STATES, TRANSITIONS
 from generation.registry import model_choices
 
 SCORE_CHOICES = [(value, str(value)) for value in range(1, 6)]
@@ -87,11 +88,14 @@ class TransitionForm(CheckedInput, forms.Form):
                                       label="Fixed in version (for fixed)")  # fmt: skip
     comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=10000)
 
-    def __init__(self, *args, report: Report, **kwargs):
+    def __init__(self, *args, report: Report, actor=None, **kwargs):
         super().__init__(*args, **kwargs)
         label = {Report.State.CONFIRMED: "Accepted"} if report.is_finding else {}
+        states = TRANSITIONS[report.state]
+        if is_own_work(actor, report.reporter):  # another admin credits it (feedback/ledger.py)
+            states = states - CREDITED_STATES
         self.fields["to_state"].choices = [
-            (state, label.get(state, Report.State(state).label)) for state in sorted(TRANSITIONS[report.state])
+            (state, label.get(state, Report.State(state).label)) for state in sorted(states)
         ]
         self.fields["fixed_in"].queryset = ModelVersion.objects.filter(programme=report.programme)
 

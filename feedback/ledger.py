@@ -3,6 +3,12 @@
 ``ledger_credit`` is the one way work is credited, by the state change that earns it. A database
 constraint on (kind, source) makes it exactly once, whatever the state does afterwards and however
 many requests race: the second insert fails and the first entry is returned.
+
+Separation of duties: credit that follows someone's judgement of the work (a confirmed bug, an accepted
+finding or rating, a showcase use) is never given by the person who did the work; another of the
+programme's admins (or a superuser) must. ``own_work_refuse`` is that rule, checked by each service before it
+changes anything and again by ``ledger_credit`` itself. In a programme with one admin, that admin's own work
+waits until a second admin is added or a superuser decides.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -26,6 +32,22 @@ CREDIT_KINDS = {
     LedgerEntry.Kind.BUG, LedgerEntry.Kind.FINDING, LedgerEntry.Kind.FEEDBACK, LedgerEntry.Kind.SUBMISSION,
     LedgerEntry.Kind.PRIZE, LedgerEntry.Kind.SHOWCASE,
 }  # fmt: skip
+# Credited by someone's judgement of the work (the others follow a competition's published rules).
+JUDGED_KINDS = {LedgerEntry.Kind.BUG, LedgerEntry.Kind.FINDING, LedgerEntry.Kind.FEEDBACK, LedgerEntry.Kind.SHOWCASE}
+
+
+def is_own_work(actor, person) -> bool:
+    return actor is not None and person is not None and actor.pk == person.pk
+
+
+def own_work_refuse(*, actor, person, what: str) -> None:
+    """Refuse ``actor`` crediting their own work; ``what`` completes "You cannot ...", e.g. "confirm your
+    own bug report"."""
+    if is_own_work(actor, person):
+        raise PermissionDenied(
+            f"You cannot {what}: nobody credits their own work. Another admin of the programme (or the operator's "
+            "superuser) must; in a programme with one admin it waits until a second admin is added."
+        )
 
 
 def _source_key(source) -> dict:
@@ -46,6 +68,8 @@ def ledger_credit(
     existing = ledger_entry_for(kind, source)
     if existing is not None:
         return existing, False
+    if kind in JUDGED_KINDS:
+        own_work_refuse(actor=actor, person=person, what="credit your own work")
     at = at or timezone.now()
     rate = rate_for(programme, kind=kind, severity=severity, at=at)
     try:
@@ -89,6 +113,39 @@ def ledger_correct(*, entry: LedgerEntry, points: int, amount, reason: str, acto
     )  # fmt: skip
     notify(entry.person, f"Your ledger was corrected: {correction.reason}", "/feedback/statement/")
     return correction
+
+
+def ledger_chain(entry: LedgerEntry) -> list[LedgerEntry]:
+    """``entry``, its correction, that correction's correction, and so on: one line, since each entry is
+    corrected at most once (the database refuses a second correction of the same entry)."""
+    chain = [entry]
+    while (correction := ledger_entry_for(LedgerEntry.Kind.CORRECTION, chain[-1])) is not None:
+        chain.append(correction)
+    return chain
+
+
+def _chain_adjust(entry: LedgerEntry, *, points: int, amount: Decimal, reason: str, actor) -> LedgerEntry | None:
+    """Bring the net of ``entry``'s chain to (points, amount) with one correction of its last link."""
+    chain = ledger_chain(entry)
+    delta_points = points - sum(link.points for link in chain)
+    delta_amount = amount - sum((link.amount for link in chain), Decimal(0))
+    if not delta_points and not delta_amount:
+        return None
+    return ledger_correct(entry=chain[-1], points=delta_points, amount=delta_amount, reason=reason, actor=actor)
+
+
+def ledger_withdraw(*, entry: LedgerEntry, reason: str, actor=None) -> LedgerEntry | None:
+    """Take back all that ``entry`` (with its corrections) credits: the correction that does it, or None when
+    nothing is left to take back."""
+    return _chain_adjust(entry, points=0, amount=Decimal(0), reason=reason, actor=actor)
+
+
+def ledger_restore(*, entry: LedgerEntry, withdrawal: LedgerEntry, reason: str, actor=None) -> LedgerEntry | None:
+    """Give back what ``withdrawal`` (made by ledger_withdraw) took, once: the chain's net returns to what it
+    was before the withdrawal, however it was corrected since."""
+    if entry.kind in JUDGED_KINDS:
+        own_work_refuse(actor=actor, person=entry.person, what="credit your own work")
+    return _chain_adjust(entry, points=-withdrawal.points, amount=-withdrawal.amount, reason=reason, actor=actor)
 
 
 def ledger_for(person, programme=None) -> QuerySet[LedgerEntry]:

@@ -4,9 +4,6 @@ categories of harm, ledger corrections. Plus the programme health page, which ev
 
 from __future__ import annotations
 
-import csv
-import io
-
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
@@ -21,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from access.audit import audit, client_ip
 from access.decorators import programme_admin_required
 from access.models import Programme
+from config.csv_export import csv_text
 from config.form_errors import form_errors_from
 from feedback import charts, payouts, selectors, services, showcase
 from feedback.forms import (
@@ -84,7 +82,7 @@ def triage_queue(request, programme):
 @require_POST
 def report_transition(request, programme, report_id):
     report = get_object_or_404(Report, pk=report_id, programme=programme)
-    form = TransitionForm(request.POST, report=report)
+    form = TransitionForm(request.POST, report=report, actor=request.user)
     if form.is_valid():
         duplicate_of = None
         if form.cleaned_data["duplicate_of"]:
@@ -147,6 +145,7 @@ def ratings(request, programme):
         "pending": ClipRating.objects.filter(programme=programme, state=ClipRating.State.PENDING)
         .select_related("author", "job", "model_version")
         .order_by("created_at")[:100],
+        "own_work_note": selectors.own_work_note(programme=programme, what="rating"),
     }
     return render(request, "feedback/manage/ratings.html", context)
 
@@ -154,18 +153,15 @@ def ratings(request, programme):
 @programme_admin_required
 @require_GET
 def ratings_export(request, programme):
-    out = io.StringIO()
     fields = ["week", "model_key", "model_version", "count", "accepted", *(f"avg_{s}" for s in ClipRating.SCORES)]
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(fields)
-    for row in selectors.rating_weekly_rows(programme):
-        writer.writerow([
-            row["week"].date().isoformat(), row["model_key"], row["model_version__version"] or "", row["count"],
-            row["accepted"], *(f"{row[f'avg_{score}']:.2f}" for score in ClipRating.SCORES),
-        ])  # fmt: skip
+    rows = [
+        [row["week"].date().isoformat(), row["model_key"], row["model_version__version"] or "", row["count"],
+         row["accepted"], *(f"{row[f'avg_{score}']:.2f}" for score in ClipRating.SCORES)]
+        for row in selectors.rating_weekly_rows(programme)
+    ]  # fmt: skip
     audit("feedback.ratings_exported", actor=request.user, programme=programme, target="ratings.csv",
           ip=client_ip(request))  # fmt: skip
-    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+    response = HttpResponse(csv_text(fields, rows), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{programme.slug}-ratings.csv"'
     return response
 
@@ -260,8 +256,10 @@ def person_ledger(request, programme, user_id):
 @require_GET
 def showcase_list(request, programme):
     offers = ShowcaseOffer.objects.filter(programme=programme).select_related("job", "artist").prefetch_related("uses")
-    return render(request, "feedback/manage/showcase.html",
-                  {"programme": programme, "offers": offers, "form": ShowcaseUseForm()})  # fmt: skip
+    return render(request, "feedback/manage/showcase.html", {
+        "programme": programme, "offers": offers, "form": ShowcaseUseForm(),
+        "own_work_note": selectors.own_work_note(programme=programme, what="clip"),
+    })  # fmt: skip
 
 
 @programme_admin_required
@@ -281,7 +279,13 @@ def showcase_use(request, programme, offer_id):
     return render(
         request,
         "feedback/manage/showcase.html",
-        {"programme": programme, "offers": offers, "form": form, "failed_offer": offer.pk},
+        {
+            "programme": programme,
+            "offers": offers,
+            "form": form,
+            "failed_offer": offer.pk,
+            "own_work_note": selectors.own_work_note(programme=programme, what="clip"),
+        },  # fmt: skip
         status=400,
     )
 

@@ -168,6 +168,11 @@ class Report(models.Model):
     first_response_at = models.DateTimeField(null=True, blank=True)
     triaged_at = models.DateTimeField(null=True, blank=True)
     credited_at = models.DateTimeField(null=True, blank=True)
+    credit_withdrawal = models.OneToOneField(
+        "LedgerEntry", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        help_text="The correction that took the credit back when this report was marked a duplicate; cleared when "
+        "confirming it again restores the credit.",
+    )  # fmt: skip
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

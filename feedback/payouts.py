@@ -6,8 +6,6 @@ payment of any entry) and each tester paid gets a payout entry in their ledger f
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections import defaultdict
 from datetime import date
@@ -19,6 +17,7 @@ from django.utils import timezone
 
 from access.audit import audit
 from access.policy import is_programme_admin
+from config.csv_export import csv_text
 from feedback.models import LedgerEntry, PaidEntry, Payout, PayoutLine
 from feedback.notify import notify
 
@@ -38,7 +37,8 @@ def payable_entries(programme, currency: str, period_end: date):
 
 
 def payout_run(*, programme, currency: str, period_start: date, period_end: date, actor, ip=None) -> Payout:
-    """Pay everyone with a positive sum due; a tester whose entries sum to nothing or less is carried over."""
+    """Pay everyone with a positive sum due; a tester whose entries sum to nothing or less is carried over.
+    A run with nobody to pay is refused, not recorded."""
     if not is_programme_admin(actor, programme):
         raise PermissionDenied("Only the programme's admins run payouts.")
     errors = {}
@@ -63,16 +63,21 @@ def _payout_create(programme, currency, period_start, period_end, actor, ip) -> 
     if Payout.objects.filter(programme=programme, currency=currency, period_start=period_start,
                              period_end=period_end).exists():  # fmt: skip
         raise ValidationError("This period has been paid in this currency already.")
-    payout = Payout.objects.create(programme=programme, currency=currency, period_start=period_start,
-                                   period_end=period_end, created_by=actor)  # fmt: skip
     by_person: dict[int, list[LedgerEntry]] = defaultdict(list)
     for entry in payable_entries(programme, currency, period_end).select_for_update(of=("self",)):
         by_person[entry.person_id].append(entry)
+    due = [(entries, amount) for entries in by_person.values()
+           if (amount := sum((entry.amount for entry in entries), Decimal(0))) > 0]  # fmt: skip
+    if not due:
+        # Recording an empty run would close the period to credits that arrive later.
+        raise ValidationError(
+            f"Nothing is due in {currency} for work credited up to {period_end:%Y-%m-%d}: there is nobody to pay, "
+            "so no payout is recorded."
+        )
+    payout = Payout.objects.create(programme=programme, currency=currency, period_start=period_start,
+                                   period_end=period_end, created_by=actor)  # fmt: skip
     paid_total = Decimal(0)
-    for entries in by_person.values():
-        amount = sum((entry.amount for entry in entries), Decimal(0))
-        if amount <= 0:
-            continue
+    for entries, amount in due:
         person = entries[0].person
         line = PayoutLine.objects.create(payout=payout, person=person, amount=amount,
                                          points=sum(entry.points for entry in entries))  # fmt: skip
@@ -93,9 +98,6 @@ def _payout_create(programme, currency, period_start, period_end, actor, ip) -> 
 
 def payout_csv(payout: Payout) -> str:
     """One total row per tester paid, followed by the entries that make it up."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
-    writer.writeheader()
     # One joined query for every entry (a prefetch would send thousands of ids back as an IN list).
     settled: dict[int, list[LedgerEntry]] = defaultdict(list)
     paid_entries = (
@@ -104,14 +106,14 @@ def payout_csv(payout: Payout) -> str:
     )  # fmt: skip
     for paid in paid_entries:
         settled[paid.line_id].append(paid.entry)
+    rows = []
     for line in payout.lines.select_related("person").order_by("person__email"):
         person = line.person
-        writer.writerow({"record": "total", "email": person.email, "name": person.display_name, "entry": "",
-                         "date": "", "kind": "", "reason": "", "severity": "", "points": line.points,
-                         "amount": line.amount, "currency": payout.currency})  # fmt: skip
+        rows.append({"record": "total", "email": person.email, "name": person.display_name, "points": line.points,
+                     "amount": line.amount, "currency": payout.currency})  # fmt: skip
         for entry in settled[line.pk]:
-            writer.writerow({"record": "entry", "email": person.email, "name": person.display_name,
-                             "entry": entry.pk, "date": entry.created_at.isoformat(), "kind": entry.kind,
-                             "reason": entry.reason, "severity": entry.severity, "points": entry.points,
-                             "amount": entry.amount, "currency": entry.currency})  # fmt: skip
-    return out.getvalue()
+            rows.append({"record": "entry", "email": person.email, "name": person.display_name,
+                         "entry": entry.pk, "date": entry.created_at.isoformat(), "kind": entry.kind,
+                         "reason": entry.reason, "severity": entry.severity, "points": entry.points,
+                         "amount": entry.amount, "currency": entry.currency})  # fmt: skip
+    return csv_text(CSV_FIELDS, rows)

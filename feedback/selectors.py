@@ -48,6 +48,19 @@ def is_member(user, programme) -> bool:
     return user.is_superuser or Membership.objects.filter(user=user, programme=programme).exists()
 
 
+def own_work_note(*, programme, what: str) -> str:
+    """What an admin's page says in place of crediting their own ``what`` (separation of duties, in
+    feedback/ledger.py), and what a programme with one admin does: the item waits."""
+    note = (
+        f"This is your own {what}: another admin of {programme.name} (or the operator's superuser) decides on it; "
+        "nobody credits their own work."
+    )
+    admins = Membership.objects.filter(programme=programme, role=Role.ADMIN).values("user").distinct().count()
+    if admins < 2:
+        note += " You are this programme's only admin, so it waits until a second admin is invited."
+    return note
+
+
 # --- Response clocks -----------------------------------------------------------------------------
 
 

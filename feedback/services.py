@@ -14,7 +14,7 @@ from access.audit import audit
 from access.models import Membership, Role
 from access.policy import is_programme_admin
 from feedback.attachments import attachments_check, stored_name
-from feedback.ledger import ledger_correct, ledger_credit, ledger_entry_for
+from feedback.ledger import ledger_credit, ledger_entry_for, ledger_restore, ledger_withdraw, own_work_refuse
 from feedback.models import (
     SEVERITIES,
     Attachment,
@@ -160,6 +160,8 @@ def rating_decide(*, rating: ClipRating, accept: bool, actor, ip=None) -> ClipRa
     rating = ClipRating.objects.select_for_update().select_related("programme", "job").get(pk=rating.pk)
     if not is_programme_admin(actor, rating.programme):
         raise PermissionDenied("Only the programme's admins review feedback.")
+    if accept:
+        own_work_refuse(actor=actor, person=rating.author, what="accept your own feedback")
     state = ClipRating.State.ACCEPTED if accept else ClipRating.State.REJECTED
     if rating.state != state:
         rating.state, rating.decided_at = state, timezone.now()
@@ -287,28 +289,43 @@ def _original(report: Report, duplicate_of: Report | None) -> Report:
 
 
 def _credit(report: Report, *, actor) -> None:
+    """Credit the reporter, once: the first time the report reaches a credited state, or again after its
+    credit was withdrawn as a duplicate (the withdrawal is undone, whatever path led back here)."""
     kind = LedgerEntry.Kind.FINDING if report.is_finding else LedgerEntry.Kind.BUG
     verb = "accepted" if report.is_finding else "confirmed"
-    ledger_credit(
+    entry, created = ledger_credit(
         person=report.reporter, programme=report.programme, kind=kind, source=report, severity=report.severity,
         reason=f"{report.get_kind_display()} #{report.pk} {verb} ({report.get_severity_display().lower()})",
         actor=actor,
     )  # fmt: skip
+    fields = []
+    if not created and report.credit_withdrawal_id is not None:
+        ledger_restore(
+            entry=entry, withdrawal=report.credit_withdrawal, actor=actor,
+            reason=f"#{report.pk} {verb} again after being marked a duplicate: its credit is restored",
+        )  # fmt: skip
+        report.credit_withdrawal = None
+        fields.append("credit_withdrawal")
     if report.credited_at is None:
         report.credited_at = timezone.now()
-        report.save(update_fields=["credited_at", "updated_at"])
+        fields.append("credited_at")
+    if fields:
+        report.save(update_fields=[*fields, "updated_at"])
 
 
 def _withdraw_credit(report: Report, original: Report, *, actor) -> None:
-    """A credited report found to duplicate an earlier one gives its credit back; the original's reporter
-    is credited (now, or when the original is confirmed)."""
+    """A credited report found to duplicate an earlier one gives its credit back (once, until it is confirmed
+    again); the original's reporter is credited (now, or when the original is confirmed)."""
     kind = LedgerEntry.Kind.FINDING if report.is_finding else LedgerEntry.Kind.BUG
     entry = ledger_entry_for(kind, report)
-    if entry is not None and ledger_entry_for(LedgerEntry.Kind.CORRECTION, entry) is None:
-        ledger_correct(
-            entry=entry, points=-entry.points, amount=-entry.amount, actor=actor,
+    if entry is not None and report.credit_withdrawal_id is None:
+        withdrawal = ledger_withdraw(
+            entry=entry, actor=actor,
             reason=f"#{report.pk} duplicates the earlier #{original.pk}: the earliest reporter keeps the credit",
         )  # fmt: skip
+        if withdrawal is not None:
+            report.credit_withdrawal = withdrawal
+            report.save(update_fields=["credit_withdrawal", "updated_at"])
     if original.state in CREDITED_STATES:
         _credit(original, actor=actor)
 
@@ -328,6 +345,9 @@ def report_transition(
         raise ValidationError(
             {"to_state": f"A report that is {report.get_state_display().lower()} can move to: {allowed}."}
         )
+    if to_state in CREDITED_STATES:
+        verb = "accept your own red-team finding" if report.is_finding else "confirm your own bug report"
+        own_work_refuse(actor=actor, person=report.reporter, what=verb)
     original = _original(report, duplicate_of) if to_state == State.DUPLICATE else None
     if fixed_in is not None and (to_state != State.FIXED or fixed_in.programme_id != report.programme_id):
         raise ValidationError({"fixed_in": "Name a version of this programme's models, and only when marking fixed."})

@@ -9,7 +9,7 @@ from django.utils import timezone
 from access.audit import audit
 from access.policy import is_programme_admin
 from config.text import text_problem
-from feedback.ledger import ledger_credit
+from feedback.ledger import ledger_credit, own_work_refuse
 from feedback.models import LedgerEntry, ShowcaseOffer, ShowcaseUse
 from feedback.services import job_programme
 from generation.models import RenderJob
@@ -53,6 +53,7 @@ def showcase_use_record(*, offer: ShowcaseOffer, kind: str, description: str, ac
     offer = ShowcaseOffer.objects.select_for_update().select_related("job", "artist", "programme").get(pk=offer.pk)
     if not is_programme_admin(actor, offer.programme):
         raise PermissionDenied("Only the programme's admins record showcase uses.")
+    own_work_refuse(actor=actor, person=offer.artist, what="record a paid use of your own clip")
     if not offer.is_active:
         raise ValidationError("The artist has withdrawn this clip from showcase use.")
     errors = {}

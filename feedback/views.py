@@ -19,7 +19,7 @@ from access.policy import is_programme_admin
 from config.form_errors import form_errors_from
 from feedback import selectors, services, showcase
 from feedback.forms import AssignForm, BugForm, CommentForm, FindingForm, RatingForm, TransitionForm
-from feedback.ledger import statement_for
+from feedback.ledger import is_own_work, statement_for
 from feedback.models import Attachment, ClipRating, ModelVersion, Notification, Report
 from feedback.notify import notifications_unread
 from generation import selectors as job_selectors
@@ -167,7 +167,11 @@ def report_context(request, report, **forms) -> dict:
         "duplicates": report.duplicates.all() if is_admin else [],
     }
     if is_admin:
-        context["transition_form"] = forms.get("transition_form") or TransitionForm(report=report)
+        context["transition_form"] = forms.get("transition_form") or TransitionForm(report=report, actor=request.user)
+        if is_own_work(request.user, report.reporter):
+            context["own_work_note"] = selectors.own_work_note(
+                programme=report.programme, what="red-team finding" if report.is_finding else "bug report"
+            )
         context["assign_form"] = forms.get("assign_form") or AssignForm(
             admins=admins, initial={"assignee": report.assignee}
         )

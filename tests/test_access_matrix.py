@@ -43,7 +43,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.utils import timezone
 
 from access.leaks import alert_raise, session_credential
-from access.models import AuditEvent, Invitation, LeakAlert, Role, Suspension, token_digest
+from access.models import AuditEvent, ContributionRate, Invitation, LeakAlert, Role, Suspension, token_digest
 from access.rates import rate_publish
 from access.services import cohort_create, programme_create, suspension_create
 from access.tokens import token_create
@@ -58,7 +58,7 @@ from feedback.showcase import showcase_offer
 from generation.media import media_url
 from generation.presets import preset_create
 from generation.prompt_policy import prompt_rule_create
-from tests.competition.conftest import close, enter, make_call
+from tests.competition.conftest import close, enter, make_call, watch_through
 from tests.conftest import member, with_totp
 from tests.factories import PASSWORD, RenderJobFactory, UserFactory
 from tests.feedback.conftest import finished_clip
@@ -381,6 +381,9 @@ def world(programme, cohort, tester, programme_admin, rates, competition, other_
     rating = feedback.rating_save(job=clip, author=tester, prompt_adherence=4, motion=3, visual_quality=4,
                                   artefacts=2)  # fmt: skip
     feedback.rating_decide(rating=rating, accept=True, actor=programme_admin)
+    # A rate in force three days ago, so that the payout below has someone to pay (an empty one is refused).
+    ContributionRate.objects.create(programme=programme, kind="bug", severity="", points=1, amount="2",
+                                    currency="USD", effective_from=timezone.now() - timedelta(days=30))  # fmt: skip
     ledger_credit(person=tester, programme=programme, kind="bug", source=report, reason="Confirmed bug",
                   at=timezone.now() - timedelta(days=3))  # fmt: skip
     yesterday = timezone.localdate() - timedelta(days=1)
@@ -442,7 +445,7 @@ def competition(programme, cohort, tester, tester2, reviewer, red_teamer, progra
     services.assignment_run(call=call, actor=programme_admin, at=call.submissions_close_at)
     recused = services.review_recuse(assignment=ReviewAssignment.objects.get(submission=other, reviewer=reviewer),
                                      reviewer=reviewer, reason="I know who made this film.")  # fmt: skip
-    conflict = services.conflict_declare(reviewer=reviewer, programme=programme, person=red_teamer)
+    conflict = services.conflict_declare(reviewer=reviewer, programme=programme, email=red_teamer.email)
     draft = services.call_create(
         programme=programme, actor=programme_admin, title="Next season", brief="Anything.", rules="Your own clips.",
         submissions_open_at=timezone.now() + timedelta(days=30), submissions_close_at=timezone.now() + timedelta(days=40),
@@ -454,8 +457,7 @@ def competition(programme, cohort, tester, tester2, reviewer, red_teamer, progra
     close(published)
     services.assignment_run(call=published, actor=programme_admin)
     review = ReviewAssignment.objects.get(call=published, reviewer=reviewer)
-    services.review_open(assignment=review, reviewer=reviewer, at=timezone.now() - timedelta(minutes=5))
-    services.watch_report(assignment=review, reviewer=reviewer, ranges=[[0, scored.duration_seconds]])
+    watch_through(review)
     services.review_save(assignment=review, reviewer=reviewer, submit=True,
                          scores={c.pk: (4, "Clear and bright.") for c in published.criteria.all()})  # fmt: skip
     services.results_publish(call=published, actor=programme_admin)

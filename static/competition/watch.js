@@ -1,5 +1,7 @@
-// The review page's player reports what was watched (the browser's own played ranges), every few
-// seconds while playing and on pause, seek and end; the server merges them and enforces the share.
+// The review page's player reports what was watched (the browser's own played ranges) as soon as it plays,
+// every few seconds while playing and on pause, seek and end; the server merges them and enforces the share.
+// Watched time may grow by at most double the wall time between two accepted reports, counted from the first
+// report of playback, so the report sent when playback starts is what lets the rest count.
 (function () {
   const video = document.getElementById("film");
   const url = video.dataset.reportUrl;
@@ -25,6 +27,6 @@
   }
   let last = 0;
   video.addEventListener("timeupdate", () => { if (Date.now() - last > 3000) { last = Date.now(); report(); } });
-  ["pause", "ended", "seeked"].forEach((name) => video.addEventListener(name, report));
+  ["playing", "pause", "ended", "seeked"].forEach((name) => video.addEventListener(name, report));
   window.addEventListener("pagehide", report);
 })();

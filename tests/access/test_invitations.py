@@ -63,9 +63,11 @@ def test_an_invited_person_signs_up_through_the_link(client, invite, cohort):
     assert client.get(reverse("generation:job_create")).status_code == 200
     actions = list(AuditEvent.objects.order_by("at", "id").values_list("action", flat=True))
     assert actions[-6:] == [
-        "access.invitation_sent", "access.signed_up", "access.membership_added", "access.grant_created",
-        "access.invitation_accepted", "access.signed_in",
+        "access.invitation_sent", "access.membership_added", "access.grant_created", "access.invitation_accepted",
+        "access.signed_up", "access.signed_in",
     ]  # fmt: skip
+    # The sign-up is recorded once the person has joined, so that it carries the programme.
+    assert AuditEvent.objects.get(action="access.signed_up").programme == cohort.programme
 
 
 def test_the_invitation_email_says_where_when_and_until_when(invite, cohort):

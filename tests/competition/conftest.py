@@ -70,6 +70,17 @@ def enter(call, person, *, title="Moonrise", data=None, job=None):
     )  # fmt: skip
 
 
+def watch_through(assignment, *, share: float = 1.0, minutes: float = 5):
+    """The player's reports of someone who opened the film ``minutes`` ago, pressed play at once and
+    watched ``share`` of it: the first report of playback then, the rest now."""
+    started = timezone.now() - timedelta(minutes=minutes)
+    reviewer = assignment.reviewer
+    services.review_open(assignment=assignment, reviewer=reviewer, at=started)
+    services.watch_report(assignment=assignment, reviewer=reviewer, ranges=[[0, 0.1]], at=started)
+    duration = assignment.submission.duration_seconds
+    return services.watch_report(assignment=assignment, reviewer=reviewer, ranges=[[0, duration * share]])
+
+
 @pytest.fixture
 def call(programme, admin_user, cohort):
     return make_call(programme, admin_user)

@@ -44,24 +44,24 @@ def big_call(programme, admin_user, cohort):
     )  # fmt: skip
     rng = random.Random(7)
     ReviewerConflict.objects.bulk_create(
-        [ReviewerConflict(programme=programme, reviewer=reviewer, person=person)
+        [ReviewerConflict(programme=programme, reviewer=reviewer, email=person.email)
          for reviewer in reviewers for person in rng.sample(entrants, 12) if person != reviewer]
     )  # fmt: skip
     return close(call), reviewers
 
 
 def _check(call, reviewers):
-    assignments = list(call.assignments.exclude(state="recused").select_related("submission"))
+    assignments = list(call.assignments.exclude(state="recused").select_related("submission__entrant"))
     per_entry = Counter(a.submission_id for a in assignments)
     assert set(per_entry.values()) == {call.reviewers_per_entry} and len(per_entry) == 200
-    conflicts = set(ReviewerConflict.objects.values_list("reviewer_id", "person_id"))
+    conflicts = set(ReviewerConflict.objects.values_list("reviewer_id", "email"))
     cohorts = {}
     for user_id, cohort_id in Membership.objects.filter(cohort__isnull=False).values_list("user_id", "cohort_id"):
         cohorts.setdefault(user_id, set()).add(cohort_id)
     for a in assignments:
         entrant = a.submission.entrant_id
         assert a.reviewer_id != entrant, "a reviewer got their own film"
-        assert (a.reviewer_id, entrant) not in conflicts, "a reviewer got a conflicted film"
+        assert (a.reviewer_id, a.submission.entrant.email) not in conflicts, "a reviewer got a conflicted film"
         assert not cohorts.get(a.reviewer_id, set()) & cohorts.get(entrant, set()), "a cohort-mate's film"
     loads = Counter(a.reviewer_id for a in assignments)
     assert set(loads) == {r.pk for r in reviewers}

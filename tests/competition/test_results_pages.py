@@ -15,7 +15,7 @@ from access.rates import rate_publish
 from competition import services
 from competition.models import Appeal, Call, ReviewAssignment
 from feedback.models import LedgerEntry
-from tests.competition.conftest import close, enter
+from tests.competition.conftest import close, enter, watch_through
 
 pytestmark = pytest.mark.django_db
 
@@ -27,9 +27,7 @@ def client_for(user):
 
 
 def review(assignment, story, craft, reason):
-    ReviewAssignment.objects.filter(pk=assignment.pk).update(opened_at=timezone.now() - timedelta(minutes=5))
-    services.watch_report(assignment=assignment, reviewer=assignment.reviewer,
-                          ranges=[[0, assignment.submission.duration_seconds]])  # fmt: skip
+    watch_through(assignment)
     criteria = {c.name: c.pk for c in assignment.call.criteria.all()}
     services.review_save(assignment=assignment, reviewer=assignment.reviewer, submit=True, scores={
         criteria["Story"]: (story, f"{reason} story"), criteria["Craft"]: (craft, f"{reason} craft"),

@@ -16,7 +16,7 @@ from competition.media import film_url
 from competition.models import ReviewAssignment, Submission
 from generation.encoding import read_metadata
 from generation.provenance import TAG
-from tests.competition.conftest import close, enter, film
+from tests.competition.conftest import close, enter, film, watch_through
 
 pytestmark = pytest.mark.django_db
 
@@ -50,10 +50,8 @@ def scores_post(call, value=3, reason="Clear and well paced"):
 
 def watch(assignment, reviewer, *, share=1.0):
     """The player's reports, at the pace a person watching would send them."""
-    start = timezone.now() - timedelta(minutes=5)
-    ReviewAssignment.objects.filter(pk=assignment.pk).update(opened_at=start)
-    duration = assignment.submission.duration_seconds
-    return services.watch_report(assignment=assignment, reviewer=reviewer, ranges=[[0, duration * share]])
+    assert assignment.reviewer_id == reviewer.pk
+    return watch_through(assignment, share=share)
 
 
 def test_a_reviewer_never_reaches_the_entrants_identity(judged, reviewer, tester, call):
@@ -156,7 +154,8 @@ def test_watched_ranges_merge_and_cannot_outrun_the_clock(judged, reviewer):
 
     opened = timezone.now() - timedelta(seconds=30)
     ReviewAssignment.objects.filter(pk=assignment.pk).update(opened_at=opened)
-    for ranges in ([[0, 0.5]], [[0.4, 1.0], [1.5, 1.8]], [[1.7, 99]]):
+    assert browser.post(url, json.dumps({"ranges": [[0, 0.5]]}), content_type="application/json").status_code == 200
+    for ranges in ([[0.4, 1.0], [1.5, 1.8]], [[1.7, 99]]):
         # Ten seconds pass between reports: time enough for what each adds at double speed.
         ReviewAssignment.objects.filter(pk=assignment.pk).update(last_watch_at=timezone.now() - timedelta(seconds=10))
         response = browser.post(url, json.dumps({"ranges": ranges}), content_type="application/json")
@@ -170,19 +169,66 @@ def test_watched_ranges_merge_and_cannot_outrun_the_clock(judged, reviewer):
     assert client_for(reviewer).get(url).status_code == 405
 
 
+def test_a_page_left_open_cannot_claim_a_film_it_never_played(judged, reviewer, call):
+    """The clock starts at the first report of playback, not when the page opened: a page opened a minute
+    ago and never played cannot claim the whole film, and so cannot submit."""
+    _, assignment = judged
+    browser = client_for(reviewer)
+    url = f"{assignment.get_absolute_url()}watched/"
+    browser.get(assignment.get_absolute_url())
+    ReviewAssignment.objects.filter(pk=assignment.pk).update(opened_at=timezone.now() - timedelta(seconds=63))
+    duration = assignment.submission.duration_seconds
+    whole = json.dumps({"ranges": [[0, duration]]})
+    response = browser.post(url, whole, content_type="application/json")
+    assert response.status_code == 400 and "more than could have been watched" in response.json()["error"]
+    assert browser.post(url, json.dumps({"ranges": []}), content_type="application/json").status_code == 200
+    assignment.refresh_from_db()
+    assert assignment.watched == [] and assignment.watched_seconds == 0 and assignment.last_watch_at is None
+    response = browser.post(assignment.get_absolute_url(), scores_post(call) | {"submit": "1"})
+    assert response.status_code == 400 and "Watch at least" in response.content.decode()
+
+    # Playback starts: the first report counts from then; the film is claimed as it plays, not before.
+    assert browser.post(url, json.dumps({"ranges": [[0, 0.2]]}), content_type="application/json").status_code == 200
+    assert browser.post(url, whole, content_type="application/json").status_code == 400
+    started = timezone.now() - timedelta(seconds=duration / 2)
+    ReviewAssignment.objects.filter(pk=assignment.pk).update(last_watch_at=started)
+    assert browser.post(url, whole, content_type="application/json").status_code == 200
+    assignment.refresh_from_db()
+    assert assignment.watched_share == 1.0
+
+
 def test_a_declared_conflict_keeps_the_persons_films_away(call, tester, tester2, reviewer, reviewer2, admin_user):
     enter(call, tester)
     enter(call, tester2, title="Low tide")
-    response = client_for(reviewer).post("/reviews/conflicts/", {"email": tester.email})
+    response = client_for(reviewer).post("/reviews/conflicts/", {"email": tester.email.upper()})
     assert response.status_code == 302
     assert client_for(reviewer).post("/reviews/conflicts/", {"email": "nobody@example.org"}).status_code == 302
-    assert reviewer.review_conflicts.count() == 1
+    assert reviewer.review_conflicts.count() == 2
     close(call)
     call.reviewers_per_entry = 1
     call.save()
     services.assignment_run(call=call, actor=admin_user)
     mine = Submission.objects.get(entrant=tester)
     assert list(mine.assignments.values_list("reviewer", flat=True)) == [reviewer2.pk]
+
+
+def test_the_conflict_form_says_nothing_about_who_is_a_member(call, tester, reviewer, outsider):
+    """Declaring a member's address, a non-member's (an outsider, in no programme) and an address nobody has
+    gives the same answer, shown the same way; the list shows what the reviewer typed, nothing more."""
+    browser = client_for(reviewer)
+    pages = []
+    for email in (tester.email, outsider.email, "nobody@example.org"):
+        response = browser.post("/reviews/conflicts/", {"email": email}, follow=True)
+        assert response.status_code == 200
+        text = re.sub(re.escape(email), "ADDRESS", response.content.decode(), flags=re.IGNORECASE)
+        pages.append(re.search(r'<ul class="messages">(.*?)</ul>', text, re.S).group(1))
+    assert pages[0] == pages[1] == pages[2] and "Conflict declared" in pages[0]
+    assert "Nobody in your programmes" not in "".join(pages)
+    page = browser.get("/reviews/").content.decode()
+    assert tester.display_name not in page
+    assert reviewer.review_conflicts.count() == 3
+    assert browser.post("/reviews/conflicts/", {"email": "not an address"}, follow=True).status_code == 200
+    assert reviewer.review_conflicts.count() == 3
 
 
 def test_a_reviewer_who_recognises_a_film_steps_away_and_it_is_reassigned(judged, reviewer, admin_user, programme):

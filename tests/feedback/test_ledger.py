@@ -147,10 +147,62 @@ def test_a_duplicate_links_the_original_and_the_earliest_reporter_keeps_the_cred
     assert sum(entry.amount for entry in _entries(tester2)) == 0  # credited, then corrected by a new entry
     assert [entry.kind for entry in _entries(tester2)] == ["bug", "correction"]
     assert [entry.amount for entry in _entries(tester)] == [Decimal("40.00")]
-    # Back and forth again changes nothing.
+    # Found not to be a duplicate after all and confirmed again: credited again, once (the withdrawal undone).
     services.report_transition(report=later, to_state="triaged", actor=admin_user)
     services.report_transition(report=later, to_state="confirmed", actor=admin_user)
-    assert len(_entries(tester2)) == 2 and len(_entries(tester)) == 1
+    assert [entry.kind for entry in _entries(tester2)] == ["bug", "correction", "correction"]
+    assert sum(entry.amount for entry in _entries(tester2)) == Decimal("40.00") and len(_entries(tester)) == 1
+
+
+def _net(person):
+    entries = _entries(person)
+    return sum(entry.points for entry in entries), sum((entry.amount for entry in entries), Decimal(0))
+
+
+def test_a_report_wrongly_marked_duplicate_is_credited_once_whatever_path_brings_it_back(
+    tester, tester2, admin_user, rates
+):
+    original = _bug(tester2, title="Grey frames")
+    report = _bug(tester, title="Frames go grey")
+    services.report_transition(report=report, to_state="confirmed", actor=admin_user)
+    services.report_transition(report=report, to_state="duplicate", duplicate_of=original, actor=admin_user)
+    assert _net(tester) == (0, Decimal("0.00"))
+    paths = [
+        ["triaged", "confirmed"],
+        ["fixed", "confirmed", "fixed", "confirmed"],  # already credited: nothing more
+        ["duplicate", "triaged", "wont_fix", "confirmed"],
+        ["duplicate", "triaged", "duplicate", "triaged", "needs_info", "confirmed", "fixed"],
+    ]
+    for path in paths:
+        for state in path:
+            services.report_transition(report=report, to_state=state, actor=admin_user,
+                                       duplicate_of=original if state == "duplicate" else None)  # fmt: skip
+        assert _net(tester) == (50, Decimal("40.00")), path
+    assert [entry.kind for entry in _entries(tester)] == ["bug", *["correction"] * 6]
+    assert Notification.objects.filter(user=tester, text__contains="its credit is restored").count() == 3
+    assert _entries(tester2) == []  # the original was never confirmed
+
+    # A credit an admin corrected by hand keeps the correction through a withdrawal and its undoing.
+    report.refresh_from_db()
+    [entry] = [e for e in _entries(tester) if e.kind == "correction"][-1:]
+    ledger_correct(entry=entry, points=-20, amount="-10", reason="Was medium", actor=admin_user)
+    services.report_transition(report=report, to_state="confirmed", actor=admin_user)
+    services.report_transition(report=report, to_state="duplicate", duplicate_of=original, actor=admin_user)
+    assert _net(tester) == (0, Decimal("0.00"))
+    services.report_transition(report=report, to_state="triaged", actor=admin_user)
+    services.report_transition(report=report, to_state="confirmed", actor=admin_user)
+    assert _net(tester) == (30, Decimal("30.00"))
+
+
+def test_a_report_marked_duplicate_before_any_credit_is_credited_once_when_confirmed(
+    tester, tester2, admin_user, rates
+):
+    original = _bug(tester2, title="Grey frames")
+    report = _bug(tester, title="Frames go grey")
+    services.report_transition(report=report, to_state="duplicate", duplicate_of=original, actor=admin_user)
+    services.report_transition(report=report, to_state="triaged", actor=admin_user)
+    services.report_transition(report=report, to_state="confirmed", actor=admin_user)
+    assert [entry.kind for entry in _entries(tester)] == ["bug"] and _net(tester) == (50, Decimal("40.00"))
 
 
 def test_only_the_programmes_admins_change_a_reports_state(tester, tester2, reviewer, admin_user, rates):
@@ -272,3 +324,21 @@ def test_a_credit_that_loses_the_race_returns_the_winners_entry(tester, programm
         entry, created = ledger_credit(person=tester, programme=programme, kind="bug", source=report, reason="late")
         assert (entry, created) == (winner, False)
         assert LedgerEntry.objects.filter(person=tester).count() == 1  # the transaction is still usable
+
+
+def test_reports_withdrawn_before_the_upgrade_are_restored_when_confirmed_again(tester, tester2, admin_user, rates):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    original = _bug(tester2, title="Grey frames")
+    report = _bug(tester, title="Frames go grey")
+    services.report_transition(report=report, to_state="confirmed", actor=admin_user)
+    services.report_transition(report=report, to_state="duplicate", duplicate_of=original, actor=admin_user)
+    Report.objects.filter(pk=report.pk).update(credit_withdrawal=None)  # as the old code left it
+    import_module("feedback.migrations.0002_report_credit_withdrawal").withdrawals_mark(apps, None)
+    report.refresh_from_db()
+    assert report.credit_withdrawal == _entries(tester, "correction")[0]
+    services.report_transition(report=report, to_state="triaged", actor=admin_user)
+    services.report_transition(report=report, to_state="confirmed", actor=admin_user)
+    assert _net(tester) == (50, Decimal("40.00"))

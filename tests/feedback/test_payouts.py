@@ -79,8 +79,8 @@ def test_an_admin_pays_a_period_and_the_csv_matches_the_ledger(admin_client, adm
     again = admin_client.post("/manage/alpha/feedback/payouts/", {"currency": "USD", "period_start": start,
                                                                   "period_end": end})  # fmt: skip
     assert again.status_code == 400 and "paid in this currency already" in again.content.decode()
-    overlapping = payout_run(programme=programme, currency="USD", period_start=end, period_end=end, actor=admin_user)
-    assert overlapping.lines.count() == 0  # nothing is paid twice
+    with pytest.raises(ValidationError, match="Nothing is due"):  # nothing is paid twice
+        payout_run(programme=programme, currency="USD", period_start=end, period_end=end, actor=admin_user)
     eur = payout_run(programme=programme, currency="EUR", period_start=start, period_end=end, actor=admin_user)
     assert [(line.person, line.amount) for line in eur.lines.all()] == [(tester2, Decimal("2.00"))]
 
@@ -96,9 +96,10 @@ def test_a_correction_after_payment_is_settled_in_the_next_payout(admin_user, te
     assert statement_for(tester).due == {"USD": Decimal("-20.00")}
     # A negative sum is not paid out; it is carried to the next payout.
     yesterday = timezone.localdate() - timedelta(days=1)
-    nothing = payout_run(programme=programme, currency="USD", period_start=first_end, period_end=yesterday,
-                         actor=admin_user)  # fmt: skip
-    assert nothing.lines.count() == 0
+    with pytest.raises(ValidationError, match="Nothing is due"):
+        payout_run(programme=programme, currency="USD", period_start=first_end, period_end=yesterday,
+                   actor=admin_user)  # fmt: skip
+    assert Payout.objects.count() == 1
     assert not PaidEntry.objects.filter(entry=correction).exists()
 
 
@@ -139,6 +140,29 @@ def test_bad_payouts_are_refused_and_pay_nothing(admin_client, tester, programme
     response = admin_client.post("/manage/alpha/feedback/payouts/", form)
     assert response.status_code == 400 and message in response.content.decode()
     assert not Payout.objects.exists() and not LedgerEntry.objects.filter(kind="payout").exists()
+
+
+def test_a_payout_with_nobody_to_pay_is_refused_and_the_period_stays_open(
+    admin_client, admin_user, tester, programme, old_rates
+):
+    today = timezone.localdate()
+    start, end = today - timedelta(days=10), today - timedelta(days=1)
+    form = {"currency": "USD", "period_start": start, "period_end": end}
+    response = admin_client.post("/manage/alpha/feedback/payouts/", form)
+    assert response.status_code == 400 and "Nothing is due in USD" in response.content.decode()
+    assert "Paid 0 testers" not in response.content.decode()
+    assert not Payout.objects.exists() and not AuditEvent.objects.filter(action="feedback.payout_run").exists()
+
+    # Money due in another currency is not due in this one.
+    _credit(tester, programme, days_ago=3, kind="feedback")
+    with pytest.raises(ValidationError, match="Nothing is due"):
+        payout_run(programme=programme, currency="USD", period_start=start, period_end=end, actor=admin_user)
+
+    # Credit that arrives later for the same period is paid by a run over that period.
+    _credit(tester, programme, days_ago=2, severity="high")
+    payout = payout_run(programme=programme, currency="USD", period_start=start, period_end=end, actor=admin_user)
+    [line] = payout.lines.all()
+    assert (line.person, line.amount) == (tester, Decimal("40.00"))
 
 
 def test_testers_never_reach_payouts(client, tester, tester2, programme, admin_user, old_rates):
