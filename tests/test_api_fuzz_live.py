@@ -1,7 +1,7 @@
 """A small run of bench/fuzz_live.py in the suite: Schemathesis (all checks, every phase, 3 cases per operation
 and phase) against a live gunicorn with DEBUG=0 on PostgreSQL, which the in-process fuzz (tests/test_api_fuzz.py)
 never reaches. No answer may be a server error. Needs PostgreSQL: the suite's DATABASE_URL names the server, and
-the run gets a database of its own beside the suite's (<name>_livefuzz). About a minute."""
+the run gets a database of its own beside the suite's (livefuzz_<name>). About a minute."""
 
 import os
 import subprocess
@@ -23,7 +23,7 @@ pytestmark = [
 def test_a_live_server_on_postgresql_answers_fuzzing_with_no_server_error():
     parts = urlsplit(URL)
     name = parts.path.lstrip("/").removeprefix("test_") or "backlot"
-    own = parts._replace(path=f"/{name}_livefuzz").geturl()
+    own = parts._replace(path=f"/livefuzz_{name}").geturl()  # never test_*: the bench refuses shared names
     run = subprocess.run(
         [sys.executable, "bench/fuzz_live.py", "--database-url", own, "--examples", "3"],
         cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
