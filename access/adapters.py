@@ -3,7 +3,7 @@ from django import forms
 from django.core.exceptions import PermissionDenied
 
 from access.services import InvitationInvalid, invitation_for_token
-from config.client_address import client_ip
+from core.client_address import client_ip
 
 INVITATION_SESSION_KEY = "backlot_invitation"
 

@@ -24,7 +24,7 @@ from access.models import (
 from access.rates import rate_publish
 from access.terms import terms_publish
 from access.tokens import token_revoke
-from config.input_checks import CheckedInput
+from core.input_checks import CheckedInput
 
 
 @secure_admin_login

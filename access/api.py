@@ -4,7 +4,7 @@ from rest_framework import permissions, serializers, viewsets
 
 from access.api_auth import SessionOnly
 from access.models import AuditEvent, Membership, Role
-from config.input_checks import CheckedInput
+from core.input_checks import CheckedInput
 
 
 class IsProgrammeAdmin(permissions.BasePermission):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
 
 from access import leaks
@@ -107,3 +108,11 @@ class PersonRateThrottle(throttling.UserRateThrottle):
     def get_ident(self, request):
         # DRF's own reading believes any X-Forwarded-For; anonymous callers are keyed on the resolved address.
         return client_ip(request) or ""
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "access.api_auth.ApiTokenAuthentication"
+    name = "ApiToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "blt_ personal API token"}

@@ -6,4 +6,4 @@ class AccessConfig(AppConfig):
     verbose_name = "Access"
 
     def ready(self):
-        from access import schema, signals  # noqa: F401 (connects the receivers, registers the API scheme)
+        from access import api_auth, signals  # noqa: F401 (connects the receivers, registers the API scheme)

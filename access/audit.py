@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from access.models import AuditEvent
-from config.client_address import client_ip
+from core.client_address import client_ip
 
 __all__ = ["audit", "client_ip"]  # client_ip: the one resolver, re-exported for the views that record events
 

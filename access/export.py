@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from access.audit import audit_person
 from access.models import ApiToken, AuditEvent, Membership
-from config.csv_export import csv_text
+from core.csv_export import csv_text
 
 
 @dataclass(frozen=True)

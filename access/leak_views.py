@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 from access.audit import client_ip
 from access.leaks import alert_decide
 from access.models import LeakAlert, Membership, Role
-from config.text import text_problem
+from core.text import text_problem
 
 
 def _alerts_for(user):

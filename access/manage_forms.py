@@ -16,7 +16,7 @@ from django.utils import timezone
 from access import selectors
 from access.models import AuditEvent, Grant, Role, Suspension
 from access.services import INVITATION_DAYS
-from config.input_checks import CheckedForm, CheckedInput
+from core.input_checks import CheckedForm, CheckedInput
 
 REASON_REQUIRED = "Say why: it is kept in the audit trail."
 MAX_UPLOAD_BYTES = 1024 * 1024

@@ -31,9 +31,9 @@ from access.manage_forms import (
     SuspendForm,
 )
 from access.models import Grant, Invitation, Suspension
-from access.ratelimits import RateLimited, rate_consume, rate_refund, retry_after
-from config.csv_export import csv_lines
-from config.form_errors import form_errors_from
+from core.csv_export import csv_lines
+from core.form_errors import form_errors_from
+from core.ratelimits import RateLimited, rate_consume, rate_refund, retry_after
 
 
 def _result_key(programme) -> str:

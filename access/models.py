@@ -7,7 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from access.append_only import AppendOnlyModel
+from core.append_only import AppendOnlyModel
 
 
 class UserManager(BaseUserManager):

@@ -7,9 +7,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from access.audit import client_ip
 from access.models import ApiToken
-from access.ratelimits import RateLimited, rate_consume, rate_refund, retry_after
 from access.tokens import MAX_DAYS, token_create, token_revoke, token_rotate
-from config.input_checks import CheckedInput
+from core.input_checks import CheckedInput
+from core.ratelimits import RateLimited, rate_consume, rate_refund, retry_after
 
 
 class TokenForm(CheckedInput, forms.Form):

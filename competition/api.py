@@ -11,7 +11,7 @@ from access.api_auth import StaffTwoFactor, TokenHasScope
 from competition import selectors
 from competition.media import film_url
 from competition.models import Call, Criterion, ReviewAssignment, Submission
-from config.input_checks import CheckedInput
+from core.input_checks import CheckedInput
 
 READ_SCOPE = dict.fromkeys(("GET", "HEAD", "OPTIONS"), "read")
 

@@ -6,7 +6,7 @@ from django import forms
 
 from access.models import TESTER_ROLES, Cohort, Role
 from competition.models import Appeal, Call
-from config.input_checks import CheckedInput
+from core.input_checks import CheckedInput
 
 DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 NOTICE_HELP = "Required once submissions are open: what changes and why. Every entrant is sent it."

@@ -17,7 +17,7 @@ from competition.forms import AppealAnswerForm, CallForm, CriterionForm, NoticeF
 from competition.media import film_url
 from competition.models import Appeal, Call, Criterion, ReviewAssignment, Score
 from competition.results import METHOD, reviewer_agreement
-from config.form_errors import form_errors_from
+from core.form_errors import form_errors_from
 
 
 def _call_url(call) -> str:

@@ -21,7 +21,7 @@ from competition import selectors, services
 from competition.forms import ConflictForm, RecuseForm, ReviewForm
 from competition.media import film_url
 from competition.models import ReviewAssignment, ReviewerConflict
-from config.form_errors import form_errors_from
+from core.form_errors import form_errors_from
 
 
 def blind_entry(assignment: ReviewAssignment, viewer) -> dict:

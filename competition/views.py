@@ -15,7 +15,7 @@ from competition.forms import AppealForm, SubmissionForm
 from competition.media import BLIND, FilmRefused, film_resolve, film_url
 from competition.models import Call, Score, Submission
 from competition.results import METHOD
-from config.form_errors import form_errors_from
+from core.form_errors import form_errors_from
 
 
 def _visible_call(user, call_id) -> Call:

@@ -11,8 +11,8 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from config.client_address import trusted_proxies_parse
 from config.env import envbool, envfloat, envint, envlist, envmap, envstr
+from core.client_address import trusted_proxies_parse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("BACKLOT_VAR_DIR", str(BASE_DIR / "var"))).resolve()
@@ -59,8 +59,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "config.errors.ApiErrorsAsJsonMiddleware",
-    "config.errors.BodyLimitMiddleware",
+    "core.errors.ApiErrorsAsJsonMiddleware",
+    "core.errors.BodyLimitMiddleware",
     "csp.middleware.CSPMiddleware",
     "config.headers.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -161,7 +161,7 @@ ACCOUNT_RATE_LIMITS = {
 }
 USERSESSIONS_TRACK_ACTIVITY = True
 # allauth's own ALLAUTH_TRUSTED_PROXY_COUNT stays 0: it counts hops without asking who the peer is. Its
-# adapter (access.adapters.AccountAdapter.get_client_ip) answers with config.client_address instead.
+# adapter (access.adapters.AccountAdapter.get_client_ip) answers with core.client_address instead.
 # Staff (programme admins, reviewers, Django admin) must set up TOTP before using staff pages.
 BACKLOT_STAFF_MFA_REQUIRED = envbool("BACKLOT_STAFF_MFA_REQUIRED", True)
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
@@ -259,7 +259,7 @@ PERMISSIONS_POLICY = (
     "accelerometer=(), autoplay=(self), camera=(), display-capture=(), fullscreen=(self), geolocation=(), "
     "gyroscope=(), magnetometer=(), microphone=(), midi=(), payment=(), picture-in-picture=(self), usb=()"
 )
-# The client's address (config/client_address.py): the header below is believed only from these direct
+# The client's address (core/client_address.py): the header below is believed only from these direct
 # peers (addresses or networks, comma-separated; "unix" for a Unix-socket peer). Empty trusts nobody, and
 # every reader sees REMOTE_ADDR. Behind nginx on the same box: 127.0.0.1,::1; add a load balancer's or a
 # CDN's networks when they are in front of nginx.
@@ -283,12 +283,12 @@ if not DEBUG:
 # Request bodies other than file uploads (forms, JSON) are refused over this size with 413; files are judged by
 # each upload's own limit (films: the call's; report attachments: FEEDBACK_ATTACHMENT_MAX_BYTES).
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
-# JSON sent to the API may nest arrays and objects this deep (config/parsers.py).
+# JSON sent to the API may nest arrays and objects this deep (core/parsers.py).
 API_JSON_MAX_DEPTH = envint("API_JSON_MAX_DEPTH", 32)
 
 REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": [
-        "config.parsers.BoundedJSONParser",
+        "core.parsers.BoundedJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -305,8 +305,8 @@ REST_FRAMEWORK = {
         "person": envstr("API_RATE_PER_PERSON", "300/min"),
         "token": envstr("API_RATE_PER_TOKEN", "120/min"),
     },
-    "DEFAULT_SCHEMA_CLASS": "access.schema.BacklotAutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "config.pagination.BoundedLimitOffsetPagination",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.BacklotAutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
 }
@@ -405,7 +405,7 @@ BACKLOT_DATABASE_RETRY_SECONDS = envint("BACKLOT_DATABASE_RETRY_SECONDS", 60)
 # Each worker writes its row this often; one not heard from for three beats is shown as offline.
 BACKLOT_WORKER_HEARTBEAT_SECONDS = envint("BACKLOT_WORKER_HEARTBEAT_SECONDS", 30)
 
-# Rate limits per person (access/ratelimits.py), count/period with period s, m, h or d: invitations an
+# Rate limits per person (core/ratelimits.py), count/period with period s, m, h or d: invitations an
 # admin sends (each address counts), API tokens created or rotated, render jobs submitted (form and API
 # together, each variation counts). A request over the limit answers 429 and changes nothing.
 BACKLOT_RATE_LIMITS = {

@@ -12,7 +12,7 @@ from rest_framework.routers import DefaultRouter
 from access.api import AuditEventViewSet
 from access.sign_in import sign_in_page
 from competition.api import CallViewSet, ReviewViewSet, SubmissionViewSet
-from config.errors import too_large
+from core.errors import too_large
 from feedback.api import ClipRatingViewSet, LedgerViewSet, ReportViewSet
 from generation.api import ModelViewSet, PresetViewSet, QuotaView, RenderJobViewSet
 

@@ -10,8 +10,8 @@ from rest_framework import exceptions, mixins, parsers, serializers, status, vie
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from config.input_checks import TEXT_AREA, CheckedInput
-from config.parsers import BoundedJSONParser
+from core.input_checks import TEXT_AREA, CheckedInput
+from core.parsers import BoundedJSONParser
 from feedback import services
 from feedback.ledger import statement_for
 from feedback.models import SEVERITIES, ClipRating, HarmCategory, LedgerEntry, Report, ReportEvent

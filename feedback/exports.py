@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from access.export import _when
-from config.csv_export import csv_text
+from core.csv_export import csv_text
 from feedback.models import ClipRating, LedgerEntry, Report, ShowcaseOffer
 
 RATING_FIELDS = ["job", "model_key", "model_version", *ClipRating.SCORES, "comment", "tags", "state", "created_at"]

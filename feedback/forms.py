@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from config.input_checks import CheckedInput
+from core.input_checks import CheckedInput
 from feedback.ledger import is_own_work
 from feedback.models import SEVERITIES, HarmCategory, ModelVersion, Report, ShowcaseUse
 from feedback.services import CREDITED_STATES, TRANSITIONS

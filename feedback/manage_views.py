@@ -18,8 +18,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from access.audit import audit, client_ip
 from access.decorators import programme_admin_required
 from access.models import Programme
-from config.csv_export import csv_text
-from config.form_errors import form_errors_from
+from core.csv_export import csv_text
+from core.form_errors import form_errors_from
 from feedback import charts, payouts, selectors, services, showcase
 from feedback.forms import (
     AssignForm,

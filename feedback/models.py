@@ -7,8 +7,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from access.append_only import AppendOnlyModel
 from access.models import ContributionRate
+from core.append_only import AppendOnlyModel
 
 Severity = ContributionRate.Severity
 SEVERITIES = [choice for choice in Severity.choices if choice[0]]

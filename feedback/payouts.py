@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from access.audit import audit
 from access.policy import is_programme_admin
-from config.csv_export import csv_text
+from core.csv_export import csv_text
 from feedback.models import LedgerEntry, PaidEntry, Payout, PayoutLine
 from feedback.notify import notify
 

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from access.audit import client_ip
 from access.models import Membership, Programme, Role
 from access.policy import is_programme_admin
-from config.form_errors import form_errors_from
+from core.form_errors import form_errors_from
 from feedback import selectors, services, showcase
 from feedback.forms import AssignForm, BugForm, CommentForm, FindingForm, RatingForm, TransitionForm
 from feedback.ledger import is_own_work, statement_for

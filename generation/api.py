@@ -11,9 +11,9 @@ from rest_framework.utils.urls import replace_query_param
 
 from access import leaks
 from access.policy import current_grant
-from access.ratelimits import RateLimited, rate_consume, rate_refund
-from access.schema import ErrorSerializer
-from config.input_checks import TEXT_AREA, CheckedForm, CheckedInput
+from core.input_checks import TEXT_AREA, CheckedForm, CheckedInput
+from core.ratelimits import RateLimited, rate_consume, rate_refund
+from core.schema import ErrorSerializer
 from generation import presets, selectors, services
 from generation.media import media_url
 from generation.models import Preset, RenderJob

@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 
-from config.input_checks import CheckedInput
+from core.input_checks import CheckedInput
 from generation import trace
 from generation.models import RenderJob
 from generation.registry import MODELS, ModelSpec, model_choices

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from access.audit import client_ip
 from access.decorators import programme_access_required, programme_admin_required
 from access.policy import is_programme_admin, may_read_prompt_refusals
-from config.form_errors import form_errors_from
+from core.form_errors import form_errors_from
 from generation import presets, prompt_policy
 from generation.forms import PresetForm, PresetRenameForm
 from generation.manage_forms import PromptRuleForm, PromptTestForm, RefusalFilter

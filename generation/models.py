@@ -7,7 +7,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from access.append_only import AppendOnlyModel
+from core.append_only import AppendOnlyModel
 
 MARK_CODE_BITS = 32
 # Crockford's base 32: no I, L, O or U, so a code read off a frame is not mistaken for another.

@@ -23,7 +23,7 @@ from access import leaks
 from access.models import Grant
 from access.policy import current_grant, may_render
 from access.terms import terms_accepted_current
-from config.text import text_problem
+from core.text import text_problem
 from generation.models import PromptRefusal, RenderJob
 from generation.outages import outlasting_database_restarts, retried
 from generation.prompt_policy import prompt_screen

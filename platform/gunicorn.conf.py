@@ -15,7 +15,7 @@ max_requests_jitter = 200
 accesslog = "-"
 errorlog = "-"
 # Which peers gunicorn believes X-Forwarded-Proto from, for wsgi.url_scheme only: gunicorn never changes
-# REMOTE_ADDR. The client's address is Backlot's own (BACKLOT_TRUSTED_PROXIES, config/client_address.py).
+# REMOTE_ADDR. The client's address is Backlot's own (BACKLOT_TRUSTED_PROXIES, core/client_address.py).
 # Unset, gunicorn trusts the same proxies ("unix", a socket peer, is one gunicorn trusts anyway).
 _proxies = [entry.strip() for entry in os.environ.get("BACKLOT_TRUSTED_PROXIES", "").split(",")]
 _proxies = [entry for entry in _proxies if entry and entry.lower() != "unix"]

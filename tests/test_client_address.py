@@ -1,4 +1,4 @@
-"""One client address for every reader (config/client_address.py): a forwarded header counts only when
+"""One client address for every reader (core/client_address.py): a forwarded header counts only when
 the direct peer is a trusted proxy, chains are read from the right past trusted proxies, and garbage is
 never used. Then each reader, in process: leak detection, the audit trail, allauth's sign-in limits,
 recorded sessions and new-network emails, token last use and API throttles."""
@@ -14,7 +14,7 @@ from access.adapters import AccountAdapter
 from access.api_auth import PersonRateThrottle
 from access.models import AuditEvent, LeakAlert
 from access.tokens import token_create
-from config.client_address import client_ip, trusted_proxies_parse
+from core.client_address import client_ip, trusted_proxies_parse
 
 NGINX = ["127.0.0.1", "::1"]
 LOAD_BALANCERS = "10.0.0.0/8"
@@ -35,7 +35,7 @@ def test_with_no_trusted_proxies_the_header_is_ignored(settings):
 
 
 def test_a_local_proxy_left_untrusted_is_reported_once(settings, caplog, monkeypatch):
-    monkeypatch.setattr("config.client_address._warned_untrusted_proxy", False)
+    monkeypatch.setattr("core.client_address._warned_untrusted_proxy", False)
     for _ in range(3):
         assert resolve(settings, peer="127.0.0.1", xff="203.0.113.7") == "127.0.0.1"
     assert resolve(settings, peer="198.51.100.4", xff="203.0.113.7") == "198.51.100.4"  # not a local proxy

@@ -13,8 +13,8 @@ from django_filters import FilterSet
 from rest_framework import serializers
 
 from access.models import Grant
-from config.input_checks import CheckedInput, field_checked
-from config.text import NOTHING_VISIBLE, text_problem
+from core.input_checks import CheckedInput, field_checked
+from core.text import NOTHING_VISIBLE, text_problem
 from feedback.models import Report
 from generation.models import Preset, RenderJob
 from generation.services import grant_usage

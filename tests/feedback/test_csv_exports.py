@@ -1,4 +1,4 @@
-"""One CSV writer (config/csv_export.py) serves every export, and none of them hands a spreadsheet a formula:
+"""One CSV writer (core/csv_export.py) serves every export, and none of them hands a spreadsheet a formula:
 text that a tester or an admin typed (a display name, a reason, a title, a comment, a prompt, a version) is
 written so that a spreadsheet shows it and never runs it."""
 
@@ -15,7 +15,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from access.export import export_build
-from config.csv_export import csv_cell, csv_text
+from core.csv_export import csv_cell, csv_text
 from feedback import services, showcase
 from feedback.ledger import ledger_correct
 from feedback.models import LedgerEntry, ModelVersion
@@ -91,8 +91,8 @@ def test_no_csv_is_written_anywhere_but_the_one_writer():
     writers = re.compile(r"csv\.(writer|DictWriter)\(")
     found = [
         str(path.relative_to(ROOT))
-        for folder in ("access", "generation", "feedback", "competition", "config", "bench")
+        for folder in ("core", "access", "generation", "feedback", "competition", "config", "bench")
         for path in (ROOT / folder).rglob("*.py")
         if writers.search(path.read_text())
     ]
-    assert found == ["config/csv_export.py"]
+    assert found == ["core/csv_export.py"]

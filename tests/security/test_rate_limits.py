@@ -126,7 +126,7 @@ def test_a_replayed_api_submission_is_not_counted_twice(client, tester, limits):
 
 
 def test_the_limits_are_settings_with_sane_defaults(settings):
-    from access.ratelimits import rate_parse
+    from core.ratelimits import rate_parse
 
     assert {scope: str(rate_parse(rate)) for scope, rate in settings.BACKLOT_RATE_LIMITS.items()} == {
         "invitations": "500 per hour", "tokens": "10 per hour", "submissions": "120 per hour",

@@ -10,7 +10,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.shortcuts import render
 
-from config.parsers import too_large_message
+from core.parsers import too_large_message
 
 API_PREFIX = "/api/"
 DETAILS = {

@@ -101,7 +101,7 @@ def _warn_untrusted_proxy(peer: Address) -> None:
     if not _warned_untrusted_proxy:
         _warned_untrusted_proxy = True
         log.warning(
-            "config.client_address.untrusted_proxy peer=%s: a forwarded address came from a local proxy that "
+            "core.client_address.untrusted_proxy peer=%s: a forwarded address came from a local proxy that "
             "BACKLOT_TRUSTED_PROXIES does not list, so every client looks like %s; set it (127.0.0.1,::1 for "
             "nginx on this host).",
             peer,

@@ -1,4 +1,4 @@
-"""One mixin puts the text and date rules (config/text.py, config/datetimes.py) on every field of a form,
+"""One mixin puts the text and date rules (core/text.py, core/datetimes.py) on every field of a form,
 a filter form or a serializer, including fields added later in ``__init__``, so that a new field cannot
 forget them. Every form and serializer of the project mixes it in; tests/test_hostile_input.py walks them.
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 from django import forms
 from rest_framework import serializers
 
-from config.datetimes import date_check
-from config.text import multi_line_text, single_line_text
+from core.datetimes import date_check
+from core.text import multi_line_text, single_line_text
 
 # A serializer's text field that may hold several lines: ``serializers.CharField(style=TEXT_AREA)``.
 TEXT_AREA = {"base_template": "textarea.html"}

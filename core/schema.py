@@ -1,22 +1,13 @@
-"""The API schema: the token scheme, and the error answers every endpoint can give, documented once here
+"""The API schema: the error answers every endpoint can give, documented once here
 so that clients (and the fuzz test) can rely on them as much as on the success responses."""
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
 
-from config.input_checks import CheckedInput
-
-
-class ApiTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "access.api_auth.ApiTokenAuthentication"
-    name = "ApiToken"
-
-    def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer", "bearerFormat": "blt_ personal API token"}
+from core.input_checks import CheckedInput
 
 
 class ErrorSerializer(CheckedInput, serializers.Serializer):
