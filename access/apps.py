@@ -6,4 +6,5 @@ class AccessConfig(AppConfig):
     verbose_name = "Access"
 
     def ready(self):
-        from access import api_auth, signals  # noqa: F401 (connects the receivers, registers the API scheme)
+        # Connects the receivers, registers the API scheme and the export's own sections (before any other app's).
+        from access import api_auth, export, signals  # noqa: F401

@@ -1,8 +1,10 @@
 """A person's own data, as a zip they can take away at any time, even while their access is suspended.
 
 Each file in the zip is one section: a name, what it holds (for the README) and a builder that turns
-the person into the file's text. A new section is one more function and one more entry in SECTIONS.
-Only metadata goes in: never the clips themselves, never secrets (token digests, session keys).
+the person into the file's text. Every app adds its own sections with ``@section(...)`` in its
+``exports`` module, which its AppConfig.ready() imports; so access needs to know none of them, and the
+files follow the order of INSTALLED_APPS. Only metadata goes in: never the clips themselves, never
+secrets (token digests, session keys).
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
 from access.audit import audit_person
 from access.models import ApiToken, AuditEvent, Membership
-from core.csv_export import csv_text
 
 
 @dataclass(frozen=True)
@@ -29,30 +31,46 @@ class Section:
     build: Callable[..., str]
 
 
-def _when(value: datetime | None) -> str | None:
+SECTIONS: list[Section] = []
+
+
+def section(filename: str, description: str) -> Callable:
+    """Add the decorated builder (person -> the file's text) to every export as ``filename``."""
+
+    def register(build: Callable[..., str]) -> Callable[..., str]:
+        if any(existing.filename == filename for existing in SECTIONS):
+            raise ImproperlyConfigured(f"Two data export sections are called {filename}.")
+        SECTIONS.append(Section(filename, description, build))
+        return build
+
+    return register
+
+
+def when(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _json(value) -> str:
+def json_text(value) -> str:
     return json.dumps(value, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False) + "\n"
 
 
 # --- Sections ------------------------------------------------------------------------------------
 
 
+@section("profile.json", "Your account: email, display name, when you joined, your programmes and roles.")
 def profile_json(user) -> str:
     memberships = Membership.objects.filter(user=user).select_related("programme", "cohort").order_by("created_at")
-    return _json(
+    return json_text(
         {
             "email": user.email,
             "display_name": user.display_name,
-            "date_joined": _when(user.date_joined),
+            "date_joined": when(user.date_joined),
             "memberships": [
                 {
                     "programme": membership.programme.name,
                     "cohort": membership.cohort.name if membership.cohort else None,
                     "role": membership.role,
-                    "since": _when(membership.created_at),
+                    "since": when(membership.created_at),
                 }
                 for membership in memberships
             ],
@@ -60,45 +78,23 @@ def profile_json(user) -> str:
     )
 
 
-JOB_FIELDS = [
-    "id", "prompt", "negative_prompt", "model_key", "num_frames", "width", "height", "num_steps",
-    "guidance_scale", "seed", "state", "error", "queued_at", "started_at", "finished_at", "gpu_seconds",
-    "charged_seconds",
-]  # fmt: skip
-
-
-def _job_rows(user) -> list[dict]:
-    from generation.models import RenderJob
-
-    rows = []
-    for job in RenderJob.objects.filter(owner=user).order_by("queued_at").values(*JOB_FIELDS).iterator():
-        job["id"] = str(job["id"])
-        for field in ("queued_at", "started_at", "finished_at"):
-            job[field] = _when(job[field])
-        rows.append(job)
-    return rows
-
-
-def jobs_csv(user) -> str:
-    return csv_text(JOB_FIELDS, _job_rows(user))
-
-
-def jobs_json(user) -> str:
-    return _json(_job_rows(user))
-
-
+@section(
+    "api_tokens.json",
+    "Your API tokens: name, first characters, scopes, dates, last use, state. "
+    "The tokens themselves are not kept by Backlot and are not included.",
+)
 def api_tokens_json(user) -> str:
     # Never the digest: it is all an attacker would need to match a stolen token.
     tokens = ApiToken.objects.filter(user=user).order_by("created_at")
-    return _json(
+    return json_text(
         [
             {
                 "name": token.name,
                 "hint": token.hint,
                 "scopes": token.scopes,
-                "created_at": _when(token.created_at),
-                "expires_at": _when(token.expires_at),
-                "last_used_at": _when(token.last_used_at),
+                "created_at": when(token.created_at),
+                "expires_at": when(token.expires_at),
+                "last_used_at": when(token.last_used_at),
                 "last_used_ip": token.last_used_ip,
                 "state": token.state,
             }
@@ -107,49 +103,17 @@ def api_tokens_json(user) -> str:
     )
 
 
+@section("audit.json", "Events in Backlot's audit trail that were done by you or to you.")
 def audit_json(user) -> str:
     events = AuditEvent.objects.filter(subject=user) | AuditEvent.objects.filter(actor=user)
-    return _json(
+    return json_text(
         [
-            {"at": _when(at), "action": action, "target": target, "reason": reason}
+            {"at": when(at), "action": action, "target": target, "reason": reason}
             for at, action, target, reason in events.order_by("at", "id").values_list(
                 "at", "action", "target", "reason"
             )
         ]
     )
-
-
-def _feedback_section(name: str) -> Callable[..., str]:
-    """A builder from feedback/exports.py, imported when the export is made (feedback builds on access)."""
-
-    def build(user) -> str:
-        from feedback import exports
-
-        return getattr(exports, name)(user)
-
-    return build
-
-
-SECTIONS: list[Section] = [
-    Section("profile.json", "Your account: email, display name, when you joined, your programmes and roles.",
-            profile_json),
-    Section("jobs.csv", "Every render job you submitted, one row each: settings, state and timings. "
-            "The video files are not included; download them from each clip's page.", jobs_csv),
-    Section("jobs.json", "The same jobs as jobs.csv, as JSON.", jobs_json),
-    Section("api_tokens.json", "Your API tokens: name, first characters, scopes, dates, last use, state. "
-            "The tokens themselves are not kept by Backlot and are not included.", api_tokens_json),
-    Section("audit.json", "Events in Backlot's audit trail that were done by you or to you.", audit_json),
-    Section("ratings.csv", "Your ratings of your clips: scores, comment, tags, whether accepted.",
-            _feedback_section("ratings_csv")),
-    Section("bug_reports.csv", "Your bug reports: what you wrote, their state and response times.",
-            _feedback_section("bug_reports_csv")),
-    Section("findings.csv", "Your red-team findings (confidential: only you and the programme's admins see them).",
-            _feedback_section("findings_csv")),
-    Section("ledger.csv", "Every entry in your contribution ledger: credits, corrections and payouts.",
-            _feedback_section("ledger_csv")),
-    Section("showcase.csv", "Clips you offered for showcase use, and each use made of them.",
-            _feedback_section("showcase_csv")),
-]  # fmt: skip
 
 
 # --- The zip -------------------------------------------------------------------------------------

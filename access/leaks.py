@@ -19,6 +19,7 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from access import hooks
 from access.audit import audit_person
 from access.models import ApiToken, CredentialSighting, LeakAlert, Membership, Role
 from access.tokens import token_lookup, tokens_in_text
@@ -141,15 +142,11 @@ def burst_check(
     *, user, credential: str, token: ApiToken | None = None, session_key: str | None = None
 ) -> LeakAlert | None:
     """Jobs submitted in the last hour against the person's hourly average over the past two weeks."""
-    from generation.models import RenderJob
-
     now = timezone.now()
-    last_hour = RenderJob.objects.filter(owner=user, queued_at__gte=now - timedelta(hours=1)).count()
+    last_hour = hooks.jobs_submitted(user=user, since=now - timedelta(hours=1))
     if last_hour < settings.LEAK_BURST_MIN_JOBS:
         return None
-    history = RenderJob.objects.filter(
-        owner=user, queued_at__gte=now - timedelta(days=14), queued_at__lt=now - timedelta(hours=1)
-    ).count()
+    history = hooks.jobs_submitted(user=user, since=now - timedelta(days=14), until=now - timedelta(hours=1))
     hourly = history / (14 * 24 - 1)
     if last_hour <= settings.LEAK_BURST_FACTOR * max(hourly, 1.0):
         return None

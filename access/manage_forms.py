@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
-from access import selectors
+from access import hooks, selectors
 from access.models import AuditEvent, Grant, Role, Suspension
 from access.services import INVITATION_DAYS
 from core.input_checks import CheckedForm, CheckedInput
@@ -171,10 +171,8 @@ class ProgrammeModelsForm(CheckedInput, forms.Form):
     )  # fmt: skip
 
     def __init__(self, *args, programme, **kwargs):
-        from generation.registry import model_choices
-
         super().__init__(*args, initial={"model_keys": programme.model_keys}, **kwargs)
-        self.fields["model_keys"].choices = model_choices()
+        self.fields["model_keys"].choices = hooks.model_choices()
 
 
 class GrantForm(CheckedInput, forms.Form):
@@ -201,12 +199,10 @@ class GrantForm(CheckedInput, forms.Form):
     reason = _reason_field()
 
     def __init__(self, *args, grant: Grant, **kwargs):
-        from generation.registry import model_choices
-
         initial = {field: getattr(grant, field) for field in self.editable_fields()}
         super().__init__(*args, initial=initial, **kwargs)
         self.grant = grant
-        choices = model_choices()
+        choices = hooks.model_choices()
         known = {key for key, _ in choices}
         # Keep keys the grant holds that the registry no longer lists, so saving does not drop them silently.
         choices += [(key, f"{key} (not in the registry)") for key in grant.model_keys if key not in known]

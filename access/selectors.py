@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, QuerySet
 
+from access import hooks
 from access.models import AuditEvent, Cohort, Grant, Invitation, Membership, Programme, Role, Suspension
 from access.policy import Decision, may_use_site
 
@@ -53,10 +54,9 @@ def programme_people(programme: Programme) -> list[Person]:
     """Everyone with a role in ``programme``, with their grant, its usage and their access, in a
     fixed number of queries however many people there are."""
     from access.policy import site_decisions
-    from generation.services import grants_usage
 
     grants = {grant.user_id: grant for grant in Grant.objects.filter(programme=programme)}
-    usage = grants_usage(list(grants.values()))
+    usage = hooks.grants_usage(list(grants.values()))
     people: dict[int, Person] = {}
     memberships = Membership.objects.filter(programme=programme).select_related("user", "cohort")
     for membership in memberships.order_by("user__email", "role"):
@@ -79,14 +79,12 @@ def programme_person(programme: Programme, user_id: int):
 
 
 def person_summary(programme: Programme, user) -> Person:
-    from generation.services import grant_usage
-
     grant = Grant.objects.filter(programme=programme, user=user).first()
     return Person(
         user=user,
         memberships=list(Membership.objects.filter(programme=programme, user=user).select_related("cohort")),
         grant=grant,
-        usage=grant_usage(grant) if grant else None,
+        usage=hooks.grant_usage(grant) if grant else None,
         access=may_use_site(user),
     )
 

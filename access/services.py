@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from access import hooks
 from access.audit import audit
 from access.models import (
     TESTER_ROLES,
@@ -79,13 +80,12 @@ def programme_create(*, name: str, actor=None, description: str = "") -> Program
 @transaction.atomic
 def programme_models_set(*, programme: Programme, model_keys: list[str], actor=None, ip=None) -> Programme:
     """Which registry models the programme offers (none ticked: all). Grants narrow it further."""
-    from generation.registry import MODELS
-
-    unknown = sorted(set(model_keys) - set(MODELS))
+    known = hooks.model_keys()
+    unknown = sorted(set(model_keys) - set(known))
     if unknown:
         raise ValidationError({"model_keys": f"Unknown models: {', '.join(unknown)}."})
     before = list(programme.model_keys)
-    programme.model_keys = sorted(set(model_keys), key=list(MODELS).index)
+    programme.model_keys = sorted(set(model_keys), key=known.index)
     programme.save(update_fields=["model_keys"])
     audit("programme.models_changed", actor=actor, programme=programme, target=programme, ip=ip,
           before=before, after=programme.model_keys)  # fmt: skip
@@ -350,11 +350,9 @@ def suspension_create(
 
 
 def _cut_off(users, *, reason: str) -> None:
-    from generation.services import jobs_cancel_for_owners
-
     ids = [user.pk for user in users]
     sessions_end_all(user_ids=ids)
-    jobs_cancel_for_owners(owner_ids=ids, reason=reason)
+    hooks.access_withdrawn.send(sender=Suspension, user_ids=ids, reason=reason)
 
 
 def sessions_end_all(*, user_ids) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from access.export import _when
+from access.export import section, when
 from core.csv_export import csv_text
 from feedback.models import ClipRating, LedgerEntry, Report, ShowcaseOffer
 
@@ -16,6 +16,7 @@ LEDGER_FIELDS = ["id", "created_at", "programme", "kind", "reason", "severity", 
 SHOWCASE_FIELDS = ["job", "credit_name", "offered_at", "revoked_at", "use", "used_at", "description"]
 
 
+@section("ratings.csv", "Your ratings of your clips: scores, comment, tags, whether accepted.")
 def ratings_csv(user) -> str:
     rows = []
     for rating in ClipRating.objects.filter(author=user).select_related("model_version").order_by("created_at"):
@@ -23,7 +24,7 @@ def ratings_csv(user) -> str:
             "job": str(rating.job_id), "model_key": rating.model_key,
             "model_version": rating.model_version.version if rating.model_version else "",
             **{score: getattr(rating, score) for score in ClipRating.SCORES}, "comment": rating.comment,
-            "tags": ",".join(rating.tags), "state": rating.state, "created_at": _when(rating.created_at),
+            "tags": ",".join(rating.tags), "state": rating.state, "created_at": when(rating.created_at),
         })  # fmt: skip
     return csv_text(RATING_FIELDS, rows)
 
@@ -34,7 +35,7 @@ def _reports_csv(user, kind: str) -> str:
                                                                              "fixed_in")  # fmt: skip
     for report in reports.order_by("created_at"):
         row = {field: getattr(report, field) for field in REPORT_FIELDS if not field.endswith("_at")}
-        row |= {field: _when(getattr(report, field)) for field in REPORT_FIELDS if field.endswith("_at")}
+        row |= {field: when(getattr(report, field)) for field in REPORT_FIELDS if field.endswith("_at")}
         row |= {
             "harm_category": report.harm_category.name if report.harm_category else "",
             "job": str(report.job_id) if report.job_id else "",
@@ -45,17 +46,20 @@ def _reports_csv(user, kind: str) -> str:
     return csv_text(REPORT_FIELDS, rows)
 
 
+@section("bug_reports.csv", "Your bug reports: what you wrote, their state and response times.")
 def bug_reports_csv(user) -> str:
     return _reports_csv(user, Report.Kind.BUG)
 
 
+@section("findings.csv", "Your red-team findings (confidential: only you and the programme's admins see them).")
 def findings_csv(user) -> str:
     return _reports_csv(user, Report.Kind.FINDING)
 
 
+@section("ledger.csv", "Every entry in your contribution ledger: credits, corrections and payouts.")
 def ledger_csv(user) -> str:
     rows = [
-        {"id": entry.pk, "created_at": _when(entry.created_at), "programme": entry.programme.name, "kind": entry.kind,
+        {"id": entry.pk, "created_at": when(entry.created_at), "programme": entry.programme.name, "kind": entry.kind,
          "reason": entry.reason, "severity": entry.severity, "rate": str(entry.rate) if entry.rate else "",
          "points": entry.points, "amount": entry.amount, "currency": entry.currency}
         for entry in LedgerEntry.objects.filter(person=user).select_related("programme", "rate")
@@ -63,12 +67,13 @@ def ledger_csv(user) -> str:
     return csv_text(LEDGER_FIELDS, rows)
 
 
+@section("showcase.csv", "Clips you offered for showcase use, and each use made of them.")
 def showcase_csv(user) -> str:
     rows = []
     for offer in ShowcaseOffer.objects.filter(artist=user).prefetch_related("uses").order_by("offered_at"):
-        base = {"job": str(offer.job_id), "credit_name": offer.credit_name, "offered_at": _when(offer.offered_at),
-                "revoked_at": _when(offer.revoked_at)}  # fmt: skip
+        base = {"job": str(offer.job_id), "credit_name": offer.credit_name, "offered_at": when(offer.offered_at),
+                "revoked_at": when(offer.revoked_at)}  # fmt: skip
         uses = list(offer.uses.all())
-        rows += [base | {"use": use.kind, "used_at": _when(use.used_at), "description": use.description}
+        rows += [base | {"use": use.kind, "used_at": when(use.used_at), "description": use.description}
                  for use in uses] or [base | {"use": None, "used_at": None, "description": None}]  # fmt: skip
     return csv_text(SHOWCASE_FIELDS, rows)

@@ -6,4 +6,5 @@ class GenerationConfig(AppConfig):
     verbose_name = "Generation"
 
     def ready(self):
-        from generation import signals  # noqa: F401 (connects the worker-state receivers)
+        # The worker-state receivers, what generation answers and does for access, its export sections.
+        from generation import exports, receivers, signals  # noqa: F401

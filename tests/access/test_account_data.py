@@ -32,6 +32,9 @@ FILES = {
     "findings.csv",
     "ledger.csv",
     "showcase.csv",
+    "competition_entries.csv",
+    "competition_scores.csv",
+    "competition_appeals.csv",
 }
 
 

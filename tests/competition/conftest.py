@@ -8,8 +8,9 @@ from django.utils import timezone
 
 from access.models import Role
 from access.policy import current_grant
+from access.rates import rate_publish
 from competition import services
-from competition.models import Call
+from competition.models import Call, ReviewAssignment
 from generation.encoding import encode_mp4
 from tests.conftest import member, with_totp
 from tests.factories import RenderJobFactory
@@ -89,3 +90,25 @@ def call(programme, admin_user, cohort):
 @pytest.fixture
 def reviewer2(programme):
     return with_totp(member("reviewer2@example.org", programme=programme, role=Role.REVIEWER))
+
+
+def review(assignment, story, craft, reason):
+    watch_through(assignment)
+    criteria = {c.name: c.pk for c in assignment.call.criteria.all()}
+    services.review_save(assignment=assignment, reviewer=assignment.reviewer, submit=True, scores={
+        criteria["Story"]: (story, f"{reason} story"), criteria["Craft"]: (craft, f"{reason} craft"),
+    })  # fmt: skip
+
+
+@pytest.fixture
+def reviewed(call, tester, tester2, reviewer, reviewer2, admin_user, programme):
+    for kind, points, amount in (("submission", 5, "20"), ("prize", 50, "500")):
+        rate_publish(programme=programme, kind=kind, points=points, amount=amount, currency="USD", actor=admin_user)
+    moon, tide = enter(call, tester, title="Moonrise"), enter(call, tester2, title="Low tide")
+    close(call)
+    services.assignment_run(call=call, actor=admin_user)
+    for assignment in ReviewAssignment.objects.select_related("submission", "reviewer", "call"):
+        good = assignment.submission == moon
+        harsh = assignment.reviewer == reviewer
+        review(assignment, (4 if good else 2) - harsh, (3 if good else 2) - harsh, "Bright" if good else "Flat")
+    return moon, tide

@@ -11,11 +11,10 @@ from django.test import Client
 from django.utils import timezone
 
 from access.models import AuditEvent, User
-from access.rates import rate_publish
 from competition import services
-from competition.models import Appeal, Call, ReviewAssignment
+from competition.models import Appeal, Call
 from feedback.models import LedgerEntry
-from tests.competition.conftest import close, enter, watch_through
+from tests.competition.conftest import close, enter
 
 pytestmark = pytest.mark.django_db
 
@@ -24,28 +23,6 @@ def client_for(user):
     browser = Client()
     browser.force_login(user)
     return browser
-
-
-def review(assignment, story, craft, reason):
-    watch_through(assignment)
-    criteria = {c.name: c.pk for c in assignment.call.criteria.all()}
-    services.review_save(assignment=assignment, reviewer=assignment.reviewer, submit=True, scores={
-        criteria["Story"]: (story, f"{reason} story"), criteria["Craft"]: (craft, f"{reason} craft"),
-    })  # fmt: skip
-
-
-@pytest.fixture
-def reviewed(call, tester, tester2, reviewer, reviewer2, admin_user, programme):
-    for kind, points, amount in (("submission", 5, "20"), ("prize", 50, "500")):
-        rate_publish(programme=programme, kind=kind, points=points, amount=amount, currency="USD", actor=admin_user)
-    moon, tide = enter(call, tester, title="Moonrise"), enter(call, tester2, title="Low tide")
-    close(call)
-    services.assignment_run(call=call, actor=admin_user)
-    for assignment in ReviewAssignment.objects.select_related("submission", "reviewer", "call"):
-        good = assignment.submission == moon
-        harsh = assignment.reviewer == reviewer
-        review(assignment, (4 if good else 2) - harsh, (3 if good else 2) - harsh, "Bright" if good else "Flat")
-    return moon, tide
 
 
 def test_admins_see_the_ranking_with_spread_agreement_and_watch_time(reviewed, admin_user, call):

@@ -3,6 +3,7 @@ from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
+from access import hooks
 from access.management.commands._common import (
     WHEN_HELP,
     actor_get,
@@ -16,8 +17,6 @@ from access.management.commands._common import (
 )
 from access.models import Grant
 from access.services import grant_update
-from generation.registry import MODELS
-from generation.services import grant_usage
 
 UNCHANGED = object()
 
@@ -37,10 +36,11 @@ def model_keys(value: str) -> list[str]:
     if value.strip().lower() == "all":
         return []
     keys = [key.strip() for key in value.split(",") if key.strip()]
-    unknown = [key for key in keys if key not in MODELS]
+    known = hooks.model_keys()
+    unknown = [key for key in keys if key not in known]
     if unknown or not keys:
         raise argparse.ArgumentTypeError(
-            f"unknown model {', '.join(unknown) or value!r}; models: {', '.join(MODELS)}, or 'all'"
+            f"unknown model {', '.join(unknown) or value!r}; models: {', '.join(known)}, or 'all'"
         )
     return keys
 
@@ -62,7 +62,7 @@ class Command(BaseCommand):
             parser.add_argument(option, dest=field, type=int, metavar="N", default=UNCHANGED, help=help_text)
         parser.add_argument(
             "--models", dest="model_keys", type=model_keys, default=UNCHANGED, metavar="KEYS",
-            help=f"Models allowed, comma-separated ({', '.join(MODELS)}), or 'all' for every model.",
+            help=f"Models allowed, comma-separated ({', '.join(hooks.model_keys())}), or 'all' for every model.",
         )  # fmt: skip
         parser.add_argument(
             "--downloads", dest="downloads_allowed", action=argparse.BooleanOptionalAction, default=UNCHANGED,
@@ -93,7 +93,7 @@ class Command(BaseCommand):
         self._print(grant)
 
     def _print(self, grant: Grant) -> None:
-        usage = grant_usage(grant)
+        usage = hooks.grant_usage(grant)
         state = "current" if grant.is_current() else "not current"
         self.stdout.write(f"Grant for {grant.user.email} in {grant.programme.name} ({state})")
         self.stdout.write(f"  from {local(grant.starts_at)} to {local(grant.ends_at)}")
