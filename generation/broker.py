@@ -8,13 +8,22 @@ import logging
 
 log = logging.getLogger(__name__)
 
+RENDER_TASK = "generation.render_job"
+
+
+def job_announce(job_id, *, queue: str) -> None:
+    """Tell the workers of ``queue`` that the job is waiting. The task is found by its name in the Celery
+    app's registry, so the services that call this never import the tasks that call them."""
+    from celery import current_app
+
+    current_app.tasks[RENDER_TASK].apply_async(args=[str(job_id)], queue=queue)
+
 
 def messages_waiting(queue: str) -> int | None:
     """Messages waiting in ``queue`` (not those a worker has taken), or None when the broker cannot
     be asked. A queue the broker does not know holds none."""
+    from celery import current_app as app
     from kombu.exceptions import ChannelError
-
-    from config.celery import app
 
     try:
         with app.connection_for_write() as connection:

@@ -13,10 +13,10 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 
 from generation import workers
+from generation.broker import RENDER_TASK
 
 log = logging.getLogger(__name__)
 
-RENDER_TASK = "generation.render_job"
 _heartbeat_stop = threading.Event()
 
 
