@@ -52,7 +52,7 @@ def _next_or(request, fallback: str) -> str:
     return fallback
 
 
-def _programme_url(programme, name="access:manage_programme", *args) -> str:
+def _programme_url(programme, name="access_manage:programme", *args) -> str:
     return reverse(name, args=[programme.slug, *args])
 
 
@@ -210,7 +210,7 @@ def invitations(request, programme):
             }
             if made:
                 messages.success(request, f"Invited {len(made)} {'person' if len(made) == 1 else 'people'}.")
-            return redirect(_programme_url(programme, "access:manage_invitations"))
+            return redirect(_programme_url(programme, "access_manage:invitations"))
     return _invitations_page(request, programme, form=form, status=400)
 
 
@@ -231,7 +231,7 @@ def _invitation_action(request, programme, invitation_id, action, done: str):
             request, programme, action_error=f"{invitation.email}: {' '.join(error.messages)}", status=400
         )
     messages.success(request, f"{done} the invitation for {invitation.email}.")
-    return redirect(_programme_url(programme, "access:manage_invitations"))
+    return redirect(_programme_url(programme, "access_manage:invitations"))
 
 
 @programme_admin_required
@@ -286,7 +286,7 @@ def person_grant(request, programme, user_id):
         changes = form.changes()
         if not changes:
             messages.info(request, "Nothing changed: the grant already has these values.")
-            return redirect(_programme_url(programme, "access:manage_person", person.pk))
+            return redirect(_programme_url(programme, "access_manage:person", person.pk))
         try:
             services.grant_update(
                 grant=grant, reason=form.cleaned_data["reason"], actor=request.user, ip=client_ip(request), **changes
@@ -295,7 +295,7 @@ def person_grant(request, programme, user_id):
             form_errors_from(form, error)
         else:
             messages.success(request, f"Updated {person.email}'s grant ({', '.join(sorted(changes))}).")
-            return redirect(_programme_url(programme, "access:manage_person", person.pk))
+            return redirect(_programme_url(programme, "access_manage:person", person.pk))
     return _person_page(request, programme, person, grant_form=form)
 
 
@@ -316,7 +316,7 @@ def person_suspend(request, programme, user_id):
         else:
             verb = "Revoked" if form.cleaned_data["kind"] == Suspension.Kind.REVOCATION else "Suspended"
             messages.success(request, f"{verb} {person.email}'s access. They have been signed out and told why.")
-            return redirect(_programme_url(programme, "access:manage_person", person.pk))
+            return redirect(_programme_url(programme, "access_manage:person", person.pk))
     return _person_page(request, programme, person, suspend_form=form)
 
 
@@ -356,7 +356,7 @@ def cohort_suspend(request, programme, cohort_slug):
             form_errors_from(form, error)
         else:
             messages.success(request, f"{suspension.get_kind_display()} of {cohort.name} is in force.")
-            return redirect(_programme_url(programme, "access:manage_cohort", cohort.slug))
+            return redirect(_programme_url(programme, "access_manage:cohort", cohort.slug))
     return _cohort_page(request, programme, cohort, form=form)
 
 

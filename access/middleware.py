@@ -84,7 +84,7 @@ class TermsMiddleware:
 
 
 # Staff pages: programme management, leak review, the staff API, the Django admin, and reviewing (unreleased films).
-STAFF_PREFIXES = ("/manage/", "/leak-alerts/", "/api/v1/audit/", "/admin/", "/reviews/")
+STAFF_PREFIXES = ("/manage/", "/staff/", "/leak-alerts/", "/api/v1/audit/", "/admin/", "/reviews/")
 
 
 class StaffMfaMiddleware:

@@ -63,15 +63,9 @@ def user_create(*, email: str, password: str, display_name: str = "", is_staff: 
 # --- Programmes, cohorts, memberships, grants ----------------------------------------------------
 
 
-# Programme slugs that would clash with fixed pages under /manage/.
-RESERVED_PROGRAMME_SLUGS = {"queue"}
-
-
 @transaction.atomic
 def programme_create(*, name: str, actor=None, description: str = "") -> Programme:
     slug = slugify(name)[:60]
-    if slug in RESERVED_PROGRAMME_SLUGS:
-        raise ValidationError({"name": f"{name.strip()!r} is reserved for a staff page; choose another name."})
     programme = Programme.objects.create(name=name.strip(), slug=slug, description=description)
     audit("access.programme_created", actor=actor, programme=programme, target=programme)
     return programme

@@ -117,7 +117,7 @@ def measure(repeat: int) -> list[tuple]:
         ("heavy", "job status (progress poll)", heavy_client, f"/clips/{waiting.pk}/status/" if waiting else None),
         ("tester", "gallery, first page", ordinary_client, "/clips/"),
         ("tester", "API jobs, first page", ordinary_client, "/api/v1/jobs/"),
-        ("staff", "staff queue /manage/queue/", staff_client, "/manage/queue/"),
+        ("staff", "staff queue /staff/queue/", staff_client, "/staff/queue/"),
         ("staff", "admin job list", staff_client, "/admin/generation/renderjob/"),
         ("staff", "admin job list, page 50", staff_client, "/admin/generation/renderjob/?p=50"),
         ("staff", "admin job list, state=queued", staff_client, "/admin/generation/renderjob/?state__exact=queued"),

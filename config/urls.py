@@ -68,20 +68,26 @@ api_docs = csp_update({"script-src": [SWAGGER_CDN], "style-src": [SWAGGER_CDN], 
     SpectacularSwaggerSplitView.as_view(url_name="api-schema", template_name="api_docs.html")
 )
 
+# A programme's admin area, /manage/<slug>/: every app's pages for one programme, composed here and only here.
+# Each app's paths are its own (no two apps share one), so the order below does not matter.
+programme_manage = [
+    path("", include("access.manage_urls")),
+    path("", include("generation.manage_urls")),
+    path("feedback/", include("feedback.manage_urls")),
+    path("competition/", include("competition.manage_urls")),
+]
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="generation:job_list"), name="home"),
     path("clips/", include("generation.urls")),
-    # Before access.urls, whose /manage/<programme>/ would take "queue" for a programme's slug.
-    path("manage/queue/", include("generation.staff_urls")),
+    path("staff/queue/", include("generation.staff_urls")),  # before 2026-12 at /manage/queue/ (config/moved.py)
+    path("manage/<slug:slug>/", include(programme_manage)),
     path("feedback/", include("feedback.urls")),
-    path("manage/<slug:slug>/feedback/", include("feedback.manage_urls")),
     path("accounts/login/", sign_in_page, name="sign_in"),  # allauth's, answering 429 while locked out
-    path("manage/<slug:slug>/competition/", include("competition.manage_urls")),
     path("competition/", include("competition.urls")),
     path("reviews/", include("competition.review_urls")),
     path("accounts/", include("allauth.urls")),
     path("", include("access.urls")),
-    path("manage/<slug:slug>/", include("generation.manage_urls")),
     path("account/tokens/", include("access.token_urls")),
     path("account/", include("access.account_urls")),
     path("leak-alerts/trace/", include("generation.trace_urls")),

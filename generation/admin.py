@@ -51,7 +51,7 @@ class RenderJobAdmin(admin.ModelAdmin):
 
 @admin.register(Worker)
 class WorkerAdmin(admin.ModelAdmin):
-    """Written by the workers themselves; the staff queue page (/manage/queue/) is the place to watch them."""
+    """Written by the workers themselves; the staff queue page (/staff/queue/) is the place to watch them."""
 
     list_display = ["hostname", "queues", "state", "current_job", "jobs_done", "device", "last_seen"]
     readonly_fields = [field.name for field in Worker._meta.fields]

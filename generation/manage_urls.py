@@ -1,4 +1,4 @@
-"""Under /manage/<slug>/ (see config/urls.py): the prompt policy, its refusals, programme presets."""
+"""Under /manage/<slug>/ (composed in config/urls.py): the prompt policy, its refusals, programme presets."""
 
 from django.urls import path
 

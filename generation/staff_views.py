@@ -1,4 +1,4 @@
-"""The staff queue page (/manage/queue/): every model's waiting jobs in the order workers will take
+"""The staff queue page (/staff/queue/): every model's waiting jobs in the order workers will take
 them, the held and running ones, and each worker's state. For the operator's staff only
 (access.policy.may_manage_queue); everyone else gets 404. Every action is audited by its service."""
 

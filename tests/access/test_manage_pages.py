@@ -93,13 +93,13 @@ def _pages(programme, cohort, tester, suspension):
     slug = programme.slug
     return {
         "index": reverse("access:manage_index"),
-        "dashboard": reverse("access:manage_programme", args=[slug]),
-        "invitations": reverse("access:manage_invitations", args=[slug]),
-        "person": reverse("access:manage_person", args=[slug, tester.pk]),
-        "cohort": reverse("access:manage_cohort", args=[slug, cohort.slug]),
-        "lift": reverse("access:manage_lift", args=[slug, suspension.pk]),
-        "audit": reverse("access:manage_audit", args=[slug]),
-        "audit export": reverse("access:manage_audit_export", args=[slug]),
+        "dashboard": reverse("access_manage:programme", args=[slug]),
+        "invitations": reverse("access_manage:invitations", args=[slug]),
+        "person": reverse("access_manage:person", args=[slug, tester.pk]),
+        "cohort": reverse("access_manage:cohort", args=[slug, cohort.slug]),
+        "lift": reverse("access_manage:lift", args=[slug, suspension.pk]),
+        "audit": reverse("access_manage:audit", args=[slug]),
+        "audit export": reverse("access_manage:audit_export", args=[slug]),
     }
 
 
@@ -114,25 +114,25 @@ def pages(programme, cohort, tester, reviewer, tester2_suspension):
 def _posts(programme, cohort, tester, suspension, invitation):
     slug = programme.slug
     return {
-        "pause": (reverse("access:manage_pause", args=[slug]), {"reason": "Model update"}),
-        "resume": (reverse("access:manage_resume", args=[slug]), {"reason": "Done"}),
-        "lift": (reverse("access:manage_lift", args=[slug, suspension.pk]), {"reason": "Sorted out"}),
+        "pause": (reverse("access_manage:pause", args=[slug]), {"reason": "Model update"}),
+        "resume": (reverse("access_manage:resume", args=[slug]), {"reason": "Done"}),
+        "lift": (reverse("access_manage:lift", args=[slug, suspension.pk]), {"reason": "Sorted out"}),
         "invite": (
-            reverse("access:manage_invitations", args=[slug]),
+            reverse("access_manage:invitations", args=[slug]),
             {"cohort": cohort.pk, "role": Role.ARTIST, "addresses": "x@example.org", "days": 14},
         ),
-        "resend": (reverse("access:manage_invitation_resend", args=[slug, invitation.pk]), {}),
-        "revoke": (reverse("access:manage_invitation_revoke", args=[slug, invitation.pk]), {}),
+        "resend": (reverse("access_manage:invitation_resend", args=[slug, invitation.pk]), {}),
+        "revoke": (reverse("access_manage:invitation_revoke", args=[slug, invitation.pk]), {}),
         "grant": (
-            reverse("access:manage_person_grant", args=[slug, tester.pk]),
+            reverse("access_manage:person_grant", args=[slug, tester.pk]),
             _grant_data(tester.grants.get(), max_frames=9, reason="x"),
         ),
         "suspend person": (
-            reverse("access:manage_person_suspend", args=[slug, tester.pk]),
+            reverse("access_manage:person_suspend", args=[slug, tester.pk]),
             {"kind": "suspension", "reason": "x"},
         ),
         "suspend cohort": (
-            reverse("access:manage_cohort_suspend", args=[slug, cohort.slug]),
+            reverse("access_manage:cohort_suspend", args=[slug, cohort.slug]),
             {"kind": "suspension", "reason": "x"},
         ),
     }
@@ -203,7 +203,7 @@ def test_an_admin_of_another_programme_gets_404(client, pages, beta, page):
 
 
 def test_an_unknown_programme_is_a_404_like_any_other(admin_client):
-    assert admin_client.get(reverse("access:manage_programme", args=["no-such-thing"])).status_code == 404
+    assert admin_client.get(reverse("access_manage:programme", args=["no-such-thing"])).status_code == 404
 
 
 @pytest.mark.parametrize("who", ["tester", "reviewer", "outsider", "beta admin"])
@@ -233,7 +233,7 @@ def test_anonymous_changes_are_sent_to_sign_in(client, posts, action):
 def test_the_index_lists_only_the_programmes_one_administers(client, admin_user, programme, beta):
     client.force_login(admin_user)
     page = client.get(reverse("access:manage_index")).content.decode()
-    assert reverse("access:manage_programme", args=["alpha"]) in page
+    assert reverse("access_manage:programme", args=["alpha"]) in page
     assert "Beta" not in page
 
 
@@ -241,7 +241,7 @@ def test_a_superuser_manages_every_programme(client, programme, beta):
     _sign_in(client, UserFactory(email="root@example.org", is_superuser=True, is_staff=True))
     page = client.get(reverse("access:manage_index")).content.decode()
     assert "Alpha" in page and "Beta" in page
-    assert client.get(reverse("access:manage_programme", args=["beta"])).status_code == 200
+    assert client.get(reverse("access_manage:programme", args=["beta"])).status_code == 200
 
 
 def test_the_manage_link_shows_only_to_programme_admins(client, admin_user, tester):
@@ -267,20 +267,20 @@ def test_the_manage_link_costs_one_query_and_only_when_shown(rf, admin_user, dja
 def test_the_dashboard_shows_cohorts_people_usage_and_suspensions(admin_client, tester, reviewer, tester2_suspension):
     RenderJobFactory(owner=tester, grant=tester.grants.get(), state="succeeded", charged_seconds=42.4)
 
-    page = admin_client.get(reverse("access:manage_programme", args=["alpha"])).content.decode()
+    page = admin_client.get(reverse("access_manage:programme", args=["alpha"])).content.decode()
 
     assert "Wave 1" in page and "257 frames" in page
     assert "tester@example.org" in page and "Tess Tester" in page and "Artist" in page and "Reviewer" in page
     assert "today 42 / 100000" in page and "total 42 / 1000000" in page
     assert "Your access has been suspended: Shared a clip outside the programme" in page
-    assert reverse("access:manage_lift", args=["alpha", tester2_suspension.pk]) in page
-    assert reverse("access:manage_pause", args=["alpha"]) in page
+    assert reverse("access_manage:lift", args=["alpha", tester2_suspension.pk]) in page
+    assert reverse("access_manage:pause", args=["alpha"]) in page
 
 
 def test_pausing_and_resuming_the_programme(admin_client, admin_user, tester, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(
-            reverse("access:manage_pause", args=["alpha"]), {"reason": "Swapping the model", "ends_at": _future()}
+            reverse("access_manage:pause", args=["alpha"]), {"reason": "Swapping the model", "ends_at": _future()}
         )
 
     assert response.status_code == 302
@@ -296,9 +296,9 @@ def test_pausing_and_resuming_the_programme(admin_client, admin_user, tester, dj
     assert (event.actor, event.reason, event.ip) == (admin_user, "Swapping the model", "127.0.0.1")
     assert [message.to for message in mail.outbox] == [[tester.email]]
     page = admin_client.get(response["Location"]).content.decode()
-    assert "Alpha is paused" in page and reverse("access:manage_resume", args=["alpha"]) in page
+    assert "Alpha is paused" in page and reverse("access_manage:resume", args=["alpha"]) in page
 
-    response = admin_client.post(reverse("access:manage_resume", args=["alpha"]), {"reason": "New model is in"})
+    response = admin_client.post(reverse("access_manage:resume", args=["alpha"]), {"reason": "New model is in"})
 
     assert response.status_code == 302
     pause.refresh_from_db()
@@ -322,7 +322,7 @@ def test_a_bad_pause_is_refused_and_changes_nothing(
     data = {key: _past() if value == "PAST" else value for key, value in data.items()}
     before = _state()
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        response = admin_client.post(reverse("access:manage_pause", args=["alpha"]), data)
+        response = admin_client.post(reverse("access_manage:pause", args=["alpha"]), data)
     assert response.status_code == 400
     assert message in response.content.decode()
     assert _state() == before and not callbacks and not mail.outbox
@@ -331,7 +331,7 @@ def test_a_bad_pause_is_refused_and_changes_nothing(
 
 def test_resuming_a_programme_that_is_not_paused_is_refused(admin_client):
     before = _state()
-    response = admin_client.post(reverse("access:manage_resume", args=["alpha"]), {"reason": "Go"})
+    response = admin_client.post(reverse("access_manage:resume", args=["alpha"]), {"reason": "Go"})
     assert response.status_code == 400 and "Alpha is not paused." in response.content.decode()
     assert _state() == before
 
@@ -342,10 +342,10 @@ def test_resuming_a_programme_that_is_not_paused_is_refused(admin_client):
 def test_lifting_a_suspension(
     admin_client, admin_user, tester2, tester2_suspension, django_capture_on_commit_callbacks
 ):
-    person_page = reverse("access:manage_person", args=["alpha", tester2.pk])
+    person_page = reverse("access_manage:person", args=["alpha", tester2.pk])
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(
-            reverse("access:manage_lift", args=["alpha", tester2_suspension.pk]),
+            reverse("access_manage:lift", args=["alpha", tester2_suspension.pk]),
             {"reason": "Apologised", "next": person_page},
         )
 
@@ -360,21 +360,21 @@ def test_lifting_a_suspension(
 
 def test_lifting_goes_back_to_the_dashboard_rather_than_another_site(admin_client, tester2_suspension):
     response = admin_client.post(
-        reverse("access:manage_lift", args=["alpha", tester2_suspension.pk]),
+        reverse("access_manage:lift", args=["alpha", tester2_suspension.pk]),
         {"reason": "Apologised", "next": "https://evil.example/"},
     )
-    assert response["Location"] == reverse("access:manage_programme", args=["alpha"])
+    assert response["Location"] == reverse("access_manage:programme", args=["alpha"])
 
 
 def test_lifting_needs_a_reason(admin_client, tester2, tester2_suspension):
     before = _state()
-    response = admin_client.post(reverse("access:manage_lift", args=["alpha", tester2_suspension.pk]), {"reason": ""})
+    response = admin_client.post(reverse("access_manage:lift", args=["alpha", tester2_suspension.pk]), {"reason": ""})
     assert response.status_code == 400 and "Say why" in response.content.decode()
     assert _state() == before and not may_use_site(tester2)
 
 
 def test_lifting_twice_is_refused(admin_client, tester2_suspension):
-    url = reverse("access:manage_lift", args=["alpha", tester2_suspension.pk])
+    url = reverse("access_manage:lift", args=["alpha", tester2_suspension.pk])
     admin_client.post(url, {"reason": "Apologised"})
     before = _state()
     response = admin_client.post(url, {"reason": "Again"})
@@ -384,7 +384,7 @@ def test_lifting_twice_is_refused(admin_client, tester2_suspension):
 
 def test_a_suspension_of_another_programme_is_a_404(admin_client, beta):
     other = suspension_create(programme=beta, scope=Suspension.Scope.PROGRAMME, reason="Beta is paused")
-    response = admin_client.post(reverse("access:manage_lift", args=["alpha", other.pk]), {"reason": "x"})
+    response = admin_client.post(reverse("access_manage:lift", args=["alpha", other.pk]), {"reason": "x"})
     assert response.status_code == 404
     other.refresh_from_db()
     assert other.lifted_at is None
@@ -396,7 +396,7 @@ def test_a_suspension_of_another_programme_is_a_404(admin_client, beta):
 def _invite(client, capture, **data):
     data = {"role": Role.ARTIST, "days": 14, "addresses": ""} | data
     with capture(execute=True):
-        return client.post(reverse("access:manage_invitations", args=["alpha"]), data)
+        return client.post(reverse("access_manage:invitations", args=["alpha"]), data)
 
 
 def test_inviting_pasted_addresses(admin_client, admin_user, cohort, tester, django_capture_on_commit_callbacks):
@@ -509,21 +509,21 @@ def test_the_invitations_page_lists_every_state(admin_client, admin_user, cohort
     Invitation.objects.filter(pk=invitation.pk).update(accepted_at=timezone.now(), accepted_by=tester)
     invitations_create(programme=cohort.programme, cohort=cohort, role=Role.ARTIST, emails=["open@example.org"])
 
-    page = admin_client.get(reverse("access:manage_invitations", args=["alpha"])).content.decode()
+    page = admin_client.get(reverse("access_manage:invitations", args=["alpha"])).content.decode()
 
     for state in ("sent", "accepted", "expired", "revoked"):
         assert f'data-state="{state}"' in page
     open_invitation = Invitation.objects.get(email="open@example.org")
-    assert reverse("access:manage_invitation_revoke", args=["alpha", open_invitation.pk]) in page
-    assert reverse("access:manage_invitation_resend", args=["alpha", made[1].pk]) in page  # expired: resend
-    assert reverse("access:manage_invitation_revoke", args=["alpha", made[1].pk]) not in page
-    assert reverse("access:manage_invitation_resend", args=["alpha", invitation.pk]) not in page  # accepted
+    assert reverse("access_manage:invitation_revoke", args=["alpha", open_invitation.pk]) in page
+    assert reverse("access_manage:invitation_resend", args=["alpha", made[1].pk]) in page  # expired: resend
+    assert reverse("access_manage:invitation_revoke", args=["alpha", made[1].pk]) not in page
+    assert reverse("access_manage:invitation_resend", args=["alpha", invitation.pk]) not in page  # accepted
 
 
 def test_resending_an_invitation(admin_client, admin_user, invitation, django_capture_on_commit_callbacks):
     old_digest = invitation.token_digest
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin_client.post(reverse("access:manage_invitation_resend", args=["alpha", invitation.pk]))
+        response = admin_client.post(reverse("access_manage:invitation_resend", args=["alpha", invitation.pk]))
 
     assert response.status_code == 302
     invitation.refresh_from_db()
@@ -533,7 +533,7 @@ def test_resending_an_invitation(admin_client, admin_user, invitation, django_ca
 
 
 def test_revoking_an_invitation(admin_client, admin_user, invitation):
-    response = admin_client.post(reverse("access:manage_invitation_revoke", args=["alpha", invitation.pk]))
+    response = admin_client.post(reverse("access_manage:invitation_revoke", args=["alpha", invitation.pk]))
 
     assert response.status_code == 302
     invitation.refresh_from_db()
@@ -552,14 +552,14 @@ def test_a_revoked_invitation_cannot_be_revoked_or_resent(
     invitation_revoke(invitation=invitation)
     before = _state()
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin_client.post(reverse(f"access:manage_invitation_{action}", args=["alpha", invitation.pk]))
+        response = admin_client.post(reverse(f"access_manage:invitation_{action}", args=["alpha", invitation.pk]))
     assert response.status_code == 400 and message in response.content.decode()
     assert _state() == before and not mail.outbox
 
 
 def test_an_invitation_of_another_programme_is_a_404(admin_client, beta):
     other, _ = invitations_create(programme=beta, cohort=None, role=Role.REVIEWER, emails=["b@example.org"])
-    response = admin_client.post(reverse("access:manage_invitation_revoke", args=["alpha", other[0].pk]))
+    response = admin_client.post(reverse("access_manage:invitation_revoke", args=["alpha", other[0].pk]))
     assert response.status_code == 404
     other[0].refresh_from_db()
     assert other[0].revoked_at is None
@@ -569,7 +569,7 @@ def test_an_invitation_of_another_programme_is_a_404(admin_client, beta):
 
 
 def test_the_person_page_shows_roles_grant_and_history(admin_client, tester2, tester2_suspension):
-    page = admin_client.get(reverse("access:manage_person", args=["alpha", tester2.pk])).content.decode()
+    page = admin_client.get(reverse("access_manage:person", args=["alpha", tester2.pk])).content.decode()
     assert "tester2@example.org" in page and "Artist" in page and "Wave 1" in page
     assert 'name="gpu_seconds_per_day" value="100000"' in page
     assert "Shared a clip outside the programme" in page and "In force" in page
@@ -578,9 +578,9 @@ def test_the_person_page_shows_roles_grant_and_history(admin_client, tester2, te
 def test_someone_outside_the_programme_has_no_person_page(admin_client, outsider, beta):
     beta_tester = beta.memberships.get(role=Role.ARTIST).user
     for user in (outsider, beta_tester):
-        assert admin_client.get(reverse("access:manage_person", args=["alpha", user.pk])).status_code == 404
+        assert admin_client.get(reverse("access_manage:person", args=["alpha", user.pk])).status_code == 404
         response = admin_client.post(
-            reverse("access:manage_person_suspend", args=["alpha", user.pk]), {"kind": "suspension", "reason": "x"}
+            reverse("access_manage:person_suspend", args=["alpha", user.pk]), {"kind": "suspension", "reason": "x"}
         )
         assert response.status_code == 404
     assert not Suspension.objects.exists()
@@ -591,7 +591,7 @@ def test_editing_a_grant(admin_client, admin_user, tester):
     data = _grant_data(
         grant, gpu_seconds_per_day=500, downloads_allowed=False, model_keys=["ltx-video"], reason="Budget cut"
     )
-    response = admin_client.post(reverse("access:manage_person_grant", args=["alpha", tester.pk]), data)
+    response = admin_client.post(reverse("access_manage:person_grant", args=["alpha", tester.pk]), data)
 
     assert response.status_code == 302
     grant.refresh_from_db()
@@ -605,7 +605,7 @@ def test_editing_a_grant(admin_client, admin_user, tester):
 def test_saving_an_unchanged_grant_records_nothing(admin_client, tester):
     before = _state()
     response = admin_client.post(
-        reverse("access:manage_person_grant", args=["alpha", tester.pk]), _grant_data(tester.grants.get(), reason="x")
+        reverse("access_manage:person_grant", args=["alpha", tester.pk]), _grant_data(tester.grants.get(), reason="x")
     )
     assert response.status_code == 302
     assert _state() == before
@@ -628,7 +628,7 @@ def test_bad_grant_changes_are_refused_and_change_nothing(admin_client, tester, 
         changes["ends_at"] = _local(grant.starts_at - timedelta(days=1))
     before = _state()
     response = admin_client.post(
-        reverse("access:manage_person_grant", args=["alpha", tester.pk]), _grant_data(grant, **changes)
+        reverse("access_manage:person_grant", args=["alpha", tester.pk]), _grant_data(grant, **changes)
     )
     assert response.status_code == 400
     assert message in response.content.decode()
@@ -636,9 +636,9 @@ def test_bad_grant_changes_are_refused_and_change_nothing(admin_client, tester, 
 
 
 def test_a_person_without_a_grant_has_no_grant_form(admin_client, reviewer):
-    page = admin_client.get(reverse("access:manage_person", args=["alpha", reviewer.pk])).content.decode()
+    page = admin_client.get(reverse("access_manage:person", args=["alpha", reviewer.pk])).content.decode()
     assert "No grant in this programme" in page
-    response = admin_client.post(reverse("access:manage_person_grant", args=["alpha", reviewer.pk]), {"reason": "x"})
+    response = admin_client.post(reverse("access_manage:person_grant", args=["alpha", reviewer.pk]), {"reason": "x"})
     assert response.status_code == 404
 
 
@@ -648,7 +648,7 @@ def test_suspending_a_person(
 ):
     data = {"kind": kind, "reason": "Posted a clip publicly", "ends_at": _future() if until else ""}
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin_client.post(reverse("access:manage_person_suspend", args=["alpha", tester.pk]), data)
+        response = admin_client.post(reverse("access_manage:person_suspend", args=["alpha", tester.pk]), data)
 
     assert response.status_code == 302
     suspension = Suspension.objects.get()
@@ -677,7 +677,7 @@ def test_bad_suspensions_of_a_person_are_refused_and_change_nothing(
     data = data | {"ends_at": {"PAST": _past(), "FUTURE": _future()}.get(data.get("ends_at"), "")}
     before = _state()
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        response = admin_client.post(reverse("access:manage_person_suspend", args=["alpha", tester.pk]), data)
+        response = admin_client.post(reverse("access_manage:person_suspend", args=["alpha", tester.pk]), data)
     assert response.status_code == 400
     assert message in response.content.decode()
     assert _state() == before and not callbacks and not mail.outbox
@@ -687,7 +687,7 @@ def test_bad_suspensions_of_a_person_are_refused_and_change_nothing(
 def test_an_admin_cannot_suspend_themselves(admin_client, admin_user):
     before = _state()
     response = admin_client.post(
-        reverse("access:manage_person_suspend", args=["alpha", admin_user.pk]), {"kind": "suspension", "reason": "x"}
+        reverse("access_manage:person_suspend", args=["alpha", admin_user.pk]), {"kind": "suspension", "reason": "x"}
     )
     assert response.status_code == 400 and "You cannot suspend yourself" in response.content.decode()
     assert _state() == before
@@ -697,7 +697,7 @@ def test_an_admin_cannot_suspend_themselves(admin_client, admin_user):
 
 
 def test_the_cohort_page_lists_its_members(admin_client, cohort, tester, tester2, red_teamer):
-    page = admin_client.get(reverse("access:manage_cohort", args=["alpha", cohort.slug])).content.decode()
+    page = admin_client.get(reverse("access_manage:cohort", args=["alpha", cohort.slug])).content.decode()
     assert "tester@example.org" in page and "tester2@example.org" in page
     assert "redteam@example.org" not in page
 
@@ -707,7 +707,7 @@ def test_suspending_a_cohort(
 ):
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(
-            reverse("access:manage_cohort_suspend", args=["alpha", cohort.slug]),
+            reverse("access_manage:cohort_suspend", args=["alpha", cohort.slug]),
             {"kind": "suspension", "reason": "Leak under investigation", "ends_at": _future()},
         )
 
@@ -724,7 +724,7 @@ def test_suspending_a_cohort(
 
 def test_revoking_a_cohort(admin_client, cohort, tester):
     response = admin_client.post(
-        reverse("access:manage_cohort_suspend", args=["alpha", cohort.slug]), {"kind": "revocation", "reason": "Over"}
+        reverse("access_manage:cohort_suspend", args=["alpha", cohort.slug]), {"kind": "revocation", "reason": "Over"}
     )
     assert response.status_code == 302
     assert Suspension.objects.get().kind == "revocation"
@@ -744,16 +744,16 @@ def test_bad_cohort_suspensions_are_refused_and_change_nothing(
     data = data | {"ends_at": _past() if data.get("ends_at") == "PAST" else ""}
     before = _state()
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        response = admin_client.post(reverse("access:manage_cohort_suspend", args=["alpha", cohort.slug]), data)
+        response = admin_client.post(reverse("access_manage:cohort_suspend", args=["alpha", cohort.slug]), data)
     assert response.status_code == 400 and message in response.content.decode()
     assert _state() == before and not callbacks and not mail.outbox
     assert may_use_site(tester)
 
 
 def test_an_unknown_cohort_is_a_404(admin_client, beta):
-    assert admin_client.get(reverse("access:manage_cohort", args=["alpha", "beta-wave"])).status_code == 404
+    assert admin_client.get(reverse("access_manage:cohort", args=["alpha", "beta-wave"])).status_code == 404
     response = admin_client.post(
-        reverse("access:manage_cohort_suspend", args=["alpha", "beta-wave"]), {"kind": "suspension", "reason": "x"}
+        reverse("access_manage:cohort_suspend", args=["alpha", "beta-wave"]), {"kind": "suspension", "reason": "x"}
     )
     assert response.status_code == 404
     assert not Suspension.objects.exists()
@@ -773,7 +773,7 @@ def events(programme, admin_user, tester, tester2_suspension, invitation, beta):
 
 
 def _export(client, **query) -> list[dict]:
-    response = client.get(reverse("access:manage_audit_export", args=["alpha"]), query)
+    response = client.get(reverse("access_manage:audit_export", args=["alpha"]), query)
     assert response.status_code == 200 and response["Content-Type"] == "text/csv"
     assert response["Content-Disposition"].startswith('attachment; filename="alpha-audit-')
     text = b"".join(response.streaming_content).decode()
@@ -782,7 +782,7 @@ def _export(client, **query) -> list[dict]:
 
 def _audit_rows(client, **query) -> str:
     """The table of events on the audit page (the action filter's menu names every action)."""
-    response = client.get(reverse("access:manage_audit", args=["alpha"]), query)
+    response = client.get(reverse("access_manage:audit", args=["alpha"]), query)
     assert response.status_code == 200
     return response.content.decode().split('<table class="data audit">', 1)[1]
 
@@ -794,7 +794,7 @@ def test_the_audit_trail_lists_the_programmes_events(admin_client, events):
 
 
 def test_the_audit_trail_filters_by_action(admin_client, events):
-    page = admin_client.get(reverse("access:manage_audit", args=["alpha"]), {"action": "access.invitation_sent"})
+    page = admin_client.get(reverse("access_manage:audit", args=["alpha"]), {"action": "access.invitation_sent"})
     assert "1 event." in page.content.decode()
     rows = _audit_rows(admin_client, action="access.invitation_sent")
     assert "new@example.org" in rows and "Shared a clip outside" not in rows
@@ -811,7 +811,7 @@ def test_the_audit_trail_filters_by_person_and_date(admin_client, tester2, event
 
 
 def test_a_bad_filter_is_answered_with_its_error(admin_client, events):
-    for url in (reverse("access:manage_audit", args=["alpha"]), reverse("access:manage_audit_export", args=["alpha"])):
+    for url in (reverse("access_manage:audit", args=["alpha"]), reverse("access_manage:audit_export", args=["alpha"])):
         response = admin_client.get(url, {"date_from": "last tuesday"})
         assert response.status_code == 400 and "Enter a valid date." in response.content.decode()
 
@@ -842,17 +842,17 @@ def test_the_csv_export_defuses_spreadsheet_formulas(admin_client, events):
 def test_the_audit_trail_is_paginated_keeping_the_filter(admin_client, admin_user, programme):
     for number in range(60):
         audit("access.bulk", actor=admin_user, programme=programme, target=f"row {number}")
-    response = admin_client.get(reverse("access:manage_audit", args=["alpha"]), {"action": "access.bulk"})
+    response = admin_client.get(reverse("access_manage:audit", args=["alpha"]), {"action": "access.bulk"})
     page = response.content.decode()
     assert "Page 1 of 2" in page and "action=access.bulk&amp;page=2" in page
-    page2 = admin_client.get(reverse("access:manage_audit", args=["alpha"]), {"action": "access.bulk", "page": 2})
+    page2 = admin_client.get(reverse("access_manage:audit", args=["alpha"]), {"action": "access.bulk", "page": 2})
     assert "Page 2 of 2" in page2.content.decode()
 
 
 def test_no_page_offers_to_edit_the_audit_trail(admin_client, events):
     before = AuditEvent.objects.count()
     for method in (admin_client.post, admin_client.delete, admin_client.put):
-        assert method(reverse("access:manage_audit", args=["alpha"])).status_code == 405
+        assert method(reverse("access_manage:audit", args=["alpha"])).status_code == 405
     assert AuditEvent.objects.count() == before
 
 
@@ -902,7 +902,7 @@ def tester_client(tester):
 def test_an_admin_chooses_the_models_a_programme_offers(admin_client, programme, tester, tester_client):
     from access.models import AuditEvent
 
-    url = reverse("access:manage_models", args=[programme.slug])
+    url = reverse("access_manage:models", args=[programme.slug])
     response = admin_client.post(url, {"model_keys": ["wan2.1-1.3b", "ltx-video"]})
 
     assert response.status_code == 302
@@ -930,7 +930,7 @@ def test_a_job_for_a_model_the_programme_does_not_offer_is_refused_with_the_reas
 
 
 def test_unknown_models_and_other_people_change_nothing(admin_client, tester_client, programme):
-    url = reverse("access:manage_models", args=[programme.slug])
+    url = reverse("access_manage:models", args=[programme.slug])
 
     assert admin_client.post(url, {"model_keys": ["sora"]}).status_code == 400
     assert tester_client.post(url, {"model_keys": ["ltx-video"]}).status_code in (403, 404)

@@ -38,7 +38,7 @@ def code(secret: str) -> str:
 
 
 def staff_pages(programme) -> list[str]:
-    return ["/admin/", "/manage/queue/", "/leak-alerts/", "/leak-alerts/trace/", f"/manage/{programme.slug}/"]
+    return ["/admin/", "/staff/queue/", "/leak-alerts/", "/leak-alerts/trace/", f"/manage/{programme.slug}/"]
 
 
 def signed_in(client) -> bool:

@@ -85,7 +85,7 @@ def test_the_main_pages_raise_no_csp_violations(live_server, watched, password, 
         "/manage/", f"/manage/{programme.slug}/", f"/manage/{programme.slug}/invitations/",
         f"/manage/{programme.slug}/audit/", f"/manage/{programme.slug}/feedback/",
         f"/manage/{programme.slug}/feedback/ratings/", f"/programmes/{programme.slug}/health/",
-        f"/manage/{programme.slug}/prompt-policy/", "/manage/queue/", "/leak-alerts/", "/admin/",
+        f"/manage/{programme.slug}/prompt-policy/", "/staff/queue/", "/leak-alerts/", "/admin/",
     ]:  # fmt: skip
         response = page.goto(base + path)
         assert response.status == 200, path

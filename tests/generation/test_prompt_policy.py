@@ -348,7 +348,7 @@ def test_the_test_box_shows_what_matches_and_records_nothing(admin_client, progr
 
 
 def test_the_programme_page_links_to_the_policy_and_refusals(admin_client, programme):
-    html = admin_client.get(reverse("access:manage_programme", args=[programme.slug])).content.decode()
+    html = admin_client.get(reverse("access_manage:programme", args=[programme.slug])).content.decode()
     assert _policy(programme) in html
     assert reverse("generation_manage:refusals", args=[programme.slug]) in html
 

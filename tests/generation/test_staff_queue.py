@@ -1,4 +1,4 @@
-"""The staff queue page (/manage/queue/): who may see it, the order it shows, hold and release,
+"""The staff queue page (/staff/queue/): who may see it, the order it shows, hold and release,
 staff actions (all audited), and each worker's state."""
 
 from datetime import timedelta
@@ -64,15 +64,18 @@ def test_staff_without_two_factor_are_sent_to_set_it_up(client, programme):
     assert response.status_code == 302 and response["Location"] == reverse("mfa_activate_totp")
 
 
-def test_a_reserved_slug_keeps_programmes_off_the_queue_address(admin_user):
-    from django.core.exceptions import ValidationError
+def test_the_old_address_leads_to_the_queue_until_a_programme_is_called_queue(staff_client, admin_user):
+    from access.services import membership_add, programme_create
 
-    from access.models import Programme
-    from access.services import programme_create
+    assert QUEUE == "/staff/queue/"
+    response = staff_client.get("/manage/queue/?model=ltx-video")
+    assert response.status_code == 302 and response["Location"] == "/staff/queue/?model=ltx-video"
 
-    with pytest.raises(ValidationError, match="reserved"):
-        programme_create(name="Queue", actor=admin_user)
-    assert not Programme.objects.filter(slug="queue").exists()
+    programme = programme_create(name="Queue", actor=admin_user)
+    membership_add(user=admin_user, programme=programme, role=Role.ADMIN, actor=admin_user)
+    page = staff_client.get("/manage/queue/")
+    assert page.status_code == 200 and page.context["programme"] == programme, "no slug is reserved any more"
+    assert staff_client.get(QUEUE).status_code == 200
 
 
 # --- What it shows ---------------------------------------------------------------------------------

@@ -76,7 +76,7 @@ def test_the_clip_page_and_its_media_carry_every_header(client, tester, programm
 
 def test_the_manage_pages_carry_every_header(client, admin_user, programme):
     client.force_login(admin_user)
-    for url in [reverse("access:manage_index"), reverse("access:manage_programme", args=[programme.slug])]:
+    for url in [reverse("access:manage_index"), reverse("access_manage:programme", args=[programme.slug])]:
         response = client.get(url)
         assert response.status_code == 200, url
         assert_security_headers(response)

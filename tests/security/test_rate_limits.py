@@ -45,7 +45,7 @@ def test_sign_in_attempts_per_address_are_limited_by_a_setting(client, tester, p
 
 def test_invitations_an_admin_sends_are_limited(client, admin_user, cohort, limits, django_capture_on_commit_callbacks):
     client.force_login(admin_user)
-    url = reverse("access:manage_invitations", args=[cohort.programme.slug])
+    url = reverse("access_manage:invitations", args=[cohort.programme.slug])
     data = {"role": Role.ARTIST, "days": 14, "cohort": cohort.pk}
     with django_capture_on_commit_callbacks(execute=True):
         assert client.post(url, data | {"addresses": "a@example.org, b@example.org"}).status_code == 302
@@ -57,14 +57,14 @@ def test_invitations_an_admin_sends_are_limited(client, admin_user, cohort, limi
     with django_capture_on_commit_callbacks(execute=True):
         assert client.post(url, data | {"addresses": "c@example.org"}).status_code == 302, "one more fits"
         first = Invitation.objects.get(email="a@example.org")
-        resend = client.post(reverse("access:manage_invitation_resend", args=[cohort.programme.slug, first.pk]))
+        resend = client.post(reverse("access_manage:invitation_resend", args=[cohort.programme.slug, first.pk]))
     assert_429_page(resend, "Too many invitations")
     assert Invitation.objects.count() == 3 and len(mail.outbox) == 3
 
 
 def test_refused_invitations_do_not_use_up_the_limit(client, admin_user, tester, cohort, limits):
     client.force_login(admin_user)
-    url = reverse("access:manage_invitations", args=[cohort.programme.slug])
+    url = reverse("access_manage:invitations", args=[cohort.programme.slug])
     data = {"role": Role.ARTIST, "days": 14, "cohort": cohort.pk, "addresses": tester.email}
     for _ in range(4):  # already a member: skipped, nothing sent
         assert client.post(url, data).status_code == 302
