@@ -2,7 +2,7 @@ from allauth.account.adapter import DefaultAccountAdapter
 from django import forms
 from django.core.exceptions import PermissionDenied
 
-from access.services import InvitationInvalid, invitation_for_token
+from access.invitations import InvitationInvalid, invitation_for_token
 from core.client_address import client_ip
 
 INVITATION_SESSION_KEY = "backlot_invitation"

@@ -52,7 +52,7 @@ class UserAdmin(BaseUserAdmin):
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]})]
 
 
-# Raw records. Changes made here bypass access/services.py: no audit event, no sign-out, no email.
+# Raw records. Changes made here bypass the services (access/suspensions.py ...): no audit event, no sign-out, no email.
 # Day-to-day work belongs on the programme admin pages under /manage/.
 
 

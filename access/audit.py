@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from access.models import AuditEvent
+from django.db.models import Q, QuerySet
+
+from access.models import AuditEvent, Programme
 from core.client_address import client_ip
 
-__all__ = ["audit", "client_ip"]  # client_ip: the one resolver, re-exported for the views that record events
+# client_ip: the one resolver, re-exported for the views that record events.
+__all__ = ["audit", "audit_actions", "audit_person", "audit_person_filter", "client_ip", "programme_audit_events"]
 
 
 def audit(
@@ -34,3 +37,18 @@ def audit_person(action: str, *, subject, **fields) -> list[AuditEvent]:
 
     programmes = list(Programme.objects.filter(memberships__user=subject).distinct().order_by("pk"))
     return [audit(action, subject=subject, programme=programme, **fields) for programme in programmes or [None]]
+
+
+def programme_audit_events(programme: Programme) -> QuerySet[AuditEvent]:
+    return AuditEvent.objects.filter(programme=programme).select_related("actor", "subject")
+
+
+def audit_actions(programme: Programme) -> list[str]:
+    return list(
+        AuditEvent.objects.filter(programme=programme).order_by("action").values_list("action", flat=True).distinct()
+    )
+
+
+def audit_person_filter(value: str) -> Q:
+    """Events done by, done to, or aimed at (an invitation's address) a person whose email contains ``value``."""
+    return Q(actor__email__icontains=value) | Q(subject__email__icontains=value) | Q(target__icontains=value)

@@ -1,5 +1,6 @@
-"""Forms for the programme admin pages. They check the shape of what was typed; the services in
-access/services.py enforce the rules, and the views put the services' objections back on the forms."""
+"""Forms for the programme admin pages. They check the shape of what was typed; the services
+(access/programmes.py, invitations.py, suspensions.py ...) enforce the rules, and the views put the
+services' objections back on the forms."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from django.core.exceptions import ValidationError
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
-from access import hooks, selectors
+from access import hooks
+from access.audit import audit_actions, audit_person_filter, programme_audit_events
+from access.invitations import INVITATION_DAYS
 from access.models import AuditEvent, Grant, Role, Suspension
-from access.services import INVITATION_DAYS
 from core.input_checks import CheckedForm, CheckedInput
 
 REASON_REQUIRED = "Say why: it is kept in the audit trail."
@@ -245,8 +247,8 @@ class AuditEventFilter(django_filters.FilterSet):
         form = CheckedForm
 
     def __init__(self, data=None, *, programme, **kwargs):
-        super().__init__(data, queryset=selectors.programme_audit_events(programme), **kwargs)
-        self.filters["action"].extra["choices"] = [(action, action) for action in selectors.audit_actions(programme)]
+        super().__init__(data, queryset=programme_audit_events(programme), **kwargs)
+        self.filters["action"].extra["choices"] = [(action, action) for action in audit_actions(programme)]
 
     def filter_person(self, queryset, name, value):
-        return queryset.filter(selectors.audit_person_filter(value.strip())) if value.strip() else queryset
+        return queryset.filter(audit_person_filter(value.strip())) if value.strip() else queryset

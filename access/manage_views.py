@@ -1,7 +1,7 @@
 """The programme admin pages under /manage/. Every page is for the programme's admins only
-(access.decorators.programme_admin_required); every change goes through access/services.py with the
-admin as actor and their address, so it lands in the audit trail. Bad input re-renders the page
-with the form's errors and status 400, having changed nothing."""
+(access.decorators.programme_admin_required); every change goes through a service (access/programmes.py,
+invitations.py, suspensions.py ...) with the admin as actor and their address, so it lands in the audit trail.
+Bad input re-renders the page with the form's errors and status 400, having changed nothing."""
 
 from __future__ import annotations
 
@@ -18,9 +18,11 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from access import selectors, services
+from access import invitations as invitation_services
 from access.audit import client_ip
 from access.decorators import programme_admin_required
+from access.grants import grant_update
+from access.invitations import invitations_create, programme_invitations
 from access.manage_forms import (
     AuditEventFilter,
     GrantForm,
@@ -31,6 +33,25 @@ from access.manage_forms import (
     SuspendForm,
 )
 from access.models import Grant, Invitation, Suspension
+from access.programmes import (
+    cohort_members,
+    cohorts_with_member_counts,
+    person_summary,
+    programme_models_set,
+    programme_people,
+    programme_person,
+    programmes_administered,
+)
+from access.suspensions import (
+    pause,
+    pause_in_force,
+    reinstate,
+    resume,
+    revoke,
+    suspend,
+    suspensions_active,
+    suspensions_of,
+)
 from core.csv_export import csv_lines
 from core.form_errors import form_errors_from
 from core.ratelimits import RateLimited, rate_consume, rate_refund, retry_after
@@ -62,7 +83,7 @@ def _programme_url(programme, name="access_manage:programme", *args) -> str:
 @login_required
 @require_GET
 def manage_index(request):
-    programmes = list(selectors.programmes_administered_by(request.user))
+    programmes = list(programmes_administered(request.user))
     if not programmes:
         raise Http404("You administer no programme.")
     return render(request, "access/manage/index.html", {"programmes": programmes})
@@ -71,10 +92,10 @@ def manage_index(request):
 def _dashboard_context(programme, *, pause_form=None, resume_form=None, models_form=None) -> dict:
     return {
         "programme": programme,
-        "cohorts": selectors.cohorts_with_member_counts(programme),
-        "people": selectors.programme_people(programme),
-        "suspensions": selectors.suspensions_active(programme),
-        "pause": selectors.programme_pause(programme),
+        "cohorts": cohorts_with_member_counts(programme),
+        "people": programme_people(programme),
+        "suspensions": suspensions_active(programme),
+        "pause": pause_in_force(programme),
         "pause_form": pause_form or PauseForm(),
         "resume_form": resume_form or ReasonForm(),
         "models_form": models_form or ProgrammeModelsForm(programme=programme),
@@ -93,7 +114,7 @@ def programme_models(request, programme):
     form = ProgrammeModelsForm(request.POST, programme=programme)
     if form.is_valid():
         try:
-            services.programme_models_set(
+            programme_models_set(
                 programme=programme, model_keys=form.cleaned_data["model_keys"], actor=request.user,
                 ip=client_ip(request),
             )  # fmt: skip
@@ -114,10 +135,13 @@ def programme_pause(request, programme):
     form = PauseForm(request.POST)
     if form.is_valid():
         try:
-            services.suspension_create(
-                programme=programme, scope=Suspension.Scope.PROGRAMME, reason=form.cleaned_data["reason"],
-                ends_at=form.cleaned_data["ends_at"], actor=request.user, ip=client_ip(request),
-            )  # fmt: skip
+            pause(
+                programme=programme,
+                reason=form.cleaned_data["reason"],
+                ends_at=form.cleaned_data["ends_at"],
+                actor=request.user,
+                ip=client_ip(request),
+            )
         except ValidationError as error:
             form_errors_from(form, error)
         else:
@@ -132,9 +156,7 @@ def programme_resume(request, programme):
     form = ReasonForm(request.POST)
     if form.is_valid():
         try:
-            services.programme_resume(
-                programme=programme, reason=form.cleaned_data["reason"], actor=request.user, ip=client_ip(request)
-            )
+            resume(programme=programme, reason=form.cleaned_data["reason"], actor=request.user, ip=client_ip(request))
         except ValidationError as error:
             form_errors_from(form, error)
         else:
@@ -154,7 +176,7 @@ def suspension_lift(request, programme, suspension_id):
     form = ReasonForm(request.POST if request.method == "POST" else None)
     if form.is_valid():
         try:
-            services.suspension_lift(
+            reinstate(
                 suspension=suspension, reason=form.cleaned_data["reason"], actor=request.user, ip=client_ip(request)
             )
         except ValidationError as error:
@@ -170,7 +192,7 @@ def suspension_lift(request, programme, suspension_id):
 
 
 def _invitations_page(request, programme, *, form=None, action_error: str = "", status: int = 200):
-    paginator = Paginator(selectors.programme_invitations(programme), 50)
+    paginator = Paginator(programme_invitations(programme), 50)
     context = {
         "programme": programme,
         "form": form or InvitationForm(programme=programme),
@@ -194,7 +216,7 @@ def invitations(request, programme):
             form.add_error(None, str(limited))
             return retry_after(_invitations_page(request, programme, form=form, status=429), limited)
         try:
-            made, skipped = services.invitations_create(
+            made, skipped = invitations_create(
                 programme=programme, cohort=form.cleaned_data["cohort"], role=form.cleaned_data["role"],
                 emails=form.cleaned_data["emails"], days=form.cleaned_data["days"], actor=request.user,
                 ip=client_ip(request),
@@ -216,7 +238,7 @@ def invitations(request, programme):
 
 def _invitation_action(request, programme, invitation_id, action, done: str):
     invitation = get_object_or_404(Invitation, pk=invitation_id, programme=programme)
-    if action is services.invitation_resend:
+    if action is invitation_services.invitation_resend:
         try:
             rate_consume(scope="invitations", key=request.user.pk)
         except RateLimited as limited:
@@ -225,7 +247,7 @@ def _invitation_action(request, programme, invitation_id, action, done: str):
     try:
         action(invitation=invitation, actor=request.user, ip=client_ip(request))
     except ValidationError as error:
-        if action is services.invitation_resend:
+        if action is invitation_services.invitation_resend:
             rate_refund(scope="invitations", key=request.user.pk)
         return _invitations_page(
             request, programme, action_error=f"{invitation.email}: {' '.join(error.messages)}", status=400
@@ -237,27 +259,28 @@ def _invitation_action(request, programme, invitation_id, action, done: str):
 @programme_admin_required
 @require_POST
 def invitation_resend(request, programme, invitation_id):
-    return _invitation_action(request, programme, invitation_id, services.invitation_resend, "Sent a new link with")
+    resend = invitation_services.invitation_resend
+    return _invitation_action(request, programme, invitation_id, resend, "Sent a new link with")
 
 
 @programme_admin_required
 @require_POST
 def invitation_revoke(request, programme, invitation_id):
-    return _invitation_action(request, programme, invitation_id, services.invitation_revoke, "Revoked")
+    return _invitation_action(request, programme, invitation_id, invitation_services.invitation_revoke, "Revoked")
 
 
 # --- People --------------------------------------------------------------------------------------
 
 
 def _person_or_404(programme, user_id):
-    person = selectors.programme_person(programme, user_id)
+    person = programme_person(programme, user_id)
     if person is None:
         raise Http404("No such person in this programme.")
     return person
 
 
 def _person_page(request, programme, person, *, grant_form=None, suspend_form=None):
-    summary = selectors.person_summary(programme, person)
+    summary = person_summary(programme, person)
     if grant_form is None and summary.grant is not None:
         grant_form = GrantForm(grant=summary.grant)
     context = {
@@ -265,7 +288,7 @@ def _person_page(request, programme, person, *, grant_form=None, suspend_form=No
         "person": summary,
         "grant_form": grant_form,
         "suspend_form": suspend_form or SuspendForm(),
-        "suspensions": selectors.suspensions_of(programme=programme, user=person),
+        "suspensions": suspensions_of(programme=programme, user=person),
     }
     return render(request, "access/manage/person.html", context, status=_status(grant_form, suspend_form))
 
@@ -288,7 +311,7 @@ def person_grant(request, programme, user_id):
             messages.info(request, "Nothing changed: the grant already has these values.")
             return redirect(_programme_url(programme, "access_manage:person", person.pk))
         try:
-            services.grant_update(
+            grant_update(
                 grant=grant, reason=form.cleaned_data["reason"], actor=request.user, ip=client_ip(request), **changes
             )
         except ValidationError as error:
@@ -299,6 +322,17 @@ def person_grant(request, programme, user_id):
     return _person_page(request, programme, person, grant_form=form)
 
 
+def _take_away(request, form, programme, **who) -> Suspension:
+    """What SuspendForm chose, by its verb: revoke (with no end time) or suspend."""
+    data = form.cleaned_data
+    common = {"programme": programme, "reason": data["reason"], "actor": request.user, "ip": client_ip(request)}
+    if data["kind"] == Suspension.Kind.REVOCATION:
+        if data["ends_at"]:
+            raise ValidationError({"ends_at": "A revocation has no end time; suspend instead."})
+        return revoke(**common, **who)
+    return suspend(**common, **who, ends_at=data["ends_at"])
+
+
 @programme_admin_required
 @require_POST
 def person_suspend(request, programme, user_id):
@@ -306,11 +340,7 @@ def person_suspend(request, programme, user_id):
     form = SuspendForm(request.POST, actor=request.user, subject=person)
     if form.is_valid():
         try:
-            services.suspension_create(
-                programme=programme, scope=Suspension.Scope.PERSON, user=person, kind=form.cleaned_data["kind"],
-                reason=form.cleaned_data["reason"], ends_at=form.cleaned_data["ends_at"], actor=request.user,
-                ip=client_ip(request),
-            )  # fmt: skip
+            _take_away(request, form, programme, user=person)
         except ValidationError as error:
             form_errors_from(form, error)
         else:
@@ -327,8 +357,8 @@ def _cohort_page(request, programme, cohort, *, form=None):
     context = {
         "programme": programme,
         "cohort": cohort,
-        "members": selectors.cohort_members(cohort),
-        "suspensions": selectors.suspensions_of(programme=programme, cohort=cohort),
+        "members": cohort_members(cohort),
+        "suspensions": suspensions_of(programme=programme, cohort=cohort),
         "form": form or SuspendForm(),
     }
     return render(request, "access/manage/cohort.html", context, status=_status(form))
@@ -347,11 +377,7 @@ def cohort_suspend(request, programme, cohort_slug):
     form = SuspendForm(request.POST)
     if form.is_valid():
         try:
-            suspension = services.suspension_create(
-                programme=programme, scope=Suspension.Scope.COHORT, cohort=cohort, kind=form.cleaned_data["kind"],
-                reason=form.cleaned_data["reason"], ends_at=form.cleaned_data["ends_at"], actor=request.user,
-                ip=client_ip(request),
-            )  # fmt: skip
+            suspension = _take_away(request, form, programme, cohort=cohort)
         except ValidationError as error:
             form_errors_from(form, error)
         else:

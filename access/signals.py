@@ -6,7 +6,7 @@ from django.dispatch import receiver
 from access import sign_in, two_factor  # noqa: F401 (connect the sign-in and authenticator receivers)
 from access.adapters import INVITATION_SESSION_KEY
 from access.audit import audit_person, client_ip
-from access.services import InvitationInvalid, invitation_accept
+from access.invitations import InvitationInvalid, invitation_accept
 
 
 @receiver(user_signed_up)

@@ -24,7 +24,7 @@ from django.dispatch import receiver
 from access.audit import audit, client_ip
 from access.models import STAFF_ROLES, Programme
 from access.policy import has_second_factor, is_staff
-from access.services import sessions_end_all
+from access.suspensions import sessions_end_all
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from django.views.decorators.http import require_GET
 
 from access.adapters import INVITATION_SESSION_KEY
 from access.audit import client_ip
-from access.services import InvitationInvalid, invitation_accept, invitation_for_token
+from access.invitations import InvitationInvalid, invitation_accept, invitation_for_token
 
 
 @require_GET

@@ -53,7 +53,8 @@ def own_postgres_database(url: str, *, example: str) -> None:
 def tester():
     """(user, API token with read and generate scopes) in a fresh programme with a roomy grant."""
     from access.models import Role
-    from access.services import cohort_create, membership_add, programme_create, user_create
+    from access.people import user_create
+    from access.programmes import cohort_create, membership_add, programme_create
     from access.tokens import token_create
 
     programme = programme_create(name=f"Bench {secrets.token_hex(3)}")

@@ -34,7 +34,8 @@ ACCESS_LINE = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<st
 SEED = """
 import json, secrets
 from access.models import Role
-from access.services import cohort_create, membership_add, programme_create, user_create
+from access.people import user_create
+from access.programmes import cohort_create, membership_add, programme_create
 from access.tokens import token_create
 from feedback import services as feedback
 from generation.presets import preset_create

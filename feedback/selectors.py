@@ -12,17 +12,10 @@ from django.db.models.functions import TruncWeek
 from django.http import Http404
 from django.utils import timezone
 
-from access.models import Membership, Programme, Role
+from access.models import Membership, Role
+from access.programmes import programmes_administered
 from feedback.models import ClipRating, Report
 from feedback.services import targets_for
-
-
-def programmes_administered(user) -> QuerySet[Programme]:
-    if not user.is_authenticated:
-        return Programme.objects.none()
-    if user.is_superuser:
-        return Programme.objects.all()
-    return Programme.objects.filter(memberships__user=user, memberships__role=Role.ADMIN).distinct()
 
 
 def reports_visible_to(user) -> QuerySet[Report]:

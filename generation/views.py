@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from access import leaks
 from access.policy import current_grant, may_render
-from access.selectors import programmes_red_teamed_by
+from access.programmes import programmes_red_teamed_by
 from core.ratelimits import RateLimited, rate_consume, rate_refund, retry_after
 from generation import presets, selectors, services
 from generation.forms import KEPT_ON_MODEL_SWITCH, GalleryFilterForm, JobForm

@@ -9,7 +9,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from access.models import Role
-from access.services import cohort_create, membership_add, programme_create
+from access.programmes import cohort_create, membership_add, programme_create
 from generation.registry import model_get
 from tests.factories import PASSWORD, UserFactory
 

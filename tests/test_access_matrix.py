@@ -44,8 +44,9 @@ from django.utils import timezone
 
 from access.leaks import alert_raise, session_credential
 from access.models import AuditEvent, ContributionRate, Invitation, LeakAlert, Role, Suspension, token_digest
+from access.programmes import cohort_create, programme_create
 from access.rates import rate_publish
-from access.services import cohort_create, programme_create, suspension_create
+from access.suspensions import suspend
 from access.tokens import token_create
 from competition import services
 from competition.media import film_url
@@ -357,7 +358,7 @@ def other_admin(db):
 @pytest.fixture
 def suspended(cohort, programme_admin):
     person = member("suspended@example.org", programme=cohort.programme, role=Role.ARTIST, cohort=cohort)
-    suspension_create(programme=cohort.programme, scope=Suspension.Scope.PERSON, user=person,
+    suspend(programme=cohort.programme, user=person,
                       reason="Shared a login", actor=programme_admin)  # fmt: skip
     person.refresh_from_db()  # the suspension ended their sessions; they signed in again since
     return person

@@ -33,7 +33,7 @@ from schemathesis.specs.openapi.checks import (
 from access.api_auth import TokenRateThrottle
 from access.models import AuditEvent, Grant, Suspension
 from access.rates import rate_publish
-from access.services import suspension_create
+from access.suspensions import suspend
 from access.tokens import token_create, token_revoke
 from feedback import services as feedback
 from feedback.models import LedgerEntry
@@ -191,7 +191,7 @@ def test_every_operation_refuses_as_documented(case, app, tester, admin_user, mo
     assert throttled.status_code == (403 if staff_only else 429)
 
     _, kept = token_create(user=tester, name="kept", scopes=["read", "generate", "feedback"])
-    suspension_create(programme=tester.grants.get().programme, scope="person", user=tester, reason="Leak",
+    suspend(programme=tester.grants.get().programme, user=tester, reason="Leak",
                       actor=admin_user)  # fmt: skip
     suspended = case.call_and_validate(app=app, headers={"Authorization": f"Bearer {kept}"}, checks=CHECKS)
     assert suspended.status_code == 403

@@ -15,9 +15,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from access.audit import audit
+from access.invitations import invitations_create
 from access.leaks import alert_raise
 from access.models import Grant, LeakAlert, Role
-from access.services import invitations_create
 from access.tokens import token_create
 from feedback import services as feedback
 from feedback.ledger import ledger_credit

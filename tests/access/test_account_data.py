@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from access.export import export_build
 from access.models import AuditEvent
-from access.services import suspension_create
+from access.suspensions import suspend
 from access.tokens import token_create
 from tests.factories import RenderJobFactory
 
@@ -167,7 +167,7 @@ def test_readme_describes_every_file(tester):
 
 def test_a_suspended_person_can_export_but_use_nothing_else(client, tester, admin_user, cohort):
     RenderJobFactory(owner=tester, prompt="made before the suspension")
-    suspension_create(programme=cohort.programme, scope="person", user=tester, reason="Shared clips", actor=admin_user)
+    suspend(programme=cohort.programme, user=tester, reason="Shared clips", actor=admin_user)
     tester.refresh_from_db()  # the suspension ended every session it had
     client.force_login(tester)
 

@@ -8,7 +8,7 @@ from django.test import Client
 from access.export import export_create
 from access.leaks import alert_decide, alert_raise, token_credential
 from access.models import AuditEvent, LeakAlert, Role
-from access.services import cohort_create, membership_add, programme_create
+from access.programmes import cohort_create, membership_add, programme_create
 from access.sign_in import sign_in_record
 from access.tokens import token_create, token_revoke, token_rotate
 from tests.conftest import member, with_totp

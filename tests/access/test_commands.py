@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from access.models import AuditEvent, Grant, Invitation, Role, Suspension
 from access.policy import may_use_site
-from access.services import cohort_create, programme_create
+from access.programmes import cohort_create, programme_create
 from tests.conftest import member
 from tests.factories import RenderJobFactory
 

@@ -9,8 +9,8 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
+from access.invitations import invitation_resend, invitation_revoke, invitations_create
 from access.models import AuditEvent, Grant, Invitation, Membership, Role, User
-from access.services import invitation_resend, invitation_revoke, invitations_create
 
 pytestmark = pytest.mark.django_db
 

@@ -16,15 +16,11 @@ from django.utils import timezone
 
 from access.audit import audit
 from access.context_processors import programme_admin
+from access.invitations import invitation_revoke, invitations_create
 from access.models import AuditEvent, Grant, Invitation, Role, Suspension
 from access.policy import may_use_site
-from access.services import (
-    cohort_create,
-    invitation_revoke,
-    invitations_create,
-    programme_create,
-    suspension_create,
-)
+from access.programmes import cohort_create, programme_create
+from access.suspensions import pause, suspend
 from tests.conftest import member, with_totp
 from tests.factories import RenderJobFactory, UserFactory
 
@@ -61,8 +57,8 @@ def admin_client(client, admin_user):
 @pytest.fixture
 def tester2_suspension(tester2, admin_user, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        suspension = suspension_create(
-            programme=tester2.memberships.get().programme, scope=Suspension.Scope.PERSON, user=tester2,
+        suspension = suspend(
+            programme=tester2.memberships.get().programme, user=tester2,
             reason="Shared a clip outside the programme", actor=admin_user,
         )  # fmt: skip
     mail.outbox.clear()
@@ -383,7 +379,7 @@ def test_lifting_twice_is_refused(admin_client, tester2_suspension):
 
 
 def test_a_suspension_of_another_programme_is_a_404(admin_client, beta):
-    other = suspension_create(programme=beta, scope=Suspension.Scope.PROGRAMME, reason="Beta is paused")
+    other = pause(programme=beta, reason="Beta is paused")
     response = admin_client.post(reverse("access_manage:lift", args=["alpha", other.pk]), {"reason": "x"})
     assert response.status_code == 404
     other.refresh_from_db()
@@ -919,7 +915,7 @@ def test_an_admin_chooses_the_models_a_programme_offers(admin_client, programme,
 def test_a_job_for_a_model_the_programme_does_not_offer_is_refused_with_the_reason(programme, tester):
     from django.core.exceptions import ValidationError
 
-    from access.services import programme_models_set
+    from access.programmes import programme_models_set
     from generation.services import job_create
 
     programme_models_set(programme=programme, model_keys=["ltx-video"])

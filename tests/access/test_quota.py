@@ -7,8 +7,8 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
+from access.grants import grant_update
 from access.models import Grant
-from access.services import grant_update
 from generation import services
 from generation.models import RenderJob
 from generation.registry import model_get

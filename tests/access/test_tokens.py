@@ -4,7 +4,7 @@ from rest_framework.test import APIClient
 
 from access.api_auth import TokenRateThrottle
 from access.models import ApiToken, AuditEvent, token_digest
-from access.services import suspension_create
+from access.suspensions import suspend
 from access.tokens import token_create, token_generate, token_revoke, token_well_formed, tokens_in_text
 from generation.models import RenderJob
 from tests.factories import RenderJobFactory
@@ -101,7 +101,7 @@ def test_expired_revoked_and_suspended_people_s_tokens_stop(tester, tester2, adm
     assert "revoked" in _bearer(revoked).get(JOBS).json()["detail"]
     assert _bearer(working).get(JOBS).status_code == 200
 
-    suspension_create(programme=tester.grants.get().programme, scope="person", user=tester, reason="Leak",
+    suspend(programme=tester.grants.get().programme, user=tester, reason="Leak",
                       actor=admin_user)  # fmt: skip
 
     response = _bearer(working).get(JOBS)

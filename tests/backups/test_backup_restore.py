@@ -15,7 +15,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from access.models import Role, User
-from access.services import cohort_create, programme_create
+from access.programmes import cohort_create, programme_create
 from backups.services import _sha256
 from generation.models import RenderJob
 from tests.conftest import member

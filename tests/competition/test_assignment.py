@@ -8,7 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from access.models import AuditEvent, Membership, Role
-from access.services import cohort_create
+from access.programmes import cohort_create
 from competition import services
 from competition.assignment import assign
 from competition.models import ReviewAssignment, ReviewerConflict, Submission

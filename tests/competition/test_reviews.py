@@ -249,7 +249,7 @@ def test_a_reviewer_who_recognises_a_film_steps_away_and_it_is_reassigned(judged
 
 
 def test_nobody_is_assigned_their_own_film(call, tester, reviewer, reviewer2, admin_user, programme, cohort):
-    from access.services import membership_add
+    from access.programmes import membership_add
 
     membership_add(user=reviewer, programme=programme, role="artist", cohort=cohort)
     enter(call, reviewer, title="Reviewer's own")

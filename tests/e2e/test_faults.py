@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
 from access.models import Role
-from access.services import cohort_create, programme_create
+from access.programmes import cohort_create, programme_create
 from generation.encoding import probe_mp4
 from generation.models import RenderJob
 from generation.services import grant_usage, job_create, jobs_reannounce_waiting, jobs_requeue_stale

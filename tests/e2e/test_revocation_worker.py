@@ -4,7 +4,7 @@ and the worker goes on to other people's jobs."""
 import pytest
 from django.utils import timezone
 
-from access.services import suspension_create
+from access.suspensions import revoke
 from generation.models import RenderJob
 from generation.services import job_create
 from tests.e2e.conftest import wait_for
@@ -23,7 +23,7 @@ def test_revoking_a_person_stops_their_running_render_at_the_next_step(celery_wo
     others = job_create(owner=tester2, **SHORT)
 
     revoked_at = timezone.now()
-    suspension_create(programme=tester.grants.get().programme, scope="person", user=tester, kind="revocation",
+    revoke(programme=tester.grants.get().programme, user=tester,
                       reason="Leaked clips", actor=admin_user)  # fmt: skip
 
     stopped = wait_for(lambda: RenderJob.objects.get(pk=job.pk).stopped_at, timeout=30, message="the worker to stop")

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from access.models import AuditEvent, Role
-from access.services import programme_create
+from access.programmes import programme_create
 from feedback import services
 from feedback.models import ClipRating, LedgerEntry, Report, ResponseTargets
 from tests.conftest import member, with_totp

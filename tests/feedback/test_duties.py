@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.test import Client
 
 from access.models import Role
-from access.services import membership_add
+from access.programmes import membership_add
 from feedback import services, showcase
 from feedback.ledger import ledger_credit
 from feedback.models import ClipRating, LedgerEntry, Report

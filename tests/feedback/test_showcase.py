@@ -7,7 +7,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from access.models import AuditEvent, Role
-from access.services import programme_create
+from access.programmes import programme_create
 from feedback import showcase
 from feedback.models import LedgerEntry, ShowcaseOffer, ShowcaseUse
 from tests.conftest import member, with_totp

@@ -85,15 +85,13 @@ def test_a_render_stores_a_poster_served_only_through_a_signed_link(tester, test
 
 
 def test_a_poster_link_answers_403_once_its_owner_is_suspended(tester, admin_user, smoke_model, client):
-    from access.services import suspension_create
+    from access.suspensions import suspend
 
     job = _rendered(tester)
     link = media_url(job, poster=True)
     assert client.get(link).status_code == 200
 
-    suspension_create(
-        programme=job.grant.programme, scope="person", user=tester, reason="Leaked a clip.", actor=admin_user
-    )
+    suspend(programme=job.grant.programme, user=tester, reason="Leaked a clip.", actor=admin_user)
 
     refused = client.get(link)
     assert refused.status_code == 403 and "Leaked a clip." in refused.content.decode()

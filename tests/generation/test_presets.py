@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from access.models import AuditEvent, Role
-from access.services import cohort_create, programme_create
+from access.programmes import cohort_create, programme_create
 from access.tokens import token_create
 from generation.models import Preset, RenderJob
 from generation.presets import preset_create

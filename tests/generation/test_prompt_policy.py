@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from access.models import AuditEvent, LeakAlert, Role
-from access.services import cohort_create, programme_create
+from access.programmes import cohort_create, programme_create
 from access.tokens import token_create
 from generation.models import PromptRefusal, PromptRule, RenderJob
 from generation.prompt_policy import prompt_check, prompt_rule_create, prompt_rule_update

@@ -65,7 +65,7 @@ def test_staff_without_two_factor_are_sent_to_set_it_up(client, programme):
 
 
 def test_the_old_address_leads_to_the_queue_until_a_programme_is_called_queue(staff_client, admin_user):
-    from access.services import membership_add, programme_create
+    from access.programmes import membership_add, programme_create
 
     assert QUEUE == "/staff/queue/"
     response = staff_client.get("/manage/queue/?model=ltx-video")

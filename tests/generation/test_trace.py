@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from access.models import AuditEvent, Role
 from access.policy import current_grant
-from access.services import programme_create
+from access.programmes import programme_create
 from generation import services, trace, watermark
 from generation.encoding import encode_mp4
 from generation.models import RenderJob, job_code

@@ -141,7 +141,7 @@ def test_a_media_link_expires(tester, smoke_model, settings, client):
 
 
 def test_a_media_link_answers_403_once_its_owner_is_suspended(tester, admin_user, smoke_model, client):
-    from access.services import suspension_create
+    from access.suspensions import suspend
     from generation.media import media_url
     from generation.services import job_render
 
@@ -149,7 +149,7 @@ def test_a_media_link_answers_403_once_its_owner_is_suspended(tester, admin_user
     job_render(job_id=job.pk, worker="w")
     job.refresh_from_db()
     link = media_url(job)
-    suspension_create(programme=job.grant.programme, scope="person", user=tester, reason="Leaked", actor=admin_user)
+    suspend(programme=job.grant.programme, user=tester, reason="Leaked", actor=admin_user)
 
     response = client.get(link)
 
@@ -168,7 +168,7 @@ def test_another_signed_in_person_cannot_use_my_link(tester, tester2, smoke_mode
 
 
 def test_downloads_need_a_grant_that_allows_them(tester, smoke_model, client):
-    from access.services import grant_update
+    from access.grants import grant_update
     from generation.media import media_url
     from generation.services import job_render
 
@@ -247,7 +247,7 @@ def test_variations_queue_one_job_per_seed(tester_client, tester):
 
 
 def test_variations_are_all_or_nothing(tester_client, tester):
-    from access.services import grant_update
+    from access.grants import grant_update
 
     grant_update(grant=tester.grants.get(), max_queued_jobs=3)
     response = tester_client.post(reverse("generation:job_create"), {**GOOD, "variations": "4"})

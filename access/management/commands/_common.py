@@ -15,7 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from access.models import Cohort, Programme, Suspension
-from access.services import suspension_affected_users, suspension_build, suspension_create, suspension_lift
+from access.suspensions import pause, reinstate, revoke, suspend, suspension_affected_users, suspension_build
 
 WHEN_FORMATS = ("%Y-%m-%d", "%Y-%m-%dT%H:%M")
 WHEN_HELP = "YYYY-MM-DD or YYYY-MM-DDTHH:MM in the site's time zone; a date alone means the start of that day"
@@ -144,12 +144,27 @@ class AccessCommand(BaseCommand):
         dry_run: bool = False,
     ) -> None:
         label = target_label(programme=programme, user=user, cohort=cohort)
-        service = suspension_build if dry_run else suspension_create
         with service_errors():
-            suspension = service(
-                programme=programme, scope=scope, kind=kind, reason=reason, actor=actor, user=user, cohort=cohort,
+            # Checked by every rule first (a dry run stops there), then done by the verb it names.
+            suspension = suspension_build(
+                programme=programme,
+                scope=scope,
+                kind=kind,
+                reason=reason,
+                actor=actor,
+                user=user,
+                cohort=cohort,
                 ends_at=ends_at,
-            )  # fmt: skip
+            )
+            if not dry_run:
+                if suspension.kind == Suspension.Kind.PAUSE:
+                    suspension = pause(programme=programme, reason=reason, ends_at=ends_at, actor=actor)
+                elif suspension.kind == Suspension.Kind.REVOCATION:
+                    suspension = revoke(programme=programme, reason=reason, user=user, cohort=cohort, actor=actor)
+                else:
+                    suspension = suspend(
+                        programme=programme, reason=reason, user=user, cohort=cohort, ends_at=ends_at, actor=actor
+                    )
         affected = list(suspension_affected_users(suspension).order_by("email"))
         until = f" until {local(ends_at)}" if ends_at else ""
         if dry_run:
@@ -189,7 +204,7 @@ class AccessCommand(BaseCommand):
         if not dry_run:
             with service_errors(), transaction.atomic():
                 for suspension in suspensions:
-                    suspension_lift(suspension=suspension, actor=actor, reason=reason)
+                    reinstate(suspension=suspension, actor=actor, reason=reason)
         for suspension in suspensions:
             line = (
                 f"{suspension.get_kind_display()} of {label} since {local(suspension.starts_at)} ({suspension.reason})"

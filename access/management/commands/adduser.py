@@ -3,7 +3,7 @@ import secrets
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from access.services import user_create
+from access.people import user_create
 
 
 class Command(BaseCommand):

@@ -4,6 +4,7 @@ from datetime import datetime
 from django.core.management.base import BaseCommand, CommandError
 
 from access import hooks
+from access.grants import grant_update
 from access.management.commands._common import (
     WHEN_HELP,
     actor_get,
@@ -16,7 +17,6 @@ from access.management.commands._common import (
     when,
 )
 from access.models import Grant
-from access.services import grant_update
 
 UNCHANGED = object()
 
@@ -51,7 +51,7 @@ def ends(value: str):
 
 class Command(BaseCommand):
     help = (
-        "Show a person's grant in a programme and what it has used, or change it (the issue's `grant`). "
+        "Show a person's grant in a programme and what it has used, or change it. "
         "Every change is recorded in the audit trail with its before and after."
     )
 

@@ -3,6 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from access.invitations import INVITATION_DAYS, invitations_create, invitations_preview
 from access.management.commands._common import (
     actor_get,
     add_actor_argument,
@@ -13,7 +14,6 @@ from access.management.commands._common import (
     service_errors,
 )
 from access.models import Role
-from access.services import INVITATION_DAYS, invitations_create, invitations_preview
 
 CELL_SEPARATORS = re.compile(r"[\s,;]+")
 
@@ -31,7 +31,7 @@ def addresses_in(path: str) -> list[str]:
 
 class Command(BaseCommand):
     help = (
-        "Invite people into a programme and cohort with a role (the issue's `invite`): each gets an email with "
+        "Invite people into a programme and cohort with a role: each gets an email with "
         "a sign-up link. Addresses already invited, already members or belonging to deactivated accounts are "
         "skipped, and each skip is printed with its reason."
     )

@@ -13,7 +13,7 @@ from access.models import Suspension
 
 class Command(AccessCommand):
     help = (
-        "Pause a programme, the kill switch (the issue's `pause-programme`): every tester loses access at once, "
+        "Pause a programme, the kill switch: every tester loses access at once, "
         "their waiting and running jobs are cancelled and they are told why. Programme admins keep their pages."
     )
 

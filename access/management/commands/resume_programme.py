@@ -9,11 +9,11 @@ from access.management.commands._common import (
     programme_get,
     service_errors,
 )
-from access.services import programme_resume
+from access.suspensions import resume
 
 
 class Command(BaseCommand):
-    help = "Lift the pause of a programme (the issue's `resume-programme`); its testers are told access is back."
+    help = "Lift the pause of a programme; its testers are told access is back."
 
     def add_arguments(self, parser):
         add_programme_argument(parser)
@@ -23,7 +23,7 @@ class Command(BaseCommand):
     def handle(self, *args, programme, reason, actor, **options):
         programme = programme_get(programme)
         with service_errors():
-            pauses = programme_resume(programme=programme, actor=actor_get(actor), reason=reason)
+            pauses = resume(programme=programme, actor=actor_get(actor), reason=reason)
         for pause in pauses:
             self.stdout.write(
                 self.style.SUCCESS(

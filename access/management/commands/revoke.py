@@ -13,8 +13,9 @@ from access.models import Suspension
 
 class Command(AccessCommand):
     help = (
-        "Revoke the access of a person or a cohort for good (the issue's `revoke`): like a suspension with no "
-        "end, and not lifted by `suspend --lift`. Sessions end, jobs are cancelled, the people affected are told."
+        "Revoke the access of a person or a cohort for good: like a suspension with no end, and not lifted by "
+        "`suspend --lift` (lift it on the programme's admin pages). Sessions end, jobs are cancelled, the people "
+        "affected are told."
     )
 
     def add_arguments(self, parser):

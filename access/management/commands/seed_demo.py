@@ -6,8 +6,9 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from access.models import Cohort, Programme, Role
+from access.people import user_create
+from access.programmes import cohort_create, membership_add, programme_create
 from access.rates import rate_publish
-from access.services import cohort_create, membership_add, programme_create, user_create
 
 DEMO_EMAIL = "demo@backlot.local"
 

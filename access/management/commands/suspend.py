@@ -17,8 +17,8 @@ from access.models import Suspension
 
 class Command(AccessCommand):
     help = (
-        "Suspend a person, a cohort or a whole programme, or with --lift give their access back (the issue's "
-        "`suspend`). Access ends at once: sessions end, waiting and running jobs are cancelled, and the people "
+        "Suspend a person, a cohort or a whole programme, or with --lift give their access back. "
+        "Access ends at once: sessions end, waiting and running jobs are cancelled, and the people "
         "affected are emailed the reason."
     )
 

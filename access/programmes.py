@@ -1,18 +1,77 @@
-"""Reads for the programme admin pages. Writes live in access/services.py."""
+"""Programmes, their cohorts and who holds which role in them; what the admin pages show of each person."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q, QuerySet
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, QuerySet
+from django.utils.text import slugify
 
 from access import hooks
-from access.models import AuditEvent, Cohort, Grant, Invitation, Membership, Programme, Role, Suspension
+from access.audit import audit
+from access.grants import grant_from_cohort
+from access.models import (
+    TESTER_ROLES,
+    Cohort,
+    Grant,
+    Membership,
+    Programme,
+    Role,
+)
 from access.policy import Decision, may_use_site
 
 
-def programmes_administered_by(user) -> QuerySet[Programme]:
+@transaction.atomic
+def programme_create(*, name: str, actor=None, description: str = "") -> Programme:
+    slug = slugify(name)[:60]
+    programme = Programme.objects.create(name=name.strip(), slug=slug, description=description)
+    audit("access.programme_created", actor=actor, programme=programme, target=programme)
+    return programme
+
+
+@transaction.atomic
+def programme_models_set(*, programme: Programme, model_keys: list[str], actor=None, ip=None) -> Programme:
+    """Which registry models the programme offers (none ticked: all). Grants narrow it further."""
+    known = hooks.model_keys()
+    unknown = sorted(set(model_keys) - set(known))
+    if unknown:
+        raise ValidationError({"model_keys": f"Unknown models: {', '.join(unknown)}."})
+    before = list(programme.model_keys)
+    programme.model_keys = sorted(set(model_keys), key=known.index)
+    programme.save(update_fields=["model_keys"])
+    audit("programme.models_changed", actor=actor, programme=programme, target=programme, ip=ip,
+          before=before, after=programme.model_keys)  # fmt: skip
+    return programme
+
+
+def cohort_create(*, programme: Programme, name: str, actor=None, **limits) -> Cohort:
+    cohort = Cohort.objects.create(programme=programme, name=name.strip(), slug=slugify(name)[:60], **limits)
+    audit("access.cohort_created", actor=actor, programme=programme, target=cohort, limits=cohort.limits())
+    return cohort
+
+
+@transaction.atomic
+def membership_add(*, user, programme: Programme, role: str, cohort: Cohort | None = None, actor=None) -> Membership:
+    if role not in Role.values:
+        raise ValidationError({"role": f"Unknown role {role!r}. Choose one of: {', '.join(Role.values)}."})
+    if cohort is not None and cohort.programme_id != programme.pk:
+        raise ValidationError({"cohort": f"{cohort.name} is not a cohort of {programme.name}."})
+    if role in TESTER_ROLES and cohort is None:
+        raise ValidationError({"cohort": "Testers join a programme through a cohort."})
+    membership, created = Membership.objects.get_or_create(
+        user=user, programme=programme, role=role, defaults={"cohort": cohort}
+    )
+    if created:
+        audit("access.membership_added", actor=actor, subject=user, programme=programme, target=membership, role=role)
+    if role in TESTER_ROLES and not Grant.objects.filter(user=user, programme=programme).exists():
+        grant_from_cohort(user=user, cohort=cohort, actor=actor)
+    return membership
+
+
+def programmes_administered(user) -> QuerySet[Programme]:
     if not user.is_authenticated:
         return Programme.objects.none()
     if user.is_superuser:
@@ -28,6 +87,10 @@ def programmes_red_teamed_by(user) -> QuerySet[Programme]:
 
 def cohorts_with_member_counts(programme: Programme) -> QuerySet[Cohort]:
     return programme.cohorts.annotate(member_count=Count("memberships__user", distinct=True)).order_by("name")
+
+
+def cohort_members(cohort: Cohort) -> QuerySet[Membership]:
+    return cohort.memberships.select_related("user").order_by("user__email")
 
 
 @dataclass
@@ -87,42 +150,3 @@ def person_summary(programme: Programme, user) -> Person:
         usage=hooks.grant_usage(grant) if grant else None,
         access=may_use_site(user),
     )
-
-
-def suspensions_active(programme: Programme) -> QuerySet[Suspension]:
-    return Suspension.objects.active().filter(programme=programme).select_related("user", "cohort", "created_by")
-
-
-def suspensions_of(*, programme: Programme, user=None, cohort: Cohort | None = None) -> QuerySet[Suspension]:
-    """Every suspension (active, ended or lifted) of one person or one cohort in ``programme``."""
-    suspensions = Suspension.objects.filter(programme=programme).select_related("created_by", "lifted_by")
-    if user is not None:
-        return suspensions.filter(scope=Suspension.Scope.PERSON, user=user)
-    return suspensions.filter(scope=Suspension.Scope.COHORT, cohort=cohort)
-
-
-def programme_pause(programme: Programme) -> Suspension | None:
-    return suspensions_active(programme).filter(scope=Suspension.Scope.PROGRAMME).order_by("created_at").first()
-
-
-def programme_invitations(programme: Programme) -> QuerySet[Invitation]:
-    return Invitation.objects.filter(programme=programme).select_related("cohort", "invited_by")
-
-
-def cohort_members(cohort: Cohort) -> QuerySet[Membership]:
-    return cohort.memberships.select_related("user").order_by("user__email")
-
-
-def programme_audit_events(programme: Programme) -> QuerySet[AuditEvent]:
-    return AuditEvent.objects.filter(programme=programme).select_related("actor", "subject")
-
-
-def audit_actions(programme: Programme) -> list[str]:
-    return list(
-        AuditEvent.objects.filter(programme=programme).order_by("action").values_list("action", flat=True).distinct()
-    )
-
-
-def audit_person_filter(value: str) -> Q:
-    """Events done by, done to, or aimed at (an invitation's address) a person whose email contains ``value``."""
-    return Q(actor__email__icontains=value) | Q(subject__email__icontains=value) | Q(target__icontains=value)

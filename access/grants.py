@@ -1,0 +1,53 @@
+"""Grants: what a person may render in a programme (models, sizes, GPU-time quotas, dates). Usage is
+counted by generation and asked through access.hooks."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from access.audit import audit
+from access.models import (
+    Cohort,
+    Grant,
+)
+
+
+def grant_from_cohort(*, user, cohort: Cohort, actor=None) -> Grant:
+    ends_at = timezone.now() + timedelta(days=cohort.grant_days) if cohort.grant_days else None
+    grant = Grant.objects.create(user=user, programme=cohort.programme, ends_at=ends_at, **cohort.limits())
+    audit(
+        "access.grant_created", actor=actor, subject=user, programme=cohort.programme, target=grant,
+        cohort=cohort.name, limits=_jsonable(grant.limits()),
+    )  # fmt: skip
+    return grant
+
+
+GRANT_EDITABLE = (*Grant.LIMIT_FIELDS, "starts_at", "ends_at")
+
+
+@transaction.atomic
+def grant_update(*, grant: Grant, actor=None, reason: str = "", ip=None, **changes) -> Grant:
+    unknown = set(changes) - set(GRANT_EDITABLE)
+    if unknown:
+        raise ValidationError(f"Grants have no field {', '.join(sorted(unknown))}.")
+    grant = Grant.objects.select_for_update().get(pk=grant.pk)
+    before = {field: getattr(grant, field) for field in changes}
+    for field, value in changes.items():
+        setattr(grant, field, value)
+    grant.full_clean(exclude=["user", "programme"])
+    if grant.ends_at and grant.ends_at <= grant.starts_at:
+        raise ValidationError({"ends_at": "A grant must end after it starts."})
+    grant.save()
+    audit(
+        "access.grant_changed", actor=actor, subject=grant.user, programme=grant.programme, target=grant,
+        reason=reason, ip=ip, before=_jsonable(before), after=_jsonable(changes),
+    )  # fmt: skip
+    return grant
+
+
+def _jsonable(values: dict) -> dict:
+    return {key: value.isoformat() if isinstance(value, datetime) else value for key, value in values.items()}
