@@ -12,11 +12,11 @@ RENDER_TASK = "generation.render_job"
 
 
 def job_announce(job_id, *, queue: str) -> None:
-    """Tell the workers of ``queue`` that the job is waiting. The task is found by its name in the Celery
-    app's registry, so the services that call this never import the tasks that call them."""
+    """Tell the workers of ``queue`` that the job is waiting. The task is sent by its name, so the services
+    that call this never import the tasks that call them (generation/tasks.py imports the services)."""
     from celery import current_app
 
-    current_app.tasks[RENDER_TASK].apply_async(args=[str(job_id)], queue=queue)
+    current_app.send_task(RENDER_TASK, args=[str(job_id)], queue=queue)
 
 
 def messages_waiting(queue: str) -> int | None:

@@ -24,7 +24,7 @@ from access.models import Grant
 from access.policy import current_grant, may_render
 from access.terms import terms_accepted_current
 from core.text import text_problem
-from generation.broker import job_announce
+from generation import broker
 from generation.models import PromptRefusal, RenderJob
 from generation.outages import outlasting_database_restarts, retried
 from generation.prompt_policy import prompt_screen
@@ -480,7 +480,7 @@ def jobs_reannounce_waiting() -> int:
 
 
 def _announce(job_id, model_key: str) -> None:
-    job_announce(job_id, queue=model_get(model_key).queue)
+    broker.job_announce(job_id, queue=model_get(model_key).queue)
 
 
 def queue_position(job: RenderJob) -> int | None:

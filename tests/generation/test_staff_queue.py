@@ -140,7 +140,7 @@ def test_releasing_puts_the_job_back_and_queues_a_message_for_it(
     services.job_hold(job=light, actor=admin_user)
     sent = []
     monkeypatch.setattr(
-        "generation.tasks.render_job.apply_async", lambda args, queue: sent.append((args, queue))
+        "generation.broker.job_announce", lambda job_id, queue: sent.append(([str(job_id)], queue))
     )  # the broker itself is exercised by the e2e tests
 
     with django_capture_on_commit_callbacks(execute=True):

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 def announced(monkeypatch):
     """The messages the sweeper sends, in order (the broker itself is exercised by the e2e tests)."""
     sent = []
-    monkeypatch.setattr("generation.tasks.render_job.apply_async", lambda args, queue: sent.append((args[0], queue)))
+    monkeypatch.setattr(broker, "job_announce", lambda job_id, queue: sent.append((str(job_id), queue)))
     return sent
 
 
