@@ -85,3 +85,12 @@ def test_the_configuration_reference_documents_every_variable():
 def test_platform_is_not_a_python_package():
     # A package named platform at the root would shadow the standard library's platform module.
     assert not (ROOT / "platform" / "__init__.py").exists()
+
+
+def test_the_readme_is_a_front_door_whose_links_lead_into_the_docs():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.encode()) <= 10_000
+    assert "make run" in readme and "make test" in readme
+    links = re.findall(r"\]\((docs/[^)#]+)(?:#[^)]*)?\)", readme)
+    assert len(links) > 10
+    assert [link for link in links if not (ROOT / link).is_file()] == []
