@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: install run web worker test lint check bench browser nginx clean
+.PHONY: install run web worker test lint docs check bench browser nginx clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,12 +54,19 @@ test: install browser nginx
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet
 	$(PY) -m pytest
 
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(VENV)/bin/lint-imports
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet
+
+# The configuration reference and platform/backlot.env.example come from config/settings_spec.py.
+docs: install
+	$(PY) -m config.settings_docs --write
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
 check: install
 	$(PY) manage.py check

@@ -58,3 +58,32 @@ def envmap(name: str, default: str = "") -> dict[str, str]:
             raise ImproperlyConfigured(f"{name} must be a list of key=value pairs, not {item!r}.")
         pairs[key.strip()] = value.strip()
     return pairs
+
+
+_READERS = {"str": envstr, "bool": envbool, "int": envint, "float": envfloat, "list": envlist, "map": envmap}
+_UNSET = object()
+
+
+def env(name: str, *, default: object = _UNSET, production: bool = False, **placeholders: object):
+    """The value of the declared setting ``name`` (config/settings_spec.py), read by its type, with its
+    declared default: the production one when ``production`` and the setting has one; ``$PLACEHOLDER``s in a
+    string default are filled from ``placeholders``. Only a computed default may be given here."""
+    from string import Template
+
+    from config.settings_spec import BY_NAME, Computed
+
+    setting = BY_NAME.get(name)
+    if setting is None:
+        raise ImproperlyConfigured(f"{name} is not declared in config/settings_spec.py.")
+    declared = setting.default
+    if production and setting.production_default is not None:
+        declared = setting.production_default
+    if isinstance(declared, Computed):
+        if default is _UNSET:
+            raise ImproperlyConfigured(f"{name}'s default is computed ({declared.shown}): pass it as default=.")
+        declared = default
+    elif default is not _UNSET:
+        raise ImproperlyConfigured(f"{name}'s default is declared in config/settings_spec.py, not at the call.")
+    if isinstance(declared, str) and "$" in declared:
+        declared = Template(declared).substitute({key: str(value) for key, value in placeholders.items()})
+    return _READERS[setting.type](name, declared)

@@ -1,6 +1,7 @@
 """Backlot settings. Every value comes from the environment, with embedded defaults that run on
 one machine with nothing installed: SQLite, kombu's filesystem broker, a local media folder and the
-console email backend. See platform/backlot.env.example for the full list."""
+console email backend. Each variable is declared once, with its type, default and help, in
+config/settings_spec.py (the docs' configuration reference and platform/backlot.env.example come from it)."""
 
 from __future__ import annotations
 
@@ -11,27 +12,28 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import envbool, envfloat, envint, envlist, envmap, envstr
+from config.env import env
+from config.settings_spec import BY_NAME as _DECLARED
 from core.client_address import trusted_proxies_parse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(envstr("BACKLOT_VAR_DIR", str(BASE_DIR / "var"))).resolve()
+VAR_DIR = Path(env("BACKLOT_VAR_DIR", BASE_DIR=BASE_DIR)).resolve()
 
-DEBUG = envbool("DEBUG", True)
+DEBUG = env("DEBUG")
 
-_DEV_SECRET_KEY = "backlot-insecure-development-key-never-use-in-production"  # noqa: S105 (refused when DEBUG is off)
-SECRET_KEY = envstr("SECRET_KEY", _DEV_SECRET_KEY if DEBUG else "")
+_DEV_SECRET_KEY = _DECLARED["SECRET_KEY"].default  # refused when DEBUG is off
+SECRET_KEY = env("SECRET_KEY", production=not DEBUG)
 if not DEBUG and (SECRET_KEY == _DEV_SECRET_KEY or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5):
     raise ImproperlyConfigured(
         "SECRET_KEY must be set to a random value of at least 50 characters when DEBUG is off "
         "(for example: python -c 'import secrets; print(secrets.token_urlsafe(64))')."
     )
 
-ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
+ALLOWED_HOSTS = env("ALLOWED_HOSTS", production=not DEBUG)
 if not DEBUG and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must name this site's host names when DEBUG is off.")
-CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
-SITE_URL = envstr("SITE_URL", "http://localhost:8000")
+CSRF_TRUSTED_ORIGINS = env("CSRF_TRUSTED_ORIGINS")
+SITE_URL = env("SITE_URL")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -47,6 +49,7 @@ INSTALLED_APPS = [
     "allauth.usersessions",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc as static files: /api/docs/ works offline
     "django_filters",
     "django_htmx",
     "csp",
@@ -103,8 +106,8 @@ TEMPLATES = [
 # Database: SQLite in var/ unless DATABASE_URL says otherwise (postgres://user@host:5432/name).
 DATABASES = {
     "default": dj_database_url.parse(
-        envstr("DATABASE_URL", f"sqlite:///{VAR_DIR / 'backlot.sqlite3'}"),
-        conn_max_age=envint("DATABASE_CONN_MAX_AGE", 60),
+        env("DATABASE_URL", BACKLOT_VAR_DIR=VAR_DIR),
+        conn_max_age=env("DATABASE_CONN_MAX_AGE"),
         conn_health_checks=True,
     )
 }
@@ -121,7 +124,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CACHE_URL = envstr("CACHE_URL")
+CACHE_URL = env("CACHE_URL")
 CACHES = {
     "default": (
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
@@ -157,50 +160,50 @@ ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 # Sign-in rate limits (allauth's syntax: count/period/ip|key, comma-separated): failed sign-ins per
 # address and per account, and sign-in attempts per address.
 ACCOUNT_RATE_LIMITS = {
-    "login_failed": envstr("BACKLOT_RATE_SIGN_IN_FAILED", "10/m/ip,5/5m/key"),
-    "login": envstr("BACKLOT_RATE_SIGN_IN", "30/m/ip"),
+    "login_failed": env("BACKLOT_RATE_SIGN_IN_FAILED"),
+    "login": env("BACKLOT_RATE_SIGN_IN"),
 }
 USERSESSIONS_TRACK_ACTIVITY = True
 # allauth's own ALLAUTH_TRUSTED_PROXY_COUNT stays 0: it counts hops without asking who the peer is. Its
 # adapter (access.adapters.AccountAdapter.get_client_ip) answers with core.client_address instead.
 # Staff (programme admins, reviewers, Django admin) must set up TOTP before using staff pages.
-BACKLOT_STAFF_MFA_REQUIRED = envbool("BACKLOT_STAFF_MFA_REQUIRED", True)
+BACKLOT_STAFF_MFA_REQUIRED = env("BACKLOT_STAFF_MFA_REQUIRED")
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 # No "trust this browser": every sign-in of an account with an authenticator asks for its code
 # (access/two_factor.py ends sessions that did not pass it).
 MFA_TRUST_ENABLED = False
-MFA_TOTP_ISSUER = envstr("MFA_TOTP_ISSUER", "Backlot")
+MFA_TOTP_ISSUER = env("MFA_TOTP_ISSUER")
 
 LANGUAGE_CODE = "en"
-TIME_ZONE = envstr("TIME_ZONE", "UTC")
+TIME_ZONE = env("TIME_ZONE")
 USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = Path(envstr("STATIC_ROOT", str(VAR_DIR / "static")))
+STATIC_ROOT = Path(env("STATIC_ROOT", BACKLOT_VAR_DIR=VAR_DIR))
 STATICFILES_DIRS = [BASE_DIR / "static"]
-MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(VAR_DIR / "media")))
+MEDIA_ROOT = Path(env("MEDIA_ROOT", BACKLOT_VAR_DIR=VAR_DIR))
 # Media is never served from a public URL: every clip goes through a view that checks access.
 MEDIA_URL = "/media-not-public/"
 # Where clips and uploads are kept: "local" (MEDIA_ROOT, a folder web and workers share), "s3" (an
 # S3-compatible bucket through django-storages, the optional extra `s3`), or a storage class's dotted path.
-MEDIA_STORAGE = envstr("MEDIA_STORAGE", "local")
+MEDIA_STORAGE = env("MEDIA_STORAGE")
 if MEDIA_STORAGE == "local":
     _MEDIA_BACKEND: dict = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
 elif MEDIA_STORAGE == "s3":
-    if not envstr("AWS_STORAGE_BUCKET_NAME"):
+    if not env("AWS_STORAGE_BUCKET_NAME"):
         raise ImproperlyConfigured("MEDIA_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME.")
     _MEDIA_BACKEND = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
-            "bucket_name": envstr("AWS_STORAGE_BUCKET_NAME"),
+            "bucket_name": env("AWS_STORAGE_BUCKET_NAME"),
             # Unset, boto3 finds credentials itself (environment, instance role, ~/.aws).
-            "access_key": envstr("AWS_ACCESS_KEY_ID") or None,
-            "secret_key": envstr("AWS_SECRET_ACCESS_KEY") or None,
-            "endpoint_url": envstr("AWS_S3_ENDPOINT_URL") or None,  # MinIO, Ceph, R2, ...
-            "region_name": envstr("AWS_S3_REGION_NAME") or None,
-            "addressing_style": envstr("AWS_S3_ADDRESSING_STYLE") or None,  # "path" for most self-hosted stores
-            "location": envstr("AWS_LOCATION", "media"),
+            "access_key": env("AWS_ACCESS_KEY_ID") or None,
+            "secret_key": env("AWS_SECRET_ACCESS_KEY") or None,
+            "endpoint_url": env("AWS_S3_ENDPOINT_URL") or None,  # MinIO, Ceph, R2, ...
+            "region_name": env("AWS_S3_REGION_NAME") or None,
+            "addressing_style": env("AWS_S3_ADDRESSING_STYLE") or None,  # "path" for most self-hosted stores
+            "location": env("AWS_LOCATION"),
             # Private objects; clips still reach people only through Backlot's signed, access-checked links.
             "default_acl": None,
             "querystring_auth": True,
@@ -222,20 +225,20 @@ STORAGES = {
     },
 }
 
-EMAIL_BACKEND = envstr("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_BACKEND = env("EMAIL_BACKEND")
 # With django.core.mail.backends.filebased.EmailBackend: the folder each message is written to as a file.
-EMAIL_FILE_PATH = envstr("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
-EMAIL_HOST = envstr("EMAIL_HOST", "localhost")
-EMAIL_PORT = envint("EMAIL_PORT", 587)
-EMAIL_HOST_USER = envstr("EMAIL_HOST_USER")
-EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD")
-EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", True)
-DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "Backlot <backlot@localhost>")
+EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", BACKLOT_VAR_DIR=VAR_DIR)
+EMAIL_HOST = env("EMAIL_HOST")
+EMAIL_PORT = env("EMAIL_PORT")
+EMAIL_HOST_USER = env("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env("EMAIL_USE_TLS")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # Security. Production (DEBUG off) passes `manage.py check --deploy` with no warnings.
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", 60 * 60 * 24 * 14)
+SESSION_COOKIE_AGE = env("SESSION_COOKIE_AGE")
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -264,28 +267,28 @@ PERMISSIONS_POLICY = (
 # peers (addresses or networks, comma-separated; "unix" for a Unix-socket peer). Empty trusts nobody, and
 # every reader sees REMOTE_ADDR. Behind nginx on the same box: 127.0.0.1,::1; add a load balancer's or a
 # CDN's networks when they are in front of nginx.
-BACKLOT_TRUSTED_PROXIES = envlist("BACKLOT_TRUSTED_PROXIES")
+BACKLOT_TRUSTED_PROXIES = env("BACKLOT_TRUSTED_PROXIES")
 trusted_proxies_parse(BACKLOT_TRUSTED_PROXIES)
-BACKLOT_CLIENT_IP_HEADER = envstr("BACKLOT_CLIENT_IP_HEADER", "X-Forwarded-For").strip()
+BACKLOT_CLIENT_IP_HEADER = env("BACKLOT_CLIENT_IP_HEADER").strip()
 if not re.fullmatch(r"[A-Za-z0-9-]+", BACKLOT_CLIENT_IP_HEADER):
     raise ImproperlyConfigured(
         f"BACKLOT_CLIENT_IP_HEADER must be a header name such as X-Forwarded-For, not {BACKLOT_CLIENT_IP_HEADER!r}."
     )
 if not DEBUG:
-    SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", True)
+    SECURE_SSL_REDIRECT = env("SECURE_SSL_REDIRECT")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 60 * 60 * 24 * 365)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
-    SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", True)
-    if envbool("BEHIND_TLS_PROXY", True):
+    SECURE_HSTS_SECONDS = env("SECURE_HSTS_SECONDS")
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env("SECURE_HSTS_INCLUDE_SUBDOMAINS")
+    SECURE_HSTS_PRELOAD = env("SECURE_HSTS_PRELOAD")
+    if env("BEHIND_TLS_PROXY"):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # Request bodies other than file uploads (forms, JSON) are refused over this size with 413; files are judged by
 # each upload's own limit (films: the call's; report attachments: FEEDBACK_ATTACHMENT_MAX_BYTES).
-DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env("DATA_UPLOAD_MAX_MEMORY_SIZE")
 # JSON sent to the API may nest arrays and objects this deep (core/parsers.py).
-API_JSON_MAX_DEPTH = envint("API_JSON_MAX_DEPTH", 32)
+API_JSON_MAX_DEPTH = env("API_JSON_MAX_DEPTH")
 
 REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": [
@@ -303,8 +306,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_THROTTLE_CLASSES": ["access.api_auth.PersonRateThrottle", "access.api_auth.TokenRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
-        "person": envstr("API_RATE_PER_PERSON", "300/min"),
-        "token": envstr("API_RATE_PER_TOKEN", "120/min"),
+        "person": env("API_RATE_PER_PERSON"),
+        "token": env("API_RATE_PER_TOKEN"),
     },
     "DEFAULT_SCHEMA_CLASS": "core.schema.BacklotAutoSchema",
     "DEFAULT_PAGINATION_CLASS": "core.pagination.BoundedLimitOffsetPagination",
@@ -317,6 +320,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # Several models have a field called "kind"; each set of choices gets its own name in the schema.
     "ENUM_NAME_OVERRIDES": {
         "ReportKindEnum": "feedback.models.Report.Kind",
@@ -325,8 +331,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Celery. The job row is the source of truth; a message carries only the job's id.
-CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", "filesystem://")
-BROKER_DIR = Path(envstr("BACKLOT_BROKER_DIR", str(VAR_DIR / "broker")))
+CELERY_BROKER_URL = env("CELERY_BROKER_URL")
+BROKER_DIR = Path(env("BACKLOT_BROKER_DIR", BACKLOT_VAR_DIR=VAR_DIR))
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -339,12 +345,12 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
     for _folder in ("queue", "processed", "control"):
         (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
-CELERY_TASK_TIME_LIMIT = envint("BACKLOT_RENDER_TIME_LIMIT", 3 * 3600)
+CELERY_TASK_TIME_LIMIT = env("BACKLOT_RENDER_TIME_LIMIT")
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # Redis hands an unacknowledged message to another worker after this long: it must outlast
     # the longest render, or a slow job would run twice.
-    _visibility = envint("CELERY_VISIBILITY_TIMEOUT", CELERY_TASK_TIME_LIMIT + 3600)
+    _visibility = env("CELERY_VISIBILITY_TIMEOUT", default=CELERY_TASK_TIME_LIMIT + 3600)
     if _visibility <= CELERY_TASK_TIME_LIMIT:
         raise ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT must be longer than BACKLOT_RENDER_TIME_LIMIT.")
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _visibility}
@@ -357,62 +363,62 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A pool process loads its models as it starts (BACKLOT_PRELOAD_MODELS). Celery kills one that has not
 # reported within worker_proc_alive_timeout (4 s by default) and forks another, which loads again and is
 # killed again, for ever: a worker whose render process died would never render again.
-CELERY_WORKER_PROC_ALIVE_TIMEOUT = envint("BACKLOT_WORKER_START_SECONDS", 900)
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = env("BACKLOT_WORKER_START_SECONDS")
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-renders": {"task": "generation.requeue_stale", "schedule": 60.0},
 }
 
 # Rendering.
-BACKLOT_MODELS_DIR = Path(envstr("BACKLOT_MODELS_DIR", str(VAR_DIR / "models")))
+BACKLOT_MODELS_DIR = Path(env("BACKLOT_MODELS_DIR", BACKLOT_VAR_DIR=VAR_DIR))
 # Where each model loads from: model-key=hub-id-or-folder, or model-key=hub for the registry's hub id.
 # A model not named here loads its smoke build from BACKLOT_MODELS_DIR/smoke/<key>.
-BACKLOT_MODEL_SOURCES = envmap("BACKLOT_MODEL_SOURCES")
-BACKLOT_DEVICE = envstr("BACKLOT_DEVICE", "auto")
-BACKLOT_TORCH_DTYPE = envstr("BACKLOT_TORCH_DTYPE", "auto")
-BACKLOT_TORCH_THREADS = envint("BACKLOT_TORCH_THREADS", 0)
+BACKLOT_MODEL_SOURCES = env("BACKLOT_MODEL_SOURCES")
+BACKLOT_DEVICE = env("BACKLOT_DEVICE")
+BACKLOT_TORCH_DTYPE = env("BACKLOT_TORCH_DTYPE")
+BACKLOT_TORCH_THREADS = env("BACKLOT_TORCH_THREADS")
 # GPU worker tuning, applied once when a worker loads its model (see generation/acceleration.py).
-BACKLOT_VAE_TILING = envbool("BACKLOT_VAE_TILING", False)
-BACKLOT_CPU_OFFLOAD = envstr("BACKLOT_CPU_OFFLOAD", "none")  # none, model or sequential: for small cards
-BACKLOT_TORCH_COMPILE = envbool("BACKLOT_TORCH_COMPILE", False)
-BACKLOT_TORCH_COMPILE_MODE = envstr("BACKLOT_TORCH_COMPILE_MODE", "default")
-BACKLOT_CACHE = envstr("BACKLOT_CACHE", "none")  # none, first-block, pyramid, faster or taylorseer
-BACKLOT_CACHE_THRESHOLD = envfloat("BACKLOT_CACHE_THRESHOLD", 0.05)
+BACKLOT_VAE_TILING = env("BACKLOT_VAE_TILING")
+BACKLOT_CPU_OFFLOAD = env("BACKLOT_CPU_OFFLOAD")  # none, model or sequential: for small cards
+BACKLOT_TORCH_COMPILE = env("BACKLOT_TORCH_COMPILE")
+BACKLOT_TORCH_COMPILE_MODE = env("BACKLOT_TORCH_COMPILE_MODE")
+BACKLOT_CACHE = env("BACKLOT_CACHE")  # none, first-block, pyramid, faster or taylorseer
+BACKLOT_CACHE_THRESHOLD = env("BACKLOT_CACHE_THRESHOLD")
 # Models a worker process loads as it starts, instead of on its first job (comma-separated keys).
-BACKLOT_PRELOAD_MODELS = envlist("BACKLOT_PRELOAD_MODELS")
+BACKLOT_PRELOAD_MODELS = env("BACKLOT_PRELOAD_MODELS")
 # Encoding, marks and storage run beside the next render rather than before it. Inline is for
 # debugging; the queue holds at most this many finished renders waiting for post-processing.
-BACKLOT_POSTPROCESS_INLINE = envbool("BACKLOT_POSTPROCESS_INLINE", False)
-BACKLOT_POSTPROCESS_BACKLOG = envint("BACKLOT_POSTPROCESS_BACKLOG", 1)
-BACKLOT_VIDEO_CRF = envint("BACKLOT_VIDEO_CRF", 18)
-BACKLOT_VIDEO_PRESET = envstr("BACKLOT_VIDEO_PRESET", "veryfast")
+BACKLOT_POSTPROCESS_INLINE = env("BACKLOT_POSTPROCESS_INLINE")
+BACKLOT_POSTPROCESS_BACKLOG = env("BACKLOT_POSTPROCESS_BACKLOG")
+BACKLOT_VIDEO_CRF = env("BACKLOT_VIDEO_CRF")
+BACKLOT_VIDEO_PRESET = env("BACKLOT_VIDEO_PRESET")
 # How opaque the programme name and job code stamped in a corner of every frame are (0 to 1).
-BACKLOT_WATERMARK_OPACITY = envfloat("BACKLOT_WATERMARK_OPACITY", 0.35)
+BACKLOT_WATERMARK_OPACITY = env("BACKLOT_WATERMARK_OPACITY")
 if not 0.0 <= BACKLOT_WATERMARK_OPACITY <= 1.0:
     raise ImproperlyConfigured("BACKLOT_WATERMARK_OPACITY must be from 0 to 1.")
 # Media links are signed and expire after this many seconds; each request re-checks the owner's access.
-BACKLOT_MEDIA_LINK_SECONDS = envint("BACKLOT_MEDIA_LINK_SECONDS", 3600)
-BACKLOT_PROGRESS_POLL_SECONDS = envfloat("BACKLOT_PROGRESS_POLL_SECONDS", 1.0)
+BACKLOT_MEDIA_LINK_SECONDS = env("BACKLOT_MEDIA_LINK_SECONDS")
+BACKLOT_PROGRESS_POLL_SECONDS = env("BACKLOT_PROGRESS_POLL_SECONDS")
 # Fair share: among waiting jobs of a model, the person with the least GPU time over this many hours goes next.
-BACKLOT_FAIR_SHARE_HOURS = envint("BACKLOT_FAIR_SHARE_HOURS", 24)
+BACKLOT_FAIR_SHARE_HOURS = env("BACKLOT_FAIR_SHARE_HOURS")
 # A running job with no sign of life from its worker for this long goes back to the queue.
-BACKLOT_STALE_SECONDS = envint("BACKLOT_STALE_SECONDS", 900)
+BACKLOT_STALE_SECONDS = env("BACKLOT_STALE_SECONDS")
 # A waiting job not claimed for this long, whose model's queue in the broker has fewer messages than
 # waiting jobs (a broker restarted without persistence), is announced again.
-BACKLOT_REANNOUNCE_SECONDS = envint("BACKLOT_REANNOUNCE_SECONDS", 300)
+BACKLOT_REANNOUNCE_SECONDS = env("BACKLOT_REANNOUNCE_SECONDS")
 # A worker whose database connection breaks mid-render (a restart, a failover) reconnects and retries
 # its write for this long before giving the job up to the sweeper.
-BACKLOT_DATABASE_RETRY_SECONDS = envint("BACKLOT_DATABASE_RETRY_SECONDS", 60)
+BACKLOT_DATABASE_RETRY_SECONDS = env("BACKLOT_DATABASE_RETRY_SECONDS")
 # Each worker writes its row this often; one not heard from for three beats is shown as offline.
-BACKLOT_WORKER_HEARTBEAT_SECONDS = envint("BACKLOT_WORKER_HEARTBEAT_SECONDS", 30)
+BACKLOT_WORKER_HEARTBEAT_SECONDS = env("BACKLOT_WORKER_HEARTBEAT_SECONDS")
 
 # Rate limits per person (core/ratelimits.py), count/period with period s, m, h or d: invitations an
 # admin sends (each address counts), API tokens created or rotated, render jobs submitted (form and API
 # together, each variation counts). A request over the limit answers 429 and changes nothing.
 BACKLOT_RATE_LIMITS = {
-    "invitations": envstr("BACKLOT_RATE_INVITATIONS", "500/h"),
-    "tokens": envstr("BACKLOT_RATE_TOKENS", "10/h"),
-    "submissions": envstr("BACKLOT_RATE_SUBMISSIONS", "120/h"),
+    "invitations": env("BACKLOT_RATE_INVITATIONS"),
+    "tokens": env("BACKLOT_RATE_TOKENS"),
+    "submissions": env("BACKLOT_RATE_SUBMISSIONS"),
 }
 for _name, _rate in BACKLOT_RATE_LIMITS.items():
     if not re.fullmatch(r"\d+/\d*[smhd]", _rate.strip()):
@@ -423,19 +429,19 @@ for _name, _rate in BACKLOT_RATE_LIMITS.items():
 # Leak detection: a session or API token used from more than LEAK_MAX_NETWORKS networks (IPv4 /24,
 # IPv6 /48 by default) within LEAK_WINDOW_MINUTES, or a person submitting far more jobs in an hour
 # than their own history, is suspended and sent to the admins' review page.
-LEAK_MAX_NETWORKS = envint("LEAK_MAX_NETWORKS", 3)
-LEAK_WINDOW_MINUTES = envint("LEAK_WINDOW_MINUTES", 60)
-LEAK_IPV4_PREFIX = envint("LEAK_IPV4_PREFIX", 24)
-LEAK_IPV6_PREFIX = envint("LEAK_IPV6_PREFIX", 48)
-LEAK_BURST_MIN_JOBS = envint("LEAK_BURST_MIN_JOBS", 30)
-LEAK_BURST_FACTOR = envfloat("LEAK_BURST_FACTOR", 10.0)
+LEAK_MAX_NETWORKS = env("LEAK_MAX_NETWORKS")
+LEAK_WINDOW_MINUTES = env("LEAK_WINDOW_MINUTES")
+LEAK_IPV4_PREFIX = env("LEAK_IPV4_PREFIX")
+LEAK_IPV6_PREFIX = env("LEAK_IPV6_PREFIX")
+LEAK_BURST_MIN_JOBS = env("LEAK_BURST_MIN_JOBS")
+LEAK_BURST_FACTOR = env("LEAK_BURST_FACTOR")
 
 # Benchmarks only: each response carries its number of database queries (config/query_count.py).
-BACKLOT_QUERY_COUNT_HEADER = envbool("BACKLOT_QUERY_COUNT_HEADER", False)
+BACKLOT_QUERY_COUNT_HEADER = env("BACKLOT_QUERY_COUNT_HEADER")
 if BACKLOT_QUERY_COUNT_HEADER:
     MIDDLEWARE.insert(0, "config.query_count.QueryCountMiddleware")
 
-LOG_LEVEL = envstr("LOG_LEVEL", "INFO")
+LOG_LEVEL = env("LOG_LEVEL")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

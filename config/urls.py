@@ -1,3 +1,4 @@
+from csp.constants import SELF, UNSAFE_INLINE
 from csp.decorators import csp_update
 from django.contrib import admin
 from django.core.exceptions import RequestDataTooBig
@@ -6,7 +7,7 @@ from django.http import JsonResponse
 from django.urls import include, path
 from django.views import defaults
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from access.api import AuditEventViewSet
@@ -61,11 +62,13 @@ handler404 = api_aware(defaults.page_not_found, 404, "Not found.")
 handler500 = api_aware(defaults.server_error, 500, "Server error.")
 
 
-# Swagger UI comes from its CDN; only this page may load scripts and styles from there, and its own
-# set-up script is served by the same view (?script) rather than inline.
-SWAGGER_CDN = "https://cdn.jsdelivr.net"
-api_docs = csp_update({"script-src": [SWAGGER_CDN], "style-src": [SWAGGER_CDN], "img-src": [SWAGGER_CDN]})(
-    SpectacularSwaggerSplitView.as_view(url_name="api-schema", template_name="api_docs.html")
+# Swagger UI and Redoc come from our own static files (drf-spectacular-sidecar), so they work offline and under
+# the site's CSP; Swagger UI's set-up script is served by the same view (?script) rather than inline. Redoc
+# writes its styles into <style> elements and runs its search in a blob: worker, so its page alone allows those
+# (scripts stay our own files).
+api_docs = SpectacularSwaggerSplitView.as_view(url_name="api-schema", template_name="api_docs.html")
+api_redoc = csp_update({"style-src": [UNSAFE_INLINE], "worker-src": [SELF, "blob:"]})(
+    SpectacularRedocView.as_view(url_name="api-schema", template_name="api_redoc.html")
 )
 
 # A programme's admin area, /manage/<slug>/: every app's pages for one programme, composed here and only here.
@@ -100,5 +103,6 @@ urlpatterns = [
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", api_docs, name="api-docs"),
+    path("api/redoc/", api_redoc, name="api-redoc"),
     path("healthz", healthz, name="healthz"),
 ]

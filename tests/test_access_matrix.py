@@ -281,6 +281,7 @@ MATRIX = [
     page("api-root",                                      "401   ok    ok    ok    ok    ok    ok    ok    ok    403"),
     page("api-schema",                                    "401   ok    ok    ok    ok    ok    ok    ok    ok    403"),
     page("api-docs",                                      "401   ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    page("api-redoc",                                     "401   ok    ok    ok    ok    ok    ok    ok    ok    403"),
     api("api-quota", "GET",                               "401   404   ok    ok    ok    404   404   404   404   403"),
     api("job-list", "GET",                                "401   ok    ok    ok    ok    ok    ok    ok    ok    403"),
     api("job-list", "POST",                               "401   403   ok    ok    ok    403   403   403   403   403", data=JOB),
