@@ -53,7 +53,7 @@ def programme_people(programme: Programme) -> list[Person]:
     """Everyone with a role in ``programme``, with their grant, its usage and their access, in a
     fixed number of queries however many people there are."""
     from access.policy import site_decisions
-    from generation.services import grants_usage
+    from generation.quota import grants_usage
 
     grants = {grant.user_id: grant for grant in Grant.objects.filter(programme=programme)}
     usage = grants_usage(list(grants.values()))
@@ -79,7 +79,7 @@ def programme_person(programme: Programme, user_id: int):
 
 
 def person_summary(programme: Programme, user) -> Person:
-    from generation.services import grant_usage
+    from generation.quota import grant_usage
 
     grant = Grant.objects.filter(programme=programme, user=user).first()
     return Person(

@@ -350,7 +350,7 @@ def suspension_create(
 
 
 def _cut_off(users, *, reason: str) -> None:
-    from generation.services import jobs_cancel_for_owners
+    from generation.job_actions import jobs_cancel_for_owners
 
     ids = [user.pk for user in users]
     sessions_end_all(user_ids=ids)

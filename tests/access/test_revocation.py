@@ -14,7 +14,9 @@ from access.models import AuditEvent, Role, Suspension
 from access.policy import may_render, may_use_site
 from access.services import suspension_create, suspension_lift
 from generation.models import RenderJob
-from generation.services import job_claim, job_create, job_succeed
+from generation.queue import job_claim
+from generation.render import job_succeed
+from generation.submission import job_create
 from tests.conftest import member
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ from django.urls import reverse
 from access.models import AuditEvent, TermsResponse
 from access.policy import may_render
 from access.terms import terms_publish, terms_respond
-from generation.services import job_create
+from generation.submission import job_create
 
 pytestmark = pytest.mark.django_db
 

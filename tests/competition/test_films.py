@@ -11,8 +11,7 @@ from django.core.exceptions import ValidationError
 from access.policy import current_grant
 from competition import films, services
 from competition.models import Submission
-from generation import services as generation_services
-from generation import watermark
+from generation import render, watermark
 from generation.encoding import encode_mp4, read_metadata
 from generation.models import RenderJob
 from generation.provenance import TAG
@@ -29,7 +28,7 @@ LIMITS = {"max_seconds": 600, "max_bytes": 50 * 2**20}
 def rendered(owner, seed):
     """A job rendered for real by the smoke model through job_render: marked, encoded, stored."""
     job = RenderJobFactory(owner=owner, grant=current_grant(owner), **(SMOKE_RENDER | {"seed": seed}))
-    generation_services.job_render(job_id=job.pk, worker="w")
+    render.job_render(job_id=job.pk, worker="w")
     job.refresh_from_db()
     assert job.state == RenderJob.State.SUCCEEDED, job.error
     with job.output.open("rb") as stored:

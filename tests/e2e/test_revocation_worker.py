@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from access.services import suspension_create
 from generation.models import RenderJob
-from generation.services import job_create
+from generation.submission import job_create
 from tests.e2e.conftest import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

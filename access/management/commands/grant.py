@@ -16,8 +16,8 @@ from access.management.commands._common import (
 )
 from access.models import Grant
 from access.services import grant_update
+from generation.quota import grant_usage
 from generation.registry import MODELS
-from generation.services import grant_usage
 
 UNCHANGED = object()
 

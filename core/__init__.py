@@ -1,0 +1,1 @@
+"""Shared building blocks every app uses; it imports no app."""
