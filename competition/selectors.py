@@ -9,7 +9,7 @@ from django.db.models import Q, QuerySet
 
 from access.models import Membership, Role, User
 from access.policy import Decision, is_programme_admin, may_use_site
-from competition import results
+from competition import scoring
 from competition.models import Call, ReviewAssignment, ReviewerConflict, Score, Submission
 
 
@@ -92,21 +92,21 @@ def exclusion_rule(call: Call, submissions: list[Submission], reviewers: list[Us
     return allowed
 
 
-def submitted_reviews(call: Call) -> list[results.Review]:
+def submitted_reviews(call: Call) -> list[scoring.Review]:
     scores: dict[tuple[int, int], dict[int, int]] = defaultdict(dict)
     for sub_id, reviewer_id, criterion_id, value in Score.objects.filter(
         assignment__call=call, assignment__state=ReviewAssignment.State.SUBMITTED, value__isnull=False
     ).values_list("assignment__submission_id", "assignment__reviewer_id", "criterion_id", "value"):
         scores[(sub_id, reviewer_id)][criterion_id] = value
-    return [results.Review(submission=s, reviewer=r, scores=values) for (s, r), values in scores.items()]
+    return [scoring.Review(submission=s, reviewer=r, scores=values) for (s, r), values in scores.items()]
 
 
-def ranking(call: Call) -> list[results.EntryResult]:
-    criteria = {c.pk: results.CriterionSpec(weight=c.weight, scale_max=c.scale_max) for c in call.criteria.all()}
+def ranking(call: Call) -> list[scoring.EntryResult]:
+    criteria = {c.pk: scoring.CriterionSpec(weight=c.weight, scale_max=c.scale_max) for c in call.criteria.all()}
     if not criteria:
         return []
     submitted_at = dict(call.submissions.values_list("pk", "submitted_at"))
-    return results.rank(submitted_reviews(call), criteria, submitted_at)
+    return scoring.rank(submitted_reviews(call), criteria, submitted_at)
 
 
 def review_progress(call: Call) -> dict[str, int]:

@@ -10,11 +10,12 @@ from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from competition import charts, selectors, services
+from competition import charts, entries, selectors
 from competition.forms import AppealForm, SubmissionForm
 from competition.media import BLIND, FilmRefused, film_resolve, film_url
 from competition.models import Call, Score, Submission
-from competition.results import METHOD
+from competition.results import appeal_file
+from competition.scoring import METHOD
 from config.form_errors import form_errors_from
 
 
@@ -61,7 +62,7 @@ def call_detail(request, call_id):
         if form.is_valid():
             upload = form.cleaned_data["file"]
             try:
-                services.submission_save(
+                entries.submission_save(
                     call=call, entrant=request.user, title=form.cleaned_data["title"],
                     logline=form.cleaned_data["logline"], credits=form.cleaned_data["credits"],
                     jobs=form.cleaned_data["jobs"], film=upload.read() if upload else None,
@@ -99,7 +100,7 @@ def appeal(request, call_id):
     form = AppealForm(request.POST)
     if form.is_valid():
         try:
-            services.appeal_file(submission=submission, entrant=request.user, text=form.cleaned_data["text"])
+            appeal_file(submission=submission, entrant=request.user, text=form.cleaned_data["text"])
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
         else:
