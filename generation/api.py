@@ -10,21 +10,16 @@ from rest_framework.utils.urls import replace_query_param
 
 from access import leaks
 from access.policy import current_grant
-from access.ratelimits import RateLimited
 from access.schema import ErrorSerializer
 from config.input_checks import TEXT_AREA, CheckedForm, CheckedInput
-from core.api_errors import api_error
 from generation import estimates, job_actions, presets, quota, render_settings, selectors, submission
 from generation.media import media_url
 from generation.models import Preset, RenderJob
-from generation.quota import QuotaExceeded
 from generation.registry import MODELS, model_choices
 from generation.render_settings import SEED_MAX, RenderSettings
-from generation.submission import IdempotencyConflict
 
-api_error(QuotaExceeded, status_code=status.HTTP_403_FORBIDDEN, code="quota_exceeded")
-api_error(IdempotencyConflict, status_code=status.HTTP_409_CONFLICT, code="idempotency_conflict")
-api_error(RateLimited, translate=lambda limited: exceptions.Throttled(wait=limited.retry_after, detail=str(limited)))
+# Services' refusals (quota, idempotency, rate limit) rise from the views; generation.apps registers their
+# answers with core.api_errors, the API's one exception handler.
 
 
 class RenderJobSerializer(CheckedInput, serializers.ModelSerializer):

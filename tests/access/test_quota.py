@@ -15,9 +15,9 @@ from generation.models import RenderJob
 from generation.quota import QuotaExceeded, grant_usage
 from generation.registry import model_get
 from generation.submission import job_create
+from tests.factories import job_settings
 
-SMALL = {"prompt": "a wave", "model_key": "ltx-video", "num_frames": 9, "width": 64, "height": 64, "num_steps": 2,
-         "guidance_scale": 3.0}  # fmt: skip
+SMALL = job_settings()
 COST = model_get("ltx-video").estimate_gpu_seconds(num_frames=9, width=64, height=64, num_steps=2)
 
 

@@ -18,11 +18,11 @@ from generation.queue import job_claim
 from generation.render import job_succeed
 from generation.submission import job_create
 from tests.conftest import member
+from tests.factories import job_settings
 
 pytestmark = pytest.mark.django_db
 
-SMALL = {"prompt": "a wave", "model_key": "ltx-video", "num_frames": 9, "width": 64, "height": 64, "num_steps": 2,
-         "guidance_scale": 3.0}  # fmt: skip
+SMALL = job_settings()
 
 
 def _signed_in(user, password):
