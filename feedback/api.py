@@ -13,13 +13,13 @@ from config.parsers import BoundedJSONParser
 from feedback import services
 from feedback.ledger import statement_for
 from feedback.models import SEVERITIES, ClipRating, HarmCategory, LedgerEntry, Report, ReportEvent
-from generation import selectors as job_selectors
+from generation import gallery
 
 FEEDBACK_SCOPE = dict.fromkeys(("GET", "HEAD", "OPTIONS", "POST"), "feedback")
 
 
 def _own_job(request, job_id):
-    job = job_selectors.jobs_for(request.user).filter(pk=job_id).first()
+    job = gallery.jobs_for(request.user).filter(pk=job_id).first()
     if job is None:  # someone else's clip answers like one that does not exist
         raise exceptions.ValidationError({"job": ["No such clip of yours."]})
     return job

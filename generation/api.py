@@ -12,7 +12,7 @@ from access import leaks
 from access.policy import current_grant
 from access.schema import ErrorSerializer
 from config.input_checks import TEXT_AREA, CheckedForm, CheckedInput
-from generation import estimates, job_actions, presets, quota, render_settings, selectors, submission
+from generation import estimates, gallery, job_actions, presets, quota, render_settings, submission
 from generation.media import media_url
 from generation.models import Preset, RenderJob
 from generation.registry import MODELS, model_choices
@@ -107,7 +107,7 @@ class RenderJobSerializer(CheckedInput, serializers.ModelSerializer):
 
 
 class RenderJobCreateSerializer(CheckedInput, serializers.Serializer):
-    """The shape of a new job; the rules it must meet live in generation.services."""
+    """The shape of a new job; the rules it must meet live in generation.render_settings."""
 
     prompt = serializers.CharField(style=TEXT_AREA, allow_blank=True, trim_whitespace=True)
     negative_prompt = serializers.CharField(style=TEXT_AREA, required=False, allow_blank=True, default="")
@@ -160,10 +160,10 @@ class JobCursorPagination(pagination.CursorPagination):
         self.page_size = self.get_page_size(request)
         self.base_url = request.build_absolute_uri()
         try:
-            self.page = selectors.keyset_page(
+            self.page = gallery.keyset_page(
                 queryset, cursor=request.query_params.get(self.cursor_query_param, ""), size=self.page_size
             )
-        except selectors.BadCursor as error:
+        except gallery.BadCursor as error:
             raise exceptions.ValidationError({self.cursor_query_param: [str(error)]}) from None
         return self.page.jobs
 
@@ -194,7 +194,7 @@ class RenderJobViewSet(
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return RenderJob.objects.none()
-        return selectors.jobs_for(self.request.user)
+        return gallery.jobs_for(self.request.user)
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))

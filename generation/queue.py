@@ -163,6 +163,28 @@ def queue_board(model_keys=None) -> list[dict]:
     return board
 
 
+def recent_outcomes(*, hours: int = 24, failures: int = 5) -> dict:
+    """What the operator watches, over the last ``hours``, per model: clips made, failed and cancelled,
+    the GPU seconds the renders used, and the latest failure reasons. Two queries."""
+    since = timezone.now() - timedelta(hours=hours)
+    finished = RenderJob.objects.filter(finished_at__gte=since)
+    rows = (
+        finished.order_by()
+        .values("model_key")
+        .annotate(
+            succeeded=Count("pk", filter=Q(state=RenderJob.State.SUCCEEDED)),
+            failed=Count("pk", filter=Q(state=RenderJob.State.FAILED)),
+            cancelled=Count("pk", filter=Q(state=RenderJob.State.CANCELLED)),
+            gpu_seconds=Sum("gpu_seconds", default=0.0),
+        )
+    )
+    models = sorted(rows, key=lambda row: model_order(row["model_key"]))
+    for row in models:
+        row["label"] = MODELS[row["model_key"]].label if row["model_key"] in MODELS else row["model_key"]
+    latest = finished.filter(state=RenderJob.State.FAILED).order_by("-finished_at")
+    return {"hours": hours, "models": models, "failures": list(latest.select_related("owner")[:failures])}
+
+
 def model_order(key: str) -> int:
     """Where a model comes in lists: the registry's order, unknown keys last."""
     keys = list(MODELS)

@@ -16,10 +16,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from access.audit import client_ip
 from access.policy import may_manage_queue
-from generation import estimates, job_actions, selectors, workers
+from generation import estimates, job_actions, workers
 from generation.forms import QueueActionForm
 from generation.models import RenderJob
-from generation.queue import queue_board
+from generation.queue import queue_board, recent_outcomes
 
 
 def queue_staff_required(view):
@@ -36,7 +36,7 @@ def _queue_context() -> dict:
     now = timezone.now()
     worker_rows = [
         {"worker": worker, "status": workers.worker_status(worker, now=now), "seen": workers.worker_last_sign(worker)}
-        for worker in selectors.workers_all()
+        for worker in workers.workers_all()
     ]
     board = queue_board()
     for model in board:
@@ -45,7 +45,7 @@ def _queue_context() -> dict:
              "finish": estimates.estimated_finish(job)}
             for job in model["running"]
         ]  # fmt: skip
-    return {"board": board, "workers": worker_rows, "recent": selectors.recent_outcomes(), **QUEUE_ACTIONS}
+    return {"board": board, "workers": worker_rows, "recent": recent_outcomes(), **QUEUE_ACTIONS}
 
 
 QUEUE_ACTIONS = {

@@ -13,7 +13,7 @@ from access import leaks
 from access.policy import current_grant, may_render
 from access.ratelimits import RateLimited, retry_after
 from access.selectors import programmes_red_teamed_by
-from generation import estimates, job_actions, presets, quota, render_settings, selectors, submission
+from generation import estimates, gallery, job_actions, presets, quota, render_settings, submission
 from generation.forms import KEPT_ON_MODEL_SWITCH, GalleryFilterForm, JobForm
 from generation.media import DOWNLOAD, POSTER, MediaRefused, media_resolve, media_url
 from generation.models import RenderJob
@@ -33,8 +33,8 @@ def job_list(request):
         "red_teamed": programmes_red_teamed_by(request.user),
     }  # fmt: skip
     if form.is_valid():
-        jobs = selectors.jobs_filter(selectors.jobs_for(request.user), **form.filters())
-        page = selectors.keyset_page(jobs, cursor=form.cleaned_data["cursor"], size=GALLERY_PAGE_SIZE)
+        jobs = gallery.jobs_filter(gallery.jobs_for(request.user), **form.filters())
+        page = gallery.keyset_page(jobs, cursor=form.cleaned_data["cursor"], size=GALLERY_PAGE_SIZE)
         waiting = estimates.queue_estimates(page.jobs)
         context |= {
             "page": page,
@@ -72,7 +72,7 @@ def _card_context(job: RenderJob, estimate=None) -> dict:
 @login_required
 @require_GET
 def job_card(request, job_id):
-    job = selectors.job_for(request.user, job_id)
+    job = gallery.job_for(request.user, job_id)
     estimate = estimates.queue_estimates([job]).get(job.pk)
     return render(request, "generation/_job_card.html", _card_context(job, estimate))
 
@@ -149,7 +149,7 @@ def _remix_initial(request) -> dict | None:
     if not remix:
         return None
     try:
-        job = selectors.job_for(request.user, uuid.UUID(remix))
+        job = gallery.job_for(request.user, uuid.UUID(remix))
     except ValueError:
         raise Http404("No such clip.") from None
     return {"prompt": job.prompt, **RenderSettings.from_job(job).as_fields()}
@@ -202,21 +202,21 @@ def _status_context(job: RenderJob) -> dict:
 @login_required
 @require_GET
 def job_detail(request, job_id):
-    job = selectors.job_for(request.user, job_id)
+    job = gallery.job_for(request.user, job_id)
     return render(request, "generation/job_detail.html", _status_context(job))
 
 
 @login_required
 @require_GET
 def job_status(request, job_id):
-    job = selectors.job_for(request.user, job_id)
+    job = gallery.job_for(request.user, job_id)
     return render(request, "generation/_job_status.html", _status_context(job))
 
 
 @login_required
 @require_POST
 def job_cancel(request, job_id):
-    job = selectors.job_for(request.user, job_id)
+    job = gallery.job_for(request.user, job_id)
     job_actions.job_cancel(job=job)
     return redirect(job)
 
@@ -225,7 +225,7 @@ def job_cancel(request, job_id):
 @require_http_methods(["GET", "POST"])
 def job_delete(request, job_id):
     """Asks first (GET), then deletes (POST): the files go, the row stays for quota and tracing."""
-    job = selectors.job_for(request.user, job_id)
+    job = gallery.job_for(request.user, job_id)
     if request.method == "POST":
         job_actions.job_delete(job=job)
         messages.success(request, f"Clip {job.short_id} deleted.")
@@ -239,7 +239,7 @@ def job_video(request, job_id):
     # A media address answers 403, not a sign-in page: it is fetched by <video> and download tools.
     if not request.user.is_authenticated:
         raise PermissionDenied("Sign in to watch this clip.")
-    job = selectors.job_for(request.user, job_id)
+    job = gallery.job_for(request.user, job_id)
     if job.state != RenderJob.State.SUCCEEDED or not job.output:
         raise Http404("This clip has no video.")
     return redirect(media_url(job, download="download" in request.GET))

@@ -1,16 +1,17 @@
+"""A person's clips: the jobs they may see (their own, never deleted ones), filtered and searched, a page
+at a time by a (queued_at, id) keyset. The gallery page, its API list and feedback's clip pages read them here."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.core import signing
-from django.db.models import Count, Q, Sum
+from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from generation.models import RenderJob, Worker
-from generation.queue import model_order
-from generation.registry import MODELS
+from generation.models import RenderJob
 
 CURSOR_SALT = "generation.gallery-cursor"
 OLDER, NEWER = "older", "newer"
@@ -94,29 +95,3 @@ def keyset_page(jobs, *, cursor: str = "", size: int = 24) -> KeysetPage:
     page = rows[:size][::-1]
     newer = cursor_encode(page[0], NEWER) if len(rows) > size else None
     return KeysetPage(page, newer, cursor_encode(page[-1], OLDER) if page else None)
-
-
-def recent_outcomes(*, hours: int = 24, failures: int = 5) -> dict:
-    """What the operator watches, over the last ``hours``, per model: clips made, failed and cancelled,
-    the GPU seconds the renders used, and the latest failure reasons. Two queries."""
-    since = timezone.now() - timedelta(hours=hours)
-    finished = RenderJob.objects.filter(finished_at__gte=since)
-    rows = (
-        finished.order_by()
-        .values("model_key")
-        .annotate(
-            succeeded=Count("pk", filter=Q(state=RenderJob.State.SUCCEEDED)),
-            failed=Count("pk", filter=Q(state=RenderJob.State.FAILED)),
-            cancelled=Count("pk", filter=Q(state=RenderJob.State.CANCELLED)),
-            gpu_seconds=Sum("gpu_seconds", default=0.0),
-        )
-    )
-    models = sorted(rows, key=lambda row: model_order(row["model_key"]))
-    for row in models:
-        row["label"] = MODELS[row["model_key"]].label if row["model_key"] in MODELS else row["model_key"]
-    latest = finished.filter(state=RenderJob.State.FAILED).order_by("-finished_at")
-    return {"hours": hours, "models": models, "failures": list(latest.select_related("owner")[:failures])}
-
-
-def workers_all():
-    return Worker.objects.select_related("current_job", "current_job__owner").order_by("hostname")
