@@ -1,5 +1,5 @@
 """Calls for films and their rubrics: creating, changing (with a notice to everyone who may enter) and
-announcing a call; its criteria. Changes are audited."""
+announcing a call; its criteria (changes are audited); and who may see and enter a call."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from access.audit import audit
-from access.models import TESTER_ROLES, Cohort
+from access.models import TESTER_ROLES, Cohort, Membership
+from access.policy import Decision, is_programme_admin, may_use_site
 from competition.models import (
     Call,
     CallNotice,
     Criterion,
+    Submission,
 )
 from feedback.notify import notify
 
@@ -260,3 +262,31 @@ def criterion_remove(*, criterion: Criterion, actor, notice: str = "", ip=None) 
         reason=recorded.text if recorded else "",
         changes=changes,
     )
+
+
+def may_enter(user, call: Call) -> Decision:
+    """May ``user`` enter ``call``: a member of its programme in an eligible role and cohort, with access."""
+    decision = may_use_site(user)
+    if not decision:
+        return decision
+    memberships = Membership.objects.filter(user=user, programme=call.programme, role__in=call.eligible_roles)
+    cohorts = list(call.eligible_cohorts.all())
+    if cohorts:
+        memberships = memberships.filter(cohort__in=cohorts)
+    if not memberships.exists():
+        return Decision(False, "This call is not open to your role or cohort.")
+    return Decision(True)
+
+
+def may_see_call(user, call: Call) -> bool:
+    """Admins see every call of their programme; eligible testers and entrants see announced ones."""
+    if is_programme_admin(user, call.programme):
+        return True
+    if not call.announced_at:
+        return False
+    return bool(may_enter(user, call)) or Submission.objects.filter(call=call, entrant=user).exists()
+
+
+def calls_for(user) -> list[Call]:
+    calls = Call.objects.filter(programme__memberships__user=user).distinct().select_related("programme")
+    return [call for call in calls.prefetch_related("eligible_cohorts") if may_see_call(user, call)]

@@ -12,7 +12,8 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
-from competition import films, selectors
+from competition import films
+from competition.calls import may_enter
 from competition.models import (
     Call,
     Submission,
@@ -89,7 +90,7 @@ def submission_save(
     """Enter ``call`` or change the entry, until submissions close. ``film`` (MP4 bytes) is required for a
     new entry and replaces the file of an existing one."""
     at = at or timezone.now()
-    decision = selectors.may_enter(entrant, call)
+    decision = may_enter(entrant, call)
     if not decision:
         raise PermissionDenied(decision.reason)
     if not call.announced_at or at < call.submissions_open_at:

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from access.audit import client_ip
 from access.decorators import programme_admin_required
 from competition import calls as call_services
-from competition import charts, results, reviews, selectors
+from competition import charts, results, reviews
 from competition.forms import AppealAnswerForm, CallForm, CriterionForm, NoticeForm, PublishForm
 from competition.media import film_url
 from competition.models import Appeal, Call, Criterion, ReviewAssignment, Score
@@ -52,7 +52,7 @@ def _call_context(request, programme, call, **forms) -> dict:
     scores: dict = {}
     for score in Score.objects.filter(assignment__call=call).select_related("criterion"):
         scores.setdefault(score.assignment_id, []).append(score)
-    ranking = selectors.ranking(call)
+    ranking = results.ranking(call)
     reviewer_names = {a.reviewer_id: a.reviewer.email for a in assignments}
     agreement = [(reviewer_names.get(rev, rev), distance) for rev, distance in reviewer_agreement(ranking).items()]
     loads: dict = {}
@@ -62,7 +62,7 @@ def _call_context(request, programme, call, **forms) -> dict:
     return {
         "programme": programme, "call": call, "criteria": call.criteria.all(), "notices": call.notices.all(),
         "submissions": [(sub, film_url(sub, viewer=request.user, blind=False)) for sub in submissions],
-        "assignments": [(a, scores.get(a.pk, [])) for a in assignments], "progress": selectors.review_progress(call),
+        "assignments": [(a, scores.get(a.pk, [])) for a in assignments], "progress": reviews.review_progress(call),
         "ranking": [(entry, names[entry.submission]) for entry in ranking], "agreement": sorted(agreement),
         "loads": sorted(loads.items()), "method": METHOD,
         "spread_chart": charts.reviewer_spread(

@@ -1,7 +1,9 @@
-"""Results: publishing the ranking (competition.ranking computes it) with winners credited the `prize`
-rate, and entrants' appeals against their scores and the admins' answers."""
+"""Results: a call's ranking from its submitted reviews (competition.scoring computes it), publishing it
+with winners credited the `prize` rate, and entrants' appeals against their scores and the admins' answers."""
 
 from __future__ import annotations
+
+from collections import defaultdict
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -10,13 +12,16 @@ from django.utils import timezone
 
 from access.audit import audit
 from access.models import Role
-from competition import selectors
+from competition import scoring
 from competition.entries import participation_credit
 from competition.models import (
     Appeal,
     Call,
+    ReviewAssignment,
+    Score,
     Submission,
 )
+from competition.reviews import review_progress
 from feedback.ledger import ledger_credit
 from feedback.models import LedgerEntry
 from feedback.notify import notify
@@ -31,17 +36,17 @@ def results_publish(*, call: Call, actor, allow_unfinished: bool = False, ip=Non
         raise ValidationError("Results are already published.")
     if not call.closed():
         raise ValidationError("Submissions are still open.")
-    progress = selectors.review_progress(call)
+    progress = review_progress(call)
     if progress["unfinished"] and not allow_unfinished:
         raise ValidationError(
             f"{progress['unfinished']} reviews are unfinished. Wait for them, or publish without them "
             "(they are then left out of the ranking, and the audit trail says so)."
         )
-    ranking = selectors.ranking(call)
-    if not ranking:
+    ranked = ranking(call)
+    if not ranked:
         raise ValidationError("No entry has a submitted review yet: there is nothing to rank.")
     entries = {sub.pk: sub for sub in call.submissions.select_related("entrant")}
-    for entry in ranking:
+    for entry in ranked:
         submission = entries[entry.submission]
         submission.rank, submission.score = entry.rank, round(entry.score, 6)
         submission.winner = entry.rank <= call.winners_count
@@ -49,7 +54,7 @@ def results_publish(*, call: Call, actor, allow_unfinished: bool = False, ip=Non
     call.results_published_at = timezone.now()
     call.save(update_fields=["results_published_at"])
     participation_credit(call=call, actor=actor)
-    for entry in ranking[: call.winners_count]:
+    for entry in ranked[: call.winners_count]:
         submission = entries[entry.submission]
         ledger_credit(
             person=submission.entrant,
@@ -67,12 +72,12 @@ def results_publish(*, call: Call, actor, allow_unfinished: bool = False, ip=Non
         programme=call.programme,
         target=call,
         ip=ip,
-        ranked=len(ranking),
-        unranked=len(entries) - len(ranking),
+        ranked=len(ranked),
+        unranked=len(entries) - len(ranked),
         unfinished_reviews=progress["unfinished"],
-        winners=[entry.submission for entry in ranking[: call.winners_count]],
+        winners=[entry.submission for entry in ranked[: call.winners_count]],
     )
-    return ranking
+    return ranked
 
 
 @transaction.atomic
@@ -127,3 +132,20 @@ def appeal_answer(*, appeal: Appeal, actor, answer: str, outcome: str, ip=None) 
         call.get_absolute_url(),
     )
     return appeal
+
+
+def submitted_reviews(call: Call) -> list[scoring.Review]:
+    scores: dict[tuple[int, int], dict[int, int]] = defaultdict(dict)
+    for sub_id, reviewer_id, criterion_id, value in Score.objects.filter(
+        assignment__call=call, assignment__state=ReviewAssignment.State.SUBMITTED, value__isnull=False
+    ).values_list("assignment__submission_id", "assignment__reviewer_id", "criterion_id", "value"):
+        scores[(sub_id, reviewer_id)][criterion_id] = value
+    return [scoring.Review(submission=s, reviewer=r, scores=values) for (s, r), values in scores.items()]
+
+
+def ranking(call: Call) -> list[scoring.EntryResult]:
+    criteria = {c.pk: scoring.CriterionSpec(weight=c.weight, scale_max=c.scale_max) for c in call.criteria.all()}
+    if not criteria:
+        return []
+    submitted_at = dict(call.submissions.values_list("pk", "submitted_at"))
+    return scoring.rank(submitted_reviews(call), criteria, submitted_at)

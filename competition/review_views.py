@@ -17,7 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from access.models import Membership
-from competition import reviews, selectors
+from competition import reviews
 from competition.forms import ConflictForm, RecuseForm, ReviewForm
 from competition.media import film_url
 from competition.models import ReviewAssignment, ReviewerConflict
@@ -37,7 +37,7 @@ def blind_entry(assignment: ReviewAssignment, viewer) -> dict:
 
 def _reviewer_only(view):
     def wrapper(request, *args, **kwargs):
-        if not selectors.is_reviewer(request.user):
+        if not reviews.is_reviewer(request.user):
             raise Http404("You review no films.")
         return view(request, *args, **kwargs)
 
@@ -58,7 +58,7 @@ def _assignment(request, assignment_id) -> ReviewAssignment:
 @_reviewer_only
 @require_GET
 def index(request):
-    assignments = selectors.assignments_for(request.user).order_by("call", "pk")
+    assignments = reviews.assignments_for(request.user).order_by("call", "pk")
     conflicts = ReviewerConflict.objects.filter(reviewer=request.user).select_related("programme")
     return render(request, "competition/reviews/index.html", {
         "assignments": assignments, "conflicts": conflicts, "conflict_form": ConflictForm(),

@@ -1,27 +1,27 @@
-"""Reviews: reviewers' declared conflicts, assigning k reviewers to each entry (competition.assignment
-plans it), and a reviewer's work on an assignment: opening it, the watch time the player reports, the
-rubric scores, recusal."""
+"""Reviews: who reviews (a programme's reviewers, their declared conflicts, who may never judge which entry),
+assigning k reviewers to each entry (competition.assignment plans it), and a reviewer's work on an
+assignment: opening it, the watch time the player reports, the rubric scores, recusal; and how far a
+call's reviews have got."""
 
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 
+from allauth.account.models import EmailAddress
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
 from access.audit import audit
-from competition import selectors
+from access.models import Membership, Role, User
+from access.policy import may_use_site
 from competition.assignment import Plan, assign
 from competition.entries import participation_credit
-from competition.models import (
-    Call,
-    ReviewAssignment,
-    ReviewerConflict,
-    Score,
-)
+from competition.models import Call, ReviewAssignment, ReviewerConflict, Score, Submission
 from feedback.notify import notify
 
 MAX_PLAYBACK_RATE = 2.0  # the fastest a player may play: watched time cannot grow faster than this
@@ -33,7 +33,7 @@ def conflict_declare(*, reviewer, programme, email: str) -> ReviewerConflict:
     """Declare a conflict with whoever has ``email``: the same answer whether or not anyone has it, so a
     declaration reveals nothing about who is a member. Declared conflicts apply from the next assignment
     run; a reviewer who recognises a film already assigned to them recuses themselves from it instead."""
-    if not selectors.is_reviewer(reviewer, programme):
+    if not is_reviewer(reviewer, programme):
         raise PermissionDenied("Only the programme's reviewers declare conflicts.")
     email = (email or "").strip().lower()
     try:
@@ -64,14 +64,14 @@ def assignment_run(*, call: Call, actor, ip=None, at=None) -> Plan:
     if call.published:
         raise ValidationError("Results are published: assignments can no longer change.")
     submissions = list(call.submissions.all())
-    reviewers = [r for r in selectors.reviewers_of(call.programme) if selectors.may_use_site(r)]
+    reviewers = [r for r in reviewers_of(call.programme) if may_use_site(r)]
     if not reviewers:
         raise ValidationError("The programme has no reviewers with access: invite reviewers first.")
     current = {
         (a.submission_id, a.reviewer_id): a for a in call.assignments.exclude(state=ReviewAssignment.State.RECUSED)
     }
     locked = {pair for pair, assignment in current.items() if assignment.started}
-    allowed = selectors.exclusion_rule(call, submissions, reviewers)
+    allowed = exclusion_rule(call, submissions, reviewers)
     plan = assign(
         submissions=[sub.pk for sub in submissions],
         reviewers=[r.pk for r in reviewers],
@@ -246,3 +246,75 @@ def review_recuse(*, assignment: ReviewAssignment, reviewer, reason: str) -> Rev
         reason=assignment.recuse_reason,
     )
     return assignment
+
+
+def reviewers_of(programme) -> QuerySet[User]:
+    return User.objects.filter(
+        memberships__programme=programme, memberships__role=Role.REVIEWER, is_active=True
+    ).distinct()
+
+
+def is_reviewer(user, programme=None) -> bool:
+    memberships = Membership.objects.filter(user=user, role=Role.REVIEWER)
+    if programme is not None:
+        memberships = memberships.filter(programme=programme)
+    return user.is_authenticated and memberships.exists()
+
+
+def exclusion_rule(call: Call, submissions: list[Submission], reviewers: list[User]):
+    """``allowed(submission_id, reviewer_id)``: never the reviewer's own film, never a person they
+    declared a conflict with, never someone who recused themselves from that entry, and (where the call
+    says so) never someone sharing a cohort with the entrant."""
+    entrant_of = {sub.pk: sub.entrant_id for sub in submissions}
+    people = set(entrant_of.values()) | {reviewer.pk for reviewer in reviewers}
+    cohorts: dict[int, set[int]] = defaultdict(set)
+    for user_id, cohort_id in Membership.objects.filter(
+        programme=call.programme, user__in=people, cohort__isnull=False
+    ).values_list("user_id", "cohort_id"):
+        cohorts[user_id].add(cohort_id)
+    declared = ReviewerConflict.objects.filter(programme=call.programme, reviewer__in=[r.pk for r in reviewers])
+    addresses: dict[str, set[int]] = defaultdict(set)  # every address an entrant has, to the entrant
+    entrants = set(entrant_of.values())
+    for user_id, email in User.objects.filter(pk__in=entrants).values_list("pk", "email"):
+        addresses[email.lower()].add(user_id)
+    for user_id, email in EmailAddress.objects.filter(user__in=entrants).values_list("user_id", "email"):
+        addresses[email.lower()].add(user_id)
+    conflicts = {
+        (reviewer_id, entrant)
+        for reviewer_id, email in declared.values_list("reviewer_id", "email")
+        for entrant in addresses.get(email, ())
+    }
+    recused = set(
+        ReviewAssignment.objects.filter(call=call, state=ReviewAssignment.State.RECUSED).values_list(
+            "submission_id", "reviewer_id"
+        )
+    )
+
+    def allowed(submission_id, reviewer_id) -> bool:
+        entrant = entrant_of[submission_id]
+        if entrant == reviewer_id or (reviewer_id, entrant) in conflicts or (submission_id, reviewer_id) in recused:
+            return False
+        return not (call.exclude_same_cohort and cohorts[entrant] & cohorts[reviewer_id])
+
+    return allowed
+
+
+def review_progress(call: Call) -> dict[str, int]:
+    counts = defaultdict(int)
+    for state in call.assignments.values_list("state", flat=True):
+        counts[state] += 1
+    return {
+        "assigned": sum(counts.values()) - counts[ReviewAssignment.State.RECUSED],
+        "submitted": counts[ReviewAssignment.State.SUBMITTED],
+        "unfinished": counts[ReviewAssignment.State.ASSIGNED] + counts[ReviewAssignment.State.DRAFT],
+        "recused": counts[ReviewAssignment.State.RECUSED],
+    }
+
+
+def assignments_for(reviewer) -> QuerySet[ReviewAssignment]:
+    return (
+        ReviewAssignment.objects.filter(reviewer=reviewer)
+        .exclude(state=ReviewAssignment.State.RECUSED)
+        .select_related("call", "submission")
+        .filter(Q(call__results_published_at__isnull=True) | Q(state=ReviewAssignment.State.SUBMITTED))
+    )

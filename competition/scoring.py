@@ -12,7 +12,7 @@ The method, as published on every results page:
    (each criterion scaled to 0–1, weighted the same way); then the smaller spread between reviewers
    (more agreement); then the entry submitted first; then the lower entry number.
 
-A pure module: competition/selectors.py feeds it the submitted reviews.
+A pure module: competition/results.py feeds it the submitted reviews.
 """
 
 from __future__ import annotations
