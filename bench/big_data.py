@@ -74,7 +74,7 @@ def measure(repeat: int) -> list[tuple]:
     from django.utils import timezone
 
     import config.wsgi  # noqa: F401  (the web process's own start: it freezes what is loaded out of the collector's sight)
-    from generation import selectors
+    from generation import gallery
     from generation.load_seed import STAFF_EMAIL, seed_email
     from generation.models import RenderJob
 
@@ -92,7 +92,7 @@ def measure(repeat: int) -> list[tuple]:
         """The address of the page ``pages`` pages deep, by the cursors the pages themselves hand out."""
         cursor = ""
         for _ in range(pages):
-            page = selectors.keyset_page(selectors.jobs_for(user), cursor=cursor, size=24 if path == "/clips/" else 50)
+            page = gallery.keyset_page(gallery.jobs_for(user), cursor=cursor, size=24 if path == "/clips/" else 50)
             cursor = page.older or cursor
         return f"{path}?{urlencode({'cursor': cursor})}"
 

@@ -39,7 +39,7 @@ from access.programmes import cohort_create, membership_add, programme_create
 from access.tokens import token_create
 from feedback import services as feedback
 from generation.presets import preset_create
-from generation.services import job_create
+from generation.submission import job_create
 
 programme = programme_create(name=f"Fuzz {secrets.token_hex(3)}")
 cohort = cohort_create(programme=programme, name="Fuzz", max_frames=257, max_steps=100,

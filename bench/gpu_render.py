@@ -143,12 +143,12 @@ def run(name: str, pipeline, args, device: str, platform_job=None):
         ).frames[0]  # fmt: skip
 
     def platform_call(steps):
-        from generation import services
+        from generation import render
 
         runner._pipelines[spec.key] = pipeline
 
         def on_step(step, total):
-            services.job_progress(job=platform_job, step=step, total=total)
+            render.job_progress(job=platform_job, step=step, total=total)
 
         return runner.render(spec, dataclasses.replace(params, num_steps=steps), on_step=on_step).frames
 
@@ -174,7 +174,7 @@ def run(name: str, pipeline, args, device: str, platform_job=None):
 def platform_job(args):
     """A claimed job row for the platform's step callback to write progress to, as a worker's would."""
     from access.policy import current_grant
-    from generation import services
+    from generation import queue
     from generation.models import RenderJob
 
     user, _ = tester()
@@ -182,7 +182,7 @@ def platform_job(args):
         owner=user, grant=current_grant(user), prompt=PROMPT, model_key="ltx-video", num_frames=args.frames,
         width=args.width, height=args.height, num_steps=args.steps, guidance_scale=args.guidance, seed=42,
     )  # fmt: skip
-    return services.job_claim(job_id=job.pk, worker="bench")
+    return queue.job_claim(job_id=job.pk, worker="bench")
 
 
 def main() -> None:

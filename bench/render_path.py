@@ -65,7 +65,7 @@ def submit_to_playable(runs: int) -> None:
     from django.conf import settings
 
     from generation.models import RenderJob
-    from generation.services import job_create
+    from generation.submission import job_create
 
     owner, _ = tester()
     log = open(Path(settings.VAR_DIR) / "worker.log", "w")  # noqa: SIM115 (lives as long as the worker)

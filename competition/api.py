@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import mixins, permissions, serializers, viewsets
 
 from access.api_auth import StaffTwoFactor, TokenHasScope
-from competition import selectors
+from competition import calls, reviews
 from competition.media import film_url
 from competition.models import Call, Criterion, ReviewAssignment, Submission
 from core.input_checks import CheckedInput
@@ -100,7 +100,7 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Call.objects.none()
-        visible = [call.pk for call in selectors.calls_for(self.request.user)]
+        visible = [call.pk for call in calls.calls_for(self.request.user)]
         return Call.objects.filter(pk__in=visible).select_related("programme").prefetch_related("criteria")
 
 
@@ -126,4 +126,4 @@ class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return ReviewAssignment.objects.none()
-        return selectors.assignments_for(self.request.user).order_by("pk")
+        return reviews.assignments_for(self.request.user).order_by("pk")

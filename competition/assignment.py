@@ -1,6 +1,6 @@
 """Choosing reviewers for entries: k each, never an excluded pair, loads as even as the exclusions allow.
 
-A pure function over ids, so it can be tested on any data set; competition/services.py feeds it the
+A pure function over ids, so it can be tested on any data set; competition/reviews.py feeds it the
 call's entries, reviewers, exclusions and the assignments that already exist.
 """
 

@@ -1,4 +1,5 @@
-"""Forms check the shape of what is sent; competition/services.py enforces the rules."""
+"""Forms check the shape of what is sent; the services (competition/calls.py, entries.py, reviews.py,
+results.py) enforce the rules."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Programme admins' pages under /manage/<slug>/competition/ (two-factor required, like all of /manage/):
-calls and their rubric, entries with their provenance, reviewer assignment, reviews with watch time,
+calls and their rubric, entries with the clips they use, reviewer assignment, reviews with watch time,
 the ranking with its spread and reviewer agreement, publication, and appeals."""
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from access.audit import client_ip
 from access.decorators import programme_admin_required
-from competition import charts, selectors, services
+from competition import calls as call_services
+from competition import charts, results, reviews
 from competition.forms import AppealAnswerForm, CallForm, CriterionForm, NoticeForm, PublishForm
 from competition.media import film_url
 from competition.models import Appeal, Call, Criterion, ReviewAssignment, Score
-from competition.results import METHOD, reviewer_agreement
+from competition.scoring import METHOD, reviewer_agreement
 from core.form_errors import form_errors_from
 
 
@@ -30,7 +31,7 @@ def calls(request, programme):
     form = CallForm(request.POST if request.method == "POST" else None, programme=programme)
     if request.method == "POST" and form.is_valid():
         try:
-            call = services.call_create(
+            call = call_services.call_create(
                 programme=programme, actor=request.user, ip=client_ip(request),
                 cohorts=form.cleaned_data["eligible_cohorts"], **form.service_fields(),
             )  # fmt: skip
@@ -51,7 +52,7 @@ def _call_context(request, programme, call, **forms) -> dict:
     scores: dict = {}
     for score in Score.objects.filter(assignment__call=call).select_related("criterion"):
         scores.setdefault(score.assignment_id, []).append(score)
-    ranking = selectors.ranking(call)
+    ranking = results.ranking(call)
     reviewer_names = {a.reviewer_id: a.reviewer.email for a in assignments}
     agreement = [(reviewer_names.get(rev, rev), distance) for rev, distance in reviewer_agreement(ranking).items()]
     loads: dict = {}
@@ -61,7 +62,7 @@ def _call_context(request, programme, call, **forms) -> dict:
     return {
         "programme": programme, "call": call, "criteria": call.criteria.all(), "notices": call.notices.all(),
         "submissions": [(sub, film_url(sub, viewer=request.user, blind=False)) for sub in submissions],
-        "assignments": [(a, scores.get(a.pk, [])) for a in assignments], "progress": selectors.review_progress(call),
+        "assignments": [(a, scores.get(a.pk, [])) for a in assignments], "progress": reviews.review_progress(call),
         "ranking": [(entry, names[entry.submission]) for entry in ranking], "agreement": sorted(agreement),
         "loads": sorted(loads.items()), "method": METHOD,
         "spread_chart": charts.reviewer_spread(
@@ -94,7 +95,7 @@ def call_edit(request, programme, call_id):
     form = CallForm(request.POST, programme=programme)
     if form.is_valid():
         try:
-            services.call_update(
+            call_services.call_update(
                 call=call, actor=request.user, ip=client_ip(request), notice=form.cleaned_data["notice"],
                 cohorts=form.cleaned_data["eligible_cohorts"], **form.service_fields(),
             )  # fmt: skip
@@ -112,7 +113,7 @@ def call_edit(request, programme, call_id):
 def call_announce(request, programme, call_id):
     call = _call(programme, call_id)
     try:
-        services.call_announce(call=call, actor=request.user, ip=client_ip(request))
+        call_services.call_announce(call=call, actor=request.user, ip=client_ip(request))
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
@@ -128,7 +129,7 @@ def criterion_save(request, programme, call_id, criterion_id=None):
     form = CriterionForm(request.POST)
     if form.is_valid():
         try:
-            services.criterion_save(call=call, actor=request.user, criterion=criterion, ip=client_ip(request),
+            call_services.criterion_save(call=call, actor=request.user, criterion=criterion, ip=client_ip(request),
                                     **form.service_fields())  # fmt: skip
         except ValidationError as error:
             form_errors_from(form, error)
@@ -147,8 +148,9 @@ def criterion_remove(request, programme, call_id, criterion_id):
     form = NoticeForm(request.POST)
     form.is_valid()
     try:
-        services.criterion_remove(criterion=criterion, actor=request.user, notice=form.cleaned_data.get("notice", ""),
-                                  ip=client_ip(request))  # fmt: skip
+        call_services.criterion_remove(
+            criterion=criterion, actor=request.user, notice=form.cleaned_data.get("notice", ""), ip=client_ip(request)
+        )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
@@ -161,7 +163,7 @@ def criterion_remove(request, programme, call_id, criterion_id):
 def assign(request, programme, call_id):
     call = _call(programme, call_id)
     try:
-        plan = services.assignment_run(call=call, actor=request.user, ip=client_ip(request))
+        plan = reviews.assignment_run(call=call, actor=request.user, ip=client_ip(request))
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
@@ -177,7 +179,7 @@ def publish(request, programme, call_id):
     form = PublishForm(request.POST)
     form.is_valid()
     try:
-        services.results_publish(call=call, actor=request.user, ip=client_ip(request),
+        results.results_publish(call=call, actor=request.user, ip=client_ip(request),
                                  allow_unfinished=form.cleaned_data.get("allow_unfinished", False))  # fmt: skip
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
@@ -195,7 +197,7 @@ def appeal_answer(request, programme, call_id, appeal_id):
     try:
         if not form.is_valid():
             raise ValidationError("Choose an outcome and write the answer.")
-        services.appeal_answer(appeal=appeal, actor=request.user, answer=form.cleaned_data["answer"],
+        results.appeal_answer(appeal=appeal, actor=request.user, answer=form.cleaned_data["answer"],
                                outcome=form.cleaned_data["outcome"], ip=client_ip(request))  # fmt: skip
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))

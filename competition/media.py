@@ -4,25 +4,28 @@ admins; reviewers only ever get links to the blind copy, and only of entries ass
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.core import signing
 from django.urls import reverse
 
 from access.models import User
 from access.policy import is_programme_admin, may_use_site, staff_two_factor
 from competition.models import ReviewAssignment, Submission
+from core.signed_links import LinkRefused, SignedLinks
 
-SALT = "competition.media"
 ORIGINAL, BLIND = "original", "blind"
 
 
-class FilmRefused(Exception):
+class FilmRefused(LinkRefused):
     """Why a film link does not serve its file, in words for the person holding it."""
+
+
+LINKS = SignedLinks(
+    salt="competition.media", noun="film link", on_expiry="Reload the page for a fresh one.", refused=FilmRefused
+)
 
 
 def film_url(submission: Submission, *, viewer, blind: bool) -> str:
     claims = {"s": submission.pk, "u": viewer.pk, "k": BLIND if blind else ORIGINAL}
-    return reverse("competition:film", args=[signing.dumps(claims, salt=SALT, compress=True)])
+    return reverse("competition:film", args=[LINKS.sign(claims)])
 
 
 def may_see_original(user, submission: Submission) -> bool:
@@ -41,12 +44,7 @@ def may_see_blind(user, submission: Submission) -> bool:
 
 def film_resolve(token: str, user) -> tuple[Submission, str]:
     """The entry a link names and which file it serves, for ``user``; raises FilmRefused."""
-    try:
-        claims = signing.loads(token, salt=SALT, max_age=settings.BACKLOT_MEDIA_LINK_SECONDS)
-    except signing.SignatureExpired:
-        raise FilmRefused("This film link has expired. Reload the page for a fresh one.") from None
-    except signing.BadSignature:
-        raise FilmRefused("This film link is not valid.") from None
+    claims = LINKS.read(token)
     if user.is_authenticated and user.pk != claims.get("u"):
         raise FilmRefused("This film link was made for someone else.")
     # Like clips' links, a link works for whoever holds it (a player, an API client) while the person it

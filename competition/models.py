@@ -1,5 +1,5 @@
-"""The film competition: calls with a published rubric, entries with provenance, blind reviews by
-rubric with proof of watching, published results and appeals."""
+"""The film competition: calls with a published rubric, entries with the clips they use (found by their
+marks), blind reviews by rubric with proof of watching, published results and appeals."""
 
 import uuid
 

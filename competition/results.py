@@ -1,127 +1,151 @@
-"""Ranking entries from reviewers' scores, so that a harsh and a generous reviewer count alike.
-
-The method, as published on every results page:
-
-1. Each reviewer's scores are normalised per criterion: z = (score − the reviewer's mean for that
-   criterion) / the reviewer's standard deviation for it (population), over every entry the reviewer
-   scored in the call. A reviewer who gave every entry the same score on a criterion (or scored one
-   entry) contributes z = 0 there: they told entries apart by nothing.
-2. A review's combined score is the rubric-weighted mean of its z-scores: Σ wᶜ·zᶜ / Σ wᶜ.
-3. An entry's score is the mean of its reviews' combined scores.
-4. Entries are ranked by score, highest first. Ties are broken, in order, by: the higher mean raw score
-   (each criterion scaled to 0–1, weighted the same way); then the smaller spread between reviewers
-   (more agreement); then the entry submitted first; then the lower entry number.
-
-A pure module: competition/selectors.py feeds it the submitted reviews.
-"""
+"""Results: a call's ranking from its submitted reviews (competition.scoring computes it), publishing it
+with winners credited the `prize` rate, and entrants' appeals against their scores and the admins' answers."""
 
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import datetime
 
-# The method as entrants and the public read it: the module's description, up to its note for developers.
-METHOD = __doc__.split("A pure module")[0].strip()
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
 
-
-@dataclass(frozen=True)
-class Review:
-    submission: int
-    reviewer: int
-    scores: dict[int, int]  # criterion id -> score
-
-
-@dataclass(frozen=True)
-class CriterionSpec:
-    weight: float
-    scale_max: int
-
-
-@dataclass
-class EntryResult:
-    submission: int
-    score: float  # mean combined z
-    raw: float  # mean weighted raw score, 0-1
-    spread: float  # population standard deviation of the reviews' combined z
-    reviews: int
-    submitted_at: datetime | None
-    combined: dict[int, float] = field(default_factory=dict)  # reviewer -> combined z of their review
-    criterion_z: dict[int, float] = field(default_factory=dict)  # criterion -> mean z over reviewers
-    criterion_mean: dict[int, float] = field(default_factory=dict)  # criterion -> mean raw score
-    rank: int = 0
+from access.audit import audit
+from access.models import Role
+from competition import scoring
+from competition.entries import participation_credit
+from competition.models import (
+    Appeal,
+    Call,
+    ReviewAssignment,
+    Score,
+    Submission,
+)
+from competition.reviews import review_progress
+from feedback.ledger import ledger_credit
+from feedback.models import LedgerEntry
+from feedback.notify import notify
 
 
-def _pstdev(values: list[float]) -> float:
-    return statistics.pstdev(values) if len(values) > 1 else 0.0
-
-
-def normalise(reviews: list[Review]) -> dict[tuple[int, int], dict[int, float]]:
-    """(submission, reviewer) -> criterion -> z, within each reviewer's own scores of each criterion."""
-    per_reviewer: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for review in reviews:
-        for criterion, value in review.scores.items():
-            per_reviewer[(review.reviewer, criterion)].append(value)
-    stats = {key: (statistics.fmean(values), _pstdev(values)) for key, values in per_reviewer.items()}
-    result = {}
-    for review in reviews:
-        zs = {}
-        for criterion, value in review.scores.items():
-            mean, spread = stats[(review.reviewer, criterion)]
-            zs[criterion] = (value - mean) / spread if spread > 0 else 0.0
-        result[(review.submission, review.reviewer)] = zs
-    return result
-
-
-def rank(
-    reviews: list[Review], criteria: dict[int, CriterionSpec], submitted_at: dict[int, datetime] | None = None
-) -> list[EntryResult]:
-    """Every reviewed entry with its score and rank (1 = best), best first, ties broken as documented."""
-    submitted_at = submitted_at or {}
-    total_weight = sum(spec.weight for spec in criteria.values())
-    zs = normalise(reviews)
-    by_entry: dict[int, list[Review]] = defaultdict(list)
-    for review in reviews:
-        by_entry[review.submission].append(review)
-    results = []
-    for submission, entry_reviews in by_entry.items():
-        combined, raws = {}, []
-        for review in entry_reviews:
-            z = zs[(submission, review.reviewer)]
-            combined[review.reviewer] = sum(criteria[c].weight * z[c] for c in z) / total_weight
-            raws.append(
-                sum(criteria[c].weight * (v - 1) / max(1, criteria[c].scale_max - 1) for c, v in review.scores.items())
-                / total_weight
-            )
-        results.append(
-            EntryResult(
-                submission=submission, score=statistics.fmean(combined.values()), raw=statistics.fmean(raws),
-                spread=_pstdev(list(combined.values())), reviews=len(entry_reviews),
-                submitted_at=submitted_at.get(submission), combined=combined,
-                criterion_z={
-                    c: statistics.fmean(zs[(submission, r.reviewer)][c] for r in entry_reviews) for c in criteria
-                },
-                criterion_mean={c: statistics.fmean(r.scores[c] for r in entry_reviews) for c in criteria},
-            )
-        )  # fmt: skip
-    far_future = datetime.max.replace(tzinfo=None)
-    results.sort(
-        key=lambda entry: (
-            -round(entry.score, 9), -round(entry.raw, 9), round(entry.spread, 9),
-            (entry.submitted_at.replace(tzinfo=None) if entry.submitted_at else far_future), entry.submission,
+@transaction.atomic
+def results_publish(*, call: Call, actor, allow_unfinished: bool = False, ip=None) -> list:
+    """Publish the ranking as the admins reviewed it: ranks and scores are written onto the entries and
+    never recomputed; winners are credited the prize rate, every entry its participation."""
+    call = Call.objects.select_for_update().get(pk=call.pk)
+    if call.published:
+        raise ValidationError("Results are already published.")
+    if not call.closed():
+        raise ValidationError("Submissions are still open.")
+    progress = review_progress(call)
+    if progress["unfinished"] and not allow_unfinished:
+        raise ValidationError(
+            f"{progress['unfinished']} reviews are unfinished. Wait for them, or publish without them "
+            "(they are then left out of the ranking, and the audit trail says so)."
         )
-    )  # fmt: skip
-    for position, entry in enumerate(results, start=1):
-        entry.rank = position
-    return results
+    ranked = ranking(call)
+    if not ranked:
+        raise ValidationError("No entry has a submitted review yet: there is nothing to rank.")
+    entries = {sub.pk: sub for sub in call.submissions.select_related("entrant")}
+    for entry in ranked:
+        submission = entries[entry.submission]
+        submission.rank, submission.score = entry.rank, round(entry.score, 6)
+        submission.winner = entry.rank <= call.winners_count
+        submission.save(update_fields=["rank", "score", "winner"])
+    call.results_published_at = timezone.now()
+    call.save(update_fields=["results_published_at"])
+    participation_credit(call=call, actor=actor)
+    for entry in ranked[: call.winners_count]:
+        submission = entries[entry.submission]
+        ledger_credit(
+            person=submission.entrant,
+            programme=call.programme,
+            kind=LedgerEntry.Kind.PRIZE,
+            source=submission,
+            reason=f"Prize: rank {entry.rank} in {call.title[:80]} for “{submission.title[:80]}”",
+            actor=actor,
+        )
+    for submission in entries.values():
+        notify(submission.entrant, f"Results of “{call.title}” are published.", call.get_absolute_url())
+    audit(
+        "competition.results_published",
+        actor=actor,
+        programme=call.programme,
+        target=call,
+        ip=ip,
+        ranked=len(ranked),
+        unranked=len(entries) - len(ranked),
+        unfinished_reviews=progress["unfinished"],
+        winners=[entry.submission for entry in ranked[: call.winners_count]],
+    )
+    return ranked
 
 
-def reviewer_agreement(results: list[EntryResult]) -> dict[int, float]:
-    """Reviewer -> mean distance of their combined scores from the entries' scores (0 = always with the
-    consensus). A reviewer far from everyone else shows here before results are published."""
-    distances: dict[int, list[float]] = defaultdict(list)
-    for entry in results:
-        for reviewer, value in entry.combined.items():
-            distances[reviewer].append(abs(value - entry.score))
-    return {reviewer: statistics.fmean(values) for reviewer, values in distances.items()}
+@transaction.atomic
+def appeal_file(*, submission: Submission, entrant, text: str, at=None) -> Appeal:
+    at = at or timezone.now()
+    if submission.entrant_id != entrant.pk:
+        raise PermissionDenied("Only the entrant may appeal their result.")
+    call = Call.objects.select_related("programme").get(pk=submission.call_id)
+    if not call.published:
+        raise ValidationError("Appeals open when results are published.")
+    if at >= call.appeals_close_at():
+        raise ValidationError(f"Appeals closed on {timezone.localtime(call.appeals_close_at()):%Y-%m-%d %H:%M}.")
+    if Appeal.objects.filter(submission=submission).exists():
+        raise ValidationError("You have already appealed this result.")
+    if not text.strip() or len(text) > 5000:
+        raise ValidationError({"text": "Say what you appeal and why, in up to 5000 characters."})
+    appeal = Appeal.objects.create(submission=submission, text=text.strip())
+    for admin in call.programme.memberships.filter(role=Role.ADMIN).select_related("user"):
+        notify(
+            admin.user,
+            f"An appeal on “{call.title}” awaits an answer.",
+            reverse("competition_manage:call", args=[call.programme.slug, call.pk]),
+        )
+    return appeal
+
+
+@transaction.atomic
+def appeal_answer(*, appeal: Appeal, actor, answer: str, outcome: str, ip=None) -> Appeal:
+    if appeal.answered_at:
+        raise ValidationError("This appeal has been answered.")
+    if outcome not in Appeal.Outcome.values:
+        raise ValidationError({"outcome": "Choose upheld or dismissed."})
+    if not answer.strip():
+        raise ValidationError({"answer": "Answer the appeal in words: the entrant reads it."})
+    appeal.answer, appeal.outcome, appeal.answered_by = answer.strip(), outcome, actor
+    appeal.answered_at = timezone.now()
+    appeal.save()
+    call = appeal.submission.call
+    audit(
+        "competition.appeal_answered",
+        actor=actor,
+        subject=appeal.submission.entrant,
+        programme=call.programme,
+        target=appeal,
+        ip=ip,
+        reason=appeal.answer,
+        outcome=outcome,
+    )
+    notify(
+        appeal.submission.entrant,
+        f"Your appeal on “{call.title}” was {appeal.get_outcome_display().lower()}.",
+        call.get_absolute_url(),
+    )
+    return appeal
+
+
+def submitted_reviews(call: Call) -> list[scoring.Review]:
+    scores: dict[tuple[int, int], dict[int, int]] = defaultdict(dict)
+    for sub_id, reviewer_id, criterion_id, value in Score.objects.filter(
+        assignment__call=call, assignment__state=ReviewAssignment.State.SUBMITTED, value__isnull=False
+    ).values_list("assignment__submission_id", "assignment__reviewer_id", "criterion_id", "value"):
+        scores[(sub_id, reviewer_id)][criterion_id] = value
+    return [scoring.Review(submission=s, reviewer=r, scores=values) for (s, r), values in scores.items()]
+
+
+def ranking(call: Call) -> list[scoring.EntryResult]:
+    criteria = {c.pk: scoring.CriterionSpec(weight=c.weight, scale_max=c.scale_max) for c in call.criteria.all()}
+    if not criteria:
+        return []
+    submitted_at = dict(call.submissions.values_list("pk", "submitted_at"))
+    return scoring.rank(submitted_reviews(call), criteria, submitted_at)

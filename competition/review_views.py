@@ -17,7 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from access.models import Membership
-from competition import selectors, services
+from competition import reviews
 from competition.forms import ConflictForm, RecuseForm, ReviewForm
 from competition.media import film_url
 from competition.models import ReviewAssignment, ReviewerConflict
@@ -37,7 +37,7 @@ def blind_entry(assignment: ReviewAssignment, viewer) -> dict:
 
 def _reviewer_only(view):
     def wrapper(request, *args, **kwargs):
-        if not selectors.is_reviewer(request.user):
+        if not reviews.is_reviewer(request.user):
             raise Http404("You review no films.")
         return view(request, *args, **kwargs)
 
@@ -58,7 +58,7 @@ def _assignment(request, assignment_id) -> ReviewAssignment:
 @_reviewer_only
 @require_GET
 def index(request):
-    assignments = selectors.assignments_for(request.user).order_by("call", "pk")
+    assignments = reviews.assignments_for(request.user).order_by("call", "pk")
     conflicts = ReviewerConflict.objects.filter(reviewer=request.user).select_related("programme")
     return render(request, "competition/reviews/index.html", {
         "assignments": assignments, "conflicts": conflicts, "conflict_form": ConflictForm(),
@@ -77,7 +77,7 @@ def _scores_initial(assignment) -> dict:
 @require_http_methods(["GET", "POST"])
 def review(request, assignment_id):
     assignment = _assignment(request, assignment_id)
-    services.review_open(assignment=assignment, reviewer=request.user)
+    reviews.review_open(assignment=assignment, reviewer=request.user)
     criteria = assignment.call.criteria.all()
     form = ReviewForm(request.POST or None, criteria=criteria, initial=_scores_initial(assignment))
     status = 200
@@ -85,7 +85,7 @@ def review(request, assignment_id):
         if form.is_valid():
             submit = "submit" in request.POST
             try:
-                services.review_save(assignment=assignment, reviewer=request.user, scores=form.scores(), submit=submit)
+                reviews.review_save(assignment=assignment, reviewer=request.user, scores=form.scores(), submit=submit)
             except ValidationError as error:
                 form_errors_from(form, error)
             else:
@@ -110,7 +110,7 @@ def watched(request, assignment_id):
     except (ValueError, AttributeError):
         return JsonResponse({"error": 'Send JSON: {"ranges": [[start, end], ...]}.'}, status=400)
     try:
-        assignment = services.watch_report(assignment=assignment, reviewer=request.user, ranges=ranges)
+        assignment = reviews.watch_report(assignment=assignment, reviewer=request.user, ranges=ranges)
     except ValidationError as error:
         return JsonResponse({"error": " ".join(error.messages)}, status=400)
     return JsonResponse({
@@ -127,7 +127,7 @@ def recuse(request, assignment_id):
     try:
         if not form.is_valid():
             raise ValidationError("Say why you step away from this film.")
-        services.review_recuse(assignment=assignment, reviewer=request.user, reason=form.cleaned_data["reason"])
+        reviews.review_recuse(assignment=assignment, reviewer=request.user, reason=form.cleaned_data["reason"])
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
         return redirect(assignment)
@@ -147,7 +147,7 @@ def conflict_add(request):
     email = form.cleaned_data["email"]
     try:
         for membership in Membership.objects.filter(user=request.user, role="reviewer").select_related("programme"):
-            services.conflict_declare(reviewer=request.user, programme=membership.programme, email=email)
+            reviews.conflict_declare(reviewer=request.user, programme=membership.programme, email=email)
     except (ValidationError, PermissionDenied) as error:
         messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
     else:
@@ -160,6 +160,6 @@ def conflict_add(request):
 @require_POST
 def conflict_remove(request, conflict_id):
     conflict = get_object_or_404(ReviewerConflict, pk=conflict_id, reviewer=request.user)
-    services.conflict_remove(conflict=conflict, reviewer=request.user)
+    reviews.conflict_remove(conflict=conflict, reviewer=request.user)
     messages.success(request, "Declaration removed.")
     return redirect("reviews:index")

@@ -10,17 +10,18 @@ from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from competition import charts, selectors, services
+from competition import calls, charts, entries, reviews
 from competition.forms import AppealForm, SubmissionForm
 from competition.media import BLIND, FilmRefused, film_resolve, film_url
 from competition.models import Call, Score, Submission
-from competition.results import METHOD
+from competition.results import appeal_file
+from competition.scoring import METHOD
 from core.form_errors import form_errors_from
 
 
 def _visible_call(user, call_id) -> Call:
     call = get_object_or_404(Call.objects.select_related("programme"), pk=call_id)
-    if not selectors.may_see_call(user, call):
+    if not calls.may_see_call(user, call):
         raise Http404("No such call.")
     return call
 
@@ -29,7 +30,7 @@ def _visible_call(user, call_id) -> Call:
 @require_GET
 def call_list(request):
     return render(request, "competition/call_list.html", {
-        "calls": selectors.calls_for(request.user), "reviews_films": selectors.is_reviewer(request.user),
+        "calls": calls.calls_for(request.user), "reviews_films": reviews.is_reviewer(request.user),
     })  # fmt: skip
 
 
@@ -61,7 +62,7 @@ def call_detail(request, call_id):
         if form.is_valid():
             upload = form.cleaned_data["file"]
             try:
-                services.submission_save(
+                entries.submission_save(
                     call=call, entrant=request.user, title=form.cleaned_data["title"],
                     logline=form.cleaned_data["logline"], credits=form.cleaned_data["credits"],
                     jobs=form.cleaned_data["jobs"], film=upload.read() if upload else None,
@@ -75,7 +76,7 @@ def call_detail(request, call_id):
                 return redirect(call)
         status = 400
     context = {
-        "call": call, "form": form, "submission": submission, "may_enter": selectors.may_enter(request.user, call),
+        "call": call, "form": form, "submission": submission, "may_enter": calls.may_enter(request.user, call),
         "criteria": call.criteria.all(), "notices": call.notices.all(),
     }  # fmt: skip
     if submission:
@@ -99,7 +100,7 @@ def appeal(request, call_id):
     form = AppealForm(request.POST)
     if form.is_valid():
         try:
-            services.appeal_file(submission=submission, entrant=request.user, text=form.cleaned_data["text"])
+            appeal_file(submission=submission, entrant=request.user, text=form.cleaned_data["text"])
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
         else:

@@ -3,8 +3,6 @@ Nobody else's are listed or found; triage is done by admins on the pages."""
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import exceptions, mixins, parsers, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -15,24 +13,13 @@ from core.parsers import BoundedJSONParser
 from feedback import services
 from feedback.ledger import statement_for
 from feedback.models import SEVERITIES, ClipRating, HarmCategory, LedgerEntry, Report, ReportEvent
-from generation import selectors as job_selectors
+from generation import gallery
 
 FEEDBACK_SCOPE = dict.fromkeys(("GET", "HEAD", "OPTIONS", "POST"), "feedback")
 
 
-def _service_call(function, **kwargs):
-    """Call a service, turning its objections into the API's 400 and 403 answers."""
-    try:
-        return function(**kwargs)
-    except DjangoValidationError as error:
-        detail = error.message_dict if hasattr(error, "error_dict") else {"non_field_errors": error.messages}
-        raise exceptions.ValidationError(detail) from error
-    except DjangoPermissionDenied as error:
-        raise exceptions.PermissionDenied(str(error)) from error
-
-
 def _own_job(request, job_id):
-    job = job_selectors.jobs_for(request.user).filter(pk=job_id).first()
+    job = gallery.jobs_for(request.user).filter(pk=job_id).first()
     if job is None:  # someone else's clip answers like one that does not exist
         raise exceptions.ValidationError({"job": ["No such clip of yours."]})
     return job
@@ -86,7 +73,7 @@ class ClipRatingViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixi
         incoming.is_valid(raise_exception=True)
         data = dict(incoming.validated_data)
         job = _own_job(request, data.pop("job"))
-        rating = _service_call(services.rating_save, job=job, author=request.user, **data)
+        rating = services.rating_save(job=job, author=request.user, **data)
         return Response(ClipRatingSerializer(rating).data, status=status.HTTP_201_CREATED)
 
 
@@ -177,16 +164,15 @@ class ReportViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.L
         data = dict(incoming.validated_data)
         job = _own_job(request, data.pop("job")) if data["job"] else None
         data.pop("job", None)
-        programme = services.job_programme(job) if job else _service_call(services.reporter_programme,
-                                                                          person=request.user)  # fmt: skip
+        programme = services.job_programme(job) if job else services.reporter_programme(person=request.user)
         category_name = data.pop("harm_category")
         category = None
         if category_name:
             category = HarmCategory.objects.filter(programme=programme, name__iexact=category_name).first()
             if category is None:
                 raise exceptions.ValidationError({"harm_category": [f"No category of harm named {category_name!r}."]})
-        report = _service_call(services.report_file, reporter=request.user, job=job, programme=programme,
-                               harm_category=category, **data)  # fmt: skip
+        report = services.report_file(reporter=request.user, job=job, programme=programme,
+                                      harm_category=category, **data)  # fmt: skip
         return Response(ReportSerializer(report).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -199,7 +185,7 @@ class ReportViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.L
         report = self.get_object()
         incoming = CommentSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        _service_call(services.report_comment, report=report, author=request.user, body=incoming.validated_data["body"])
+        services.report_comment(report=report, author=request.user, body=incoming.validated_data["body"])
         return Response(ReportSerializer(self.get_queryset().get(pk=report.pk)).data, status=status.HTTP_201_CREATED)
 
 

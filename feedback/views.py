@@ -22,7 +22,7 @@ from feedback.forms import AssignForm, BugForm, CommentForm, FindingForm, Rating
 from feedback.ledger import is_own_work, statement_for
 from feedback.models import Attachment, ClipRating, ModelVersion, Notification, Report
 from feedback.notify import notifications_unread
-from generation import selectors as job_selectors
+from generation import gallery
 from generation.models import RenderJob
 from generation.registry import MODELS
 
@@ -44,7 +44,7 @@ def _safe_from(request) -> str:
 @login_required
 @require_http_methods(["GET", "POST"])
 def clip_rate(request, job_id):
-    job = job_selectors.job_for(request.user, job_id)
+    job = gallery.job_for(request.user, job_id)
     rating = ClipRating.objects.filter(job=job, author=request.user).first()
     initial = {score: getattr(rating, score) for score in ClipRating.SCORES} if rating else {}
     if rating:
@@ -94,7 +94,7 @@ def _check_may_file(user, kind: str, programme) -> None:
 @login_required
 @require_http_methods(["GET", "POST"])
 def clip_report(request, job_id, kind):
-    job = job_selectors.job_for(request.user, job_id)
+    job = gallery.job_for(request.user, job_id)
     programme = services.job_programme(job)
     _check_may_file(request.user, kind, programme)
     return _file_report(request, kind=kind, job=job, programme=programme)
@@ -119,7 +119,7 @@ def report_new(request, kind):
 @login_required
 @require_POST
 def clip_showcase(request, job_id):
-    job = job_selectors.job_for(request.user, job_id)
+    job = gallery.job_for(request.user, job_id)
     try:
         if request.POST.get("action") == "withdraw":
             offer = getattr(job, "showcase_offer", None)

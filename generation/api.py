@@ -1,4 +1,3 @@
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
 from django.utils import timezone
 from django_filters import rest_framework as filters
@@ -12,22 +11,15 @@ from rest_framework.utils.urls import replace_query_param
 from access import leaks
 from access.policy import current_grant
 from core.input_checks import TEXT_AREA, CheckedForm, CheckedInput
-from core.ratelimits import RateLimited, rate_consume, rate_refund
 from core.schema import ErrorSerializer
-from generation import presets, selectors, services
+from generation import estimates, gallery, job_actions, presets, quota, render_settings, submission
 from generation.media import media_url
 from generation.models import Preset, RenderJob
 from generation.registry import MODELS, model_choices
-from generation.services import SEED_MAX
+from generation.render_settings import SEED_MAX, RenderSettings
 
-
-class QuotaExceeded(exceptions.PermissionDenied):
-    default_code = "quota_exceeded"
-
-
-class IdempotencyConflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "idempotency_conflict"
+# Services' refusals (quota, idempotency, rate limit) rise from the views; generation.apps registers their
+# answers with core.api_errors, the API's one exception handler.
 
 
 class RenderJobSerializer(CheckedInput, serializers.ModelSerializer):
@@ -79,8 +71,8 @@ class RenderJobSerializer(CheckedInput, serializers.ModelSerializer):
         if batch is not None:
             return batch.get(job.pk, (None, None))
         if not hasattr(job, "_estimate"):  # asked by two fields; one computation serves both
-            position = services.queue_position(job)
-            job._estimate = (position, services.estimated_start(job, position))
+            position = estimates.queue_position(job)
+            job._estimate = (position, estimates.estimated_start(job, position))
         return job._estimate
 
     def get_queue_position(self, job) -> int | None:
@@ -96,7 +88,7 @@ class RenderJobSerializer(CheckedInput, serializers.ModelSerializer):
         return round((timezone.now() - job.started_at).total_seconds(), 1)
 
     def get_estimated_finish_at(self, job) -> str | None:
-        finish = services.estimated_finish(job)
+        finish = estimates.estimated_finish(job)
         return finish.isoformat() if finish else None
 
     def _absolute(self, url: str) -> str:
@@ -115,7 +107,7 @@ class RenderJobSerializer(CheckedInput, serializers.ModelSerializer):
 
 
 class RenderJobCreateSerializer(CheckedInput, serializers.Serializer):
-    """The shape of a new job; the rules it must meet live in generation.services."""
+    """The shape of a new job; the rules it must meet live in generation.render_settings."""
 
     prompt = serializers.CharField(style=TEXT_AREA, allow_blank=True, trim_whitespace=True)
     negative_prompt = serializers.CharField(style=TEXT_AREA, required=False, allow_blank=True, default="")
@@ -128,7 +120,7 @@ class RenderJobCreateSerializer(CheckedInput, serializers.Serializer):
     seed = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=SEED_MAX, default=None)
 
     def validate(self, attrs):
-        errors = services.job_validate(**attrs, grant=current_grant(self.context["request"].user))
+        errors = render_settings.job_validate(**attrs, grant=current_grant(self.context["request"].user))
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
@@ -168,10 +160,10 @@ class JobCursorPagination(pagination.CursorPagination):
         self.page_size = self.get_page_size(request)
         self.base_url = request.build_absolute_uri()
         try:
-            self.page = selectors.keyset_page(
+            self.page = gallery.keyset_page(
                 queryset, cursor=request.query_params.get(self.cursor_query_param, ""), size=self.page_size
             )
-        except selectors.BadCursor as error:
+        except gallery.BadCursor as error:
             raise exceptions.ValidationError({self.cursor_query_param: [str(error)]}) from None
         return self.page.jobs
 
@@ -202,11 +194,11 @@ class RenderJobViewSet(
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return RenderJob.objects.none()
-        return selectors.jobs_for(self.request.user)
+        return gallery.jobs_for(self.request.user)
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        context = {**self.get_serializer_context(), "queue_estimates": services.queue_estimates(page)}
+        context = {**self.get_serializer_context(), "queue_estimates": estimates.queue_estimates(page)}
         return self.get_paginated_response(RenderJobSerializer(page, many=True, context=context).data)
 
     @extend_schema(
@@ -215,7 +207,7 @@ class RenderJobViewSet(
         responses={204: None},
     )
     def destroy(self, request, *args, **kwargs):
-        services.job_delete(job=self.get_object())
+        job_actions.job_delete(job=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
@@ -262,28 +254,15 @@ class RenderJobViewSet(
     def create(self, request, *args, **kwargs):
         incoming = RenderJobCreateSerializer(data=request.data, context=self.get_serializer_context())
         incoming.is_valid(raise_exception=True)
-        key = request.headers.get("Idempotency-Key", "").strip()
-        if len(key) > 80:
-            raise exceptions.ValidationError({"idempotency_key": ["Idempotency keys are at most 80 characters."]})
-        try:
-            rate_consume(scope="submissions", key=request.user.pk)
-        except RateLimited as limited:
-            raise exceptions.Throttled(wait=limited.retry_after, detail=str(limited)) from limited
-        try:
-            job = services.job_create(owner=request.user, idempotency_key=key, via="api", **incoming.validated_data)
-        except (DjangoValidationError, services.QuotaExceeded, services.IdempotencyConflict) as error:
-            rate_refund(scope="submissions", key=request.user.pk)  # only jobs really queued count
-            if isinstance(error, services.QuotaExceeded):
-                raise QuotaExceeded(str(error)) from error
-            if isinstance(error, services.IdempotencyConflict):
-                raise IdempotencyConflict(str(error)) from error
-            raise exceptions.ValidationError(error.message_dict) from error
+        (job,) = submission.jobs_submit(
+            owner=request.user,
+            idempotency_key=request.headers.get("Idempotency-Key", "").strip(),
+            credential=leaks.request_credential(request),
+            via="api",
+            **incoming.validated_data,
+        )
         if job.replayed:
-            rate_refund(scope="submissions", key=request.user.pk)
             return Response(RenderJobSerializer(job, context=self.get_serializer_context()).data)
-        credential = leaks.request_credential(request)
-        if credential:
-            leaks.burst_check(user=request.user, **credential)
         data = RenderJobSerializer(job, context=self.get_serializer_context()).data
         location = request.build_absolute_uri(reverse("job-detail", args=[job.pk]))
         return Response(data, status=status.HTTP_201_CREATED, headers={"Location": location})
@@ -292,7 +271,7 @@ class RenderJobViewSet(
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         job = self.get_object()
-        services.job_cancel(job=job)
+        job_actions.job_cancel(job=job)
         return Response(RenderJobSerializer(job, context=self.get_serializer_context()).data)
 
 
@@ -349,14 +328,12 @@ class PresetViewSet(
         return presets.presets_for(self.request.user)
 
     def perform_create(self, serializer):
-        settings = {field: serializer.validated_data.get(field) for field in Preset.SETTINGS}
-        try:
-            serializer.instance = presets.preset_create(
-                name=serializer.validated_data["name"], settings=settings, owner=self.request.user,
-                actor=self.request.user,
-            )  # fmt: skip
-        except DjangoValidationError as error:
-            raise exceptions.ValidationError(error.message_dict) from error
+        serializer.instance = presets.preset_create(
+            name=serializer.validated_data["name"],
+            settings=RenderSettings.from_mapping(serializer.validated_data),
+            owner=self.request.user,
+            actor=self.request.user,
+        )
 
     def perform_destroy(self, instance):
         if not presets.may_manage_preset(self.request.user, instance) or instance.is_shared:
@@ -405,7 +382,7 @@ class QuotaView(views.APIView):
         grant = current_grant(request.user)
         if grant is None:
             raise NoGrant()
-        usage = services.grant_usage(grant)
+        usage = quota.grant_usage(grant)
         data = {
             "programme": grant.programme.name, "starts_at": grant.starts_at, "ends_at": grant.ends_at,
             **grant.limits(),

@@ -5,10 +5,10 @@ from django.urls import reverse
 
 from core.input_checks import CheckedInput
 from generation import trace
+from generation.gallery import BadCursor, cursor_decode
 from generation.models import RenderJob
 from generation.registry import MODELS, ModelSpec, model_choices
-from generation.selectors import BadCursor, cursor_decode
-from generation.services import PROMPT_MAX_LENGTH, SEED_MAX, job_validate
+from generation.render_settings import PROMPT_MAX_LENGTH, SEED_MAX, job_validate
 
 _DEFAULT = next(iter(MODELS.values()))
 

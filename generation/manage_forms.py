@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from core.input_checks import CheckedForm, CheckedInput
 from generation.models import PromptRefusal, PromptRule
 from generation.prompt_policy import REASON_MAX_LENGTH
-from generation.services import PROMPT_MAX_LENGTH
+from generation.render_settings import PROMPT_MAX_LENGTH
 
 
 class PromptRuleForm(CheckedInput, forms.Form):

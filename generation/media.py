@@ -3,18 +3,23 @@ every request through it checks again that the clip's owner still has access."""
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.core import signing
 from django.urls import reverse
 
 from access.policy import may_use_site
+from core.signed_links import LinkRefused, SignedLinks
 from generation.models import RenderJob
 
-SALT = "generation.media"
 
-
-class MediaRefused(Exception):
+class MediaRefused(LinkRefused):
     """Why a media link does not serve its clip, in words for the person holding it."""
+
+
+LINKS = SignedLinks(
+    salt="generation.media",
+    noun="media link",
+    on_expiry="Reload the clip's page for a fresh one.",
+    refused=MediaRefused,
+)
 
 
 VIDEO, DOWNLOAD, POSTER = "video", "download", "poster"
@@ -23,18 +28,12 @@ VIDEO, DOWNLOAD, POSTER = "video", "download", "poster"
 def media_url(job: RenderJob, *, download: bool = False, poster: bool = False) -> str:
     """A signed link to the clip (to watch, or ``download``) or to its ``poster`` still."""
     kind = POSTER if poster else DOWNLOAD if download else VIDEO
-    token = signing.dumps({"j": job.pk.hex, "u": job.owner_id, "k": kind}, salt=SALT, compress=True)
-    return reverse("generation:media", args=[token])
+    return reverse("generation:media", args=[LINKS.sign({"j": job.pk.hex, "u": job.owner_id, "k": kind})])
 
 
 def media_resolve(token: str) -> tuple[RenderJob, str]:
     """The clip a link points to and what it serves (VIDEO, DOWNLOAD or POSTER); raises MediaRefused."""
-    try:
-        claims = signing.loads(token, salt=SALT, max_age=settings.BACKLOT_MEDIA_LINK_SECONDS)
-    except signing.SignatureExpired:
-        raise MediaRefused("This media link has expired. Reload the clip's page for a fresh one.") from None
-    except signing.BadSignature:
-        raise MediaRefused("This media link is not valid.") from None
+    claims = LINKS.read(token)
     kind = claims.get("k", VIDEO)
     job = (
         RenderJob.objects.select_related("owner", "grant")

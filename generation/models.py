@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.append_only import AppendOnlyModel
+from generation.render_settings import RenderSettings
 
 MARK_CODE_BITS = 32
 # Crockford's base 32: no I, L, O or U, so a code read off a frame is not mistaken for another.
@@ -226,7 +227,7 @@ class Preset(models.Model):
     with its members, managed by its admins). The prompt is never part of a preset; the seed is
     only when it was chosen."""
 
-    SETTINGS = ("model_key", "num_frames", "width", "height", "num_steps", "guidance_scale", "negative_prompt", "seed")
+    SETTINGS = RenderSettings.names()
 
     name = models.CharField(max_length=80)
     owner = models.ForeignKey(
@@ -273,7 +274,7 @@ class Preset(models.Model):
         return self.programme_id is not None
 
     def render_settings(self) -> dict:
-        return {field: getattr(self, field) for field in self.SETTINGS}
+        return RenderSettings.from_preset(self).as_fields()
 
 
 class Worker(models.Model):

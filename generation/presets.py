@@ -14,7 +14,7 @@ from access.models import Membership, Programme
 from access.policy import is_programme_admin
 from generation.models import Preset
 from generation.registry import MODELS
-from generation.services import PROMPT_MAX_LENGTH, SEED_MAX
+from generation.render_settings import PROMPT_MAX_LENGTH, SEED_MAX, RenderSettings
 
 NAME_MAX_LENGTH = 80
 
@@ -79,14 +79,16 @@ def _name_clean(name: str, *, owner=None, programme=None, exclude: Preset | None
 
 @transaction.atomic
 def preset_create(
-    *, name: str, settings: dict, owner=None, programme: Programme | None = None, actor=None, ip=None
+    *, name: str, settings: RenderSettings | dict, owner=None, programme: Programme | None = None, actor=None, ip=None
 ) -> Preset:
     """Save settings as a preset of ``owner`` (private) or of ``programme`` (shared). Raises
-    ValidationError, and then saves nothing."""
+    ValidationError, and then saves nothing; so does a dict of settings with one missing."""
     if (owner is None) == (programme is None):
         raise ValueError("A preset belongs to a person or to a programme.")
     name = _name_clean(name, owner=owner, programme=programme)
-    values = {field: settings.get(field) for field in Preset.SETTINGS}
+    if isinstance(settings, RenderSettings):
+        settings = settings.as_fields()
+    values = {field: settings.get(field) for field in RenderSettings.names()}
     values["negative_prompt"] = (values["negative_prompt"] or "").strip()
     errors = preset_validate(values)
     if errors:

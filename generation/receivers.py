@@ -6,9 +6,10 @@ from __future__ import annotations
 from django.dispatch import receiver
 
 from access import hooks
+from generation.job_actions import jobs_cancel_for_owners
 from generation.models import RenderJob
+from generation.quota import grants_usage
 from generation.registry import model_choices
-from generation.services import grants_usage, jobs_cancel_for_owners
 
 
 @receiver(hooks.access_withdrawn)

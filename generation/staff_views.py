@@ -16,9 +16,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from access.audit import client_ip
 from access.policy import may_manage_queue
-from generation import selectors, services, workers
+from generation import estimates, job_actions, workers
 from generation.forms import QueueActionForm
 from generation.models import RenderJob
+from generation.queue import queue_board, recent_outcomes
 
 
 def queue_staff_required(view):
@@ -35,16 +36,16 @@ def _queue_context() -> dict:
     now = timezone.now()
     worker_rows = [
         {"worker": worker, "status": workers.worker_status(worker, now=now), "seen": workers.worker_last_sign(worker)}
-        for worker in selectors.workers_all()
+        for worker in workers.workers_all()
     ]
-    board = selectors.queue_board()
+    board = queue_board()
     for model in board:
         model["running"] = [
             {"job": job, "elapsed": (now - job.started_at).total_seconds() if job.started_at else None,
-             "finish": services.estimated_finish(job)}
+             "finish": estimates.estimated_finish(job)}
             for job in model["running"]
         ]  # fmt: skip
-    return {"board": board, "workers": worker_rows, "recent": selectors.recent_outcomes(), **QUEUE_ACTIONS}
+    return {"board": board, "workers": worker_rows, "recent": recent_outcomes(), **QUEUE_ACTIONS}
 
 
 QUEUE_ACTIONS = {
@@ -70,16 +71,16 @@ def queue_job_action(request, job_id):
     action, ip = form.cleaned_data["action"], client_ip(request)
     try:
         if action in ("raise", "lower"):
-            services.job_set_priority(
+            job_actions.job_set_priority(
                 job=job, priority=job.priority + (1 if action == "raise" else -1), actor=request.user, ip=ip
             )
             done = True
         elif action == "hold":
-            done = services.job_hold(job=job, actor=request.user, ip=ip)
+            done = job_actions.job_hold(job=job, actor=request.user, ip=ip)
         elif action == "release":
-            done = services.job_release(job=job, actor=request.user, ip=ip)
+            done = job_actions.job_release(job=job, actor=request.user, ip=ip)
         else:
-            done = services.job_staff_cancel(job=job, actor=request.user, ip=ip)
+            done = job_actions.job_staff_cancel(job=job, actor=request.user, ip=ip)
     except ValidationError as error:
         form.add_error(None, error.messages)
         return render(request, "generation/queue.html", {**_queue_context(), "action_form": form}, status=400)

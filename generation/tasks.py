@@ -3,7 +3,8 @@ from celery.signals import worker_process_init, worker_process_shutdown
 from django.conf import settings
 
 from generation import postprocess
-from generation.services import job_render, jobs_reannounce_waiting, jobs_requeue_stale
+from generation.render import job_render
+from generation.sweeper import jobs_reannounce_waiting, jobs_requeue_stale
 
 
 @shared_task(name="generation.render_job", acks_late=True, reject_on_worker_lost=True, ignore_result=True, bind=True)

@@ -12,12 +12,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from access import leaks
 from access.policy import current_grant, may_render
 from access.programmes import programmes_red_teamed_by
-from core.ratelimits import RateLimited, rate_consume, rate_refund, retry_after
-from generation import presets, selectors, services
+from core.ratelimits import RateLimited, retry_after
+from generation import estimates, gallery, job_actions, presets, quota, render_settings, submission
 from generation.forms import KEPT_ON_MODEL_SWITCH, GalleryFilterForm, JobForm
 from generation.media import DOWNLOAD, POSTER, MediaRefused, media_resolve, media_url
 from generation.models import RenderJob
 from generation.registry import MODELS
+from generation.render_settings import RenderSettings
 
 GALLERY_PAGE_SIZE = 24
 
@@ -32,12 +33,12 @@ def job_list(request):
         "red_teamed": programmes_red_teamed_by(request.user),
     }  # fmt: skip
     if form.is_valid():
-        jobs = selectors.jobs_filter(selectors.jobs_for(request.user), **form.filters())
-        page = selectors.keyset_page(jobs, cursor=form.cleaned_data["cursor"], size=GALLERY_PAGE_SIZE)
-        estimates = services.queue_estimates(page.jobs)
+        jobs = gallery.jobs_filter(gallery.jobs_for(request.user), **form.filters())
+        page = gallery.keyset_page(jobs, cursor=form.cleaned_data["cursor"], size=GALLERY_PAGE_SIZE)
+        waiting = estimates.queue_estimates(page.jobs)
         context |= {
             "page": page,
-            "cards": [_card_context(job, estimates.get(job.pk)) for job in page.jobs],
+            "cards": [_card_context(job, waiting.get(job.pk)) for job in page.jobs],
             "filtering": any(form.filters().values()),
             "newer_url": _gallery_url(request, page.newer),
             "older_url": _gallery_url(request, page.older),
@@ -71,8 +72,9 @@ def _card_context(job: RenderJob, estimate=None) -> dict:
 @login_required
 @require_GET
 def job_card(request, job_id):
-    job = selectors.job_for(request.user, job_id)
-    return render(request, "generation/_job_card.html", _card_context(job, services.queue_estimates([job]).get(job.pk)))
+    job = gallery.job_for(request.user, job_id)
+    estimate = estimates.queue_estimates([job]).get(job.pk)
+    return render(request, "generation/_job_card.html", _card_context(job, estimate))
 
 
 @login_required
@@ -89,23 +91,18 @@ def job_create(request):
         settings_ = dict(form.cleaned_data)
         count = settings_.pop("variations")
         try:
-            rate_consume(scope="submissions", key=request.user.pk, cost=count)
+            jobs = submission.jobs_submit(
+                owner=request.user, count=count, credential=leaks.request_credential(request), **settings_
+            )
         except RateLimited as limited:
             form.add_error(None, str(limited))
             return retry_after(job_form_page(request, form, preset=preset, status=429), limited)
-        try:
-            jobs = services.jobs_create_variations(owner=request.user, count=count, **settings_)
         except ValidationError as error:
-            rate_refund(scope="submissions", key=request.user.pk, cost=count)  # only jobs really queued count
             for field, field_errors in error.message_dict.items():
                 form.add_error(field if field in form.fields else None, field_errors)
-        except services.QuotaExceeded as error:
-            rate_refund(scope="submissions", key=request.user.pk, cost=count)
+        except quota.QuotaExceeded as error:
             form.add_error(None, str(error))
         else:
-            credential = leaks.request_credential(request)
-            if credential:
-                leaks.burst_check(user=request.user, **credential)
             if len(jobs) == 1:
                 return redirect(jobs[0])
             messages.success(request, f"{len(jobs)} variations queued, seeds {jobs[0].seed} to {jobs[-1].seed}.")
@@ -142,7 +139,7 @@ def _preset_initial(preset) -> dict:
 def _preset_problems(preset, grant) -> list[str]:
     """What in ``preset`` the person's grant (or the model, if its rules changed) does not allow.
     The preset still fills the form; submitting is refused until these are changed."""
-    errors = services.job_validate(prompt="-", grant=grant, **preset.render_settings())
+    errors = render_settings.job_validate(prompt="-", grant=grant, **preset.render_settings())
     return list(errors.values())
 
 
@@ -152,12 +149,10 @@ def _remix_initial(request) -> dict | None:
     if not remix:
         return None
     try:
-        job = selectors.job_for(request.user, uuid.UUID(remix))
+        job = gallery.job_for(request.user, uuid.UUID(remix))
     except ValueError:
         raise Http404("No such clip.") from None
-    fields = ["prompt", "negative_prompt", "model_key", "num_frames", "width", "height", "num_steps",
-              "guidance_scale", "seed"]  # fmt: skip
-    return {field: getattr(job, field) for field in fields}
+    return {"prompt": job.prompt, **RenderSettings.from_job(job).as_fields()}
 
 
 @login_required
@@ -168,7 +163,7 @@ def job_estimate(request):
     form = JobForm(request.GET, grant=grant)
     context = {"grant": grant}
     if grant is not None:
-        usage = services.grant_usage(grant)
+        usage = quota.grant_usage(grant)
         context |= {
             "left_today": max(0, grant.gpu_seconds_per_day - usage["seconds_today"]),
             "left_total": max(0, grant.gpu_seconds_total - usage["seconds_total"]),
@@ -186,7 +181,7 @@ def job_estimate(request):
 
 def _status_context(job: RenderJob) -> dict:
     spec = MODELS.get(job.model_key)
-    position = services.queue_position(job)
+    position = estimates.queue_position(job)
     succeeded = job.state == RenderJob.State.SUCCEEDED and job.output
     running = job.state == RenderJob.State.RUNNING and job.started_at
     return {
@@ -194,10 +189,10 @@ def _status_context(job: RenderJob) -> dict:
         "media_url": media_url(job) if succeeded else None,
         "poster_url": media_url(job, poster=True) if succeeded and job.poster else None,
         "elapsed_seconds": (timezone.now() - job.started_at).total_seconds() if running else None,
-        "estimated_finish": services.estimated_finish(job),
+        "estimated_finish": estimates.estimated_finish(job),
         "download_url": media_url(job, download=True) if succeeded and job.grant.downloads_allowed else None,
         "queue_position": position,
-        "estimated_start": services.estimated_start(job, position),
+        "estimated_start": estimates.estimated_start(job, position),
         "model_label": spec.label if spec else job.model_key,
         "fps": spec.fps if spec else None,
         "poll_seconds": settings.BACKLOT_PROGRESS_POLL_SECONDS,
@@ -207,22 +202,22 @@ def _status_context(job: RenderJob) -> dict:
 @login_required
 @require_GET
 def job_detail(request, job_id):
-    job = selectors.job_for(request.user, job_id)
+    job = gallery.job_for(request.user, job_id)
     return render(request, "generation/job_detail.html", _status_context(job))
 
 
 @login_required
 @require_GET
 def job_status(request, job_id):
-    job = selectors.job_for(request.user, job_id)
+    job = gallery.job_for(request.user, job_id)
     return render(request, "generation/_job_status.html", _status_context(job))
 
 
 @login_required
 @require_POST
 def job_cancel(request, job_id):
-    job = selectors.job_for(request.user, job_id)
-    services.job_cancel(job=job)
+    job = gallery.job_for(request.user, job_id)
+    job_actions.job_cancel(job=job)
     return redirect(job)
 
 
@@ -230,9 +225,9 @@ def job_cancel(request, job_id):
 @require_http_methods(["GET", "POST"])
 def job_delete(request, job_id):
     """Asks first (GET), then deletes (POST): the files go, the row stays for quota and tracing."""
-    job = selectors.job_for(request.user, job_id)
+    job = gallery.job_for(request.user, job_id)
     if request.method == "POST":
-        services.job_delete(job=job)
+        job_actions.job_delete(job=job)
         messages.success(request, f"Clip {job.short_id} deleted.")
         return redirect("generation:job_list")
     return render(request, "generation/job_delete.html", {"job": job})
@@ -244,7 +239,7 @@ def job_video(request, job_id):
     # A media address answers 403, not a sign-in page: it is fetched by <video> and download tools.
     if not request.user.is_authenticated:
         raise PermissionDenied("Sign in to watch this clip.")
-    job = selectors.job_for(request.user, job_id)
+    job = gallery.job_for(request.user, job_id)
     if job.state != RenderJob.State.SUCCEEDED or not job.output:
         raise Http404("This clip has no video.")
     return redirect(media_url(job, download="download" in request.GET))

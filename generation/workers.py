@@ -82,3 +82,7 @@ def worker_status(worker: Worker, *, now=None) -> str:
     if (now or timezone.now()) - worker_last_sign(worker) > offline_after():
         return "offline"
     return worker.state
+
+
+def workers_all():
+    return Worker.objects.select_related("current_job", "current_job__owner").order_by("hostname")

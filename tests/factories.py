@@ -1,10 +1,28 @@
+import dataclasses
+
 import factory
 from allauth.account.models import EmailAddress
 
 from access.models import Grant, Programme, User
 from generation.models import RenderJob
+from generation.render_settings import RenderSettings
 
 PASSWORD = "correct-horse-battery-staple"
+
+# A small job every model rule and default grant allows: one second-long render of the smoke model.
+SMALL_SETTINGS = RenderSettings(
+    model_key="ltx-video", num_frames=9, width=64, height=64, num_steps=2, guidance_scale=3.0
+)
+
+
+def render_settings(**changes) -> dict:
+    """The render settings of a small valid job (SMALL_SETTINGS), with ``changes``, as {field: value}."""
+    return dataclasses.replace(SMALL_SETTINGS, **changes).as_fields()
+
+
+def job_settings(prompt: str = "a wave", **changes) -> dict:
+    """What a submission sends: a prompt and render_settings(**changes)."""
+    return {"prompt": prompt, **render_settings(**changes)}
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -50,11 +68,11 @@ class RenderJobFactory(factory.django.DjangoModelFactory):
     owner = factory.SubFactory(UserFactory)
     grant = factory.LazyAttribute(lambda job: GrantFactory(user=job.owner))
     prompt = "a slow pan over a neon city at night"
-    model_key = "ltx-video"
-    num_frames = 9
-    width = 64
-    height = 64
-    num_steps = 2
-    guidance_scale = 3.0
+    model_key = SMALL_SETTINGS.model_key
+    num_frames = SMALL_SETTINGS.num_frames
+    width = SMALL_SETTINGS.width
+    height = SMALL_SETTINGS.height
+    num_steps = SMALL_SETTINGS.num_steps
+    guidance_scale = SMALL_SETTINGS.guidance_scale
     seed = 42
     progress_total = factory.SelfAttribute("num_steps")

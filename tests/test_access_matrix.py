@@ -48,7 +48,7 @@ from access.programmes import cohort_create, programme_create
 from access.rates import rate_publish
 from access.suspensions import suspend
 from access.tokens import token_create
-from competition import services
+from competition import calls, results, reviews
 from competition.media import film_url
 from competition.models import ReviewAssignment
 from feedback import services as feedback
@@ -444,11 +444,11 @@ def competition(programme, cohort, tester, tester2, reviewer, red_teamer, progra
     other = enter(call, tester2, title="Low tide")
     # The assignments a run at the close makes, while entries can still be edited: the review pages' guards
     # do not depend on the stage.
-    services.assignment_run(call=call, actor=programme_admin, at=call.submissions_close_at)
-    recused = services.review_recuse(assignment=ReviewAssignment.objects.get(submission=other, reviewer=reviewer),
+    reviews.assignment_run(call=call, actor=programme_admin, at=call.submissions_close_at)
+    recused = reviews.review_recuse(assignment=ReviewAssignment.objects.get(submission=other, reviewer=reviewer),
                                      reviewer=reviewer, reason="I know who made this film.")  # fmt: skip
-    conflict = services.conflict_declare(reviewer=reviewer, programme=programme, email=red_teamer.email)
-    draft = services.call_create(
+    conflict = reviews.conflict_declare(reviewer=reviewer, programme=programme, email=red_teamer.email)
+    draft = calls.call_create(
         programme=programme, actor=programme_admin, title="Next season", brief="Anything.", rules="Your own clips.",
         submissions_open_at=timezone.now() + timedelta(days=30), submissions_close_at=timezone.now() + timedelta(days=40),
         judging_ends_at=timezone.now() + timedelta(days=50), results_at=timezone.now() + timedelta(days=51),
@@ -457,13 +457,13 @@ def competition(programme, cohort, tester, tester2, reviewer, red_teamer, progra
     published = make_call(programme, programme_admin, title="Dawn films")
     scored = enter(published, tester, title="First light")
     close(published)
-    services.assignment_run(call=published, actor=programme_admin)
+    reviews.assignment_run(call=published, actor=programme_admin)
     review = ReviewAssignment.objects.get(call=published, reviewer=reviewer)
     watch_through(review)
-    services.review_save(assignment=review, reviewer=reviewer, submit=True,
+    reviews.review_save(assignment=review, reviewer=reviewer, submit=True,
                          scores={c.pk: (4, "Clear and bright.") for c in published.criteria.all()})  # fmt: skip
-    services.results_publish(call=published, actor=programme_admin)
-    appeal = services.appeal_file(submission=scored, entrant=tester, text="Craft was judged against another brief.")
+    results.results_publish(call=published, actor=programme_admin)
+    appeal = results.appeal_file(submission=scored, entrant=tester, text="Craft was judged against another brief.")
 
     def token(submission, viewer, blind):
         return film_url(submission, viewer=viewer, blind=blind).rstrip("/").rsplit("/", 1)[-1]

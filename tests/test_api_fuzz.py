@@ -38,7 +38,7 @@ from access.tokens import token_create, token_revoke
 from feedback import services as feedback
 from feedback.models import LedgerEntry
 from generation.presets import preset_create
-from tests.factories import RenderJobFactory
+from tests.factories import RenderJobFactory, render_settings
 from tests.feedback.conftest import finished_clip
 
 pytestmark = pytest.mark.django_db
@@ -93,8 +93,7 @@ def existing(tester, programme, admin_user, rates):
     waiting = RenderJobFactory(owner=tester, grant=Grant.objects.get(user=tester, programme=programme))
     preset = preset_create(
         name="Night city", owner=tester, actor=tester,
-        settings={"model_key": "ltx-video", "num_frames": 25, "width": 256, "height": 192, "num_steps": 4,
-                  "guidance_scale": 3.0, "negative_prompt": "", "seed": None},
+        settings=render_settings(num_frames=25, width=256, height=192, num_steps=4),
     )  # fmt: skip
     rating = feedback.rating_save(job=clip, author=tester, prompt_adherence=4, motion=3, visual_quality=4, artefacts=2)
     report = feedback.report_file(reporter=tester, kind="bug", title="Last frames turn grey", severity="high", job=clip,

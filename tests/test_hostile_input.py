@@ -17,7 +17,7 @@ from core.input_checks import CheckedInput, field_checked
 from core.text import NOTHING_VISIBLE, text_problem
 from feedback.models import Report
 from generation.models import Preset, RenderJob
-from generation.services import grant_usage
+from generation.quota import grant_usage
 from tests.generation.test_api import GOOD
 
 pytestmark = pytest.mark.django_db
@@ -301,7 +301,7 @@ def test_the_render_service_itself_refuses_hidden_characters(tester):
     """Every way of queueing (form, API, variations, presets) goes through job_create: it refuses too."""
     from django.core.exceptions import ValidationError
 
-    from generation.services import job_create
+    from generation.submission import job_create
 
     with pytest.raises(ValidationError) as refused:
         job_create(owner=tester, **{**GOOD, "prompt": "bell\x07", "negative_prompt": "\u202eblur"})

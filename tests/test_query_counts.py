@@ -24,13 +24,12 @@ from feedback.ledger import ledger_credit
 from generation.models import RenderJob
 from generation.presets import preset_create
 from tests.conftest import member
-from tests.factories import RenderJobFactory
+from tests.factories import RenderJobFactory, render_settings
 from tests.feedback.conftest import rates  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db
 
-PRESET = {"model_key": "ltx-video", "num_frames": 9, "width": 64, "height": 64, "num_steps": 2,
-          "guidance_scale": 3.0, "negative_prompt": "", "seed": None}  # fmt: skip
+PRESET = render_settings()
 MODELS = ["ltx-video", "cogvideox-2b", "wan2.1-1.3b"]
 counter = itertools.count()
 

@@ -13,11 +13,11 @@ from access.leaks import alert_decide
 from access.models import ApiToken, AuditEvent, LeakAlert
 from access.tokens import token_create
 from generation.models import RenderJob
+from tests.factories import job_settings
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SMALL = {"prompt": "a wave", "model_key": "ltx-video", "num_frames": 9, "width": 64, "height": 64, "num_steps": 2,
-         "guidance_scale": 3.0}  # fmt: skip
+SMALL = job_settings()
 
 
 @pytest.fixture(autouse=True)

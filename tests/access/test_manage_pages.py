@@ -916,7 +916,7 @@ def test_a_job_for_a_model_the_programme_does_not_offer_is_refused_with_the_reas
     from django.core.exceptions import ValidationError
 
     from access.programmes import programme_models_set
-    from generation.services import job_create
+    from generation.submission import job_create
 
     programme_models_set(programme=programme, model_keys=["ltx-video"])
     with pytest.raises(ValidationError) as refused:

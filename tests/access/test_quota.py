@@ -9,13 +9,15 @@ from django.urls import reverse
 
 from access.grants import grant_update
 from access.models import Grant
-from generation import services
+from generation import queue, render
+from generation.job_actions import job_cancel
 from generation.models import RenderJob
+from generation.quota import QuotaExceeded, grant_usage
 from generation.registry import model_get
-from generation.services import QuotaExceeded, grant_usage, job_cancel, job_create
+from generation.submission import job_create
+from tests.factories import job_settings
 
-SMALL = {"prompt": "a wave", "model_key": "ltx-video", "num_frames": 9, "width": 64, "height": 64, "num_steps": 2,
-         "guidance_scale": 3.0}  # fmt: skip
+SMALL = job_settings()
 COST = model_get("ltx-video").estimate_gpu_seconds(num_frames=9, width=64, height=64, num_steps=2)
 
 
@@ -41,16 +43,16 @@ def test_a_job_reserves_its_estimate_against_the_grant(tester):
 def test_cancelled_and_failed_work_is_refunded(tester):
     cancelled = job_create(owner=tester, **SMALL)
     job_cancel(job=cancelled)
-    failed = services.job_claim(job_id=job_create(owner=tester, **SMALL).pk, worker="w")
-    services.job_fail(job=failed, reason="boom")
+    failed = queue.job_claim(job_id=job_create(owner=tester, **SMALL).pk, worker="w")
+    render.job_fail(job=failed, reason="boom")
 
     assert grant_usage(_grant(tester))["seconds_total"] == 0
 
 
 @pytest.mark.django_db
 def test_a_finished_job_is_charged_what_it_really_used(tester):
-    job = services.job_claim(job_id=job_create(owner=tester, **SMALL).pk, worker="w")
-    services.job_succeed(job=job, video=b"\x00", device_seconds=1.25, encode_seconds=0.1)
+    job = queue.job_claim(job_id=job_create(owner=tester, **SMALL).pk, worker="w")
+    render.job_succeed(job=job, video=b"\x00", device_seconds=1.25, encode_seconds=0.1)
 
     assert grant_usage(_grant(tester))["seconds_total"] == 1.25
 

@@ -14,13 +14,15 @@ from access.models import AuditEvent, Role, Suspension
 from access.policy import may_render, may_use_site
 from access.suspensions import pause, reinstate, revoke, suspend, suspension_build
 from generation.models import RenderJob
-from generation.services import job_claim, job_create, job_succeed
+from generation.queue import job_claim
+from generation.render import job_succeed
+from generation.submission import job_create
 from tests.conftest import member
+from tests.factories import job_settings
 
 pytestmark = pytest.mark.django_db
 
-SMALL = {"prompt": "a wave", "model_key": "ltx-video", "num_frames": 9, "width": 64, "height": 64, "num_steps": 2,
-         "guidance_scale": 3.0}  # fmt: skip
+SMALL = job_settings()
 
 
 def _signed_in(user, password):

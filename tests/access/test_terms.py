@@ -5,12 +5,12 @@ from django.urls import reverse
 from access.models import AuditEvent, TermsResponse
 from access.policy import may_render
 from access.terms import terms_publish, terms_respond
-from generation.services import job_create
+from generation.submission import job_create
+from tests.factories import job_settings
 
 pytestmark = pytest.mark.django_db
 
-SMALL = {"prompt": "a wave", "model_key": "ltx-video", "num_frames": 9, "width": 64, "height": 64, "num_steps": 2,
-         "guidance_scale": 3.0}  # fmt: skip
+SMALL = job_settings()
 V1 = "You may share clips you make.\nReport bugs you find.\nKeep the model confidential."
 V2 = "You may share clips you make.\nReport bugs you find.\nKeep the model and its outputs confidential until launch."
 

@@ -7,13 +7,12 @@ from access.models import ApiToken, AuditEvent, token_digest
 from access.suspensions import suspend
 from access.tokens import token_create, token_generate, token_revoke, token_well_formed, tokens_in_text
 from generation.models import RenderJob
-from tests.factories import RenderJobFactory
+from tests.factories import RenderJobFactory, job_settings
 
 pytestmark = pytest.mark.django_db
 
 JOBS = "/api/v1/jobs/"
-SMALL = {"prompt": "a wave", "model_key": "ltx-video", "num_frames": 9, "width": 64, "height": 64, "num_steps": 2,
-         "guidance_scale": 3.0}  # fmt: skip
+SMALL = job_settings()
 
 
 def _bearer(token, **extra):

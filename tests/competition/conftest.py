@@ -9,7 +9,7 @@ from django.utils import timezone
 from access.models import Role
 from access.policy import current_grant
 from access.rates import rate_publish
-from competition import services
+from competition import calls, entries, reviews
 from competition.models import Call, ReviewAssignment
 from generation.encoding import encode_mp4
 from tests.conftest import member, with_totp
@@ -43,10 +43,10 @@ def make_call(programme, admin, **fields) -> Call:
     opens = values["submissions_open_at"]
     # Criteria before submissions open, as an admin would: afterwards each change needs a notice.
     values["submissions_open_at"] = now + timedelta(minutes=5) if opens <= now else opens
-    call = services.call_create(programme=programme, actor=admin, **values)
+    call = calls.call_create(programme=programme, actor=admin, **values)
     for criterion in RUBRIC:
-        services.criterion_save(call=call, actor=admin, **criterion)
-    services.call_announce(call=call, actor=admin)
+        calls.criterion_save(call=call, actor=admin, **criterion)
+    calls.call_announce(call=call, actor=admin)
     Call.objects.filter(pk=call.pk).update(submissions_open_at=opens)
     call.refresh_from_db()
     return call
@@ -64,7 +64,7 @@ def close(call):
 
 def enter(call, person, *, title="Moonrise", data=None, job=None):
     job = job or succeeded_job(person)
-    return services.submission_save(
+    return entries.submission_save(
         call=call, entrant=person, title=title, logline=f"{title}: a logline",
         credits=f"Directed by {person.display_name}",
         jobs=job.job_code, film=data or film(),
@@ -76,10 +76,10 @@ def watch_through(assignment, *, share: float = 1.0, minutes: float = 5):
     watched ``share`` of it: the first report of playback then, the rest now."""
     started = timezone.now() - timedelta(minutes=minutes)
     reviewer = assignment.reviewer
-    services.review_open(assignment=assignment, reviewer=reviewer, at=started)
-    services.watch_report(assignment=assignment, reviewer=reviewer, ranges=[[0, 0.1]], at=started)
+    reviews.review_open(assignment=assignment, reviewer=reviewer, at=started)
+    reviews.watch_report(assignment=assignment, reviewer=reviewer, ranges=[[0, 0.1]], at=started)
     duration = assignment.submission.duration_seconds
-    return services.watch_report(assignment=assignment, reviewer=reviewer, ranges=[[0, duration * share]])
+    return reviews.watch_report(assignment=assignment, reviewer=reviewer, ranges=[[0, duration * share]])
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def reviewer2(programme):
 def review(assignment, story, craft, reason):
     watch_through(assignment)
     criteria = {c.name: c.pk for c in assignment.call.criteria.all()}
-    services.review_save(assignment=assignment, reviewer=assignment.reviewer, submit=True, scores={
+    reviews.review_save(assignment=assignment, reviewer=assignment.reviewer, submit=True, scores={
         criteria["Story"]: (story, f"{reason} story"), criteria["Craft"]: (craft, f"{reason} craft"),
     })  # fmt: skip
 
@@ -106,7 +106,7 @@ def reviewed(call, tester, tester2, reviewer, reviewer2, admin_user, programme):
         rate_publish(programme=programme, kind=kind, points=points, amount=amount, currency="USD", actor=admin_user)
     moon, tide = enter(call, tester, title="Moonrise"), enter(call, tester2, title="Low tide")
     close(call)
-    services.assignment_run(call=call, actor=admin_user)
+    reviews.assignment_run(call=call, actor=admin_user)
     for assignment in ReviewAssignment.objects.select_related("submission", "reviewer", "call"):
         good = assignment.submission == moon
         harsh = assignment.reviewer == reviewer

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 
 from access.models import AuditEvent, Membership, Role
 from access.programmes import cohort_create
-from competition import services
+from competition import reviews
 from competition.assignment import assign
 from competition.models import ReviewAssignment, ReviewerConflict, Submission
 from tests.competition.conftest import close, make_call
@@ -70,7 +70,7 @@ def _check(call, reviewers):
 
 def test_200_entries_and_15_reviewers_with_conflicts_are_balanced(big_call, admin_user):
     call, reviewers = big_call
-    plan = services.assignment_run(call=call, actor=admin_user)
+    plan = reviews.assignment_run(call=call, actor=admin_user)
     assert not plan.short
     loads = _check(call, reviewers)
     assert max(loads.values()) - min(loads.values()) <= 1 and sum(loads.values()) == 600
@@ -80,12 +80,12 @@ def test_200_entries_and_15_reviewers_with_conflicts_are_balanced(big_call, admi
 
 def test_a_rerun_keeps_started_reviews_and_brings_in_new_reviewers(big_call, admin_user, programme):
     call, reviewers = big_call
-    services.assignment_run(call=call, actor=admin_user)
+    reviews.assignment_run(call=call, actor=admin_user)
     finished = list(call.assignments.order_by("pk")[::7])
     ReviewAssignment.objects.filter(pk__in=[a.pk for a in finished]).update(state="submitted", watched_seconds=10)
     newcomers = _people(programme, 2, role=Role.REVIEWER, prefix="new")
 
-    plan = services.assignment_run(call=call, actor=admin_user)
+    plan = reviews.assignment_run(call=call, actor=admin_user)
 
     kept = ReviewAssignment.objects.filter(pk__in=[a.pk for a in finished])
     assert sorted(kept.values_list("pk", "submission_id", "reviewer_id", "state")) == sorted(
@@ -95,13 +95,13 @@ def test_a_rerun_keeps_started_reviews_and_brings_in_new_reviewers(big_call, adm
     assert max(loads.values()) - min(loads.values()) <= 1
     assert len(plan.added) == len(plan.removed) > 0
     # Running again changes nothing.
-    again = services.assignment_run(call=call, actor=admin_user)
+    again = reviews.assignment_run(call=call, actor=admin_user)
     assert not again.added and not again.removed
 
 
 def test_assignment_waits_for_the_close(call, admin_user, reviewer):
     with pytest.raises(ValidationError, match="once submissions have closed"):
-        services.assignment_run(call=call, actor=admin_user)
+        reviews.assignment_run(call=call, actor=admin_user)
 
 
 def test_an_entry_with_too_few_allowed_reviewers_is_reported_short():

@@ -11,7 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from access.models import AuditEvent
-from competition import services
+from competition import calls
 from competition.media import film_url
 from competition.models import Call, CallNotice, Submission
 from feedback.models import Notification
@@ -107,15 +107,15 @@ def test_once_open_the_rubric_and_rules_change_only_with_a_notice_to_every_entra
     enter(call, tester)
     story = call.criteria.get(name="Story")
     with pytest.raises(Exception, match="say what changes and why"):
-        services.criterion_save(call=call, actor=admin_user, criterion=story, name="Story", weight=3, scale_max=5,
+        calls.criterion_save(call=call, actor=admin_user, criterion=story, name="Story", weight=3, scale_max=5,
                                 levels=story.levels)  # fmt: skip
     with pytest.raises(Exception, match="say what changes and why"):
-        services.call_update(call=call, actor=admin_user, rules="New rules")
+        calls.call_update(call=call, actor=admin_user, rules="New rules")
     story.refresh_from_db()
     call.refresh_from_db()
     assert story.weight == 2 and call.rules == "Only your own clips."
 
-    services.call_update(call=call, actor=admin_user, rules="New rules", notice="Music must be licensed.")
+    calls.call_update(call=call, actor=admin_user, rules="New rules", notice="Music must be licensed.")
     notice = CallNotice.objects.get()
     assert notice.changes == {"rules": ["Only your own clips.", "New rules"]}
     assert Notification.objects.filter(user=tester, text__contains="Music must be licensed").exists()
@@ -137,7 +137,7 @@ def test_a_draft_call_or_one_for_other_cohorts_is_not_shown(programme, admin_use
                                                             red_teamer, outsider):  # fmt: skip
     restricted = make_call(programme, admin_user, title="Wave 1 only")
     restricted.eligible_cohorts.set([cohort])
-    draft = services.call_create(programme=programme, actor=admin_user, title="Draft", brief="b", rules="r",
+    draft = calls.call_create(programme=programme, actor=admin_user, title="Draft", brief="b", rules="r",
                                  submissions_open_at=timezone.now() + timedelta(days=1),
                                  submissions_close_at=timezone.now() + timedelta(days=2),
                                  judging_ends_at=timezone.now() + timedelta(days=3),

@@ -8,7 +8,7 @@ import zipfile
 import pytest
 
 from access.export import export_build
-from competition import services
+from competition import results
 
 pytestmark = pytest.mark.django_db
 
@@ -24,8 +24,8 @@ def test_the_export_holds_the_persons_entries_scores_and_appeals(reviewed, call,
     assert (entry["title"], entry["call"], entry["rank"], entry["score"]) == ("Moonrise", call.title, "", "")
     assert _csv(before, "competition_scores.csv") == [], "no scores before results are published"
 
-    services.results_publish(call=call, actor=admin_user)
-    services.appeal_file(submission=reviewed[1], entrant=tester2, text="Reviewer A did not watch the ending.")
+    results.results_publish(call=call, actor=admin_user)
+    results.appeal_file(submission=reviewed[1], entrant=tester2, text="Reviewer A did not watch the ending.")
     content = export_build(tester)
 
     [entry] = _csv(content, "competition_entries.csv")

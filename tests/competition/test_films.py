@@ -1,5 +1,5 @@
 """Films by their content: the upload checks, the marks of several real rendered clips found in one film
-(provenance), and the blind copy with every piece of metadata stripped."""
+(the clips an entry uses), and the blind copy with every piece of metadata stripped."""
 
 import io
 
@@ -9,10 +9,9 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from access.policy import current_grant
-from competition import films, services
+from competition import entries, films
 from competition.models import Submission
-from generation import services as generation_services
-from generation import watermark
+from generation import render, watermark
 from generation.encoding import encode_mp4, read_metadata
 from generation.models import RenderJob
 from generation.provenance import TAG
@@ -29,7 +28,7 @@ LIMITS = {"max_seconds": 600, "max_bytes": 50 * 2**20}
 def rendered(owner, seed):
     """A job rendered for real by the smoke model through job_render: marked, encoded, stored."""
     job = RenderJobFactory(owner=owner, grant=current_grant(owner), **(SMOKE_RENDER | {"seed": seed}))
-    generation_services.job_render(job_id=job.pk, worker="w")
+    render.job_render(job_id=job.pk, worker="w")
     job.refresh_from_db()
     assert job.state == RenderJob.State.SUCCEEDED, job.error
     with job.output.open("rb") as stored:
@@ -54,7 +53,7 @@ def test_both_clips_of_a_film_cut_from_two_renders_are_found(two_clips, call, te
     assert info.frames == 50 and info.duration == pytest.approx(50 / 24, abs=0.05) and info.windows_read == 4
 
     unlisted = succeeded_job(tester)
-    submission = services.submission_save(
+    submission = entries.submission_save(
         call=call, entrant=tester, title="Two birds", logline="l", credits="c",
         jobs=f"{first.job_code}, {second.job_code} {unlisted.job_code}", film=data,
     )  # fmt: skip
@@ -66,7 +65,7 @@ def test_both_clips_of_a_film_cut_from_two_renders_are_found(two_clips, call, te
 def test_a_film_with_an_unlisted_clip_of_ones_own_is_refused(two_clips, call, tester):
     (first, first_mp4), (second, second_mp4) = two_clips
     with pytest.raises(ValidationError, match=f"contains your job {second.job_code}: add it"):
-        services.submission_save(call=call, entrant=tester, title="T", logline="l", credits="c",
+        entries.submission_save(call=call, entrant=tester, title="T", logline="l", credits="c",
                                  jobs=first.job_code, film=cut(first_mp4, second_mp4))  # fmt: skip
     assert not Submission.objects.exists()
 
@@ -75,10 +74,10 @@ def test_a_film_with_someone_elses_clip_is_refused(smoke_model, call, tester, te
     mine, mine_mp4 = rendered(tester, 11)
     theirs, theirs_mp4 = rendered(tester2, 12)
     with pytest.raises(ValidationError, match=f"marked {theirs.job_code}, which is not yours"):
-        services.submission_save(call=call, entrant=tester, title="T", logline="l", credits="c",
+        entries.submission_save(call=call, entrant=tester, title="T", logline="l", credits="c",
                                  jobs=mine.job_code, film=cut(mine_mp4, theirs_mp4))  # fmt: skip
     with pytest.raises(ValidationError, match=f"{theirs.job_code} is not one of your jobs"):
-        services.submission_save(call=call, entrant=tester, title="T", logline="l", credits="c",
+        entries.submission_save(call=call, entrant=tester, title="T", logline="l", credits="c",
                                  jobs=theirs.job_code, film=theirs_mp4)  # fmt: skip
 
 

@@ -11,7 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from access.models import AuditEvent, User
-from competition import services
+from competition import results, reviews
 from competition.models import Appeal, Call
 from feedback.models import LedgerEntry
 from tests.competition.conftest import close, enter
@@ -46,7 +46,7 @@ def test_publication_ranks_credits_and_shows_each_entrant_their_scores(reviewed,
                        ("tester@example.org", "submission", 20)]  # fmt: skip
     assert AuditEvent.objects.get(action="competition.results_published").data["winners"] == [moon.pk]
     with pytest.raises(ValidationError, match="already published"):
-        services.results_publish(call=call, actor=admin_user)
+        results.results_publish(call=call, actor=admin_user)
     assert LedgerEntry.objects.count() == 3
 
     page = client_for(tester).get(call.get_absolute_url()).content.decode()
@@ -67,7 +67,7 @@ def test_publication_ranks_credits_and_shows_each_entrant_their_scores(reviewed,
 def test_the_public_page_names_winners_by_display_name_never_by_email(reviewed, admin_user, call, tester2):
     Call.objects.filter(pk=call.pk).update(winners_count=2)
     User.objects.filter(pk=tester2.pk).update(display_name="")  # str() of such a person is their email
-    services.results_publish(call=call, actor=admin_user)
+    results.results_publish(call=call, actor=admin_user)
     public = Client().get(f"/competition/{call.pk}/results/").content.decode()
     assert tester2.email not in public and "@example.org" not in public
     assert "Moonrise</strong> by Tess Tester" in public and "Low tide</strong> <span" in public
@@ -76,11 +76,11 @@ def test_the_public_page_names_winners_by_display_name_never_by_email(reviewed, 
 def test_publication_waits_for_unfinished_reviews_unless_told(call, tester, reviewer, admin_user):
     enter(call, tester)
     close(call)
-    services.assignment_run(call=call, actor=admin_user)
+    reviews.assignment_run(call=call, actor=admin_user)
     with pytest.raises(ValidationError, match="1 reviews are unfinished"):
-        services.results_publish(call=call, actor=admin_user)
+        results.results_publish(call=call, actor=admin_user)
     with pytest.raises(ValidationError, match="nothing to rank"):
-        services.results_publish(call=call, actor=admin_user, allow_unfinished=True)
+        results.results_publish(call=call, actor=admin_user, allow_unfinished=True)
     assert not Call.objects.get().published
 
 
@@ -88,8 +88,8 @@ def test_an_entrant_appeals_within_the_window_and_an_admin_answers_on_the_record
                                                                                  tester2):  # fmt: skip
     moon, tide = reviewed
     with pytest.raises(ValidationError, match="open when results are published"):
-        services.appeal_file(submission=tide, entrant=tester2, text="Unfair")
-    services.results_publish(call=call, actor=admin_user)
+        results.appeal_file(submission=tide, entrant=tester2, text="Unfair")
+    results.results_publish(call=call, actor=admin_user)
     browser = client_for(tester2)
     assert browser.post(f"/competition/{call.pk}/appeal/", {"text": ""}).status_code == 302
     assert not Appeal.objects.exists()
@@ -97,12 +97,12 @@ def test_an_entrant_appeals_within_the_window_and_an_admin_answers_on_the_record
     appeal = Appeal.objects.get()
     assert appeal.submission == tide
     with pytest.raises(ValidationError, match="already appealed"):
-        services.appeal_file(submission=tide, entrant=tester2, text="Again")
+        results.appeal_file(submission=tide, entrant=tester2, text="Again")
     with pytest.raises(Exception, match="Only the entrant"):
-        services.appeal_file(submission=tide, entrant=tester, text="For them")
+        results.appeal_file(submission=tide, entrant=tester, text="For them")
     late = timezone.now() + timedelta(days=call.appeal_days, minutes=1)
     with pytest.raises(ValidationError, match="Appeals closed"):
-        services.appeal_file(submission=moon, entrant=tester, text="Late", at=late)
+        results.appeal_file(submission=moon, entrant=tester, text="Late", at=late)
 
     url = f"/manage/alpha/competition/{call.pk}/appeals/{appeal.pk}/answer/"
     assert client_for(tester2).post(url, {"outcome": "upheld", "answer": "Yes"}).status_code == 404

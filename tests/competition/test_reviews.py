@@ -11,7 +11,7 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from competition import services
+from competition import entries, reviews
 from competition.media import film_url
 from competition.models import ReviewAssignment, Submission
 from generation.encoding import read_metadata
@@ -32,14 +32,14 @@ def client_for(user):
 @pytest.fixture
 def judged(call, tester, tester2, reviewer, reviewer2, admin_user):
     """Two entries (the first with identifying metadata in its file), closed, two reviewers on each."""
-    entry = services.submission_save(
+    entry = entries.submission_save(
         call=call, entrant=tester, title="Moonrise", logline="The moon, slowly", credits=SECRET_CREDITS,
         jobs=enter.__globals__["succeeded_job"](tester).job_code,
         film=film(6, metadata={TAG: '{"claim": {"job": "x"}}', "artist": tester.email, "comment": "Tess Tester"}),
     )  # fmt: skip
     enter(call, tester2, title="Low tide")
     close(call)
-    services.assignment_run(call=call, actor=admin_user)
+    reviews.assignment_run(call=call, actor=admin_user)
     return entry, ReviewAssignment.objects.get(submission=entry, reviewer=reviewer)
 
 
@@ -102,7 +102,7 @@ def test_reviewers_see_only_their_own_assignments(judged, reviewer, reviewer2, t
     blind = film_url(entry, viewer=tester, blind=True)
     assert client_for(tester).get(blind).status_code == 403, "an entrant gets no blind link to another's review"
     with pytest.raises(PermissionDenied):
-        services.review_save(assignment=assignment, reviewer=reviewer2, scores={}, submit=False)
+        reviews.review_save(assignment=assignment, reviewer=reviewer2, scores={}, submit=False)
     api = APIClient()
     api.force_authenticate(reviewer2)
     assert api.get(f"/api/v1/competition/reviews/{assignment.pk}/").status_code == 404
@@ -207,7 +207,7 @@ def test_a_declared_conflict_keeps_the_persons_films_away(call, tester, tester2,
     close(call)
     call.reviewers_per_entry = 1
     call.save()
-    services.assignment_run(call=call, actor=admin_user)
+    reviews.assignment_run(call=call, actor=admin_user)
     mine = Submission.objects.get(entrant=tester)
     assert list(mine.assignments.values_list("reviewer", flat=True)) == [reviewer2.pk]
 
@@ -243,7 +243,7 @@ def test_a_reviewer_who_recognises_a_film_steps_away_and_it_is_reassigned(judged
     from tests.conftest import member
 
     member("reviewer3@example.org", programme=programme, role="reviewer")
-    services.assignment_run(call=entry.call, actor=admin_user)
+    reviews.assignment_run(call=entry.call, actor=admin_user)
     reviewers = set(entry.assignments.exclude(state="recused").values_list("reviewer__email", flat=True))
     assert reviewers == {"reviewer2@example.org", "reviewer3@example.org"}
 
@@ -257,7 +257,7 @@ def test_nobody_is_assigned_their_own_film(call, tester, reviewer, reviewer2, ad
     close(call)
     call.exclude_same_cohort = False
     call.save()
-    plan = services.assignment_run(call=call, actor=admin_user)
+    plan = reviews.assignment_run(call=call, actor=admin_user)
     own = Submission.objects.get(entrant=reviewer)
     assert plan.short == {own.pk: 1}, "two reviewers, k = 2: the reviewer's own film is one short"
     assert list(own.assignments.values_list("reviewer", flat=True)) == [reviewer2.pk]

@@ -20,7 +20,9 @@ from access.models import Role
 from access.programmes import cohort_create, programme_create
 from generation.encoding import probe_mp4
 from generation.models import RenderJob
-from generation.services import grant_usage, job_create, jobs_reannounce_waiting, jobs_requeue_stale
+from generation.quota import grant_usage
+from generation.submission import job_create
+from generation.sweeper import jobs_reannounce_waiting, jobs_requeue_stale
 from tests.conftest import member
 from tests.e2e.conftest import wait_for, worker_start, worker_stop
 from tests.e2e.servers import PrivatePostgres, PrivateRedis, broker_in_use, database_in_use

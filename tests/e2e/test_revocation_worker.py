@@ -6,15 +6,14 @@ from django.utils import timezone
 
 from access.suspensions import revoke
 from generation.models import RenderJob
-from generation.services import job_create
+from generation.submission import job_create
 from tests.e2e.conftest import wait_for
+from tests.factories import job_settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-LONG = {"prompt": "a slow storm over the sea", "model_key": "ltx-video", "num_frames": 121, "width": 704,
-        "height": 480, "num_steps": 100, "guidance_scale": 3.0}  # fmt: skip
-SHORT = {"prompt": "after", "model_key": "ltx-video", "num_frames": 9, "width": 64, "height": 64, "num_steps": 2,
-         "guidance_scale": 3.0}  # fmt: skip
+LONG = job_settings("a slow storm over the sea", num_frames=121, width=704, height=480, num_steps=100)
+SHORT = job_settings("after")
 
 
 def test_revoking_a_person_stops_their_running_render_at_the_next_step(celery_worker, tester, tester2, admin_user):

@@ -8,7 +8,8 @@ import psutil
 import pytest
 
 from generation.models import RenderJob
-from generation.services import grant_usage, job_create
+from generation.quota import grant_usage
+from generation.submission import job_create
 from tests.e2e.conftest import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from access.models import Grant
 from access.tokens import token_create
-from generation import services
+from generation import estimates, quota, render
 from generation.models import RenderJob
 from generation.registry import MODELS
 from tests.factories import RenderJobFactory
@@ -216,7 +216,7 @@ def test_the_list_costs_the_same_queries_for_12_or_40_jobs(api, tester, django_a
     assert len(body["results"]) == 40 and len(first["results"]) == 12
     positions = {job["id"]: job["queue_position"] for job in body["results"] if job["state"] == "queued"}
     for job_id, position in positions.items():
-        assert position == services.queue_position(RenderJob.objects.get(pk=job_id))
+        assert position == estimates.queue_position(RenderJob.objects.get(pk=job_id))
     running = next(job for job in body["results"] if job["state"] == "running")
     assert running["elapsed_seconds"] is not None and running["estimated_finish_at"]
     print(f"API list queries: {len(few)} for 12 jobs, {len(many)} for 40")
@@ -227,11 +227,11 @@ def test_the_list_costs_the_same_queries_for_12_or_40_jobs(api, tester, django_a
 
 def test_delete_removes_the_clip_and_its_links_and_keeps_the_charge(api, tester, smoke_model):
     job = RenderJobFactory(owner=tester, grant=tester.grants.get())
-    services.job_render(job_id=job.pk, worker="w")
+    render.job_render(job_id=job.pk, worker="w")
     before = api.get(f"{JOBS}{job.pk}/").json()
     poster = api.get(before["poster_url"])
     assert Image.open(io.BytesIO(b"".join(poster.streaming_content))).format == "JPEG"
-    used = services.grant_usage(job.grant)["seconds_total"]
+    used = quota.grant_usage(job.grant)["seconds_total"]
 
     response = api.delete(f"{JOBS}{job.pk}/")
 
@@ -240,7 +240,7 @@ def test_delete_removes_the_clip_and_its_links_and_keeps_the_charge(api, tester,
     assert str(job.pk) not in _ids(api.get(JOBS).json())
     assert api.get(before["video_url"]).status_code == 403 and api.get(before["poster_url"]).status_code == 403
     assert api.delete(f"{JOBS}{job.pk}/").status_code == 404
-    assert services.grant_usage(job.grant)["seconds_total"] == used
+    assert quota.grant_usage(job.grant)["seconds_total"] == used
     job.refresh_from_db()
     assert job.deleted_at and not job.output and not job.poster
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from PIL import Image
 
 from access.models import AuditEvent
-from generation import services
+from generation import estimates, job_actions, queue, quota, render, submission
 from generation.media import media_url
 from generation.models import RenderJob
 from generation.poster import poster_jpeg
@@ -27,7 +27,7 @@ GALLERY = reverse("generation:job_list")
 def _rendered(owner, **fields) -> RenderJob:
     """A job really rendered by the smoke model, its MP4 and poster in storage."""
     job = RenderJobFactory(owner=owner, grant=owner.grants.get(), **fields)
-    services.job_render(job_id=job.pk, worker="w")
+    render.job_render(job_id=job.pk, worker="w")
     job.refresh_from_db()
     assert job.state == "succeeded", job.error
     return job
@@ -290,7 +290,7 @@ def test_a_running_clip_shows_step_elapsed_and_expected_finish(tester_client, te
 
     assert "step 3 of 12" in html
     assert re.search(r"(30|31) s elapsed", html)
-    finish = services.estimated_finish(job)
+    finish = estimates.estimated_finish(job)
     assert timedelta(seconds=85) < finish - timezone.now() < timedelta(seconds=95), "9 steps left at 10 s a step"
     assert "expected to finish around" in html
     for setting in ("Seed</dt><dd>42", "Steps</dt><dd>12", "64×64, 9 frames", "24 fps"):
@@ -304,7 +304,7 @@ def test_deleting_a_clip_removes_its_files_and_links_but_keeps_its_row(tester, s
     job = _rendered(tester)
     video_link, poster_link = media_url(job), media_url(job, poster=True)
     charged = job.charged_seconds
-    grant_used = services.grant_usage(job.grant)["seconds_total"]
+    grant_used = quota.grant_usage(job.grant)["seconds_total"]
     client.force_login(tester)
 
     confirm = client.get(reverse("generation:job_delete", args=[job.pk]))
@@ -316,7 +316,7 @@ def test_deleting_a_clip_removes_its_files_and_links_but_keeps_its_row(tester, s
     assert deleted.deleted_at is not None and deleted.state == "succeeded"
     assert (deleted.output.name, deleted.poster.name) == ("", "")
     assert not _stored(job.output.name) and not _stored(job.poster.name)
-    assert deleted.charged_seconds == charged and services.grant_usage(job.grant)["seconds_total"] == grant_used
+    assert deleted.charged_seconds == charged and quota.grant_usage(job.grant)["seconds_total"] == grant_used
     assert client.get(video_link).status_code == 403 and client.get(poster_link).status_code == 403
     assert str(job.pk) not in client.get(GALLERY).content.decode()
     assert client.get(job.get_absolute_url()).status_code == 404
@@ -326,31 +326,31 @@ def test_deleting_a_clip_removes_its_files_and_links_but_keeps_its_row(tester, s
 
 
 def test_deleting_a_waiting_clip_cancels_and_refunds_it(tester_client, tester):
-    job = services.job_create(
+    job = submission.job_create(
         owner=tester, prompt="never mind", model_key="ltx-video", num_frames=9, width=64, height=64,
         num_steps=2, guidance_scale=3.0,
     )  # fmt: skip
-    assert services.grant_usage(job.grant)["seconds_reserved"] == job.charged_seconds > 0
+    assert quota.grant_usage(job.grant)["seconds_reserved"] == job.charged_seconds > 0
 
     tester_client.post(reverse("generation:job_delete", args=[job.pk]))
 
     job.refresh_from_db()
     assert job.state == "cancelled" and job.deleted_at and job.charged_seconds == 0
-    assert services.grant_usage(job.grant)["active_jobs"] == 0
-    assert services.job_claim_next(hint_id=job.pk, worker="w") is None
+    assert quota.grant_usage(job.grant)["active_jobs"] == 0
+    assert queue.job_claim_next(hint_id=job.pk, worker="w") is None
 
 
 def test_a_render_deleted_mid_way_stops_at_its_next_step_and_stores_nothing(tester, smoke_model):
     from generation.runner import RenderStopped
 
     job = RenderJobFactory(owner=tester, grant=tester.grants.get())
-    claimed = services.job_claim_next(hint_id=job.pk, worker="w")
+    claimed = queue.job_claim_next(hint_id=job.pk, worker="w")
 
-    services.job_delete(job=claimed)
+    job_actions.job_delete(job=claimed)
 
     with pytest.raises(RenderStopped):
-        services.job_progress(job=claimed, step=1, total=2)
-    assert not services.job_succeed(job=claimed, video=b"mp4", device_seconds=1.0, encode_seconds=0.1, poster=b"jpg")
+        render.job_progress(job=claimed, step=1, total=2)
+    assert not render.job_succeed(job=claimed, video=b"mp4", device_seconds=1.0, encode_seconds=0.1, poster=b"jpg")
     assert not _stored(f"renders/{tester.pk}/{job.pk}.mp4") and not _stored(f"posters/{tester.pk}/{job.pk}.jpg")
     job.refresh_from_db()
     assert job.state == "cancelled" and job.charged_seconds == 0
@@ -385,10 +385,10 @@ def test_deleting_needs_a_post_with_a_csrf_token(tester, smoke_model):
 
 def test_deleting_twice_changes_nothing_the_second_time(tester, smoke_model):
     job = _rendered(tester)
-    assert services.job_delete(job=job) is True
+    assert job_actions.job_delete(job=job) is True
     first = job.deleted_at
 
-    assert services.job_delete(job=job) is False
+    assert job_actions.job_delete(job=job) is False
     assert job.deleted_at == first
     assert AuditEvent.objects.filter(action="generation.clip_deleted").count() == 1
 

@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 from django.db.models import Count
 
 from access.models import AuditEvent, Grant, Membership
-from generation import selectors
+from generation import gallery
 from generation.load_seed import SEED_DOMAIN, seed_email
 from generation.models import RenderJob
 from tests.factories import UserFactory
@@ -37,7 +37,7 @@ def test_it_seeds_testers_with_grants_and_a_history_of_jobs_once(client):
     client.force_login(heavy)  # a seeded tester uses the site like anyone
     response = client.get("/clips/")
     assert response.status_code == 200
-    assert len(selectors.jobs_for(heavy)[:24]) == 24
+    assert len(gallery.jobs_for(heavy)[:24]) == 24
 
 
 def test_it_refuses_a_database_with_other_people_unless_forced():

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from generation import runner, services
+from generation import render, runner
 from generation.encoding import probe_mp4
 from generation.models import RenderJob
 from generation.registry import MODELS
@@ -99,7 +99,7 @@ def test_a_job_renders_to_a_playable_mp4_of_the_size_asked(key, served, tester):
     assert spec.validate(**small) == {}
     job = RenderJobFactory(owner=tester, model_key=key, **small)
 
-    rendered = services.job_render(job_id=job.pk, worker="test")
+    rendered = render.job_render(job_id=job.pk, worker="test")
 
     job.refresh_from_db()
     assert rendered.pk == job.pk

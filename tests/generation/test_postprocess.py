@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import pytest
 
-from generation import postprocess, services
+from generation import job_actions, postprocess, queue, render
 from generation.encoding import probe_mp4
 from generation.models import RenderJob
 from tests.factories import RenderJobFactory
@@ -25,7 +25,7 @@ def test_the_render_loop_returns_before_the_clip_is_encoded(smoke_model, tester,
     assert busy.wait(10)
     job = RenderJobFactory(owner=tester, num_frames=9, width=64, height=64, num_steps=2)
 
-    returned = services.job_render(job_id=job.pk, worker="w")
+    returned = render.job_render(job_id=job.pk, worker="w")
 
     assert returned.state == RenderJob.State.RUNNING
     assert (returned.progress_step, returned.progress_total) == (2, 2) and returned.gpu_seconds is None
@@ -44,9 +44,9 @@ def test_a_job_cancelled_while_it_waits_for_post_processing_stores_nothing(smoke
     release = threading.Event()
     postprocess.submit(lambda: release.wait(30))
     job = RenderJobFactory(owner=tester, num_frames=9, width=64, height=64, num_steps=2)
-    services.job_render(job_id=job.pk, worker="w")
+    render.job_render(job_id=job.pk, worker="w")
 
-    assert services.job_cancel(job=RenderJob.objects.get(pk=job.pk))
+    assert job_actions.job_cancel(job=RenderJob.objects.get(pk=job.pk))
     release.set()
     postprocess.drain()
 
@@ -56,9 +56,9 @@ def test_a_job_cancelled_while_it_waits_for_post_processing_stores_nothing(smoke
 
 def test_an_encoding_failure_fails_the_job_with_the_reason_and_refunds_it(smoke_model, tester):
     job = RenderJobFactory(owner=tester, num_frames=9, width=66, height=64, num_steps=2)
-    claimed = services.job_claim(job_id=job.pk, worker="w")
+    claimed = queue.job_claim(job_id=job.pk, worker="w")
     odd = np.zeros((9, 63, 64, 3), dtype=np.uint8)  # H.264 refuses odd sizes
-    services.job_finish(job=claimed, frames=odd, device_seconds=1.5)
+    render.job_finish(job=claimed, frames=odd, device_seconds=1.5)
 
     job.refresh_from_db()
     assert job.state == RenderJob.State.FAILED and "could not be encoded" in job.error

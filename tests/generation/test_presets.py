@@ -11,13 +11,13 @@ from access.tokens import token_create
 from generation.models import Preset, RenderJob
 from generation.presets import preset_create
 from tests.conftest import member, with_totp
+from tests.factories import render_settings
 
 pytestmark = pytest.mark.django_db
 
-SETTINGS = {
-    "model_key": "ltx-video", "num_frames": 25, "width": 256, "height": 192, "num_steps": 4,
-    "guidance_scale": 3.5, "negative_prompt": "blur, text", "seed": None,
-}  # fmt: skip
+SETTINGS = render_settings(
+    num_frames=25, width=256, height=192, num_steps=4, guidance_scale=3.5, negative_prompt="blur, text"
+)
 FORM = {"prompt": "a fox running through snow", "variations": "1"} | {
     key: "" if value is None else str(value) for key, value in SETTINGS.items()
 }

@@ -13,7 +13,7 @@ from access.programmes import cohort_create, programme_create
 from access.tokens import token_create
 from generation.models import PromptRefusal, PromptRule, RenderJob
 from generation.prompt_policy import prompt_check, prompt_rule_create, prompt_rule_update
-from generation.services import grant_usage
+from generation.quota import grant_usage
 from tests.conftest import member, with_totp
 
 pytestmark = pytest.mark.django_db
@@ -398,7 +398,7 @@ def test_anonymous_visitors_are_sent_to_sign_in(client, programme):
 @pytest.fixture
 def refusals(tester, tester2, programme, bomb):
     """Two refusals of tester (one per rule) and one of tester2."""
-    from generation.services import job_create
+    from generation.submission import job_create
 
     gore = prompt_rule_create(programme=programme, kind="pattern", text=r"\bgore\w*", reason="No gore.")
     settings = {"model_key": "ltx-video", "num_frames": 25, "width": 256, "height": 192, "num_steps": 4,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from generation import runner, services
+from generation import job_actions, queue, quota, render, runner
 from generation.encoding import probe_mp4
 from generation.models import RenderJob
 from tests.factories import RenderJobFactory
@@ -21,7 +21,7 @@ def fresh_pipelines():
 def test_a_job_renders_to_a_playable_mp4(smoke_model, tester):
     job = RenderJobFactory(owner=tester, num_frames=17, width=96, height=64, num_steps=3)
 
-    services.job_render(job_id=job.pk, worker="test-worker")
+    render.job_render(job_id=job.pk, worker="test-worker")
 
     job.refresh_from_db()
     assert job.state == RenderJob.State.SUCCEEDED, job.error
@@ -58,7 +58,7 @@ def test_a_model_that_cannot_load_fails_the_job_with_a_reason(tester, settings, 
     settings.BACKLOT_MODEL_SOURCES = {"ltx-video": str(tmp_path / "missing")}
     job = RenderJobFactory(owner=tester)
 
-    services.job_render(job_id=job.pk, worker="w")
+    render.job_render(job_id=job.pk, worker="w")
 
     job.refresh_from_db()
     assert job.state == RenderJob.State.FAILED
@@ -74,7 +74,7 @@ def test_a_crash_inside_the_pipeline_fails_the_job_and_leaves_nothing_running(sm
     monkeypatch.setattr(runner, "render", explode)
     job = RenderJobFactory(owner=tester)
 
-    services.job_render(job_id=job.pk, worker="w")
+    render.job_render(job_id=job.pk, worker="w")
 
     job.refresh_from_db()
     assert job.state == RenderJob.State.FAILED
@@ -83,9 +83,9 @@ def test_a_crash_inside_the_pipeline_fails_the_job_and_leaves_nothing_running(sm
 
 def test_a_cancelled_job_is_never_started(tester):
     job = RenderJobFactory(owner=tester)
-    services.job_cancel(job=job)
+    job_actions.job_cancel(job=job)
 
-    assert services.job_render(job_id=job.pk, worker="w") is None
+    assert render.job_render(job_id=job.pk, worker="w") is None
 
     job.refresh_from_db()
     assert job.state == RenderJob.State.CANCELLED and job.attempts == 0
@@ -93,11 +93,11 @@ def test_a_cancelled_job_is_never_started(tester):
 
 def test_a_finished_job_is_not_run_again(smoke_model, tester):
     job = RenderJobFactory(owner=tester)
-    services.job_render(job_id=job.pk, worker="w")
+    render.job_render(job_id=job.pk, worker="w")
     job.refresh_from_db()
     finished_at, output = job.finished_at, job.output.name
 
-    assert services.job_render(job_id=job.pk, worker="w2") is None
+    assert render.job_render(job_id=job.pk, worker="w2") is None
 
     job.refresh_from_db()
     assert (job.state, job.attempts, job.finished_at, job.output.name) == ("succeeded", 1, finished_at, output)
@@ -106,9 +106,9 @@ def test_a_finished_job_is_not_run_again(smoke_model, tester):
 def test_a_job_left_running_by_a_dead_worker_is_retried_then_failed(tester):
     job = RenderJobFactory(owner=tester, state=RenderJob.State.RUNNING, attempts=1)
 
-    assert services.job_claim(job_id=job.pk, worker="w2") is not None
-    RenderJob.objects.filter(pk=job.pk).update(attempts=services.MAX_ATTEMPTS)
-    assert services.job_claim(job_id=job.pk, worker="w3") is None
+    assert queue.job_claim(job_id=job.pk, worker="w2") is not None
+    RenderJob.objects.filter(pk=job.pk).update(attempts=queue.MAX_ATTEMPTS)
+    assert queue.job_claim(job_id=job.pk, worker="w3") is None
 
     job.refresh_from_db()
     assert job.state == RenderJob.State.FAILED
@@ -116,33 +116,33 @@ def test_a_job_left_running_by_a_dead_worker_is_retried_then_failed(tester):
 
 
 def test_a_cancelled_job_stops_at_its_next_step(tester):
-    job = services.job_claim(job_id=RenderJobFactory(owner=tester).pk, worker="w")
-    services.job_progress(job=job, step=1, total=2)
+    job = queue.job_claim(job_id=RenderJobFactory(owner=tester).pk, worker="w")
+    render.job_progress(job=job, step=1, total=2)
     RenderJob.objects.filter(pk=job.pk).update(state=RenderJob.State.CANCELLED)
 
     with pytest.raises(runner.RenderStopped):
-        services.job_progress(job=job, step=2, total=2)
+        render.job_progress(job=job, step=2, total=2)
     job.refresh_from_db()
     assert (job.state, job.progress_step) == ("cancelled", 1)
 
 
 def test_a_deactivated_owner_stops_their_running_job(tester):
-    job = services.job_claim(job_id=RenderJobFactory(owner=tester).pk, worker="w")
+    job = queue.job_claim(job_id=RenderJobFactory(owner=tester).pk, worker="w")
     tester.is_active = False
     tester.save()
 
     with pytest.raises(runner.RenderStopped, match="deactivated"):
-        services.job_progress(job=job, step=1, total=2)
+        render.job_progress(job=job, step=1, total=2)
     job.refresh_from_db()
     assert job.state == RenderJob.State.CANCELLED
     assert "deactivated" in job.error
 
 
 def test_a_stale_attempt_cannot_finish_a_job_taken_over(tester):
-    job = services.job_claim(job_id=RenderJobFactory(owner=tester).pk, worker="w1")
+    job = queue.job_claim(job_id=RenderJobFactory(owner=tester).pk, worker="w1")
     RenderJob.objects.filter(pk=job.pk).update(attempts=job.attempts + 1)
 
-    assert not services.job_succeed(job=job, video=b"not really", device_seconds=1, encode_seconds=1)
+    assert not render.job_succeed(job=job, video=b"not really", device_seconds=1, encode_seconds=1)
     job.refresh_from_db()
     assert job.state == RenderJob.State.RUNNING and not job.output
 
@@ -157,7 +157,7 @@ def test_a_full_media_disk_fails_the_job_with_a_reason_refunds_it_and_leaves_no_
     files_before = sorted(p for p in media_root.rglob("*") if p.is_file())
     disk_fill(media_root)
     try:
-        services.job_render(job_id=job.pk, worker="test-worker")
+        render.job_render(job_id=job.pk, worker="test-worker")
     finally:
         disk_free(media_root)
 
@@ -167,9 +167,9 @@ def test_a_full_media_disk_fails_the_job_with_a_reason_refunds_it_and_leaves_no_
         "The clip could not be stored: the media storage is full. Its GPU time was refunded; try again later."
     )
     assert sorted(p for p in media_root.rglob("*") if p.is_file()) == files_before
-    assert services.grant_usage(job.grant)["seconds_total"] == 0
+    assert quota.grant_usage(job.grant)["seconds_total"] == 0
 
     after = RenderJobFactory(owner=tester, num_frames=9, width=64, height=64, num_steps=2)
-    services.job_render(job_id=after.pk, worker="test-worker")
+    render.job_render(job_id=after.pk, worker="test-worker")
     after.refresh_from_db()
     assert after.state == "succeeded", "once there is room again, the next job is stored"

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from access.models import AuditEvent
-from generation import services
+from generation import estimates, job_actions, queue, render, sweeper
 from generation.models import RenderJob
 from tests.factories import RenderJobFactory
 
@@ -27,19 +27,19 @@ def heavy_user_waiting_first(tester, tester2):
 def test_the_person_with_the_least_recent_gpu_time_goes_next(heavy_user_waiting_first):
     first, later = heavy_user_waiting_first
 
-    assert list(services.fair_queue("ltx-video").values_list("pk", flat=True)) == [later.pk, first.pk]
-    claimed = services.job_claim_next(hint_id=first.pk, worker="w", task_id="message-for-first")
+    assert list(queue.fair_queue("ltx-video").values_list("pk", flat=True)) == [later.pk, first.pk]
+    claimed = queue.job_claim_next(hint_id=first.pk, worker="w", task_id="message-for-first")
 
     assert claimed.pk == later.pk, "the message for the heavy user's job runs the light user's job"
-    assert services.job_claim_next(hint_id=later.pk, worker="w", task_id="message-for-later").pk == first.pk
-    assert services.job_claim_next(hint_id=later.pk, worker="w", task_id="a-third-message") is None
+    assert queue.job_claim_next(hint_id=later.pk, worker="w", task_id="message-for-later").pk == first.pk
+    assert queue.job_claim_next(hint_id=later.pk, worker="w", task_id="a-third-message") is None
 
 
 def test_a_message_delivered_again_after_its_worker_died_takes_back_its_job(heavy_user_waiting_first):
     first, later = heavy_user_waiting_first
-    claimed = services.job_claim_next(hint_id=first.pk, worker="w1", task_id="m1")
+    claimed = queue.job_claim_next(hint_id=first.pk, worker="w1", task_id="m1")
 
-    again = services.job_claim_next(hint_id=first.pk, worker="w2", task_id="m1")
+    again = queue.job_claim_next(hint_id=first.pk, worker="w2", task_id="m1")
 
     assert again.pk == claimed.pk == later.pk and again.attempts == 2
     first.refresh_from_db()
@@ -51,18 +51,18 @@ def test_usage_outside_the_window_does_not_count(tester, tester2, settings):
     old = RenderJobFactory(owner=tester, state="succeeded", charged_seconds=500)
     RenderJob.objects.filter(pk=old.pk).update(queued_at=timezone.now() - timedelta(days=2))
     mine, theirs = RenderJobFactory(owner=tester), RenderJobFactory(owner=tester2)
-    assert list(services.fair_queue("ltx-video").values_list("pk", flat=True)) == [mine.pk, theirs.pk]
+    assert list(queue.fair_queue("ltx-video").values_list("pk", flat=True)) == [mine.pk, theirs.pk]
 
 
 def test_staff_priority_jumps_the_fair_order(heavy_user_waiting_first, admin_user):
     first, later = heavy_user_waiting_first
 
-    services.job_set_priority(job=first, priority=5, actor=admin_user)
+    job_actions.job_set_priority(job=first, priority=5, actor=admin_user)
 
-    assert services.queue_position(first) == 1 and services.queue_position(later) == 2
+    assert estimates.queue_position(first) == 1 and estimates.queue_position(later) == 2
     assert AuditEvent.objects.filter(action="generation.priority_changed", actor=admin_user).exists()
     with pytest.raises(ValidationError):
-        services.job_set_priority(job=first, priority=99, actor=admin_user)
+        job_actions.job_set_priority(job=first, priority=99, actor=admin_user)
 
 
 def test_a_waiting_job_knows_its_position_and_expected_start(heavy_user_waiting_first, api):
@@ -77,7 +77,7 @@ def test_a_waiting_job_knows_its_position_and_expected_start(heavy_user_waiting_
     assert body["queue_position"] == 2
     start = timezone.datetime.fromisoformat(body["estimated_start_at"])
     assert timedelta(seconds=15) < start - timezone.now() <= timedelta(seconds=21)
-    assert services.queue_position(RenderJobFactory(owner=first.owner, state="running")) is None
+    assert estimates.queue_position(RenderJobFactory(owner=first.owner, state="running")) is None
 
 
 def test_the_job_page_shows_the_queue_position(tester_client, heavy_user_waiting_first):
@@ -88,24 +88,24 @@ def test_the_job_page_shows_the_queue_position(tester_client, heavy_user_waiting
 
 def test_a_running_job_whose_worker_went_silent_goes_back_to_the_queue(tester, settings):
     settings.BACKLOT_STALE_SECONDS = 600
-    job = services.job_claim(job_id=RenderJobFactory(owner=tester).pk, worker="w1")
-    fresh = services.job_claim(job_id=RenderJobFactory(owner=tester).pk, worker="w2")
+    job = queue.job_claim(job_id=RenderJobFactory(owner=tester).pk, worker="w1")
+    fresh = queue.job_claim(job_id=RenderJobFactory(owner=tester).pk, worker="w2")
     RenderJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=11))
 
-    assert services.jobs_requeue_stale() == 1
+    assert sweeper.jobs_requeue_stale() == 1
 
     job.refresh_from_db()
     fresh.refresh_from_db()
     assert (job.state, job.attempts, fresh.state) == ("queued", 1, "running")
-    again = services.job_claim_next(hint_id=job.pk, worker="w3")
+    again = queue.job_claim_next(hint_id=job.pk, worker="w3")
     assert again.pk == job.pk and again.attempts == 2
 
 
 def test_the_old_attempt_of_a_requeued_job_cannot_report_progress(tester):
     from generation.runner import RenderStopped
 
-    job = services.job_claim(job_id=RenderJobFactory(owner=tester).pk, worker="w1")
+    job = queue.job_claim(job_id=RenderJobFactory(owner=tester).pk, worker="w1")
     RenderJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
-    services.jobs_requeue_stale()
+    sweeper.jobs_requeue_stale()
     with pytest.raises(RenderStopped):
-        services.job_progress(job=job, step=1, total=2)
+        render.job_progress(job=job, step=1, total=2)

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from access.models import AuditEvent, Role
-from generation import services, workers
+from generation import estimates, job_actions, queue, quota, workers
 from generation.models import RenderJob, Worker
 from tests.conftest import member, with_totp
 from tests.factories import RenderJobFactory
@@ -92,7 +92,7 @@ def test_the_page_shows_waiting_jobs_in_the_order_workers_take_them(staff_client
 
     html = response.content.decode()
     assert response.status_code == 200
-    order = list(services.fair_queue("ltx-video").values_list("pk", flat=True))
+    order = list(queue.fair_queue("ltx-video").values_list("pk", flat=True))
     assert order == [light.pk, heavy.pk]
     assert html.index(f'id="job-{light.pk}"') < html.index(f'id="job-{heavy.pk}"')
     section = html[html.index('id="queue-cogvideox-2b"') :]
@@ -118,16 +118,16 @@ def test_the_page_costs_a_few_queries_per_model_not_per_job(staff_client, tester
 
 def test_a_held_job_is_skipped_by_the_scheduler_but_keeps_its_reservation(waiting, admin_user):
     heavy, light = waiting
-    usage_before = services.grant_usage(light.grant)
+    usage_before = quota.grant_usage(light.grant)
 
-    assert services.job_hold(job=light, actor=admin_user) is True
+    assert job_actions.job_hold(job=light, actor=admin_user) is True
 
-    assert list(services.fair_queue("ltx-video").values_list("pk", flat=True)) == [heavy.pk]
-    assert services.queue_position(light) is None and services.queue_position(heavy) == 1
-    assert services.grant_usage(light.grant) == usage_before, "the reservation and the queued count stay"
-    assert services.job_claim(job_id=light.pk, worker="w") is None, "not even a direct claim starts it"
-    assert services.job_claim_next(hint_id=light.pk, worker="w", task_id="m1").pk == heavy.pk
-    assert services.job_claim_next(hint_id=light.pk, worker="w", task_id="m2") is None
+    assert list(queue.fair_queue("ltx-video").values_list("pk", flat=True)) == [heavy.pk]
+    assert estimates.queue_position(light) is None and estimates.queue_position(heavy) == 1
+    assert quota.grant_usage(light.grant) == usage_before, "the reservation and the queued count stay"
+    assert queue.job_claim(job_id=light.pk, worker="w") is None, "not even a direct claim starts it"
+    assert queue.job_claim_next(hint_id=light.pk, worker="w", task_id="m1").pk == heavy.pk
+    assert queue.job_claim_next(hint_id=light.pk, worker="w", task_id="m2") is None
     light.refresh_from_db()
     assert (light.state, light.held, light.charged_seconds) == ("queued", True, 5)
     assert AuditEvent.objects.filter(action="generation.job_held", actor=admin_user, subject=light.owner).exists()
@@ -137,19 +137,19 @@ def test_releasing_puts_the_job_back_and_queues_a_message_for_it(
     waiting, admin_user, django_capture_on_commit_callbacks, monkeypatch
 ):
     heavy, light = waiting
-    services.job_hold(job=light, actor=admin_user)
+    job_actions.job_hold(job=light, actor=admin_user)
     sent = []
     monkeypatch.setattr(
         "generation.broker.job_announce", lambda job_id, queue: sent.append(([str(job_id)], queue))
     )  # the broker itself is exercised by the e2e tests
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.job_release(job=light, actor=admin_user) is True
+        assert job_actions.job_release(job=light, actor=admin_user) is True
 
-    assert list(services.fair_queue("ltx-video").values_list("pk", flat=True)) == [light.pk, heavy.pk]
+    assert list(queue.fair_queue("ltx-video").values_list("pk", flat=True)) == [light.pk, heavy.pk]
     assert sent == [([str(light.pk)], "render.ltx-video")]
     assert AuditEvent.objects.filter(action="generation.job_released", actor=admin_user).exists()
-    assert services.job_release(job=light, actor=admin_user) is False, "releasing twice changes nothing"
+    assert job_actions.job_release(job=light, actor=admin_user) is False, "releasing twice changes nothing"
     assert AuditEvent.objects.filter(action="generation.job_released").count() == 1
 
 
@@ -171,7 +171,7 @@ def test_staff_raise_lower_hold_release_and_cancel_from_the_page(staff_client, w
     heavy, light = waiting
 
     assert _act(staff_client, heavy, "raise").status_code == 302
-    assert list(services.fair_queue("ltx-video").values_list("pk", flat=True)) == [heavy.pk, light.pk]
+    assert list(queue.fair_queue("ltx-video").values_list("pk", flat=True)) == [heavy.pk, light.pk]
     _act(staff_client, heavy, "lower")
     _act(staff_client, heavy, "lower")
     heavy.refresh_from_db()
@@ -233,7 +233,7 @@ def test_a_worker_row_follows_its_jobs(tester, smoke_model):
     job = RenderJobFactory(owner=tester, grant=tester.grants.get())
 
     workers.worker_busy(hostname="gpu0@box")
-    claimed = services.job_claim_next(hint_id=job.pk, worker="gpu0@box", task_id="t1")
+    claimed = queue.job_claim_next(hint_id=job.pk, worker="gpu0@box", task_id="t1")
     worker.refresh_from_db()
     assert (worker.state, worker.current_job_id, worker.model_keys) == ("busy", claimed.pk, ["ltx-video"])
 

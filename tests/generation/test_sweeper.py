@@ -10,7 +10,7 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from config.celery import app
-from generation import broker, services
+from generation import broker, queue, quota, sweeper
 from generation.models import RenderJob
 from generation.outages import outlasting_database_restarts
 from tests.factories import RenderJobFactory
@@ -36,10 +36,10 @@ def _silent_running(owner, *, attempts: int, minutes: int = 30) -> RenderJob:
 
 def test_a_silent_job_that_has_had_every_attempt_fails_with_a_reason_and_is_refunded(tester, settings, announced):
     settings.BACKLOT_STALE_SECONDS = 600
-    spent = _silent_running(tester, attempts=services.MAX_ATTEMPTS)
+    spent = _silent_running(tester, attempts=queue.MAX_ATTEMPTS)
     retried = _silent_running(tester, attempts=1)
 
-    assert services.jobs_requeue_stale() == 2
+    assert sweeper.jobs_requeue_stale() == 2
 
     spent.refresh_from_db()
     retried.refresh_from_db()
@@ -47,14 +47,14 @@ def test_a_silent_job_that_has_had_every_attempt_fails_with_a_reason_and_is_refu
     assert spent.error == "The render stopped its worker 3 times and will not be tried again."
     assert (retried.state, retried.charged_seconds) == ("queued", 12)
     assert announced == [(str(retried.pk), "render.ltx-video")], "only the job that may run again is announced"
-    assert services.grant_usage(spent.grant)["seconds_total"] == 12
-    assert services.jobs_requeue_stale() == 0, "a second sweep finds nothing"
+    assert quota.grant_usage(spent.grant)["seconds_total"] == 12
+    assert sweeper.jobs_requeue_stale() == 0, "a second sweep finds nothing"
 
 
 def test_a_waiting_job_that_has_used_its_attempts_fails_when_a_message_reaches_it(tester):
-    job = RenderJobFactory(owner=tester, attempts=services.MAX_ATTEMPTS, charged_seconds=5)
+    job = RenderJobFactory(owner=tester, attempts=queue.MAX_ATTEMPTS, charged_seconds=5)
 
-    assert services.job_claim_next(hint_id=job.pk, worker="w", task_id="m") is None
+    assert queue.job_claim_next(hint_id=job.pk, worker="w", task_id="m") is None
 
     job.refresh_from_db()
     assert (job.state, job.charged_seconds) == ("failed", 0) and "3 times" in job.error
@@ -87,7 +87,7 @@ def test_waiting_jobs_whose_messages_were_lost_are_announced_again_oldest_first(
     broker_holds["render.ltx-video"] = 2  # of the four waiting ltx-video jobs, two still have a message
     broker_holds["render.mochi-1"] = 1
 
-    assert services.jobs_reannounce_waiting() == 2
+    assert sweeper.jobs_reannounce_waiting() == 2
 
     assert announced == [(str(oldest.pk), "render.ltx-video"), (str(older.pk), "render.ltx-video")]
     assert old.pk not in [job_id for job_id, _ in announced]
@@ -101,7 +101,7 @@ def test_nothing_is_announced_while_the_broker_holds_a_message_for_every_waiting
         _waiting(tester, minutes_ago=minutes)
     broker_holds["render.ltx-video"] = 3
 
-    assert services.jobs_reannounce_waiting() == 0
+    assert sweeper.jobs_reannounce_waiting() == 0
     assert announced == []
 
 
@@ -110,7 +110,7 @@ def test_nothing_is_announced_while_the_broker_cannot_be_asked(tester, settings,
     _waiting(tester, minutes_ago=5)
     monkeypatch.setattr(broker, "messages_waiting", lambda queue: None)
 
-    assert services.jobs_reannounce_waiting() == 0
+    assert sweeper.jobs_reannounce_waiting() == 0
     assert announced == []
 
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 from access.models import AuditEvent, Role
 from access.policy import current_grant
 from access.programmes import programme_create
-from generation import services, trace, watermark
+from generation import render, submission, trace, watermark
 from generation.encoding import encode_mp4
 from generation.models import RenderJob, job_code
 from generation.provenance import TAG, provenance_metadata, provenance_read
@@ -47,13 +47,13 @@ def test_every_job_gets_its_own_random_mark_code(tester):
 
 
 def test_jobs_created_through_the_service_have_a_mark_code(tester):
-    job = services.job_create(owner=tester, prompt="a wave", model_key="ltx-video", num_frames=9, width=64,
+    job = submission.job_create(owner=tester, prompt="a wave", model_key="ltx-video", num_frames=9, width=64,
                               height=64, num_steps=2, guidance_scale=3.0)  # fmt: skip
     assert RenderJob.objects.get(pk=job.pk).mark_code == job.mark_code
 
 
 def test_a_rendered_jobs_stored_clip_carries_both_marks_and_valid_provenance(smoke_model, smoke_frames, job, settings):
-    services.job_render(job_id=job.pk, worker="w")
+    render.job_render(job_id=job.pk, worker="w")
 
     job.refresh_from_db()
     assert job.state == RenderJob.State.SUCCEEDED, job.error

@@ -1,9 +1,9 @@
 import pytest
 from django.urls import reverse
 
+from generation.job_actions import job_cancel
 from generation.models import RenderJob
 from generation.registry import model_get
-from generation.services import job_cancel
 from tests.factories import RenderJobFactory
 
 pytestmark = pytest.mark.django_db
@@ -89,7 +89,7 @@ def test_the_list_shows_only_my_jobs(tester_client, tester, tester2):
 
 
 def test_nobody_sees_or_touches_another_persons_job(client, tester, outsider, smoke_model):
-    from generation.services import job_render
+    from generation.render import job_render
 
     job = RenderJobFactory(owner=tester)
     job_render(job_id=job.pk, worker="w")
@@ -103,7 +103,7 @@ def test_nobody_sees_or_touches_another_persons_job(client, tester, outsider, sm
 
 
 def test_the_owner_gets_the_clip_through_a_signed_link(tester_client, tester, smoke_model):
-    from generation.services import job_render
+    from generation.render import job_render
 
     job = RenderJobFactory(owner=tester)
     job_render(job_id=job.pk, worker="w")
@@ -124,7 +124,7 @@ def test_the_owner_gets_the_clip_through_a_signed_link(tester_client, tester, sm
 
 def test_a_media_link_expires(tester, smoke_model, settings, client):
     from generation.media import media_url
-    from generation.services import job_render
+    from generation.render import job_render
 
     job = RenderJobFactory(owner=tester)
     job_render(job_id=job.pk, worker="w")
@@ -143,7 +143,7 @@ def test_a_media_link_expires(tester, smoke_model, settings, client):
 def test_a_media_link_answers_403_once_its_owner_is_suspended(tester, admin_user, smoke_model, client):
     from access.suspensions import suspend
     from generation.media import media_url
-    from generation.services import job_render
+    from generation.render import job_render
 
     job = RenderJobFactory(owner=tester, grant=tester.grants.get())
     job_render(job_id=job.pk, worker="w")
@@ -158,7 +158,7 @@ def test_a_media_link_answers_403_once_its_owner_is_suspended(tester, admin_user
 
 def test_another_signed_in_person_cannot_use_my_link(tester, tester2, smoke_model, client):
     from generation.media import media_url
-    from generation.services import job_render
+    from generation.render import job_render
 
     job = RenderJobFactory(owner=tester)
     job_render(job_id=job.pk, worker="w")
@@ -170,7 +170,7 @@ def test_another_signed_in_person_cannot_use_my_link(tester, tester2, smoke_mode
 def test_downloads_need_a_grant_that_allows_them(tester, smoke_model, client):
     from access.grants import grant_update
     from generation.media import media_url
-    from generation.services import job_render
+    from generation.render import job_render
 
     job = RenderJobFactory(owner=tester, grant=tester.grants.get())
     job_render(job_id=job.pk, worker="w")
@@ -214,7 +214,7 @@ def test_a_deactivated_account_cannot_submit(client, tester):
 
 def test_the_form_shows_the_estimate_and_what_the_grant_has_left(tester_client, tester):
     from generation.registry import model_get
-    from generation.services import job_create
+    from generation.submission import job_create
 
     small = {"num_frames": 25, "width": 256, "height": 192, "num_steps": 4, "guidance_scale": 3.0}
     job_create(owner=tester, prompt="earlier", model_key="ltx-video", **small)

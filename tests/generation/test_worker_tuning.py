@@ -4,7 +4,8 @@ setting the pipeline or the device cannot honour fails the job with the reason i
 import numpy as np
 import pytest
 
-from generation import runner, services
+from generation import render as render_service
+from generation import runner
 from generation.acceleration import Tuning, TuningError, pipeline_tune
 from generation.models import RenderJob
 from tests.factories import RenderJobFactory
@@ -58,7 +59,7 @@ def test_offload_without_a_gpu_fails_the_job_with_the_reason(smoke_model, fresh_
     settings.BACKLOT_CPU_OFFLOAD = "model"
     job = RenderJobFactory(owner=tester, num_frames=9, width=64, height=64, num_steps=2)
 
-    services.job_render(job_id=job.pk, worker="w")
+    render_service.job_render(job_id=job.pk, worker="w")
 
     job.refresh_from_db()
     assert job.state == RenderJob.State.FAILED

@@ -20,8 +20,8 @@ HTML = b"<html><script>alert(document.cookie)</script></html>"
 # Every FileField, and how the name of each stored file is made. A new FileField fails the last test
 # until it is listed here with a naming rule that takes nothing from the user.
 STORED_FILES = {
-    "generation.RenderJob.output": "renders/<owner id>/<job uuid>.mp4, by generation.services",
-    "generation.RenderJob.poster": "posters/<owner id>/<job uuid>.jpg, by generation.services",
+    "generation.RenderJob.output": "renders/<owner id>/<job uuid>.mp4, by generation.render.job_succeed",
+    "generation.RenderJob.poster": "posters/<owner id>/<job uuid>.jpg, by generation.render.job_succeed",
     "feedback.Attachment.file": "reports/<year>/<month>/<random uuid><extension of the sniffed type>",
     "competition.Submission.file": "competition/<call id>/<random uuid>.mp4, by competition.models.film_path",
     "competition.Submission.blind_file": "competition/<call id>/blind/<random uuid>.mp4, by blind_path",

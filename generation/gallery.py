@@ -1,15 +1,17 @@
+"""A person's clips: the jobs they may see (their own, never deleted ones), filtered and searched, a page
+at a time by a (queued_at, id) keyset. The gallery page, its API list and feedback's clip pages read them here."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.core import signing
-from django.db.models import Count, Q, Sum
+from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from generation.models import RenderJob, Worker
-from generation.registry import MODELS
+from generation.models import RenderJob
 
 CURSOR_SALT = "generation.gallery-cursor"
 OLDER, NEWER = "older", "newer"
@@ -93,71 +95,3 @@ def keyset_page(jobs, *, cursor: str = "", size: int = 24) -> KeysetPage:
     page = rows[:size][::-1]
     newer = cursor_encode(page[0], NEWER) if len(rows) > size else None
     return KeysetPage(page, newer, cursor_encode(page[-1], OLDER) if page else None)
-
-
-WAITING_SHOWN = 25
-
-
-def queue_board(model_keys=None) -> list[dict]:
-    """For the staff queue page, per model: the first WAITING_SHOWN waiting jobs in the order workers
-    will take them and how many wait in all, the held ones, and the running ones. Three queries,
-    none per model or per job."""
-    from generation.services import fair_heads
-
-    active = RenderJob.objects.filter(state__in=[RenderJob.State.QUEUED, RenderJob.State.RUNNING])
-    waiting_counts = dict(
-        active.values_list("model_key").annotate(
-            waiting=Count("pk", filter=Q(state=RenderJob.State.QUEUED, held=False))
-        )
-    )  # fmt: skip
-    keys = sorted(set(waiting_counts) | set(model_keys or []), key=_model_order)
-    others = active.filter(Q(state=RenderJob.State.RUNNING) | Q(held=True)).select_related("owner")
-    held, running = {}, {}
-    for job in others.order_by("started_at", "queued_at"):
-        (running if job.state == RenderJob.State.RUNNING else held).setdefault(job.model_key, []).append(job)
-    waiting = {}
-    for job in fair_heads(first=WAITING_SHOWN).select_related("owner").order_by("model_key", "place"):
-        waiting.setdefault(job.model_key, []).append(job)
-    board = []
-    for key in keys:
-        spec = MODELS.get(key)
-        board.append({
-            "model_key": key,
-            "label": spec.label if spec else key,
-            "waiting": waiting.get(key, []),
-            "waiting_count": waiting_counts.get(key, 0),
-            "held": held.get(key, []),
-            "running": running.get(key, []),
-        })  # fmt: skip
-    return board
-
-
-def recent_outcomes(*, hours: int = 24, failures: int = 5) -> dict:
-    """What the operator watches, over the last ``hours``, per model: clips made, failed and cancelled,
-    the GPU seconds the renders used, and the latest failure reasons. Two queries."""
-    since = timezone.now() - timedelta(hours=hours)
-    finished = RenderJob.objects.filter(finished_at__gte=since)
-    rows = (
-        finished.order_by()
-        .values("model_key")
-        .annotate(
-            succeeded=Count("pk", filter=Q(state=RenderJob.State.SUCCEEDED)),
-            failed=Count("pk", filter=Q(state=RenderJob.State.FAILED)),
-            cancelled=Count("pk", filter=Q(state=RenderJob.State.CANCELLED)),
-            gpu_seconds=Sum("gpu_seconds", default=0.0),
-        )
-    )
-    models = sorted(rows, key=lambda row: _model_order(row["model_key"]))
-    for row in models:
-        row["label"] = MODELS[row["model_key"]].label if row["model_key"] in MODELS else row["model_key"]
-    latest = finished.filter(state=RenderJob.State.FAILED).order_by("-finished_at")
-    return {"hours": hours, "models": models, "failures": list(latest.select_related("owner")[:failures])}
-
-
-def _model_order(key: str) -> int:
-    keys = list(MODELS)
-    return keys.index(key) if key in keys else len(keys)
-
-
-def workers_all():
-    return Worker.objects.select_related("current_job", "current_job__owner").order_by("hostname")

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from competition.results import CriterionSpec, Review, normalise, rank, reviewer_agreement
+from competition.scoring import CriterionSpec, Review, normalise, rank, reviewer_agreement
 
 STORY, CRAFT = 1, 2
 CRITERIA = {STORY: CriterionSpec(weight=2, scale_max=5), CRAFT: CriterionSpec(weight=1, scale_max=5)}

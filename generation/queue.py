@@ -1,0 +1,190 @@
+"""The queue: how a waiting job is announced to the workers of its model, in which order the waiting jobs
+run (fair share), and how a worker claims one. A job is claimed by a conditional UPDATE of its row; the
+broker's message only says "a job of this model is waiting"."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Count, F, FloatField, OuterRef, Q, Subquery, Sum, Value, Window
+from django.db.models.functions import Coalesce, RowNumber
+from django.utils import timezone
+
+from generation import broker
+from generation.models import RenderJob
+from generation.quota import charge_refund
+from generation.registry import MODELS, model_get
+from generation.workers import worker_took_job
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+SPENT_REASON = f"The render stopped its worker {MAX_ATTEMPTS} times and will not be tried again."
+
+
+def job_announce(job_id, model_key: str) -> None:
+    """Queue a message for the workers of ``model_key``: one job of that model is waiting."""
+    broker.job_announce(job_id, queue=model_get(model_key).queue)
+
+
+def job_claim(*, job_id, worker: str, task_id: str = "") -> RenderJob | None:
+    """Take this job for this worker. Returns None when there is nothing to run: the job is gone,
+    finished or cancelled. A job found 'running' was left by a worker that died; it is run again
+    until it has cost MAX_ATTEMPTS workers, then failed for good."""
+    claimable = Q(state=RenderJob.State.QUEUED, held=False) | Q(state=RenderJob.State.RUNNING)
+    now = timezone.now()
+    changed = RenderJob.objects.filter(claimable, pk=job_id, attempts__lt=MAX_ATTEMPTS).update(
+        state=RenderJob.State.RUNNING,
+        attempts=F("attempts") + 1,
+        worker=worker[:255],
+        task_id=task_id[:64],
+        started_at=now,
+        heartbeat_at=now,
+        progress_step=0,
+    )
+    if changed != 1:
+        jobs_fail_spent(RenderJob.objects.filter(pk=job_id))
+        return None
+    worker_took_job(hostname=worker, job_id=job_id)
+    return RenderJob.objects.select_related("owner", "grant__programme").get(pk=job_id)
+
+
+def job_claim_next(*, hint_id, worker: str, task_id: str = "") -> RenderJob | None:
+    """What a worker renders for one message. A message is queued for each submitted job, but
+    waiting jobs are taken in fair-share order, so a message really means "one job of this model is
+    waiting". A message delivered again after its worker died takes back the job it had claimed."""
+    if task_id:
+        mine = RenderJob.objects.filter(task_id=task_id, state=RenderJob.State.RUNNING).values_list("pk", flat=True)
+        for job_id in mine[:1]:
+            return job_claim(job_id=job_id, worker=worker, task_id=task_id)
+    model_key = RenderJob.objects.filter(pk=hint_id).values_list("model_key", flat=True).first()
+    if model_key is None:
+        return None
+    for candidate in fair_queue(model_key).values_list("pk", flat=True)[:20]:
+        job = job_claim(job_id=candidate, worker=worker, task_id=task_id)
+        if job is not None:  # else another worker took it first: try the next
+            return job
+    return None
+
+
+def jobs_fail_spent(jobs) -> int:
+    """Fail (and refund) the jobs among ``jobs`` that have used up their attempts without finishing."""
+    spent = jobs.filter(
+        state__in=[RenderJob.State.QUEUED, RenderJob.State.RUNNING], held=False, attempts__gte=MAX_ATTEMPTS
+    )
+    count = charge_refund(spent, state=RenderJob.State.FAILED, finished_at=timezone.now(), error=SPENT_REASON)
+    if count:
+        log.warning("generation.jobs_failed_spent count=%d", count)
+    return count
+
+
+def _waiting_jobs():
+    """Jobs waiting to start (not held), each with the GPU seconds its owner used in the last
+    FAIR_SHARE_HOURS as ``recent_seconds``."""
+    since = timezone.now() - timedelta(hours=settings.BACKLOT_FAIR_SHARE_HOURS)
+    recent = (
+        RenderJob.objects.filter(owner=OuterRef("owner"), queued_at__gte=since)
+        .exclude(state=RenderJob.State.QUEUED)
+        .values("owner")
+        .annotate(seconds=Sum("charged_seconds"))
+        .values("seconds")
+    )
+    return RenderJob.objects.filter(state=RenderJob.State.QUEUED, held=False).annotate(
+        recent_seconds=Coalesce(Subquery(recent), Value(0.0), output_field=FloatField())
+    )
+
+
+# Staff priority first, then the person who has used the least GPU time recently, then first come.
+FAIR_ORDER = (F("priority").desc(), F("recent_seconds").asc(), F("queued_at").asc(), F("pk").asc())
+
+
+def fair_queue(model_key: str):
+    """The waiting jobs of one model in the order they should run: staff priority first, then the
+    person who has used the least GPU time in the last FAIR_SHARE_HOURS, then first come. Jobs
+    that staff hold are left out until released."""
+    return _waiting_jobs().filter(model_key=model_key).order_by(*FAIR_ORDER)
+
+
+def fair_heads(model_keys=None, *, first: int = 1000):
+    """The first ``first`` waiting jobs of each model (every model when ``model_keys`` is None), each
+    with its ``place`` in that model's fair_queue (1 for the next), in one query whatever the number
+    of models: each waiting job's recent GPU time is worked out once, not once per model."""
+    waiting = _waiting_jobs() if model_keys is None else _waiting_jobs().filter(model_key__in=set(model_keys))
+    place = Window(RowNumber(), partition_by=[F("model_key")], order_by=list(FAIR_ORDER))
+    return waiting.annotate(place=place).filter(place__lte=first)
+
+
+def fair_positions(model_keys, *, first: int = 1000) -> dict[str, dict]:
+    """{model key: {job id: place in that model's fair_queue, 1 for the next}} for the first
+    ``first`` waiting jobs of each model."""
+    positions: dict[str, dict] = {key: {} for key in model_keys}
+    for model_key, pk, place in fair_heads(model_keys, first=first).values_list("model_key", "pk", "place"):
+        positions[model_key][pk] = place
+    return positions
+
+
+WAITING_SHOWN = 25
+
+
+def queue_board(model_keys=None) -> list[dict]:
+    """For the staff queue page, per model: the first WAITING_SHOWN waiting jobs in the order workers
+    will take them and how many wait in all, the held ones, and the running ones. Three queries,
+    none per model or per job."""
+    active = RenderJob.objects.filter(state__in=[RenderJob.State.QUEUED, RenderJob.State.RUNNING])
+    waiting_counts = dict(
+        active.values_list("model_key").annotate(
+            waiting=Count("pk", filter=Q(state=RenderJob.State.QUEUED, held=False))
+        )
+    )
+    keys = sorted(set(waiting_counts) | set(model_keys or []), key=model_order)
+    others = active.filter(Q(state=RenderJob.State.RUNNING) | Q(held=True)).select_related("owner")
+    held, running = {}, {}
+    for job in others.order_by("started_at", "queued_at"):
+        (running if job.state == RenderJob.State.RUNNING else held).setdefault(job.model_key, []).append(job)
+    waiting = {}
+    for job in fair_heads(first=WAITING_SHOWN).select_related("owner").order_by("model_key", "place"):
+        waiting.setdefault(job.model_key, []).append(job)
+    board = []
+    for key in keys:
+        spec = MODELS.get(key)
+        board.append(
+            {
+                "model_key": key,
+                "label": spec.label if spec else key,
+                "waiting": waiting.get(key, []),
+                "waiting_count": waiting_counts.get(key, 0),
+                "held": held.get(key, []),
+                "running": running.get(key, []),
+            }
+        )
+    return board
+
+
+def recent_outcomes(*, hours: int = 24, failures: int = 5) -> dict:
+    """What the operator watches, over the last ``hours``, per model: clips made, failed and cancelled,
+    the GPU seconds the renders used, and the latest failure reasons. Two queries."""
+    since = timezone.now() - timedelta(hours=hours)
+    finished = RenderJob.objects.filter(finished_at__gte=since)
+    rows = (
+        finished.order_by()
+        .values("model_key")
+        .annotate(
+            succeeded=Count("pk", filter=Q(state=RenderJob.State.SUCCEEDED)),
+            failed=Count("pk", filter=Q(state=RenderJob.State.FAILED)),
+            cancelled=Count("pk", filter=Q(state=RenderJob.State.CANCELLED)),
+            gpu_seconds=Sum("gpu_seconds", default=0.0),
+        )
+    )
+    models = sorted(rows, key=lambda row: model_order(row["model_key"]))
+    for row in models:
+        row["label"] = MODELS[row["model_key"]].label if row["model_key"] in MODELS else row["model_key"]
+    latest = finished.filter(state=RenderJob.State.FAILED).order_by("-finished_at")
+    return {"hours": hours, "models": models, "failures": list(latest.select_related("owner")[:failures])}
+
+
+def model_order(key: str) -> int:
+    """Where a model comes in lists: the registry's order, unknown keys last."""
+    keys = list(MODELS)
+    return keys.index(key) if key in keys else len(keys)

@@ -1,0 +1,173 @@
+"""The worker's side of a job: claim it, render it on the GPU reporting each step (and stopping when the
+job may not go on), then mark, encode and store the clip beside the next render, and write the outcome
+to the job's row."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import time
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+from django.db.models import F
+from django.utils import timezone
+
+from access.policy import may_render
+from generation.models import RenderJob
+from generation.outages import outlasting_database_restarts, retried
+from generation.queue import job_claim_next
+from generation.quota import charge_refund, charge_settle
+from generation.registry import model_get
+from generation.render_settings import RenderSettings
+
+log = logging.getLogger(__name__)
+
+
+def job_render(*, job_id, worker: str, task_id: str = "") -> RenderJob | None:
+    """Claim a job and render it, then hand the frames to post-processing (marks, encoding,
+    storage), which runs beside the next render. Every outcome is written to the row."""
+    from generation import postprocess, runner
+    from generation.encoding import frames_to_uint8
+
+    job = job_claim_next(hint_id=job_id, worker=worker, task_id=task_id)
+    if job is None:
+        log.info("generation.job_skipped job=%s", job_id)
+        return None
+    spec = model_get(job.model_key)
+    settings_ = RenderSettings.from_job(job).as_fields()
+    del settings_["model_key"]
+    params = runner.RenderParams(prompt=job.prompt, **settings_)
+    try:
+        result = runner.render(spec, params, on_step=lambda step, total: job_progress(job=job, step=step, total=total))
+        frames = frames_to_uint8(result.frames)
+    except runner.RenderStopped as stopped:
+        log.info("generation.render_stopped job=%s reason=%s", job.pk, stopped.reason)
+    except runner.ModelUnavailable as error:
+        job_fail(job=job, reason=str(error))
+    except SoftTimeLimitExceeded:
+        job_fail(job=job, reason=f"The render took longer than the {settings.CELERY_TASK_SOFT_TIME_LIMIT} s limit.")
+    except Exception as error:
+        log.exception("generation.render_crashed job=%s", job.pk)
+        job_fail(job=job, reason=f"The render failed: {type(error).__name__}: {error}")
+    else:
+        retried(lambda: _running(job).update(heartbeat_at=timezone.now()))
+        postprocess.submit(lambda: job_finish(job=job, frames=frames, device_seconds=result.device_seconds))
+    retried(job.refresh_from_db)
+    return job
+
+
+def _running(job: RenderJob):
+    """The job's row, only while this attempt still owns it."""
+    return RenderJob.objects.filter(pk=job.pk, state=RenderJob.State.RUNNING, attempts=job.attempts)
+
+
+@outlasting_database_restarts
+def job_progress(*, job: RenderJob, step: int, total: int) -> None:
+    """Record a finished denoising step; raises RenderStopped if the job must not go on."""
+    from generation.runner import RenderStopped
+
+    owner = get_user_model().objects.get(pk=job.owner_id)
+    decision = may_render(owner)
+    if not decision:
+        job_fail(job=job, reason=f"Stopped: {decision.reason}", state=RenderJob.State.CANCELLED)
+        _stopped(job)
+        raise RenderStopped(decision.reason)
+    if not _running(job).update(progress_step=step, progress_total=total, heartbeat_at=timezone.now()):
+        _stopped(job)
+        raise RenderStopped("The job was cancelled.")
+
+
+def _stopped(job: RenderJob) -> None:
+    mine = RenderJob.objects.filter(pk=job.pk, attempts=job.attempts, stopped_at__isnull=True)
+    mine.update(stopped_at=timezone.now())
+
+
+@outlasting_database_restarts
+def job_fail(*, job: RenderJob, reason: str, state: str = RenderJob.State.FAILED) -> bool:
+    changed = charge_refund(_running(job), state=state, error=reason[:4000], finished_at=timezone.now())
+    if changed:
+        log.warning("generation.render_failed job=%s state=%s reason=%s", job.pk, state, reason)
+    return bool(changed)
+
+
+def job_succeed(
+    *, job: RenderJob, video: bytes, device_seconds: float, encode_seconds: float, poster: bytes | None = None
+) -> bool:
+    storage = job.output.field.storage
+    saved: list[str] = []
+    try:
+        saved.append(storage.save(f"renders/{job.owner_id}/{job.pk}.mp4", ContentFile(video)))
+        if poster:
+            saved.append(storage.save(f"posters/{job.owner_id}/{job.pk}.jpg", ContentFile(poster)))
+    except Exception:
+        _delete_quietly(storage, saved)  # a clip without its poster, or half a clip, is not kept
+        raise
+    name, poster_name = saved[0], saved[1] if poster else ""
+    changed = retried(
+        lambda: charge_settle(
+            _running(job),
+            device_seconds=device_seconds,
+            state=RenderJob.State.SUCCEEDED,
+            output=name,
+            poster=poster_name,
+            output_bytes=len(video),
+            finished_at=timezone.now(),
+            gpu_seconds=device_seconds,
+            encode_seconds=encode_seconds,
+            progress_step=F("progress_total"),
+            error="",
+        )
+    )
+    if not changed:
+        # Cancelled, deleted or taken over while encoding: the clip must not outlive the job's state.
+        _delete_quietly(storage, saved)
+    return bool(changed)
+
+
+def _delete_quietly(storage, names: list[str]) -> None:
+    for name in names:
+        try:
+            storage.delete(name)
+        except OSError:
+            log.exception("generation.media_delete_failed name=%s", name)
+
+
+def job_finish(*, job: RenderJob, frames, device_seconds: float) -> bool:
+    """The CPU half of a render: mark the frames, encode them with signed provenance and store the
+    clip, then mark the job done."""
+    from generation import watermark
+    from generation.encoding import encode_mp4
+    from generation.poster import poster_jpeg
+    from generation.provenance import provenance_metadata
+
+    spec = model_get(job.model_key)
+    try:
+        if not retried(lambda: _running(job).update(heartbeat_at=timezone.now())):
+            return False  # cancelled or taken over while it waited for post-processing
+        started = time.perf_counter()
+        video = encode_mp4(
+            watermark.mark_clip(frames, job),
+            fps=spec.fps,
+            crf=settings.BACKLOT_VIDEO_CRF,
+            preset=settings.BACKLOT_VIDEO_PRESET,
+            metadata=provenance_metadata(job),
+        )
+        return job_succeed(
+            job=job,
+            video=video,
+            device_seconds=device_seconds,
+            encode_seconds=time.perf_counter() - started,
+            poster=poster_jpeg(frames),
+        )
+    except Exception as error:
+        log.exception("generation.postprocess_failed job=%s", job.pk)
+        return job_fail(job=job, reason=_postprocess_failure(error))
+
+
+def _postprocess_failure(error: Exception) -> str:
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return "The clip could not be stored: the media storage is full. Its GPU time was refunded; try again later."
+    return f"The clip could not be encoded or stored: {type(error).__name__}: {error}"

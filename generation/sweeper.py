@@ -1,0 +1,60 @@
+"""The sweeper (beat, every minute): no job is left running by a worker that vanished, and no waiting job
+is forgotten by a broker that lost its messages."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from generation.models import RenderJob
+from generation.queue import job_announce, jobs_fail_spent
+from generation.registry import MODELS
+
+log = logging.getLogger(__name__)
+
+
+def jobs_requeue_stale() -> int:
+    """Running jobs whose worker has shown no sign of life for BACKLOT_STALE_SECONDS go back to the
+    queue (their next claim counts as another attempt), or fail with a reason, refunded, once they
+    have had MAX_ATTEMPTS; so no job is left running forever. Returns how many it resolved."""
+    stale_before = timezone.now() - timedelta(seconds=settings.BACKLOT_STALE_SECONDS)
+    silent = Q(state=RenderJob.State.RUNNING, heartbeat_at__lt=stale_before)
+    resolved = jobs_fail_spent(RenderJob.objects.filter(silent))
+    stale = list(RenderJob.objects.filter(silent).values_list("pk", "model_key"))
+    for job_id, model_key in stale:
+        if RenderJob.objects.filter(silent, pk=job_id).update(state=RenderJob.State.QUEUED, worker=""):
+            resolved += 1
+            job_announce(job_id, model_key)
+            log.warning("generation.job_requeued job=%s reason=stale", job_id)
+    return resolved
+
+
+def jobs_reannounce_waiting() -> int:
+    """Waiting jobs whose message the broker no longer holds (a Redis restarted without persistence
+    loses every message) are announced again. Per model, the jobs that have waited longer than
+    BACKLOT_REANNOUNCE_SECONDS without a claim, less the messages still waiting in the model's queue,
+    get a new message each; a message too many only finds nothing to claim. Returns how many."""
+    from generation.broker import messages_waiting
+
+    waited_before = timezone.now() - timedelta(seconds=settings.BACKLOT_REANNOUNCE_SECONDS)
+    waiting = RenderJob.objects.filter(state=RenderJob.State.QUEUED, held=False)
+    announced = 0
+    overdue_models = waiting.filter(queued_at__lt=waited_before).order_by().values_list("model_key", flat=True)
+    for model_key in sorted(set(overdue_models)):
+        spec = MODELS.get(model_key)
+        in_broker = messages_waiting(spec.queue) if spec else None
+        if in_broker is None:
+            continue
+        of_model = waiting.filter(model_key=model_key)
+        overdue = of_model.filter(queued_at__lt=waited_before).order_by("queued_at", "pk")
+        missing = min(overdue.count(), of_model.count() - in_broker)
+        for job_id in overdue.values_list("pk", flat=True)[: max(0, missing)]:
+            job_announce(job_id, model_key)
+            announced += 1
+        if missing > 0:
+            log.warning("generation.jobs_reannounced model=%s count=%d", model_key, missing)
+    return announced
