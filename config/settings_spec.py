@@ -60,7 +60,7 @@ GROUPS = [
         "proxies",
         "The client's address behind proxies",
         "Leak detection, the audit trail, sign-in rate limits, new-network emails and sessions all use the client's "
-        "address (config/client_address.py). The header is believed only when the direct peer is listed in "
+        "address (core/client_address.py). The header is believed only when the direct peer is listed in "
         "BACKLOT_TRUSTED_PROXIES, and is read from the right past every listed proxy. nginx on this box: "
         "127.0.0.1,::1; a load balancer in front of nginx: add its private network (e.g. 10.0.0.0/8); a CDN in front "
         "of that: add the CDN's published egress ranges. See the operator's handbook, \"Behind nginx, a load "
