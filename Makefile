@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: install run web worker test lint check bench browser nginx clean
+.PHONY: install run web worker test test-fast lint check bench browser nginx clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ test: install browser nginx
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m ruff check .
 	$(PY) -m pytest
+
+# Everything but the real-worker and browser tests (marked e2e), on a test database kept between runs
+# (after a new migration: make test-fast ARGS=--create-db). `make test` and CI run everything on a fresh one.
+test-fast: install
+	$(PY) -m pytest -m "not e2e" --reuse-db $(ARGS)
 
 lint: install
 	$(PY) -m ruff check .
