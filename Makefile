@@ -55,10 +55,11 @@ test: install browser nginx
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
-# Everything but the real-worker and browser tests (marked e2e), on a test database kept between runs
-# (after a new migration: make test-fast ARGS=--create-db). `make test` and CI run everything on a fresh one.
+# Everything but the real-worker and browser tests (marked e2e), in TEST_WORKERS processes, on test databases kept
+# between runs (after a new migration: make test-fast ARGS=--create-db). `make test` and CI run all, fresh, in one.
+TEST_WORKERS ?= 2
 test-fast: install
-	$(PY) -m pytest -m "not e2e" --reuse-db $(ARGS)
+	$(PY) -m pytest -m "not e2e" --reuse-db -n $(TEST_WORKERS) $(ARGS)
 
 lint: install
 	$(PY) -m ruff check .

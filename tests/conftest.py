@@ -1,6 +1,7 @@
 """The standing cast and shared fixtures. Every test that shows a page or an endpoint also shows
 that the wrong person is refused; `tester` owns things, `tester2` and `outsider` must not see them."""
 
+import fcntl
 import time
 
 import pytest
@@ -74,9 +75,14 @@ def _complete_sign_in(monkeypatch):
 
 @pytest.fixture(scope="session")
 def smoke_model(django_db_blocker):
-    """The LTX smoke build, made once in BACKLOT_MODELS_DIR if it is missing."""
+    """The LTX smoke build, made once in BACKLOT_MODELS_DIR if it is missing (by one process when pytest-xdist
+    runs several)."""
+    from django.conf import settings
+
     spec = model_get("ltx-video")
-    with django_db_blocker.unblock():
+    settings.BACKLOT_MODELS_DIR.mkdir(parents=True, exist_ok=True)
+    with open(settings.BACKLOT_MODELS_DIR / ".smoke-build.lock", "w") as lock, django_db_blocker.unblock():
+        fcntl.flock(lock, fcntl.LOCK_EX)
         call_command("smoke_build", "ltx-video", "--if-missing", verbosity=0)
     return spec
 
