@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: install run web worker test lint docs check bench browser nginx clean
+.PHONY: install run web worker test test-fast lint docs check bench browser nginx clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,12 @@ test: install browser nginx
 	$(VENV)/bin/lint-imports
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet
 	$(PY) -m pytest
+
+# Everything but the real-worker and browser tests (marked e2e), in TEST_WORKERS processes, on test databases kept
+# between runs (after a new migration: make test-fast ARGS=--create-db). `make test` and CI run all, fresh, in one.
+TEST_WORKERS ?= 2
+test-fast: install
+	$(PY) -m pytest -m "not e2e" --reuse-db -n $(TEST_WORKERS) $(ARGS)
 
 lint: install
 	$(PY) -m ruff check .

@@ -1,6 +1,7 @@
 """The standing cast and shared fixtures. Every test that shows a page or an endpoint also shows
 that the wrong person is refused; `tester` owns things, `tester2` and `outsider` must not see them."""
 
+import fcntl
 import time
 
 import pytest
@@ -19,20 +20,25 @@ def media_root(tmp_path_factory):
     return tmp_path_factory.mktemp("media")
 
 
+def settings_for_tests(media_root, storages) -> dict:
+    """What every test runs under; also applied by module-scoped worlds built before a test's own settings."""
+    return {
+        "MEDIA_ROOT": media_root,
+        "PASSWORD_HASHERS": ["django.contrib.auth.hashers.MD5PasswordHasher"],
+        # In-process renders finish before job_render returns (the test's transaction is invisible to the
+        # post-processing thread's own connection); the real workers in tests/e2e use the thread.
+        "BACKLOT_POSTPROCESS_INLINE": True,
+        "STORAGES": {**storages, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}},
+    }
+
+
 @pytest.fixture(autouse=True)
 def _test_settings(settings, media_root):
     from django.core.cache import cache
 
     cache.clear()  # throttles and rate limits start from zero in every test
-    settings.MEDIA_ROOT = media_root
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    # In-process renders finish before job_render returns (the test's transaction is invisible to the
-    # post-processing thread's own connection); the real workers in tests/e2e use the thread.
-    settings.BACKLOT_POSTPROCESS_INLINE = True
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
+    for name, value in settings_for_tests(media_root, settings.STORAGES).items():
+        setattr(settings, name, value)
 
 
 _force_login_only = Client.force_login
@@ -69,9 +75,14 @@ def _complete_sign_in(monkeypatch):
 
 @pytest.fixture(scope="session")
 def smoke_model(django_db_blocker):
-    """The LTX smoke build, made once in BACKLOT_MODELS_DIR if it is missing."""
+    """The LTX smoke build, made once in BACKLOT_MODELS_DIR if it is missing (by one process when pytest-xdist
+    runs several)."""
+    from django.conf import settings
+
     spec = model_get("ltx-video")
-    with django_db_blocker.unblock():
+    settings.BACKLOT_MODELS_DIR.mkdir(parents=True, exist_ok=True)
+    with open(settings.BACKLOT_MODELS_DIR / ".smoke-build.lock", "w") as lock, django_db_blocker.unblock():
+        fcntl.flock(lock, fcntl.LOCK_EX)
         call_command("smoke_build", "ltx-video", "--if-missing", verbosity=0)
     return spec
 
@@ -81,21 +92,19 @@ def password():
     return PASSWORD
 
 
-@pytest.fixture
-def programme(db):
+# The standing cast as plain functions too, for worlds built once per module (tests/test_access_matrix.py).
+def standing_programme():
     return programme_create(name="Alpha")
 
 
-@pytest.fixture
-def cohort(programme):
+def standing_cohort(programme):
     return cohort_create(
         programme=programme, name="Wave 1", max_frames=257, max_width=1280, max_height=1280, max_steps=100,
         gpu_seconds_per_day=100_000, gpu_seconds_total=1_000_000, max_queued_jobs=10,
     )  # fmt: skip
 
 
-@pytest.fixture
-def red_team(programme):
+def standing_red_team(programme):
     return cohort_create(programme=programme, name="Red team", max_queued_jobs=10)
 
 
@@ -105,27 +114,62 @@ def member(email, *, programme, role, cohort=None, **fields):
     return user
 
 
-@pytest.fixture
-def tester(cohort):
-    """An artist in Wave 1 with a roomy grant."""
+def standing_tester(cohort):
     return member("tester@example.org", programme=cohort.programme, role=Role.ARTIST, cohort=cohort,
                   display_name="Tess Tester")  # fmt: skip
 
 
+def standing_tester2(cohort):
+    return member("tester2@example.org", programme=cohort.programme, role=Role.ARTIST, cohort=cohort)
+
+
+def standing_red_teamer(red_team):
+    return member("redteam@example.org", programme=red_team.programme, role=Role.RED_TEAMER, cohort=red_team)
+
+
+def standing_reviewer(programme):
+    return with_totp(member("reviewer@example.org", programme=programme, role=Role.REVIEWER))
+
+
+def standing_outsider():
+    return UserFactory(email="outsider@example.org")
+
+
+@pytest.fixture
+def programme(db):
+    return standing_programme()
+
+
+@pytest.fixture
+def cohort(programme):
+    return standing_cohort(programme)
+
+
+@pytest.fixture
+def red_team(programme):
+    return standing_red_team(programme)
+
+
+@pytest.fixture
+def tester(cohort):
+    """An artist in Wave 1 with a roomy grant."""
+    return standing_tester(cohort)
+
+
 @pytest.fixture
 def tester2(cohort):
-    return member("tester2@example.org", programme=cohort.programme, role=Role.ARTIST, cohort=cohort)
+    return standing_tester2(cohort)
 
 
 @pytest.fixture
 def red_teamer(red_team):
-    return member("redteam@example.org", programme=red_team.programme, role=Role.RED_TEAMER, cohort=red_team)
+    return standing_red_teamer(red_team)
 
 
 @pytest.fixture
 def reviewer(programme):
     """Reviewers watch unreleased films: like all staff, they have two-factor set up."""
-    return with_totp(member("reviewer@example.org", programme=programme, role=Role.REVIEWER))
+    return standing_reviewer(programme)
 
 
 def with_totp(user):
@@ -147,7 +191,7 @@ def admin_user(programme):
 @pytest.fixture
 def outsider(db):
     """Signed up somehow, but in no programme and with no grant."""
-    return UserFactory(email="outsider@example.org")
+    return standing_outsider()
 
 
 @pytest.fixture

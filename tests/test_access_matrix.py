@@ -33,12 +33,14 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.utils import timezone
 
@@ -60,7 +62,19 @@ from generation.media import media_url
 from generation.presets import preset_create
 from generation.prompt_policy import prompt_rule_create
 from tests.competition.conftest import close, enter, make_call, watch_through
-from tests.conftest import member, with_totp
+from tests.conftest import (
+    member,
+    settings_for_tests,
+    standing_cohort,
+    standing_outsider,
+    standing_programme,
+    standing_red_team,
+    standing_red_teamer,
+    standing_reviewer,
+    standing_tester,
+    standing_tester2,
+    with_totp,
+)
 from tests.factories import PASSWORD, RenderJobFactory, UserFactory
 from tests.feedback.conftest import finished_clip
 
@@ -339,25 +353,21 @@ DOORS = {
 # fmt: on
 
 
-@pytest.fixture
-def programme_admin(programme):
+def _programme_admin(programme):
     return with_totp(member("padmin@example.org", programme=programme, role=Role.ADMIN))
 
 
-@pytest.fixture
-def staff(db):
+def _staff():
     return with_totp(UserFactory(email="staff@example.org", is_staff=True))
 
 
-@pytest.fixture
-def other_admin(db):
+def _other_admin():
     beta = programme_create(name="Beta")
     cohort_create(programme=beta, name="Beta wave")
     return with_totp(member("beta-admin@example.org", programme=beta, role=Role.ADMIN))
 
 
-@pytest.fixture
-def suspended(cohort, programme_admin):
+def _suspended(cohort, programme_admin):
     person = member("suspended@example.org", programme=cohort.programme, role=Role.ARTIST, cohort=cohort)
     suspend(programme=cohort.programme, user=person,
                       reason="Shared a login", actor=programme_admin)  # fmt: skip
@@ -365,15 +375,7 @@ def suspended(cohort, programme_admin):
     return person
 
 
-@pytest.fixture
-def cast(outsider, tester, tester2, red_teamer, reviewer, programme_admin, staff, other_admin, suspended):
-    return {"anonymous": None, "outsider": outsider, "tester": tester, "tester2": tester2, "red_teamer": red_teamer,
-            "reviewer": with_totp(reviewer), "admin": programme_admin, "staff": staff,
-            "other_admin": other_admin, "suspended": suspended}  # fmt: skip
-
-
-@pytest.fixture
-def world(programme, cohort, tester, programme_admin, rates, competition, other_admin, suspended):
+def _world(programme, cohort, tester, programme_admin, competition, other_admin, suspended):
     """One object of every kind a URL can name, owned by tester (or by tester's programme)."""
     clip = finished_clip(tester, programme=programme)
     report = feedback.report_file(
@@ -434,8 +436,7 @@ def world(programme, cohort, tester, programme_admin, rates, competition, other_
     } | competition
 
 
-@pytest.fixture
-def competition(programme, cohort, tester, tester2, reviewer, red_teamer, programme_admin):
+def _competition(programme, cohort, tester, tester2, reviewer, red_teamer, programme_admin):
     """An open call for Wave 1 with the tester's entry (a real MP4) assigned to the reviewer, who stepped away
     from tester2's and declared a conflict with the red teamer; a published call where the tester's entry was
     reviewed and appealed; and a draft call that only the admins see."""
@@ -486,11 +487,66 @@ def competition(programme, cohort, tester, tester2, reviewer, red_teamer, progra
     }
 
 
-@pytest.fixture
-def rates(programme, programme_admin):
+def _rates(programme, programme_admin):
     for kind in ("feedback", "bug"):
         rate_publish(programme=programme, kind=kind, severity="", points=1, amount="2", currency="USD",
                      actor=programme_admin)  # fmt: skip
+
+
+def _media_files(root: Path) -> set[Path]:
+    return {path for path in root.rglob("*") if path.is_file()}
+
+
+@pytest.fixture(scope="module")
+def shared_world(django_db_setup, django_db_blocker, media_root):
+    """The cast and the world, built once for all roles: in a transaction held for the whole module and rolled
+    back after it, each test running in a savepoint inside it (as Django's ``setUpTestData``). Returns the
+    cast's ids, the world, and the files the world stored (deletions are not rolled back with the database)."""
+    from django.conf import settings
+
+    overrides = settings_for_tests(media_root, settings.STORAGES)
+    with django_db_blocker.unblock(), override_settings(**overrides), transaction.atomic():
+        cache.clear()
+        before = _media_files(media_root)
+        outsider = standing_outsider()
+        programme = standing_programme()
+        cohort = standing_cohort(programme)
+        tester = standing_tester(cohort)
+        tester2 = standing_tester2(cohort)
+        red_teamer = standing_red_teamer(standing_red_team(programme))
+        reviewer = standing_reviewer(programme)
+        programme_admin = _programme_admin(programme)
+        staff = _staff()
+        other_admin = _other_admin()
+        suspended = _suspended(cohort, programme_admin)
+        _rates(programme, programme_admin)
+        competition = _competition(programme, cohort, tester, tester2, reviewer, red_teamer, programme_admin)
+        world = _world(programme, cohort, tester, programme_admin, competition, other_admin, suspended)
+        people = {"outsider": outsider, "tester": tester, "tester2": tester2, "red_teamer": red_teamer,
+                  "reviewer": reviewer, "admin": programme_admin, "staff": staff, "other_admin": other_admin,
+                  "suspended": suspended}  # fmt: skip
+        stored = {path: path.read_bytes() for path in _media_files(media_root) - before}
+        yield {role: person.pk for role, person in people.items()}, world, stored
+        transaction.set_rollback(True)
+
+
+@pytest.fixture
+def world(shared_world, db):
+    """One object of every kind a URL can name, owned by tester (or by tester's programme); what a test deleted
+    from storage is put back after it."""
+    _, objects, stored = shared_world
+    yield objects
+    for path, data in stored.items():
+        if not path.is_file() or path.read_bytes() != data:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+
+
+@pytest.fixture
+def cast(shared_world, world):
+    """Each role's person, read afresh for each test."""
+    people = get_user_model().objects.in_bulk(shared_world[0].values())
+    return {"anonymous": None} | {role: people[pk] for role, pk in shared_world[0].items()}
 
 
 def _outcome(response) -> str:

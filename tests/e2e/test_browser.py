@@ -28,7 +28,7 @@ def test_sign_in_render_watch_progress_and_play(celery_worker, live_server, page
     page.select_option("select[name=num_frames]", "49")
     page.fill("input[name=width]", "704")
     page.fill("input[name=height]", "480")
-    page.fill("input[name=num_steps]", "60")
+    page.fill("input[name=num_steps]", "30")
     page.fill("input[name=seed]", "7")
     page.click("button:has-text('Render')")
 

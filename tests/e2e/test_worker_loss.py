@@ -14,7 +14,7 @@ from tests.e2e.conftest import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-SETTINGS = {"prompt": "a slow storm", "model_key": "ltx-video", "num_frames": 65, "width": 704, "height": 480,
+SETTINGS = {"prompt": "a slow storm", "model_key": "ltx-video", "num_frames": 25, "width": 704, "height": 480,
             "num_steps": 40, "guidance_scale": 3.0, "seed": 3}  # fmt: skip
 
 
