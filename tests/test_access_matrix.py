@@ -51,7 +51,7 @@ from access.tokens import token_create
 from competition import calls, results, reviews
 from competition.media import film_url
 from competition.models import ReviewAssignment
-from feedback import services as feedback
+from feedback import model_versions, ratings, reports
 from feedback.ledger import ledger_credit
 from feedback.models import Attachment, LedgerEntry
 from feedback.payouts import payout_run
@@ -376,13 +376,13 @@ def cast(outsider, tester, tester2, red_teamer, reviewer, programme_admin, staff
 def world(programme, cohort, tester, programme_admin, rates, competition, other_admin, suspended):
     """One object of every kind a URL can name, owned by tester (or by tester's programme)."""
     clip = finished_clip(tester, programme=programme)
-    report = feedback.report_file(
+    report = reports.report_file(
         reporter=tester, kind="bug", title="Flicker", steps="Render", expected="calm", actual="flicker", job=clip,
         attachments=[SimpleUploadedFile("worker.log", b"step 1/2\nCUDA error\n")],
     )  # fmt: skip
-    rating = feedback.rating_save(job=clip, author=tester, prompt_adherence=4, motion=3, visual_quality=4,
+    rating = ratings.rating_save(job=clip, author=tester, prompt_adherence=4, motion=3, visual_quality=4,
                                   artefacts=2)  # fmt: skip
-    feedback.rating_decide(rating=rating, accept=True, actor=programme_admin)
+    ratings.rating_decide(rating=rating, accept=True, actor=programme_admin)
     # A rate in force three days ago, so that the payout below has someone to pay (an empty one is refused).
     ContributionRate.objects.create(programme=programme, kind="bug", severity="", points=1, amount="2",
                                     currency="USD", effective_from=timezone.now() - timedelta(days=30))  # fmt: skip
@@ -401,7 +401,7 @@ def world(programme, cohort, tester, programme_admin, rates, competition, other_
     alert = alert_raise(kind=LeakAlert.Kind.NETWORKS, user=tester, credential=session_credential("gone"),
                         session_key="gone", networks=5)  # fmt: skip
     token, _ = token_create(user=tester, name="laptop", scopes=["read"])
-    version = feedback.model_version_create(programme=programme, model_key="ltx-video", version="0.9.1",
+    version = model_versions.model_version_create(programme=programme, model_key="ltx-video", version="0.9.1",
                                             actor=programme_admin)  # fmt: skip
     return {
         "clip": clip.pk,
@@ -420,7 +420,7 @@ def world(programme, cohort, tester, programme_admin, rates, competition, other_
         "ledger_entry": LedgerEntry.objects.filter(person=tester).first().pk,
         "payout": payout.pk,
         "offer": showcase_offer(job=clip, artist=tester).pk,
-        "version": feedback.model_version_ship(model_version=version, actor=programme_admin).pk,
+        "version": model_versions.model_version_ship(model_version=version, actor=programme_admin).pk,
         "invitation": invitation.pk,
         "invitation_token": invitation_token,
         "suspension": suspension.pk,
