@@ -53,7 +53,7 @@ preset_create(name="Night city", owner=user, actor=user,
               settings={"model_key": "ltx-video", "num_frames": 25, "width": 256, "height": 192, "num_steps": 4,
                         "guidance_scale": 3.0, "negative_prompt": "", "seed": None})
 reports.report_file(reporter=user, kind="bug", title="Last frames turn grey", severity="high", job=job,
-                     steps="Render 9 frames", expected="colour", actual="grey")
+                    steps="Render 9 frames", expected="colour", actual="grey")
 _, token = token_create(user=user, name="fuzz", scopes=["read", "generate", "feedback"])
 print("TOKEN" + json.dumps(token))
 """

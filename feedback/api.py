@@ -172,7 +172,7 @@ class ReportViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.L
             if category is None:
                 raise exceptions.ValidationError({"harm_category": [f"No category of harm named {category_name!r}."]})
         report = reports.report_file(reporter=request.user, job=job, programme=programme,
-                                      harm_category=category, **data)  # fmt: skip
+                                     harm_category=category, **data)  # fmt: skip
         return Response(ReportSerializer(report).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(

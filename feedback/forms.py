@@ -1,4 +1,5 @@
-"""Forms check the shape of what was typed; feedback/services.py enforces the rules."""
+"""Forms check the shape of what was typed; the services (feedback/reports.py, ratings.py, health.py ...) enforce
+the rules."""
 
 from __future__ import annotations
 

@@ -116,7 +116,7 @@ def report_assign(request, programme, report_id):
     if form.is_valid():
         try:
             reports.report_assign(report=report, assignee=form.cleaned_data["assignee"], actor=request.user,
-                                   ip=client_ip(request))  # fmt: skip
+                                  ip=client_ip(request))  # fmt: skip
         except ValidationError as error:
             form_errors_from(form, error)
         else:
@@ -312,7 +312,7 @@ def versions(request, programme):
         if form.is_valid():
             try:
                 model_versions.model_version_create(programme=programme, actor=request.user, ip=client_ip(request),
-                                              **form.cleaned_data)  # fmt: skip
+                                                    **form.cleaned_data)  # fmt: skip
             except ValidationError as error:
                 form_errors_from(form, error)
             else:

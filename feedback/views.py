@@ -73,7 +73,7 @@ def _file_report(request, *, kind: str, job: RenderJob | None, programme: Progra
         fields = dict(form.cleaned_data)
         try:
             report = reports.report_file(reporter=request.user, kind=kind, job=job, programme=programme,
-                                          page_url=_safe_from(request), **fields)  # fmt: skip
+                                         page_url=_safe_from(request), **fields)  # fmt: skip
         except ValidationError as error:
             form_errors_from(form, error)
         else:
@@ -193,7 +193,7 @@ def report_comment(request, report_id):
     if form.is_valid():
         try:
             reports.report_comment(report=report, author=request.user, body=form.cleaned_data["body"],
-                                    ip=client_ip(request))  # fmt: skip
+                                   ip=client_ip(request))  # fmt: skip
         except ValidationError as error:
             form_errors_from(form, error)
         else:

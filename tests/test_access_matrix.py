@@ -381,7 +381,7 @@ def world(programme, cohort, tester, programme_admin, rates, competition, other_
         attachments=[SimpleUploadedFile("worker.log", b"step 1/2\nCUDA error\n")],
     )  # fmt: skip
     rating = ratings.rating_save(job=clip, author=tester, prompt_adherence=4, motion=3, visual_quality=4,
-                                  artefacts=2)  # fmt: skip
+                                 artefacts=2)  # fmt: skip
     ratings.rating_decide(rating=rating, accept=True, actor=programme_admin)
     # A rate in force three days ago, so that the payout below has someone to pay (an empty one is refused).
     ContributionRate.objects.create(programme=programme, kind="bug", severity="", points=1, amount="2",
@@ -402,7 +402,7 @@ def world(programme, cohort, tester, programme_admin, rates, competition, other_
                         session_key="gone", networks=5)  # fmt: skip
     token, _ = token_create(user=tester, name="laptop", scopes=["read"])
     version = model_versions.model_version_create(programme=programme, model_key="ltx-video", version="0.9.1",
-                                            actor=programme_admin)  # fmt: skip
+                                                  actor=programme_admin)  # fmt: skip
     return {
         "clip": clip.pk,
         "queued_job": RenderJobFactory(owner=tester, grant=clip.grant, state="queued").pk,

@@ -97,7 +97,7 @@ def existing(tester, programme, admin_user, rates):
     )  # fmt: skip
     rating = ratings.rating_save(job=clip, author=tester, prompt_adherence=4, motion=3, visual_quality=4, artefacts=2)
     report = reports.report_file(reporter=tester, kind="bug", title="Last frames turn grey", severity="high", job=clip,
-                                  steps="Render 9 frames", expected="colour", actual="grey")  # fmt: skip
+                                 steps="Render 9 frames", expected="colour", actual="grey")  # fmt: skip
     reports.report_transition(report=report, to_state="confirmed", actor=admin_user)
     return {
         "clips": [str(clip.pk)],

@@ -131,7 +131,7 @@ def _reports(reporter, programme):
     def fill(count):
         for _ in range(count):
             reports.report_file(reporter=reporter, kind="bug", title=f"row-{next(counter)} grey frames",
-                                 programme=programme, steps="render anything")  # fmt: skip
+                                programme=programme, steps="render anything")  # fmt: skip
 
     return fill
 
@@ -153,7 +153,7 @@ def _ratings(tester):
             job = RenderJobFactory(owner=tester, grant=Grant.objects.get(user=tester), state="succeeded",
                                    prompt=f"row-{n} rated", finished_at=timezone.now())  # fmt: skip
             ratings.rating_save(job=job, author=tester, comment=f"row-{n} rating", prompt_adherence=4, motion=3,
-                                 visual_quality=5, artefacts=2)  # fmt: skip
+                                visual_quality=5, artefacts=2)  # fmt: skip
 
     return fill
 
@@ -169,7 +169,7 @@ def _credits(tester, programme):
     def fill(count):
         for _ in range(count):
             report = reports.report_file(reporter=tester, kind="bug", title=f"row-{next(counter)} credited",
-                                          programme=programme, steps="s")  # fmt: skip
+                                         programme=programme, steps="s")  # fmt: skip
             ledger_credit(person=tester, programme=programme, kind="bug", source=report,
                           reason=f"{report.title} confirmed")  # fmt: skip
 

@@ -101,7 +101,7 @@ def test_a_tester_cannot_triage_even_their_own_report(tester_client, tester):
 
 def test_a_reporter_sees_the_clock_against_the_published_targets(tester_client, tester, admin_user, programme):
     health.targets_publish(programme=programme, actor=admin_user, first_response_hours=4, triage_hours=24,
-                             credit_hours=72, payout_days=7)  # fmt: skip
+                           credit_hours=72, payout_days=7)  # fmt: skip
     report = _bug(tester)
     page = tester_client.get(report.get_absolute_url()).content.decode()
     assert "of 4 h" in page and "of 24 h" in page and "of 72 h" in page
@@ -122,7 +122,7 @@ def test_rating_aggregates_per_model_and_version_with_charts_and_csv(admin_clien
     first = finished_clip(tester, programme=programme)
     ratings.rating_save(job=first, author=tester, prompt_adherence=2, motion=2, visual_quality=2, artefacts=2)
     version = model_versions.model_version_create(programme=programme, model_key="ltx-video", version="0.9.5",
-                                            actor=admin_user)  # fmt: skip
+                                                  actor=admin_user)  # fmt: skip
     model_versions.model_version_ship(model_version=version, actor=admin_user)
     second = finished_clip(tester, programme=programme, seed=8)
     ratings.rating_save(job=second, author=tester, prompt_adherence=4, motion=5, visual_quality=4, artefacts=3)
@@ -144,11 +144,11 @@ def test_release_notes_credit_the_reporters_of_the_bugs_a_version_fixed(
     client, admin_user, tester, tester2, red_teamer, harm, programme
 ):
     version = model_versions.model_version_create(programme=programme, model_key="ltx-video", version="1.0",
-                                            actor=admin_user)  # fmt: skip
+                                                  actor=admin_user)  # fmt: skip
     fixed = _bug(tester, title="Grey last frames", credit_name="Tess T.")
     anonymous = _bug(tester2, title="Seed ignored", credit_name="")
     finding = reports.report_file(reporter=red_teamer, kind="finding", title="Secret harm", harm_category=harm,
-                                   outcome="bad")  # fmt: skip
+                                  outcome="bad")  # fmt: skip
     for report in (fixed, anonymous, finding):
         reports.report_transition(report=report, to_state="confirmed", actor=admin_user)
         reports.report_transition(report=report, to_state="fixed", fixed_in=version, actor=admin_user)

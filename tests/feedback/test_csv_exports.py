@@ -53,12 +53,12 @@ def test_every_export_guards_what_people_typed(tester, admin_user, admin_client,
     tester.display_name = FORMULA
     tester.save(update_fields=["display_name"])
     version = model_versions.model_version_create(programme=programme, model_key="ltx-video", version="-1+cmd",
-                                            actor=admin_user)  # fmt: skip
+                                                  actor=admin_user)  # fmt: skip
     model_versions.model_version_ship(model_version=version, actor=admin_user)
     ModelVersion.objects.filter(pk=version.pk).update(shipped_at=timezone.now() - timedelta(days=3))
     clip = finished_clip(tester, programme=programme, prompt="+a paper boat")
     rating = ratings.rating_save(job=clip, author=tester, prompt_adherence=4, motion=4, visual_quality=4,
-                                  artefacts=4, comment="@SUM(1,2)")  # fmt: skip
+                                 artefacts=4, comment="@SUM(1,2)")  # fmt: skip
     ratings.rating_decide(rating=rating, accept=True, actor=admin_user)
     report = reports.report_file(reporter=tester, kind="bug", title="=1+2", steps="s", severity="high")
     reports.report_transition(report=report, to_state="confirmed", actor=admin_user)

@@ -41,7 +41,7 @@ def client_for(user):
 
 def _bug(reporter):
     return reports.report_file(reporter=reporter, kind="bug", title="Grey frames", severity="high",
-                                steps="Render 9 frames", expected="colour", actual="grey")  # fmt: skip
+                               steps="Render 9 frames", expected="colour", actual="grey")  # fmt: skip
 
 
 def test_nobody_confirms_their_own_bug_report(admin_artist, admin_client, second_admin, rates):
@@ -65,7 +65,7 @@ def test_nobody_confirms_their_own_bug_report(admin_artist, admin_client, second
 
 def test_nobody_accepts_their_own_finding(admin_artist, second_admin, rates, harm):
     finding = reports.report_file(reporter=admin_artist, kind="finding", title="Gore through a synonym",
-                                   severity="critical", harm_category=harm, outcome="It rendered it.")  # fmt: skip
+                                  severity="critical", harm_category=harm, outcome="It rendered it.")  # fmt: skip
     with pytest.raises(PermissionDenied, match="You cannot accept your own red-team finding"):
         reports.report_transition(report=finding, to_state="confirmed", actor=admin_artist)
     assert not LedgerEntry.objects.exists()
@@ -76,7 +76,7 @@ def test_nobody_accepts_their_own_finding(admin_artist, second_admin, rates, har
 def test_nobody_accepts_their_own_rating(admin_artist, admin_client, second_admin, programme, rates):
     clip = finished_clip(admin_artist, programme=programme)
     rating = ratings.rating_save(job=clip, author=admin_artist, prompt_adherence=5, motion=5, visual_quality=5,
-                                  artefacts=5, comment="Mine is great")  # fmt: skip
+                                 artefacts=5, comment="Mine is great")  # fmt: skip
     with pytest.raises(PermissionDenied, match="You cannot accept your own feedback"):
         ratings.rating_decide(rating=rating, accept=True, actor=admin_artist)
 

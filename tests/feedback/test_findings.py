@@ -49,7 +49,7 @@ def test_findings_are_seen_only_by_their_reporter_and_the_programmes_admins(
     client, red_teamer, tester, tester2, reviewer, outsider, admin_user, harm, red_clip, rates
 ):
     finding = reports.report_file(reporter=red_teamer, kind="finding", title="Secret finding", job=red_clip,
-                                   harm_category=harm, outcome="harm", severity="critical")  # fmt: skip
+                                  harm_category=harm, outcome="harm", severity="critical")  # fmt: skip
     reports.report_transition(report=finding, to_state="confirmed", actor=admin_user)
     client.force_login(red_teamer)
     page = client.get(finding.get_absolute_url()).content.decode()
@@ -85,7 +85,7 @@ def test_the_api_never_lists_another_persons_findings(red_teamer, tester, harm, 
     from rest_framework.test import APIClient
 
     reports.report_file(reporter=red_teamer, kind="finding", title="Secret finding", harm_category=harm,
-                         outcome="harm")  # fmt: skip
+                        outcome="harm")  # fmt: skip
     api = APIClient()
     api.force_authenticate(tester)
     assert api.get("/api/v1/feedback/reports/").json()["results"] == []
@@ -97,7 +97,7 @@ def test_a_persons_data_export_holds_their_own_findings_only(client, red_teamer,
     import zipfile
 
     reports.report_file(reporter=red_teamer, kind="finding", title="Secret finding", harm_category=harm,
-                         outcome="harm")  # fmt: skip
+                        outcome="harm")  # fmt: skip
     client.force_login(tester)
     archive = zipfile.ZipFile(io.BytesIO(client.get("/account/export/").content))
     assert all(b"Secret finding" not in archive.read(name) for name in archive.namelist())

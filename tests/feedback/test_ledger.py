@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 
 def _bug(reporter, *, severity="high", job=None, title="The last frames turn grey"):
     return reports.report_file(reporter=reporter, kind="bug", title=title, severity=severity, job=job,
-                                steps="Render any prompt with 9 frames", expected="colour", actual="grey")  # fmt: skip
+                               steps="Render any prompt with 9 frames", expected="colour", actual="grey")  # fmt: skip
 
 
 def _entries(person, kind=None):
@@ -77,14 +77,14 @@ def test_an_accepted_finding_is_credited_at_the_finding_rate(red_teamer, admin_u
 
 def test_accepted_feedback_is_credited_once_per_item(tester, admin_user, rates, clip):
     rating = ratings.rating_save(job=clip, author=tester, prompt_adherence=4, motion=3, visual_quality=2,
-                                  artefacts=5, comment="Flicker at the end", tags="flicker, colour")  # fmt: skip
+                                 artefacts=5, comment="Flicker at the end", tags="flicker, colour")  # fmt: skip
     for accept in [True, False, True, True]:
         ratings.rating_decide(rating=rating, accept=accept, actor=admin_user)
     [entry] = _entries(tester)
     assert (entry.kind, entry.points, entry.amount) == ("feedback", 1, Decimal("2.00"))
     ratings.rating_decide(rating=ratings.rating_save(job=finished_clip(tester, programme=clip.grant.programme),
-                                                       author=tester, prompt_adherence=5, motion=5, visual_quality=5,
-                                                       artefacts=5), accept=True, actor=admin_user)  # fmt: skip
+                                                     author=tester, prompt_adherence=5, motion=5, visual_quality=5,
+                                                     artefacts=5), accept=True, actor=admin_user)  # fmt: skip
     assert len(_entries(tester, "feedback")) == 2
 
 
@@ -176,7 +176,7 @@ def test_a_report_wrongly_marked_duplicate_is_credited_once_whatever_path_brings
     for path in paths:
         for state in path:
             reports.report_transition(report=report, to_state=state, actor=admin_user,
-                                       duplicate_of=original if state == "duplicate" else None)  # fmt: skip
+                                      duplicate_of=original if state == "duplicate" else None)  # fmt: skip
         assert _net(tester) == (50, Decimal("40.00")), path
     assert [entry.kind for entry in _entries(tester)] == ["bug", *["correction"] * 6]
     assert Notification.objects.filter(user=tester, text__contains="its credit is restored").count() == 3

@@ -128,7 +128,7 @@ def test_the_tester_is_told_at_each_change_and_their_statement_shows_the_credit(
     client, tester, tester2, admin_user, rates, clip, django_capture_on_commit_callbacks
 ):
     report = reports.report_file(reporter=tester, kind="bug", title="Grey frames", job=clip, steps="s",
-                                  severity="critical")  # fmt: skip
+                                 severity="critical")  # fmt: skip
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):  # mail goes once the change commits
         reports.report_transition(report=report, to_state="triaged", actor=admin_user)
