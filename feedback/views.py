@@ -152,11 +152,7 @@ def admins_of(programme):
 
 def report_context(request, report, **forms) -> dict:
     is_admin = is_programme_admin(request.user, report.programme)
-    admins = (
-        Report._meta.get_field("assignee")
-        .related_model.objects.filter(memberships__programme=report.programme, memberships__role=Role.ADMIN)
-        .distinct()
-    )
+    admins = admins_of(report.programme)
     context = {
         "report": report,
         "is_admin": is_admin,
