@@ -37,7 +37,7 @@ from access.models import Role
 from access.people import user_create
 from access.programmes import cohort_create, membership_add, programme_create
 from access.tokens import token_create
-from feedback import services as feedback
+from feedback import reports
 from generation.presets import preset_create
 from generation.submission import job_create
 
@@ -52,8 +52,8 @@ job = job_create(owner=user, prompt="a lighthouse at dawn", model_key="ltx-video
 preset_create(name="Night city", owner=user, actor=user,
               settings={"model_key": "ltx-video", "num_frames": 25, "width": 256, "height": 192, "num_steps": 4,
                         "guidance_scale": 3.0, "negative_prompt": "", "seed": None})
-feedback.report_file(reporter=user, kind="bug", title="Last frames turn grey", severity="high", job=job,
-                     steps="Render 9 frames", expected="colour", actual="grey")
+reports.report_file(reporter=user, kind="bug", title="Last frames turn grey", severity="high", job=job,
+                    steps="Render 9 frames", expected="colour", actual="grey")
 _, token = token_create(user=user, name="fuzz", scopes=["read", "generate", "feedback"])
 print("TOKEN" + json.dumps(token))
 """

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from core.input_checks import TEXT_AREA, CheckedInput
 from core.parsers import BoundedJSONParser
-from feedback import services
+from feedback import clips, ratings, reports
 from feedback.ledger import statement_for
 from feedback.models import SEVERITIES, ClipRating, HarmCategory, LedgerEntry, Report, ReportEvent
 from generation import gallery
@@ -73,7 +73,7 @@ class ClipRatingViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixi
         incoming.is_valid(raise_exception=True)
         data = dict(incoming.validated_data)
         job = _own_job(request, data.pop("job"))
-        rating = services.rating_save(job=job, author=request.user, **data)
+        rating = ratings.rating_save(job=job, author=request.user, **data)
         return Response(ClipRatingSerializer(rating).data, status=status.HTTP_201_CREATED)
 
 
@@ -164,15 +164,15 @@ class ReportViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.L
         data = dict(incoming.validated_data)
         job = _own_job(request, data.pop("job")) if data["job"] else None
         data.pop("job", None)
-        programme = services.job_programme(job) if job else services.reporter_programme(person=request.user)
+        programme = clips.job_programme(job) if job else reports.reporter_programme(person=request.user)
         category_name = data.pop("harm_category")
         category = None
         if category_name:
             category = HarmCategory.objects.filter(programme=programme, name__iexact=category_name).first()
             if category is None:
                 raise exceptions.ValidationError({"harm_category": [f"No category of harm named {category_name!r}."]})
-        report = services.report_file(reporter=request.user, job=job, programme=programme,
-                                      harm_category=category, **data)  # fmt: skip
+        report = reports.report_file(reporter=request.user, job=job, programme=programme,
+                                     harm_category=category, **data)  # fmt: skip
         return Response(ReportSerializer(report).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -185,7 +185,7 @@ class ReportViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.L
         report = self.get_object()
         incoming = CommentSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        services.report_comment(report=report, author=request.user, body=incoming.validated_data["body"])
+        reports.report_comment(report=report, author=request.user, body=incoming.validated_data["body"])
         return Response(ReportSerializer(self.get_queryset().get(pk=report.pk)).data, status=status.HTTP_201_CREATED)
 
 

@@ -21,16 +21,21 @@ def _nice_max(value: float) -> float:
     return float(value)
 
 
+def _svg_open(title: str) -> list[str]:
+    """The opening of every chart: the titled SVG element and its white background."""
+    return [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'aria-label="{escape(title)}"><title>{escape(title)}</title>',
+        f'<rect x="0" y="0" width="{WIDTH}" height="{HEIGHT}" fill="#fff"/>',
+    ]
+
+
 def line_chart(
     series: dict[str, list[tuple[datetime, float]]], *, title: str, y_label: str = "", y_max: float | None = None
 ) -> SafeString:
     """One line per series, x by time, with a legend; an empty chart says there is no data yet."""
     points = [point for values in series.values() for point in values]
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-        f'aria-label="{escape(title)}"><title>{escape(title)}</title>',
-        f'<rect x="0" y="0" width="{WIDTH}" height="{HEIGHT}" fill="#fff"/>',
-    ]
+    parts = _svg_open(title)
     if not points:
         parts.append(f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" fill="#6b6b70">No data yet</text>')
         return mark_safe("".join(parts) + "</svg>")  # noqa: S308 - every piece of text is escaped above
@@ -72,11 +77,7 @@ def line_chart(
 
 
 def bar_chart(bars: list[tuple[str, float]], *, title: str, y_max: float | None = None) -> SafeString:
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-        f'aria-label="{escape(title)}"><title>{escape(title)}</title>',
-        f'<rect x="0" y="0" width="{WIDTH}" height="{HEIGHT}" fill="#fff"/>',
-    ]
+    parts = _svg_open(title)
     if not bars:
         parts.append(f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" fill="#6b6b70">No data yet</text>')
         return mark_safe("".join(parts) + "</svg>")  # noqa: S308

@@ -1,4 +1,5 @@
-"""Forms check the shape of what was typed; feedback/services.py enforces the rules."""
+"""Forms check the shape of what was typed; the services (feedback/reports.py, ratings.py, health.py ...) enforce
+the rules."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from django import forms
 from core.input_checks import CheckedInput
 from feedback.ledger import is_own_work
 from feedback.models import SEVERITIES, HarmCategory, ModelVersion, Report, ShowcaseUse
-from feedback.services import CREDITED_STATES, TRANSITIONS
+from feedback.reports import CREDITED_STATES, TRANSITIONS
 from generation.registry import model_choices
 
 SCORE_CHOICES = [(value, str(value)) for value in range(1, 6)]

@@ -24,6 +24,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from access.audit import audit
+from access.models import Membership, Role
 from access.rates import rate_for
 from feedback.models import LedgerEntry
 from feedback.notify import notify
@@ -48,6 +49,19 @@ def own_work_refuse(*, actor, person, what: str) -> None:
             f"You cannot {what}: nobody credits their own work. Another admin of the programme (or the operator's "
             "superuser) must; in a programme with one admin it waits until a second admin is added."
         )
+
+
+def own_work_note(*, programme, what: str) -> str:
+    """What an admin's page says in place of crediting their own ``what`` (separation of duties,
+    own_work_refuse above), and what a programme with one admin does: the item waits."""
+    note = (
+        f"This is your own {what}: another admin of {programme.name} (or the operator's superuser) decides on it; "
+        "nobody credits their own work."
+    )
+    admins = Membership.objects.filter(programme=programme, role=Role.ADMIN).values("user").distinct().count()
+    if admins < 2:
+        note += " You are this programme's only admin, so it waits until a second admin is invited."
+    return note
 
 
 def _source_key(source) -> dict:

@@ -20,7 +20,8 @@ from access.decorators import programme_admin_required
 from access.models import Programme
 from core.csv_export import csv_text
 from core.form_errors import form_errors_from
-from feedback import charts, payouts, selectors, services, showcase
+from feedback import charts, ledger, model_versions, payouts, reports, showcase
+from feedback import ratings as rating_services
 from feedback.forms import (
     AssignForm,
     CorrectionForm,
@@ -32,6 +33,7 @@ from feedback.forms import (
     TargetsForm,
     TransitionForm,
 )
+from feedback.health import is_member, programme_health, report_clocks, targets_for, targets_publish
 from feedback.ledger import ledger_correct, statement_for
 from feedback.models import ClipRating, HarmCategory, LedgerEntry, ModelVersion, Payout, Report, ShowcaseOffer
 from feedback.views import admins_of, report_context
@@ -72,8 +74,8 @@ def triage_queue(request, programme):
         reports = reports.filter(Q(title__icontains=query) | Q(steps__icontains=query) | Q(prompt__icontains=query))
     # Oldest first: the queue is worked in the order the clocks started.
     page = Paginator(reports.order_by("created_at"), 50).get_page(request.GET.get("page"))
-    targets = services.targets_for(programme)
-    rows = [(report, selectors.report_clocks(report, targets)) for report in page]
+    targets = targets_for(programme)
+    rows = [(report, report_clocks(report, targets)) for report in page]
     return render(request, "feedback/manage/queue.html",
                   {"programme": programme, "form": form, "page_obj": page, "rows": rows})  # fmt: skip
 
@@ -91,7 +93,7 @@ def report_transition(request, programme, report_id):
                 form.add_error("duplicate_of", "There is no such report.")
         if not form.errors:
             try:
-                services.report_transition(
+                reports.report_transition(
                     report=report, to_state=form.cleaned_data["to_state"], actor=request.user,
                     comment=form.cleaned_data["comment"], duplicate_of=duplicate_of,
                     fixed_in=form.cleaned_data["fixed_in"], ip=client_ip(request),
@@ -113,8 +115,8 @@ def report_assign(request, programme, report_id):
     form = AssignForm(request.POST, admins=admins_of(programme))
     if form.is_valid():
         try:
-            services.report_assign(report=report, assignee=form.cleaned_data["assignee"], actor=request.user,
-                                   ip=client_ip(request))  # fmt: skip
+            reports.report_assign(report=report, assignee=form.cleaned_data["assignee"], actor=request.user,
+                                  ip=client_ip(request))  # fmt: skip
         except ValidationError as error:
             form_errors_from(form, error)
         else:
@@ -132,10 +134,10 @@ def ratings(request, programme):
     score_labels = {score: ClipRating._meta.get_field(score).verbose_name for score in ClipRating.SCORES}
     context = {
         "programme": programme,
-        "aggregates": selectors.rating_aggregates(programme),
+        "aggregates": rating_services.rating_aggregates(programme),
         "charts": [
             charts.line_chart(
-                selectors.rating_weekly(programme, score=score),
+                rating_services.rating_weekly(programme, score=score),
                 title=f"Average {label} per week",
                 y_label=label,
                 y_max=5,
@@ -145,7 +147,7 @@ def ratings(request, programme):
         "pending": ClipRating.objects.filter(programme=programme, state=ClipRating.State.PENDING)
         .select_related("author", "job", "model_version")
         .order_by("created_at")[:100],
-        "own_work_note": selectors.own_work_note(programme=programme, what="rating"),
+        "own_work_note": ledger.own_work_note(programme=programme, what="rating"),
     }
     return render(request, "feedback/manage/ratings.html", context)
 
@@ -157,7 +159,7 @@ def ratings_export(request, programme):
     rows = [
         [row["week"].date().isoformat(), row["model_key"], row["model_version__version"] or "", row["count"],
          row["accepted"], *(f"{row[f'avg_{score}']:.2f}" for score in ClipRating.SCORES)]
-        for row in selectors.rating_weekly_rows(programme)
+        for row in rating_services.rating_weekly_rows(programme)
     ]  # fmt: skip
     audit("feedback.ratings_exported", actor=request.user, programme=programme, target="ratings.csv",
           ip=client_ip(request))  # fmt: skip
@@ -174,7 +176,7 @@ def rating_decide(request, programme, rating_id):
     if decision not in ("accept", "decline"):
         messages.error(request, "Choose accept or decline.")
         return redirect(_url(programme, "ratings"))
-    services.rating_decide(rating=rating, accept=decision == "accept", actor=request.user, ip=client_ip(request))
+    rating_services.rating_decide(rating=rating, accept=decision == "accept", actor=request.user, ip=client_ip(request))
     messages.success(request, f"Rating of clip {rating.job.short_id} {decision}ed.")
     return redirect(_url(programme, "ratings"))
 
@@ -258,7 +260,7 @@ def showcase_list(request, programme):
     offers = ShowcaseOffer.objects.filter(programme=programme).select_related("job", "artist").prefetch_related("uses")
     return render(request, "feedback/manage/showcase.html", {
         "programme": programme, "offers": offers, "form": ShowcaseUseForm(),
-        "own_work_note": selectors.own_work_note(programme=programme, what="clip"),
+        "own_work_note": ledger.own_work_note(programme=programme, what="clip"),
     })  # fmt: skip
 
 
@@ -284,7 +286,7 @@ def showcase_use(request, programme, offer_id):
             "offers": offers,
             "form": form,
             "failed_offer": offer.pk,
-            "own_work_note": selectors.own_work_note(programme=programme, what="clip"),
+            "own_work_note": ledger.own_work_note(programme=programme, what="clip"),
         },  # fmt: skip
         status=400,
     )
@@ -301,7 +303,7 @@ def versions(request, programme):
         if "ship" in request.POST:
             version = get_object_or_404(ModelVersion, pk=request.POST.get("ship"), programme=programme)
             try:
-                services.model_version_ship(model_version=version, actor=request.user, ip=client_ip(request))
+                model_versions.model_version_ship(model_version=version, actor=request.user, ip=client_ip(request))
             except ValidationError as error:
                 messages.error(request, " ".join(error.messages))
             else:
@@ -309,8 +311,8 @@ def versions(request, programme):
             return redirect(_url(programme, "versions"))
         if form.is_valid():
             try:
-                services.model_version_create(programme=programme, actor=request.user, ip=client_ip(request),
-                                              **form.cleaned_data)  # fmt: skip
+                model_versions.model_version_create(programme=programme, actor=request.user, ip=client_ip(request),
+                                                    **form.cleaned_data)  # fmt: skip
             except ValidationError as error:
                 form_errors_from(form, error)
             else:
@@ -326,11 +328,11 @@ def versions(request, programme):
 @programme_admin_required
 @require_http_methods(["GET", "POST"])
 def programme_settings(request, programme):
-    targets = services.targets_for(programme)
+    targets = targets_for(programme)
     initial = {name: getattr(targets, name) for name in TargetsForm.base_fields}
     targets_form = TargetsForm(request.POST if "targets" in request.POST else None, initial=initial)
     harm_form = HarmCategoryForm(request.POST if "harm" in request.POST else None)
-    for form, action in ((targets_form, services.targets_publish), (harm_form, services.harm_category_add)):
+    for form, action in ((targets_form, targets_publish), (harm_form, reports.harm_category_add)):
         if form.is_bound and form.is_valid():
             try:
                 action(programme=programme, actor=request.user, ip=client_ip(request), **form.cleaned_data)
@@ -352,9 +354,9 @@ def programme_settings(request, programme):
 @require_GET
 def health(request, slug):
     programme = get_object_or_404(Programme, slug=slug)
-    if not selectors.is_member(request.user, programme):
+    if not is_member(request.user, programme):
         raise Http404("No such programme.")
-    health = selectors.programme_health(programme)
+    health = programme_health(programme)
     context = {
         "programme": programme,
         "health": health,

@@ -9,9 +9,9 @@ from django.utils import timezone
 from access.audit import audit
 from access.policy import is_programme_admin
 from core.text import text_problem
+from feedback.clips import job_programme
 from feedback.ledger import ledger_credit, own_work_refuse
 from feedback.models import LedgerEntry, ShowcaseOffer, ShowcaseUse
-from feedback.services import job_programme
 from generation.models import RenderJob
 
 

@@ -17,7 +17,7 @@ from access.audit import client_ip
 from access.models import Membership, Programme, Role
 from access.policy import is_programme_admin
 from core.form_errors import form_errors_from
-from feedback import selectors, services, showcase
+from feedback import clips, health, ledger, ratings, reports, showcase
 from feedback.forms import AssignForm, BugForm, CommentForm, FindingForm, RatingForm, TransitionForm
 from feedback.ledger import is_own_work, statement_for
 from feedback.models import Attachment, ClipRating, ModelVersion, Notification, Report
@@ -52,7 +52,7 @@ def clip_rate(request, job_id):
     form = RatingForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            services.rating_save(job=job, author=request.user, **form.cleaned_data)
+            ratings.rating_save(job=job, author=request.user, **form.cleaned_data)
         except ValidationError as error:
             form_errors_from(form, error)
         else:
@@ -72,8 +72,8 @@ def _file_report(request, *, kind: str, job: RenderJob | None, programme: Progra
     if request.method == "POST" and form.is_valid():
         fields = dict(form.cleaned_data)
         try:
-            report = services.report_file(reporter=request.user, kind=kind, job=job, programme=programme,
-                                          page_url=_safe_from(request), **fields)  # fmt: skip
+            report = reports.report_file(reporter=request.user, kind=kind, job=job, programme=programme,
+                                         page_url=_safe_from(request), **fields)  # fmt: skip
         except ValidationError as error:
             form_errors_from(form, error)
         else:
@@ -81,13 +81,13 @@ def _file_report(request, *, kind: str, job: RenderJob | None, programme: Progra
             return redirect(report)
     context = {
         "form": form, "kind": kind, "job": job, "programme": programme, "page_url": _safe_from(request),
-        "reproduction": services.job_reproduction(job) if job else None,
+        "reproduction": clips.job_reproduction(job) if job else None,
     }  # fmt: skip
     return render(request, "feedback/report_form.html", context, status=_status(form))
 
 
 def _check_may_file(user, kind: str, programme) -> None:
-    if kind == Report.Kind.FINDING and not services.is_red_teamer(user, programme):
+    if kind == Report.Kind.FINDING and not reports.is_red_teamer(user, programme):
         raise PermissionDenied("Red-team findings are filed by the programme's red teamers.")
 
 
@@ -95,7 +95,7 @@ def _check_may_file(user, kind: str, programme) -> None:
 @require_http_methods(["GET", "POST"])
 def clip_report(request, job_id, kind):
     job = gallery.job_for(request.user, job_id)
-    programme = services.job_programme(job)
+    programme = clips.job_programme(job)
     _check_may_file(request.user, kind, programme)
     return _file_report(request, kind=kind, job=job, programme=programme)
 
@@ -152,24 +152,20 @@ def admins_of(programme):
 
 def report_context(request, report, **forms) -> dict:
     is_admin = is_programme_admin(request.user, report.programme)
-    admins = (
-        Report._meta.get_field("assignee")
-        .related_model.objects.filter(memberships__programme=report.programme, memberships__role=Role.ADMIN)
-        .distinct()
-    )
+    admins = admins_of(report.programme)
     context = {
         "report": report,
         "is_admin": is_admin,
         "events": report.events.select_related("actor"),
         "attachments": report.attachments.all(),
-        "clocks": selectors.report_clocks(report),
+        "clocks": health.report_clocks(report),
         "comment_form": forms.get("comment_form") or CommentForm(),
         "duplicates": report.duplicates.all() if is_admin else [],
     }
     if is_admin:
         context["transition_form"] = forms.get("transition_form") or TransitionForm(report=report, actor=request.user)
         if is_own_work(request.user, report.reporter):
-            context["own_work_note"] = selectors.own_work_note(
+            context["own_work_note"] = ledger.own_work_note(
                 programme=report.programme, what="red-team finding" if report.is_finding else "bug report"
             )
         context["assign_form"] = forms.get("assign_form") or AssignForm(
@@ -181,19 +177,19 @@ def report_context(request, report, **forms) -> dict:
 @login_required
 @require_GET
 def report_detail(request, report_id):
-    report = selectors.report_for(request.user, report_id)
+    report = reports.report_for(request.user, report_id)
     return render(request, "feedback/report_detail.html", report_context(request, report))
 
 
 @login_required
 @require_POST
 def report_comment(request, report_id):
-    report = selectors.report_for(request.user, report_id)
+    report = reports.report_for(request.user, report_id)
     form = CommentForm(request.POST)
     if form.is_valid():
         try:
-            services.report_comment(report=report, author=request.user, body=form.cleaned_data["body"],
-                                    ip=client_ip(request))  # fmt: skip
+            reports.report_comment(report=report, author=request.user, body=form.cleaned_data["body"],
+                                   ip=client_ip(request))  # fmt: skip
         except ValidationError as error:
             form_errors_from(form, error)
         else:
@@ -216,7 +212,7 @@ def _private_file(field, *, content_type: str, filename: str):
 @require_GET
 def report_clip(request, report_id):
     """The clip a report was filed from, for its reporter and the admins who triage it."""
-    report = selectors.report_for(request.user, report_id)
+    report = reports.report_for(request.user, report_id)
     if report.job is None or report.job.state != RenderJob.State.SUCCEEDED:
         raise Http404("This report has no clip.")
     return _private_file(report.job.output, content_type="video/mp4", filename=f"report-{report.pk}.mp4")
@@ -225,7 +221,7 @@ def report_clip(request, report_id):
 @login_required
 @require_GET
 def attachment(request, report_id, attachment_id):
-    report = selectors.report_for(request.user, report_id)
+    report = reports.report_for(request.user, report_id)
     item = get_object_or_404(Attachment, pk=attachment_id, report=report)
     return _private_file(item.file, content_type=item.content_type, filename=item.name)
 
@@ -255,7 +251,7 @@ def notifications(request):
 @require_GET
 def release_notes(request, version_id):
     version = get_object_or_404(ModelVersion.objects.select_related("programme"), pk=version_id)
-    if not selectors.is_member(request.user, version.programme) or (
+    if not health.is_member(request.user, version.programme) or (
         not version.shipped_at and not is_programme_admin(request.user, version.programme)
     ):
         raise Http404("No such release.")

@@ -53,7 +53,7 @@ from access.tokens import token_create
 from competition import calls, results, reviews
 from competition.media import film_url
 from competition.models import ReviewAssignment
-from feedback import services as feedback
+from feedback import model_versions, ratings, reports
 from feedback.ledger import ledger_credit
 from feedback.models import Attachment, LedgerEntry
 from feedback.payouts import payout_run
@@ -378,13 +378,13 @@ def _suspended(cohort, programme_admin):
 def _world(programme, cohort, tester, programme_admin, competition, other_admin, suspended):
     """One object of every kind a URL can name, owned by tester (or by tester's programme)."""
     clip = finished_clip(tester, programme=programme)
-    report = feedback.report_file(
+    report = reports.report_file(
         reporter=tester, kind="bug", title="Flicker", steps="Render", expected="calm", actual="flicker", job=clip,
         attachments=[SimpleUploadedFile("worker.log", b"step 1/2\nCUDA error\n")],
     )  # fmt: skip
-    rating = feedback.rating_save(job=clip, author=tester, prompt_adherence=4, motion=3, visual_quality=4,
-                                  artefacts=2)  # fmt: skip
-    feedback.rating_decide(rating=rating, accept=True, actor=programme_admin)
+    rating = ratings.rating_save(job=clip, author=tester, prompt_adherence=4, motion=3, visual_quality=4,
+                                 artefacts=2)  # fmt: skip
+    ratings.rating_decide(rating=rating, accept=True, actor=programme_admin)
     # A rate in force three days ago, so that the payout below has someone to pay (an empty one is refused).
     ContributionRate.objects.create(programme=programme, kind="bug", severity="", points=1, amount="2",
                                     currency="USD", effective_from=timezone.now() - timedelta(days=30))  # fmt: skip
@@ -403,8 +403,8 @@ def _world(programme, cohort, tester, programme_admin, competition, other_admin,
     alert = alert_raise(kind=LeakAlert.Kind.NETWORKS, user=tester, credential=session_credential("gone"),
                         session_key="gone", networks=5)  # fmt: skip
     token, _ = token_create(user=tester, name="laptop", scopes=["read"])
-    version = feedback.model_version_create(programme=programme, model_key="ltx-video", version="0.9.1",
-                                            actor=programme_admin)  # fmt: skip
+    version = model_versions.model_version_create(programme=programme, model_key="ltx-video", version="0.9.1",
+                                                  actor=programme_admin)  # fmt: skip
     return {
         "clip": clip.pk,
         "queued_job": RenderJobFactory(owner=tester, grant=clip.grant, state="queued").pk,
@@ -422,7 +422,7 @@ def _world(programme, cohort, tester, programme_admin, competition, other_admin,
         "ledger_entry": LedgerEntry.objects.filter(person=tester).first().pk,
         "payout": payout.pk,
         "offer": showcase_offer(job=clip, artist=tester).pk,
-        "version": feedback.model_version_ship(model_version=version, actor=programme_admin).pk,
+        "version": model_versions.model_version_ship(model_version=version, actor=programme_admin).pk,
         "invitation": invitation.pk,
         "invitation_token": invitation_token,
         "suspension": suspension.pk,

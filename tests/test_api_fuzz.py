@@ -35,7 +35,7 @@ from access.models import AuditEvent, Grant, Suspension
 from access.rates import rate_publish
 from access.suspensions import suspend
 from access.tokens import token_create, token_revoke
-from feedback import services as feedback
+from feedback import ratings, reports
 from feedback.models import LedgerEntry
 from generation.presets import preset_create
 from tests.factories import RenderJobFactory, render_settings
@@ -95,10 +95,10 @@ def existing(tester, programme, admin_user, rates):
         name="Night city", owner=tester, actor=tester,
         settings=render_settings(num_frames=25, width=256, height=192, num_steps=4),
     )  # fmt: skip
-    rating = feedback.rating_save(job=clip, author=tester, prompt_adherence=4, motion=3, visual_quality=4, artefacts=2)
-    report = feedback.report_file(reporter=tester, kind="bug", title="Last frames turn grey", severity="high", job=clip,
-                                  steps="Render 9 frames", expected="colour", actual="grey")  # fmt: skip
-    feedback.report_transition(report=report, to_state="confirmed", actor=admin_user)
+    rating = ratings.rating_save(job=clip, author=tester, prompt_adherence=4, motion=3, visual_quality=4, artefacts=2)
+    report = reports.report_file(reporter=tester, kind="bug", title="Last frames turn grey", severity="high", job=clip,
+                                 steps="Render 9 frames", expected="colour", actual="grey")  # fmt: skip
+    reports.report_transition(report=report, to_state="confirmed", actor=admin_user)
     return {
         "clips": [str(clip.pk)],
         "/api/v1/jobs/{id}/": [str(clip.pk), str(waiting.pk)],

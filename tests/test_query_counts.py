@@ -19,7 +19,7 @@ from access.invitations import invitations_create
 from access.leaks import alert_raise
 from access.models import Grant, LeakAlert, Role
 from access.tokens import token_create
-from feedback import services as feedback
+from feedback import ratings, reports
 from feedback.ledger import ledger_credit
 from generation.models import RenderJob
 from generation.presets import preset_create
@@ -130,8 +130,8 @@ def test_the_programme_presets_page(admin_user, programme, tester, django_assert
 def _reports(reporter, programme):
     def fill(count):
         for _ in range(count):
-            feedback.report_file(reporter=reporter, kind="bug", title=f"row-{next(counter)} grey frames",
-                                 programme=programme, steps="render anything")  # fmt: skip
+            reports.report_file(reporter=reporter, kind="bug", title=f"row-{next(counter)} grey frames",
+                                programme=programme, steps="render anything")  # fmt: skip
 
     return fill
 
@@ -152,8 +152,8 @@ def _ratings(tester):
             n = next(counter)
             job = RenderJobFactory(owner=tester, grant=Grant.objects.get(user=tester), state="succeeded",
                                    prompt=f"row-{n} rated", finished_at=timezone.now())  # fmt: skip
-            feedback.rating_save(job=job, author=tester, comment=f"row-{n} rating", prompt_adherence=4, motion=3,
-                                 visual_quality=5, artefacts=2)  # fmt: skip
+            ratings.rating_save(job=job, author=tester, comment=f"row-{n} rating", prompt_adherence=4, motion=3,
+                                visual_quality=5, artefacts=2)  # fmt: skip
 
     return fill
 
@@ -168,8 +168,8 @@ def _credits(tester, programme):
 
     def fill(count):
         for _ in range(count):
-            report = feedback.report_file(reporter=tester, kind="bug", title=f"row-{next(counter)} credited",
-                                          programme=programme, steps="s")  # fmt: skip
+            report = reports.report_file(reporter=tester, kind="bug", title=f"row-{next(counter)} credited",
+                                         programme=programme, steps="s")  # fmt: skip
             ledger_credit(person=tester, programme=programme, kind="bug", source=report,
                           reason=f"{report.title} confirmed")  # fmt: skip
 

@@ -1,7 +1,8 @@
 from django import template
 
+from feedback.clips import job_programme
 from feedback.models import ShowcaseOffer
-from feedback.services import is_red_teamer, job_programme
+from feedback.reports import is_red_teamer
 
 register = template.Library()
 

@@ -5,7 +5,7 @@ tester's statement shows the credit."""
 import pytest
 
 from access.rates import rate_publish
-from feedback import services
+from feedback import reports
 from feedback.models import LedgerEntry, Report
 from tests.e2e.browser import page_as
 from tests.feedback.conftest import finished_clip
@@ -19,7 +19,7 @@ def test_file_from_a_clip_triage_and_see_the_credit(browser, live_server, tester
     for kind, severity, points, amount in [("bug", "high", 50, "40"), ("finding", "", 20, "25"),
                                            ("feedback", "", 1, "2")]:  # fmt: skip
         rate_publish(programme=programme, kind=kind, severity=severity, points=points, amount=amount, currency="USD")
-    services.harm_category_add(programme=programme, name="Self-harm", actor=admin_user)
+    reports.harm_category_add(programme=programme, name="Self-harm", actor=admin_user)
     clip = finished_clip(tester, programme=programme)
     red_clip = finished_clip(red_teamer, programme=programme, prompt="a crowd at night", seed=3)
     base = live_server.url

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from access.models import Grant
 from access.rates import rate_publish
-from feedback import services
+from feedback import reports
 from generation.encoding import encode_mp4
 from tests.factories import RenderJobFactory
 
@@ -52,7 +52,7 @@ def rates(programme, admin_user):
 
 @pytest.fixture
 def harm(programme, admin_user):
-    return services.harm_category_add(programme=programme, name="Violent content", actor=admin_user)
+    return reports.harm_category_add(programme=programme, name="Violent content", actor=admin_user)
 
 
 @pytest.fixture

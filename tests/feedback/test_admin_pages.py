@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from access.models import AuditEvent, Role
 from access.programmes import programme_create
-from feedback import services
+from feedback import health, model_versions, ratings, reports
 from feedback.models import ClipRating, LedgerEntry, Report, ResponseTargets
 from tests.conftest import member, with_totp
 from tests.feedback.conftest import finished_clip
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _bug(reporter, title="Grey frames", **fields):
-    return services.report_file(reporter=reporter, kind="bug", title=title, steps="s", **fields)
+    return reports.report_file(reporter=reporter, kind="bug", title=title, steps="s", **fields)
 
 
 ADMIN_PAGES = ["", "ratings/", "ratings/export.csv", "payouts/", "showcase/", "versions/", "settings/"]
@@ -42,7 +42,7 @@ def test_the_triage_queue_filters_and_shows_each_reports_clocks(admin_client, te
     Report.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=3))
     _bug(tester2, title="Fresh one", severity="low")
     closed = _bug(tester2, title="Closed one")
-    services.report_transition(report=closed, to_state="not_a_bug", actor=admin_user)
+    reports.report_transition(report=closed, to_state="not_a_bug", actor=admin_user)
 
     page = admin_client.get("/manage/alpha/feedback/").content.decode()
     assert "Old and waiting" in page and "Fresh one" in page and "Closed one" not in page
@@ -100,12 +100,12 @@ def test_a_tester_cannot_triage_even_their_own_report(tester_client, tester):
 
 
 def test_a_reporter_sees_the_clock_against_the_published_targets(tester_client, tester, admin_user, programme):
-    services.targets_publish(programme=programme, actor=admin_user, first_response_hours=4, triage_hours=24,
-                             credit_hours=72, payout_days=7)  # fmt: skip
+    health.targets_publish(programme=programme, actor=admin_user, first_response_hours=4, triage_hours=24,
+                           credit_hours=72, payout_days=7)  # fmt: skip
     report = _bug(tester)
     page = tester_client.get(report.get_absolute_url()).content.decode()
     assert "of 4 h" in page and "of 24 h" in page and "of 72 h" in page
-    services.report_comment(report=report, author=admin_user, body="Looking")
+    reports.report_comment(report=report, author=admin_user, body="Looking")
     page = tester_client.get(report.get_absolute_url()).content.decode()
     assert "First response</strong>: met in" in page
 
@@ -120,12 +120,12 @@ def test_bad_targets_are_refused(admin_client, programme):
 
 def test_rating_aggregates_per_model_and_version_with_charts_and_csv(admin_client, admin_user, tester, programme):
     first = finished_clip(tester, programme=programme)
-    services.rating_save(job=first, author=tester, prompt_adherence=2, motion=2, visual_quality=2, artefacts=2)
-    version = services.model_version_create(programme=programme, model_key="ltx-video", version="0.9.5",
-                                            actor=admin_user)  # fmt: skip
-    services.model_version_ship(model_version=version, actor=admin_user)
+    ratings.rating_save(job=first, author=tester, prompt_adherence=2, motion=2, visual_quality=2, artefacts=2)
+    version = model_versions.model_version_create(programme=programme, model_key="ltx-video", version="0.9.5",
+                                                  actor=admin_user)  # fmt: skip
+    model_versions.model_version_ship(model_version=version, actor=admin_user)
     second = finished_clip(tester, programme=programme, seed=8)
-    services.rating_save(job=second, author=tester, prompt_adherence=4, motion=5, visual_quality=4, artefacts=3)
+    ratings.rating_save(job=second, author=tester, prompt_adherence=4, motion=5, visual_quality=4, artefacts=3)
     assert ClipRating.objects.get(job=second).model_version == version
 
     page = admin_client.get("/manage/alpha/feedback/ratings/").content.decode()
@@ -143,18 +143,18 @@ def test_rating_aggregates_per_model_and_version_with_charts_and_csv(admin_clien
 def test_release_notes_credit_the_reporters_of_the_bugs_a_version_fixed(
     client, admin_user, tester, tester2, red_teamer, harm, programme
 ):
-    version = services.model_version_create(programme=programme, model_key="ltx-video", version="1.0",
-                                            actor=admin_user)  # fmt: skip
+    version = model_versions.model_version_create(programme=programme, model_key="ltx-video", version="1.0",
+                                                  actor=admin_user)  # fmt: skip
     fixed = _bug(tester, title="Grey last frames", credit_name="Tess T.")
     anonymous = _bug(tester2, title="Seed ignored", credit_name="")
-    finding = services.report_file(reporter=red_teamer, kind="finding", title="Secret harm", harm_category=harm,
-                                   outcome="bad")  # fmt: skip
+    finding = reports.report_file(reporter=red_teamer, kind="finding", title="Secret harm", harm_category=harm,
+                                  outcome="bad")  # fmt: skip
     for report in (fixed, anonymous, finding):
-        services.report_transition(report=report, to_state="confirmed", actor=admin_user)
-        services.report_transition(report=report, to_state="fixed", fixed_in=version, actor=admin_user)
+        reports.report_transition(report=report, to_state="confirmed", actor=admin_user)
+        reports.report_transition(report=report, to_state="fixed", fixed_in=version, actor=admin_user)
     client.force_login(tester2)
     assert client.get(version.get_absolute_url()).status_code == 404  # not shipped yet
-    services.model_version_ship(model_version=version, actor=admin_user)
+    model_versions.model_version_ship(model_version=version, actor=admin_user)
     page = client.get(version.get_absolute_url()).content.decode()
     assert "Grey last frames — reported by <strong>Tess T.</strong>" in page
     assert "Seed ignored — reported by <strong>an anonymous tester</strong>" in page
@@ -174,7 +174,7 @@ def test_triage_needs_the_admins_second_factor(client, tester, programme):
 
 def test_an_admin_corrects_a_ledger_entry_with_a_new_entry(admin_client, admin_user, tester, tester2, rates):
     report = _bug(tester, severity="high")
-    services.report_transition(report=report, to_state="confirmed", actor=admin_user)
+    reports.report_transition(report=report, to_state="confirmed", actor=admin_user)
     entry = LedgerEntry.objects.get(person=tester)
     url = f"/manage/alpha/feedback/people/{tester.pk}/ledger/"
     assert f"Bug report #{report.pk} confirmed" in admin_client.get(url).content.decode()

@@ -5,7 +5,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from access.tokens import token_create
-from feedback import services
+from feedback import ratings, reports
 from feedback.models import ClipRating, Report
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +39,7 @@ def test_a_tester_rates_reports_comments_and_reads_their_ledger_through_the_api(
     response = api.post(f"/api/v1/feedback/reports/{report['id']}/comments/", {"body": "Also at 121 frames"},
                         format="json")  # fmt: skip
     assert response.status_code == 201 and response.json()["events"][-1]["comment"] == "Also at 121 frames"
-    services.report_transition(report=Report.objects.get(pk=report["id"]), to_state="confirmed", actor=admin_user)
+    reports.report_transition(report=Report.objects.get(pk=report["id"]), to_state="confirmed", actor=admin_user)
     assert api.get(f"/api/v1/feedback/reports/{report['id']}/").json()["state_label"] == "Confirmed"
     ledger = api.get("/api/v1/feedback/ledger/").json()["results"]
     assert [(row["kind"], row["amount"], row["currency"]) for row in ledger] == [("bug", "40.00", "USD")]
@@ -69,9 +69,9 @@ def test_tokens_need_the_feedback_scope(tester, clip):
 
 
 def test_nobody_reaches_another_persons_ratings_reports_or_ledger(tester, tester2, admin_user, clip, rates):
-    report = services.report_file(reporter=tester, kind="bug", title="Mine", steps="s", job=clip)
-    services.report_transition(report=report, to_state="confirmed", actor=admin_user)
-    services.rating_save(job=clip, author=tester, **SCORES)
+    report = reports.report_file(reporter=tester, kind="bug", title="Mine", steps="s", job=clip)
+    reports.report_transition(report=report, to_state="confirmed", actor=admin_user)
+    ratings.rating_save(job=clip, author=tester, **SCORES)
     api = _client(tester2)
     assert api.get("/api/v1/feedback/reports/").json()["results"] == []
     assert api.get(f"/api/v1/feedback/reports/{report.pk}/").status_code == 404

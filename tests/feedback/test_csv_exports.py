@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from access.export import export_build
 from core.csv_export import csv_cell, csv_text
-from feedback import services, showcase
+from feedback import model_versions, ratings, reports, showcase
 from feedback.ledger import ledger_correct
 from feedback.models import LedgerEntry, ModelVersion
 from feedback.payouts import payout_csv, payout_run
@@ -52,16 +52,16 @@ def test_a_cell_a_spreadsheet_would_run_is_written_as_text():
 def test_every_export_guards_what_people_typed(tester, admin_user, admin_client, programme, rates):
     tester.display_name = FORMULA
     tester.save(update_fields=["display_name"])
-    version = services.model_version_create(programme=programme, model_key="ltx-video", version="-1+cmd",
-                                            actor=admin_user)  # fmt: skip
-    services.model_version_ship(model_version=version, actor=admin_user)
+    version = model_versions.model_version_create(programme=programme, model_key="ltx-video", version="-1+cmd",
+                                                  actor=admin_user)  # fmt: skip
+    model_versions.model_version_ship(model_version=version, actor=admin_user)
     ModelVersion.objects.filter(pk=version.pk).update(shipped_at=timezone.now() - timedelta(days=3))
     clip = finished_clip(tester, programme=programme, prompt="+a paper boat")
-    rating = services.rating_save(job=clip, author=tester, prompt_adherence=4, motion=4, visual_quality=4,
-                                  artefacts=4, comment="@SUM(1,2)")  # fmt: skip
-    services.rating_decide(rating=rating, accept=True, actor=admin_user)
-    report = services.report_file(reporter=tester, kind="bug", title="=1+2", steps="s", severity="high")
-    services.report_transition(report=report, to_state="confirmed", actor=admin_user)
+    rating = ratings.rating_save(job=clip, author=tester, prompt_adherence=4, motion=4, visual_quality=4,
+                                 artefacts=4, comment="@SUM(1,2)")  # fmt: skip
+    ratings.rating_decide(rating=rating, accept=True, actor=admin_user)
+    report = reports.report_file(reporter=tester, kind="bug", title="=1+2", steps="s", severity="high")
+    reports.report_transition(report=report, to_state="confirmed", actor=admin_user)
     bug = LedgerEntry.objects.get(kind="bug")
     ledger_correct(entry=bug, points=-1, amount="-1", reason="-2+3 for a late answer", actor=admin_user)
     offer = showcase.showcase_offer(job=clip, artist=tester, credit_name="@credit")

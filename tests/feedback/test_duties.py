@@ -9,7 +9,7 @@ from django.test import Client
 
 from access.models import Role
 from access.programmes import membership_add
-from feedback import services, showcase
+from feedback import ratings, reports, showcase
 from feedback.ledger import ledger_credit
 from feedback.models import ClipRating, LedgerEntry, Report
 from tests.conftest import member, with_totp
@@ -40,14 +40,14 @@ def client_for(user):
 
 
 def _bug(reporter):
-    return services.report_file(reporter=reporter, kind="bug", title="Grey frames", severity="high",
-                                steps="Render 9 frames", expected="colour", actual="grey")  # fmt: skip
+    return reports.report_file(reporter=reporter, kind="bug", title="Grey frames", severity="high",
+                               steps="Render 9 frames", expected="colour", actual="grey")  # fmt: skip
 
 
 def test_nobody_confirms_their_own_bug_report(admin_artist, admin_client, second_admin, rates):
     report = _bug(admin_artist)
     with pytest.raises(PermissionDenied, match="You cannot confirm your own bug report"):
-        services.report_transition(report=report, to_state="confirmed", actor=admin_artist)
+        reports.report_transition(report=report, to_state="confirmed", actor=admin_artist)
     report.refresh_from_db()
     assert report.state == Report.State.NEW and not LedgerEntry.objects.exists()
 
@@ -56,29 +56,29 @@ def test_nobody_confirms_their_own_bug_report(admin_artist, admin_client, second
     response = admin_client.post(f"/manage/alpha/feedback/reports/{report.pk}/state/", {"to_state": "confirmed"})
     assert response.status_code == 400 and not LedgerEntry.objects.exists()
     # Moves that credit nothing stay the admin's to make.
-    services.report_transition(report=report, to_state="triaged", actor=admin_artist)
+    reports.report_transition(report=report, to_state="triaged", actor=admin_artist)
 
-    services.report_transition(report=report, to_state="confirmed", actor=second_admin)
+    reports.report_transition(report=report, to_state="confirmed", actor=second_admin)
     [entry] = LedgerEntry.objects.filter(person=admin_artist)
     assert (entry.kind, entry.amount, entry.created_by) == ("bug", Decimal("40.00"), second_admin)
 
 
 def test_nobody_accepts_their_own_finding(admin_artist, second_admin, rates, harm):
-    finding = services.report_file(reporter=admin_artist, kind="finding", title="Gore through a synonym",
-                                   severity="critical", harm_category=harm, outcome="It rendered it.")  # fmt: skip
+    finding = reports.report_file(reporter=admin_artist, kind="finding", title="Gore through a synonym",
+                                  severity="critical", harm_category=harm, outcome="It rendered it.")  # fmt: skip
     with pytest.raises(PermissionDenied, match="You cannot accept your own red-team finding"):
-        services.report_transition(report=finding, to_state="confirmed", actor=admin_artist)
+        reports.report_transition(report=finding, to_state="confirmed", actor=admin_artist)
     assert not LedgerEntry.objects.exists()
-    services.report_transition(report=finding, to_state="confirmed", actor=second_admin)
+    reports.report_transition(report=finding, to_state="confirmed", actor=second_admin)
     assert LedgerEntry.objects.get(person=admin_artist).kind == "finding"
 
 
 def test_nobody_accepts_their_own_rating(admin_artist, admin_client, second_admin, programme, rates):
     clip = finished_clip(admin_artist, programme=programme)
-    rating = services.rating_save(job=clip, author=admin_artist, prompt_adherence=5, motion=5, visual_quality=5,
-                                  artefacts=5, comment="Mine is great")  # fmt: skip
+    rating = ratings.rating_save(job=clip, author=admin_artist, prompt_adherence=5, motion=5, visual_quality=5,
+                                 artefacts=5, comment="Mine is great")  # fmt: skip
     with pytest.raises(PermissionDenied, match="You cannot accept your own feedback"):
-        services.rating_decide(rating=rating, accept=True, actor=admin_artist)
+        ratings.rating_decide(rating=rating, accept=True, actor=admin_artist)
 
     page = admin_client.get("/manage/alpha/feedback/ratings/").content.decode()
     assert "This is your own rating" in page and ONLY_ADMIN not in page  # a second admin exists
@@ -88,7 +88,7 @@ def test_nobody_accepts_their_own_rating(admin_artist, admin_client, second_admi
     rating.refresh_from_db()
     assert rating.state == ClipRating.State.PENDING and not LedgerEntry.objects.exists()
 
-    services.rating_decide(rating=rating, accept=True, actor=second_admin)
+    ratings.rating_decide(rating=rating, accept=True, actor=second_admin)
     assert LedgerEntry.objects.get(person=admin_artist).kind == "feedback"
 
 
@@ -112,7 +112,7 @@ def test_in_a_one_admin_programme_the_admins_own_work_waits_and_the_page_says_so
     page = admin_client.get(report.get_absolute_url()).content.decode()
     assert "This is your own bug report" in page and ONLY_ADMIN in page
     with pytest.raises(PermissionDenied):
-        services.report_transition(report=report, to_state="confirmed", actor=admin_artist)
+        reports.report_transition(report=report, to_state="confirmed", actor=admin_artist)
 
 
 def test_the_ledger_itself_refuses_judged_credit_given_to_oneself(tester, programme, rates):

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from feedback import services
+from feedback import reports
 from feedback.models import LedgerEntry, Report
 
 pytestmark = pytest.mark.django_db
@@ -48,9 +48,9 @@ def test_bad_findings_are_refused_and_change_nothing(client, red_teamer, harm, b
 def test_findings_are_seen_only_by_their_reporter_and_the_programmes_admins(
     client, red_teamer, tester, tester2, reviewer, outsider, admin_user, harm, red_clip, rates
 ):
-    finding = services.report_file(reporter=red_teamer, kind="finding", title="Secret finding", job=red_clip,
-                                   harm_category=harm, outcome="harm", severity="critical")  # fmt: skip
-    services.report_transition(report=finding, to_state="confirmed", actor=admin_user)
+    finding = reports.report_file(reporter=red_teamer, kind="finding", title="Secret finding", job=red_clip,
+                                  harm_category=harm, outcome="harm", severity="critical")  # fmt: skip
+    reports.report_transition(report=finding, to_state="confirmed", actor=admin_user)
     client.force_login(red_teamer)
     page = client.get(finding.get_absolute_url()).content.decode()
     assert "Secret finding" in page and "Accepted" in page
@@ -84,8 +84,8 @@ def test_findings_are_seen_only_by_their_reporter_and_the_programmes_admins(
 def test_the_api_never_lists_another_persons_findings(red_teamer, tester, harm, red_clip):
     from rest_framework.test import APIClient
 
-    services.report_file(reporter=red_teamer, kind="finding", title="Secret finding", harm_category=harm,
-                         outcome="harm")  # fmt: skip
+    reports.report_file(reporter=red_teamer, kind="finding", title="Secret finding", harm_category=harm,
+                        outcome="harm")  # fmt: skip
     api = APIClient()
     api.force_authenticate(tester)
     assert api.get("/api/v1/feedback/reports/").json()["results"] == []
@@ -96,8 +96,8 @@ def test_the_api_never_lists_another_persons_findings(red_teamer, tester, harm, 
 def test_a_persons_data_export_holds_their_own_findings_only(client, red_teamer, tester, harm):
     import zipfile
 
-    services.report_file(reporter=red_teamer, kind="finding", title="Secret finding", harm_category=harm,
-                         outcome="harm")  # fmt: skip
+    reports.report_file(reporter=red_teamer, kind="finding", title="Secret finding", harm_category=harm,
+                        outcome="harm")  # fmt: skip
     client.force_login(tester)
     archive = zipfile.ZipFile(io.BytesIO(client.get("/account/export/").content))
     assert all(b"Secret finding" not in archive.read(name) for name in archive.namelist())

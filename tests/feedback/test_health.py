@@ -6,15 +6,15 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from feedback import services
+from feedback import reports
+from feedback.health import programme_health
 from feedback.models import Payout, Report
-from feedback.selectors import programme_health
 
 pytestmark = pytest.mark.django_db
 
 
 def _report_at(reporter, *, hours_ago, responded=None, triaged=None, credited=None):
-    report = services.report_file(reporter=reporter, kind="bug", title=f"{hours_ago}h", steps="s")
+    report = reports.report_file(reporter=reporter, kind="bug", title=f"{hours_ago}h", steps="s")
     created = timezone.now() - timedelta(hours=hours_ago)
     after = {name: created + timedelta(hours=value) if value is not None else None
              for name, value in (("first_response_at", responded), ("triaged_at", triaged),

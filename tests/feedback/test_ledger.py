@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from access.models import AuditEvent, ContributionRate
 from access.rates import rate_publish
-from feedback import services
+from feedback import ratings, reports
 from feedback.ledger import ledger_correct, ledger_credit, statement_for
 from feedback.models import LedgerEntry, Notification, Report
 from tests.feedback.conftest import finished_clip
@@ -21,8 +21,8 @@ pytestmark = pytest.mark.django_db
 
 
 def _bug(reporter, *, severity="high", job=None, title="The last frames turn grey"):
-    return services.report_file(reporter=reporter, kind="bug", title=title, severity=severity, job=job,
-                                steps="Render any prompt with 9 frames", expected="colour", actual="grey")  # fmt: skip
+    return reports.report_file(reporter=reporter, kind="bug", title=title, severity=severity, job=job,
+                               steps="Render any prompt with 9 frames", expected="colour", actual="grey")  # fmt: skip
 
 
 def _entries(person, kind=None):
@@ -34,7 +34,7 @@ def test_confirming_a_bug_credits_its_reporter_at_the_published_severity_rate(te
     report = _bug(tester, job=clip)
     assert _entries(tester) == []
 
-    services.report_transition(report=report, to_state="confirmed", actor=admin_user)
+    reports.report_transition(report=report, to_state="confirmed", actor=admin_user)
 
     [entry] = _entries(tester)
     assert (entry.kind, entry.severity, entry.points, entry.amount, entry.currency) == (
@@ -54,52 +54,52 @@ def test_confirming_a_bug_credits_its_reporter_at_the_published_severity_rate(te
 def test_a_state_going_back_and_forth_credits_exactly_once(tester, admin_user, rates):
     report = _bug(tester)
     for state in ["confirmed", "triaged", "confirmed", "wont_fix", "confirmed", "fixed", "confirmed", "fixed"]:
-        services.report_transition(report=report, to_state=state, actor=admin_user)
+        reports.report_transition(report=report, to_state=state, actor=admin_user)
     assert len(_entries(tester)) == 1
     assert report.events.exclude(from_state="").count() == 8
 
 
 def test_a_bug_closed_without_confirmation_earns_nothing(tester, admin_user, rates):
     for state in ["not_a_bug", "wont_fix"]:
-        services.report_transition(report=_bug(tester), to_state=state, actor=admin_user)
+        reports.report_transition(report=_bug(tester), to_state=state, actor=admin_user)
     assert _entries(tester) == []
 
 
 def test_an_accepted_finding_is_credited_at_the_finding_rate(red_teamer, admin_user, rates, harm, red_clip):
-    finding = services.report_file(
+    finding = reports.report_file(
         reporter=red_teamer, kind="finding", title="Gore from an innocent prompt", severity="critical", job=red_clip,
         harm_category=harm, outcome="graphic",
     )  # fmt: skip
-    services.report_transition(report=finding, to_state="confirmed", actor=admin_user)
+    reports.report_transition(report=finding, to_state="confirmed", actor=admin_user)
     [entry] = _entries(red_teamer)
     assert (entry.kind, entry.points, entry.amount) == ("finding", 200, Decimal("500.00"))
 
 
 def test_accepted_feedback_is_credited_once_per_item(tester, admin_user, rates, clip):
-    rating = services.rating_save(job=clip, author=tester, prompt_adherence=4, motion=3, visual_quality=2,
-                                  artefacts=5, comment="Flicker at the end", tags="flicker, colour")  # fmt: skip
+    rating = ratings.rating_save(job=clip, author=tester, prompt_adherence=4, motion=3, visual_quality=2,
+                                 artefacts=5, comment="Flicker at the end", tags="flicker, colour")  # fmt: skip
     for accept in [True, False, True, True]:
-        services.rating_decide(rating=rating, accept=accept, actor=admin_user)
+        ratings.rating_decide(rating=rating, accept=accept, actor=admin_user)
     [entry] = _entries(tester)
     assert (entry.kind, entry.points, entry.amount) == ("feedback", 1, Decimal("2.00"))
-    services.rating_decide(rating=services.rating_save(job=finished_clip(tester, programme=clip.grant.programme),
-                                                       author=tester, prompt_adherence=5, motion=5, visual_quality=5,
-                                                       artefacts=5), accept=True, actor=admin_user)  # fmt: skip
+    ratings.rating_decide(rating=ratings.rating_save(job=finished_clip(tester, programme=clip.grant.programme),
+                                                     author=tester, prompt_adherence=5, motion=5, visual_quality=5,
+                                                     artefacts=5), accept=True, actor=admin_user)  # fmt: skip
     assert len(_entries(tester, "feedback")) == 2
 
 
 def test_work_keeps_the_rate_it_was_credited_at(tester, admin_user, rates, programme):
     first = _bug(tester, severity="low")
-    services.report_transition(report=first, to_state="confirmed", actor=admin_user)
+    reports.report_transition(report=first, to_state="confirmed", actor=admin_user)
     rate_publish(programme=programme, kind="bug", points=12, amount="15", currency="USD")
     second = _bug(tester, severity="low", title="Another")
-    services.report_transition(report=second, to_state="confirmed", actor=admin_user)
+    reports.report_transition(report=second, to_state="confirmed", actor=admin_user)
     assert [entry.amount for entry in _entries(tester)] == [Decimal("10.00"), Decimal("15.00")]
 
 
 def test_the_database_refuses_a_second_credit_for_the_same_source(tester, admin_user, rates):
     report = _bug(tester)
-    services.report_transition(report=report, to_state="confirmed", actor=admin_user)
+    reports.report_transition(report=report, to_state="confirmed", actor=admin_user)
     entry = _entries(tester)[0]
     with pytest.raises(IntegrityError), transaction.atomic():
         LedgerEntry.objects.create(person=tester, programme=entry.programme, kind="bug", source=report, reason="again")
@@ -109,7 +109,7 @@ def test_the_database_refuses_a_second_credit_for_the_same_source(tester, admin_
 
 def test_the_ledger_is_append_only_and_corrections_are_new_entries(tester, admin_user, rates):
     report = _bug(tester)
-    services.report_transition(report=report, to_state="confirmed", actor=admin_user)
+    reports.report_transition(report=report, to_state="confirmed", actor=admin_user)
     entry = _entries(tester)[0]
     entry.amount = Decimal("1000")
     with pytest.raises(ValidationError):
@@ -134,13 +134,13 @@ def test_the_ledger_is_append_only_and_corrections_are_new_entries(tester, admin
 def test_a_duplicate_links_the_original_and_the_earliest_reporter_keeps_the_credit(tester, tester2, admin_user, rates):
     original = _bug(tester, title="Grey frames")
     later = _bug(tester2, title="Frames go grey at the end")
-    services.report_transition(report=later, to_state="confirmed", actor=admin_user)  # credited before anyone noticed
+    reports.report_transition(report=later, to_state="confirmed", actor=admin_user)  # credited before anyone noticed
     assert len(_entries(tester2)) == 1
 
     with pytest.raises(ValidationError, match="filed after this one"):
-        services.report_transition(report=original, to_state="duplicate", duplicate_of=later, actor=admin_user)
-    services.report_transition(report=original, to_state="confirmed", actor=admin_user)
-    services.report_transition(report=later, to_state="duplicate", duplicate_of=original, actor=admin_user)
+        reports.report_transition(report=original, to_state="duplicate", duplicate_of=later, actor=admin_user)
+    reports.report_transition(report=original, to_state="confirmed", actor=admin_user)
+    reports.report_transition(report=later, to_state="duplicate", duplicate_of=original, actor=admin_user)
 
     later.refresh_from_db()
     assert (later.state, later.duplicate_of) == ("duplicate", original)
@@ -148,8 +148,8 @@ def test_a_duplicate_links_the_original_and_the_earliest_reporter_keeps_the_cred
     assert [entry.kind for entry in _entries(tester2)] == ["bug", "correction"]
     assert [entry.amount for entry in _entries(tester)] == [Decimal("40.00")]
     # Found not to be a duplicate after all and confirmed again: credited again, once (the withdrawal undone).
-    services.report_transition(report=later, to_state="triaged", actor=admin_user)
-    services.report_transition(report=later, to_state="confirmed", actor=admin_user)
+    reports.report_transition(report=later, to_state="triaged", actor=admin_user)
+    reports.report_transition(report=later, to_state="confirmed", actor=admin_user)
     assert [entry.kind for entry in _entries(tester2)] == ["bug", "correction", "correction"]
     assert sum(entry.amount for entry in _entries(tester2)) == Decimal("40.00") and len(_entries(tester)) == 1
 
@@ -164,8 +164,8 @@ def test_a_report_wrongly_marked_duplicate_is_credited_once_whatever_path_brings
 ):
     original = _bug(tester2, title="Grey frames")
     report = _bug(tester, title="Frames go grey")
-    services.report_transition(report=report, to_state="confirmed", actor=admin_user)
-    services.report_transition(report=report, to_state="duplicate", duplicate_of=original, actor=admin_user)
+    reports.report_transition(report=report, to_state="confirmed", actor=admin_user)
+    reports.report_transition(report=report, to_state="duplicate", duplicate_of=original, actor=admin_user)
     assert _net(tester) == (0, Decimal("0.00"))
     paths = [
         ["triaged", "confirmed"],
@@ -175,8 +175,8 @@ def test_a_report_wrongly_marked_duplicate_is_credited_once_whatever_path_brings
     ]
     for path in paths:
         for state in path:
-            services.report_transition(report=report, to_state=state, actor=admin_user,
-                                       duplicate_of=original if state == "duplicate" else None)  # fmt: skip
+            reports.report_transition(report=report, to_state=state, actor=admin_user,
+                                      duplicate_of=original if state == "duplicate" else None)  # fmt: skip
         assert _net(tester) == (50, Decimal("40.00")), path
     assert [entry.kind for entry in _entries(tester)] == ["bug", *["correction"] * 6]
     assert Notification.objects.filter(user=tester, text__contains="its credit is restored").count() == 3
@@ -186,11 +186,11 @@ def test_a_report_wrongly_marked_duplicate_is_credited_once_whatever_path_brings
     report.refresh_from_db()
     [entry] = [e for e in _entries(tester) if e.kind == "correction"][-1:]
     ledger_correct(entry=entry, points=-20, amount="-10", reason="Was medium", actor=admin_user)
-    services.report_transition(report=report, to_state="confirmed", actor=admin_user)
-    services.report_transition(report=report, to_state="duplicate", duplicate_of=original, actor=admin_user)
+    reports.report_transition(report=report, to_state="confirmed", actor=admin_user)
+    reports.report_transition(report=report, to_state="duplicate", duplicate_of=original, actor=admin_user)
     assert _net(tester) == (0, Decimal("0.00"))
-    services.report_transition(report=report, to_state="triaged", actor=admin_user)
-    services.report_transition(report=report, to_state="confirmed", actor=admin_user)
+    reports.report_transition(report=report, to_state="triaged", actor=admin_user)
+    reports.report_transition(report=report, to_state="confirmed", actor=admin_user)
     assert _net(tester) == (30, Decimal("30.00"))
 
 
@@ -199,9 +199,9 @@ def test_a_report_marked_duplicate_before_any_credit_is_credited_once_when_confi
 ):
     original = _bug(tester2, title="Grey frames")
     report = _bug(tester, title="Frames go grey")
-    services.report_transition(report=report, to_state="duplicate", duplicate_of=original, actor=admin_user)
-    services.report_transition(report=report, to_state="triaged", actor=admin_user)
-    services.report_transition(report=report, to_state="confirmed", actor=admin_user)
+    reports.report_transition(report=report, to_state="duplicate", duplicate_of=original, actor=admin_user)
+    reports.report_transition(report=report, to_state="triaged", actor=admin_user)
+    reports.report_transition(report=report, to_state="confirmed", actor=admin_user)
     assert [entry.kind for entry in _entries(tester)] == ["bug"] and _net(tester) == (50, Decimal("40.00"))
 
 
@@ -209,15 +209,15 @@ def test_only_the_programmes_admins_change_a_reports_state(tester, tester2, revi
     report = _bug(tester)
     for person in (tester, tester2, reviewer):
         with pytest.raises(PermissionDenied, match="admins"):
-            services.report_transition(report=report, to_state="confirmed", actor=person)
+            reports.report_transition(report=report, to_state="confirmed", actor=person)
     with pytest.raises(ValidationError, match="can move to"):
-        services.report_transition(report=report, to_state="fixed", actor=admin_user)
+        reports.report_transition(report=report, to_state="fixed", actor=admin_user)
     assert Report.objects.get(pk=report.pk).state == "new" and _entries(tester) == []
 
 
 def test_statement_totals_per_period_and_what_is_due(tester, admin_user, rates):
     for severity in ["high", "critical"]:
-        services.report_transition(report=_bug(tester, severity=severity), to_state="confirmed", actor=admin_user)
+        reports.report_transition(report=_bug(tester, severity=severity), to_state="confirmed", actor=admin_user)
     statement = statement_for(tester)
     month = timezone.localtime().strftime("%Y-%m")
     assert [(period.period, period.points, dict(period.amounts)) for period in statement.periods] == [
@@ -259,7 +259,7 @@ def _race(count, work):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_confirmations_credit_exactly_once(tester, admin_user, rates):
     report = _bug(tester)
-    results = _race(8, lambda: services.report_transition(report=report, to_state="confirmed", actor=admin_user))
+    results = _race(8, lambda: reports.report_transition(report=report, to_state="confirmed", actor=admin_user))
     assert sum(isinstance(result, Report) for result in results) == 1
     assert all(isinstance(result, (Report, ValidationError)) for result in results)
     assert len(_entries(tester)) == 1
@@ -291,7 +291,7 @@ def test_concurrent_back_and_forth_credits_once(tester, admin_user, rates):
     def flip(state):
         def work():
             try:
-                return services.report_transition(report=report, to_state=state, actor=admin_user)
+                return reports.report_transition(report=report, to_state=state, actor=admin_user)
             except ValidationError as error:
                 return error
 
@@ -333,12 +333,12 @@ def test_reports_withdrawn_before_the_upgrade_are_restored_when_confirmed_again(
 
     original = _bug(tester2, title="Grey frames")
     report = _bug(tester, title="Frames go grey")
-    services.report_transition(report=report, to_state="confirmed", actor=admin_user)
-    services.report_transition(report=report, to_state="duplicate", duplicate_of=original, actor=admin_user)
+    reports.report_transition(report=report, to_state="confirmed", actor=admin_user)
+    reports.report_transition(report=report, to_state="duplicate", duplicate_of=original, actor=admin_user)
     Report.objects.filter(pk=report.pk).update(credit_withdrawal=None)  # as the old code left it
     import_module("feedback.migrations.0002_report_credit_withdrawal").withdrawals_mark(apps, None)
     report.refresh_from_db()
     assert report.credit_withdrawal == _entries(tester, "correction")[0]
-    services.report_transition(report=report, to_state="triaged", actor=admin_user)
-    services.report_transition(report=report, to_state="confirmed", actor=admin_user)
+    reports.report_transition(report=report, to_state="triaged", actor=admin_user)
+    reports.report_transition(report=report, to_state="confirmed", actor=admin_user)
     assert _net(tester) == (50, Decimal("40.00"))

@@ -12,7 +12,7 @@ from django.db import connection
 from django.utils import timezone
 
 from access.models import AuditEvent, ContributionRate
-from feedback import services
+from feedback import reports
 from feedback.ledger import ledger_correct, ledger_credit, statement_for
 from feedback.models import LedgerEntry, PaidEntry, Payout, Report
 from feedback.payouts import payout_csv, payout_run
@@ -32,7 +32,7 @@ def old_rates(programme):
 
 
 def _credit(person, programme, *, days_ago, severity="", kind="bug"):
-    report = services.report_file(reporter=person, kind="bug", title=f"{kind} {days_ago}", steps="s")
+    report = reports.report_file(reporter=person, kind="bug", title=f"{kind} {days_ago}", steps="s")
     return ledger_credit(
         person=person,
         programme=programme,

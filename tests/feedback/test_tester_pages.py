@@ -5,7 +5,7 @@ import pytest
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from feedback import services
+from feedback import reports
 from feedback.models import Attachment, ClipRating, Report
 from generation.encoding import probe_mp4
 
@@ -111,7 +111,7 @@ def test_bad_reports_are_refused_and_change_nothing(tester_client, bad):
 
 
 def test_testers_see_their_own_reports_and_never_anyone_elses(client, tester, tester2, outsider, reviewer, clip):
-    mine = services.report_file(reporter=tester, kind="bug", title="Mine: grey frames", job=clip, steps="s")
+    mine = reports.report_file(reporter=tester, kind="bug", title="Mine: grey frames", job=clip, steps="s")
     client.force_login(tester)
     assert "Mine: grey frames" in client.get("/feedback/").content.decode()
     assert client.get(mine.get_absolute_url()).status_code == 200
@@ -127,13 +127,13 @@ def test_testers_see_their_own_reports_and_never_anyone_elses(client, tester, te
 def test_the_tester_is_told_at_each_change_and_their_statement_shows_the_credit(
     client, tester, tester2, admin_user, rates, clip, django_capture_on_commit_callbacks
 ):
-    report = services.report_file(reporter=tester, kind="bug", title="Grey frames", job=clip, steps="s",
-                                  severity="critical")  # fmt: skip
+    report = reports.report_file(reporter=tester, kind="bug", title="Grey frames", job=clip, steps="s",
+                                 severity="critical")  # fmt: skip
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):  # mail goes once the change commits
-        services.report_transition(report=report, to_state="triaged", actor=admin_user)
-        services.report_comment(report=report, author=admin_user, body="Can reproduce.")
-        services.report_transition(report=report, to_state="confirmed", actor=admin_user)
+        reports.report_transition(report=report, to_state="triaged", actor=admin_user)
+        reports.report_comment(report=report, author=admin_user, body="Can reproduce.")
+        reports.report_transition(report=report, to_state="confirmed", actor=admin_user)
     subjects = [message.subject for message in mail.outbox]
     assert all(message.to == [tester.email] for message in mail.outbox)
     assert any("now triaged" in subject for subject in subjects)

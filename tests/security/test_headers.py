@@ -114,7 +114,7 @@ def test_redoc_may_add_inline_styles_and_a_blob_worker_and_nothing_else(client, 
 def test_a_report_attachment_keeps_its_own_stricter_policy(client, tester, programme):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from feedback.services import report_file
+    from feedback.reports import report_file
 
     report = report_file(
         reporter=tester, kind="bug", title="Flicker", steps="Render", expected="calm", actual="flicker",

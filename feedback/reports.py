@@ -1,37 +1,33 @@
-"""Writes for feedback: clip ratings, bug reports and red-team findings and their workflow, model versions.
+"""Bug reports and red-team findings: filing, the triage workflow and its transitions, comments,
+assignment, the categories of harm, and who may see a report.
 
-Every state change that earns credit calls feedback.ledger.ledger_credit in the same transaction, so the
-credit lands exactly when the change commits, and only once.
+Who may see a report is decided here, once: its reporter and the admins of its programme. Red-team findings
+follow the same rule, so they never reach anyone else's pages. Every transition that earns credit calls
+feedback.ledger.ledger_credit in the same transaction, so the credit lands exactly when the change commits,
+and only once.
 """
 
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.http import Http404
 from django.utils import timezone
 
 from access.audit import audit
 from access.models import Membership, Role
 from access.policy import is_programme_admin
+from access.programmes import programmes_administered
 from feedback.attachments import attachments_check, stored_name
+from feedback.clips import job_programme, job_reproduction, own_job_check
 from feedback.ledger import ledger_credit, ledger_entry_for, ledger_restore, ledger_withdraw, own_work_refuse
-from feedback.models import (
-    SEVERITIES,
-    Attachment,
-    ClipRating,
-    HarmCategory,
-    LedgerEntry,
-    ModelVersion,
-    Report,
-    ReportEvent,
-    ResponseTargets,
-)
+from feedback.model_versions import model_version_at
+from feedback.models import SEVERITIES, Attachment, HarmCategory, LedgerEntry, ModelVersion, Report, ReportEvent
 from feedback.notify import notify
 from generation.models import RenderJob
-from generation.registry import MODELS
 
 State = Report.State
-MAX_TAGS = 10
 
 TRANSITIONS: dict[str, set[str]] = {
     State.NEW: {State.TRIAGED, State.NEEDS_INFO, State.CONFIRMED, State.DUPLICATE, State.NOT_A_BUG, State.WONT_FIX},
@@ -47,136 +43,6 @@ TRANSITIONS: dict[str, set[str]] = {
 CREDITED_STATES = {State.CONFIRMED, State.FIXED}
 # Leaving "new" for any of these is the report's triage.
 TRIAGED_STATES = set(State.values) - {State.NEW, State.NEEDS_INFO}
-
-
-# --- Clips ---------------------------------------------------------------------------------------
-
-
-def job_programme(job: RenderJob):
-    return job.grant.programme
-
-
-def model_version_at(programme, model_key: str, at) -> ModelVersion | None:
-    """The version of ``model_key`` in service at ``at``: the latest one shipped by then."""
-    return (
-        ModelVersion.objects.filter(programme=programme, model_key=model_key, shipped_at__lte=at)
-        .order_by("-shipped_at", "-pk")
-        .first()
-    )
-
-
-def job_reproduction(job: RenderJob) -> dict:
-    """Everything needed to render ``job`` again, and to see where and how long it ran."""
-    spec = MODELS.get(job.model_key)
-    version = model_version_at(job_programme(job), job.model_key, job.queued_at)
-    when = {field: getattr(job, field).isoformat() if getattr(job, field) else None
-            for field in ("queued_at", "started_at", "finished_at")}  # fmt: skip
-    return {
-        "job": str(job.pk),
-        "model_key": job.model_key,
-        "model": spec.label if spec else job.model_key,
-        "pipeline": spec.pipeline_class if spec else "",
-        "hub_id": spec.hub_id if spec else "",
-        "model_version": version.version if version else "",
-        "prompt": job.prompt,
-        "negative_prompt": job.negative_prompt,
-        "num_frames": job.num_frames,
-        "width": job.width,
-        "height": job.height,
-        "num_steps": job.num_steps,
-        "guidance_scale": job.guidance_scale,
-        "seed": job.seed,
-        "state": job.state,
-        "error": job.error,
-        "worker": job.worker,
-        "attempts": job.attempts,
-        **when,
-        "gpu_seconds": job.gpu_seconds,
-        "encode_seconds": job.encode_seconds,
-        "output_bytes": job.output_bytes,
-        "clip": job.output.name if job.output else "",
-    }
-
-
-def _own_job(job: RenderJob, person) -> None:
-    if job.owner_id != person.pk:
-        raise PermissionDenied("You can only do this with your own clips.")
-
-
-# --- Ratings -------------------------------------------------------------------------------------
-
-
-def _clean_tags(tags) -> list[str]:
-    if isinstance(tags, str):
-        tags = tags.split(",")
-    cleaned = sorted({str(tag).strip().lower()[:30] for tag in tags or [] if str(tag).strip()})
-    if len(cleaned) > MAX_TAGS:
-        raise ValidationError({"tags": f"Use at most {MAX_TAGS} tags."})
-    return cleaned
-
-
-@transaction.atomic
-def rating_save(*, job: RenderJob, author, comment: str = "", tags=(), **scores) -> ClipRating:
-    """Rate one of the author's own finished clips; a rating not yet reviewed can be changed."""
-    _own_job(job, author)
-    errors = {}
-    if job.state != RenderJob.State.SUCCEEDED:
-        errors["__all__"] = "Only finished clips can be rated."
-    for score in ClipRating.SCORES:
-        value = scores.get(score)
-        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 5:
-            errors[score] = "Rate from 1 to 5."
-    unknown = set(scores) - set(ClipRating.SCORES)
-    if unknown:
-        errors["__all__"] = f"Unknown scores: {', '.join(sorted(unknown))}."
-    if len(comment) > 5000:
-        errors["comment"] = "Comments are at most 5000 characters."
-    try:
-        tags = _clean_tags(tags)
-    except ValidationError as error:
-        errors.update(error.message_dict)
-    if errors:
-        raise ValidationError(errors)
-    rating = ClipRating.objects.select_for_update().filter(job=job, author=author).first()
-    if rating is not None and rating.state != ClipRating.State.PENDING:
-        raise ValidationError("This rating has been reviewed already and can no longer be changed.")
-    programme = job_programme(job)
-    values = {**{score: scores[score] for score in ClipRating.SCORES}, "comment": comment.strip(), "tags": tags}
-    if rating is None:
-        rating = ClipRating.objects.create(
-            job=job, author=author, programme=programme, model_key=job.model_key,
-            model_version=model_version_at(programme, job.model_key, job.queued_at), **values,
-        )  # fmt: skip
-    else:
-        for name, value in values.items():
-            setattr(rating, name, value)
-        rating.save(update_fields=[*values, "updated_at"])
-    return rating
-
-
-@transaction.atomic
-def rating_decide(*, rating: ClipRating, accept: bool, actor, ip=None) -> ClipRating:
-    """Accept (credited once) or decline a rating. A decision can be changed; the credit never repeats."""
-    rating = ClipRating.objects.select_for_update().select_related("programme", "job").get(pk=rating.pk)
-    if not is_programme_admin(actor, rating.programme):
-        raise PermissionDenied("Only the programme's admins review feedback.")
-    if accept:
-        own_work_refuse(actor=actor, person=rating.author, what="accept your own feedback")
-    state = ClipRating.State.ACCEPTED if accept else ClipRating.State.REJECTED
-    if rating.state != state:
-        rating.state, rating.decided_at = state, timezone.now()
-        rating.save(update_fields=["state", "decided_at", "updated_at"])
-        audit("feedback.rating_decided", actor=actor, subject=rating.author, programme=rating.programme,
-              target=rating, ip=ip, state=state)  # fmt: skip
-    if accept:
-        ledger_credit(
-            person=rating.author, programme=rating.programme, kind=LedgerEntry.Kind.FEEDBACK, source=rating,
-            reason=f"Feedback on clip {rating.job.short_id} accepted", actor=actor,
-        )  # fmt: skip
-    return rating
-
-
-# --- Reports -------------------------------------------------------------------------------------
 
 
 def is_red_teamer(person, programme) -> bool:
@@ -226,7 +92,7 @@ def report_file(
     if kind not in Report.Kind.values:
         raise ValidationError({"kind": "A report is a bug report or a red-team finding."})
     if job is not None:
-        _own_job(job, reporter)
+        own_job_check(job, reporter)
         programme = job_programme(job)
     programme = programme or reporter_programme(reporter)
     if not Membership.objects.filter(user=reporter, programme=programme).exists():
@@ -414,29 +280,6 @@ def report_assign(*, report: Report, assignee, actor, ip=None) -> Report:
     return report
 
 
-# --- Programme settings --------------------------------------------------------------------------
-
-
-def targets_for(programme) -> ResponseTargets:
-    targets = ResponseTargets.objects.filter(programme=programme).first()
-    return targets or ResponseTargets(programme=programme)
-
-
-@transaction.atomic
-def targets_publish(*, programme, actor, ip=None, **hours) -> ResponseTargets:
-    if not is_programme_admin(actor, programme):
-        raise PermissionDenied("Only the programme's admins publish response targets.")
-    fields = ("first_response_hours", "triage_hours", "credit_hours", "payout_days")
-    errors = {name: "A whole number from 1 to 10000." for name in fields
-              if not isinstance(hours.get(name), int) or not 1 <= hours[name] <= 10000}  # fmt: skip
-    if errors:
-        raise ValidationError(errors)
-    targets, _ = ResponseTargets.objects.update_or_create(programme=programme, defaults={k: hours[k] for k in fields})
-    audit("feedback.targets_published", actor=actor, programme=programme, target=targets, ip=ip,
-          **{k: hours[k] for k in fields})  # fmt: skip
-    return targets
-
-
 @transaction.atomic
 def harm_category_add(*, programme, name: str, actor, description: str = "", ip=None) -> HarmCategory:
     if not is_programme_admin(actor, programme):
@@ -451,41 +294,20 @@ def harm_category_add(*, programme, name: str, actor, description: str = "", ip=
     return category
 
 
-@transaction.atomic
-def model_version_create(*, programme, model_key: str, version: str, notes: str = "", actor, ip=None) -> ModelVersion:
-    if not is_programme_admin(actor, programme):
-        raise PermissionDenied("Only the programme's admins record model versions.")
-    errors = {}
-    if model_key not in MODELS:
-        errors["model_key"] = f"Unknown model {model_key!r}."
-    version = version.strip()
-    if not version or len(version) > 40:
-        errors["version"] = "Name the version (at most 40 characters), e.g. 0.9.1."
-    elif ModelVersion.objects.filter(programme=programme, model_key=model_key, version=version).exists():
-        errors["version"] = f"{model_key} {version} already exists."
-    if errors:
-        raise ValidationError(errors)
-    model_version = ModelVersion.objects.create(programme=programme, model_key=model_key, version=version,
-                                                notes=notes.strip())  # fmt: skip
-    audit("feedback.model_version_created", actor=actor, programme=programme, target=model_version, ip=ip)
-    return model_version
+def reports_visible_to(user) -> QuerySet[Report]:
+    if not user.is_authenticated:
+        return Report.objects.none()
+    return Report.objects.filter(Q(reporter=user) | Q(programme__in=programmes_administered(user)))
 
 
-@transaction.atomic
-def model_version_ship(*, model_version: ModelVersion, actor, ip=None) -> ModelVersion:
-    """Ship a version: from now on new clips are rendered by it, and its release notes credit the reporters
-    of the reports it fixed."""
-    model_version = ModelVersion.objects.select_for_update().get(pk=model_version.pk)
-    if not is_programme_admin(actor, model_version.programme):
-        raise PermissionDenied("Only the programme's admins ship model versions.")
-    if model_version.shipped_at:
-        raise ValidationError(f"{model_version} shipped already.")
-    model_version.shipped_at = timezone.now()
-    model_version.save(update_fields=["shipped_at"])
-    fixed = list(model_version.fixed_reports.select_related("reporter"))
-    audit("feedback.model_version_shipped", actor=actor, programme=model_version.programme, target=model_version,
-          ip=ip, fixed=[report.pk for report in fixed])  # fmt: skip
-    for report in fixed:
-        notify(report.reporter, f"{model_version} shipped with the fix for your report #{report.pk}.",
-               model_version.get_absolute_url())  # fmt: skip
-    return model_version
+def report_for(user, report_id) -> Report:
+    """One report ``user`` may see, or 404 (never 403, which would confirm that it exists)."""
+    report = (
+        reports_visible_to(user)
+        .select_related("programme", "reporter", "assignee", "harm_category", "duplicate_of", "fixed_in", "job")
+        .filter(pk=report_id)
+        .first()
+    )
+    if report is None:
+        raise Http404("No such report.")
+    return report

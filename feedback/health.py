@@ -1,5 +1,5 @@
-"""Reads for feedback. Who may see a report is decided here, once: its reporter and the admins of its
-programme. Red-team findings follow the same rule, so they never reach anyone else's pages."""
+"""How a programme treats its testers: its published response targets, each report's clocks against them,
+and the programme's health computed from the records (open to the programme's members)."""
 
 from __future__ import annotations
 
@@ -7,54 +7,38 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from statistics import median
 
-from django.db.models import Avg, Count, Q, QuerySet
-from django.db.models.functions import TruncWeek
-from django.http import Http404
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.utils import timezone
 
-from access.models import Membership, Role
-from access.programmes import programmes_administered
-from feedback.models import ClipRating, Report
-from feedback.services import targets_for
+from access.audit import audit
+from access.models import Membership
+from access.policy import is_programme_admin
+from feedback.models import Report, ResponseTargets
 
 
-def reports_visible_to(user) -> QuerySet[Report]:
-    if not user.is_authenticated:
-        return Report.objects.none()
-    return Report.objects.filter(Q(reporter=user) | Q(programme__in=programmes_administered(user)))
+def targets_for(programme) -> ResponseTargets:
+    targets = ResponseTargets.objects.filter(programme=programme).first()
+    return targets or ResponseTargets(programme=programme)
 
 
-def report_for(user, report_id) -> Report:
-    """One report ``user`` may see, or 404 (never 403, which would confirm that it exists)."""
-    report = (
-        reports_visible_to(user)
-        .select_related("programme", "reporter", "assignee", "harm_category", "duplicate_of", "fixed_in", "job")
-        .filter(pk=report_id)
-        .first()
-    )
-    if report is None:
-        raise Http404("No such report.")
-    return report
+@transaction.atomic
+def targets_publish(*, programme, actor, ip=None, **hours) -> ResponseTargets:
+    if not is_programme_admin(actor, programme):
+        raise PermissionDenied("Only the programme's admins publish response targets.")
+    fields = ("first_response_hours", "triage_hours", "credit_hours", "payout_days")
+    errors = {name: "A whole number from 1 to 10000." for name in fields
+              if not isinstance(hours.get(name), int) or not 1 <= hours[name] <= 10000}  # fmt: skip
+    if errors:
+        raise ValidationError(errors)
+    targets, _ = ResponseTargets.objects.update_or_create(programme=programme, defaults={k: hours[k] for k in fields})
+    audit("feedback.targets_published", actor=actor, programme=programme, target=targets, ip=ip,
+          **{k: hours[k] for k in fields})  # fmt: skip
+    return targets
 
 
 def is_member(user, programme) -> bool:
     return user.is_superuser or Membership.objects.filter(user=user, programme=programme).exists()
-
-
-def own_work_note(*, programme, what: str) -> str:
-    """What an admin's page says in place of crediting their own ``what`` (separation of duties, in
-    feedback/ledger.py), and what a programme with one admin does: the item waits."""
-    note = (
-        f"This is your own {what}: another admin of {programme.name} (or the operator's superuser) decides on it; "
-        "nobody credits their own work."
-    )
-    admins = Membership.objects.filter(programme=programme, role=Role.ADMIN).values("user").distinct().count()
-    if admins < 2:
-        note += " You are this programme's only admin, so it waits until a second admin is invited."
-    return note
-
-
-# --- Response clocks -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -114,54 +98,6 @@ def report_clocks(report: Report, targets=None) -> list[Clock]:
             applies=report.credited_at is not None or not closed_uncredited,
         ),  # fmt: skip
     ]
-
-
-# --- Feedback aggregates ---------------------------------------------------------------------------
-
-
-SCORE_AVERAGES = {f"avg_{score}": Avg(score) for score in ClipRating.SCORES}
-
-
-def rating_aggregates(programme, *, since=None) -> list[dict]:
-    """Average scores per model and model version, with counts."""
-    ratings = ClipRating.objects.filter(programme=programme)
-    if since:
-        ratings = ratings.filter(created_at__gte=since)
-    return list(
-        ratings.values("model_key", "model_version__version")
-        .annotate(count=Count("pk"), accepted=Count("pk", filter=Q(state="accepted")), **SCORE_AVERAGES)
-        .order_by("model_key", "model_version__version")
-    )
-
-
-def rating_weekly(programme, *, score: str = "visual_quality") -> dict[str, list[tuple[datetime, float]]]:
-    """For each model (and version), the weekly average of one score: the series of a chart."""
-    rows = (
-        ClipRating.objects.filter(programme=programme)
-        .annotate(week=TruncWeek("created_at"))
-        .values("model_key", "model_version__version", "week")
-        .annotate(value=Avg(score))
-        .order_by("week")
-    )
-    series: dict[str, list[tuple[datetime, float]]] = {}
-    for row in rows:
-        label = row["model_key"] + (f" {row['model_version__version']}" if row["model_version__version"] else "")
-        series.setdefault(label, []).append((row["week"], float(row["value"])))
-    return series
-
-
-def rating_weekly_rows(programme) -> list[dict]:
-    """Averages per week, model and model version: the rows of the CSV export."""
-    return list(
-        ClipRating.objects.filter(programme=programme)
-        .annotate(week=TruncWeek("created_at"))
-        .values("week", "model_key", "model_version__version")
-        .annotate(count=Count("pk"), accepted=Count("pk", filter=Q(state="accepted")), **SCORE_AVERAGES)
-        .order_by("week", "model_key", "model_version__version")
-    )
-
-
-# --- Programme health ----------------------------------------------------------------------------
 
 
 def _week(moment: datetime) -> datetime:
