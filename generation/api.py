@@ -16,7 +16,7 @@ from generation import estimates, gallery, job_actions, presets, quota, render_s
 from generation.media import media_url
 from generation.models import Preset, RenderJob
 from generation.registry import MODELS, model_choices
-from generation.render_settings import SEED_MAX, RenderSettings
+from generation.render_settings import REQUEST_FIELDS, SEED_MAX, RenderSettings
 
 # Services' refusals (quota, idempotency, rate limit) rise from the views; generation.apps registers their
 # answers with core.api_errors, the API's one exception handler.
@@ -35,15 +35,7 @@ class RenderJobSerializer(CheckedInput, serializers.ModelSerializer):
         model = RenderJob
         fields = [
             "id",
-            "prompt",
-            "negative_prompt",
-            "model_key",
-            "num_frames",
-            "width",
-            "height",
-            "num_steps",
-            "guidance_scale",
-            "seed",
+            *REQUEST_FIELDS,
             "state",
             "progress_step",
             "progress_total",
