@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from access.audit import client_ip
 from access.decorators import programme_access_required, programme_admin_required
 from access.policy import is_programme_admin, may_read_prompt_refusals
-from core.form_errors import form_errors_from
+from core.form_errors import form_apply, form_errors_from
 from generation import presets, prompt_policy
 from generation.forms import PresetForm, PresetRenameForm
 from generation.manage_forms import PromptRuleForm, PromptTestForm, RefusalFilter
@@ -77,14 +77,12 @@ def prompt_rule_edit(request, programme, rule_id):
     rule = get_object_or_404(PromptRule, pk=rule_id, programme=programme)
     initial = {"kind": rule.kind, "text": rule.text, "reason": rule.reason, "enabled": rule.enabled}
     form = PromptRuleForm(request.POST if request.method == "POST" else None, initial=initial)
-    if form.is_valid():
-        try:
-            prompt_policy.prompt_rule_update(rule=rule, actor=request.user, ip=client_ip(request), **form.cleaned_data)
-        except ValidationError as error:
-            form_errors_from(form, error)
-        else:
-            messages.success(request, f"Saved {rule}.")
-            return redirect(_policy_url(programme))
+    if form_apply(
+        form,
+        lambda data: prompt_policy.prompt_rule_update(rule=rule, actor=request.user, ip=client_ip(request), **data),
+    ):
+        messages.success(request, f"Saved {rule}.")
+        return redirect(_policy_url(programme))
     context = {"programme": programme, "rule": rule, "form": form}
     return render(request, "generation/manage/prompt_rule.html", context, status=400 if form.errors else 200)
 
