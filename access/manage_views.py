@@ -356,14 +356,9 @@ def cohort(request, programme, cohort_slug):
 def cohort_suspend(request, programme, cohort_slug):
     cohort = get_object_or_404(programme.cohorts, slug=cohort_slug)
     form = SuspendForm(request.POST)
-    if form.is_valid():
-        try:
-            suspension = _take_away(request, form, programme, cohort=cohort)
-        except ValidationError as error:
-            form_errors_from(form, error)
-        else:
-            messages.success(request, f"{suspension.get_kind_display()} of {cohort.name} is in force.")
-            return redirect(_programme_url(programme, "access_manage:cohort", cohort.slug))
+    if applied := form_apply(form, lambda data: _take_away(request, form, programme, cohort=cohort)):
+        messages.success(request, f"{applied.result.get_kind_display()} of {cohort.name} is in force.")
+        return redirect(_programme_url(programme, "access_manage:cohort", cohort.slug))
     return _cohort_page(request, programme, cohort, form=form)
 
 

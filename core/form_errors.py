@@ -1,6 +1,7 @@
 """Services raise ValidationError; pages show it on the form that was sent."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 
@@ -14,14 +15,18 @@ def form_errors_from(form, error: ValidationError) -> None:
         form.add_error(None, error.messages)
 
 
-def form_apply(form, action: Callable[[dict], object]) -> bool:
-    """True when ``form`` is valid and ``action(form.cleaned_data)``, a service call, went through; otherwise
-    False, and the form carries why (a service's ValidationError on the field it names)."""
+@dataclass(frozen=True)
+class Applied:
+    result: object
+
+
+def form_apply(form, action: Callable[[dict], object]) -> Applied | None:
+    """``action(form.cleaned_data)``, a service call, when ``form`` is valid: what it returned, as Applied. None
+    where the form or the service said no; the form then carries why (the service's on the field it names)."""
     if not form.is_valid():
-        return False
+        return None
     try:
-        action(form.cleaned_data)
+        return Applied(action(form.cleaned_data))
     except ValidationError as error:
         form_errors_from(form, error)
-        return False
-    return True
+        return None
