@@ -53,7 +53,7 @@ from access.suspensions import (
     suspensions_of,
 )
 from core.csv_export import csv_lines
-from core.form_errors import form_errors_from
+from core.form_errors import form_apply, form_errors_from
 from core.ratelimits import RateLimited, rate_consume, rate_refund, retry_after
 
 
@@ -112,19 +112,14 @@ def manage_programme(request, programme):
 @require_POST
 def programme_models(request, programme):
     form = ProgrammeModelsForm(request.POST, programme=programme)
-    if form.is_valid():
-        try:
-            programme_models_set(
-                programme=programme, model_keys=form.cleaned_data["model_keys"], actor=request.user,
-                ip=client_ip(request),
-            )  # fmt: skip
-        except ValidationError as error:
-            form_errors_from(form, error)
-        else:
-            messages.success(
-                request, f"{programme.name} now offers {', '.join(programme.model_keys) or 'every model'}."
-            )
-            return redirect(_programme_url(programme))
+    if form_apply(
+        form,
+        lambda data: programme_models_set(
+            programme=programme, model_keys=data["model_keys"], actor=request.user, ip=client_ip(request)
+        ),
+    ):
+        messages.success(request, f"{programme.name} now offers {', '.join(programme.model_keys) or 'every model'}.")
+        return redirect(_programme_url(programme))
     context = _dashboard_context(programme, models_form=form)
     return render(request, "access/manage/programme.html", context, status=400)
 
@@ -133,20 +128,18 @@ def programme_models(request, programme):
 @require_POST
 def programme_pause(request, programme):
     form = PauseForm(request.POST)
-    if form.is_valid():
-        try:
-            pause(
-                programme=programme,
-                reason=form.cleaned_data["reason"],
-                ends_at=form.cleaned_data["ends_at"],
-                actor=request.user,
-                ip=client_ip(request),
-            )
-        except ValidationError as error:
-            form_errors_from(form, error)
-        else:
-            messages.success(request, f"{programme.name} is paused. Its testers have been signed out and told why.")
-            return redirect(_programme_url(programme))
+    if form_apply(
+        form,
+        lambda data: pause(
+            programme=programme,
+            reason=data["reason"],
+            ends_at=data["ends_at"],
+            actor=request.user,
+            ip=client_ip(request),
+        ),
+    ):
+        messages.success(request, f"{programme.name} is paused. Its testers have been signed out and told why.")
+        return redirect(_programme_url(programme))
     return render(request, "access/manage/programme.html", _dashboard_context(programme, pause_form=form), status=400)
 
 
@@ -154,14 +147,11 @@ def programme_pause(request, programme):
 @require_POST
 def programme_resume(request, programme):
     form = ReasonForm(request.POST)
-    if form.is_valid():
-        try:
-            resume(programme=programme, reason=form.cleaned_data["reason"], actor=request.user, ip=client_ip(request))
-        except ValidationError as error:
-            form_errors_from(form, error)
-        else:
-            messages.success(request, f"{programme.name} is running again.")
-            return redirect(_programme_url(programme))
+    if form_apply(
+        form, lambda data: resume(programme=programme, reason=data["reason"], actor=request.user, ip=client_ip(request))
+    ):
+        messages.success(request, f"{programme.name} is running again.")
+        return redirect(_programme_url(programme))
     return render(request, "access/manage/programme.html", _dashboard_context(programme, resume_form=form), status=400)
 
 
@@ -174,16 +164,12 @@ def suspension_lift(request, programme, suspension_id):
         pk=suspension_id, programme=programme,
     )  # fmt: skip
     form = ReasonForm(request.POST if request.method == "POST" else None)
-    if form.is_valid():
-        try:
-            reinstate(
-                suspension=suspension, reason=form.cleaned_data["reason"], actor=request.user, ip=client_ip(request)
-            )
-        except ValidationError as error:
-            form_errors_from(form, error)
-        else:
-            messages.success(request, f"Lifted: {suspension}.")
-            return redirect(_next_or(request, _programme_url(programme)))
+    if form_apply(
+        form,
+        lambda data: reinstate(suspension=suspension, reason=data["reason"], actor=request.user, ip=client_ip(request)),
+    ):
+        messages.success(request, f"Lifted: {suspension}.")
+        return redirect(_next_or(request, _programme_url(programme)))
     context = {"programme": programme, "suspension": suspension, "form": form, "next": request.POST.get("next", "")}
     return render(request, "access/manage/suspension_lift.html", context, status=_status(form))
 
@@ -338,15 +324,10 @@ def _take_away(request, form, programme, **who) -> Suspension:
 def person_suspend(request, programme, user_id):
     person = _person_or_404(programme, user_id)
     form = SuspendForm(request.POST, actor=request.user, subject=person)
-    if form.is_valid():
-        try:
-            _take_away(request, form, programme, user=person)
-        except ValidationError as error:
-            form_errors_from(form, error)
-        else:
-            verb = "Revoked" if form.cleaned_data["kind"] == Suspension.Kind.REVOCATION else "Suspended"
-            messages.success(request, f"{verb} {person.email}'s access. They have been signed out and told why.")
-            return redirect(_programme_url(programme, "access_manage:person", person.pk))
+    if form_apply(form, lambda data: _take_away(request, form, programme, user=person)):
+        verb = "Revoked" if form.cleaned_data["kind"] == Suspension.Kind.REVOCATION else "Suspended"
+        messages.success(request, f"{verb} {person.email}'s access. They have been signed out and told why.")
+        return redirect(_programme_url(programme, "access_manage:person", person.pk))
     return _person_page(request, programme, person, suspend_form=form)
 
 
@@ -375,14 +356,9 @@ def cohort(request, programme, cohort_slug):
 def cohort_suspend(request, programme, cohort_slug):
     cohort = get_object_or_404(programme.cohorts, slug=cohort_slug)
     form = SuspendForm(request.POST)
-    if form.is_valid():
-        try:
-            suspension = _take_away(request, form, programme, cohort=cohort)
-        except ValidationError as error:
-            form_errors_from(form, error)
-        else:
-            messages.success(request, f"{suspension.get_kind_display()} of {cohort.name} is in force.")
-            return redirect(_programme_url(programme, "access_manage:cohort", cohort.slug))
+    if applied := form_apply(form, lambda data: _take_away(request, form, programme, cohort=cohort)):
+        messages.success(request, f"{applied.result.get_kind_display()} of {cohort.name} is in force.")
+        return redirect(_programme_url(programme, "access_manage:cohort", cohort.slug))
     return _cohort_page(request, programme, cohort, form=form)
 
 

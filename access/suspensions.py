@@ -37,27 +37,30 @@ def suspend(
     *, programme: Programme, reason: str, user=None, cohort: Cohort | None = None, ends_at=None, actor=None, ip=None
 ) -> Suspension:
     """Take access away from one person or one cohort, until ``ends_at`` or until reinstated."""
-    return _withdraw(
+    built = suspension_build(
         programme=programme, scope=_scope(user, cohort), kind=Suspension.Kind.SUSPENSION, reason=reason, user=user,
-        cohort=cohort, ends_at=ends_at, actor=actor, ip=ip,
+        cohort=cohort, ends_at=ends_at, actor=actor,
     )  # fmt: skip
+    return _withdraw(built, ip=ip)
 
 
 def revoke(*, programme: Programme, reason: str, user=None, cohort: Cohort | None = None, actor=None, ip=None):
     """Take access away from one person or one cohort for good: it has no end time, and only an explicit
     ``reinstate`` gives it back."""
-    return _withdraw(
+    built = suspension_build(
         programme=programme, scope=_scope(user, cohort), kind=Suspension.Kind.REVOCATION, reason=reason, user=user,
-        cohort=cohort, actor=actor, ip=ip,
+        cohort=cohort, actor=actor,
     )  # fmt: skip
+    return _withdraw(built, ip=ip)
 
 
 def pause(*, programme: Programme, reason: str, ends_at=None, actor=None, ip=None) -> Suspension:
     """The kill switch: everyone in the programme but its admins loses access, until ``resume``."""
-    return _withdraw(
+    built = suspension_build(
         programme=programme, scope=Suspension.Scope.PROGRAMME, kind=Suspension.Kind.PAUSE, reason=reason,
-        ends_at=ends_at, actor=actor, ip=ip,
+        ends_at=ends_at, actor=actor,
     )  # fmt: skip
+    return _withdraw(built, ip=ip)
 
 
 @transaction.atomic
@@ -122,35 +125,22 @@ def suspension_build(
 
 
 @transaction.atomic
-def _withdraw(
-    *,
-    programme: Programme,
-    scope: str,
-    reason: str,
-    actor=None,
-    user=None,
-    cohort: Cohort | None = None,
-    kind: str = Suspension.Kind.SUSPENSION,
-    ends_at=None,
-    ip=None,
-) -> Suspension:
-    """Take access away, at once: sessions end, every app stops what those people have going (access.hooks:
-    generation cancels queued jobs and running ones stop at their next step), and they are told why."""
-    suspension = suspension_build(
-        programme=programme, scope=scope, reason=reason, actor=actor, user=user, cohort=cohort, kind=kind,
-        ends_at=ends_at,
-    )  # fmt: skip
-    kind = suspension.kind
+def _withdraw(suspension: Suspension, *, ip=None) -> Suspension:
+    """Take access away, at once, as ``suspension`` (from ``suspension_build``) says: sessions end, every app
+    stops what those people have going (access.hooks: generation cancels queued jobs and running ones stop at
+    their next step), and they are told why."""
     suspension.save()
     affected = list(suspension_affected_users(suspension))
     _cut_off(affected, reason=f"Access {suspension.get_kind_display().lower()}: {suspension.reason}")
+    ends_at = suspension.ends_at
     audit(
-        f"access.{kind}_started", actor=actor, subject=user, programme=programme, target=suspension.target,
-        reason=suspension.reason, ip=ip, suspension=suspension.pk, scope=scope, affected=len(affected),
+        f"access.{suspension.kind}_started", actor=suspension.created_by, subject=suspension.user,
+        programme=suspension.programme, target=suspension.target, reason=suspension.reason, ip=ip,
+        suspension=suspension.pk, scope=suspension.scope, affected=len(affected),
         ends_at=ends_at.isoformat() if ends_at else None,
     )  # fmt: skip
     transaction.on_commit(lambda: _notify(affected, suspension, lifted=False))
-    log.warning("access.suspended scope=%s target=%s affected=%d", scope, suspension.target, len(affected))
+    log.warning("access.suspended scope=%s target=%s affected=%d", suspension.scope, suspension.target, len(affected))
     return suspension
 
 

@@ -50,6 +50,34 @@ def own_postgres_database(url: str, *, example: str) -> None:
             print(f"created database {name}")
 
 
+def server_env(url: str, work: Path, *, example: str, **extra: str) -> dict:
+    """The environment of a production-like server (DEBUG off, a fresh secret key) for a benchmark, on a
+    PostgreSQL database of its own (see own_postgres_database), keeping its files under ``work``. A benchmark is
+    a burst of work from one address by design: no rate limits or leak alerts. ``extra`` adds variables."""
+    own_postgres_database(url, example=example)
+    return (
+        os.environ
+        | {
+            "DATABASE_URL": url,
+            "DEBUG": "0",
+            "SECRET_KEY": secrets.token_urlsafe(64),
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "SECURE_SSL_REDIRECT": "0",
+            "BEHIND_TLS_PROXY": "0",
+            "SECURE_HSTS_SECONDS": "0",
+            "BACKLOT_VAR_DIR": str(work),
+            "STATIC_ROOT": str(work / "static"),
+            "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+            "LOG_LEVEL": "WARNING",
+            "API_RATE_PER_PERSON": "1000000/min",
+            "API_RATE_PER_TOKEN": "1000000/min",
+            "LEAK_BURST_MIN_JOBS": "1000000",
+            "LEAK_MAX_NETWORKS": "1000",
+        }
+        | extra
+    )
+
+
 def tester():
     """(user, API token with read and generate scopes) in a fresh programme with a roomy grant."""
     from access.models import Role

@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import re
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from _setup import own_postgres_database
+from _setup import server_env
 from load import free_port, manage, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,7 +68,13 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="backlot-fuzz-"))
-    env = server_env(args.database_url, work)
+    env = server_env(
+        args.database_url,
+        work,
+        example="backlot_fuzz",
+        BACKLOT_RATE_SUBMISSIONS="1000000/h",
+        BACKLOT_RATE_TOKENS="1000000/h",
+    )
     manage(env, "migrate", "--verbosity", "0")
     manage(env, "collectstatic", "--noinput", "--verbosity", "0")  # DEBUG=0 serves the manifest's names
     manage(env, "smoke_build", "ltx-video", "--if-missing", "--verbosity", "0")
@@ -107,19 +112,6 @@ def main() -> None:
     (work / "schemathesis.txt").write_text(run.stdout + run.stderr)
     server_errors = report(work, run, elapsed)
     sys.exit(1 if server_errors else 0)
-
-
-def server_env(url: str, work: Path) -> dict:
-    own_postgres_database(url, example="backlot_fuzz")
-    return os.environ | {
-        "DATABASE_URL": url, "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(64), "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "0", "BEHIND_TLS_PROXY": "0", "SECURE_HSTS_SECONDS": "0",
-        "BACKLOT_VAR_DIR": str(work), "STATIC_ROOT": str(work / "static"), "LOG_LEVEL": "WARNING",
-        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
-        # The fuzzer is one client sending thousands of requests: no rate limits or leak alerts.
-        "API_RATE_PER_PERSON": "1000000/min", "API_RATE_PER_TOKEN": "1000000/min", "LEAK_BURST_MIN_JOBS": "1000000",
-        "LEAK_MAX_NETWORKS": "1000", "BACKLOT_RATE_SUBMISSIONS": "1000000/h", "BACKLOT_RATE_TOKENS": "1000000/h",
-    }  # fmt: skip
 
 
 def report(work: Path, run: subprocess.CompletedProcess, elapsed: float) -> int:

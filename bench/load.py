@@ -20,7 +20,6 @@ import json
 import os
 import random
 import re
-import secrets
 import socket
 import statistics
 import subprocess
@@ -31,7 +30,7 @@ from collections import defaultdict
 from pathlib import Path
 from urllib.parse import urlencode
 
-from _setup import own_postgres_database
+from _setup import server_env
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -54,7 +53,7 @@ def main() -> None:
         sys.exit("--users, --duration, --workers and --threads must be positive, --think not negative.")
 
     work = Path(tempfile.mkdtemp(prefix="backlot-load-"))
-    env = server_env(args.database_url, work)
+    env = server_env(args.database_url, work, example="backlot_load", BACKLOT_QUERY_COUNT_HEADER="1")
     prepare(env, args.users)
     people = testers(env, args.users)
     port = free_port()
@@ -76,19 +75,6 @@ def main() -> None:
 
 
 # --- The server --------------------------------------------------------------------------------
-
-
-def server_env(url: str, work: Path) -> dict:
-    own_postgres_database(url, example="backlot_load")
-    return os.environ | {
-        "DATABASE_URL": url, "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(64), "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "0", "BEHIND_TLS_PROXY": "0", "SECURE_HSTS_SECONDS": "0",
-        "BACKLOT_VAR_DIR": str(work), "STATIC_ROOT": str(work / "static"), "BACKLOT_QUERY_COUNT_HEADER": "1",
-        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend", "LOG_LEVEL": "WARNING",
-        # A benchmark is a burst of work from one address by design: no rate limits or leak alerts.
-        "API_RATE_PER_PERSON": "1000000/min", "API_RATE_PER_TOKEN": "1000000/min", "LEAK_BURST_MIN_JOBS": "1000000",
-        "LEAK_MAX_NETWORKS": "1000",
-    }  # fmt: skip
 
 
 def manage(env: dict, *args: str, **kwargs) -> subprocess.CompletedProcess:

@@ -102,6 +102,23 @@ def _notice(call: Call, *, text: str, changes: dict, actor) -> CallNotice:
     return notice
 
 
+def _notice_if_locked(call: Call, *, text: str, changes: dict, actor) -> CallNotice | None:
+    """Once the rubric is locked every change needs a notice to the entrants; before that none is sent."""
+    return _notice(call, text=text, changes=changes, actor=actor) if call.rubric_locked() else None
+
+
+def _audit_change(action: str, *, call: Call, actor, ip, notice: CallNotice | None, changes: dict) -> None:
+    audit(
+        action,
+        actor=actor,
+        programme=call.programme,
+        target=call,
+        ip=ip,
+        reason=notice.text if notice else "",
+        changes=changes,
+    )
+
+
 def _jsonable(value):
     if isinstance(value, datetime):
         return value.isoformat()
@@ -131,21 +148,13 @@ def call_update(*, call: Call, actor, notice: str = "", cohorts=None, ip=None, *
             changes["eligible_cohorts"] = [sorted(before), sorted(cohort.name for cohort in cohorts)]
     if not changes:
         return call
-    recorded = _notice(call, text=notice, changes=changes, actor=actor) if call.rubric_locked() else None
+    recorded = _notice_if_locked(call, text=notice, changes=changes, actor=actor)
     for name, value in fields.items():
         setattr(call, name, value)
     call.save()
     if cohorts is not None:
         call.eligible_cohorts.set(cohorts)
-    audit(
-        "competition.call_changed",
-        actor=actor,
-        programme=call.programme,
-        target=call,
-        ip=ip,
-        reason=recorded.text if recorded else "",
-        changes=changes,
-    )
+    _audit_change("competition.call_changed", call=call, actor=actor, ip=ip, notice=recorded, changes=changes)
     return call
 
 
@@ -226,22 +235,14 @@ def criterion_save(
         }
         if not changes:
             return criterion
-    recorded = _notice(call, text=notice, changes=changes, actor=actor) if call.rubric_locked() else None
+    recorded = _notice_if_locked(call, text=notice, changes=changes, actor=actor)
     if criterion is None:
         criterion = Criterion.objects.create(call=call, **values)
     else:
         for key, value in values.items():
             setattr(criterion, key, value)
         criterion.save()
-    audit(
-        "competition.rubric_changed",
-        actor=actor,
-        programme=call.programme,
-        target=call,
-        ip=ip,
-        reason=recorded.text if recorded else "",
-        changes=changes,
-    )
+    _audit_change("competition.rubric_changed", call=call, actor=actor, ip=ip, notice=recorded, changes=changes)
     return criterion
 
 
@@ -251,17 +252,9 @@ def criterion_remove(*, criterion: Criterion, actor, notice: str = "", ip=None) 
     if criterion.scores.exists():
         raise ValidationError("Reviewers have scored this criterion; it can no longer be removed.")
     changes = {"criterion_removed": criterion.name}
-    recorded = _notice(call, text=notice, changes=changes, actor=actor) if call.rubric_locked() else None
+    recorded = _notice_if_locked(call, text=notice, changes=changes, actor=actor)
     criterion.delete()
-    audit(
-        "competition.rubric_changed",
-        actor=actor,
-        programme=call.programme,
-        target=call,
-        ip=ip,
-        reason=recorded.text if recorded else "",
-        changes=changes,
-    )
+    _audit_change("competition.rubric_changed", call=call, actor=actor, ip=ip, notice=recorded, changes=changes)
 
 
 def may_enter(user, call: Call) -> Decision:

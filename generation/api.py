@@ -16,7 +16,7 @@ from generation import estimates, gallery, job_actions, presets, quota, render_s
 from generation.media import media_url
 from generation.models import Preset, RenderJob
 from generation.registry import MODELS, model_choices
-from generation.render_settings import SEED_MAX, RenderSettings
+from generation.render_settings import REQUEST_FIELDS, SEED_MAX, RenderSettings
 
 # Services' refusals (quota, idempotency, rate limit) rise from the views; generation.apps registers their
 # answers with core.api_errors, the API's one exception handler.
@@ -35,15 +35,7 @@ class RenderJobSerializer(CheckedInput, serializers.ModelSerializer):
         model = RenderJob
         fields = [
             "id",
-            "prompt",
-            "negative_prompt",
-            "model_key",
-            "num_frames",
-            "width",
-            "height",
-            "num_steps",
-            "guidance_scale",
-            "seed",
+            *REQUEST_FIELDS,
             "state",
             "progress_step",
             "progress_total",
@@ -349,6 +341,14 @@ class NoGrant(exceptions.NotFound):
 
 
 NO_GRANT = OpenApiResponse(ErrorSerializer, description=NoGrant.default_detail)
+READ_ONLY_SCOPES = {"GET": "read", "HEAD": "read", "OPTIONS": "read"}
+
+
+def _grant_or_404(user):
+    grant = current_grant(user)
+    if grant is None:
+        raise NoGrant()
+    return grant
 
 
 class QuotaSerializer(CheckedInput, serializers.Serializer):
@@ -375,13 +375,11 @@ class QuotaSerializer(CheckedInput, serializers.Serializer):
 class QuotaView(views.APIView):
     """Your current grant: its limits, what you have used and reserved, and what is left."""
 
-    token_scopes = {"GET": "read", "HEAD": "read", "OPTIONS": "read"}
+    token_scopes = READ_ONLY_SCOPES
 
     @extend_schema(responses={200: QuotaSerializer, 404: NO_GRANT})
     def get(self, request):
-        grant = current_grant(request.user)
-        if grant is None:
-            raise NoGrant()
+        grant = _grant_or_404(request.user)
         usage = quota.grant_usage(grant)
         data = {
             "programme": grant.programme.name, "starts_at": grant.starts_at, "ends_at": grant.ends_at,
@@ -419,13 +417,11 @@ class ModelViewSet(viewsets.ViewSet):
     """The models your grant allows, with the rules a job's settings must meet (already narrowed to
     your grant's limits) and the inputs of the GPU-seconds estimate a job reserves."""
 
-    token_scopes = {"GET": "read", "HEAD": "read", "OPTIONS": "read"}
+    token_scopes = READ_ONLY_SCOPES
 
     @extend_schema(responses={200: ModelRulesSerializer(many=True), 404: NO_GRANT})
     def list(self, request):
-        grant = current_grant(request.user)
-        if grant is None:
-            raise NoGrant()
+        grant = _grant_or_404(request.user)
         rules = [_model_rules(spec, grant) for spec in MODELS.values() if grant.allows_model(spec.key)]
         return Response(ModelRulesSerializer(rules, many=True).data)
 

@@ -5,18 +5,11 @@ from __future__ import annotations
 from access.export import json_text, section, when
 from core.csv_export import csv_text
 from generation.models import RenderJob
+from generation.render_settings import REQUEST_FIELDS
 
 JOB_FIELDS = [
     "id",
-    "prompt",
-    "negative_prompt",
-    "model_key",
-    "num_frames",
-    "width",
-    "height",
-    "num_steps",
-    "guidance_scale",
-    "seed",
+    *REQUEST_FIELDS,
     "state",
     "error",
     "queued_at",

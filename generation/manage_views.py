@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from access.audit import client_ip
 from access.decorators import programme_access_required, programme_admin_required
 from access.policy import is_programme_admin, may_read_prompt_refusals
-from core.form_errors import form_errors_from
+from core.form_errors import form_apply
 from generation import presets, prompt_policy
 from generation.forms import PresetForm, PresetRenameForm
 from generation.manage_forms import PromptRuleForm, PromptTestForm, RefusalFilter
@@ -47,16 +47,14 @@ def prompt_policy_page(request, programme):
     if request.method == "GET":
         return _policy_page(request, programme)
     form = PromptRuleForm(request.POST)
-    if form.is_valid():
-        try:
-            rule = prompt_policy.prompt_rule_create(
-                programme=programme, actor=request.user, ip=client_ip(request), **form.cleaned_data
-            )
-        except ValidationError as error:
-            form_errors_from(form, error)
-        else:
-            messages.success(request, f"Added {rule}.")
-            return redirect(_policy_url(programme))
+    if applied := form_apply(
+        form,
+        lambda data: prompt_policy.prompt_rule_create(
+            programme=programme, actor=request.user, ip=client_ip(request), **data
+        ),
+    ):
+        messages.success(request, f"Added {applied.result}.")
+        return redirect(_policy_url(programme))
     return _policy_page(request, programme, form=form, status=400)
 
 
@@ -77,14 +75,12 @@ def prompt_rule_edit(request, programme, rule_id):
     rule = get_object_or_404(PromptRule, pk=rule_id, programme=programme)
     initial = {"kind": rule.kind, "text": rule.text, "reason": rule.reason, "enabled": rule.enabled}
     form = PromptRuleForm(request.POST if request.method == "POST" else None, initial=initial)
-    if form.is_valid():
-        try:
-            prompt_policy.prompt_rule_update(rule=rule, actor=request.user, ip=client_ip(request), **form.cleaned_data)
-        except ValidationError as error:
-            form_errors_from(form, error)
-        else:
-            messages.success(request, f"Saved {rule}.")
-            return redirect(_policy_url(programme))
+    if form_apply(
+        form,
+        lambda data: prompt_policy.prompt_rule_update(rule=rule, actor=request.user, ip=client_ip(request), **data),
+    ):
+        messages.success(request, f"Saved {rule}.")
+        return redirect(_policy_url(programme))
     context = {"programme": programme, "rule": rule, "form": form}
     return render(request, "generation/manage/prompt_rule.html", context, status=400 if form.errors else 200)
 
@@ -156,17 +152,15 @@ def programme_presets(request, programme):
     if request.method == "GET":
         return _presets_page(request, programme)
     form = PresetForm(request.POST)
-    if form.is_valid():
-        try:
-            preset = presets.preset_create(
-                name=form.cleaned_data["name"], settings=form.settings(), programme=programme, actor=request.user,
-                ip=client_ip(request),
-            )  # fmt: skip
-        except ValidationError as error:
-            form_errors_from(form, error)
-        else:
-            messages.success(request, f"Added the preset {preset.name!r}; everyone in {programme.name} can use it.")
-            return redirect(_presets_url(programme))
+    if applied := form_apply(
+        form,
+        lambda data: presets.preset_create(
+            name=data["name"], settings=form.settings(), programme=programme, actor=request.user, ip=client_ip(request)
+        ),
+    ):
+        preset = applied.result
+        messages.success(request, f"Added the preset {preset.name!r}; everyone in {programme.name} can use it.")
+        return redirect(_presets_url(programme))
     return _presets_page(request, programme, form=form, status=400)
 
 

@@ -17,6 +17,20 @@ PROMPT_MAX_LENGTH = 1000
 SEED_MAX = 2**32 - 1
 
 
+# A job's prompt and settings, in the order the API and the data export show them.
+REQUEST_FIELDS = (
+    "prompt",
+    "negative_prompt",
+    "model_key",
+    "num_frames",
+    "width",
+    "height",
+    "num_steps",
+    "guidance_scale",
+    "seed",
+)
+
+
 @dataclass(frozen=True)
 class RenderSettings:
     """What a job renders, apart from its prompt; a preset is a named RenderSettings."""

@@ -1,7 +1,16 @@
-"""Helpers for the browser tests: pages already signed in as someone."""
+"""Helpers for the browser tests: pages already signed in as someone, and a script recording CSP violations."""
 
 from django.conf import settings
 from django.test import Client
+
+# Installed before any page script runs; every violation of the page (and of what htmx swaps in) is kept.
+RECORD_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', (e) => {
+  const where = `${e.sourceFile}:${e.lineNumber}`;
+  window.__cspViolations.push(`${e.violatedDirective} blocked ${e.blockedURI || 'inline'} at ${where}`);
+});
+"""
 
 
 def session_cookie(user, base_url: str) -> dict:

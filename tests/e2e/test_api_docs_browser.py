@@ -7,17 +7,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.browser import session_cookie
+from tests.e2e.browser import RECORD_VIOLATIONS, session_cookie
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-RECORD_VIOLATIONS = """
-window.__cspViolations = [];
-document.addEventListener('securitypolicyviolation', (e) => {
-  const where = `${e.sourceFile}:${e.lineNumber}`;
-  window.__cspViolations.push(`${e.violatedDirective} blocked ${e.blockedURI || 'inline'} at ${where}`);
-});
-"""
 
 
 @pytest.fixture

@@ -7,19 +7,10 @@ import pytest
 
 from access.models import Role
 from tests.conftest import member, with_totp
-from tests.e2e.browser import session_cookie
+from tests.e2e.browser import RECORD_VIOLATIONS, session_cookie
 from tests.feedback.conftest import finished_clip
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-# Installed before any page script runs; every violation of the page (and of what htmx swaps in) is kept.
-RECORD_VIOLATIONS = """
-window.__cspViolations = [];
-document.addEventListener('securitypolicyviolation', (e) => {
-  const where = `${e.sourceFile}:${e.lineNumber}`;
-  window.__cspViolations.push(`${e.violatedDirective} blocked ${e.blockedURI || 'inline'} at ${where}`);
-});
-"""
 
 
 @pytest.fixture

@@ -4,19 +4,11 @@ from rest_framework.test import APIClient
 
 from generation.models import RenderJob
 from tests.factories import RenderJobFactory
+from tests.generation.job_requests import API_BODY as GOOD
 
 pytestmark = pytest.mark.django_db
 
 JOBS = "/api/v1/jobs/"
-GOOD = {
-    "prompt": "waves breaking on a dark beach",
-    "model_key": "ltx-video",
-    "num_frames": 25,
-    "width": 256,
-    "height": 192,
-    "num_steps": 4,
-    "guidance_scale": 3.0,
-}
 
 
 def test_the_api_needs_authentication(anon_api):

@@ -14,14 +14,11 @@ from generation import estimates, quota, render
 from generation.models import RenderJob
 from generation.registry import MODELS
 from tests.factories import RenderJobFactory
+from tests.generation.job_requests import API_BODY as GOOD
 
 pytestmark = pytest.mark.django_db
 
 JOBS, QUOTA, MODELS_URL = "/api/v1/jobs/", "/api/v1/quota/", "/api/v1/models/"
-GOOD = {
-    "prompt": "waves breaking on a dark beach", "model_key": "ltx-video", "num_frames": 25, "width": 256,
-    "height": 192, "num_steps": 4, "guidance_scale": 3.0,
-}  # fmt: skip
 
 
 def _token_client(user, *scopes) -> APIClient:

@@ -15,21 +15,11 @@ from generation.models import PromptRefusal, PromptRule, RenderJob
 from generation.prompt_policy import prompt_check, prompt_rule_create, prompt_rule_update
 from generation.quota import grant_usage
 from tests.conftest import member, with_totp
+from tests.generation.job_requests import PAGE_FORM as GOOD
 
 pytestmark = pytest.mark.django_db
 
 REASON = "Weapons of mass harm are outside this programme's terms."
-GOOD = {
-    "prompt": "a fox running through snow",
-    "negative_prompt": "",
-    "model_key": "ltx-video",
-    "num_frames": "25",
-    "width": "256",
-    "height": "192",
-    "num_steps": "4",
-    "guidance_scale": "3",
-    "seed": "",
-}
 MESSAGE = f"Refused by the programme's prompt policy: {REASON}"
 REFUSED = escape(MESSAGE)  # as the page shows it
 

@@ -5,20 +5,9 @@ from generation.job_actions import job_cancel
 from generation.models import RenderJob
 from generation.registry import model_get
 from tests.factories import RenderJobFactory
+from tests.generation.job_requests import PAGE_FORM as GOOD
 
 pytestmark = pytest.mark.django_db
-
-GOOD = {
-    "prompt": "a fox running through snow",
-    "negative_prompt": "",
-    "model_key": "ltx-video",
-    "num_frames": "25",
-    "width": "256",
-    "height": "192",
-    "num_steps": "4",
-    "guidance_scale": "3",
-    "seed": "",
-}
 
 
 def test_pages_need_sign_in(client):

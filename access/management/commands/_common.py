@@ -48,6 +48,18 @@ def add_reason_argument(parser, help_text: str) -> None:
     parser.add_argument("--reason", required=True, type=reason_text, metavar="TEXT", help=help_text)
 
 
+def add_person_or_cohort_arguments(parser, *, person: str, cohort: str):
+    """``--person`` or ``--cohort``, one of them required; returns the group, for more choices."""
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--person", metavar="EMAIL", help=person)
+    target.add_argument("--cohort", metavar="SLUG", help=cohort)
+    return target
+
+
+def add_dry_run_argument(parser, help_text: str = "Say who would be affected; change nothing.") -> None:
+    parser.add_argument("--dry-run", action="store_true", help=help_text)
+
+
 def add_actor_argument(parser) -> None:
     parser.add_argument(
         "--actor", metavar="EMAIL", help="The admin account to record as having done this (default: none, the shell)."
@@ -79,6 +91,12 @@ def user_get(email: str, *, option: str = "--person"):
     if user is None:
         raise CommandError(f"No account with the address {email!r} ({option}).")
     return user
+
+
+def target_get(programme_slug: str, person: str | None, cohort: str | None) -> tuple[Programme, object, Cohort | None]:
+    """The programme, and the person or cohort in it that ``--person``/``--cohort`` name (None where not named)."""
+    programme = programme_get(programme_slug)
+    return programme, user_get(person) if person else None, cohort_get(programme, cohort) if cohort else None
 
 
 def actor_get(email: str | None):
@@ -130,41 +148,16 @@ PAST = {
 class AccessCommand(BaseCommand):
     """Taking access away (suspend, revoke, pause) and giving it back, through the services."""
 
-    def take_away(
-        self,
-        *,
-        programme: Programme,
-        scope: str,
-        kind: str,
-        reason: str,
-        actor=None,
-        user=None,
-        cohort: Cohort | None = None,
-        ends_at: datetime | None = None,
-        dry_run: bool = False,
-    ) -> None:
-        label = target_label(programme=programme, user=user, cohort=cohort)
+    def take_away(self, *, dry_run: bool = False, **target) -> None:
+        """``target``: what ``suspension_build`` takes (programme, scope, kind, reason, actor, user, cohort,
+        ends_at)."""
+        scope, ends_at = target["scope"], target.get("ends_at")
+        label = target_label(programme=target["programme"], user=target.get("user"), cohort=target.get("cohort"))
         with service_errors():
             # Checked by every rule first (a dry run stops there), then done by the verb it names.
-            suspension = suspension_build(
-                programme=programme,
-                scope=scope,
-                kind=kind,
-                reason=reason,
-                actor=actor,
-                user=user,
-                cohort=cohort,
-                ends_at=ends_at,
-            )
+            suspension = suspension_build(**target)
             if not dry_run:
-                if suspension.kind == Suspension.Kind.PAUSE:
-                    suspension = pause(programme=programme, reason=reason, ends_at=ends_at, actor=actor)
-                elif suspension.kind == Suspension.Kind.REVOCATION:
-                    suspension = revoke(programme=programme, reason=reason, user=user, cohort=cohort, actor=actor)
-                else:
-                    suspension = suspend(
-                        programme=programme, reason=reason, user=user, cohort=cohort, ends_at=ends_at, actor=actor
-                    )
+                suspension = _carry_out(suspension, reason=target["reason"])
         affected = list(suspension_affected_users(suspension).order_by("email"))
         until = f" until {local(ends_at)}" if ends_at else ""
         if dry_run:
@@ -212,6 +205,16 @@ class AccessCommand(BaseCommand):
             self.stdout.write(f"Would lift: {line}" if dry_run else self.style.SUCCESS(f"Lifted: {line}"))
         if dry_run:
             self.stdout.write("Dry run: nothing was changed and no one was told.")
+
+
+def _carry_out(built: Suspension, *, reason: str) -> Suspension:
+    """Do what ``built`` describes through the verb of its kind."""
+    common = {"programme": built.programme, "reason": reason, "actor": built.created_by}
+    if built.kind == Suspension.Kind.PAUSE:
+        return pause(**common, ends_at=built.ends_at)
+    if built.kind == Suspension.Kind.REVOCATION:
+        return revoke(**common, user=built.user, cohort=built.cohort)
+    return suspend(**common, user=built.user, cohort=built.cohort, ends_at=built.ends_at)
 
 
 def _people(users: list) -> str:

@@ -3,6 +3,7 @@ from access.management.commands._common import (
     AccessCommand,
     actor_get,
     add_actor_argument,
+    add_dry_run_argument,
     add_programme_argument,
     add_reason_argument,
     programme_get,
@@ -21,7 +22,7 @@ class Command(AccessCommand):
         add_programme_argument(parser)
         add_reason_argument(parser, "Why; every tester is told.")
         parser.add_argument("--until", type=when, metavar="WHEN", help=f"End the pause by itself then ({WHEN_HELP}).")
-        parser.add_argument("--dry-run", action="store_true", help="Say how many people would be affected.")
+        add_dry_run_argument(parser, "Say how many people would be affected.")
         add_actor_argument(parser)
 
     def handle(self, *args, programme, reason, until, dry_run, actor, **options):

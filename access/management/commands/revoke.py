@@ -2,11 +2,11 @@ from access.management.commands._common import (
     AccessCommand,
     actor_get,
     add_actor_argument,
+    add_dry_run_argument,
+    add_person_or_cohort_arguments,
     add_programme_argument,
     add_reason_argument,
-    cohort_get,
-    programme_get,
-    user_get,
+    target_get,
 )
 from access.models import Suspension
 
@@ -19,18 +19,16 @@ class Command(AccessCommand):
     )
 
     def add_arguments(self, parser):
-        target = parser.add_mutually_exclusive_group(required=True)
-        target.add_argument("--person", metavar="EMAIL", help="Revoke one person's access.")
-        target.add_argument("--cohort", metavar="SLUG", help="Revoke the access of a cohort (by slug or name).")
+        add_person_or_cohort_arguments(
+            parser, person="Revoke one person's access.", cohort="Revoke the access of a cohort (by slug or name)."
+        )
         add_programme_argument(parser)
         add_reason_argument(parser, "Why; the people affected are told.")
-        parser.add_argument("--dry-run", action="store_true", help="Say who would be affected; change nothing.")
+        add_dry_run_argument(parser)
         add_actor_argument(parser)
 
     def handle(self, *args, person, cohort, programme, reason, dry_run, actor, **options):
-        programme = programme_get(programme)
-        user = user_get(person) if person else None
-        cohort = cohort_get(programme, cohort) if cohort else None
+        programme, user, cohort = target_get(programme, person, cohort)
         self.take_away(
             programme=programme,
             scope=Suspension.Scope.PERSON if user else Suspension.Scope.COHORT,
