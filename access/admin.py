@@ -20,7 +20,7 @@ from access.models import (
     Suspension,
     TermsVersion,
     User,
-)  # fmt: skip
+)
 from access.rates import rate_publish
 from access.terms import terms_publish
 from access.tokens import token_revoke
@@ -235,7 +235,14 @@ class ContributionRateAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         published = rate_publish(
-            programme=obj.programme, kind=obj.kind, severity=obj.severity, points=obj.points, amount=obj.amount,
-            currency=obj.currency, effective_from=obj.effective_from, actor=request.user, ip=client_ip(request),
-        )  # fmt: skip
+            programme=obj.programme,
+            kind=obj.kind,
+            severity=obj.severity,
+            points=obj.points,
+            amount=obj.amount,
+            currency=obj.currency,
+            effective_from=obj.effective_from,
+            actor=request.user,
+            ip=client_ip(request),
+        )
         obj.pk = published.pk

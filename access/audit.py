@@ -24,9 +24,15 @@ def audit(
 ) -> AuditEvent:
     """Record that ``actor`` did ``action`` (dotted, e.g. ``access.suspended``) to ``subject``/``target``."""
     return AuditEvent.objects.create(
-        action=action, actor=actor if actor and actor.is_authenticated else None, subject=subject,
-        programme=programme, target=str(target)[:255], reason=reason, ip=ip, data=data,
-    )  # fmt: skip
+        action=action,
+        actor=actor if actor and actor.is_authenticated else None,
+        subject=subject,
+        programme=programme,
+        target=str(target)[:255],
+        reason=reason,
+        ip=ip,
+        data=data,
+    )
 
 
 def audit_person(action: str, *, subject, **fields) -> list[AuditEvent]:

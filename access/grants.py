@@ -20,9 +20,14 @@ def grant_from_cohort(*, user, cohort: Cohort, actor=None) -> Grant:
     ends_at = timezone.now() + timedelta(days=cohort.grant_days) if cohort.grant_days else None
     grant = Grant.objects.create(user=user, programme=cohort.programme, ends_at=ends_at, **cohort.limits())
     audit(
-        "access.grant_created", actor=actor, subject=user, programme=cohort.programme, target=grant,
-        cohort=cohort.name, limits=_jsonable(grant.limits()),
-    )  # fmt: skip
+        "access.grant_created",
+        actor=actor,
+        subject=user,
+        programme=cohort.programme,
+        target=grant,
+        cohort=cohort.name,
+        limits=_jsonable(grant.limits()),
+    )
     return grant
 
 
@@ -43,9 +48,16 @@ def grant_update(*, grant: Grant, actor=None, reason: str = "", ip=None, **chang
         raise ValidationError({"ends_at": "A grant must end after it starts."})
     grant.save()
     audit(
-        "access.grant_changed", actor=actor, subject=grant.user, programme=grant.programme, target=grant,
-        reason=reason, ip=ip, before=_jsonable(before), after=_jsonable(changes),
-    )  # fmt: skip
+        "access.grant_changed",
+        actor=actor,
+        subject=grant.user,
+        programme=grant.programme,
+        target=grant,
+        reason=reason,
+        ip=ip,
+        before=_jsonable(before),
+        after=_jsonable(changes),
+    )
     return grant
 
 

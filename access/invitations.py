@@ -84,9 +84,13 @@ def invitations_create(
             skipped[email] = "already a member with this role"
             continue
         if Invitation.objects.filter(
-            email=email, programme=programme, role=role, accepted_at__isnull=True, revoked_at__isnull=True,
+            email=email,
+            programme=programme,
+            role=role,
+            accepted_at__isnull=True,
+            revoked_at__isnull=True,
             expires_at__gt=timezone.now(),
-        ).exists():  # fmt: skip
+        ).exists():
             skipped[email] = "already has an open invitation (resend it instead)"
             continue
         if User.objects.filter(email__iexact=email, is_active=False).exists():
@@ -95,13 +99,24 @@ def invitations_create(
         token = secrets.token_urlsafe(32)
         with transaction.atomic():
             invitation = Invitation.objects.create(
-                programme=programme, cohort=cohort, role=role, email=email, token_digest=token_digest(token),
-                invited_by=actor, expires_at=timezone.now() + timedelta(days=days),
-            )  # fmt: skip
+                programme=programme,
+                cohort=cohort,
+                role=role,
+                email=email,
+                token_digest=token_digest(token),
+                invited_by=actor,
+                expires_at=timezone.now() + timedelta(days=days),
+            )
             audit(
-                "access.invitation_sent", actor=actor, programme=programme, target=email, ip=ip, role=role,
-                cohort=cohort.name if cohort else None, invitation=invitation.pk,
-            )  # fmt: skip
+                "access.invitation_sent",
+                actor=actor,
+                programme=programme,
+                target=email,
+                ip=ip,
+                role=role,
+                cohort=cohort.name if cohort else None,
+                invitation=invitation.pk,
+            )
             transaction.on_commit(lambda invitation=invitation, token=token: _invitation_send(invitation, token))
         made.append(invitation)
     return made, skipped
@@ -142,9 +157,13 @@ def invitation_revoke(*, invitation: Invitation, actor=None, ip=None, reason: st
     invitation.revoked_at = timezone.now()
     invitation.save(update_fields=["revoked_at"])
     audit(
-        "access.invitation_revoked", actor=actor, programme=invitation.programme, target=invitation.email, ip=ip,
+        "access.invitation_revoked",
+        actor=actor,
+        programme=invitation.programme,
+        target=invitation.email,
+        ip=ip,
         reason=reason,
-    )  # fmt: skip
+    )
     return invitation
 
 
@@ -183,9 +202,14 @@ def invitation_accept(*, token: str, user, ip=None) -> Invitation:
     EmailAddress.objects.filter(user=user, email__iexact=invitation.email).update(verified=True)
     membership_add(user=user, programme=invitation.programme, role=invitation.role, cohort=invitation.cohort)
     audit(
-        "access.invitation_accepted", actor=user, subject=user, programme=invitation.programme,
-        target=invitation.email, ip=ip, role=invitation.role,
-    )  # fmt: skip
+        "access.invitation_accepted",
+        actor=user,
+        subject=user,
+        programme=invitation.programme,
+        target=invitation.email,
+        ip=ip,
+        role=invitation.role,
+    )
     return invitation
 
 

@@ -46,8 +46,13 @@ def alert_decide_view(request, alert_id):
         messages.error(request, f"Note: {problem}")
         return redirect("leaks:list")
     try:
-        alert_decide(alert=alert, actor=request.user, confirm=decision == "confirm", note=request.POST.get("note", ""),
-                     ip=client_ip(request))  # fmt: skip
+        alert_decide(
+            alert=alert,
+            actor=request.user,
+            confirm=decision == "confirm",
+            note=request.POST.get("note", ""),
+            ip=client_ip(request),
+        )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:

@@ -133,7 +133,7 @@ def text_scan(text: str, *, where: str, submitted_by) -> list[LeakAlert]:
                     token=record,
                     where=where,
                     submitted_by=submitted_by.email if submitted_by else None,
-                )  # fmt: skip
+                )
             )
     return alerts
 
@@ -151,9 +151,14 @@ def burst_check(
     if last_hour <= settings.LEAK_BURST_FACTOR * max(hourly, 1.0):
         return None
     return alert_raise(
-        kind=LeakAlert.Kind.BURST, user=user, credential=credential, token=token, session_key=session_key,
-        jobs_last_hour=last_hour, usual_per_hour=round(hourly, 2),
-    )  # fmt: skip
+        kind=LeakAlert.Kind.BURST,
+        user=user,
+        credential=credential,
+        token=token,
+        session_key=session_key,
+        jobs_last_hour=last_hour,
+        usual_per_hour=round(hourly, 2),
+    )
 
 
 def credential_suspended(credential: str) -> LeakAlert | None:
@@ -181,9 +186,14 @@ def alert_decide(*, alert: LeakAlert, actor, confirm: bool, note: str = "", ip=N
         elif not confirm:
             ApiToken.objects.filter(pk=alert.token_id).update(suspended_at=None)
     audit_person(
-        "access.leak_confirmed" if confirm else "access.leak_lifted", actor=actor, subject=alert.user,
-        target=alert.credential, reason=alert.decision_note, ip=ip, alert=alert.pk,
-    )  # fmt: skip
+        "access.leak_confirmed" if confirm else "access.leak_lifted",
+        actor=actor,
+        subject=alert.user,
+        target=alert.credential,
+        reason=alert.decision_note,
+        ip=ip,
+        alert=alert.pk,
+    )
     return alert
 
 

@@ -107,9 +107,11 @@ def addresses_from_csv(text: str) -> list[str]:
 
 class InvitationForm(CheckedInput, forms.Form):
     cohort = forms.ModelChoiceField(
-        queryset=None, required=False, empty_label="(none — for reviewers and admins)",
+        queryset=None,
+        required=False,
+        empty_label="(none — for reviewers and admins)",
         help_text="Testers (artists, red teamers, collaborators) join through a cohort.",
-    )  # fmt: skip
+    )
     role = forms.ChoiceField(choices=Role.choices, initial=Role.ARTIST)
     addresses = forms.CharField(
         label="Addresses",
@@ -168,9 +170,11 @@ class InvitationForm(CheckedInput, forms.Form):
 
 class ProgrammeModelsForm(CheckedInput, forms.Form):
     model_keys = forms.MultipleChoiceField(
-        label="Models offered", required=False, widget=forms.CheckboxSelectMultiple,
+        label="Models offered",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
         help_text="Tick none to offer every model. Each person's grant can narrow this further.",
-    )  # fmt: skip
+    )
 
     def __init__(self, *args, programme, **kwargs):
         super().__init__(*args, initial={"model_keys": programme.model_keys}, **kwargs)
@@ -181,9 +185,11 @@ class GrantForm(CheckedInput, forms.Form):
     """A grant's limits and dates; ``changes()`` says which of them differ from the grant's."""
 
     model_keys = forms.MultipleChoiceField(
-        label="Models", required=False, widget=forms.CheckboxSelectMultiple,
+        label="Models",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
         help_text="Tick none to allow every model.",
-    )  # fmt: skip
+    )
     max_frames = forms.IntegerField(min_value=0, max_value=INT_MAX)
     max_width = forms.IntegerField(min_value=0, max_value=INT_MAX)
     max_height = forms.IntegerField(min_value=0, max_value=INT_MAX)

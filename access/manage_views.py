@@ -161,8 +161,9 @@ def suspension_lift(request, programme, suspension_id):
     """A confirmation page for lifting one suspension; the Lift buttons elsewhere post here."""
     suspension = get_object_or_404(
         Suspension.objects.select_related("user", "cohort", "created_by", "lifted_by"),
-        pk=suspension_id, programme=programme,
-    )  # fmt: skip
+        pk=suspension_id,
+        programme=programme,
+    )
     form = ReasonForm(request.POST if request.method == "POST" else None)
     if form_apply(
         form,
@@ -203,10 +204,14 @@ def invitations(request, programme):
             return retry_after(_invitations_page(request, programme, form=form, status=429), limited)
         try:
             made, skipped = invitations_create(
-                programme=programme, cohort=form.cleaned_data["cohort"], role=form.cleaned_data["role"],
-                emails=form.cleaned_data["emails"], days=form.cleaned_data["days"], actor=request.user,
+                programme=programme,
+                cohort=form.cleaned_data["cohort"],
+                role=form.cleaned_data["role"],
+                emails=form.cleaned_data["emails"],
+                days=form.cleaned_data["days"],
+                actor=request.user,
                 ip=client_ip(request),
-            )  # fmt: skip
+            )
         except ValidationError as error:
             rate_refund(scope="invitations", key=request.user.pk, cost=len(form.cleaned_data["emails"]))
             form_errors_from(form, error)

@@ -74,9 +74,11 @@ class TermsMiddleware:
         user = getattr(request, "user", None)
         path = request.path
         if (
-            user is not None and user.is_authenticated and not path.startswith(OPEN_PREFIXES + self.ALLOWED)
+            user is not None
+            and user.is_authenticated
+            and not path.startswith(OPEN_PREFIXES + self.ALLOWED)
             and not path.startswith("/api/")
-        ):  # fmt: skip
+        ):
             pending = terms_unanswered(user)
             if pending:
                 return redirect("terms:answer", programme=pending[0].programme.slug)

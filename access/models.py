@@ -105,9 +105,16 @@ class GrantLimits(models.Model):
     max_queued_jobs = models.PositiveIntegerField(default=3, help_text="Jobs queued or running at once.")
 
     LIMIT_FIELDS = (
-        "model_keys", "max_frames", "max_width", "max_height", "max_steps", "downloads_allowed",
-        "gpu_seconds_per_day", "gpu_seconds_total", "max_queued_jobs",
-    )  # fmt: skip
+        "model_keys",
+        "max_frames",
+        "max_width",
+        "max_height",
+        "max_steps",
+        "downloads_allowed",
+        "gpu_seconds_per_day",
+        "gpu_seconds_total",
+        "max_queued_jobs",
+    )
 
     class Meta:
         abstract = True
@@ -265,9 +272,13 @@ class Suspension(models.Model):
     starts_at = models.DateTimeField(default=timezone.now)
     ends_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
         help_text="Empty when done from the command line.",
-    )  # fmt: skip
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     lifted_at = models.DateTimeField(null=True, blank=True)
     lifted_by = models.ForeignKey(
@@ -314,9 +325,13 @@ class AuditEvent(AppendOnlyModel):
     action = models.CharField(max_length=64, db_index=True)
     programme = models.ForeignKey(Programme, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     subject = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
         help_text="The person the action was done to, where there is one.",
-    )  # fmt: skip
+    )
     target = models.CharField(max_length=255, blank=True, help_text="What was acted on, as text.")
     reason = models.TextField(blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)

@@ -42,8 +42,15 @@ def programme_models_set(*, programme: Programme, model_keys: list[str], actor=N
     before = list(programme.model_keys)
     programme.model_keys = sorted(set(model_keys), key=known.index)
     programme.save(update_fields=["model_keys"])
-    audit("programme.models_changed", actor=actor, programme=programme, target=programme, ip=ip,
-          before=before, after=programme.model_keys)  # fmt: skip
+    audit(
+        "programme.models_changed",
+        actor=actor,
+        programme=programme,
+        target=programme,
+        ip=ip,
+        before=before,
+        after=programme.model_keys,
+    )
     return programme
 
 

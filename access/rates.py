@@ -69,11 +69,26 @@ def rate_publish(
     if errors:
         raise ValidationError(errors)
     rate = ContributionRate.objects.create(
-        programme=programme, kind=kind, severity=severity, points=points, amount=amount, currency=currency,
-        effective_from=effective_from, published_by=actor,
-    )  # fmt: skip
+        programme=programme,
+        kind=kind,
+        severity=severity,
+        points=points,
+        amount=amount,
+        currency=currency,
+        effective_from=effective_from,
+        published_by=actor,
+    )
     audit(
-        "access.rate_published", actor=actor, programme=programme, target=rate, ip=ip, kind=kind, severity=severity,
-        points=points, amount=str(amount), currency=currency, effective_from=effective_from.isoformat(),
-    )  # fmt: skip
+        "access.rate_published",
+        actor=actor,
+        programme=programme,
+        target=rate,
+        ip=ip,
+        kind=kind,
+        severity=severity,
+        points=points,
+        amount=str(amount),
+        currency=currency,
+        effective_from=effective_from.isoformat(),
+    )
     return rate

@@ -36,9 +36,12 @@ def sign_in_record(*, user, ip: str | None, user_agent: str = "") -> bool:
 
 def _tell(user, *, ip, user_agent: str, at) -> None:
     context = {
-        "user": user, "ip": ip or "an unknown address", "user_agent": user_agent or "unknown",
-        "at": timezone.localtime(at), "site_url": settings.SITE_URL.rstrip("/"),
-    }  # fmt: skip
+        "user": user,
+        "ip": ip or "an unknown address",
+        "user_agent": user_agent or "unknown",
+        "at": timezone.localtime(at),
+        "site_url": settings.SITE_URL.rstrip("/"),
+    }
     send_mail(
         subject=f"New sign-in to Backlot from {ip or 'an unknown address'}",
         message=render_to_string("access/email/new_sign_in.txt", context),

@@ -38,9 +38,15 @@ def suspend(
 ) -> Suspension:
     """Take access away from one person or one cohort, until ``ends_at`` or until reinstated."""
     built = suspension_build(
-        programme=programme, scope=_scope(user, cohort), kind=Suspension.Kind.SUSPENSION, reason=reason, user=user,
-        cohort=cohort, ends_at=ends_at, actor=actor,
-    )  # fmt: skip
+        programme=programme,
+        scope=_scope(user, cohort),
+        kind=Suspension.Kind.SUSPENSION,
+        reason=reason,
+        user=user,
+        cohort=cohort,
+        ends_at=ends_at,
+        actor=actor,
+    )
     return _withdraw(built, ip=ip)
 
 
@@ -48,18 +54,27 @@ def revoke(*, programme: Programme, reason: str, user=None, cohort: Cohort | Non
     """Take access away from one person or one cohort for good: it has no end time, and only an explicit
     ``reinstate`` gives it back."""
     built = suspension_build(
-        programme=programme, scope=_scope(user, cohort), kind=Suspension.Kind.REVOCATION, reason=reason, user=user,
-        cohort=cohort, actor=actor,
-    )  # fmt: skip
+        programme=programme,
+        scope=_scope(user, cohort),
+        kind=Suspension.Kind.REVOCATION,
+        reason=reason,
+        user=user,
+        cohort=cohort,
+        actor=actor,
+    )
     return _withdraw(built, ip=ip)
 
 
 def pause(*, programme: Programme, reason: str, ends_at=None, actor=None, ip=None) -> Suspension:
     """The kill switch: everyone in the programme but its admins loses access, until ``resume``."""
     built = suspension_build(
-        programme=programme, scope=Suspension.Scope.PROGRAMME, kind=Suspension.Kind.PAUSE, reason=reason,
-        ends_at=ends_at, actor=actor,
-    )  # fmt: skip
+        programme=programme,
+        scope=Suspension.Scope.PROGRAMME,
+        kind=Suspension.Kind.PAUSE,
+        reason=reason,
+        ends_at=ends_at,
+        actor=actor,
+    )
     return _withdraw(built, ip=ip)
 
 
@@ -75,9 +90,15 @@ def reinstate(*, suspension: Suspension, actor=None, reason: str = "", ip=None) 
     suspension.save(update_fields=["lifted_at", "lifted_by", "lift_reason"])
     affected = list(suspension_affected_users(suspension))
     audit(
-        f"access.{suspension.kind}_lifted", actor=actor, subject=suspension.user, programme=suspension.programme,
-        target=suspension.target, reason=suspension.lift_reason, ip=ip, suspension=suspension.pk,
-    )  # fmt: skip
+        f"access.{suspension.kind}_lifted",
+        actor=actor,
+        subject=suspension.user,
+        programme=suspension.programme,
+        target=suspension.target,
+        reason=suspension.lift_reason,
+        ip=ip,
+        suspension=suspension.pk,
+    )
     transaction.on_commit(lambda: _notify(affected, suspension, lifted=True))
     return suspension
 
@@ -113,9 +134,15 @@ def suspension_build(
     if scope == Suspension.Scope.PROGRAMME:
         kind = Suspension.Kind.PAUSE
     suspension = Suspension(
-        programme=programme, scope=scope, kind=kind, user=user, cohort=cohort, reason=reason.strip(),
-        ends_at=ends_at, created_by=actor,
-    )  # fmt: skip
+        programme=programme,
+        scope=scope,
+        kind=kind,
+        user=user,
+        cohort=cohort,
+        reason=reason.strip(),
+        ends_at=ends_at,
+        created_by=actor,
+    )
     suspension.full_clean()
     if cohort is not None and cohort.programme_id != programme.pk:
         raise ValidationError({"cohort": f"{cohort.name} is not a cohort of {programme.name}."})
@@ -134,11 +161,18 @@ def _withdraw(suspension: Suspension, *, ip=None) -> Suspension:
     _cut_off(affected, reason=f"Access {suspension.get_kind_display().lower()}: {suspension.reason}")
     ends_at = suspension.ends_at
     audit(
-        f"access.{suspension.kind}_started", actor=suspension.created_by, subject=suspension.user,
-        programme=suspension.programme, target=suspension.target, reason=suspension.reason, ip=ip,
-        suspension=suspension.pk, scope=suspension.scope, affected=len(affected),
+        f"access.{suspension.kind}_started",
+        actor=suspension.created_by,
+        subject=suspension.user,
+        programme=suspension.programme,
+        target=suspension.target,
+        reason=suspension.reason,
+        ip=ip,
+        suspension=suspension.pk,
+        scope=suspension.scope,
+        affected=len(affected),
         ends_at=ends_at.isoformat() if ends_at else None,
-    )  # fmt: skip
+    )
     transaction.on_commit(lambda: _notify(affected, suspension, lifted=False))
     log.warning("access.suspended scope=%s target=%s affected=%d", suspension.scope, suspension.target, len(affected))
     return suspension

@@ -89,7 +89,12 @@ def terms_respond(*, user, terms: TermsVersion, accepted: bool, ip=None) -> Term
         user=user, terms=terms, defaults={"accepted": accepted, "ip": ip}
     )
     audit(
-        "access.terms_accepted" if accepted else "access.terms_declined", actor=user, subject=user,
-        programme=terms.programme, target=terms, ip=ip, version=terms.version,
-    )  # fmt: skip
+        "access.terms_accepted" if accepted else "access.terms_declined",
+        actor=user,
+        subject=user,
+        programme=terms.programme,
+        target=terms,
+        ip=ip,
+        version=terms.version,
+    )
     return response

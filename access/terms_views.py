@@ -39,7 +39,10 @@ def terms_answer(request, programme):
     previous = terms_last_accepted(request.user, programme)
     response = TermsResponse.objects.filter(user=request.user, terms=current).first()
     context = {
-        "programme": programme, "terms": current, "previous": previous if previous != current else None,
-        "diff": terms_diff(previous, current) if previous and previous != current else [], "response": response,
-    }  # fmt: skip
+        "programme": programme,
+        "terms": current,
+        "previous": previous if previous != current else None,
+        "diff": terms_diff(previous, current) if previous and previous != current else [],
+        "response": response,
+    }
     return render(request, "access/terms.html", context)

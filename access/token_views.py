@@ -75,8 +75,12 @@ def token_rotate_view(request, token_id):
 @require_POST
 def token_delete_view(request, token_id):
     try:
-        token_revoke(record=_own_token(request, token_id), actor=request.user, reason="Deleted by its owner",
-                     ip=client_ip(request))  # fmt: skip
+        token_revoke(
+            record=_own_token(request, token_id),
+            actor=request.user,
+            reason="Deleted by its owner",
+            ip=client_ip(request),
+        )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:

@@ -81,9 +81,13 @@ def token_create(*, user, name: str, scopes: list[str], days: int = 90, ip=None)
     _validate(name=name, scopes=scopes, days=days)
     token = token_generate()
     record = ApiToken.objects.create(
-        user=user, name=name.strip(), scopes=sorted(set(scopes)), digest=token_digest(token), hint=token[:10],
+        user=user,
+        name=name.strip(),
+        scopes=sorted(set(scopes)),
+        digest=token_digest(token),
+        hint=token[:10],
         expires_at=timezone.now() + timedelta(days=days),
-    )  # fmt: skip
+    )
     audit_person(
         "access.token_created", actor=user, subject=user, target=record, ip=ip, scopes=record.scopes, days=days
     )

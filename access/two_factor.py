@@ -56,9 +56,12 @@ def session_refused(request, user) -> None:
     from django.contrib.auth import logout
 
     audit(
-        "access.session_refused", subject=user, target=user.email, ip=client_ip(request),
+        "access.session_refused",
+        subject=user,
+        target=user.email,
+        ip=client_ip(request),
         reason="Signed in without the second factor this account has set up.",
-    )  # fmt: skip
+    )
     log.warning("access.session_refused user=%s", user.pk)
     logout(request)
 
@@ -77,9 +80,17 @@ def two_factor_removed(*, user, kind: str, actor=None, ip: str | None = None) ->
         reason += ": every session of this staff account was ended"
     for programme in programmes or [None]:
         audit(
-            "access.two_factor_removed", actor=actor, subject=user, programme=programme, target=user.email,
-            ip=ip, reason=reason, kind=kind, last=last, sessions_ended=ended,
-        )  # fmt: skip
+            "access.two_factor_removed",
+            actor=actor,
+            subject=user,
+            programme=programme,
+            target=user.email,
+            ip=ip,
+            reason=reason,
+            kind=kind,
+            last=last,
+            sessions_ended=ended,
+        )
     log.warning("access.two_factor_removed user=%s kind=%s last=%s sessions_ended=%s", user.pk, kind, last, ended)
     return ended
 
@@ -93,8 +104,10 @@ def authenticator_deleted(sender, instance, origin=None, **kwargs):
     request = context.request
     actor = getattr(request, "user", None)
     ended = two_factor_removed(
-        user=instance.user, kind=instance.type, actor=actor if actor and actor.is_authenticated else None,
+        user=instance.user,
+        kind=instance.type,
+        actor=actor if actor and actor.is_authenticated else None,
         ip=client_ip(request),
-    )  # fmt: skip
+    )
     if ended and actor is not None and actor.pk == instance.user_id:
         setattr(request, ENDED_ATTRIBUTE, True)

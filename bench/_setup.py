@@ -86,8 +86,15 @@ def tester():
     from access.tokens import token_create
 
     programme = programme_create(name=f"Bench {secrets.token_hex(3)}")
-    cohort = cohort_create(programme=programme, name="Bench", max_frames=257, max_steps=100,
-                           gpu_seconds_per_day=10**7, gpu_seconds_total=10**8, max_queued_jobs=10**6)  # fmt: skip
+    cohort = cohort_create(
+        programme=programme,
+        name="Bench",
+        max_frames=257,
+        max_steps=100,
+        gpu_seconds_per_day=10**7,
+        gpu_seconds_total=10**8,
+        max_queued_jobs=10**6,
+    )
     user = user_create(email=f"bench-{secrets.token_hex(4)}@example.org", password=secrets.token_urlsafe(16))
     membership_add(user=user, programme=programme, role=Role.ARTIST, cohort=cohort)
     _, token = token_create(user=user, name="bench", scopes=["read", "generate"])

@@ -87,21 +87,51 @@ def main() -> None:
     access_log = work / "access.log"
     server_log = (work / "gunicorn.log").open("w")
     server = subprocess.Popen(
-        [PYTHON, "-m", "gunicorn", "config.wsgi", "--config", "platform/gunicorn.conf.py",
-         "--access-logfile", str(access_log)],
-        cwd=ROOT, env=env | {"GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": str(args.workers),
-                             "GUNICORN_THREADS": "4"},
-        stdout=server_log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [
+            PYTHON,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "--config",
+            "platform/gunicorn.conf.py",
+            "--access-logfile",
+            str(access_log),
+        ],
+        cwd=ROOT,
+        env=env
+        | {"GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": str(args.workers), "GUNICORN_THREADS": "4"},
+        stdout=server_log,
+        stderr=subprocess.STDOUT,
+    )
     started = time.monotonic()
     try:
         wait_for(port, server)
         command = [
-            str(Path(PYTHON).with_name("st")), "run", str(schema), "--url", f"http://127.0.0.1:{port}",
-            "--checks", "all", "--header", f"Authorization: Bearer {token}", "--max-examples", str(args.examples),
-            "--seed", str(args.seed), "--generation-database", "none", "--workers", "2", "--no-color",
-            "--report", "ndjson", "--report-ndjson-path", str(work / "events.ndjson"), "--request-timeout", "30",
-        ]  # fmt: skip
+            str(Path(PYTHON).with_name("st")),
+            "run",
+            str(schema),
+            "--url",
+            f"http://127.0.0.1:{port}",
+            "--checks",
+            "all",
+            "--header",
+            f"Authorization: Bearer {token}",
+            "--max-examples",
+            str(args.examples),
+            "--seed",
+            str(args.seed),
+            "--generation-database",
+            "none",
+            "--workers",
+            "2",
+            "--no-color",
+            "--report",
+            "ndjson",
+            "--report-ndjson-path",
+            str(work / "events.ndjson"),
+            "--request-timeout",
+            "30",
+        ]
         if args.max_time:
             command += ["--max-time", str(args.max_time)]
         run = subprocess.run(command, cwd=work, capture_output=True, text=True, check=False)

@@ -59,10 +59,22 @@ def build_real_ltx(device: str, dtype):
     with torch.device(device):
         transformer = LTXVideoTransformer3DModel().to(dtype)
         vae = AutoencoderKLLTXVideo().to(dtype)
-        encoder = T5EncoderModel(
-            T5Config(vocab_size=32128, d_model=4096, d_kv=64, d_ff=10240, num_layers=24, num_heads=64,
-                     feed_forward_proj="gated-gelu", dropout_rate=0.0)
-        ).to(dtype).eval()  # fmt: skip
+        encoder = (
+            T5EncoderModel(
+                T5Config(
+                    vocab_size=32128,
+                    d_model=4096,
+                    d_kv=64,
+                    d_ff=10240,
+                    num_layers=24,
+                    num_heads=64,
+                    feed_forward_proj="gated-gelu",
+                    dropout_rate=0.0,
+                )
+            )
+            .to(dtype)
+            .eval()
+        )
     scheduler = FlowMatchEulerDiscreteScheduler(
         use_dynamic_shifting=True, base_shift=0.95, max_shift=2.05, base_image_seq_len=1024, max_image_seq_len=4096
     )
@@ -136,11 +148,16 @@ def run(name: str, pipeline, args, device: str, platform_job=None):
 
     def raw_call(steps):
         return pipeline(
-            prompt=params.prompt, num_frames=params.num_frames, width=params.width, height=params.height,
-            num_inference_steps=steps, guidance_scale=params.guidance_scale,
-            generator=torch.Generator("cpu").manual_seed(params.seed), output_type="np",
+            prompt=params.prompt,
+            num_frames=params.num_frames,
+            width=params.width,
+            height=params.height,
+            num_inference_steps=steps,
+            guidance_scale=params.guidance_scale,
+            generator=torch.Generator("cpu").manual_seed(params.seed),
+            output_type="np",
             max_sequence_length=spec.max_sequence_length,
-        ).frames[0]  # fmt: skip
+        ).frames[0]
 
     def platform_call(steps):
         from generation import render
@@ -179,9 +196,17 @@ def platform_job(args):
 
     user, _ = tester()
     job = RenderJob.objects.create(
-        owner=user, grant=current_grant(user), prompt=PROMPT, model_key="ltx-video", num_frames=args.frames,
-        width=args.width, height=args.height, num_steps=args.steps, guidance_scale=args.guidance, seed=42,
-    )  # fmt: skip
+        owner=user,
+        grant=current_grant(user),
+        prompt=PROMPT,
+        model_key="ltx-video",
+        num_frames=args.frames,
+        width=args.width,
+        height=args.height,
+        num_steps=args.steps,
+        guidance_scale=args.guidance,
+        seed=42,
+    )
     return queue.job_claim(job_id=job.pk, worker="bench")
 
 
@@ -214,8 +239,10 @@ def main() -> None:
         f"device {device} ({card}), dtype {dtype}, "
         f"{args.width}x{args.height}, {args.frames} frames, {args.steps} steps, guidance {args.guidance}"
     )
-    print(f"{'setting':22} {'total s':>8} {'text':>7} {'denoise':>8} {'decode':>7} {'peak GiB':>9} "
-          f"{'x raw':>6} {'PSNR dB':>8}")  # fmt: skip
+    print(
+        f"{'setting':22} {'total s':>8} {'text':>7} {'denoise':>8} {'decode':>7} {'peak GiB':>9} "
+        f"{'x raw':>6} {'PSNR dB':>8}"
+    )
     baseline = reference = None
     for name in names:
         pipeline = (build_smoke if args.smoke else build_real_ltx)(device, dtype)
@@ -226,8 +253,10 @@ def main() -> None:
         if baseline is None:
             baseline, reference = total, frames
         quality = psnr(frames, reference)
-        print(f"{name:22} {total:8.2f} {phases['text']:7.2f} {phases['denoise']:8.2f} {phases['decode']:7.2f} "
-              f"{peak:9.1f} {baseline / total:6.2f} {quality:8.1f}")  # fmt: skip
+        print(
+            f"{name:22} {total:8.2f} {phases['text']:7.2f} {phases['denoise']:8.2f} {phases['decode']:7.2f} "
+            f"{peak:9.1f} {baseline / total:6.2f} {quality:8.1f}"
+        )
         del pipeline
         if device == "cuda":
             torch.cuda.empty_cache()

@@ -35,8 +35,14 @@ from _setup import server_env
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/backlot_load"
-SMALL_JOB = {"model_key": "ltx-video", "num_frames": 9, "width": 256, "height": 256, "num_steps": 4,
-             "guidance_scale": 3.0}  # fmt: skip
+SMALL_JOB = {
+    "model_key": "ltx-video",
+    "num_frames": 9,
+    "width": 256,
+    "height": 256,
+    "num_steps": 4,
+    "guidance_scale": 3.0,
+}
 PROMPTS = ["a red fox in snow", "a paper boat on a river", "a neon city at night", "a lighthouse at dawn"]
 
 
@@ -59,11 +65,17 @@ def main() -> None:
     port = free_port()
     log = (work / "gunicorn.log").open("w")
     server = subprocess.Popen(
-        [PYTHON, "-m", "gunicorn", "config.wsgi", "--config", "platform/gunicorn.conf.py"], cwd=ROOT,
-        env=env | {"GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": str(args.workers),
-                   "GUNICORN_THREADS": str(args.threads)},
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [PYTHON, "-m", "gunicorn", "config.wsgi", "--config", "platform/gunicorn.conf.py"],
+        cwd=ROOT,
+        env=env
+        | {
+            "GUNICORN_BIND": f"127.0.0.1:{port}",
+            "GUNICORN_WORKERS": str(args.workers),
+            "GUNICORN_THREADS": str(args.threads),
+        },
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         wait_for(port, server)
         stats = asyncio.run(drive(port, people, duration=args.duration, think=args.think))
@@ -145,8 +157,12 @@ class Browser:
             self.writer.close()
 
     async def request(self, label: str, method: str, path: str, *, body: bytes = b"", headers=None, expect=(200,)):
-        head = {"Host": f"127.0.0.1:{self.port}", "Connection": "keep-alive", "Content-Length": str(len(body)),
-                **(headers or {})}  # fmt: skip
+        head = {
+            "Host": f"127.0.0.1:{self.port}",
+            "Connection": "keep-alive",
+            "Content-Length": str(len(body)),
+            **(headers or {}),
+        }
         if self.cookies:
             head["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
         raw = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in head.items()) + "\r\n"
@@ -159,8 +175,7 @@ class Browser:
             return None, {}, b""
         elapsed = time.perf_counter() - started
         queries = answer.get("x-db-queries")
-        self.stats.add(label, elapsed, ok=status in expect, queries=int(queries) if queries else None,
-                       note=str(status))  # fmt: skip
+        self.stats.add(label, elapsed, ok=status in expect, queries=int(queries) if queries else None, note=str(status))
         return status, answer, content
 
     async def _exchange(self, data: bytes):
@@ -230,8 +245,12 @@ async def tester(
                 job_id = await submit_api(browser, api, rng)
             for _ in range(rng.randint(2, 5)):  # the clip page polls its progress every second
                 if job_id:
-                    await browser.request("GET /clips/<id>/status/ (poll)", "GET", f"/clips/{job_id}/status/",
-                                          headers={"HX-Request": "true"})  # fmt: skip
+                    await browser.request(
+                        "GET /clips/<id>/status/ (poll)",
+                        "GET",
+                        f"/clips/{job_id}/status/",
+                        headers={"HX-Request": "true"},
+                    )
                 await asyncio.sleep(1.0)
             await browser.request("GET /api/v1/jobs/", "GET", "/api/v1/jobs/", headers=api)
             await pause(rng, think)
@@ -250,9 +269,13 @@ async def sign_in(browser: Browser, person: dict) -> bool:
         return False
     form = urlencode({"login": person["email"], "password": person["password"], "csrfmiddlewaretoken": token[1]})
     status, headers, _ = await browser.request(
-        "POST /accounts/login/ (sign in)", "POST", "/accounts/login/", body=form.encode(), expect=(302,),
+        "POST /accounts/login/ (sign in)",
+        "POST",
+        "/accounts/login/",
+        body=form.encode(),
+        expect=(302,),
         headers={"Content-Type": "application/x-www-form-urlencoded", "Origin": f"http://127.0.0.1:{browser.port}"},
-    )  # fmt: skip
+    )
     return status == 302 and "login" not in headers.get("location", "")
 
 
@@ -261,12 +284,22 @@ async def submit_form(browser: Browser, rng: random.Random) -> str | None:
     token = CSRF_FIELD.search(page or b"")
     if not token:
         return None
-    fields = {**SMALL_JOB, "prompt": rng.choice(PROMPTS), "negative_prompt": "", "seed": "", "variations": 1,
-              "csrfmiddlewaretoken": token[1]}  # fmt: skip
+    fields = {
+        **SMALL_JOB,
+        "prompt": rng.choice(PROMPTS),
+        "negative_prompt": "",
+        "seed": "",
+        "variations": 1,
+        "csrfmiddlewaretoken": token[1],
+    }
     status, headers, _ = await browser.request(
-        "POST /clips/new/ (submit form)", "POST", "/clips/new/", body=urlencode(fields).encode(), expect=(302,),
+        "POST /clips/new/ (submit form)",
+        "POST",
+        "/clips/new/",
+        body=urlencode(fields).encode(),
+        expect=(302,),
         headers={"Content-Type": "application/x-www-form-urlencoded", "Origin": f"http://127.0.0.1:{browser.port}"},
-    )  # fmt: skip
+    )
     found = re.search(r"/clips/([0-9a-f-]{36})/", headers.get("location", "")) if status == 302 else None
     return found[1] if found else None
 
@@ -274,9 +307,13 @@ async def submit_form(browser: Browser, rng: random.Random) -> str | None:
 async def submit_api(browser: Browser, api: dict, rng: random.Random) -> str | None:
     body = json.dumps({**SMALL_JOB, "prompt": rng.choice(PROMPTS)}).encode()
     status, _, content = await browser.request(
-        "POST /api/v1/jobs/ (submit API)", "POST", "/api/v1/jobs/", body=body, expect=(201,),
+        "POST /api/v1/jobs/ (submit API)",
+        "POST",
+        "/api/v1/jobs/",
+        body=body,
+        expect=(201,),
         headers={**api, "Content-Type": "application/json"},
-    )  # fmt: skip
+    )
     return json.loads(content)["id"] if status == 201 else None
 
 
@@ -302,10 +339,12 @@ async def drive(port: int, people: list[dict], *, duration: float, think: float)
     rng = random.Random(7)  # noqa: S311 (think times, not secrets)
     started = time.monotonic()
     until = started + 5 + duration
-    await asyncio.gather(*(
-        tester(port, person, stats, number=number, until=until, think=think, rng=random.Random(rng.random()))  # noqa: S311
-        for number, person in enumerate(people)
-    ))  # fmt: skip
+    await asyncio.gather(
+        *(
+            tester(port, person, stats, number=number, until=until, think=think, rng=random.Random(rng.random()))  # noqa: S311
+            for number, person in enumerate(people)
+        )
+    )
     return stats, time.monotonic() - started
 
 
@@ -317,17 +356,23 @@ def percentile(values: list[float], share: float) -> float:
 def report(result: tuple[Stats, float], args) -> None:
     stats, wall = result
     total = sum(len(times) for times in stats.times.values())
-    print(f"\n{args.users} testers, {wall:.0f} s, gunicorn {args.workers} workers x {args.threads} threads: "
-          f"{total} requests, {total / wall:.1f} per second")  # fmt: skip
-    print(f"{'endpoint':38} {'requests':>8} {'req/s':>6} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'errors':>6} "
-          f"{'queries':>8}")  # fmt: skip
+    print(
+        f"\n{args.users} testers, {wall:.0f} s, gunicorn {args.workers} workers x {args.threads} threads: "
+        f"{total} requests, {total / wall:.1f} per second"
+    )
+    print(
+        f"{'endpoint':38} {'requests':>8} {'req/s':>6} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'errors':>6} "
+        f"{'queries':>8}"
+    )
     for label in sorted(stats.times):
         times = [seconds * 1000 for seconds in stats.times[label]]
         queries = stats.queries.get(label)
         errors = sum(stats.errors[label].values())
         query_text = f"{statistics.mean(queries):.1f}/{max(queries)}" if queries else "-"
-        print(f"{label:38} {len(times):8d} {len(times) / wall:6.1f} {percentile(times, .5):7.0f} "
-              f"{percentile(times, .95):7.0f} {percentile(times, .99):7.0f} {errors:6d} {query_text:>8}")  # fmt: skip
+        print(
+            f"{label:38} {len(times):8d} {len(times) / wall:6.1f} {percentile(times, 0.5):7.0f} "
+            f"{percentile(times, 0.95):7.0f} {percentile(times, 0.99):7.0f} {errors:6d} {query_text:>8}"
+        )
     for label, errors in sorted(stats.errors.items()):
         if errors:
             print(f"  errors on {label} (status or exception: count): {dict(errors)}")

@@ -49,8 +49,10 @@ def main() -> None:
     print(f"(c) / (a + b)                  {through / (raw + encode):7.3f}   (target <= 1.15)")
     print(f"queue-to-start, idle worker    {statistics.median(waits) * 1000:7.0f} ms (median of {len(waits)})")
     print(f"API submissions accepted       {accepted:7.1f} jobs/s")
-    print(f"render loop busy, {args.backlog} waiting: inline post-processing {busy_inline:.3f}, "
-          f"on its own thread {busy_thread:.3f} (ratio {busy_thread / busy_inline:.2f})")  # fmt: skip
+    print(
+        f"render loop busy, {args.backlog} waiting: inline post-processing {busy_inline:.3f}, "
+        f"on its own thread {busy_thread:.3f} (ratio {busy_thread / busy_inline:.2f})"
+    )
 
 
 def _raw_and_encode(runs: int) -> tuple[float, float]:
@@ -69,15 +71,21 @@ def _raw_and_encode(runs: int) -> tuple[float, float]:
     for _ in range(runs):
         started = time.perf_counter()
         frames = pipeline(
-            prompt=PROMPT, num_frames=CASE["num_frames"], width=CASE["width"], height=CASE["height"],
-            num_inference_steps=CASE["num_steps"], guidance_scale=CASE["guidance_scale"],
-            generator=torch.Generator().manual_seed(CASE["seed"]), output_type="np",
+            prompt=PROMPT,
+            num_frames=CASE["num_frames"],
+            width=CASE["width"],
+            height=CASE["height"],
+            num_inference_steps=CASE["num_steps"],
+            guidance_scale=CASE["guidance_scale"],
+            generator=torch.Generator().manual_seed(CASE["seed"]),
+            output_type="np",
             max_sequence_length=spec.max_sequence_length,
-        ).frames[0]  # fmt: skip
+        ).frames[0]
         raws.append(time.perf_counter() - started)
         started = time.perf_counter()
-        encode_mp4(frames_to_uint8(frames), fps=spec.fps, crf=settings.BACKLOT_VIDEO_CRF,
-                   preset=settings.BACKLOT_VIDEO_PRESET)  # fmt: skip
+        encode_mp4(
+            frames_to_uint8(frames), fps=spec.fps, crf=settings.BACKLOT_VIDEO_CRF, preset=settings.BACKLOT_VIDEO_PRESET
+        )
         encodes.append(time.perf_counter() - started)
         pixels = frames_to_uint8(frames)
         started = time.perf_counter()
@@ -112,10 +120,27 @@ def _worker(**env):
     log_path = Path(settings.VAR_DIR) / "worker.log"
     with open(log_path, "w") as log:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency", "1", "--prefetch-multiplier",
-             "1", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
-            cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--concurrency",
+                "1",
+                "--prefetch-multiplier",
+                "1",
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel",
+                "WARNING",
+            ],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         yield worker
     finally:
@@ -129,10 +154,11 @@ def _busy_fraction(backlog: int, token, *, inline: bool) -> float:
     with _worker(BACKLOT_POSTPROCESS_INLINE="1" if inline else "0", BACKLOT_PRELOAD_MODELS="ltx-video"):
         api = _api(token)
         ids = [
-            api.post("/api/v1/jobs/", {"prompt": PROMPT, "model_key": "ltx-video", **CASE, "seed": seed},
-                     format="json").json()["id"]
+            api.post(
+                "/api/v1/jobs/", {"prompt": PROMPT, "model_key": "ltx-video", **CASE, "seed": seed}, format="json"
+            ).json()["id"]
             for seed in range(backlog)
-        ]  # fmt: skip
+        ]
         jobs = sorted((_wait(job_id) for job_id in ids), key=lambda job: job.started_at)
     assert all(job.state == "succeeded" for job in jobs), [job.error for job in jobs]
     window = (jobs[-1].started_at - jobs[0].started_at).total_seconds()
@@ -165,8 +191,15 @@ def _api_jobs_per_second(token, count: int = 200) -> float:
     from generation.models import RenderJob
 
     api = _api(token)
-    small = {"prompt": PROMPT, "model_key": "ltx-video", "num_frames": 9, "width": 64, "height": 64,
-             "num_steps": 2, "guidance_scale": 3.0}  # fmt: skip
+    small = {
+        "prompt": PROMPT,
+        "model_key": "ltx-video",
+        "num_frames": 9,
+        "width": 64,
+        "height": 64,
+        "num_steps": 2,
+        "guidance_scale": 3.0,
+    }
     started = time.perf_counter()
     for _ in range(count):
         assert api.post("/api/v1/jobs/", small, format="json").status_code == 201

@@ -53,9 +53,11 @@ def in_process(runs: int) -> None:
             result = runner.render(spec, params, on_step=lambda *_: None)
             begin = time.perf_counter()
             video = encode_mp4(
-                frames_to_uint8(result.frames), fps=spec.fps, crf=settings.BACKLOT_VIDEO_CRF,
+                frames_to_uint8(result.frames),
+                fps=spec.fps,
+                crf=settings.BACKLOT_VIDEO_CRF,
                 preset=settings.BACKLOT_VIDEO_PRESET,
-            )  # fmt: skip
+            )
             encodes.append(time.perf_counter() - begin)
             renders.append(result.device_seconds)
         print(f"{label:40} {statistics.median(renders):9.2f} {statistics.median(encodes):9.2f} {len(video) / 1e6:6.1f}")
@@ -70,10 +72,27 @@ def submit_to_playable(runs: int) -> None:
     owner, _ = tester()
     log = open(Path(settings.VAR_DIR) / "worker.log", "w")  # noqa: SIM115 (lives as long as the worker)
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency", "1", "--prefetch-multiplier", "1",
-         "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
-        cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--concurrency",
+            "1",
+            "--prefetch-multiplier",
+            "1",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel",
+            "INFO",
+        ],
+        cwd=ROOT,
+        env=os.environ.copy(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         while "ready." not in (Path(settings.VAR_DIR) / "worker.log").read_text():
             time.sleep(0.1)
@@ -83,9 +102,15 @@ def submit_to_playable(runs: int) -> None:
             for _ in range(runs):
                 begin = time.perf_counter()
                 job = job_create(
-                    owner=owner, prompt="a golden horse in the snow", model_key="ltx-video", num_frames=frames,
-                    width=width, height=height, num_steps=steps, guidance_scale=3.0,
-                )  # fmt: skip
+                    owner=owner,
+                    prompt="a golden horse in the snow",
+                    model_key="ltx-video",
+                    num_frames=frames,
+                    width=width,
+                    height=height,
+                    num_steps=steps,
+                    guidance_scale=3.0,
+                )
                 while not job.is_finished:
                     time.sleep(0.02)
                     job.refresh_from_db()

@@ -97,11 +97,15 @@ def robustness(count: int) -> None:
             read[name] += reading.code == code
             sync[name].append(reading.sync_score)
             confirm[name].append(reading.confirm_score)
-    print(f"\n{count} random codes, 25 frames of 256x256 (thresholds: sync {watermark.SYNC_THRESHOLD}, "
-          f"confirm {watermark.CONFIRM_THRESHOLD})")  # fmt: skip
+    print(
+        f"\n{count} random codes, 25 frames of 256x256 (thresholds: sync {watermark.SYNC_THRESHOLD}, "
+        f"confirm {watermark.CONFIRM_THRESHOLD})"
+    )
     for name in leaks:
-        print(f"{name:22} read {read[name]:3}/{count}   lowest sync {min(sync[name]):5.2f}   "
-              f"lowest confirm {min(confirm[name]):5.2f}")  # fmt: skip
+        print(
+            f"{name:22} read {read[name]:3}/{count}   lowest sync {min(sync[name]):5.2f}   "
+            f"lowest confirm {min(confirm[name]):5.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -30,11 +30,26 @@ class CallSerializer(CheckedInput, serializers.ModelSerializer):
     class Meta:
         model = Call
         fields = [
-            "id", "programme", "title", "brief", "rules", "eligible_roles", "submissions_open_at",
-            "submissions_close_at", "judging_ends_at", "results_at", "prizes", "winners_count",
-            "reviewers_per_entry", "watch_share", "max_duration_seconds", "max_megabytes", "stage", "criteria",
+            "id",
+            "programme",
+            "title",
+            "brief",
+            "rules",
+            "eligible_roles",
+            "submissions_open_at",
+            "submissions_close_at",
+            "judging_ends_at",
+            "results_at",
+            "prizes",
+            "winners_count",
+            "reviewers_per_entry",
+            "watch_share",
+            "max_duration_seconds",
+            "max_megabytes",
+            "stage",
+            "criteria",
             "results_published_at",
-        ]  # fmt: skip
+        ]
         read_only_fields = fields
 
     def get_stage(self, call) -> str:
@@ -47,14 +62,31 @@ class SubmissionSerializer(CheckedInput, serializers.ModelSerializer):
 
     class Meta:
         model = Submission
-        fields = ["id", "call", "title", "logline", "credits", "duration_seconds", "width", "height", "jobs",
-                  "film_url", "submitted_at", "updated_at", "rank", "score", "winner"]  # fmt: skip
+        fields = [
+            "id",
+            "call",
+            "title",
+            "logline",
+            "credits",
+            "duration_seconds",
+            "width",
+            "height",
+            "jobs",
+            "film_url",
+            "submitted_at",
+            "updated_at",
+            "rank",
+            "score",
+            "winner",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(serializers.ListField(child=serializers.DictField()))
     def get_jobs(self, submission) -> list:
-        return [{"job_code": link.job.job_code, "mark_found": link.matched}
-                for link in submission.listed_jobs.select_related("job")]  # fmt: skip
+        return [
+            {"job_code": link.job.job_code, "mark_found": link.matched}
+            for link in submission.listed_jobs.select_related("job")
+        ]
 
     def get_film_url(self, submission) -> str:
         return self.context["request"].build_absolute_uri(
@@ -81,8 +113,20 @@ class ReviewSerializer(CheckedInput, serializers.ModelSerializer):
 
     class Meta:
         model = ReviewAssignment
-        fields = ["id", "call", "call_title", "brief", "title", "logline", "duration_seconds", "state",
-                  "watched_seconds", "watched_share", "film_url", "submitted_at"]  # fmt: skip
+        fields = [
+            "id",
+            "call",
+            "call_title",
+            "brief",
+            "title",
+            "logline",
+            "duration_seconds",
+            "state",
+            "watched_seconds",
+            "watched_share",
+            "film_url",
+            "submitted_at",
+        ]
         read_only_fields = fields
 
     def get_film_url(self, assignment) -> str:

@@ -82,9 +82,11 @@ def _rebalance(by_submission, load, options, locked) -> None:
                     break
                 for submission, chosen in by_submission.items():
                     if (
-                        heavy in chosen and light not in chosen and light in allowed_sets.get(submission, ())
+                        heavy in chosen
+                        and light not in chosen
+                        and light in allowed_sets.get(submission, ())
                         and (submission, heavy) not in locked
-                    ):  # fmt: skip
+                    ):
                         chosen.discard(heavy)
                         chosen.add(light)
                         load[heavy] -= 1

@@ -47,13 +47,19 @@ def reviewer_spread(rows: list[tuple[str, float, list[float]]], *, title: str) -
         y = 16 + ROW * index
         parts.append(f'<text x="{LEFT - 8}" y="{y + 4}" font-size="11" text-anchor="end">{escape(label[:28])}</text>')
         if zs:
-            parts.append(f'<line x1="{_x(min(zs), low, high):.1f}" x2="{_x(max(zs), low, high):.1f}" y1="{y}" '
-                         f'y2="{y}" stroke="#adb5bd" stroke-width="2"/>')  # fmt: skip
+            parts.append(
+                f'<line x1="{_x(min(zs), low, high):.1f}" x2="{_x(max(zs), low, high):.1f}" y1="{y}" '
+                f'y2="{y}" stroke="#adb5bd" stroke-width="2"/>'
+            )
         for value in zs:
-            parts.append(f'<circle class="review" cx="{_x(value, low, high):.1f}" cy="{y}" r="4" fill="{PALETTE[0]}" '
-                         f'fill-opacity="0.7"><title>{value:+.2f}</title></circle>')  # fmt: skip
-        parts.append(f'<rect class="mean" x="{_x(score, low, high) - 1.5:.1f}" y="{y - 7}" width="3" height="14" '
-                     f'fill="{PALETTE[1]}"><title>score {score:+.3f}</title></rect>')  # fmt: skip
+            parts.append(
+                f'<circle class="review" cx="{_x(value, low, high):.1f}" cy="{y}" r="4" fill="{PALETTE[0]}" '
+                f'fill-opacity="0.7"><title>{value:+.2f}</title></circle>'
+            )
+        parts.append(
+            f'<rect class="mean" x="{_x(score, low, high) - 1.5:.1f}" y="{y - 7}" width="3" height="14" '
+            f'fill="{PALETTE[1]}"><title>score {score:+.3f}</title></rect>'
+        )
     return mark_safe("".join(parts) + "</svg>")  # noqa: S308 - every piece of text is escaped
 
 
@@ -72,6 +78,8 @@ def score_distribution(scores: list[tuple[int, float]], *, highlight: int | None
     for key, score in sorted(scores, key=lambda item: item[0] == highlight):
         colour, radius = (PALETTE[1], 7) if key == highlight else (PALETTE[0], 4)
         kind = "yours" if key == highlight else "entry"
-        parts.append(f'<circle class="{kind}" cx="{_x(score, low, high):.1f}" cy="28" r="{radius}" fill="{colour}" '
-                     f'fill-opacity="0.75"><title>{score:+.2f}</title></circle>')  # fmt: skip
+        parts.append(
+            f'<circle class="{kind}" cx="{_x(score, low, high):.1f}" cy="28" r="{radius}" fill="{colour}" '
+            f'fill-opacity="0.75"><title>{score:+.2f}</title></circle>'
+        )
     return mark_safe("".join(parts) + "</svg>")  # noqa: S308

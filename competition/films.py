@@ -139,9 +139,13 @@ def film_read(data: bytes, *, max_seconds: float, max_bytes: int) -> FilmInfo:
     if duration < MIN_SECONDS:
         raise ValidationError(f"Films must last at least {MIN_SECONDS:g} s; this one lasts {duration:.1f} s.")
     return FilmInfo(
-        duration=duration, width=width, height=height, frames=reader.frames, marks=reader.marks,
+        duration=duration,
+        width=width,
+        height=height,
+        frames=reader.frames,
+        marks=reader.marks,
         windows_read=reader.windows_read,
-    )  # fmt: skip
+    )
 
 
 def blind_copy(data: bytes) -> bytes:

@@ -21,9 +21,11 @@ class CallForm(CheckedInput, forms.Form):
         choices=[(str(role), Role(role).label) for role in TESTER_ROLES], widget=forms.CheckboxSelectMultiple
     )
     eligible_cohorts = forms.ModelMultipleChoiceField(
-        queryset=Cohort.objects.none(), required=False, widget=forms.CheckboxSelectMultiple,
+        queryset=Cohort.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
         help_text="None ticked: every cohort.",
-    )  # fmt: skip
+    )
     submissions_open_at = forms.DateTimeField(widget=DATETIME)
     submissions_close_at = forms.DateTimeField(widget=DATETIME)
     judging_ends_at = forms.DateTimeField(widget=DATETIME)
@@ -34,8 +36,9 @@ class CallForm(CheckedInput, forms.Form):
     watch_percent = forms.IntegerField(
         min_value=1, max_value=100, initial=90, label="Share to watch before scoring (%)"
     )
-    exclude_same_cohort = forms.BooleanField(required=False, initial=True,
-                                             label="Exclude reviewers in the entrant's cohort")  # fmt: skip
+    exclude_same_cohort = forms.BooleanField(
+        required=False, initial=True, label="Exclude reviewers in the entrant's cohort"
+    )
     appeal_days = forms.IntegerField(min_value=0, max_value=90, initial=7)
     max_duration_seconds = forms.IntegerField(min_value=1, max_value=3600, initial=600, label="Longest film (s)")
     max_megabytes = forms.IntegerField(min_value=1, max_value=4000, initial=500, label="Largest file (MB)")
@@ -83,16 +86,23 @@ class NoticeForm(CheckedInput, forms.Form):
 class SubmissionForm(CheckedInput, forms.Form):
     title = forms.CharField(max_length=160)
     logline = forms.CharField(max_length=400, widget=forms.Textarea(attrs={"rows": 2}))
-    credits = forms.CharField(max_length=5000, widget=forms.Textarea(attrs={"rows": 3}),
-                              help_text="Who made the film. Reviewers never see this.")  # fmt: skip
+    credits = forms.CharField(
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Who made the film. Reviewers never see this.",
+    )
     jobs = forms.CharField(
-        label="Platform jobs used", max_length=2000, widget=forms.Textarea(attrs={"rows": 2}),
+        label="Platform jobs used",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
         help_text="The 7-character codes of your clips in the film (on each clip's page and in its corner).",
-    )  # fmt: skip
+    )
     file = forms.FileField(
-        label="Film (MP4, H.264)", required=False, widget=forms.ClearableFileInput(attrs={"accept": "video/mp4"}),
+        label="Film (MP4, H.264)",
+        required=False,
+        widget=forms.ClearableFileInput(attrs={"accept": "video/mp4"}),
         help_text="Required for a new entry; choose a file only to replace the film.",
-    )  # fmt: skip
+    )
 
 
 class ConflictForm(CheckedInput, forms.Form):
@@ -107,13 +117,19 @@ class ReviewForm(CheckedInput, forms.Form):
         self.criteria = list(criteria)
         for criterion in self.criteria:
             self.fields[f"score_{criterion.pk}"] = forms.TypedChoiceField(
-                label=criterion.name, choices=[(n, str(n)) for n in range(1, criterion.scale_max + 1)], coerce=int,
-                required=False, empty_value=None, widget=forms.RadioSelect,
-            )  # fmt: skip
+                label=criterion.name,
+                choices=[(n, str(n)) for n in range(1, criterion.scale_max + 1)],
+                coerce=int,
+                required=False,
+                empty_value=None,
+                widget=forms.RadioSelect,
+            )
             self.fields[f"reason_{criterion.pk}"] = forms.CharField(
-                label=f"Why, for {criterion.name}", max_length=600, required=False,
+                label=f"Why, for {criterion.name}",
+                max_length=600,
+                required=False,
                 widget=forms.Textarea(attrs={"rows": 2}),
-            )  # fmt: skip
+            )
 
     def rows(self):
         return [

@@ -32,17 +32,27 @@ def calls(request, programme):
     if request.method == "POST" and form.is_valid():
         try:
             call = call_services.call_create(
-                programme=programme, actor=request.user, ip=client_ip(request),
-                cohorts=form.cleaned_data["eligible_cohorts"], **form.service_fields(),
-            )  # fmt: skip
+                programme=programme,
+                actor=request.user,
+                ip=client_ip(request),
+                cohorts=form.cleaned_data["eligible_cohorts"],
+                **form.service_fields(),
+            )
         except ValidationError as error:
             form_errors_from(form, error)
         else:
             messages.success(request, "Call created. Add its rubric, then announce it.")
             return redirect(_call_url(call))
-    return render(request, "competition/manage/calls.html", {
-        "programme": programme, "form": form, "calls": Call.objects.filter(programme=programme),
-    }, status=400 if form.errors else 200)  # fmt: skip
+    return render(
+        request,
+        "competition/manage/calls.html",
+        {
+            "programme": programme,
+            "form": form,
+            "calls": Call.objects.filter(programme=programme),
+        },
+        status=400 if form.errors else 200,
+    )
 
 
 def _call_context(request, programme, call, **forms) -> dict:
@@ -60,11 +70,17 @@ def _call_context(request, programme, call, **forms) -> dict:
         if assignment.state != ReviewAssignment.State.RECUSED:
             loads[assignment.reviewer.email] = loads.get(assignment.reviewer.email, 0) + 1
     return {
-        "programme": programme, "call": call, "criteria": call.criteria.all(), "notices": call.notices.all(),
+        "programme": programme,
+        "call": call,
+        "criteria": call.criteria.all(),
+        "notices": call.notices.all(),
         "submissions": [(sub, film_url(sub, viewer=request.user, blind=False)) for sub in submissions],
-        "assignments": [(a, scores.get(a.pk, [])) for a in assignments], "progress": reviews.review_progress(call),
-        "ranking": [(entry, names[entry.submission]) for entry in ranking], "agreement": sorted(agreement),
-        "loads": sorted(loads.items()), "method": METHOD,
+        "assignments": [(a, scores.get(a.pk, [])) for a in assignments],
+        "progress": reviews.review_progress(call),
+        "ranking": [(entry, names[entry.submission]) for entry in ranking],
+        "agreement": sorted(agreement),
+        "loads": sorted(loads.items()),
+        "method": METHOD,
         "spread_chart": charts.reviewer_spread(
             [(names[e.submission], e.score, list(e.combined.values())) for e in ranking],
             title="Each entry: reviewers' combined scores (dots) and the entry's score (bar)",
@@ -72,9 +88,11 @@ def _call_context(request, programme, call, **forms) -> dict:
         "appeals": Appeal.objects.filter(submission__call=call).select_related("submission__entrant", "answered_by"),
         "edit_form": forms.get("edit_form") or CallForm(initial=CallForm.initial_for(call), programme=programme),
         "criterion_form": forms.get("criterion_form") or CriterionForm(),
-        "notice_form": NoticeForm(), "publish_form": forms.get("publish_form") or PublishForm(),
-        "answer_form": AppealAnswerForm(), "locked": call.rubric_locked(),
-    }  # fmt: skip
+        "notice_form": NoticeForm(),
+        "publish_form": forms.get("publish_form") or PublishForm(),
+        "answer_form": AppealAnswerForm(),
+        "locked": call.rubric_locked(),
+    }
 
 
 def _call(programme, call_id) -> Call:
@@ -96,16 +114,21 @@ def call_edit(request, programme, call_id):
     if form.is_valid():
         try:
             call_services.call_update(
-                call=call, actor=request.user, ip=client_ip(request), notice=form.cleaned_data["notice"],
-                cohorts=form.cleaned_data["eligible_cohorts"], **form.service_fields(),
-            )  # fmt: skip
+                call=call,
+                actor=request.user,
+                ip=client_ip(request),
+                notice=form.cleaned_data["notice"],
+                cohorts=form.cleaned_data["eligible_cohorts"],
+                **form.service_fields(),
+            )
         except ValidationError as error:
             form_errors_from(form, error)
         else:
             messages.success(request, "Call saved.")
             return redirect(_call_url(call))
-    return render(request, "competition/manage/call.html", _call_context(request, programme, call, edit_form=form),
-                  status=400)  # fmt: skip
+    return render(
+        request, "competition/manage/call.html", _call_context(request, programme, call, edit_form=form), status=400
+    )
 
 
 @programme_admin_required
@@ -129,15 +152,20 @@ def criterion_save(request, programme, call_id, criterion_id=None):
     form = CriterionForm(request.POST)
     if form.is_valid():
         try:
-            call_services.criterion_save(call=call, actor=request.user, criterion=criterion, ip=client_ip(request),
-                                    **form.service_fields())  # fmt: skip
+            call_services.criterion_save(
+                call=call, actor=request.user, criterion=criterion, ip=client_ip(request), **form.service_fields()
+            )
         except ValidationError as error:
             form_errors_from(form, error)
         else:
             messages.success(request, "Rubric saved.")
             return redirect(_call_url(call))
-    return render(request, "competition/manage/call.html",
-                  _call_context(request, programme, call, criterion_form=form), status=400)  # fmt: skip
+    return render(
+        request,
+        "competition/manage/call.html",
+        _call_context(request, programme, call, criterion_form=form),
+        status=400,
+    )
 
 
 @programme_admin_required
@@ -179,8 +207,12 @@ def publish(request, programme, call_id):
     form = PublishForm(request.POST)
     form.is_valid()
     try:
-        results.results_publish(call=call, actor=request.user, ip=client_ip(request),
-                                 allow_unfinished=form.cleaned_data.get("allow_unfinished", False))  # fmt: skip
+        results.results_publish(
+            call=call,
+            actor=request.user,
+            ip=client_ip(request),
+            allow_unfinished=form.cleaned_data.get("allow_unfinished", False),
+        )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
@@ -197,8 +229,13 @@ def appeal_answer(request, programme, call_id, appeal_id):
     try:
         if not form.is_valid():
             raise ValidationError("Choose an outcome and write the answer.")
-        results.appeal_answer(appeal=appeal, actor=request.user, answer=form.cleaned_data["answer"],
-                               outcome=form.cleaned_data["outcome"], ip=client_ip(request))  # fmt: skip
+        results.appeal_answer(
+            appeal=appeal,
+            actor=request.user,
+            answer=form.cleaned_data["answer"],
+            outcome=form.cleaned_data["outcome"],
+            ip=client_ip(request),
+        )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:

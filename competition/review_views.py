@@ -47,9 +47,10 @@ def _reviewer_only(view):
 
 def _assignment(request, assignment_id) -> ReviewAssignment:
     assignment = get_object_or_404(
-        ReviewAssignment.objects.select_related("call__programme", "submission"), pk=assignment_id,
+        ReviewAssignment.objects.select_related("call__programme", "submission"),
+        pk=assignment_id,
         reviewer=request.user,
-    )  # fmt: skip
+    )
     if assignment.state == ReviewAssignment.State.RECUSED:
         raise Http404("You recused yourself from this film.")
     return assignment
@@ -60,9 +61,15 @@ def _assignment(request, assignment_id) -> ReviewAssignment:
 def index(request):
     assignments = reviews.assignments_for(request.user).order_by("call", "pk")
     conflicts = ReviewerConflict.objects.filter(reviewer=request.user).select_related("programme")
-    return render(request, "competition/reviews/index.html", {
-        "assignments": assignments, "conflicts": conflicts, "conflict_form": ConflictForm(),
-    })  # fmt: skip
+    return render(
+        request,
+        "competition/reviews/index.html",
+        {
+            "assignments": assignments,
+            "conflicts": conflicts,
+            "conflict_form": ConflictForm(),
+        },
+    )
 
 
 def _scores_initial(assignment) -> dict:
@@ -93,11 +100,20 @@ def review(request, assignment_id):
                 return redirect(assignment)
         status = 400
     assignment.refresh_from_db()
-    return render(request, "competition/reviews/review.html", {
-        "assignment": assignment, "entry": blind_entry(assignment, request.user), "call": assignment.call,
-        "form": form, "recuse_form": RecuseForm(), "locked": assignment.state == ReviewAssignment.State.SUBMITTED,
-        "watch_percent": round(assignment.call.watch_share * 100),
-    }, status=status)  # fmt: skip
+    return render(
+        request,
+        "competition/reviews/review.html",
+        {
+            "assignment": assignment,
+            "entry": blind_entry(assignment, request.user),
+            "call": assignment.call,
+            "form": form,
+            "recuse_form": RecuseForm(),
+            "locked": assignment.state == ReviewAssignment.State.SUBMITTED,
+            "watch_percent": round(assignment.call.watch_share * 100),
+        },
+        status=status,
+    )
 
 
 @_reviewer_only
@@ -113,10 +129,13 @@ def watched(request, assignment_id):
         assignment = reviews.watch_report(assignment=assignment, reviewer=request.user, ranges=ranges)
     except ValidationError as error:
         return JsonResponse({"error": " ".join(error.messages)}, status=400)
-    return JsonResponse({
-        "watched_seconds": assignment.watched_seconds, "share": round(assignment.watched_share, 4),
-        "required": assignment.call.watch_share,
-    })  # fmt: skip
+    return JsonResponse(
+        {
+            "watched_seconds": assignment.watched_seconds,
+            "share": round(assignment.watched_share, 4),
+            "required": assignment.call.watch_share,
+        }
+    )
 
 
 @_reviewer_only
@@ -151,8 +170,9 @@ def conflict_add(request):
     except (ValidationError, PermissionDenied) as error:
         messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
     else:
-        messages.success(request, f"Conflict declared: films by whoever has the address {email.lower()} will not "
-                                  "be assigned to you.")  # fmt: skip
+        messages.success(
+            request, f"Conflict declared: films by whoever has the address {email.lower()} will not be assigned to you."
+        )
     return redirect("reviews:index")
 
 

@@ -96,22 +96,29 @@ def rank(
             )
         results.append(
             EntryResult(
-                submission=submission, score=statistics.fmean(combined.values()), raw=statistics.fmean(raws),
-                spread=_pstdev(list(combined.values())), reviews=len(entry_reviews),
-                submitted_at=submitted_at.get(submission), combined=combined,
+                submission=submission,
+                score=statistics.fmean(combined.values()),
+                raw=statistics.fmean(raws),
+                spread=_pstdev(list(combined.values())),
+                reviews=len(entry_reviews),
+                submitted_at=submitted_at.get(submission),
+                combined=combined,
                 criterion_z={
                     c: statistics.fmean(zs[(submission, r.reviewer)][c] for r in entry_reviews) for c in criteria
                 },
                 criterion_mean={c: statistics.fmean(r.scores[c] for r in entry_reviews) for c in criteria},
             )
-        )  # fmt: skip
+        )
     far_future = datetime.max.replace(tzinfo=None)
     results.sort(
         key=lambda entry: (
-            -round(entry.score, 9), -round(entry.raw, 9), round(entry.spread, 9),
-            (entry.submitted_at.replace(tzinfo=None) if entry.submitted_at else far_future), entry.submission,
+            -round(entry.score, 9),
+            -round(entry.raw, 9),
+            round(entry.spread, 9),
+            (entry.submitted_at.replace(tzinfo=None) if entry.submitted_at else far_future),
+            entry.submission,
         )
-    )  # fmt: skip
+    )
     for position, entry in enumerate(results, start=1):
         entry.rank = position
     return results

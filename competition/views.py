@@ -29,9 +29,14 @@ def _visible_call(user, call_id) -> Call:
 @login_required
 @require_GET
 def call_list(request):
-    return render(request, "competition/call_list.html", {
-        "calls": calls.calls_for(request.user), "reviews_films": reviews.is_reviewer(request.user),
-    })  # fmt: skip
+    return render(
+        request,
+        "competition/call_list.html",
+        {
+            "calls": calls.calls_for(request.user),
+            "reviews_films": reviews.is_reviewer(request.user),
+        },
+    )
 
 
 def entrant_report(submission: Submission) -> dict:
@@ -53,8 +58,12 @@ def call_detail(request, call_id):
     initial = {}
     if submission:
         codes = " ".join(link.job.job_code for link in submission.listed_jobs.select_related("job"))
-        initial = {"title": submission.title, "logline": submission.logline, "credits": submission.credits,
-                   "jobs": codes}  # fmt: skip
+        initial = {
+            "title": submission.title,
+            "logline": submission.logline,
+            "credits": submission.credits,
+            "jobs": codes,
+        }
     posted = request.method == "POST"  # an empty POST is bound too, so it is answered with what is missing
     form = SubmissionForm(request.POST if posted else None, request.FILES if posted else None, initial=initial)
     status = 200
@@ -63,10 +72,14 @@ def call_detail(request, call_id):
             upload = form.cleaned_data["file"]
             try:
                 entries.submission_save(
-                    call=call, entrant=request.user, title=form.cleaned_data["title"],
-                    logline=form.cleaned_data["logline"], credits=form.cleaned_data["credits"],
-                    jobs=form.cleaned_data["jobs"], film=upload.read() if upload else None,
-                )  # fmt: skip
+                    call=call,
+                    entrant=request.user,
+                    title=form.cleaned_data["title"],
+                    logline=form.cleaned_data["logline"],
+                    credits=form.cleaned_data["credits"],
+                    jobs=form.cleaned_data["jobs"],
+                    film=upload.read() if upload else None,
+                )
             except PermissionDenied as refused:
                 form.add_error(None, str(refused))
             except ValidationError as error:
@@ -76,18 +89,23 @@ def call_detail(request, call_id):
                 return redirect(call)
         status = 400
     context = {
-        "call": call, "form": form, "submission": submission, "may_enter": calls.may_enter(request.user, call),
-        "criteria": call.criteria.all(), "notices": call.notices.all(),
-    }  # fmt: skip
+        "call": call,
+        "form": form,
+        "submission": submission,
+        "may_enter": calls.may_enter(request.user, call),
+        "criteria": call.criteria.all(),
+        "notices": call.notices.all(),
+    }
     if submission:
         context["listed"] = submission.listed_jobs.select_related("job")
         context["film_url"] = film_url(submission, viewer=request.user, blind=False)
     if submission and call.published:
         context |= entrant_report(submission)
         context["chart"] = charts.score_distribution(
-            [(sub.pk, sub.score) for sub in call.submissions.exclude(score=None)], highlight=submission.pk,
+            [(sub.pk, sub.score) for sub in call.submissions.exclude(score=None)],
+            highlight=submission.pk,
             title="Every entry's score; yours in orange",
-        )  # fmt: skip
+        )
         context["appeal_form"] = AppealForm()
     return render(request, "competition/call_detail.html", context, status=status)
 
@@ -118,8 +136,11 @@ def results(request, call_id):
     if not call.published:
         raise Http404("No published results.")
     winners = call.submissions.filter(winner=True).select_related("entrant").order_by("rank")
-    return render(request, "competition/results.html", {"call": call, "winners": winners, "method": METHOD,
-                                                        "criteria": call.criteria.all()})  # fmt: skip
+    return render(
+        request,
+        "competition/results.html",
+        {"call": call, "winners": winners, "method": METHOD, "criteria": call.criteria.all()},
+    )
 
 
 @require_GET

@@ -30,8 +30,17 @@ class ClipRatingSerializer(CheckedInput, serializers.ModelSerializer):
 
     class Meta:
         model = ClipRating
-        fields = ["id", "job", "model_key", "model_version", *ClipRating.SCORES, "comment", "tags", "state",
-                  "created_at"]  # fmt: skip
+        fields = [
+            "id",
+            "job",
+            "model_key",
+            "model_version",
+            *ClipRating.SCORES,
+            "comment",
+            "tags",
+            "state",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
@@ -42,12 +51,14 @@ class ClipRatingCreateSerializer(CheckedInput, serializers.Serializer):
     visual_quality = serializers.IntegerField(min_value=1, max_value=5)
     artefacts = serializers.IntegerField(min_value=1, max_value=5)
     comment = serializers.CharField(style=TEXT_AREA, required=False, allow_blank=True, max_length=5000, default="")
-    tags = serializers.ListField(child=serializers.CharField(max_length=30), required=False, default=list,
-                                 max_length=10)  # fmt: skip
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=30), required=False, default=list, max_length=10
+    )
 
 
-class ClipRatingViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin,
-                        viewsets.GenericViewSet):  # fmt: skip
+class ClipRatingViewSet(
+    mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet
+):
     """Your ratings of your clips. Posting again for the same clip changes the rating until it is reviewed."""
 
     serializer_class = ClipRatingSerializer
@@ -59,15 +70,24 @@ class ClipRatingViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixi
         return ClipRating.objects.filter(author=self.request.user).select_related("model_version")
 
     @extend_schema(
-        request=ClipRatingCreateSerializer, responses={201: ClipRatingSerializer},
+        request=ClipRatingCreateSerializer,
+        responses={201: ClipRatingSerializer},
         examples=[
             OpenApiExample(
-                "A rating", request_only=True,
-                value={"job": "5b0c1f4e-8d3a-4c56-9f1e-2a7b6c8d9e01", "prompt_adherence": 4, "motion": 3,
-                       "visual_quality": 4, "artefacts": 2, "comment": "The waves loop.", "tags": ["motion"]},
+                "A rating",
+                request_only=True,
+                value={
+                    "job": "5b0c1f4e-8d3a-4c56-9f1e-2a7b6c8d9e01",
+                    "prompt_adherence": 4,
+                    "motion": 3,
+                    "visual_quality": 4,
+                    "artefacts": 2,
+                    "comment": "The waves loop.",
+                    "tags": ["motion"],
+                },
             )
         ],
-    )  # fmt: skip
+    )
     def create(self, request, *args, **kwargs):
         incoming = ClipRatingCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
@@ -98,16 +118,39 @@ class ReportSerializer(CheckedInput, serializers.ModelSerializer):
     class Meta:
         model = Report
         fields = [
-            "id", "kind", "title", "severity", "state", "state_label", "harm_category", "job", "model_key",
-            "model_version", "steps", "expected", "actual", "prompt", "outcome", "page_url", "credit_name",
-            "reproduction", "duplicate_of", "created_at", "first_response_at", "triaged_at", "credited_at", "events",
+            "id",
+            "kind",
+            "title",
+            "severity",
+            "state",
+            "state_label",
+            "harm_category",
+            "job",
+            "model_key",
+            "model_version",
+            "steps",
+            "expected",
+            "actual",
+            "prompt",
+            "outcome",
+            "page_url",
+            "credit_name",
+            "reproduction",
+            "duplicate_of",
+            "created_at",
+            "first_response_at",
+            "triaged_at",
+            "credited_at",
+            "events",
             "attachments",
-        ]  # fmt: skip
+        ]
         read_only_fields = fields
 
     def get_attachments(self, report) -> list[dict]:
-        return [{"name": item.name, "content_type": item.content_type, "size": item.size}
-                for item in report.attachments.all()]  # fmt: skip
+        return [
+            {"name": item.name, "content_type": item.content_type, "size": item.size}
+            for item in report.attachments.all()
+        ]
 
 
 class ReportCreateSerializer(CheckedInput, serializers.Serializer):
@@ -121,8 +164,7 @@ class ReportCreateSerializer(CheckedInput, serializers.Serializer):
     prompt = serializers.CharField(style=TEXT_AREA, required=False, allow_blank=True, default="", max_length=20000)
     outcome = serializers.CharField(style=TEXT_AREA, required=False, allow_blank=True, default="", max_length=20000)
     harm_category = serializers.CharField(required=False, allow_blank=True, default="", help_text="Its name.")
-    credit_name = serializers.CharField(required=False, allow_blank=True, allow_null=True, default=None,
-                                        max_length=80)  # fmt: skip
+    credit_name = serializers.CharField(required=False, allow_blank=True, allow_null=True, default=None, max_length=80)
     attachments = serializers.ListField(child=serializers.FileField(), required=False, default=list)
 
 
@@ -130,8 +172,7 @@ class CommentSerializer(CheckedInput, serializers.Serializer):
     body = serializers.CharField(style=TEXT_AREA, max_length=10000)
 
 
-class ReportViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin,
-                    viewsets.GenericViewSet):  # fmt: skip
+class ReportViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     """Your bug reports and red-team findings, with their history. Post JSON, or multipart with attachments."""
 
     serializer_class = ReportSerializer
@@ -149,15 +190,23 @@ class ReportViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.L
         )
 
     @extend_schema(
-        request=ReportCreateSerializer, responses={201: ReportSerializer},
+        request=ReportCreateSerializer,
+        responses={201: ReportSerializer},
         examples=[
             OpenApiExample(
-                "A bug report", request_only=True,
-                value={"kind": "bug", "title": "The last frames turn grey", "severity": "high",
-                       "steps": "Render any prompt with 9 frames", "expected": "Colour to the end", "actual": "Grey"},
+                "A bug report",
+                request_only=True,
+                value={
+                    "kind": "bug",
+                    "title": "The last frames turn grey",
+                    "severity": "high",
+                    "steps": "Render any prompt with 9 frames",
+                    "expected": "Colour to the end",
+                    "actual": "Grey",
+                },
             )
         ],
-    )  # fmt: skip
+    )
     def create(self, request, *args, **kwargs):
         incoming = ReportCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
@@ -171,8 +220,9 @@ class ReportViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.L
             category = HarmCategory.objects.filter(programme=programme, name__iexact=category_name).first()
             if category is None:
                 raise exceptions.ValidationError({"harm_category": [f"No category of harm named {category_name!r}."]})
-        report = reports.report_file(reporter=request.user, job=job, programme=programme,
-                                     harm_category=category, **data)  # fmt: skip
+        report = reports.report_file(
+            reporter=request.user, job=job, programme=programme, harm_category=category, **data
+        )
         return Response(ReportSerializer(report).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -195,8 +245,7 @@ class LedgerEntrySerializer(CheckedInput, serializers.ModelSerializer):
 
     class Meta:
         model = LedgerEntry
-        fields = ["id", "created_at", "programme", "kind", "reason", "severity", "rate", "points", "amount",
-                  "currency"]  # fmt: skip
+        fields = ["id", "created_at", "programme", "kind", "reason", "severity", "rate", "points", "amount", "currency"]
         read_only_fields = fields
 
 

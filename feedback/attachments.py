@@ -21,9 +21,15 @@ KINDS = [
     ("PDF", "application/pdf", lambda head: head.startswith(b"%PDF-")),
 ]
 EXTENSIONS = {
-    "image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp", "video/mp4": ".mp4",
-    "video/webm": ".webm", "application/pdf": ".pdf", "text/plain": ".txt",
-}  # fmt: skip
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "image/gif": ".gif",
+    "image/webp": ".webp",
+    "video/mp4": ".mp4",
+    "video/webm": ".webm",
+    "application/pdf": ".pdf",
+    "text/plain": ".txt",
+}
 ALLOWED_TEXT = "PNG, JPEG, GIF or WebP images, MP4 or WebM videos, PDFs, or plain text (logs)"
 
 

@@ -65,11 +65,15 @@ def line_chart(
     for index, (label, values) in enumerate(series.items()):
         colour = PALETTE[index % len(PALETTE)]
         coords = " ".join(f"{x(moment):.1f},{y(value):.1f}" for moment, value in values)
-        parts.append(f'<polyline class="series" fill="none" stroke="{colour}" stroke-width="2" points="{coords}">'
-                     f"<title>{escape(label)}</title></polyline>")  # fmt: skip
+        parts.append(
+            f'<polyline class="series" fill="none" stroke="{colour}" stroke-width="2" points="{coords}">'
+            f"<title>{escape(label)}</title></polyline>"
+        )
         for moment, value in values:
-            parts.append(f'<circle cx="{x(moment):.1f}" cy="{y(value):.1f}" r="3" fill="{colour}">'
-                         f"<title>{escape(label)} {moment:%Y-%m-%d}: {value:.2f}</title></circle>")  # fmt: skip
+            parts.append(
+                f'<circle cx="{x(moment):.1f}" cy="{y(value):.1f}" r="3" fill="{colour}">'
+                f"<title>{escape(label)} {moment:%Y-%m-%d}: {value:.2f}</title></circle>"
+            )
         legend_y = TOP + 14 * index + 8
         parts.append(f'<rect x="{WIDTH - RIGHT + 12}" y="{legend_y - 8}" width="10" height="10" fill="{colour}"/>')
         parts.append(f'<text x="{WIDTH - RIGHT + 26}" y="{legend_y + 1}" font-size="11">{escape(label[:20])}</text>')
@@ -87,11 +91,17 @@ def bar_chart(bars: list[tuple[str, float]], *, title: str, y_max: float | None 
     for index, (label, value) in enumerate(bars):
         height = plot_h * min(value, top) / top
         x = LEFT + index * slot + slot * 0.15
-        parts.append(f'<rect class="bar" x="{x:.1f}" y="{TOP + plot_h - height:.1f}" width="{slot * 0.7:.1f}" '
-                     f'height="{height:.1f}" fill="{PALETTE[index % len(PALETTE)]}">'
-                     f"<title>{escape(label)}: {value:.2f}</title></rect>")  # fmt: skip
-        parts.append(f'<text x="{x + slot * 0.35:.1f}" y="{HEIGHT - 12}" font-size="11" text-anchor="middle">'
-                     f"{escape(label[:14])}</text>")  # fmt: skip
-        parts.append(f'<text x="{x + slot * 0.35:.1f}" y="{TOP + plot_h - height - 4:.1f}" font-size="11" '
-                     f'text-anchor="middle">{value:.2f}</text>')  # fmt: skip
+        parts.append(
+            f'<rect class="bar" x="{x:.1f}" y="{TOP + plot_h - height:.1f}" width="{slot * 0.7:.1f}" '
+            f'height="{height:.1f}" fill="{PALETTE[index % len(PALETTE)]}">'
+            f"<title>{escape(label)}: {value:.2f}</title></rect>"
+        )
+        parts.append(
+            f'<text x="{x + slot * 0.35:.1f}" y="{HEIGHT - 12}" font-size="11" text-anchor="middle">'
+            f"{escape(label[:14])}</text>"
+        )
+        parts.append(
+            f'<text x="{x + slot * 0.35:.1f}" y="{TOP + plot_h - height - 4:.1f}" font-size="11" '
+            f'text-anchor="middle">{value:.2f}</text>'
+        )
     return mark_safe("".join(parts) + "</svg>")  # noqa: S308

@@ -18,8 +18,10 @@ def job_reproduction(job: RenderJob) -> dict:
     """Everything needed to render ``job`` again, and to see where and how long it ran."""
     spec = MODELS.get(job.model_key)
     version = model_version_at(job_programme(job), job.model_key, job.queued_at)
-    when = {field: getattr(job, field).isoformat() if getattr(job, field) else None
-            for field in ("queued_at", "started_at", "finished_at")}  # fmt: skip
+    when = {
+        field: getattr(job, field).isoformat() if getattr(job, field) else None
+        for field in ("queued_at", "started_at", "finished_at")
+    }
     return {
         "job": str(job.pk),
         "model_key": job.model_key,

@@ -32,8 +32,9 @@ class MultipleFileField(forms.FileField):
 
 
 def _score(label, help_text=""):
-    return forms.TypedChoiceField(label=label, choices=SCORE_CHOICES, coerce=int, widget=forms.RadioSelect,
-                                  help_text=help_text)  # fmt: skip
+    return forms.TypedChoiceField(
+        label=label, choices=SCORE_CHOICES, coerce=int, widget=forms.RadioSelect, help_text=help_text
+    )
 
 
 class RatingForm(CheckedInput, forms.Form):
@@ -67,10 +68,14 @@ class BugForm(ReportForm):
 class FindingForm(ReportForm):
     harm_category = forms.ModelChoiceField(queryset=HarmCategory.objects.none(), label="Category of harm")
     prompt = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=20000)
-    steps = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=20000, required=False,
-                            label="Settings and steps")  # fmt: skip
-    outcome = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=20000,
-                              help_text="What the model produced, and why it is harmful.")  # fmt: skip
+    steps = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), max_length=20000, required=False, label="Settings and steps"
+    )
+    outcome = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=20000,
+        help_text="What the model produced, and why it is harmful.",
+    )
     field_order = ["title", "harm_category", "prompt", "steps", "outcome", "severity", "credit_name", "attachments"]
 
     def __init__(self, *args, programme, **kwargs):
@@ -85,8 +90,9 @@ class CommentForm(CheckedInput, forms.Form):
 class TransitionForm(CheckedInput, forms.Form):
     to_state = forms.ChoiceField(label="New state")
     duplicate_of = forms.IntegerField(required=False, min_value=1, label="Original report # (for duplicates)")
-    fixed_in = forms.ModelChoiceField(queryset=ModelVersion.objects.none(), required=False,
-                                      label="Fixed in version (for fixed)")  # fmt: skip
+    fixed_in = forms.ModelChoiceField(
+        queryset=ModelVersion.objects.none(), required=False, label="Fixed in version (for fixed)"
+    )
     comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=10000)
 
     def __init__(self, *args, report: Report, actor=None, **kwargs):
@@ -111,8 +117,9 @@ class AssignForm(CheckedInput, forms.Form):
 
 class ReportFilterForm(CheckedInput, forms.Form):
     kind = forms.ChoiceField(choices=[("", "Any kind"), *Report.Kind.choices], required=False)
-    state = forms.ChoiceField(choices=[("", "Open (not closed)"), ("all", "Any state"), *Report.State.choices],
-                              required=False)  # fmt: skip
+    state = forms.ChoiceField(
+        choices=[("", "Open (not closed)"), ("all", "Any state"), *Report.State.choices], required=False
+    )
     severity = forms.ChoiceField(choices=[("", "Any severity"), *SEVERITIES], required=False)
     model_key = forms.ChoiceField(choices=[("", "Any model"), *model_choices()], required=False)
     assignee = forms.ChoiceField(choices=[("", "Anyone"), ("me", "Me"), ("none", "Nobody")], required=False)

@@ -27,13 +27,22 @@ def targets_publish(*, programme, actor, ip=None, **hours) -> ResponseTargets:
     if not is_programme_admin(actor, programme):
         raise PermissionDenied("Only the programme's admins publish response targets.")
     fields = ("first_response_hours", "triage_hours", "credit_hours", "payout_days")
-    errors = {name: "A whole number from 1 to 10000." for name in fields
-              if not isinstance(hours.get(name), int) or not 1 <= hours[name] <= 10000}  # fmt: skip
+    errors = {
+        name: "A whole number from 1 to 10000."
+        for name in fields
+        if not isinstance(hours.get(name), int) or not 1 <= hours[name] <= 10000
+    }
     if errors:
         raise ValidationError(errors)
     targets, _ = ResponseTargets.objects.update_or_create(programme=programme, defaults={k: hours[k] for k in fields})
-    audit("feedback.targets_published", actor=actor, programme=programme, target=targets, ip=ip,
-          **{k: hours[k] for k in fields})  # fmt: skip
+    audit(
+        "feedback.targets_published",
+        actor=actor,
+        programme=programme,
+        target=targets,
+        ip=ip,
+        **{k: hours[k] for k in fields},
+    )
     return targets
 
 
@@ -96,7 +105,7 @@ def report_clocks(report: Report, targets=None) -> list[Clock]:
             report.created_at,
             report.credited_at,
             applies=report.credited_at is not None or not closed_uncredited,
-        ),  # fmt: skip
+        ),
     ]
 
 
@@ -131,9 +140,10 @@ def programme_health(programme) -> dict:
                 weekly[name].setdefault(week, []).append(taken)
     payouts = list(programme.payouts.order_by("period_end"))
     on_time = [
-        payout for payout in payouts
+        payout
+        for payout in payouts
         if timezone.localdate(payout.created_at) <= payout.period_end + timedelta(days=targets.payout_days)
-    ]  # fmt: skip
+    ]
     acted = sum(1 for report in reports if report["first_response_at"])
     labels = {"first_response": "First response", "triage": "Triage", "credit": "Credit"}
     return {

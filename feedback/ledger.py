@@ -30,9 +30,13 @@ from feedback.models import LedgerEntry
 from feedback.notify import notify
 
 CREDIT_KINDS = {
-    LedgerEntry.Kind.BUG, LedgerEntry.Kind.FINDING, LedgerEntry.Kind.FEEDBACK, LedgerEntry.Kind.SUBMISSION,
-    LedgerEntry.Kind.PRIZE, LedgerEntry.Kind.SHOWCASE,
-}  # fmt: skip
+    LedgerEntry.Kind.BUG,
+    LedgerEntry.Kind.FINDING,
+    LedgerEntry.Kind.FEEDBACK,
+    LedgerEntry.Kind.SUBMISSION,
+    LedgerEntry.Kind.PRIZE,
+    LedgerEntry.Kind.SHOWCASE,
+}
 # Credited by someone's judgement of the work (the others follow a competition's published rules).
 JUDGED_KINDS = {LedgerEntry.Kind.BUG, LedgerEntry.Kind.FINDING, LedgerEntry.Kind.FEEDBACK, LedgerEntry.Kind.SHOWCASE}
 
@@ -89,11 +93,19 @@ def ledger_credit(
     try:
         with transaction.atomic():  # a savepoint: a lost race leaves the caller's transaction usable
             entry = LedgerEntry.objects.create(
-                person=person, programme=programme, kind=kind, severity=severity, rate=rate,
-                points=rate.points if rate else 0, amount=rate.amount if rate else Decimal("0"),
-                currency=rate.currency if rate else "", reason=reason[:300], created_at=at, created_by=actor,
+                person=person,
+                programme=programme,
+                kind=kind,
+                severity=severity,
+                rate=rate,
+                points=rate.points if rate else 0,
+                amount=rate.amount if rate else Decimal("0"),
+                currency=rate.currency if rate else "",
+                reason=reason[:300],
+                created_at=at,
+                created_by=actor,
                 **_source_key(source),
-            )  # fmt: skip
+            )
     except IntegrityError:
         return LedgerEntry.objects.get(kind=kind, **_source_key(source)), False
     earned = f"{entry.points} points, {entry.amount} {entry.currency}" if rate else "no rate published yet"
@@ -115,16 +127,31 @@ def ledger_correct(*, entry: LedgerEntry, points: int, amount, reason: str, acto
     try:
         with transaction.atomic():
             correction = LedgerEntry.objects.create(
-                person=entry.person, programme=entry.programme, kind=LedgerEntry.Kind.CORRECTION,
-                severity=entry.severity, points=points, amount=amount, currency=entry.currency,
-                reason=reason.strip()[:300], created_by=actor, **_source_key(entry),
-            )  # fmt: skip
+                person=entry.person,
+                programme=entry.programme,
+                kind=LedgerEntry.Kind.CORRECTION,
+                severity=entry.severity,
+                points=points,
+                amount=amount,
+                currency=entry.currency,
+                reason=reason.strip()[:300],
+                created_by=actor,
+                **_source_key(entry),
+            )
     except IntegrityError:
         raise ValidationError("This entry has already been corrected; correct the correction instead.") from None
     audit(
-        "feedback.ledger_corrected", actor=actor, subject=entry.person, programme=entry.programme, target=correction,
-        reason=correction.reason, ip=ip, entry=entry.pk, points=points, amount=str(amount),
-    )  # fmt: skip
+        "feedback.ledger_corrected",
+        actor=actor,
+        subject=entry.person,
+        programme=entry.programme,
+        target=correction,
+        reason=correction.reason,
+        ip=ip,
+        entry=entry.pk,
+        points=points,
+        amount=str(amount),
+    )
     notify(entry.person, f"Your ledger was corrected: {correction.reason}", "/feedback/statement/")
     return correction
 

@@ -54,8 +54,9 @@ def triage_queue(request, programme):
     form = ReportFilterForm(request.GET or None)
     reports = Report.objects.filter(programme=programme).select_related("reporter", "assignee", "harm_category")
     if form.is_bound and not form.is_valid():
-        return render(request, "feedback/manage/queue.html", {"programme": programme, "form": form, "page_obj": None},
-                      status=400)  # fmt: skip
+        return render(
+            request, "feedback/manage/queue.html", {"programme": programme, "form": form, "page_obj": None}, status=400
+        )
     filters = form.cleaned_data if form.is_bound else {}
     state = filters.get("state", "")
     if state == "":
@@ -76,8 +77,9 @@ def triage_queue(request, programme):
     page = Paginator(reports.order_by("created_at"), 50).get_page(request.GET.get("page"))
     targets = targets_for(programme)
     rows = [(report, report_clocks(report, targets)) for report in page]
-    return render(request, "feedback/manage/queue.html",
-                  {"programme": programme, "form": form, "page_obj": page, "rows": rows})  # fmt: skip
+    return render(
+        request, "feedback/manage/queue.html", {"programme": programme, "form": form, "page_obj": page, "rows": rows}
+    )
 
 
 @programme_admin_required
@@ -94,18 +96,23 @@ def report_transition(request, programme, report_id):
         if not form.errors:
             try:
                 reports.report_transition(
-                    report=report, to_state=form.cleaned_data["to_state"], actor=request.user,
-                    comment=form.cleaned_data["comment"], duplicate_of=duplicate_of,
-                    fixed_in=form.cleaned_data["fixed_in"], ip=client_ip(request),
-                )  # fmt: skip
+                    report=report,
+                    to_state=form.cleaned_data["to_state"],
+                    actor=request.user,
+                    comment=form.cleaned_data["comment"],
+                    duplicate_of=duplicate_of,
+                    fixed_in=form.cleaned_data["fixed_in"],
+                    ip=client_ip(request),
+                )
             except ValidationError as error:
                 form_errors_from(form, error)
             else:
                 report.refresh_from_db()
                 messages.success(request, f"#{report.pk} is now {report.state_label().lower()}; the reporter is told.")
                 return redirect(report)
-    return render(request, "feedback/report_detail.html", report_context(request, report, transition_form=form),
-                  status=400)  # fmt: skip
+    return render(
+        request, "feedback/report_detail.html", report_context(request, report, transition_form=form), status=400
+    )
 
 
 @programme_admin_required
@@ -115,14 +122,14 @@ def report_assign(request, programme, report_id):
     form = AssignForm(request.POST, admins=admins_of(programme))
     if form.is_valid():
         try:
-            reports.report_assign(report=report, assignee=form.cleaned_data["assignee"], actor=request.user,
-                                  ip=client_ip(request))  # fmt: skip
+            reports.report_assign(
+                report=report, assignee=form.cleaned_data["assignee"], actor=request.user, ip=client_ip(request)
+            )
         except ValidationError as error:
             form_errors_from(form, error)
         else:
             return redirect(report)
-    return render(request, "feedback/report_detail.html", report_context(request, report, assign_form=form),
-                  status=400)  # fmt: skip
+    return render(request, "feedback/report_detail.html", report_context(request, report, assign_form=form), status=400)
 
 
 # --- Ratings -------------------------------------------------------------------------------------
@@ -141,7 +148,7 @@ def ratings(request, programme):
                 title=f"Average {label} per week",
                 y_label=label,
                 y_max=5,
-            )  # fmt: skip
+            )
             for score, label in score_labels.items()
         ],
         "pending": ClipRating.objects.filter(programme=programme, state=ClipRating.State.PENDING)
@@ -157,12 +164,23 @@ def ratings(request, programme):
 def ratings_export(request, programme):
     fields = ["week", "model_key", "model_version", "count", "accepted", *(f"avg_{s}" for s in ClipRating.SCORES)]
     rows = [
-        [row["week"].date().isoformat(), row["model_key"], row["model_version__version"] or "", row["count"],
-         row["accepted"], *(f"{row[f'avg_{score}']:.2f}" for score in ClipRating.SCORES)]
+        [
+            row["week"].date().isoformat(),
+            row["model_key"],
+            row["model_version__version"] or "",
+            row["count"],
+            row["accepted"],
+            *(f"{row[f'avg_{score}']:.2f}" for score in ClipRating.SCORES),
+        ]
         for row in rating_services.rating_weekly_rows(programme)
-    ]  # fmt: skip
-    audit("feedback.ratings_exported", actor=request.user, programme=programme, target="ratings.csv",
-          ip=client_ip(request))  # fmt: skip
+    ]
+    audit(
+        "feedback.ratings_exported",
+        actor=request.user,
+        programme=programme,
+        target="ratings.csv",
+        ip=client_ip(request),
+    )
     response = HttpResponse(csv_text(fields, rows), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{programme.slug}-ratings.csv"'
     return response
@@ -209,10 +227,12 @@ def payout_list(request, programme):
             owed = people.setdefault(entry.person, {})
             owed[entry.currency] = owed.get(entry.currency, 0) + entry.amount
     context = {
-        "programme": programme, "form": form, "due": due,
+        "programme": programme,
+        "form": form,
+        "due": due,
         "people": sorted(people.items(), key=lambda item: item[0].email),
         "payouts": Payout.objects.filter(programme=programme).prefetch_related("lines"),
-    }  # fmt: skip
+    }
     return render(request, "feedback/manage/payouts.html", context, status=400 if form.errors else 200)
 
 
@@ -238,16 +258,18 @@ def person_ledger(request, programme, user_id):
             form.add_error("entry", "No such entry in this person's ledger.")
         else:
             try:
-                ledger_correct(entry=entry, actor=request.user, ip=client_ip(request), **{
-                    name: form.cleaned_data[name] for name in ("points", "amount", "reason")
-                })  # fmt: skip
+                ledger_correct(
+                    entry=entry,
+                    actor=request.user,
+                    ip=client_ip(request),
+                    **{name: form.cleaned_data[name] for name in ("points", "amount", "reason")},
+                )
             except ValidationError as error:
                 form_errors_from(form, error)
             else:
                 messages.success(request, "Correction added to the ledger.")
                 return redirect(_url(programme, "person_ledger", person.pk))
-    context = {"programme": programme, "person": person, "form": form,
-               "statement": statement_for(person, programme)}  # fmt: skip
+    context = {"programme": programme, "person": person, "form": form, "statement": statement_for(person, programme)}
     return render(request, "feedback/manage/person_ledger.html", context, status=400 if form.errors else 200)
 
 
@@ -258,10 +280,16 @@ def person_ledger(request, programme, user_id):
 @require_GET
 def showcase_list(request, programme):
     offers = ShowcaseOffer.objects.filter(programme=programme).select_related("job", "artist").prefetch_related("uses")
-    return render(request, "feedback/manage/showcase.html", {
-        "programme": programme, "offers": offers, "form": ShowcaseUseForm(),
-        "own_work_note": ledger.own_work_note(programme=programme, what="clip"),
-    })  # fmt: skip
+    return render(
+        request,
+        "feedback/manage/showcase.html",
+        {
+            "programme": programme,
+            "offers": offers,
+            "form": ShowcaseUseForm(),
+            "own_work_note": ledger.own_work_note(programme=programme, what="clip"),
+        },
+    )
 
 
 @programme_admin_required
@@ -287,7 +315,7 @@ def showcase_use(request, programme, offer_id):
             "form": form,
             "failed_offer": offer.pk,
             "own_work_note": ledger.own_work_note(programme=programme, what="clip"),
-        },  # fmt: skip
+        },
         status=400,
     )
 
@@ -311,8 +339,9 @@ def versions(request, programme):
             return redirect(_url(programme, "versions"))
         if form.is_valid():
             try:
-                model_versions.model_version_create(programme=programme, actor=request.user, ip=client_ip(request),
-                                                    **form.cleaned_data)  # fmt: skip
+                model_versions.model_version_create(
+                    programme=programme, actor=request.user, ip=client_ip(request), **form.cleaned_data
+                )
             except ValidationError as error:
                 form_errors_from(form, error)
             else:
@@ -341,8 +370,12 @@ def programme_settings(request, programme):
             else:
                 messages.success(request, "Saved.")
                 return redirect(_url(programme, "settings"))
-    context = {"programme": programme, "targets_form": targets_form, "harm_form": harm_form,
-               "categories": HarmCategory.objects.filter(programme=programme)}  # fmt: skip
+    context = {
+        "programme": programme,
+        "targets_form": targets_form,
+        "harm_form": harm_form,
+        "categories": HarmCategory.objects.filter(programme=programme),
+    }
     status = 400 if targets_form.errors or harm_form.errors else 200
     return render(request, "feedback/manage/settings.html", context, status=status)
 
@@ -362,10 +395,10 @@ def health(request, slug):
         "health": health,
         "median_chart": charts.line_chart(
             health["weekly_medians"], title="Median hours, by week reports were filed", y_label="hours"
-        ),  # fmt: skip
+        ),
         "releases": ModelVersion.objects.filter(programme=programme, shipped_at__isnull=False).order_by("-shipped_at"),
         "acted_chart": charts.line_chart(
             health["weekly_acted"], title="Share of reports acted on, by week filed", y_label="%", y_max=100
-        ),  # fmt: skip
+        ),
     }
     return render(request, "feedback/health.html", context)

@@ -37,8 +37,9 @@ def model_version_create(*, programme, model_key: str, version: str, notes: str 
         errors["version"] = f"{model_key} {version} already exists."
     if errors:
         raise ValidationError(errors)
-    model_version = ModelVersion.objects.create(programme=programme, model_key=model_key, version=version,
-                                                notes=notes.strip())  # fmt: skip
+    model_version = ModelVersion.objects.create(
+        programme=programme, model_key=model_key, version=version, notes=notes.strip()
+    )
     audit("feedback.model_version_created", actor=actor, programme=programme, target=model_version, ip=ip)
     return model_version
 
@@ -55,9 +56,18 @@ def model_version_ship(*, model_version: ModelVersion, actor, ip=None) -> ModelV
     model_version.shipped_at = timezone.now()
     model_version.save(update_fields=["shipped_at"])
     fixed = list(model_version.fixed_reports.select_related("reporter"))
-    audit("feedback.model_version_shipped", actor=actor, programme=model_version.programme, target=model_version,
-          ip=ip, fixed=[report.pk for report in fixed])  # fmt: skip
+    audit(
+        "feedback.model_version_shipped",
+        actor=actor,
+        programme=model_version.programme,
+        target=model_version,
+        ip=ip,
+        fixed=[report.pk for report in fixed],
+    )
     for report in fixed:
-        notify(report.reporter, f"{model_version} shipped with the fix for your report #{report.pk}.",
-               model_version.get_absolute_url())  # fmt: skip
+        notify(
+            report.reporter,
+            f"{model_version} shipped with the fix for your report #{report.pk}.",
+            model_version.get_absolute_url(),
+        )
     return model_version

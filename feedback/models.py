@@ -169,10 +169,14 @@ class Report(models.Model):
     triaged_at = models.DateTimeField(null=True, blank=True)
     credited_at = models.DateTimeField(null=True, blank=True)
     credit_withdrawal = models.OneToOneField(
-        "LedgerEntry", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        "LedgerEntry",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
         help_text="The correction that took the credit back when this report was marked a duplicate; cleared when "
         "confirming it again restores the credit.",
-    )  # fmt: skip
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

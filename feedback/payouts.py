@@ -29,7 +29,7 @@ def payable_entries(programme, currency: str, period_end: date):
     return (
         LedgerEntry.objects.filter(
             programme=programme, currency=currency, paid__isnull=True, created_at__date__lte=period_end
-        )  # fmt: skip
+        )
         .exclude(kind=LedgerEntry.Kind.PAYOUT)
         .select_related("person")
         .order_by("person_id", "created_at", "pk")
@@ -60,39 +60,63 @@ def payout_run(*, programme, currency: str, period_start: date, period_end: date
 
 
 def _payout_create(programme, currency, period_start, period_end, actor, ip) -> Payout:
-    if Payout.objects.filter(programme=programme, currency=currency, period_start=period_start,
-                             period_end=period_end).exists():  # fmt: skip
+    if Payout.objects.filter(
+        programme=programme, currency=currency, period_start=period_start, period_end=period_end
+    ).exists():
         raise ValidationError("This period has been paid in this currency already.")
     by_person: dict[int, list[LedgerEntry]] = defaultdict(list)
     for entry in payable_entries(programme, currency, period_end).select_for_update(of=("self",)):
         by_person[entry.person_id].append(entry)
-    due = [(entries, amount) for entries in by_person.values()
-           if (amount := sum((entry.amount for entry in entries), Decimal(0))) > 0]  # fmt: skip
+    due = [
+        (entries, amount)
+        for entries in by_person.values()
+        if (amount := sum((entry.amount for entry in entries), Decimal(0))) > 0
+    ]
     if not due:
         # Recording an empty run would close the period to credits that arrive later.
         raise ValidationError(
             f"Nothing is due in {currency} for work credited up to {period_end:%Y-%m-%d}: there is nobody to pay, "
             "so no payout is recorded."
         )
-    payout = Payout.objects.create(programme=programme, currency=currency, period_start=period_start,
-                                   period_end=period_end, created_by=actor)  # fmt: skip
+    payout = Payout.objects.create(
+        programme=programme, currency=currency, period_start=period_start, period_end=period_end, created_by=actor
+    )
     paid_total = Decimal(0)
     for entries, amount in due:
         person = entries[0].person
-        line = PayoutLine.objects.create(payout=payout, person=person, amount=amount,
-                                         points=sum(entry.points for entry in entries))  # fmt: skip
+        line = PayoutLine.objects.create(
+            payout=payout, person=person, amount=amount, points=sum(entry.points for entry in entries)
+        )
         PaidEntry.objects.bulk_create([PaidEntry(entry=entry, line=line) for entry in entries])
         settled = LedgerEntry.objects.create(
-            person=person, programme=programme, kind=LedgerEntry.Kind.PAYOUT, source=line, amount=-amount,
-            currency=currency, reason=f"Paid for {period_start:%Y-%m-%d} to {period_end:%Y-%m-%d}", created_by=actor,
-        )  # fmt: skip
+            person=person,
+            programme=programme,
+            kind=LedgerEntry.Kind.PAYOUT,
+            source=line,
+            amount=-amount,
+            currency=currency,
+            reason=f"Paid for {period_start:%Y-%m-%d} to {period_end:%Y-%m-%d}",
+            created_by=actor,
+        )
         PaidEntry.objects.create(entry=settled, line=line)
         paid_total += amount
-        notify(person, f"Payout of {amount} {currency} for {period_start:%Y-%m-%d} to {period_end:%Y-%m-%d}.",
-               "/feedback/statement/")  # fmt: skip
-    audit("feedback.payout_run", actor=actor, programme=programme, target=payout, ip=ip, currency=currency,
-          period_start=str(period_start), period_end=str(period_end), total=str(paid_total),
-          people=payout.lines.count())  # fmt: skip
+        notify(
+            person,
+            f"Payout of {amount} {currency} for {period_start:%Y-%m-%d} to {period_end:%Y-%m-%d}.",
+            "/feedback/statement/",
+        )
+    audit(
+        "feedback.payout_run",
+        actor=actor,
+        programme=programme,
+        target=payout,
+        ip=ip,
+        currency=currency,
+        period_start=str(period_start),
+        period_end=str(period_end),
+        total=str(paid_total),
+        people=payout.lines.count(),
+    )
     return payout
 
 
@@ -101,19 +125,40 @@ def payout_csv(payout: Payout) -> str:
     # One joined query for every entry (a prefetch would send thousands of ids back as an IN list).
     settled: dict[int, list[LedgerEntry]] = defaultdict(list)
     paid_entries = (
-        PaidEntry.objects.filter(line__payout=payout).exclude(entry__kind=LedgerEntry.Kind.PAYOUT)
-        .select_related("entry").order_by("entry__created_at", "entry__pk")
-    )  # fmt: skip
+        PaidEntry.objects.filter(line__payout=payout)
+        .exclude(entry__kind=LedgerEntry.Kind.PAYOUT)
+        .select_related("entry")
+        .order_by("entry__created_at", "entry__pk")
+    )
     for paid in paid_entries:
         settled[paid.line_id].append(paid.entry)
     rows = []
     for line in payout.lines.select_related("person").order_by("person__email"):
         person = line.person
-        rows.append({"record": "total", "email": person.email, "name": person.display_name, "points": line.points,
-                     "amount": line.amount, "currency": payout.currency})  # fmt: skip
+        rows.append(
+            {
+                "record": "total",
+                "email": person.email,
+                "name": person.display_name,
+                "points": line.points,
+                "amount": line.amount,
+                "currency": payout.currency,
+            }
+        )
         for entry in settled[line.pk]:
-            rows.append({"record": "entry", "email": person.email, "name": person.display_name,
-                         "entry": entry.pk, "date": entry.created_at.isoformat(), "kind": entry.kind,
-                         "reason": entry.reason, "severity": entry.severity, "points": entry.points,
-                         "amount": entry.amount, "currency": entry.currency})  # fmt: skip
+            rows.append(
+                {
+                    "record": "entry",
+                    "email": person.email,
+                    "name": person.display_name,
+                    "entry": entry.pk,
+                    "date": entry.created_at.isoformat(),
+                    "kind": entry.kind,
+                    "reason": entry.reason,
+                    "severity": entry.severity,
+                    "points": entry.points,
+                    "amount": entry.amount,
+                    "currency": entry.currency,
+                }
+            )
     return csv_text(CSV_FIELDS, rows)

@@ -60,9 +60,13 @@ def rating_save(*, job: RenderJob, author, comment: str = "", tags=(), **scores)
     values = {**{score: scores[score] for score in ClipRating.SCORES}, "comment": comment.strip(), "tags": tags}
     if rating is None:
         rating = ClipRating.objects.create(
-            job=job, author=author, programme=programme, model_key=job.model_key,
-            model_version=model_version_at(programme, job.model_key, job.queued_at), **values,
-        )  # fmt: skip
+            job=job,
+            author=author,
+            programme=programme,
+            model_key=job.model_key,
+            model_version=model_version_at(programme, job.model_key, job.queued_at),
+            **values,
+        )
     else:
         for name, value in values.items():
             setattr(rating, name, value)
@@ -82,13 +86,24 @@ def rating_decide(*, rating: ClipRating, accept: bool, actor, ip=None) -> ClipRa
     if rating.state != state:
         rating.state, rating.decided_at = state, timezone.now()
         rating.save(update_fields=["state", "decided_at", "updated_at"])
-        audit("feedback.rating_decided", actor=actor, subject=rating.author, programme=rating.programme,
-              target=rating, ip=ip, state=state)  # fmt: skip
+        audit(
+            "feedback.rating_decided",
+            actor=actor,
+            subject=rating.author,
+            programme=rating.programme,
+            target=rating,
+            ip=ip,
+            state=state,
+        )
     if accept:
         ledger_credit(
-            person=rating.author, programme=rating.programme, kind=LedgerEntry.Kind.FEEDBACK, source=rating,
-            reason=f"Feedback on clip {rating.job.short_id} accepted", actor=actor,
-        )  # fmt: skip
+            person=rating.author,
+            programme=rating.programme,
+            kind=LedgerEntry.Kind.FEEDBACK,
+            source=rating,
+            reason=f"Feedback on clip {rating.job.short_id} accepted",
+            actor=actor,
+        )
     return rating
 
 

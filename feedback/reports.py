@@ -84,10 +84,23 @@ def _report_errors(*, kind, title, severity, harm_category, programme, fields, c
 
 @transaction.atomic
 def report_file(
-    *, reporter, kind: str, title: str, severity: str = "medium", job: RenderJob | None = None, programme=None,
-    harm_category: HarmCategory | None = None, attachments=(), steps: str = "", expected: str = "", actual: str = "",
-    prompt: str = "", outcome: str = "", page_url: str = "", credit_name: str | None = None,
-) -> Report:  # fmt: skip
+    *,
+    reporter,
+    kind: str,
+    title: str,
+    severity: str = "medium",
+    job: RenderJob | None = None,
+    programme=None,
+    harm_category: HarmCategory | None = None,
+    attachments=(),
+    steps: str = "",
+    expected: str = "",
+    actual: str = "",
+    prompt: str = "",
+    outcome: str = "",
+    page_url: str = "",
+    credit_name: str | None = None,
+) -> Report:
     """File a bug report or a red-team finding, from a clip (its reproduction copied in) or from any page."""
     if kind not in Report.Kind.values:
         raise ValidationError({"kind": "A report is a bug report or a red-team finding."})
@@ -100,8 +113,15 @@ def report_file(
     if kind == Report.Kind.FINDING and not is_red_teamer(reporter, programme):
         raise PermissionDenied("Red-team findings are filed by the programme's red teamers.")
     fields = {"steps": steps, "expected": expected, "actual": actual, "prompt": prompt, "outcome": outcome}
-    errors = _report_errors(kind=kind, title=title, severity=severity, harm_category=harm_category,
-                            programme=programme, fields=fields, credit_name=credit_name)  # fmt: skip
+    errors = _report_errors(
+        kind=kind,
+        title=title,
+        severity=severity,
+        harm_category=harm_category,
+        programme=programme,
+        fields=fields,
+        credit_name=credit_name,
+    )
     try:
         checked = attachments_check(list(attachments))
     except ValidationError as error:
@@ -110,17 +130,25 @@ def report_file(
         raise ValidationError(errors)
     reproduction = job_reproduction(job) if job else {}
     report = Report.objects.create(
-        kind=kind, programme=programme, reporter=reporter, job=job, title=title.strip(), severity=severity,
+        kind=kind,
+        programme=programme,
+        reporter=reporter,
+        job=job,
+        title=title.strip(),
+        severity=severity,
         credit_name=(reporter.display_name if credit_name is None else credit_name).strip(),
-        harm_category=harm_category, page_url=page_url[:500], reproduction=reproduction,
+        harm_category=harm_category,
+        page_url=page_url[:500],
+        reproduction=reproduction,
         model_key=job.model_key if job else "",
         model_version=model_version_at(programme, job.model_key, job.queued_at) if job else None,
         prompt=prompt.strip() or (job.prompt if job and kind == Report.Kind.FINDING else ""),
         **{name: value.strip() for name, value in fields.items() if name != "prompt"},
-    )  # fmt: skip
+    )
     for upload, content_type in checked:
-        item = Attachment(report=report, uploaded_by=reporter, name=upload.name[:200], content_type=content_type,
-                          size=upload.size)  # fmt: skip
+        item = Attachment(
+            report=report, uploaded_by=reporter, name=upload.name[:200], content_type=content_type, size=upload.size
+        )
         item.file.save(stored_name(content_type), upload, save=False)
         item.save()
     ReportEvent.objects.create(report=report, actor=reporter, to_state=State.NEW, comment="Filed")
@@ -144,13 +172,16 @@ def _original(report: Report, duplicate_of: Report | None) -> Report:
     if original.pk in seen:
         raise ValidationError({"duplicate_of": "A report cannot duplicate itself."})
     if original.programme_id != report.programme_id or original.kind != report.kind:
-        raise ValidationError({"duplicate_of": f"#{original.pk} is not a {report.get_kind_display().lower()} "
-                                               "in this programme."})  # fmt: skip
+        raise ValidationError(
+            {"duplicate_of": f"#{original.pk} is not a {report.get_kind_display().lower()} in this programme."}
+        )
     if (original.created_at, original.pk) > (report.created_at, report.pk):
         raise ValidationError(
-            {"duplicate_of": f"#{original.pk} was filed after this one: mark #{original.pk} as the duplicate, "
-                             "so the earliest reporter keeps the credit."}
-        )  # fmt: skip
+            {
+                "duplicate_of": f"#{original.pk} was filed after this one: mark #{original.pk} as the duplicate, "
+                "so the earliest reporter keeps the credit."
+            }
+        )
     return original
 
 
@@ -160,16 +191,22 @@ def _credit(report: Report, *, actor) -> None:
     kind = LedgerEntry.Kind.FINDING if report.is_finding else LedgerEntry.Kind.BUG
     verb = "accepted" if report.is_finding else "confirmed"
     entry, created = ledger_credit(
-        person=report.reporter, programme=report.programme, kind=kind, source=report, severity=report.severity,
+        person=report.reporter,
+        programme=report.programme,
+        kind=kind,
+        source=report,
+        severity=report.severity,
         reason=f"{report.get_kind_display()} #{report.pk} {verb} ({report.get_severity_display().lower()})",
         actor=actor,
-    )  # fmt: skip
+    )
     fields = []
     if not created and report.credit_withdrawal_id is not None:
         ledger_restore(
-            entry=entry, withdrawal=report.credit_withdrawal, actor=actor,
+            entry=entry,
+            withdrawal=report.credit_withdrawal,
+            actor=actor,
             reason=f"#{report.pk} {verb} again after being marked a duplicate: its credit is restored",
-        )  # fmt: skip
+        )
         report.credit_withdrawal = None
         fields.append("credit_withdrawal")
     if report.credited_at is None:
@@ -186,9 +223,10 @@ def _withdraw_credit(report: Report, original: Report, *, actor) -> None:
     entry = ledger_entry_for(kind, report)
     if entry is not None and report.credit_withdrawal_id is None:
         withdrawal = ledger_withdraw(
-            entry=entry, actor=actor,
+            entry=entry,
+            actor=actor,
             reason=f"#{report.pk} duplicates the earlier #{original.pk}: the earliest reporter keeps the credit",
-        )  # fmt: skip
+        )
         if withdrawal is not None:
             report.credit_withdrawal = withdrawal
             report.save(update_fields=["credit_withdrawal", "updated_at"])
@@ -198,9 +236,15 @@ def _withdraw_credit(report: Report, original: Report, *, actor) -> None:
 
 @transaction.atomic
 def report_transition(
-    *, report: Report, to_state: str, actor, comment: str = "", duplicate_of: Report | None = None,
-    fixed_in: ModelVersion | None = None, ip=None,
-) -> Report:  # fmt: skip
+    *,
+    report: Report,
+    to_state: str,
+    actor,
+    comment: str = "",
+    duplicate_of: Report | None = None,
+    fixed_in: ModelVersion | None = None,
+    ip=None,
+) -> Report:
     """Move a report along its workflow, as one of the programme's admins; the reporter is told."""
     report = Report.objects.select_for_update().select_related("programme", "reporter").get(pk=report.pk)
     _check_admin(actor, report)
@@ -229,8 +273,18 @@ def report_transition(
     ReportEvent.objects.create(
         report=report, actor=actor, from_state=from_state, to_state=to_state, comment=comment.strip(), data=data
     )
-    audit("feedback.report_state_changed", actor=actor, subject=report.reporter, programme=report.programme,
-          target=report, reason=comment.strip(), ip=ip, from_state=from_state, to_state=to_state, **data)  # fmt: skip
+    audit(
+        "feedback.report_state_changed",
+        actor=actor,
+        subject=report.reporter,
+        programme=report.programme,
+        target=report,
+        reason=comment.strip(),
+        ip=ip,
+        from_state=from_state,
+        to_state=to_state,
+        **data,
+    )
     if to_state in CREDITED_STATES:
         _credit(report, actor=actor)
     if original is not None:
@@ -259,8 +313,14 @@ def report_comment(*, report: Report, author, body: str, ip=None) -> ReportEvent
         if report.first_response_at is None:
             report.first_response_at = event.at
             report.save(update_fields=["first_response_at", "updated_at"])
-        audit("feedback.report_commented", actor=author, subject=report.reporter, programme=report.programme,
-              target=report, ip=ip)  # fmt: skip
+        audit(
+            "feedback.report_commented",
+            actor=author,
+            subject=report.reporter,
+            programme=report.programme,
+            target=report,
+            ip=ip,
+        )
         notify(report.reporter, f"New comment on your report #{report.pk}.", report.get_absolute_url())
     return event
 
@@ -274,8 +334,15 @@ def report_assign(*, report: Report, assignee, actor, ip=None) -> Report:
     report.assignee = assignee
     report.save(update_fields=["assignee", "updated_at"])
     ReportEvent.objects.create(report=report, actor=actor, data={"assignee": str(assignee) if assignee else None})
-    audit("feedback.report_assigned", actor=actor, subject=report.reporter, programme=report.programme,
-          target=report, ip=ip, assignee=assignee.pk if assignee else None)  # fmt: skip
+    audit(
+        "feedback.report_assigned",
+        actor=actor,
+        subject=report.reporter,
+        programme=report.programme,
+        target=report,
+        ip=ip,
+        assignee=assignee.pk if assignee else None,
+    )
     notify(report.reporter, f"Your report #{report.pk} has been assigned.", report.get_absolute_url())
     return report
 

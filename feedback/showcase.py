@@ -28,8 +28,9 @@ def showcase_offer(*, job: RenderJob, artist, credit_name: str = "") -> Showcase
         raise ValidationError({"credit_name": problem})
     offer = ShowcaseOffer.objects.select_for_update().filter(job=job).first()
     if offer is None:
-        return ShowcaseOffer.objects.create(job=job, artist=artist, programme=job_programme(job),
-                                            credit_name=credit_name)  # fmt: skip
+        return ShowcaseOffer.objects.create(
+            job=job, artist=artist, programme=job_programme(job), credit_name=credit_name
+        )
     offer.credit_name, offer.offered_at, offer.revoked_at = credit_name, timezone.now(), None
     offer.save(update_fields=["credit_name", "offered_at", "revoked_at"])
     return offer
@@ -63,12 +64,25 @@ def showcase_use_record(*, offer: ShowcaseOffer, kind: str, description: str, ac
         errors["description"] = "Say where and how it was shown (at most 300 characters)."
     if errors:
         raise ValidationError(errors)
-    use = ShowcaseUse.objects.create(offer=offer, kind=kind, description=description.strip(),
-                                     credit_name=offer.credit_name, recorded_by=actor)  # fmt: skip
+    use = ShowcaseUse.objects.create(
+        offer=offer, kind=kind, description=description.strip(), credit_name=offer.credit_name, recorded_by=actor
+    )
     ledger_credit(
-        person=offer.artist, programme=offer.programme, kind=LedgerEntry.Kind.SHOWCASE, source=use, actor=actor,
+        person=offer.artist,
+        programme=offer.programme,
+        kind=LedgerEntry.Kind.SHOWCASE,
+        source=use,
+        actor=actor,
         reason=f"Clip {offer.job.short_id} shown ({use.get_kind_display().lower()}: {use.description})",
-    )  # fmt: skip
-    audit("feedback.showcase_used", actor=actor, subject=offer.artist, programme=offer.programme, target=use, ip=ip,
-          job=str(offer.job_id), kind=kind)  # fmt: skip
+    )
+    audit(
+        "feedback.showcase_used",
+        actor=actor,
+        subject=offer.artist,
+        programme=offer.programme,
+        target=use,
+        ip=ip,
+        job=str(offer.job_id),
+        kind=kind,
+    )
     return use

@@ -72,17 +72,22 @@ def _file_report(request, *, kind: str, job: RenderJob | None, programme: Progra
     if request.method == "POST" and form.is_valid():
         fields = dict(form.cleaned_data)
         try:
-            report = reports.report_file(reporter=request.user, kind=kind, job=job, programme=programme,
-                                         page_url=_safe_from(request), **fields)  # fmt: skip
+            report = reports.report_file(
+                reporter=request.user, kind=kind, job=job, programme=programme, page_url=_safe_from(request), **fields
+            )
         except ValidationError as error:
             form_errors_from(form, error)
         else:
             messages.success(request, f"{report.get_kind_display()} #{report.pk} filed; you will hear of each change.")
             return redirect(report)
     context = {
-        "form": form, "kind": kind, "job": job, "programme": programme, "page_url": _safe_from(request),
+        "form": form,
+        "kind": kind,
+        "job": job,
+        "programme": programme,
+        "page_url": _safe_from(request),
         "reproduction": clips.job_reproduction(job) if job else None,
-    }  # fmt: skip
+    }
     return render(request, "feedback/report_form.html", context, status=_status(form))
 
 
@@ -110,9 +115,10 @@ def report_new(request, kind):
     membership = memberships.first()
     if membership is None:
         raise PermissionDenied(
-            "Red-team findings are filed by red teamers." if kind == Report.Kind.FINDING
+            "Red-team findings are filed by red teamers."
+            if kind == Report.Kind.FINDING
             else "Only members of a programme can file reports."
-        )  # fmt: skip
+        )
     return _file_report(request, kind=kind, job=None, programme=membership.programme)
 
 
@@ -188,14 +194,16 @@ def report_comment(request, report_id):
     form = CommentForm(request.POST)
     if form.is_valid():
         try:
-            reports.report_comment(report=report, author=request.user, body=form.cleaned_data["body"],
-                                   ip=client_ip(request))  # fmt: skip
+            reports.report_comment(
+                report=report, author=request.user, body=form.cleaned_data["body"], ip=client_ip(request)
+            )
         except ValidationError as error:
             form_errors_from(form, error)
         else:
             return redirect(report)
-    return render(request, "feedback/report_detail.html", report_context(request, report, comment_form=form),
-                  status=400)  # fmt: skip
+    return render(
+        request, "feedback/report_detail.html", report_context(request, report, comment_form=form), status=400
+    )
 
 
 def _private_file(field, *, content_type: str, filename: str):
@@ -233,8 +241,9 @@ def attachment(request, report_id, attachment_id):
 @require_GET
 def statement(request):
     programmes = Programme.objects.filter(memberships__user=request.user).distinct()
-    return render(request, "feedback/statement.html",
-                  {"statement": statement_for(request.user), "programmes": programmes})  # fmt: skip
+    return render(
+        request, "feedback/statement.html", {"statement": statement_for(request.user), "programmes": programmes}
+    )
 
 
 @login_required

@@ -283,9 +283,20 @@ class PresetSerializer(CheckedInput, serializers.ModelSerializer):
     class Meta:
         model = Preset
         fields = [
-            "id", "name", "shared", "programme", "model_key", "num_frames", "width", "height", "num_steps",
-            "guidance_scale", "negative_prompt", "seed", "created_at",
-        ]  # fmt: skip
+            "id",
+            "name",
+            "shared",
+            "programme",
+            "model_key",
+            "num_frames",
+            "width",
+            "height",
+            "num_steps",
+            "guidance_scale",
+            "negative_prompt",
+            "seed",
+            "created_at",
+        ]
         read_only_fields = ["id", "shared", "programme", "created_at"]
         validators: list = []  # names are checked by the service, with a clearer message
 
@@ -294,13 +305,21 @@ class PresetSerializer(CheckedInput, serializers.ModelSerializer):
     create=extend_schema(
         examples=[
             OpenApiExample(
-                "A quick draft", request_only=True,
-                value={"name": "Quick draft", "model_key": "ltx-video", "num_frames": 25, "width": 256, "height": 192,
-                       "num_steps": 4, "guidance_scale": 3.0},
+                "A quick draft",
+                request_only=True,
+                value={
+                    "name": "Quick draft",
+                    "model_key": "ltx-video",
+                    "num_frames": 25,
+                    "width": 256,
+                    "height": 192,
+                    "num_steps": 4,
+                    "guidance_scale": 3.0,
+                },
             )
         ]
     )
-)  # fmt: skip
+)
 class PresetViewSet(
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,
@@ -382,14 +401,17 @@ class QuotaView(views.APIView):
         grant = _grant_or_404(request.user)
         usage = quota.grant_usage(grant)
         data = {
-            "programme": grant.programme.name, "starts_at": grant.starts_at, "ends_at": grant.ends_at,
+            "programme": grant.programme.name,
+            "starts_at": grant.starts_at,
+            "ends_at": grant.ends_at,
             **grant.limits(),
-            "gpu_seconds_used_today": usage["seconds_today"], "gpu_seconds_used_total": usage["seconds_total"],
+            "gpu_seconds_used_today": usage["seconds_today"],
+            "gpu_seconds_used_total": usage["seconds_total"],
             "gpu_seconds_reserved": usage["seconds_reserved"],
             "gpu_seconds_remaining_today": max(0.0, grant.gpu_seconds_per_day - usage["seconds_today"]),
             "gpu_seconds_remaining_total": max(0.0, grant.gpu_seconds_total - usage["seconds_total"]),
             "queued_jobs": usage["active_jobs"],
-        }  # fmt: skip
+        }
         return Response(QuotaSerializer(data).data)
 
 
@@ -433,12 +455,21 @@ def _model_rules(spec, grant) -> dict:
     limits = spec.limits_within(grant)
     max_frames = limits["max_frames"]
     return {
-        "key": spec.key, "label": spec.label, "fps": spec.fps, "frame_step": spec.frame_step,
+        "key": spec.key,
+        "label": spec.label,
+        "fps": spec.fps,
+        "frame_step": spec.frame_step,
         "max_frames": max_frames - (max_frames - 1) % spec.frame_step,  # the largest valid count within both
-        "frame_counts": spec.frame_counts_hint(), "size_multiple": spec.size_multiple, "min_size": spec.min_size,
-        "max_width": limits["max_width"], "max_height": limits["max_height"],
-        "min_steps": spec.min_steps, "max_steps": limits["max_steps"],
-        "max_guidance": spec.max_guidance, "defaults": spec.default_settings(),
-        "gpu_seconds_fixed": spec.fixed_seconds, "gpu_seconds_per_unit": spec.seconds_per_unit,
+        "frame_counts": spec.frame_counts_hint(),
+        "size_multiple": spec.size_multiple,
+        "min_size": spec.min_size,
+        "max_width": limits["max_width"],
+        "max_height": limits["max_height"],
+        "min_steps": spec.min_steps,
+        "max_steps": limits["max_steps"],
+        "max_guidance": spec.max_guidance,
+        "defaults": spec.default_settings(),
+        "gpu_seconds_fixed": spec.fixed_seconds,
+        "gpu_seconds_per_unit": spec.seconds_per_unit,
         "gpu_seconds_formula": ESTIMATE_FORMULA,
-    }  # fmt: skip
+    }

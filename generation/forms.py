@@ -42,9 +42,13 @@ class JobForm(CheckedInput, forms.Form):
         required=False, min_value=0, max_value=SEED_MAX, help_text="Leave empty for a random seed (shown afterwards)."
     )
     variations = forms.TypedChoiceField(
-        choices=[(1, "1 clip"), (2, "2 clips"), (4, "4 clips")], coerce=int, initial=1, required=False, empty_value=1,
+        choices=[(1, "1 clip"), (2, "2 clips"), (4, "4 clips")],
+        coerce=int,
+        initial=1,
+        required=False,
+        empty_value=1,
         help_text="Each variation gets its own seed and is charged as a separate job.",
-    )  # fmt: skip
+    )
 
     def __init__(self, *args, grant=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -52,10 +56,15 @@ class JobForm(CheckedInput, forms.Form):
         allowed = [spec for spec in MODELS.values() if grant is None or grant.allows_model(spec.key)]
         self.fields["model_key"].choices = [(spec.key, spec.label) for spec in allowed or MODELS.values()]
         # Choosing another model redraws the form with its choices, keeping the prompt and seed.
-        self.fields["model_key"].widget.attrs.update({
-            "hx-get": reverse("generation:job_create"), "hx-target": "#job-form", "hx-select": "#job-form",
-            "hx-swap": "outerHTML", "hx-include": "#job-form",
-        })  # fmt: skip
+        self.fields["model_key"].widget.attrs.update(
+            {
+                "hx-get": reverse("generation:job_create"),
+                "hx-target": "#job-form",
+                "hx-select": "#job-form",
+                "hx-swap": "outerHTML",
+                "hx-include": "#job-form",
+            }
+        )
         self.spec = self._chosen_model(allowed)
         self._offer(self.spec)
 
@@ -148,9 +157,10 @@ class PresetRenameForm(CheckedInput, forms.Form):
 
 class TraceForm(CheckedInput, forms.Form):
     clip = forms.FileField(
-        label="Clip", help_text="An MP4, MOV or WebM file, at most 200 MB.",
+        label="Clip",
+        help_text="An MP4, MOV or WebM file, at most 200 MB.",
         widget=forms.ClearableFileInput(attrs={"accept": "video/mp4,video/quicktime,video/webm,.mp4,.mov,.webm"}),
-    )  # fmt: skip
+    )
 
     def clean_clip(self):
         upload = self.cleaned_data["clip"]
@@ -189,16 +199,22 @@ class GalleryFilterForm(CheckedInput, forms.Form):
     def filters(self) -> dict:
         data = self.cleaned_data
         return {
-            "state": data["state"], "model_key": data["model"], "since": data["since"], "until": data["until"],
+            "state": data["state"],
+            "model_key": data["model"],
+            "since": data["since"],
+            "until": data["until"],
             "q": data["q"],
-        }  # fmt: skip
+        }
 
 
 class QueueActionForm(CheckedInput, forms.Form):
     """What staff do to a job on the queue page."""
 
     DONE = {
-        "raise": "priority raised", "lower": "priority lowered", "hold": "held", "release": "released",
+        "raise": "priority raised",
+        "lower": "priority lowered",
+        "hold": "held",
+        "release": "released",
         "cancel": "cancelled",
-    }  # fmt: skip
+    }
     action = forms.ChoiceField(choices=[(action, action.capitalize()) for action in DONE])

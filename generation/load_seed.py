@@ -35,9 +35,14 @@ COHORT_SIZE = 1000
 HISTORY_DAYS = 365
 # Generous limits: the load benchmark submits many jobs that stay queued (no worker runs).
 COHORT_LIMITS = {
-    "max_frames": 257, "max_width": 1280, "max_height": 1280, "max_steps": 100,
-    "gpu_seconds_per_day": 10**7, "gpu_seconds_total": 10**9, "max_queued_jobs": 10_000,
-}  # fmt: skip
+    "max_frames": 257,
+    "max_width": 1280,
+    "max_height": 1280,
+    "max_steps": 100,
+    "gpu_seconds_per_day": 10**7,
+    "gpu_seconds_total": 10**9,
+    "max_queued_jobs": 10_000,
+}
 # Share of each state among seeded jobs; waiting and running jobs are few and recent, as on a real queue.
 STATE_WEIGHTS = {RenderJob.State.SUCCEEDED: 0.88, RenderJob.State.FAILED: 0.06, RenderJob.State.CANCELLED: 0.06}
 QUEUED_SHARE, RUNNING_MAX = 0.002, 20
@@ -56,8 +61,18 @@ SUBJECTS = [
     "a hummingbird",
     "a steam engine",
 ]
-ACTIONS = ["at dawn", "in slow motion", "seen from above", "under heavy snow", "in the style of a 1970s film",
-           "lit by candles", "at golden hour", "through fog", "as a tracking shot", "in a thunderstorm"]  # fmt: skip
+ACTIONS = [
+    "at dawn",
+    "in slow motion",
+    "seen from above",
+    "under heavy snow",
+    "in the style of a 1970s film",
+    "lit by candles",
+    "at golden hour",
+    "through fog",
+    "as a tracking shot",
+    "in a thunderstorm",
+]
 
 
 class SeedRefused(Exception):
@@ -86,9 +101,16 @@ def seed_guard(*, force: bool) -> None:
 
 
 def seed_load(
-    *, jobs: int, testers: int, heavy_share: float = 0.05, batch: int = 20_000, seed: int = 7,
-    password: str = DEFAULT_PASSWORD, force: bool = False, log=None,
-) -> SeedReport:  # fmt: skip
+    *,
+    jobs: int,
+    testers: int,
+    heavy_share: float = 0.05,
+    batch: int = 20_000,
+    seed: int = 7,
+    password: str = DEFAULT_PASSWORD,
+    force: bool = False,
+    log=None,
+) -> SeedReport:
     """Top the seed programme up to ``testers`` testers and ``jobs`` jobs (running it again with the
     same numbers adds nothing). The first tester is the heavy one: ``heavy_share`` of all jobs are theirs."""
     if jobs < 0 or testers < 0:
@@ -155,9 +177,12 @@ def _staff(programme, password_hash: str) -> None:
     Authenticator.objects.create(user=staff, type=Authenticator.Type.TOTP, data={"secret": "load-seed"})
     Membership.objects.create(user=staff, programme=programme, role=Role.ADMIN)
     AuditEvent.objects.create(
-        action="access.membership_added", programme=programme, subject=staff, target=STAFF_EMAIL,
+        action="access.membership_added",
+        programme=programme,
+        subject=staff,
+        target=STAFF_EMAIL,
         data={"role": Role.ADMIN, "seeded": True},
-    )  # fmt: skip
+    )
 
 
 def seed_email(number: int) -> str:
@@ -166,8 +191,11 @@ def seed_email(number: int) -> str:
 
 def _testers(programme, cohorts, testers: int, password_hash: str) -> int:
     User = get_user_model()
-    have = set(User.objects.filter(email__startswith="tester-", email__endswith=f"@{SEED_DOMAIN}").values_list(
-        "email", flat=True))  # fmt: skip
+    have = set(
+        User.objects.filter(email__startswith="tester-", email__endswith=f"@{SEED_DOMAIN}").values_list(
+            "email", flat=True
+        )
+    )
     wanted = [(number, seed_email(number)) for number in range(1, testers + 1)]
     new = [(number, email) for number, email in wanted if email not in have]
     if not new:
@@ -187,8 +215,15 @@ def _testers(programme, cohorts, testers: int, password_hash: str) -> int:
         memberships.append(Membership(user=user, programme=programme, cohort=cohort, role=Role.ARTIST))
         grants.append(Grant(user=user, programme=programme, **cohort.limits()))
         for action in ("access.membership_added", "access.grant_created"):
-            events.append(AuditEvent(action=action, programme=programme, subject=user, target=user.email,
-                                     data={"cohort": cohort.name, "seeded": True}))  # fmt: skip
+            events.append(
+                AuditEvent(
+                    action=action,
+                    programme=programme,
+                    subject=user,
+                    target=user.email,
+                    data={"cohort": cohort.name, "seeded": True},
+                )
+            )
     Membership.objects.bulk_create(memberships, batch_size=2000)
     Grant.objects.bulk_create(grants, batch_size=2000)
     AuditEvent.objects.bulk_create(events, batch_size=2000)
@@ -234,12 +269,23 @@ def _job_row(owner, state: str, mark_code: int, *, rng: random.Random, now) -> d
     else:
         queued_at = now - timedelta(seconds=rng.uniform(3600, HISTORY_DAYS * 86400))
     row = {
-        "id": uuid.UUID(int=rng.getrandbits(128), version=4), "owner_id": owner[1], "grant_id": owner[0],
+        "id": uuid.UUID(int=rng.getrandbits(128), version=4),
+        "owner_id": owner[1],
+        "grant_id": owner[0],
         "prompt": f"{rng.choice(SUBJECTS)} {rng.choice(ACTIONS)}, take {rng.randrange(1, 999)}",
-        "model_key": spec.key, "num_frames": frames, "width": width, "height": height, "num_steps": steps,
-        "guidance_scale": 3.0, "seed": rng.getrandbits(32), "mark_code": mark_code, "state": state,
-        "progress_total": steps, "queued_at": queued_at, "charged_seconds": estimate,
-    }  # fmt: skip
+        "model_key": spec.key,
+        "num_frames": frames,
+        "width": width,
+        "height": height,
+        "num_steps": steps,
+        "guidance_scale": 3.0,
+        "seed": rng.getrandbits(32),
+        "mark_code": mark_code,
+        "state": state,
+        "progress_total": steps,
+        "queued_at": queued_at,
+        "charged_seconds": estimate,
+    }
     if state == RenderJob.State.QUEUED:
         return row
     started = queued_at + timedelta(seconds=rng.uniform(1, 600))
@@ -250,9 +296,14 @@ def _job_row(owner, state: str, mark_code: int, *, rng: random.Random, now) -> d
     row |= {"finished_at": finished, "charged_seconds": 0.0}
     if state == RenderJob.State.SUCCEEDED:
         row |= {
-            "progress_step": steps, "gpu_seconds": estimate, "charged_seconds": estimate, "encode_seconds": 2.5,
-            "output": "renders/load-seed.mp4", "output_bytes": 2_000_000, "poster": "posters/load-seed.jpg",
-        }  # fmt: skip
+            "progress_step": steps,
+            "gpu_seconds": estimate,
+            "charged_seconds": estimate,
+            "encode_seconds": 2.5,
+            "output": "renders/load-seed.mp4",
+            "output_bytes": 2_000_000,
+            "poster": "posters/load-seed.jpg",
+        }
         if rng.random() < 0.02:
             row["deleted_at"] = finished + timedelta(days=1)
     elif state == RenderJob.State.FAILED:

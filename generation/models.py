@@ -57,9 +57,11 @@ class RenderJob(models.Model):
     guidance_scale = models.FloatField()
     seed = models.BigIntegerField()
     mark_code = models.PositiveBigIntegerField(
-        unique=True, default=mark_code_new, editable=False,
+        unique=True,
+        default=mark_code_new,
+        editable=False,
         help_text="The random 32-bit code hidden in every frame of the clip, which traces a leaked copy back here.",
-    )  # fmt: skip
+    )
     idempotency_key = models.CharField(
         max_length=80, blank=True, help_text="Chosen by the client; a retried submission returns the same job."
     )
@@ -123,7 +125,7 @@ class RenderJob(models.Model):
                 fields=["owner", "idempotency_key"],
                 condition=~models.Q(idempotency_key=""),
                 name="renderjob_unique_idempotency_key",
-            ),  # fmt: skip
+            ),
             models.CheckConstraint(condition=models.Q(num_frames__gte=1), name="renderjob_frames_positive"),
             models.CheckConstraint(condition=models.Q(num_steps__gte=1), name="renderjob_steps_positive"),
         ]

@@ -51,9 +51,11 @@ def preset_validate(settings: dict) -> dict[str, str]:
     if spec is None:
         return {"model_key": f"Unknown model {settings.get('model_key')!r}. Choose one of: {', '.join(MODELS)}."}
     errors.update(
-        spec.validate(**{field: settings[field] for field in ("num_frames", "width", "height", "num_steps")},
-                      guidance_scale=settings["guidance_scale"])
-    )  # fmt: skip
+        spec.validate(
+            **{field: settings[field] for field in ("num_frames", "width", "height", "num_steps")},
+            guidance_scale=settings["guidance_scale"],
+        )
+    )
     if len(settings.get("negative_prompt") or "") > PROMPT_MAX_LENGTH:
         errors["negative_prompt"] = f"Negative prompts are limited to {PROMPT_MAX_LENGTH} characters."
     seed = settings.get("seed")
@@ -106,14 +108,21 @@ def preset_rename(*, preset: Preset, name: str, actor=None, ip=None) -> Preset:
     if preset.name != old:
         preset.save(update_fields=["name", "updated_at"])
         if preset.programme is not None:
-            audit("generation.preset_renamed", actor=actor, programme=preset.programme, target=preset, ip=ip,
-                  old_name=old)  # fmt: skip
+            audit(
+                "generation.preset_renamed", actor=actor, programme=preset.programme, target=preset, ip=ip, old_name=old
+            )
     return preset
 
 
 @transaction.atomic
 def preset_delete(*, preset: Preset, actor=None, ip=None) -> None:
     if preset.programme is not None:
-        audit("generation.preset_deleted", actor=actor, programme=preset.programme, target=preset, ip=ip,
-              settings=preset.render_settings())  # fmt: skip
+        audit(
+            "generation.preset_deleted",
+            actor=actor,
+            programme=preset.programme,
+            target=preset,
+            ip=ip,
+            settings=preset.render_settings(),
+        )
     preset.delete()

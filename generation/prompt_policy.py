@@ -40,12 +40,37 @@ REFUSED = "Refused by the programme's prompt policy: {reason}"
 # Latin lookalikes from Cyrillic and Greek that NFKC leaves alone.
 _LOOKALIKES = str.maketrans(
     {
-        "а": "a", "в": "b", "е": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c", "т": "t",
-        "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "ԛ": "q", "ԝ": "w",
-        "α": "a", "β": "b", "ε": "e", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t", "υ": "u",
+        "а": "a",
+        "в": "b",
+        "е": "e",
+        "к": "k",
+        "м": "m",
+        "н": "h",
+        "о": "o",
+        "р": "p",
+        "с": "c",
+        "т": "t",
+        "у": "y",
+        "х": "x",
+        "і": "i",
+        "ј": "j",
+        "ѕ": "s",
+        "ԁ": "d",
+        "ԛ": "q",
+        "ԝ": "w",
+        "α": "a",
+        "β": "b",
+        "ε": "e",
+        "ι": "i",
+        "κ": "k",
+        "ν": "v",
+        "ο": "o",
+        "ρ": "p",
+        "τ": "t",
+        "υ": "u",
         "χ": "x",
     }
-)  # fmt: skip
+)
 _WORD = re.compile(r"[^\W_]+")
 # Leetspeak: digits and symbols written for letters. "1" reads as "i" in one pass and "l" in the other.
 _LEET_PASSES = (str.maketrans("0134578@$!", "oieastbasi"), str.maketrans("0134578@$!", "oleastbasl"))
@@ -289,10 +314,18 @@ def prompt_screen(*, user, programme: Programme | None, prompt: str, negative_pr
     if refusal is None:
         return
     PromptRefusal.objects.create(
-        user=user, programme=programme, prompt=prompt, negative_prompt=negative_prompt, model_key=model_key,
-        rule=refusal.rule, rule_text=refusal.rule.text, reason=refusal.rule.reason, field=refusal.field,
-        matched_text=refusal.matched_text, via=via,
-    )  # fmt: skip
+        user=user,
+        programme=programme,
+        prompt=prompt,
+        negative_prompt=negative_prompt,
+        model_key=model_key,
+        rule=refusal.rule,
+        rule_text=refusal.rule.text,
+        reason=refusal.rule.reason,
+        field=refusal.field,
+        matched_text=refusal.matched_text,
+        via=via,
+    )
     log.info(
         "generation.prompt_refused user=%s programme=%s rule=%s via=%s", user.pk, programme.pk, refusal.rule.pk, via
     )
@@ -357,8 +390,14 @@ def prompt_rule_delete(*, rule: PromptRule, actor=None, ip=None) -> None:
             f"This rule has refused {used} prompt{'s' if used != 1 else ''}; the red team's record needs it. "
             "Disable it instead."
         )
-    audit("generation.prompt_rule_deleted", actor=actor, programme=rule.programme, target=rule, ip=ip,
-          rule=_rule_state(rule))  # fmt: skip
+    audit(
+        "generation.prompt_rule_deleted",
+        actor=actor,
+        programme=rule.programme,
+        target=rule,
+        ip=ip,
+        rule=_rule_state(rule),
+    )
     rule.delete()
 
 

@@ -70,8 +70,12 @@ class ModelSpec:
 
     def limits_within(self, grant=None) -> dict[str, int]:
         """The most frames, width, height and steps this model renders, narrowed to ``grant``'s limits."""
-        limits = {"max_frames": self.max_frames, "max_width": self.max_width, "max_height": self.max_height,
-                  "max_steps": self.max_steps}  # fmt: skip
+        limits = {
+            "max_frames": self.max_frames,
+            "max_width": self.max_width,
+            "max_height": self.max_height,
+            "max_steps": self.max_steps,
+        }
         if grant is not None:
             limits = {name: min(value, getattr(grant, name)) for name, value in limits.items()}
         return limits
@@ -228,7 +232,7 @@ _VARIANTS = [
     # Estimate: the model card's ~90 s for the defaults on one H100, twice the 2B.
     _variant(
         "cogvideox-2b", key="cogvideox-5b", label="CogVideoX 5B", hub_id="THUDM/CogVideoX-5b", seconds_per_unit=0.106
-    ),  # fmt: skip
+    ),
     # Estimate from the model's size (14B): ~7.5 min for the defaults on one H100, 6x the 1.3B.
     _variant(
         "wan2.1-1.3b",
@@ -238,7 +242,7 @@ _VARIANTS = [
         max_width=1280,
         max_height=1280,
         seconds_per_unit=0.28,
-    ),  # fmt: skip
+    ),
 ]
 
 # Each variant listed right after the model it derives from.

@@ -50,9 +50,11 @@ def _heartbeat(identity: dict) -> None:
 @signals.worker_ready.connect
 def on_worker_ready(sender, **kwargs):
     identity = {
-        "hostname": sender.hostname, "queues": sorted(sender.app.amqp.queues.consume_from),
-        "device": _configured_device(), "pid": os.getpid(),
-    }  # fmt: skip
+        "hostname": sender.hostname,
+        "queues": sorted(sender.app.amqp.queues.consume_from),
+        "device": _configured_device(),
+        "pid": os.getpid(),
+    }
     workers.worker_started(**identity)
     connection.close()  # the parent forks pool processes again later; none of them should share this
     _heartbeat_stop.clear()

@@ -41,10 +41,13 @@ def _queue_context() -> dict:
     board = queue_board()
     for model in board:
         model["running"] = [
-            {"job": job, "elapsed": (now - job.started_at).total_seconds() if job.started_at else None,
-             "finish": estimates.estimated_finish(job)}
+            {
+                "job": job,
+                "elapsed": (now - job.started_at).total_seconds() if job.started_at else None,
+                "finish": estimates.estimated_finish(job),
+            }
             for job in model["running"]
-        ]  # fmt: skip
+        ]
     return {"board": board, "workers": worker_rows, "recent": recent_outcomes(), **QUEUE_ACTIONS}
 
 

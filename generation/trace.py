@@ -109,14 +109,29 @@ def trace_clip(data: bytes, *, actor=None, ip: str | None = None, filename: str 
         job = RenderJob.objects.select_related("owner", "grant__programme").filter(mark_code=reading.code).first()
     status = "found" if job else ("unknown_code" if reading.found else "no_mark")
     result = TraceResult(
-        status=status, job=job, code=reading.code, sync_score=reading.sync_score, scale=reading.scale,
-        frames_read=frames_read, provenance=provenance_read(data),
-    )  # fmt: skip
+        status=status,
+        job=job,
+        code=reading.code,
+        sync_score=reading.sync_score,
+        scale=reading.scale,
+        frames_read=frames_read,
+        provenance=provenance_read(data),
+    )
     audit(
-        "generation.clip_traced", actor=actor, subject=job.owner if job else None,
-        programme=job.grant.programme if job else None, target=job.pk if job else "", ip=ip,
-        result=status, job_code=job_code(reading.code) if reading.found else "", filename=filename[:200],
-        sha256=hashlib.sha256(data).hexdigest(), bytes=len(data), frames=frames_read,
-        sync_score=round(reading.sync_score, 2), scale=round(reading.scale, 4), provenance=result.provenance.status,
-    )  # fmt: skip
+        "generation.clip_traced",
+        actor=actor,
+        subject=job.owner if job else None,
+        programme=job.grant.programme if job else None,
+        target=job.pk if job else "",
+        ip=ip,
+        result=status,
+        job_code=job_code(reading.code) if reading.found else "",
+        filename=filename[:200],
+        sha256=hashlib.sha256(data).hexdigest(),
+        bytes=len(data),
+        frames=frames_read,
+        sync_score=round(reading.sync_score, 2),
+        scale=round(reading.scale, 4),
+        provenance=result.provenance.status,
+    )
     return result

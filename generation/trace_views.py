@@ -22,8 +22,9 @@ def clip_trace(request):
     if request.method == "POST" and form.is_valid():
         upload = request.FILES["clip"]
         try:
-            result = trace_clip(form.cleaned_data["clip"], actor=request.user, ip=client_ip(request),
-                                filename=upload.name)  # fmt: skip
+            result = trace_clip(
+                form.cleaned_data["clip"], actor=request.user, ip=client_ip(request), filename=upload.name
+            )
         except ValidationError as error:
             form.add_error("clip", error)
         else:

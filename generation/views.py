@@ -29,9 +29,12 @@ def job_list(request):
     """The gallery: the person's own clips, newest first, filtered and searched, a page at a time."""
     form = GalleryFilterForm(request.GET)
     context = {
-        "form": form, "page": None, "cards": [], "filtering": False,
+        "form": form,
+        "page": None,
+        "cards": [],
+        "filtering": False,
         "red_teamed": programmes_red_teamed_by(request.user),
-    }  # fmt: skip
+    }
     if form.is_valid():
         jobs = gallery.jobs_filter(gallery.jobs_for(request.user), **form.filters())
         page = gallery.keyset_page(jobs, cursor=form.cleaned_data["cursor"], size=GALLERY_PAGE_SIZE)
@@ -173,9 +176,11 @@ def job_estimate(request):
         if not set(form.errors) & {"model_key", "num_frames", "width", "height", "num_steps"}:
             spec = MODELS[form.cleaned_data["model_key"]]
             context["estimate"] = spec.estimate_gpu_seconds(
-                num_frames=form.cleaned_data["num_frames"], width=form.cleaned_data["width"],
-                height=form.cleaned_data["height"], num_steps=form.cleaned_data["num_steps"],
-            )  # fmt: skip
+                num_frames=form.cleaned_data["num_frames"],
+                width=form.cleaned_data["width"],
+                height=form.cleaned_data["height"],
+                num_steps=form.cleaned_data["num_steps"],
+            )
     return render(request, "generation/_estimate.html", context)
 
 

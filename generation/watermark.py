@@ -319,8 +319,11 @@ def _read_at(image: np.ndarray, scale: float) -> Reading:
     confirm = _peak_score(whole, peak)
     return Reading(
         code=code if confirm >= CONFIRM_THRESHOLD else None,
-        sync_score=score, scale=scale, crc_ok=True, confirm_score=confirm,
-    )  # fmt: skip
+        sync_score=score,
+        scale=scale,
+        crc_ok=True,
+        confirm_score=confirm,
+    )
 
 
 # --- The visible mark -------------------------------------------------------------------------------

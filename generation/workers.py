@@ -23,10 +23,15 @@ def worker_started(*, hostname: str, queues: list[str], device: str, pid: int | 
     worker, _ = Worker.objects.update_or_create(
         hostname=hostname[:255],
         defaults={
-            "queues": ",".join(queues)[:255], "device": device[:64], "pid": pid or os.getpid(),
-            "state": Worker.State.IDLE, "current_job": None, "started_at": now, "last_seen": now,
+            "queues": ",".join(queues)[:255],
+            "device": device[:64],
+            "pid": pid or os.getpid(),
+            "state": Worker.State.IDLE,
+            "current_job": None,
+            "started_at": now,
+            "last_seen": now,
         },
-    )  # fmt: skip
+    )
     log.info("generation.worker_started worker=%s queues=%s", hostname, worker.queues)
     return worker
 

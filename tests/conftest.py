@@ -99,9 +99,16 @@ def standing_programme():
 
 def standing_cohort(programme):
     return cohort_create(
-        programme=programme, name="Wave 1", max_frames=257, max_width=1280, max_height=1280, max_steps=100,
-        gpu_seconds_per_day=100_000, gpu_seconds_total=1_000_000, max_queued_jobs=10,
-    )  # fmt: skip
+        programme=programme,
+        name="Wave 1",
+        max_frames=257,
+        max_width=1280,
+        max_height=1280,
+        max_steps=100,
+        gpu_seconds_per_day=100_000,
+        gpu_seconds_total=1_000_000,
+        max_queued_jobs=10,
+    )
 
 
 def standing_red_team(programme):
@@ -115,8 +122,9 @@ def member(email, *, programme, role, cohort=None, **fields):
 
 
 def standing_tester(cohort):
-    return member("tester@example.org", programme=cohort.programme, role=Role.ARTIST, cohort=cohort,
-                  display_name="Tess Tester")  # fmt: skip
+    return member(
+        "tester@example.org", programme=cohort.programme, role=Role.ARTIST, cohort=cohort, display_name="Tess Tester"
+    )
 
 
 def standing_tester2(cohort):

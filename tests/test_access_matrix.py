@@ -81,14 +81,37 @@ from tests.feedback.conftest import finished_clip
 pytestmark = pytest.mark.django_db
 
 ROLES = (
-    "anonymous", "outsider", "tester", "tester2", "red_teamer", "reviewer", "admin", "staff", "other_admin", "suspended",
-)  # fmt: skip
+    "anonymous",
+    "outsider",
+    "tester",
+    "tester2",
+    "red_teamer",
+    "reviewer",
+    "admin",
+    "staff",
+    "other_admin",
+    "suspended",
+)
 OUTCOMES = {"ok", "in", "mfa", "401", "403", "404", "405", "409"}
 
-JOB = {"prompt": "a lighthouse in fog", "model_key": "ltx-video", "num_frames": 25, "width": 256, "height": 192,
-       "num_steps": 4, "guidance_scale": 3.0}  # fmt: skip
-PRESET = {"name": "Fog", "model_key": "ltx-video", "num_frames": 25, "width": 256, "height": 192, "num_steps": 4,
-          "guidance_scale": 3.0}  # fmt: skip
+JOB = {
+    "prompt": "a lighthouse in fog",
+    "model_key": "ltx-video",
+    "num_frames": 25,
+    "width": 256,
+    "height": 192,
+    "num_steps": 4,
+    "guidance_scale": 3.0,
+}
+PRESET = {
+    "name": "Fog",
+    "model_key": "ltx-video",
+    "num_frames": 25,
+    "width": 256,
+    "height": 192,
+    "num_steps": 4,
+    "guidance_scale": 3.0,
+}
 
 
 @dataclass(frozen=True)
@@ -369,8 +392,7 @@ def _other_admin():
 
 def _suspended(cohort, programme_admin):
     person = member("suspended@example.org", programme=cohort.programme, role=Role.ARTIST, cohort=cohort)
-    suspend(programme=cohort.programme, user=person,
-                      reason="Shared a login", actor=programme_admin)  # fmt: skip
+    suspend(programme=cohort.programme, user=person, reason="Shared a login", actor=programme_admin)
     person.refresh_from_db()  # the suspension ended their sessions; they signed in again since
     return person
 
@@ -379,43 +401,70 @@ def _world(programme, cohort, tester, programme_admin, competition, other_admin,
     """One object of every kind a URL can name, owned by tester (or by tester's programme)."""
     clip = finished_clip(tester, programme=programme)
     report = reports.report_file(
-        reporter=tester, kind="bug", title="Flicker", steps="Render", expected="calm", actual="flicker", job=clip,
+        reporter=tester,
+        kind="bug",
+        title="Flicker",
+        steps="Render",
+        expected="calm",
+        actual="flicker",
+        job=clip,
         attachments=[SimpleUploadedFile("worker.log", b"step 1/2\nCUDA error\n")],
-    )  # fmt: skip
-    rating = ratings.rating_save(job=clip, author=tester, prompt_adherence=4, motion=3, visual_quality=4,
-                                 artefacts=2)  # fmt: skip
+    )
+    rating = ratings.rating_save(job=clip, author=tester, prompt_adherence=4, motion=3, visual_quality=4, artefacts=2)
     ratings.rating_decide(rating=rating, accept=True, actor=programme_admin)
     # A rate in force three days ago, so that the payout below has someone to pay (an empty one is refused).
-    ContributionRate.objects.create(programme=programme, kind="bug", severity="", points=1, amount="2",
-                                    currency="USD", effective_from=timezone.now() - timedelta(days=30))  # fmt: skip
-    ledger_credit(person=tester, programme=programme, kind="bug", source=report, reason="Confirmed bug",
-                  at=timezone.now() - timedelta(days=3))  # fmt: skip
+    ContributionRate.objects.create(
+        programme=programme,
+        kind="bug",
+        severity="",
+        points=1,
+        amount="2",
+        currency="USD",
+        effective_from=timezone.now() - timedelta(days=30),
+    )
+    ledger_credit(
+        person=tester,
+        programme=programme,
+        kind="bug",
+        source=report,
+        reason="Confirmed bug",
+        at=timezone.now() - timedelta(days=3),
+    )
     yesterday = timezone.localdate() - timedelta(days=1)
-    payout = payout_run(programme=programme, currency="USD", period_start=yesterday - timedelta(days=30),
-                        period_end=yesterday, actor=programme_admin)  # fmt: skip
+    payout = payout_run(
+        programme=programme,
+        currency="USD",
+        period_start=yesterday - timedelta(days=30),
+        period_end=yesterday,
+        actor=programme_admin,
+    )
     invitation_token = "matrix-invitation-token"
     invitation = Invitation.objects.create(
-        programme=programme, cohort=cohort, role=Role.ARTIST, email="new@example.org",
-        token_digest=token_digest(invitation_token), invited_by=programme_admin,
+        programme=programme,
+        cohort=cohort,
+        role=Role.ARTIST,
+        email="new@example.org",
+        token_digest=token_digest(invitation_token),
+        invited_by=programme_admin,
         expires_at=timezone.now() + timedelta(days=7),
-    )  # fmt: skip
+    )
     suspension = Suspension.objects.get(user=suspended)
-    alert = alert_raise(kind=LeakAlert.Kind.NETWORKS, user=tester, credential=session_credential("gone"),
-                        session_key="gone", networks=5)  # fmt: skip
+    alert = alert_raise(
+        kind=LeakAlert.Kind.NETWORKS, user=tester, credential=session_credential("gone"), session_key="gone", networks=5
+    )
     token, _ = token_create(user=tester, name="laptop", scopes=["read"])
-    version = model_versions.model_version_create(programme=programme, model_key="ltx-video", version="0.9.1",
-                                                  actor=programme_admin)  # fmt: skip
+    version = model_versions.model_version_create(
+        programme=programme, model_key="ltx-video", version="0.9.1", actor=programme_admin
+    )
     return {
         "clip": clip.pk,
         "queued_job": RenderJobFactory(owner=tester, grant=clip.grant, state="queued").pk,
         "media_token": media_url(clip).rstrip("/").rsplit("/", 1)[-1],
         "preset": preset_create(name="Mine", settings=PRESET, owner=tester, actor=tester).pk,
-        "programme_preset": preset_create(
-            name="House", settings=PRESET, programme=programme, actor=programme_admin
-        ).pk,  # fmt: skip
+        "programme_preset": preset_create(name="House", settings=PRESET, programme=programme, actor=programme_admin).pk,
         "rule": prompt_rule_create(
             programme=programme, kind="term", text="forbidden thing", reason="No.", actor=programme_admin
-        ).pk,  # fmt: skip
+        ).pk,
         "report": report.pk,
         "attachment": Attachment.objects.get(report=report).pk,
         "rating": rating.pk,
@@ -446,14 +495,23 @@ def _competition(programme, cohort, tester, tester2, reviewer, red_teamer, progr
     # The assignments a run at the close makes, while entries can still be edited: the review pages' guards
     # do not depend on the stage.
     reviews.assignment_run(call=call, actor=programme_admin, at=call.submissions_close_at)
-    recused = reviews.review_recuse(assignment=ReviewAssignment.objects.get(submission=other, reviewer=reviewer),
-                                     reviewer=reviewer, reason="I know who made this film.")  # fmt: skip
+    recused = reviews.review_recuse(
+        assignment=ReviewAssignment.objects.get(submission=other, reviewer=reviewer),
+        reviewer=reviewer,
+        reason="I know who made this film.",
+    )
     conflict = reviews.conflict_declare(reviewer=reviewer, programme=programme, email=red_teamer.email)
     draft = calls.call_create(
-        programme=programme, actor=programme_admin, title="Next season", brief="Anything.", rules="Your own clips.",
-        submissions_open_at=timezone.now() + timedelta(days=30), submissions_close_at=timezone.now() + timedelta(days=40),
-        judging_ends_at=timezone.now() + timedelta(days=50), results_at=timezone.now() + timedelta(days=51),
-    )  # fmt: skip
+        programme=programme,
+        actor=programme_admin,
+        title="Next season",
+        brief="Anything.",
+        rules="Your own clips.",
+        submissions_open_at=timezone.now() + timedelta(days=30),
+        submissions_close_at=timezone.now() + timedelta(days=40),
+        judging_ends_at=timezone.now() + timedelta(days=50),
+        results_at=timezone.now() + timedelta(days=51),
+    )
 
     published = make_call(programme, programme_admin, title="Dawn films")
     scored = enter(published, tester, title="First light")
@@ -461,8 +519,12 @@ def _competition(programme, cohort, tester, tester2, reviewer, red_teamer, progr
     reviews.assignment_run(call=published, actor=programme_admin)
     review = ReviewAssignment.objects.get(call=published, reviewer=reviewer)
     watch_through(review)
-    reviews.review_save(assignment=review, reviewer=reviewer, submit=True,
-                         scores={c.pk: (4, "Clear and bright.") for c in published.criteria.all()})  # fmt: skip
+    reviews.review_save(
+        assignment=review,
+        reviewer=reviewer,
+        submit=True,
+        scores={c.pk: (4, "Clear and bright.") for c in published.criteria.all()},
+    )
     results.results_publish(call=published, actor=programme_admin)
     appeal = results.appeal_file(submission=scored, entrant=tester, text="Craft was judged against another brief.")
 
@@ -489,8 +551,9 @@ def _competition(programme, cohort, tester, tester2, reviewer, red_teamer, progr
 
 def _rates(programme, programme_admin):
     for kind in ("feedback", "bug"):
-        rate_publish(programme=programme, kind=kind, severity="", points=1, amount="2", currency="USD",
-                     actor=programme_admin)  # fmt: skip
+        rate_publish(
+            programme=programme, kind=kind, severity="", points=1, amount="2", currency="USD", actor=programme_admin
+        )
 
 
 def _media_files(root: Path) -> set[Path]:
@@ -522,9 +585,17 @@ def shared_world(django_db_setup, django_db_blocker, media_root):
         _rates(programme, programme_admin)
         competition = _competition(programme, cohort, tester, tester2, reviewer, red_teamer, programme_admin)
         world = _world(programme, cohort, tester, programme_admin, competition, other_admin, suspended)
-        people = {"outsider": outsider, "tester": tester, "tester2": tester2, "red_teamer": red_teamer,
-                  "reviewer": reviewer, "admin": programme_admin, "staff": staff, "other_admin": other_admin,
-                  "suspended": suspended}  # fmt: skip
+        people = {
+            "outsider": outsider,
+            "tester": tester,
+            "tester2": tester2,
+            "red_teamer": red_teamer,
+            "reviewer": reviewer,
+            "admin": programme_admin,
+            "staff": staff,
+            "other_admin": other_admin,
+            "suspended": suspended,
+        }
         stored = {path: path.read_bytes() for path in _media_files(media_root) - before}
         yield {role: person.pk for role, person in people.items()}, world, stored
         transaction.set_rollback(True)
@@ -568,8 +639,7 @@ def _request(client: Client, row: Row, world: dict):
         if row.method == "GET":
             response = client.get(url)
         elif row.api:
-            response = client.generic(row.method, url, data=json.dumps(row.data or {}),
-                                      content_type="application/json")  # fmt: skip
+            response = client.generic(row.method, url, data=json.dumps(row.data or {}), content_type="application/json")
         else:
             response = client.post(url, row.data or {})
         transaction.set_rollback(True)
@@ -594,8 +664,10 @@ def test_each_role_gets_what_the_matrix_says(role, cast, world):
         response = _request(signed_in() if row.own_session else client, row, world)
         expected, got = row.outcomes()[role], _outcome(response)
         if got != expected:
-            wrong.append(f"{row.method} {row.name} {row.kwargs or ''}: expected {expected}, got {got} "
-                         f"({response.status_code} {response.get('Location', '')})")  # fmt: skip
+            wrong.append(
+                f"{row.method} {row.name} {row.kwargs or ''}: expected {expected}, got {got} "
+                f"({response.status_code} {response.get('Location', '')})"
+            )
     assert wrong == [], f"{role}:\n" + "\n".join(wrong)
 
 
@@ -623,12 +695,22 @@ def test_every_url_pattern_is_in_the_matrix():
     assert missing == [], "add a row to MATRIX for each of these"
 
 
-SIGN_IN_VIEWS = ("allauth.account.views._login", "allauth.account.views._signup", "allauth.account.views._reauthenticate",
-                 "allauth.account.views._password_reset", "allauth.account.views._email_verification",
-                 "allauth.mfa.base.views", "access.sign_in")  # fmt: skip
+SIGN_IN_VIEWS = (
+    "allauth.account.views._login",
+    "allauth.account.views._signup",
+    "allauth.account.views._reauthenticate",
+    "allauth.account.views._password_reset",
+    "allauth.account.views._email_verification",
+    "allauth.mfa.base.views",
+    "access.sign_in",
+)
 # Pages of those modules that sign nobody in: notes after the fact, and the second-factor overview.
-NOT_DOORS = {"account_reset_password_done", "account_reset_password_from_key_done", "account_email_verification_sent",
-             "mfa_index"}  # fmt: skip
+NOT_DOORS = {
+    "account_reset_password_done",
+    "account_reset_password_from_key_done",
+    "account_email_verification_sent",
+    "mfa_index",
+}
 
 
 def test_every_sign_in_door_states_its_protection_and_is_in_the_matrix():

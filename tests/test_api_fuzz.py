@@ -92,12 +92,22 @@ def existing(tester, programme, admin_user, rates):
     clip = finished_clip(tester, programme=programme)
     waiting = RenderJobFactory(owner=tester, grant=Grant.objects.get(user=tester, programme=programme))
     preset = preset_create(
-        name="Night city", owner=tester, actor=tester,
+        name="Night city",
+        owner=tester,
+        actor=tester,
         settings=render_settings(num_frames=25, width=256, height=192, num_steps=4),
-    )  # fmt: skip
+    )
     rating = ratings.rating_save(job=clip, author=tester, prompt_adherence=4, motion=3, visual_quality=4, artefacts=2)
-    report = reports.report_file(reporter=tester, kind="bug", title="Last frames turn grey", severity="high", job=clip,
-                                 steps="Render 9 frames", expected="colour", actual="grey")  # fmt: skip
+    report = reports.report_file(
+        reporter=tester,
+        kind="bug",
+        title="Last frames turn grey",
+        severity="high",
+        job=clip,
+        steps="Render 9 frames",
+        expected="colour",
+        actual="grey",
+    )
     reports.report_transition(report=report, to_state="confirmed", actor=admin_user)
     return {
         "clips": [str(clip.pk)],
@@ -190,8 +200,7 @@ def test_every_operation_refuses_as_documented(case, app, tester, admin_user, mo
     assert throttled.status_code == (403 if staff_only else 429)
 
     _, kept = token_create(user=tester, name="kept", scopes=["read", "generate", "feedback"])
-    suspend(programme=tester.grants.get().programme, user=tester, reason="Leak",
-                      actor=admin_user)  # fmt: skip
+    suspend(programme=tester.grants.get().programme, user=tester, reason="Leak", actor=admin_user)
     suspended = case.call_and_validate(app=app, headers={"Authorization": f"Bearer {kept}"}, checks=CHECKS)
     assert suspended.status_code == 403
     monkeypatch.undo()  # the next example starts with the person free and the rates as configured

@@ -26,7 +26,11 @@ def test_a_live_server_on_postgresql_answers_fuzzing_with_no_server_error():
     own = parts._replace(path=f"/livefuzz_{name}").geturl()  # never test_*: the bench refuses shared names
     run = subprocess.run(
         [sys.executable, "bench/fuzz_live.py", "--database-url", own, "--examples", "3"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert "server errors (5xx): 0" in run.stdout, run.stdout + run.stderr[-3000:]
     assert run.returncode == 0

@@ -81,11 +81,27 @@ def test_ipv6_peers_clients_and_networks(settings):
 
 
 GARBAGE = [
-    "", " ", ",", " , , ", "not-an-ip", "unknown", "_hidden", "999.1.1.1", "1.2.3.4.5", "1.2.3.4:99999",
-    "203.0.113.7\x00", "<script>alert(1)</script>", "[2001:db8::5", "::", "9" * 5000,
-    "203.0.113.7; DROP TABLE", "for=", "é.é.é.é", "1.2.3.4/24",
+    "",
+    " ",
+    ",",
+    " , , ",
+    "not-an-ip",
+    "unknown",
+    "_hidden",
+    "999.1.1.1",
+    "1.2.3.4.5",
+    "1.2.3.4:99999",
+    "203.0.113.7\x00",
+    "<script>alert(1)</script>",
+    "[2001:db8::5",
+    "::",
+    "9" * 5000,
+    "203.0.113.7; DROP TABLE",
+    "for=",
+    "é.é.é.é",
+    "1.2.3.4/24",
     "0.0.0.0",  # noqa: S104 (a header value, not a bind address)
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("garbage", GARBAGE)
@@ -108,8 +124,12 @@ def test_a_peer_that_is_no_address_gives_none(settings):
 
 
 def test_another_header_can_be_named(settings):
-    assert resolve(settings, trusted=NGINX, header="X-Real-IP", HTTP_X_REAL_IP="203.0.113.7",
-                   HTTP_X_FORWARDED_FOR="8.8.8.8") == "203.0.113.7"  # fmt: skip
+    assert (
+        resolve(
+            settings, trusted=NGINX, header="X-Real-IP", HTTP_X_REAL_IP="203.0.113.7", HTTP_X_FORWARDED_FOR="8.8.8.8"
+        )
+        == "203.0.113.7"
+    )
     assert resolve(settings, trusted=NGINX, header="CF-Connecting-IP", HTTP_CF_CONNECTING_IP="2001:db8::9") == (
         "2001:db8::9"
     )
@@ -170,8 +190,7 @@ def test_without_trusted_proxies_a_spoofed_header_changes_no_network(settings, t
 
 
 def _sign_in(email, password, address):
-    return Client().post(reverse("account_login"), {"login": email, "password": password},
-                         HTTP_X_FORWARDED_FOR=address)  # fmt: skip
+    return Client().post(reverse("account_login"), {"login": email, "password": password}, HTTP_X_FORWARDED_FOR=address)
 
 
 def test_behind_a_proxy_failed_sign_ins_from_ten_clients_lock_out_nobody_else(behind_nginx, tester, password):
@@ -195,8 +214,9 @@ def test_behind_a_proxy_sign_ins_record_the_client_and_a_new_network_is_emailed(
     assert [message.to for message in mail.outbox] == [[tester.email]]
     assert "198.51.100.23" in mail.outbox[0].subject
     assert sorted(UserSession.objects.filter(user=tester).values_list("ip", flat=True)) == [
-        "198.51.100.23", "203.0.113.50",
-    ]  # fmt: skip
+        "198.51.100.23",
+        "203.0.113.50",
+    ]
 
 
 def test_behind_a_proxy_sign_in_attempts_are_limited_per_client_not_for_the_whole_site(

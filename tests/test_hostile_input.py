@@ -73,8 +73,9 @@ def test_a_json_body_over_the_limit_without_a_length_is_still_a_413(api, tester,
     from django.test.client import FakePayload
 
     body = ('{"prompt": "' + "a" * 5000 + '"}').encode()
-    response = api.generic("POST", JOBS, content_type="application/json", wsgi_input=FakePayload(body),
-                           CONTENT_LENGTH="")  # fmt: skip
+    response = api.generic(
+        "POST", JOBS, content_type="application/json", wsgi_input=FakePayload(body), CONTENT_LENGTH=""
+    )
 
     assert response.status_code in (400, 413)
     assert not RenderJob.objects.exists()
@@ -107,8 +108,12 @@ def test_an_api_multipart_body_whose_text_is_over_the_limit_is_a_json_413(api, t
 # Time-zone offsets and dates
 
 
-OUT_OF_RANGE = ["2026-01-01T00:00:00+16:00", "2026-01-01T00:00:00-23:59", "9999-12-31T23:00:00-05:00",
-                "0001-01-01T00:00:00+05:00"]  # fmt: skip
+OUT_OF_RANGE = [
+    "2026-01-01T00:00:00+16:00",
+    "2026-01-01T00:00:00-23:59",
+    "9999-12-31T23:00:00-05:00",
+    "0001-01-01T00:00:00+05:00",
+]
 
 
 @pytest.mark.parametrize("value", OUT_OF_RANGE)
@@ -160,8 +165,9 @@ def test_a_grant_dated_with_an_offset_out_of_range_is_a_form_error(client, admin
         ("lone \ud800 surrogate", "U+D800"),
     ],
 )
-def test_a_prompt_with_hidden_characters_is_refused_and_nothing_is_charged(api, tester, tester_client, prompt,
-                                                                            expected):  # fmt: skip
+def test_a_prompt_with_hidden_characters_is_refused_and_nothing_is_charged(
+    api, tester, tester_client, prompt, expected
+):
     response = api.post(JOBS, json.dumps({**GOOD, "prompt": prompt}), content_type="application/json")  # \u escapes
     assert response.status_code == 400
     assert expected in response.json()["prompt"][0]
@@ -175,16 +181,26 @@ def test_a_prompt_with_hidden_characters_is_refused_and_nothing_is_charged(api, 
 def test_a_negative_prompt_and_a_preset_name_are_checked_too(api, tester):
     response = api.post(JOBS, {**GOOD, "negative_prompt": "blur\x00"}, format="json")
     assert response.status_code == 400 and "negative_prompt" in response.json()
-    preset = {"name": "\u202eNight", "model_key": "ltx-video", "num_frames": 25, "width": 256, "height": 192,
-              "num_steps": 4, "guidance_scale": 3.0}  # fmt: skip
+    preset = {
+        "name": "\u202eNight",
+        "model_key": "ltx-video",
+        "num_frames": 25,
+        "width": 256,
+        "height": 192,
+        "num_steps": 4,
+        "guidance_scale": 3.0,
+    }
     response = api.post(PRESETS, preset, format="json")
     assert response.status_code == 400 and "right-to-left override" in response.json()["name"][0]
     assert not RenderJob.objects.exists() and not Preset.objects.exists()
 
 
 def test_a_report_with_a_control_character_in_its_title_is_refused(api, tester):
-    response = api.post(REPORTS, {"kind": "bug", "title": "grey\x1b frames", "steps": "1", "expected": "a",
-                                  "actual": "b"}, format="json")  # fmt: skip
+    response = api.post(
+        REPORTS,
+        {"kind": "bug", "title": "grey\x1b frames", "steps": "1", "expected": "a", "actual": "b"},
+        format="json",
+    )
     assert response.status_code == 400 and "U+001B" in response.json()["title"][0]
     assert not Report.objects.exists()
 

@@ -20,9 +20,12 @@ SHOW = (
 def _settings(**env):
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MEDIA_STORAGE"))}
     result = subprocess.run(
-        [sys.executable, "-c", SHOW], cwd=ROOT, env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
-        capture_output=True, text=True,
-    )  # fmt: skip
+        [sys.executable, "-c", SHOW],
+        cwd=ROOT,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
+        capture_output=True,
+        text=True,
+    )
     return result
 
 
@@ -36,23 +39,38 @@ def test_media_is_kept_in_the_local_folder_by_default():
 
 def test_s3_settings_give_a_private_bucket_on_the_configured_endpoint():
     result = _settings(
-        MEDIA_STORAGE="s3", AWS_STORAGE_BUCKET_NAME="backlot-media", AWS_S3_ENDPOINT_URL="https://minio.internal:9000",
-        AWS_S3_REGION_NAME="eu-west-1", AWS_ACCESS_KEY_ID="AKIAEXAMPLE", AWS_SECRET_ACCESS_KEY="not-a-real-secret",
-        AWS_S3_ADDRESSING_STYLE="path", AWS_LOCATION="clips",
-    )  # fmt: skip
+        MEDIA_STORAGE="s3",
+        AWS_STORAGE_BUCKET_NAME="backlot-media",
+        AWS_S3_ENDPOINT_URL="https://minio.internal:9000",
+        AWS_S3_REGION_NAME="eu-west-1",
+        AWS_ACCESS_KEY_ID="AKIAEXAMPLE",
+        AWS_SECRET_ACCESS_KEY="not-a-real-secret",
+        AWS_S3_ADDRESSING_STYLE="path",
+        AWS_LOCATION="clips",
+    )
     assert result.returncode == 0, result.stderr
     shown = json.loads(result.stdout)
     assert shown["storages"] == {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
-            "bucket_name": "backlot-media", "access_key": "AKIAEXAMPLE", "secret_key": "not-a-real-secret",
-            "endpoint_url": "https://minio.internal:9000", "region_name": "eu-west-1", "addressing_style": "path",
-            "location": "clips", "default_acl": None, "querystring_auth": True, "file_overwrite": False,
+            "bucket_name": "backlot-media",
+            "access_key": "AKIAEXAMPLE",
+            "secret_key": "not-a-real-secret",
+            "endpoint_url": "https://minio.internal:9000",
+            "region_name": "eu-west-1",
+            "addressing_style": "path",
+            "location": "clips",
+            "default_acl": None,
+            "querystring_auth": True,
+            "file_overwrite": False,
         },
-    }  # fmt: skip
+    }
     assert (shown["class"], shown["bucket"], shown["endpoint"], shown["location"]) == (
-        "S3Storage", "backlot-media", "https://minio.internal:9000", "clips",
-    )  # fmt: skip
+        "S3Storage",
+        "backlot-media",
+        "https://minio.internal:9000",
+        "clips",
+    )
 
 
 def test_s3_without_a_bucket_is_a_clear_error():

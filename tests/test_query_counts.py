@@ -74,11 +74,17 @@ def jobs_of(owner, count: int, states=("queued", "running", "succeeded", "failed
     for index in range(count):
         n, state = next(counter), states[index % len(states)]
         RenderJobFactory(
-            owner=owner, grant=grant, state=state, model_key=MODELS[index % len(MODELS)], prompt=f"row-{n} a neon city",
-            poster="posters/x.jpg" if state == "succeeded" else "", output="x.mp4" if state == "succeeded" else "",
-            started_at=timezone.now() - timedelta(seconds=30) if state != "queued" else None, progress_step=1,
+            owner=owner,
+            grant=grant,
+            state=state,
+            model_key=MODELS[index % len(MODELS)],
+            prompt=f"row-{n} a neon city",
+            poster="posters/x.jpg" if state == "succeeded" else "",
+            output="x.mp4" if state == "succeeded" else "",
+            started_at=timezone.now() - timedelta(seconds=30) if state != "queued" else None,
+            progress_step=1,
             **fields,
-        )  # fmt: skip
+        )
 
 
 def new_testers(programme, cohort, count: int) -> list:
@@ -93,13 +99,25 @@ def new_testers(programme, cohort, count: int) -> list:
 
 
 def test_the_gallery(tester, django_assert_max_num_queries):
-    assert_flat(browser(tester), "/clips/", lambda n: jobs_of(tester, n), django_assert_max_num_queries,
-                pin=17, marker=r"row-\d+ a neon city")  # fmt: skip
+    assert_flat(
+        browser(tester),
+        "/clips/",
+        lambda n: jobs_of(tester, n),
+        django_assert_max_num_queries,
+        pin=17,
+        marker=r"row-\d+ a neon city",
+    )
 
 
 def test_the_api_job_list(tester, django_assert_max_num_queries):
-    assert_flat(api_for(tester), "/api/v1/jobs/", lambda n: jobs_of(tester, n), django_assert_max_num_queries,
-                pin=7, marker=r"row-\d+ a neon city")  # fmt: skip
+    assert_flat(
+        api_for(tester),
+        "/api/v1/jobs/",
+        lambda n: jobs_of(tester, n),
+        django_assert_max_num_queries,
+        pin=7,
+        marker=r"row-\d+ a neon city",
+    )
 
 
 def _presets(tester, programme, admin_user):
@@ -113,54 +131,107 @@ def _presets(tester, programme, admin_user):
 
 
 def test_the_presets_page(tester, programme, admin_user, django_assert_max_num_queries):
-    assert_flat(browser(tester), "/clips/presets/", _presets(tester, programme, admin_user),
-                django_assert_max_num_queries, pin=16, marker=r"row-\d+ (mine|shared)")  # fmt: skip
+    assert_flat(
+        browser(tester),
+        "/clips/presets/",
+        _presets(tester, programme, admin_user),
+        django_assert_max_num_queries,
+        pin=16,
+        marker=r"row-\d+ (mine|shared)",
+    )
 
 
 def test_the_api_preset_list(tester, programme, admin_user, django_assert_max_num_queries):
-    assert_flat(api_for(tester), "/api/v1/presets/", _presets(tester, programme, admin_user),
-                django_assert_max_num_queries, pin=7, marker=r"row-\d+ (mine|shared)")  # fmt: skip
+    assert_flat(
+        api_for(tester),
+        "/api/v1/presets/",
+        _presets(tester, programme, admin_user),
+        django_assert_max_num_queries,
+        pin=7,
+        marker=r"row-\d+ (mine|shared)",
+    )
 
 
 def test_the_programme_presets_page(admin_user, programme, tester, django_assert_max_num_queries):
-    assert_flat(browser(admin_user), f"/manage/{programme.slug}/presets/", _presets(tester, programme, admin_user),
-                django_assert_max_num_queries, pin=17, marker=r"row-\d+ shared")  # fmt: skip
+    assert_flat(
+        browser(admin_user),
+        f"/manage/{programme.slug}/presets/",
+        _presets(tester, programme, admin_user),
+        django_assert_max_num_queries,
+        pin=17,
+        marker=r"row-\d+ shared",
+    )
 
 
 def _reports(reporter, programme):
     def fill(count):
         for _ in range(count):
-            reports.report_file(reporter=reporter, kind="bug", title=f"row-{next(counter)} grey frames",
-                                programme=programme, steps="render anything")  # fmt: skip
+            reports.report_file(
+                reporter=reporter,
+                kind="bug",
+                title=f"row-{next(counter)} grey frames",
+                programme=programme,
+                steps="render anything",
+            )
 
     return fill
 
 
 def test_my_reports(tester, programme, django_assert_max_num_queries):
-    assert_flat(browser(tester), "/feedback/", _reports(tester, programme), django_assert_max_num_queries,
-                pin=16, marker=r"row-\d+ grey frames")  # fmt: skip
+    assert_flat(
+        browser(tester),
+        "/feedback/",
+        _reports(tester, programme),
+        django_assert_max_num_queries,
+        pin=16,
+        marker=r"row-\d+ grey frames",
+    )
 
 
 def test_the_api_report_list(tester, programme, django_assert_max_num_queries):
-    assert_flat(api_for(tester, ["feedback"]), "/api/v1/feedback/reports/", _reports(tester, programme),
-                django_assert_max_num_queries, pin=9, marker=r"row-\d+ grey frames")  # fmt: skip
+    assert_flat(
+        api_for(tester, ["feedback"]),
+        "/api/v1/feedback/reports/",
+        _reports(tester, programme),
+        django_assert_max_num_queries,
+        pin=9,
+        marker=r"row-\d+ grey frames",
+    )
 
 
 def _ratings(tester):
     def fill(count):
         for _ in range(count):
             n = next(counter)
-            job = RenderJobFactory(owner=tester, grant=Grant.objects.get(user=tester), state="succeeded",
-                                   prompt=f"row-{n} rated", finished_at=timezone.now())  # fmt: skip
-            ratings.rating_save(job=job, author=tester, comment=f"row-{n} rating", prompt_adherence=4, motion=3,
-                                visual_quality=5, artefacts=2)  # fmt: skip
+            job = RenderJobFactory(
+                owner=tester,
+                grant=Grant.objects.get(user=tester),
+                state="succeeded",
+                prompt=f"row-{n} rated",
+                finished_at=timezone.now(),
+            )
+            ratings.rating_save(
+                job=job,
+                author=tester,
+                comment=f"row-{n} rating",
+                prompt_adherence=4,
+                motion=3,
+                visual_quality=5,
+                artefacts=2,
+            )
 
     return fill
 
 
 def test_the_api_rating_list(tester, django_assert_max_num_queries):
-    assert_flat(api_for(tester, ["feedback"]), "/api/v1/feedback/ratings/", _ratings(tester),
-                django_assert_max_num_queries, pin=7, marker=r"row-\d+ rating")  # fmt: skip
+    assert_flat(
+        api_for(tester, ["feedback"]),
+        "/api/v1/feedback/ratings/",
+        _ratings(tester),
+        django_assert_max_num_queries,
+        pin=7,
+        marker=r"row-\d+ rating",
+    )
 
 
 def _credits(tester, programme):
@@ -168,22 +239,36 @@ def _credits(tester, programme):
 
     def fill(count):
         for _ in range(count):
-            report = reports.report_file(reporter=tester, kind="bug", title=f"row-{next(counter)} credited",
-                                         programme=programme, steps="s")  # fmt: skip
-            ledger_credit(person=tester, programme=programme, kind="bug", source=report,
-                          reason=f"{report.title} confirmed")  # fmt: skip
+            report = reports.report_file(
+                reporter=tester, kind="bug", title=f"row-{next(counter)} credited", programme=programme, steps="s"
+            )
+            ledger_credit(
+                person=tester, programme=programme, kind="bug", source=report, reason=f"{report.title} confirmed"
+            )
 
     return fill
 
 
 def test_the_statement(tester, programme, rates, django_assert_max_num_queries):  # noqa: F811
-    assert_flat(browser(tester), "/feedback/statement/", _credits(tester, programme), django_assert_max_num_queries,
-                pin=16, marker=r"row-\d+ credited")  # fmt: skip
+    assert_flat(
+        browser(tester),
+        "/feedback/statement/",
+        _credits(tester, programme),
+        django_assert_max_num_queries,
+        pin=16,
+        marker=r"row-\d+ credited",
+    )
 
 
 def test_the_api_ledger_list(tester, programme, rates, django_assert_max_num_queries):  # noqa: F811
-    assert_flat(api_for(tester, ["feedback"]), "/api/v1/feedback/ledger/", _credits(tester, programme),
-                django_assert_max_num_queries, pin=7, marker=r"row-\d+ credited")  # fmt: skip
+    assert_flat(
+        api_for(tester, ["feedback"]),
+        "/api/v1/feedback/ledger/",
+        _credits(tester, programme),
+        django_assert_max_num_queries,
+        pin=7,
+        marker=r"row-\d+ credited",
+    )
 
 
 # --- Staff and programme admin lists ---------------------------------------------------------------
@@ -198,8 +283,9 @@ def test_the_staff_queue(admin_user, tester, cohort, django_assert_max_num_queri
             jobs_of(owner, 1, states=("queued", "running"), held=next(counter) % 7 == 0)
 
     # 20: the page also shows the last 24 hours per model and the latest failure reasons.
-    assert_flat(browser(admin_user), "/staff/queue/", fill, django_assert_max_num_queries, pin=20,
-                marker=r'<tr id="job-')  # fmt: skip
+    assert_flat(
+        browser(admin_user), "/staff/queue/", fill, django_assert_max_num_queries, pin=20, marker=r'<tr id="job-'
+    )
 
 
 def test_the_programme_dashboard_lists_its_people(admin_user, programme, cohort, django_assert_max_num_queries):
@@ -207,14 +293,25 @@ def test_the_programme_dashboard_lists_its_people(admin_user, programme, cohort,
         for person in new_testers(programme, cohort, count):
             jobs_of(person, 1)
 
-    assert_flat(browser(admin_user), f"/manage/{programme.slug}/", fill, django_assert_max_num_queries, pin=24,
-                marker=r"row-\d+@example.org")  # fmt: skip
+    assert_flat(
+        browser(admin_user),
+        f"/manage/{programme.slug}/",
+        fill,
+        django_assert_max_num_queries,
+        pin=24,
+        marker=r"row-\d+@example.org",
+    )
 
 
 def test_the_cohort_page_lists_its_members(admin_user, programme, cohort, django_assert_max_num_queries):
-    assert_flat(browser(admin_user), f"/manage/{programme.slug}/cohorts/{cohort.slug}/",
-                lambda n: new_testers(programme, cohort, n), django_assert_max_num_queries, pin=19,
-                marker=r"row-\d+@example.org")  # fmt: skip
+    assert_flat(
+        browser(admin_user),
+        f"/manage/{programme.slug}/cohorts/{cohort.slug}/",
+        lambda n: new_testers(programme, cohort, n),
+        django_assert_max_num_queries,
+        pin=19,
+        marker=r"row-\d+@example.org",
+    )
 
 
 def test_the_invitations_page(admin_user, programme, cohort, django_assert_max_num_queries):
@@ -222,18 +319,36 @@ def test_the_invitations_page(admin_user, programme, cohort, django_assert_max_n
         emails = [f"row-{next(counter)}@example.org" for _ in range(count)]
         invitations_create(cohort=cohort, programme=programme, role=Role.ARTIST, emails=emails, actor=admin_user)
 
-    assert_flat(browser(admin_user), f"/manage/{programme.slug}/invitations/", fill, django_assert_max_num_queries,
-                pin=19, marker=r"row-\d+@example.org")  # fmt: skip
+    assert_flat(
+        browser(admin_user),
+        f"/manage/{programme.slug}/invitations/",
+        fill,
+        django_assert_max_num_queries,
+        pin=19,
+        marker=r"row-\d+@example.org",
+    )
 
 
 def test_the_audit_trail(admin_user, programme, tester, django_assert_max_num_queries):
     def fill(count):
         for _ in range(count):
-            audit("access.grant_changed", actor=admin_user, subject=tester, programme=programme,
-                  target=f"row-{next(counter)} grant", reason="More seconds")  # fmt: skip
+            audit(
+                "access.grant_changed",
+                actor=admin_user,
+                subject=tester,
+                programme=programme,
+                target=f"row-{next(counter)} grant",
+                reason="More seconds",
+            )
 
-    assert_flat(browser(admin_user), f"/manage/{programme.slug}/audit/", fill, django_assert_max_num_queries,
-                pin=19, marker=r"row-\d+ grant")  # fmt: skip
+    assert_flat(
+        browser(admin_user),
+        f"/manage/{programme.slug}/audit/",
+        fill,
+        django_assert_max_num_queries,
+        pin=19,
+        marker=r"row-\d+ grant",
+    )
 
 
 def test_the_leak_alerts(admin_user, programme, cohort, django_assert_max_num_queries):
@@ -242,8 +357,9 @@ def test_the_leak_alerts(admin_user, programme, cohort, django_assert_max_num_qu
             _, token = token_create(user=person, name="cli", scopes=["read"])
             alert_raise(kind=LeakAlert.Kind.NETWORKS, user=person, credential=f"session:{next(counter)}", networks=4)
 
-    assert_flat(browser(admin_user), "/leak-alerts/", fill, django_assert_max_num_queries, pin=16,
-                marker=r"row-\d+@example.org")  # fmt: skip
+    assert_flat(
+        browser(admin_user), "/leak-alerts/", fill, django_assert_max_num_queries, pin=16, marker=r"row-\d+@example.org"
+    )
 
 
 def test_the_feedback_triage_queue(admin_user, programme, cohort, django_assert_max_num_queries):
@@ -251,8 +367,14 @@ def test_the_feedback_triage_queue(admin_user, programme, cohort, django_assert_
         for person in new_testers(programme, cohort, count):
             _reports(person, programme)(1)
 
-    assert_flat(browser(admin_user), f"/manage/{programme.slug}/feedback/", fill, django_assert_max_num_queries,
-                pin=19, marker=r"row-\d+ grey frames")  # fmt: skip
+    assert_flat(
+        browser(admin_user),
+        f"/manage/{programme.slug}/feedback/",
+        fill,
+        django_assert_max_num_queries,
+        pin=19,
+        marker=r"row-\d+ grey frames",
+    )
 
 
 def test_the_ratings_review_page(admin_user, programme, cohort, django_assert_max_num_queries):
@@ -261,8 +383,14 @@ def test_the_ratings_review_page(admin_user, programme, cohort, django_assert_ma
             _ratings(person)(1)
 
     # One query counts the programme's admins, for what the page says of an admin's own ratings.
-    assert_flat(browser(admin_user), f"/manage/{programme.slug}/feedback/ratings/", fill,
-                django_assert_max_num_queries, pin=23, marker=r"row-\d+ rating")  # fmt: skip
+    assert_flat(
+        browser(admin_user),
+        f"/manage/{programme.slug}/feedback/ratings/",
+        fill,
+        django_assert_max_num_queries,
+        pin=23,
+        marker=r"row-\d+ rating",
+    )
 
 
 def test_a_list_that_grows_a_query_per_row_fails_here(tester, django_assert_max_num_queries):
@@ -277,8 +405,14 @@ def test_a_list_that_grows_a_query_per_row_fails_here(tester, django_assert_max_
 
     urlconf = type("urls", (), {"urlpatterns": [path("per-row/", per_row)]})
     with override_settings(ROOT_URLCONF=urlconf), pytest.raises(AssertionError, match="for 3 rows"):
-        assert_flat(browser(tester), "/per-row/", lambda n: jobs_of(tester, n), django_assert_max_num_queries,
-                    pin=40, marker=r"row-\d+ a neon city")  # fmt: skip
+        assert_flat(
+            browser(tester),
+            "/per-row/",
+            lambda n: jobs_of(tester, n),
+            django_assert_max_num_queries,
+            pin=40,
+            marker=r"row-\d+ a neon city",
+        )
 
 
 def test_the_benchmark_header_counts_every_query_of_a_request(tester, settings, django_assert_max_num_queries):

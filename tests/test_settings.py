@@ -38,9 +38,14 @@ def test_production_mode_needs_allowed_hosts():
 
 def test_production_settings_pass_check_deploy_with_no_warnings():
     result = _manage(
-        "check", "--deploy", "--fail-level", "WARNING",
-        DEBUG="0", ALLOWED_HOSTS="backlot.example.org", SECRET_KEY="x7Qm2-Lp9Zr4tVb8NwK1yHc6Js3Df0Ga5Ue-Xo7Ri2Tk9Mn4Pq",
-    )  # fmt: skip
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="0",
+        ALLOWED_HOSTS="backlot.example.org",
+        SECRET_KEY="x7Qm2-Lp9Zr4tVb8NwK1yHc6Js3Df0Ga5Ue-Xo7Ri2Tk9Mn4Pq",
+    )
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
 

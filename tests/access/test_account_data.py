@@ -99,8 +99,12 @@ def test_export_holds_the_persons_jobs_and_not_anyone_elses(tester, tester2):
     assert job["prompt"] == "my lighthouse at dusk"
     assert job["negative_prompt"] == "blur"
     assert (job["model_key"], job["num_frames"], job["width"], job["height"], job["num_steps"]) == (
-        "ltx-video", 9, 64, 64, 2,
-    )  # fmt: skip
+        "ltx-video",
+        9,
+        64,
+        64,
+        2,
+    )
     assert (job["guidance_scale"], job["seed"], job["state"]) == (3.0, 7, "queued")
     assert job["queued_at"] and job["started_at"] is None and job["charged_seconds"] == 0
     rows = list(csv.DictReader(io.StringIO(files["jobs.csv"])))
@@ -132,8 +136,15 @@ def test_export_lists_tokens_but_never_their_digests(tester, tester2):
         ("laptop", record.hint, ["read"], "active")
     ]
     assert set(tokens[0]) == {
-        "name", "hint", "scopes", "created_at", "expires_at", "last_used_at", "last_used_ip", "state",
-    }  # fmt: skip
+        "name",
+        "hint",
+        "scopes",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "last_used_ip",
+        "state",
+    }
     everything = "".join(files.values())
     assert record.digest not in everything
     assert token not in everything

@@ -64,8 +64,15 @@ def test_every_access_event_about_a_member_carries_their_programme(tester, admin
 
     events = AuditEvent.objects.filter(action__startswith="access.")
     actions = set(events.values_list("action", flat=True))
-    assert {"access.token_created", "access.token_rotated", "access.token_revoked", "access.leak_alert",
-            "access.leak_confirmed", "access.signed_in", "access.data_exported"} <= actions  # fmt: skip
+    assert {
+        "access.token_created",
+        "access.token_rotated",
+        "access.token_revoked",
+        "access.leak_alert",
+        "access.leak_confirmed",
+        "access.signed_in",
+        "access.data_exported",
+    } <= actions
     assert [event.action for event in events if event.programme_id != programme.pk] == []
     page = _page(admin_user, "/manage/alpha/audit/")
     for action in ("access.token_created", "access.leak_confirmed", "access.signed_in", "access.data_exported"):

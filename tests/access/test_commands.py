@@ -118,9 +118,13 @@ def test_invite_skips_addresses_already_invited(cohort, run, mailoutbox):
 
 def test_invite_skips_members_invalid_and_repeated_addresses_with_their_reasons(tester, run, mailoutbox):
     output = run(
-        "invite", *WAVE_1,
-        "tester@example.org", "not-an-address", "a@x.org", "A@X.org",
-    )  # fmt: skip
+        "invite",
+        *WAVE_1,
+        "tester@example.org",
+        "not-an-address",
+        "a@x.org",
+        "A@X.org",
+    )
 
     assert "Skipped tester@example.org: already a member with this role" in output
     assert "Skipped not-an-address: not a valid email address" in output
@@ -133,9 +137,12 @@ def test_invite_dry_run_says_who_would_be_invited_and_skipped_and_changes_nothin
     before = _snapshot()
 
     output = run(
-        "invite", *WAVE_1, "--dry-run",
-        "tester@example.org", "a@x.org",
-    )  # fmt: skip
+        "invite",
+        *WAVE_1,
+        "--dry-run",
+        "tester@example.org",
+        "a@x.org",
+    )
 
     assert "Would invite a@x.org" in output
     assert "Would skip tester@example.org: already a member with this role" in output
@@ -172,7 +179,7 @@ def test_invite_records_the_admin_given_as_actor(cohort, admin_user, run):
         (["--programme", "alpha", "--cohort", "wave-1", "--days", "0"], "Invitations last from 1 to 90 days"),
         ([*ALPHA, "--cohort", "wave-1", "--actor", "x@x.org"], r"No account with the address 'x@x\.org' \(--actor\)"),
     ],
-)  # fmt: skip
+)
 def test_invite_refuses_bad_input_and_changes_nothing(cohort, red_team, run, mailoutbox, args, message):
     before = _snapshot()
 
@@ -219,10 +226,24 @@ def test_grant_prints_the_grant_and_its_usage(tester, run):
 
 def test_grant_changes_the_limits_and_records_before_and_after(tester, admin_user, run):
     output = run(
-        "grant", "Tester@Example.org", "--programme", "alpha", "--max-frames", "97", "--gpu-seconds-per-day", "50",
-        "--models", "ltx-video", "--no-downloads", "--ends", "2099-01-31T18:30", "--reason", "Wave 1 is over",
-        "--actor", admin_user.email,
-    )  # fmt: skip
+        "grant",
+        "Tester@Example.org",
+        "--programme",
+        "alpha",
+        "--max-frames",
+        "97",
+        "--gpu-seconds-per-day",
+        "50",
+        "--models",
+        "ltx-video",
+        "--no-downloads",
+        "--ends",
+        "2099-01-31T18:30",
+        "--reason",
+        "Wave 1 is over",
+        "--actor",
+        admin_user.email,
+    )
 
     grant = Grant.objects.get(user=tester)
     assert (grant.max_frames, grant.gpu_seconds_per_day, grant.model_keys) == (97, 50, ["ltx-video"])
@@ -257,7 +278,7 @@ def test_grant_ends_never_removes_the_end_date_and_models_all_allows_every_model
         (["tester@example.org", "--programme", "alpha", "--ends", PAST], "A grant must end after it starts"),
         (["tester@example.org", "--programme", "alpha", "--reason", "why not"], "Nothing to change"),
     ],
-)  # fmt: skip
+)
 def test_grant_refuses_bad_input_and_changes_nothing(tester, outsider, run, args, message):
     before = _snapshot()
 
@@ -289,9 +310,18 @@ def test_suspend_cuts_a_person_off_and_tells_them(tester, tester2, run, mailoutb
 
 def test_suspend_a_cohort_until_a_date_cuts_off_every_member(tester, tester2, red_teamer, admin_user, run, mailoutbox):
     output = run(
-        "suspend", "--cohort", "wave-1", "--programme", "alpha", "--reason", "Leaked clips", "--until", FUTURE,
-        "--actor", "admin@example.org",
-    )  # fmt: skip
+        "suspend",
+        "--cohort",
+        "wave-1",
+        "--programme",
+        "alpha",
+        "--reason",
+        "Leaked clips",
+        "--until",
+        FUTURE,
+        "--actor",
+        "admin@example.org",
+    )
 
     suspension = Suspension.objects.get()
     assert (suspension.scope, suspension.cohort.slug, suspension.created_by) == ("cohort", "wave-1", admin_user)
@@ -381,7 +411,7 @@ def test_suspend_lift_leaves_a_revocation_in_place(tester, run):
         ([*TESS, "--reason", "x", "--lift"], "There is no active suspension"),
         ([*TESS, "--reason", "x", "--lift", "--until", FUTURE], "--until cannot be used with --lift"),
     ],
-)  # fmt: skip
+)
 def test_suspend_refuses_bad_input_and_changes_nothing(tester, run, mailoutbox, args, message):
     before = _snapshot()
 
@@ -436,7 +466,7 @@ def test_revoke_dry_run_lists_the_people_and_changes_nothing(tester, tester2, ru
         (TESS, "the following arguments are required: --reason"),
         ([*TESS, "--reason", "x", "--until", FUTURE], "unrecognized arguments: --until"),
     ],
-)  # fmt: skip
+)
 def test_revoke_refuses_bad_input_and_changes_nothing(tester, run, mailoutbox, args, message):
     before = _snapshot()
 
@@ -508,7 +538,7 @@ def test_resume_programme_refuses_when_the_programme_is_not_paused(tester, run):
         ("resume_programme", ["--programme", "beta", "--reason", "x"], NO_BETA),
         ("resume_programme", ["--programme", "alpha"], "the following arguments are required: --reason"),
     ],
-)  # fmt: skip
+)
 def test_pause_and_resume_refuse_bad_input_and_change_nothing(tester, run, mailoutbox, command, args, message):
     before = _snapshot()
 

@@ -63,9 +63,13 @@ def test_an_invited_person_signs_up_through_the_link(client, invite, cohort):
     assert client.get(reverse("generation:job_create")).status_code == 200
     actions = list(AuditEvent.objects.order_by("at", "id").values_list("action", flat=True))
     assert actions[-6:] == [
-        "access.invitation_sent", "access.membership_added", "access.grant_created", "access.invitation_accepted",
-        "access.signed_up", "access.signed_in",
-    ]  # fmt: skip
+        "access.invitation_sent",
+        "access.membership_added",
+        "access.grant_created",
+        "access.invitation_accepted",
+        "access.signed_up",
+        "access.signed_in",
+    ]
     # The sign-up is recorded once the person has joined, so that it carries the programme.
     assert AuditEvent.objects.get(action="access.signed_up").programme == cohort.programme
 
@@ -106,8 +110,9 @@ def test_an_expired_link_gets_a_clear_page_and_no_account(client, invite):
     Invitation.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
 
     response = client.get(_path(link))
-    signup = client.post(reverse("account_signup"), {"email": "late@example.org", "password1": PASSWORD,
-                                                     "password2": PASSWORD})  # fmt: skip
+    signup = client.post(
+        reverse("account_signup"), {"email": "late@example.org", "password1": PASSWORD, "password2": PASSWORD}
+    )
 
     assert response.status_code == 410 and "has expired" in response.content.decode()
     assert "Sign-up is closed" in signup.content.decode()
@@ -119,8 +124,9 @@ def test_a_link_that_expires_between_landing_and_sign_up_creates_no_account(clie
     client.get(_path(link))
     Invitation.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
 
-    response = client.post(reverse("account_signup"), {"email": "slow@example.org", "password1": PASSWORD,
-                                                       "password2": PASSWORD})  # fmt: skip
+    response = client.post(
+        reverse("account_signup"), {"email": "slow@example.org", "password1": PASSWORD, "password2": PASSWORD}
+    )
 
     assert "Sign-up is closed" in response.content.decode()
     assert not User.objects.filter(email="slow@example.org").exists()
@@ -145,8 +151,9 @@ def test_a_forged_link_gets_a_clear_page(client, invite):
 
 def test_sign_up_without_an_invitation_is_closed(client, invite):
     invite("real@example.org")
-    response = client.post(reverse("account_signup"), {"email": "real@example.org", "password1": PASSWORD,
-                                                       "password2": PASSWORD})  # fmt: skip
+    response = client.post(
+        reverse("account_signup"), {"email": "real@example.org", "password1": PASSWORD, "password2": PASSWORD}
+    )
     assert "Sign-up is closed" in response.content.decode()
     assert not User.objects.filter(email="real@example.org").exists()
 
@@ -177,9 +184,12 @@ def test_an_existing_account_joins_by_signing_in(client, invite, outsider, passw
 
 def test_inviting_skips_bad_duplicate_and_already_invited_addresses(cohort, tester, admin_user):
     made, skipped = invitations_create(
-        programme=cohort.programme, cohort=cohort, role=Role.ARTIST, actor=admin_user,
+        programme=cohort.programme,
+        cohort=cohort,
+        role=Role.ARTIST,
+        actor=admin_user,
         emails=["ok@example.org", "not-an-address", "OK@example.org", tester.email],
-    )  # fmt: skip
+    )
     again, skipped_again = invitations_create(
         programme=cohort.programme, cohort=cohort, role=Role.ARTIST, emails=["ok@example.org"]
     )

@@ -99,10 +99,13 @@ def test_a_token_pasted_into_a_prompt_is_suspended(live_server, tester, tester2)
     _, other = token_create(user=tester2, name="mine", scopes=["read", "generate"])
 
     status, _ = _request(
-        live_server, "/api/v1/jobs/", source="127.0.0.2", method="POST",
+        live_server,
+        "/api/v1/jobs/",
+        source="127.0.0.2",
+        method="POST",
         headers={"Authorization": f"Bearer {other}", "Content-Type": "application/json"},
         body=json.dumps({**SMALL, "prompt": f"use the key {token} please"}),
-    )  # fmt: skip
+    )
 
     assert status == 201
     record.refresh_from_db()
@@ -119,8 +122,9 @@ def test_a_burst_of_jobs_suspends_the_credential(live_server, tester, settings):
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
     def submit():
-        return _request(live_server, "/api/v1/jobs/", source="127.0.0.2", method="POST", headers=headers,
-                        body=json.dumps(SMALL))[0]  # fmt: skip
+        return _request(
+            live_server, "/api/v1/jobs/", source="127.0.0.2", method="POST", headers=headers, body=json.dumps(SMALL)
+        )[0]
 
     statuses = [submit() for _ in range(5)]
 

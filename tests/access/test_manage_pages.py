@@ -58,9 +58,11 @@ def admin_client(client, admin_user):
 def tester2_suspension(tester2, admin_user, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         suspension = suspend(
-            programme=tester2.memberships.get().programme, user=tester2,
-            reason="Shared a clip outside the programme", actor=admin_user,
-        )  # fmt: skip
+            programme=tester2.memberships.get().programme,
+            user=tester2,
+            reason="Shared a clip outside the programme",
+            actor=admin_user,
+        )
     mail.outbox.clear()
     return suspension
 
@@ -397,10 +399,13 @@ def _invite(client, capture, **data):
 
 def test_inviting_pasted_addresses(admin_client, admin_user, cohort, tester, django_capture_on_commit_callbacks):
     response = _invite(
-        admin_client, django_capture_on_commit_callbacks, cohort=cohort.pk, days=7,
+        admin_client,
+        django_capture_on_commit_callbacks,
+        cohort=cohort.pk,
+        days=7,
         addresses="Ann@Example.org, bo@example.org\nnot an address\nann@example.org; tester@example.org\n"
         "Cy <cy@example.org>",
-    )  # fmt: skip
+    )
 
     assert response.status_code == 302
     invitations = Invitation.objects.order_by("email")
@@ -497,9 +502,12 @@ def test_a_cohort_of_another_programme_cannot_be_chosen(admin_client, beta, djan
 
 def test_the_invitations_page_lists_every_state(admin_client, admin_user, cohort, tester, invitation):
     made, _ = invitations_create(
-        programme=cohort.programme, cohort=cohort, role=Role.ARTIST, actor=admin_user,
+        programme=cohort.programme,
+        cohort=cohort,
+        role=Role.ARTIST,
+        actor=admin_user,
         emails=["gone@example.org", "late@example.org"],
-    )  # fmt: skip
+    )
     invitation_revoke(invitation=made[0])
     Invitation.objects.filter(pk=made[1].pk).update(expires_at=timezone.now() - timedelta(days=1))
     Invitation.objects.filter(pk=invitation.pk).update(accepted_at=timezone.now(), accepted_by=tester)
@@ -649,8 +657,11 @@ def test_suspending_a_person(
     assert response.status_code == 302
     suspension = Suspension.objects.get()
     assert (suspension.scope, suspension.kind, suspension.user, suspension.created_by) == (
-        "person", kind, tester, admin_user
-    )  # fmt: skip
+        "person",
+        kind,
+        tester,
+        admin_user,
+    )
     assert (suspension.ends_at is not None) == bool(until)
     assert not may_use_site(tester) and may_use_site(tester2)
     event = AuditEvent.objects.get(action=f"access.{kind}_started")
@@ -920,8 +931,16 @@ def test_a_job_for_a_model_the_programme_does_not_offer_is_refused_with_the_reas
 
     programme_models_set(programme=programme, model_keys=["ltx-video"])
     with pytest.raises(ValidationError) as refused:
-        job_create(owner=tester, prompt="a fox", model_key="wan2.1-1.3b", num_frames=33, width=256, height=256,
-                   num_steps=4, guidance_scale=5.0)  # fmt: skip
+        job_create(
+            owner=tester,
+            prompt="a fox",
+            model_key="wan2.1-1.3b",
+            num_frames=33,
+            width=256,
+            height=256,
+            num_steps=4,
+            guidance_scale=5.0,
+        )
     assert refused.value.message_dict["model_key"] == ["Alpha does not offer Wan 2.1 1.3B."]
 
 

@@ -119,8 +119,9 @@ def test_people_without_a_grant_cannot_submit(outsider, client):
 
 @pytest.mark.django_db(transaction=True)
 def test_fifty_concurrent_submissions_cannot_exceed_a_grant_with_room_for_ten(tester):
-    grant_update(grant=_grant(tester), gpu_seconds_total=int(COST * 10) + 1, gpu_seconds_per_day=10_000,
-                 max_queued_jobs=100)  # fmt: skip
+    grant_update(
+        grant=_grant(tester), gpu_seconds_total=int(COST * 10) + 1, gpu_seconds_per_day=10_000, max_queued_jobs=100
+    )
     start = threading.Barrier(50)
     accepted, refused, errors = [], [], []
 

@@ -52,8 +52,9 @@ def test_suspending_a_person_cuts_them_off_at_once(
 
     suspension = _suspend(
         {"programme": tester.grants.get().programme, "scope": "person", "user": tester},
-        actor=admin_user, capture=django_capture_on_commit_callbacks,
-    )  # fmt: skip
+        actor=admin_user,
+        capture=django_capture_on_commit_callbacks,
+    )
 
     # Their session has ended: the next page asks them to sign in.
     assert tester_browser.get(reverse("generation:job_list")).status_code == 302
@@ -91,8 +92,9 @@ def test_suspending_a_person_cuts_them_off_at_once(
 def test_lifting_a_suspension_restores_access(tester, admin_user, password, django_capture_on_commit_callbacks):
     suspension = _suspend(
         {"programme": tester.grants.get().programme, "scope": "person", "user": tester},
-        actor=admin_user, capture=django_capture_on_commit_callbacks,
-    )  # fmt: skip
+        actor=admin_user,
+        capture=django_capture_on_commit_callbacks,
+    )
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         reinstate(suspension=suspension, actor=admin_user, reason="It was a shared office network")
@@ -108,8 +110,10 @@ def test_lifting_a_suspension_restores_access(tester, admin_user, password, djan
 def test_a_suspension_with_an_end_time_ends_by_itself(tester, admin_user, django_capture_on_commit_callbacks):
     suspension = _suspend(
         {"programme": tester.grants.get().programme, "scope": "person", "user": tester},
-        actor=admin_user, capture=django_capture_on_commit_callbacks, ends_at=timezone.now() + timedelta(hours=1),
-    )  # fmt: skip
+        actor=admin_user,
+        capture=django_capture_on_commit_callbacks,
+        ends_at=timezone.now() + timedelta(hours=1),
+    )
     assert "until" in may_use_site(tester).reason
 
     Suspension.objects.filter(pk=suspension.pk).update(ends_at=timezone.now() - timedelta(seconds=1))
@@ -121,8 +125,11 @@ def test_suspending_a_cohort_affects_exactly_its_members(
     tester, tester2, red_teamer, admin_user, password, cohort, django_capture_on_commit_callbacks
 ):
     mail.outbox.clear()
-    _suspend({"programme": cohort.programme, "scope": "cohort", "cohort": cohort}, actor=admin_user,
-             capture=django_capture_on_commit_callbacks)  # fmt: skip
+    _suspend(
+        {"programme": cohort.programme, "scope": "cohort", "cohort": cohort},
+        actor=admin_user,
+        capture=django_capture_on_commit_callbacks,
+    )
 
     assert not may_use_site(tester) and not may_use_site(tester2)
     assert "cohort Wave 1" in may_use_site(tester).reason
@@ -135,8 +142,9 @@ def test_pausing_the_programme_stops_every_tester_but_not_its_admins(
     tester, red_teamer, admin_user, password, programme, django_capture_on_commit_callbacks
 ):
     queued = job_create(owner=red_teamer, **SMALL)
-    pause = _suspend({"programme": programme, "scope": "programme"}, actor=admin_user,
-                     capture=django_capture_on_commit_callbacks)  # fmt: skip
+    pause = _suspend(
+        {"programme": programme, "scope": "programme"}, actor=admin_user, capture=django_capture_on_commit_callbacks
+    )
 
     assert pause.kind == "pause"
     assert not may_use_site(tester) and "programme Alpha is paused" in may_use_site(tester).reason
@@ -157,8 +165,9 @@ def test_a_person_in_another_programme_is_not_affected_by_a_pause(
     beta = programme_create(name="Beta")
     b1 = cohort_create(programme=beta, name="B1")
     elsewhere = member("beta@example.org", programme=beta, role=Role.ARTIST, cohort=b1)
-    _suspend({"programme": programme, "scope": "programme"}, actor=admin_user,
-             capture=django_capture_on_commit_callbacks)  # fmt: skip
+    _suspend(
+        {"programme": programme, "scope": "programme"}, actor=admin_user, capture=django_capture_on_commit_callbacks
+    )
 
     assert not may_use_site(tester)
     assert may_render(elsewhere)
@@ -178,8 +187,13 @@ def test_a_person_in_another_programme_is_not_affected_by_a_pause(
     ],
 )
 def test_bad_suspensions_are_refused_and_change_nothing(tester, admin_user, verb, kwargs, field):
-    arguments = {"programme": tester.grants.get().programme, "user": tester, "reason": "Because",
-                 "actor": admin_user, **kwargs}  # fmt: skip
+    arguments = {
+        "programme": tester.grants.get().programme,
+        "user": tester,
+        "reason": "Because",
+        "actor": admin_user,
+        **kwargs,
+    }
     with pytest.raises(ValidationError) as error:
         verb(**arguments)
     assert field in error.value.message_dict
@@ -197,15 +211,22 @@ def test_a_cohort_of_another_programme_is_refused(admin_user, cohort):
 
 
 def test_revoking_is_permanent_until_lifted(tester, admin_user, django_capture_on_commit_callbacks):
-    _suspend({"programme": tester.grants.get().programme, "scope": "person", "user": tester}, actor=admin_user,
-             capture=django_capture_on_commit_callbacks, kind="revocation")  # fmt: skip
+    _suspend(
+        {"programme": tester.grants.get().programme, "scope": "person", "user": tester},
+        actor=admin_user,
+        capture=django_capture_on_commit_callbacks,
+        kind="revocation",
+    )
     assert "has been revoked" in may_use_site(tester).reason
     assert AuditEvent.objects.filter(action="access.revocation_started").exists()
 
 
 def test_the_audit_trail_cannot_be_edited_or_deleted(tester, admin_user, django_capture_on_commit_callbacks):
-    _suspend({"programme": tester.grants.get().programme, "scope": "person", "user": tester}, actor=admin_user,
-             capture=django_capture_on_commit_callbacks)  # fmt: skip
+    _suspend(
+        {"programme": tester.grants.get().programme, "scope": "person", "user": tester},
+        actor=admin_user,
+        capture=django_capture_on_commit_callbacks,
+    )
     event = AuditEvent.objects.get(action="access.suspension_started")
     count = AuditEvent.objects.count()
 

@@ -37,8 +37,9 @@ def test_a_tester_answers_the_terms_before_any_other_page(tester_client, tester,
 def test_a_new_version_asks_again_and_shows_what_changed(tester_client, tester, terms_v1, admin_user):
     terms_respond(user=tester, terms=terms_v1, accepted=True)
     first_job = job_create(owner=tester, **SMALL)
-    terms_publish(programme=terms_v1.programme, text=V2, changes="Outputs stay confidential until launch.",
-                  actor=admin_user)  # fmt: skip
+    terms_publish(
+        programme=terms_v1.programme, text=V2, changes="Outputs stay confidential until launch.", actor=admin_user
+    )
 
     page = tester_client.get(reverse("generation:job_list"))
     terms_page = tester_client.get(page["Location"]).content.decode()

@@ -30,8 +30,9 @@ def test_tokens_have_a_prefix_and_a_checksum():
 
 
 def test_a_token_is_shown_once_and_stored_as_a_digest(tester_client, tester):
-    response = tester_client.post(reverse("tokens:list"), {"name": "laptop", "scopes": ["read", "generate"],
-                                                           "days": "30"})  # fmt: skip
+    response = tester_client.post(
+        reverse("tokens:list"), {"name": "laptop", "scopes": ["read", "generate"], "days": "30"}
+    )
     token = response.context["new_token"]
 
     assert response.status_code == 201 and token in response.content.decode()
@@ -43,10 +44,14 @@ def test_a_token_is_shown_once_and_stored_as_a_digest(tester_client, tester):
 
 @pytest.mark.parametrize(
     ("form", "field"),
-    [({"name": "", "scopes": ["read"], "days": "30"}, "name"), ({"name": "x", "days": "30"}, "scopes"),
-     ({"name": "x", "scopes": ["admin"], "days": "30"}, "scopes"), ({"name": "x", "scopes": ["read"], "days": "0"},
-     "days"), ({"name": "x", "scopes": ["read"], "days": "9999"}, "days")],
-)  # fmt: skip
+    [
+        ({"name": "", "scopes": ["read"], "days": "30"}, "name"),
+        ({"name": "x", "days": "30"}, "scopes"),
+        ({"name": "x", "scopes": ["admin"], "days": "30"}, "scopes"),
+        ({"name": "x", "scopes": ["read"], "days": "0"}, "days"),
+        ({"name": "x", "scopes": ["read"], "days": "9999"}, "days"),
+    ],
+)
 def test_bad_token_requests_are_refused(tester_client, form, field):
     response = tester_client.post(reverse("tokens:list"), form)
     assert response.status_code == 400 and response.context["form"].errors[field]
@@ -100,8 +105,7 @@ def test_expired_revoked_and_suspended_people_s_tokens_stop(tester, tester2, adm
     assert "revoked" in _bearer(revoked).get(JOBS).json()["detail"]
     assert _bearer(working).get(JOBS).status_code == 200
 
-    suspend(programme=tester.grants.get().programme, user=tester, reason="Leak",
-                      actor=admin_user)  # fmt: skip
+    suspend(programme=tester.grants.get().programme, user=tester, reason="Leak", actor=admin_user)
 
     response = _bearer(working).get(JOBS)
     assert response.status_code == 403 and "Leak" in response.json()["detail"]

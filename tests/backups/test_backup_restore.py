@@ -99,8 +99,11 @@ def site(databases, django_db_blocker, settings, tmp_path):
 
 
 def _state(media_root: Path) -> dict:
-    files = {str(p.relative_to(media_root)): hashlib.sha256(p.read_bytes()).hexdigest()
-             for p in sorted(media_root.rglob("*")) if p.is_file()}  # fmt: skip
+    files = {
+        str(p.relative_to(media_root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(media_root.rglob("*"))
+        if p.is_file()
+    }
     return {
         "people": sorted(User.objects.values_list("email", flat=True)),
         "jobs": sorted(str(pk) for pk in RenderJob.objects.values_list("pk", flat=True)),

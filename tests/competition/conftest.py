@@ -35,11 +35,17 @@ def succeeded_job(owner):
 def make_call(programme, admin, **fields) -> Call:
     now = timezone.now()
     values = {
-        "title": "Night films", "brief": "A film about the night, under a minute.", "rules": "Only your own clips.",
-        "submissions_open_at": now - timedelta(hours=1), "submissions_close_at": now + timedelta(days=7),
-        "judging_ends_at": now + timedelta(days=14), "results_at": now + timedelta(days=15),
-        "prizes": "A screening", "winners_count": 1, "reviewers_per_entry": 2,
-    } | fields  # fmt: skip
+        "title": "Night films",
+        "brief": "A film about the night, under a minute.",
+        "rules": "Only your own clips.",
+        "submissions_open_at": now - timedelta(hours=1),
+        "submissions_close_at": now + timedelta(days=7),
+        "judging_ends_at": now + timedelta(days=14),
+        "results_at": now + timedelta(days=15),
+        "prizes": "A screening",
+        "winners_count": 1,
+        "reviewers_per_entry": 2,
+    } | fields
     opens = values["submissions_open_at"]
     # Criteria before submissions open, as an admin would: afterwards each change needs a notice.
     values["submissions_open_at"] = now + timedelta(minutes=5) if opens <= now else opens
@@ -65,10 +71,14 @@ def close(call):
 def enter(call, person, *, title="Moonrise", data=None, job=None):
     job = job or succeeded_job(person)
     return entries.submission_save(
-        call=call, entrant=person, title=title, logline=f"{title}: a logline",
+        call=call,
+        entrant=person,
+        title=title,
+        logline=f"{title}: a logline",
         credits=f"Directed by {person.display_name}",
-        jobs=job.job_code, film=data or film(),
-    )  # fmt: skip
+        jobs=job.job_code,
+        film=data or film(),
+    )
 
 
 def watch_through(assignment, *, share: float = 1.0, minutes: float = 5):
@@ -95,9 +105,15 @@ def reviewer2(programme):
 def review(assignment, story, craft, reason):
     watch_through(assignment)
     criteria = {c.name: c.pk for c in assignment.call.criteria.all()}
-    reviews.review_save(assignment=assignment, reviewer=assignment.reviewer, submit=True, scores={
-        criteria["Story"]: (story, f"{reason} story"), criteria["Craft"]: (craft, f"{reason} craft"),
-    })  # fmt: skip
+    reviews.review_save(
+        assignment=assignment,
+        reviewer=assignment.reviewer,
+        submit=True,
+        scores={
+            criteria["Story"]: (story, f"{reason} story"),
+            criteria["Craft"]: (craft, f"{reason} craft"),
+        },
+    )
 
 
 @pytest.fixture

@@ -39,14 +39,29 @@ def big_call(programme, admin_user, cohort):
         Membership.objects.create(user=reviewer, programme=programme, role=Role.ARTIST, cohort=cohort)
         entrants[reviewers.index(reviewer)] = reviewer  # replaces a Wave 1 entrant
     Submission.objects.bulk_create(
-        [Submission(call=call, entrant=person, title=f"Film {i}", logline="l", credits="c", file="x.mp4",
-                    blind_file="y.mp4", duration_seconds=10) for i, person in enumerate(entrants)]
-    )  # fmt: skip
+        [
+            Submission(
+                call=call,
+                entrant=person,
+                title=f"Film {i}",
+                logline="l",
+                credits="c",
+                file="x.mp4",
+                blind_file="y.mp4",
+                duration_seconds=10,
+            )
+            for i, person in enumerate(entrants)
+        ]
+    )
     rng = random.Random(7)
     ReviewerConflict.objects.bulk_create(
-        [ReviewerConflict(programme=programme, reviewer=reviewer, email=person.email)
-         for reviewer in reviewers for person in rng.sample(entrants, 12) if person != reviewer]
-    )  # fmt: skip
+        [
+            ReviewerConflict(programme=programme, reviewer=reviewer, email=person.email)
+            for reviewer in reviewers
+            for person in rng.sample(entrants, 12)
+            if person != reviewer
+        ]
+    )
     return close(call), reviewers
 
 
@@ -111,6 +126,12 @@ def test_an_entry_with_too_few_allowed_reviewers_is_reported_short():
 
 
 def test_locked_pairs_stay_even_when_now_excluded():
-    plan = assign(submissions=[1], reviewers=["a", "b"], k=1, allowed=lambda s, r: r == "b",
-                  existing={(1, "a")}, locked={(1, "a")})  # fmt: skip
+    plan = assign(
+        submissions=[1],
+        reviewers=["a", "b"],
+        k=1,
+        allowed=lambda s, r: r == "b",
+        existing={(1, "a")},
+        locked={(1, "a")},
+    )
     assert plan.pairs == {(1, "a")} and not plan.removed

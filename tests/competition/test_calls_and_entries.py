@@ -34,13 +34,23 @@ def _fmt(moment):
 def call_form(**overrides):
     now = timezone.now()
     return {
-        "title": "Short films of the sea", "brief": "Up to a minute.", "rules": "Your own clips only.",
-        "eligible_roles": ["artist", "collaborator"], "submissions_open_at": _fmt(now + timedelta(days=1)),
-        "submissions_close_at": _fmt(now + timedelta(days=8)), "judging_ends_at": _fmt(now + timedelta(days=15)),
-        "results_at": _fmt(now + timedelta(days=16)), "prizes": "Screening", "winners_count": 2,
-        "reviewers_per_entry": 3, "watch_percent": 90, "exclude_same_cohort": "on", "appeal_days": 7,
-        "max_duration_seconds": 300, "max_megabytes": 200,
-    } | overrides  # fmt: skip
+        "title": "Short films of the sea",
+        "brief": "Up to a minute.",
+        "rules": "Your own clips only.",
+        "eligible_roles": ["artist", "collaborator"],
+        "submissions_open_at": _fmt(now + timedelta(days=1)),
+        "submissions_close_at": _fmt(now + timedelta(days=8)),
+        "judging_ends_at": _fmt(now + timedelta(days=15)),
+        "results_at": _fmt(now + timedelta(days=16)),
+        "prizes": "Screening",
+        "winners_count": 2,
+        "reviewers_per_entry": 3,
+        "watch_percent": 90,
+        "exclude_same_cohort": "on",
+        "appeal_days": 7,
+        "max_duration_seconds": 300,
+        "max_megabytes": 200,
+    } | overrides
 
 
 def test_an_admin_opens_a_call_and_writes_its_rubric(admin_user, programme, cohort):
@@ -50,9 +60,15 @@ def test_an_admin_opens_a_call_and_writes_its_rubric(admin_user, programme, coho
     assert response.status_code == 302 and response["Location"] == f"/manage/alpha/competition/{call.pk}/"
     assert call.eligible_roles == ["artist", "collaborator"] and call.watch_share == 0.9
     assert list(call.eligible_cohorts.all()) == [cohort]
-    response = admin.post(f"/manage/alpha/competition/{call.pk}/criteria/", {
-        "name": "Story", "weight": "2", "scale_max": "3", "levels": "Thin\nClear\nGripping",
-    })  # fmt: skip
+    response = admin.post(
+        f"/manage/alpha/competition/{call.pk}/criteria/",
+        {
+            "name": "Story",
+            "weight": "2",
+            "scale_max": "3",
+            "levels": "Thin\nClear\nGripping",
+        },
+    )
     assert response.status_code == 302 and call.criteria.get().levels == ["Thin", "Clear", "Gripping"]
     assert admin.post(f"/manage/alpha/competition/{call.pk}/announce/").status_code == 302
     call.refresh_from_db()
@@ -87,9 +103,16 @@ def test_an_empty_form_is_answered_with_what_is_missing(call, admin_user, tester
 
 
 def test_bad_levels_are_refused(call, admin_user):
-    response = client_for(admin_user).post(f"/manage/alpha/competition/{call.pk}/criteria/", {
-        "name": "Sound", "weight": "1", "scale_max": "4", "levels": "Bad\nGood", "notice": "Adding sound",
-    })  # fmt: skip
+    response = client_for(admin_user).post(
+        f"/manage/alpha/competition/{call.pk}/criteria/",
+        {
+            "name": "Sound",
+            "weight": "1",
+            "scale_max": "4",
+            "levels": "Bad\nGood",
+            "notice": "Adding sound",
+        },
+    )
     assert response.status_code == 400 and "Describe each of the 4 levels" in response.content.decode()
     assert not call.criteria.filter(name="Sound").exists()
 
@@ -107,8 +130,9 @@ def test_once_open_the_rubric_and_rules_change_only_with_a_notice_to_every_entra
     enter(call, tester)
     story = call.criteria.get(name="Story")
     with pytest.raises(Exception, match="say what changes and why"):
-        calls.criterion_save(call=call, actor=admin_user, criterion=story, name="Story", weight=3, scale_max=5,
-                                levels=story.levels)  # fmt: skip
+        calls.criterion_save(
+            call=call, actor=admin_user, criterion=story, name="Story", weight=3, scale_max=5, levels=story.levels
+        )
     with pytest.raises(Exception, match="say what changes and why"):
         calls.call_update(call=call, actor=admin_user, rules="New rules")
     story.refresh_from_db()
@@ -133,15 +157,22 @@ def test_an_eligible_tester_reads_the_call_and_rubric_before_entering(call, test
     assert call.title in client_for(tester).get("/competition/").content.decode()
 
 
-def test_a_draft_call_or_one_for_other_cohorts_is_not_shown(programme, admin_user, cohort, red_team, tester,
-                                                            red_teamer, outsider):  # fmt: skip
+def test_a_draft_call_or_one_for_other_cohorts_is_not_shown(
+    programme, admin_user, cohort, red_team, tester, red_teamer, outsider
+):
     restricted = make_call(programme, admin_user, title="Wave 1 only")
     restricted.eligible_cohorts.set([cohort])
-    draft = calls.call_create(programme=programme, actor=admin_user, title="Draft", brief="b", rules="r",
-                                 submissions_open_at=timezone.now() + timedelta(days=1),
-                                 submissions_close_at=timezone.now() + timedelta(days=2),
-                                 judging_ends_at=timezone.now() + timedelta(days=3),
-                                 results_at=timezone.now() + timedelta(days=3))  # fmt: skip
+    draft = calls.call_create(
+        programme=programme,
+        actor=admin_user,
+        title="Draft",
+        brief="b",
+        rules="r",
+        submissions_open_at=timezone.now() + timedelta(days=1),
+        submissions_close_at=timezone.now() + timedelta(days=2),
+        judging_ends_at=timezone.now() + timedelta(days=3),
+        results_at=timezone.now() + timedelta(days=3),
+    )
     assert client_for(tester).get(draft.get_absolute_url()).status_code == 404
     assert client_for(red_teamer).get(restricted.get_absolute_url()).status_code == 404
     assert client_for(outsider).get(restricted.get_absolute_url()).status_code == 404
@@ -152,8 +183,13 @@ def test_a_draft_call_or_one_for_other_cohorts_is_not_shown(programme, admin_use
 def test_a_tester_enters_a_film_edits_it_until_the_close_and_is_refused_after(call, tester):
     job = succeeded_job(tester)
     browser = client_for(tester)
-    form = {"title": "Moonrise", "logline": "The moon, slowly", "credits": "Tess Tester", "jobs": job.job_code.lower(),
-            "file": SimpleUploadedFile("my film.mp4", film(), content_type="video/mp4")}  # fmt: skip
+    form = {
+        "title": "Moonrise",
+        "logline": "The moon, slowly",
+        "credits": "Tess Tester",
+        "jobs": job.job_code.lower(),
+        "file": SimpleUploadedFile("my film.mp4", film(), content_type="video/mp4"),
+    }
     response = browser.post(call.get_absolute_url(), form)
     assert response.status_code == 302, response.content.decode()[-2000:]
     submission = Submission.objects.get()
@@ -186,8 +222,13 @@ def test_a_tester_enters_a_film_edits_it_until_the_close_and_is_refused_after(ca
 )
 def test_a_bad_entry_is_refused_with_a_clear_error_and_nothing_saved(call, tester, changes, message):
     job = succeeded_job(tester)
-    form = {"title": "T", "logline": "L", "credits": "C", "jobs": job.job_code,
-            "file": SimpleUploadedFile("f.mp4", film(), content_type="video/mp4")} | changes  # fmt: skip
+    form = {
+        "title": "T",
+        "logline": "L",
+        "credits": "C",
+        "jobs": job.job_code,
+        "file": SimpleUploadedFile("f.mp4", film(), content_type="video/mp4"),
+    } | changes
     response = client_for(tester).post(call.get_absolute_url(), form)
     assert response.status_code == 400 and message in response.content.decode()
     assert not Submission.objects.exists()

@@ -54,9 +54,14 @@ def test_both_clips_of_a_film_cut_from_two_renders_are_found(two_clips, call, te
 
     unlisted = succeeded_job(tester)
     submission = entries.submission_save(
-        call=call, entrant=tester, title="Two birds", logline="l", credits="c",
-        jobs=f"{first.job_code}, {second.job_code} {unlisted.job_code}", film=data,
-    )  # fmt: skip
+        call=call,
+        entrant=tester,
+        title="Two birds",
+        logline="l",
+        credits="c",
+        jobs=f"{first.job_code}, {second.job_code} {unlisted.job_code}",
+        film=data,
+    )
     matched = dict(submission.listed_jobs.values_list("job_id", "matched"))
     assert matched == {first.pk: True, second.pk: True, unlisted.pk: False}
     assert set(submission.marks_found) == {first.mark_code, second.mark_code} and submission.unknown_marks == []
@@ -65,8 +70,15 @@ def test_both_clips_of_a_film_cut_from_two_renders_are_found(two_clips, call, te
 def test_a_film_with_an_unlisted_clip_of_ones_own_is_refused(two_clips, call, tester):
     (first, first_mp4), (second, second_mp4) = two_clips
     with pytest.raises(ValidationError, match=f"contains your job {second.job_code}: add it"):
-        entries.submission_save(call=call, entrant=tester, title="T", logline="l", credits="c",
-                                 jobs=first.job_code, film=cut(first_mp4, second_mp4))  # fmt: skip
+        entries.submission_save(
+            call=call,
+            entrant=tester,
+            title="T",
+            logline="l",
+            credits="c",
+            jobs=first.job_code,
+            film=cut(first_mp4, second_mp4),
+        )
     assert not Submission.objects.exists()
 
 
@@ -74,18 +86,32 @@ def test_a_film_with_someone_elses_clip_is_refused(smoke_model, call, tester, te
     mine, mine_mp4 = rendered(tester, 11)
     theirs, theirs_mp4 = rendered(tester2, 12)
     with pytest.raises(ValidationError, match=f"marked {theirs.job_code}, which is not yours"):
-        entries.submission_save(call=call, entrant=tester, title="T", logline="l", credits="c",
-                                 jobs=mine.job_code, film=cut(mine_mp4, theirs_mp4))  # fmt: skip
+        entries.submission_save(
+            call=call,
+            entrant=tester,
+            title="T",
+            logline="l",
+            credits="c",
+            jobs=mine.job_code,
+            film=cut(mine_mp4, theirs_mp4),
+        )
     with pytest.raises(ValidationError, match=f"{theirs.job_code} is not one of your jobs"):
-        entries.submission_save(call=call, entrant=tester, title="T", logline="l", credits="c",
-                                 jobs=theirs.job_code, film=theirs_mp4)  # fmt: skip
+        entries.submission_save(
+            call=call, entrant=tester, title="T", logline="l", credits="c", jobs=theirs.job_code, film=theirs_mp4
+        )
 
 
 def test_the_blind_copy_has_no_metadata_and_the_same_pictures(tester):
-    original = encode_mp4(moving_scene(48, 128, 128), fps=24, metadata={
-        TAG: '{"claim": {"job": "secret-job"}}', "comment": "Made by Tess Tester", "title": "Tess's film",
-        "artist": "tester@example.org",
-    })  # fmt: skip
+    original = encode_mp4(
+        moving_scene(48, 128, 128),
+        fps=24,
+        metadata={
+            TAG: '{"claim": {"job": "secret-job"}}',
+            "comment": "Made by Tess Tester",
+            "title": "Tess's film",
+            "artist": "tester@example.org",
+        },
+    )
     assert read_metadata(original)["artist"] == "tester@example.org" and b"x264" in original
     blind = films.blind_copy(original)
     tags = read_metadata(blind)

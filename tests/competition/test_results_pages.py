@@ -32,8 +32,9 @@ def test_admins_see_the_ranking_with_spread_agreement_and_watch_time(reviewed, a
     assert page.count("2.0 s of 2.0 s") == 4, "watch time beside each review's scores"
 
 
-def test_publication_ranks_credits_and_shows_each_entrant_their_scores(reviewed, admin_user, call, tester, tester2,
-                                                                       reviewer, outsider):  # fmt: skip
+def test_publication_ranks_credits_and_shows_each_entrant_their_scores(
+    reviewed, admin_user, call, tester, tester2, reviewer, outsider
+):
     moon, tide = reviewed
     assert Client().get(f"/competition/{call.pk}/results/").status_code == 404, "nothing public before publication"
     assert client_for(admin_user).post(f"/manage/alpha/competition/{call.pk}/publish/").status_code == 302
@@ -42,8 +43,11 @@ def test_publication_ranks_credits_and_shows_each_entrant_their_scores(reviewed,
     assert (moon.rank, moon.winner, tide.rank, tide.winner) == (1, True, 2, False)
     assert moon.score == pytest.approx(1.0) and tide.score == pytest.approx(-1.0)
     credits = sorted(LedgerEntry.objects.values_list("person__email", "kind", "amount"))
-    assert credits == [("tester2@example.org", "submission", 20), ("tester@example.org", "prize", 500),
-                       ("tester@example.org", "submission", 20)]  # fmt: skip
+    assert credits == [
+        ("tester2@example.org", "submission", 20),
+        ("tester@example.org", "prize", 500),
+        ("tester@example.org", "submission", 20),
+    ]
     assert AuditEvent.objects.get(action="competition.results_published").data["winners"] == [moon.pk]
     with pytest.raises(ValidationError, match="already published"):
         results.results_publish(call=call, actor=admin_user)
@@ -84,8 +88,9 @@ def test_publication_waits_for_unfinished_reviews_unless_told(call, tester, revi
     assert not Call.objects.get().published
 
 
-def test_an_entrant_appeals_within_the_window_and_an_admin_answers_on_the_record(reviewed, admin_user, call, tester,
-                                                                                 tester2):  # fmt: skip
+def test_an_entrant_appeals_within_the_window_and_an_admin_answers_on_the_record(
+    reviewed, admin_user, call, tester, tester2
+):
     moon, tide = reviewed
     with pytest.raises(ValidationError, match="open when results are published"):
         results.appeal_file(submission=tide, entrant=tester2, text="Unfair")

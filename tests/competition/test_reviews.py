@@ -33,10 +33,14 @@ def client_for(user):
 def judged(call, tester, tester2, reviewer, reviewer2, admin_user):
     """Two entries (the first with identifying metadata in its file), closed, two reviewers on each."""
     entry = entries.submission_save(
-        call=call, entrant=tester, title="Moonrise", logline="The moon, slowly", credits=SECRET_CREDITS,
+        call=call,
+        entrant=tester,
+        title="Moonrise",
+        logline="The moon, slowly",
+        credits=SECRET_CREDITS,
         jobs=enter.__globals__["succeeded_job"](tester).job_code,
         film=film(6, metadata={TAG: '{"claim": {"job": "x"}}', "artist": tester.email, "comment": "Tess Tester"}),
-    )  # fmt: skip
+    )
     enter(call, tester2, title="Low tide")
     close(call)
     reviews.assignment_run(call=call, actor=admin_user)
@@ -44,8 +48,11 @@ def judged(call, tester, tester2, reviewer, reviewer2, admin_user):
 
 
 def scores_post(call, value=3, reason="Clear and well paced"):
-    return {f"{kind}_{c.pk}": value if kind == "score" else reason for c in call.criteria.all()
-            for kind in ("score", "reason")}  # fmt: skip
+    return {
+        f"{kind}_{c.pk}": value if kind == "score" else reason
+        for c in call.criteria.all()
+        for kind in ("score", "reason")
+    }
 
 
 def watch(assignment, reviewer, *, share=1.0):
@@ -61,24 +68,53 @@ def test_a_reviewer_never_reaches_the_entrants_identity(judged, reviewer, tester
     browser = client_for(reviewer)
     api = APIClient()
     api.force_authenticate(reviewer)
-    secrets = [tester.email, tester.display_name, SECRET_CREDITS, "Hal Holloway", entry.file.name,
-               *[job.job_code for job in entry.jobs.all()], f"/people/{tester.pk}/", TAG]  # fmt: skip
+    secrets = [
+        tester.email,
+        tester.display_name,
+        SECRET_CREDITS,
+        "Hal Holloway",
+        entry.file.name,
+        *[job.job_code for job in entry.jobs.all()],
+        f"/people/{tester.pk}/",
+        TAG,
+    ]
     original = film_url(entry, viewer=reviewer, blind=False)
     seen = []
     for path in ("/reviews/", assignment.get_absolute_url(), "/competition/", call.get_absolute_url()):
         response = browser.get(path)
         assert response.status_code in (200, 404), path
         seen.append(response.content.decode())
-    seen.append(browser.post(f"{assignment.get_absolute_url()}watched/", json.dumps({"ranges": [[0, 1]]}),
-                             content_type="application/json").content.decode())  # fmt: skip
-    for path in ("/api/v1/competition/reviews/", f"/api/v1/competition/reviews/{assignment.pk}/",
-                 "/api/v1/competition/calls/", "/api/v1/competition/submissions/"):  # fmt: skip
+    seen.append(
+        browser.post(
+            f"{assignment.get_absolute_url()}watched/",
+            json.dumps({"ranges": [[0, 1]]}),
+            content_type="application/json",
+        ).content.decode()
+    )
+    for path in (
+        "/api/v1/competition/reviews/",
+        f"/api/v1/competition/reviews/{assignment.pk}/",
+        "/api/v1/competition/calls/",
+        "/api/v1/competition/submissions/",
+    ):
         response = api.get(path)
         assert response.status_code == 200, path
         seen.append(json.dumps(response.json()))
     fields = api.get(f"/api/v1/competition/reviews/{assignment.pk}/").json()
-    assert set(fields) == {"id", "call", "call_title", "brief", "title", "logline", "duration_seconds", "state",
-                           "watched_seconds", "watched_share", "film_url", "submitted_at"}  # fmt: skip
+    assert set(fields) == {
+        "id",
+        "call",
+        "call_title",
+        "brief",
+        "title",
+        "logline",
+        "duration_seconds",
+        "state",
+        "watched_seconds",
+        "watched_share",
+        "film_url",
+        "submitted_at",
+    }
     blind_link = re.search(r'<video id="film" src="([^"]+)"', seen[1]).group(1)
     assert fields["film_url"].endswith(re.sub(r"/competition/films/[^/]+/", "", blind_link) or "/")
     blind = b"".join(browser.get(blind_link).streaming_content)
@@ -281,8 +317,9 @@ def test_a_reviewer_without_two_factor_is_sent_to_set_it_up_and_gets_no_film(jud
     for path in ("/reviews/", assignment.get_absolute_url()):
         response = browser.get(path)
         assert response.status_code == 302 and response["Location"] == reverse("mfa_activate_totp"), path
-    watched = browser.post(f"{assignment.get_absolute_url()}watched/", json.dumps({"ranges": [[0, 1]]}),
-                           content_type="application/json")  # fmt: skip
+    watched = browser.post(
+        f"{assignment.get_absolute_url()}watched/", json.dumps({"ranges": [[0, 1]]}), content_type="application/json"
+    )
     assert watched.status_code == 302 and watched["Location"] == reverse("mfa_activate_totp")
     for holder in (browser, Client()):  # signed in, or anyone holding the link (a player)
         response = holder.get(blind)

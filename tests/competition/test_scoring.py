@@ -18,11 +18,13 @@ def reviews(shift=0):
     """HARSH: Story 1, 2, 3 (mean 2, std sqrt(2/3)); Craft 2, 2, 2 (std 0: z = 0).
     GENEROUS: Story 5, 3, 4 (mean 4); Craft 5, 4, 3 (mean 4)."""
     return [
-        Review(F1, HARSH, {STORY: 1 + shift, CRAFT: 2}), Review(F2, HARSH, {STORY: 2 + shift, CRAFT: 2}),
+        Review(F1, HARSH, {STORY: 1 + shift, CRAFT: 2}),
+        Review(F2, HARSH, {STORY: 2 + shift, CRAFT: 2}),
         Review(F3, HARSH, {STORY: 3 + shift, CRAFT: 2}),
-        Review(F1, GENEROUS, {STORY: 5, CRAFT: 5}), Review(F2, GENEROUS, {STORY: 3, CRAFT: 4}),
+        Review(F1, GENEROUS, {STORY: 5, CRAFT: 5}),
+        Review(F2, GENEROUS, {STORY: 3, CRAFT: 4}),
         Review(F3, GENEROUS, {STORY: 4, CRAFT: 3}),
-    ]  # fmt: skip
+    ]
 
 
 def test_z_scores_are_within_each_reviewers_own_scores_per_criterion():

@@ -49,10 +49,26 @@ def worker_start(*, env: dict, log_path: Path, hostname: str = "e2e@%h") -> subp
     }
     queues = ",".join(spec.queue for spec in MODELS.values())
     command = [
-        sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues, "--concurrency", "1",
-        "--prefetch-multiplier", "1", "--without-gossip", "--without-mingle", "--without-heartbeat",
-        "--hostname", hostname, "--loglevel", "INFO",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "worker",
+        "-Q",
+        queues,
+        "--concurrency",
+        "1",
+        "--prefetch-multiplier",
+        "1",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        "--hostname",
+        hostname,
+        "--loglevel",
+        "INFO",
+    ]
     with open(log_path, "w") as log:
         # A session of its own, so that stopping it reaches the pool process too.
         process = subprocess.Popen(
@@ -100,9 +116,15 @@ def wait_for(predicate, *, timeout: float, interval: float = 0.05, message: str 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic", "--autoplay-policy=no-user-gesture-required",
-]  # fmt: skip
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--autoplay-policy=no-user-gesture-required",
+]
 
 
 @pytest.fixture(scope="session")

@@ -64,5 +64,9 @@ def test_invite_sign_up_accept_terms_generate_then_be_suspended(browser, live_se
     assert "Posted clips publicly" in invitee.locator(".reason").inner_text()
     assert newcomer.render_jobs.get().state == "cancelled"
     actions = set(AuditEvent.objects.values_list("action", flat=True))
-    assert {"access.invitation_sent", "access.invitation_accepted", "access.terms_accepted",
-            "access.suspension_started"} <= actions  # fmt: skip
+    assert {
+        "access.invitation_sent",
+        "access.invitation_accepted",
+        "access.terms_accepted",
+        "access.suspension_started",
+    } <= actions

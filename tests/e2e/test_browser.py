@@ -63,8 +63,9 @@ def test_sign_in_render_watch_progress_and_play(celery_worker, live_server, page
     page.wait_for_function(
         "() => { const img = document.querySelector('.clip-card img'); return img && img.complete; }", timeout=10_000
     )
-    poster = page.evaluate("() => { const img = document.querySelector('.clip-card img');"
-                           " return [img.naturalWidth, img.naturalHeight]; }")  # fmt: skip
+    poster = page.evaluate(
+        "() => { const img = document.querySelector('.clip-card img'); return [img.naturalWidth, img.naturalHeight]; }"
+    )
     assert poster == [480, 327], "the poster frame loads through its signed link, scaled to 480 px wide"
 
     page.click(".clip-card .card-prompt a")

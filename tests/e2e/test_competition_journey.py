@@ -34,8 +34,12 @@ def test_a_call_from_opening_to_published_results(browser, live_server, tester, 
     admin.fill("textarea[name=brief]", "A film about the night.")
     admin.fill("textarea[name=rules]", "Only your own clips.")
     admin.check("input[name=eligible_roles][value=artist]")
-    dates = {"submissions_open_at": timedelta(hours=1), "submissions_close_at": timedelta(days=7),
-             "judging_ends_at": timedelta(days=14), "results_at": timedelta(days=15)}  # fmt: skip
+    dates = {
+        "submissions_open_at": timedelta(hours=1),
+        "submissions_close_at": timedelta(days=7),
+        "judging_ends_at": timedelta(days=14),
+        "results_at": timedelta(days=15),
+    }
     for name, offset in dates.items():
         admin.fill(f"input[name={name}]", _local(now + offset))
     admin.fill("input[name=reviewers_per_entry]", "1")
@@ -65,8 +69,9 @@ def test_a_call_from_opening_to_published_results(browser, live_server, tester, 
     artist.fill("textarea[name=logline]", "The moon, slowly")
     artist.fill("textarea[name=credits]", "Tess Tester")
     artist.fill("textarea[name=jobs]", clip.job_code)
-    artist.set_input_files("input[name=file]", files=[{"name": "moonrise.mp4", "mimeType": "video/mp4",
-                                                       "buffer": film(2)}])  # fmt: skip
+    artist.set_input_files(
+        "input[name=file]", files=[{"name": "moonrise.mp4", "mimeType": "video/mp4", "buffer": film(2)}]
+    )
     artist.click("button:has-text('Submit film')")
     artist.wait_for_selector("text=Your entry is saved")
     assert "Your entry: Moonrise" in artist.inner_text("main")
@@ -85,12 +90,15 @@ def test_a_call_from_opening_to_published_results(browser, live_server, tester, 
     assert "Tess" not in judge.inner_text("main")
     judge.evaluate("() => { const v = document.querySelector('video'); v.muted = true; return v.play(); }")
     judge.wait_for_function("() => document.querySelector('video').ended", timeout=30_000)
-    judge.wait_for_function("() => parseInt(document.getElementById('watched-share').textContent) >= 90",
-                            timeout=15_000)  # fmt: skip
+    judge.wait_for_function(
+        "() => parseInt(document.getElementById('watched-share').textContent) >= 90", timeout=15_000
+    )
     assignment = ReviewAssignment.objects.get()
     assert assignment.watched_share >= 0.9
-    for criterion, value, reason in ((call.criteria.get(name="Story"), 3, "Holds the eye to the end"),
-                                     (call.criteria.get(name="Craft"), 2, "Cuts are abrupt")):  # fmt: skip
+    for criterion, value, reason in (
+        (call.criteria.get(name="Story"), 3, "Holds the eye to the end"),
+        (call.criteria.get(name="Craft"), 2, "Cuts are abrupt"),
+    ):
         judge.check(f"input[name=score_{criterion.pk}][value='{value}']")
         judge.fill(f"textarea[name=reason_{criterion.pk}]", reason)
     judge.click("button:has-text('Submit review')")

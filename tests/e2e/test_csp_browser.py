@@ -73,11 +73,18 @@ def test_the_main_pages_raise_no_csp_violations(live_server, watched, password, 
     page.context.clear_cookies()
     page.context.add_cookies([session_cookie(admin, base)])
     for path in [
-        "/manage/", f"/manage/{programme.slug}/", f"/manage/{programme.slug}/invitations/",
-        f"/manage/{programme.slug}/audit/", f"/manage/{programme.slug}/feedback/",
-        f"/manage/{programme.slug}/feedback/ratings/", f"/programmes/{programme.slug}/health/",
-        f"/manage/{programme.slug}/prompt-policy/", "/staff/queue/", "/leak-alerts/", "/admin/",
-    ]:  # fmt: skip
+        "/manage/",
+        f"/manage/{programme.slug}/",
+        f"/manage/{programme.slug}/invitations/",
+        f"/manage/{programme.slug}/audit/",
+        f"/manage/{programme.slug}/feedback/",
+        f"/manage/{programme.slug}/feedback/ratings/",
+        f"/programmes/{programme.slug}/health/",
+        f"/manage/{programme.slug}/prompt-policy/",
+        "/staff/queue/",
+        "/leak-alerts/",
+        "/admin/",
+    ]:
         response = page.goto(base + path)
         assert response.status == 200, path
         assert "frame-ancestors 'none'" in response.headers["content-security-policy"], path

@@ -113,8 +113,9 @@ def test_a_worker_killed_while_it_encodes_has_its_job_rendered_again_by_the_swee
     # The task returns once it has handed the frames to post-processing, and its message is acknowledged.
     encoding = wait_for(
         lambda: "succeeded in" in worker.log() and (j := _job(job.pk)).state == "running" and j,
-        timeout=120, message="the render to reach post-processing",
-    )  # fmt: skip
+        timeout=120,
+        message="the render to reach post-processing",
+    )
     (pool_process,) = psutil.Process(worker.pid).children()
     pool_process.send_signal(signal.SIGKILL)
     killed_at = time.monotonic()
@@ -179,9 +180,15 @@ def test_a_render_outlasts_a_postgresql_restart_and_is_charged_once(redis, start
         with django_db_blocker.unblock(), database_in_use(server.url):
             call_command("migrate", verbosity=0)
             cohort = cohort_create(
-                programme=programme_create(name="Restart"), name="Wave 1", max_frames=257, max_width=1280,
-                max_height=1280, max_steps=100, gpu_seconds_per_day=100_000, gpu_seconds_total=1_000_000,
-            )  # fmt: skip
+                programme=programme_create(name="Restart"),
+                name="Wave 1",
+                max_frames=257,
+                max_width=1280,
+                max_height=1280,
+                max_steps=100,
+                gpu_seconds_per_day=100_000,
+                gpu_seconds_total=1_000_000,
+            )
             artist = member("artist@example.org", programme=cohort.programme, role=Role.ARTIST, cohort=cohort)
             worker = start_worker(name="postgres", CELERY_BROKER_URL=redis.url, DATABASE_URL=server.url)
             job = job_create(owner=artist, prompt="rain on a tin roof", seed=5, **LONG)

@@ -16,8 +16,11 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
 def test_file_from_a_clip_triage_and_see_the_credit(browser, live_server, tester, red_teamer, admin_user, programme):
-    for kind, severity, points, amount in [("bug", "high", 50, "40"), ("finding", "", 20, "25"),
-                                           ("feedback", "", 1, "2")]:  # fmt: skip
+    for kind, severity, points, amount in [
+        ("bug", "high", 50, "40"),
+        ("finding", "", 20, "25"),
+        ("feedback", "", 1, "2"),
+    ]:
         rate_publish(programme=programme, kind=kind, severity=severity, points=points, amount=amount, currency="USD")
     reports.harm_category_add(programme=programme, name="Self-harm", actor=admin_user)
     clip = finished_clip(tester, programme=programme)
@@ -42,8 +45,9 @@ def test_file_from_a_clip_triage_and_see_the_credit(browser, live_server, tester
     artist.fill("textarea[name=expected]", "Colour all the way")
     artist.fill("textarea[name=actual]", "Grey from frame 7")
     artist.select_option("select[name=severity]", "high")
-    artist.set_input_files("input[name=attachments]", files=[{"name": "grey.png", "mimeType": "image/png",
-                                                              "buffer": PNG}])  # fmt: skip
+    artist.set_input_files(
+        "input[name=attachments]", files=[{"name": "grey.png", "mimeType": "image/png", "buffer": PNG}]
+    )
     artist.click("button:has-text('File bug report')")
     artist.wait_for_selector("text=The last frames turn grey")
     bug = Report.objects.get(kind="bug")

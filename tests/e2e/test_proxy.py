@@ -135,13 +135,23 @@ def stack(django_db_setup, tmp_path_factory):
     mail.mkdir()
     env = {key: value for key, value in os.environ.items() if key != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     env |= {
-        "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(64), "ALLOWED_HOSTS": HOST, "DATABASE_URL": _database_url(),
-        "STATIC_ROOT": str(static), "MEDIA_ROOT": str(folder / "media"),
-        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend", "EMAIL_FILE_PATH": str(mail),
-        "BACKLOT_TRUSTED_PROXIES": "127.0.0.1,::1", "LEAK_MAX_NETWORKS": "3", "LEAK_IPV4_PREFIX": "24",
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "ALLOWED_HOSTS": HOST,
+        "DATABASE_URL": _database_url(),
+        "STATIC_ROOT": str(static),
+        "MEDIA_ROOT": str(folder / "media"),
+        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "EMAIL_FILE_PATH": str(mail),
+        "BACKLOT_TRUSTED_PROXIES": "127.0.0.1,::1",
+        "LEAK_MAX_NETWORKS": "3",
+        "LEAK_IPV4_PREFIX": "24",
         # One process, so allauth's rate limits live in one per-process cache, fresh for every run.
-        "CACHE_URL": "", "GUNICORN_WORKERS": "1", "GUNICORN_THREADS": "4", "PYTHONUNBUFFERED": "1",
-    }  # fmt: skip
+        "CACHE_URL": "",
+        "GUNICORN_WORKERS": "1",
+        "GUNICORN_THREADS": "4",
+        "PYTHONUNBUFFERED": "1",
+    }
     timings = {}
     # Before gunicorn starts: WhiteNoise and the manifest storage read the collected files as they load.
     began = time.monotonic()
@@ -153,14 +163,17 @@ def stack(django_db_setup, tmp_path_factory):
     began, upstream = time.monotonic(), free_port()
     gunicorn = _start(
         [sys.executable, "-m", "gunicorn", "config.wsgi", "--config", "platform/gunicorn.conf.py"],
-        env=env | {"GUNICORN_BIND": f"127.0.0.1:{upstream}"}, log=folder / "gunicorn.log", port=upstream,
+        env=env | {"GUNICORN_BIND": f"127.0.0.1:{upstream}"},
+        log=folder / "gunicorn.log",
+        port=upstream,
         what="gunicorn",
-    )  # fmt: skip
+    )
     timings["gunicorn"] = time.monotonic() - began
 
     began, listen = time.monotonic(), free_port()
-    site = nginx_site((ROOT / "platform" / "nginx" / "backlot.conf").read_text(), listen=listen, upstream=upstream,
-                      static=static)  # fmt: skip
+    site = nginx_site(
+        (ROOT / "platform" / "nginx" / "backlot.conf").read_text(), listen=listen, upstream=upstream, static=static
+    )
     (folder / "nginx.conf").write_text(nginx_conf(site, folder))
     command = [NGINX, "-p", f"{folder}/", "-c", str(folder / "nginx.conf"), "-e", str(folder / "error.log")]
     nginx = _start(command, env=env, log=folder / "nginx.out", port=listen, what="nginx")
@@ -247,15 +260,20 @@ def test_through_nginx_a_token_used_from_four_networks_is_suspended(stack, teste
     other, other_token = token_create(user=tester, name="laptop", scopes=["read"])
     spoofer = Client(stack.nginx, "127.0.5.1")
     forged = [
-        spoofer.request("GET", "/api/v1/jobs/", headers={"Authorization": f"Bearer {other_token}",
-                                                          "X-Forwarded-For": f"203.0.{n}.9"})[0]
+        spoofer.request(
+            "GET",
+            "/api/v1/jobs/",
+            headers={"Authorization": f"Bearer {other_token}", "X-Forwarded-For": f"203.0.{n}.9"},
+        )[0]
         for n in range(1, 6)
-    ]  # fmt: skip
+    ]
     assert forged == [200] * 5
     other.refresh_from_db()
     assert other.state == "active" and other.last_used_ip == "127.0.5.1"
-    print(f"token: 4 networks through nginx -> {statuses}, then {again[0]}; forged header x5 -> {forged}; "
-          f"{time.monotonic() - began:.2f} s")  # fmt: skip
+    print(
+        f"token: 4 networks through nginx -> {statuses}, then {again[0]}; forged header x5 -> {forged}; "
+        f"{time.monotonic() - began:.2f} s"
+    )
 
 
 def test_through_nginx_ten_failed_sign_ins_from_ten_clients_lock_out_nobody_else(stack, settings, tester):
@@ -273,8 +291,10 @@ def test_through_nginx_ten_failed_sign_ins_from_ten_clients_lock_out_nobody_else
     assert eleventh == 302, "the eleventh person, with the right password, is signed in"
     event = AuditEvent.objects.get(action="access.signed_in", subject=tester)
     assert event.ip == "127.0.20.1"
-    print(f"sign-in: 10 failures from 10 clients -> {failures}; 11th person -> {eleventh}; "
-          f"{time.monotonic() - began:.2f} s")  # fmt: skip
+    print(
+        f"sign-in: 10 failures from 10 clients -> {failures}; 11th person -> {eleventh}; "
+        f"{time.monotonic() - began:.2f} s"
+    )
 
 
 def test_through_nginx_a_new_network_is_emailed_and_the_audit_has_real_addresses(stack, settings, tester):
@@ -288,8 +308,9 @@ def test_through_nginx_a_new_network_is_emailed_and_the_audit_has_real_addresses
 
     events = AuditEvent.objects.filter(action="access.signed_in", subject=tester).order_by("at")
     assert [(event.ip, event.data["network"]) for event in events] == [
-        ("127.0.30.1", "127.0.30.0/24"), ("127.0.31.1", "127.0.31.0/24"),
-    ]  # fmt: skip
+        ("127.0.30.1", "127.0.30.0/24"),
+        ("127.0.31.1", "127.0.31.0/24"),
+    ]
     sessions = sorted(UserSession.objects.filter(user=tester).values_list("ip", flat=True))
     assert sessions == ["127.0.30.1", "127.0.31.1"]
     emails = [text for text in stack.emails() if "New sign-in" in text and tester.email in text]
@@ -297,8 +318,10 @@ def test_through_nginx_a_new_network_is_emailed_and_the_audit_has_real_addresses
     assert "Subject: New sign-in to Backlot from 127.0.31.1" in emails[0]
     # The pages the person then opens are watched from the same address: one session, one network.
     assert cafe.request("GET", "/clips/")[0] == 200
-    print(f"new network: audit {[event.ip for event in events]}, sessions {sessions}, "
-          f"{len(emails)} email; {time.monotonic() - began:.2f} s")  # fmt: skip
+    print(
+        f"new network: audit {[event.ip for event in events]}, sessions {sessions}, "
+        f"{len(emails)} email; {time.monotonic() - began:.2f} s"
+    )
 
 
 def test_straight_at_gunicorn_a_forged_forwarded_header_is_ignored(stack, settings, tester):
@@ -308,10 +331,11 @@ def test_straight_at_gunicorn_a_forged_forwarded_header_is_ignored(stack, settin
     direct = Client(stack.gunicorn, "127.0.40.1", direct=True)
 
     forged = [
-        direct.request("GET", "/api/v1/jobs/", headers={"Authorization": f"Bearer {token}",
-                                                         "X-Forwarded-For": f"203.0.{n}.9"})[0]
+        direct.request(
+            "GET", "/api/v1/jobs/", headers={"Authorization": f"Bearer {token}", "X-Forwarded-For": f"203.0.{n}.9"}
+        )[0]
         for n in range(1, 6)
-    ]  # fmt: skip
+    ]
     signed_in = direct.sign_in(tester.email, PASSWORD, headers={"X-Forwarded-For": "198.51.100.77"})
 
     assert forged == [200] * 5, "five forged networks are still one: the token is not suspended"
@@ -320,5 +344,7 @@ def test_straight_at_gunicorn_a_forged_forwarded_header_is_ignored(stack, settin
     assert signed_in == 302
     assert AuditEvent.objects.get(action="access.signed_in", subject=tester).ip == "127.0.40.1"
     assert list(UserSession.objects.filter(user=tester).values_list("ip", flat=True)) == ["127.0.40.1"]
-    print(f"direct: forged header x5 -> {forged}, token {record.state}, audit ip 127.0.40.1; "
-          f"{time.monotonic() - began:.2f} s")  # fmt: skip
+    print(
+        f"direct: forged header x5 -> {forged}, token {record.state}, audit ip 127.0.40.1; "
+        f"{time.monotonic() - began:.2f} s"
+    )

@@ -22,8 +22,7 @@ def test_revoking_a_person_stops_their_running_render_at_the_next_step(celery_wo
     others = job_create(owner=tester2, **SHORT)
 
     revoked_at = timezone.now()
-    revoke(programme=tester.grants.get().programme, user=tester,
-                      reason="Leaked clips", actor=admin_user)  # fmt: skip
+    revoke(programme=tester.grants.get().programme, user=tester, reason="Leaked clips", actor=admin_user)
 
     stopped = wait_for(lambda: RenderJob.objects.get(pk=job.pk).stopped_at, timeout=30, message="the worker to stop")
     job.refresh_from_db()

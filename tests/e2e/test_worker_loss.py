@@ -14,8 +14,16 @@ from tests.e2e.conftest import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-SETTINGS = {"prompt": "a slow storm", "model_key": "ltx-video", "num_frames": 25, "width": 704, "height": 480,
-            "num_steps": 40, "guidance_scale": 3.0, "seed": 3}  # fmt: skip
+SETTINGS = {
+    "prompt": "a slow storm",
+    "model_key": "ltx-video",
+    "num_frames": 25,
+    "width": 704,
+    "height": 480,
+    "num_steps": 40,
+    "guidance_scale": 3.0,
+    "seed": 3,
+}
 
 
 def test_a_render_whose_process_is_killed_is_run_again_and_charged_once(celery_worker, tester):
@@ -25,8 +33,11 @@ def test_a_render_whose_process_is_killed_is_run_again_and_charged_once(celery_w
     assert len(children) == 1, "one pool process renders"
     children[0].send_signal(signal.SIGKILL)
 
-    done = wait_for(lambda: (j := RenderJob.objects.get(pk=job.pk)).is_finished and j, timeout=180,
-                    message="the job to finish after the kill")  # fmt: skip
+    done = wait_for(
+        lambda: (j := RenderJob.objects.get(pk=job.pk)).is_finished and j,
+        timeout=180,
+        message="the job to finish after the kill",
+    )
 
     assert done.state == RenderJob.State.SUCCEEDED, done.error
     assert done.attempts == 2

@@ -50,10 +50,17 @@ def test_a_worker_renders_a_submitted_job_to_an_mp4(celery_worker, api):
 def test_a_running_job_reports_progress_and_stops_when_cancelled(celery_worker, api):
     response = api.post(
         JOBS,
-        {"prompt": "a slow storm", "model_key": "ltx-video", "num_frames": 121, "width": 704, "height": 480,
-         "num_steps": 100, "guidance_scale": 3.0},
+        {
+            "prompt": "a slow storm",
+            "model_key": "ltx-video",
+            "num_frames": 121,
+            "width": 704,
+            "height": 480,
+            "num_steps": 100,
+            "guidance_scale": 3.0,
+        },
         format="json",
-    )  # fmt: skip
+    )
     job_id = response.json()["id"]
 
     wait_for(lambda: _job(job_id).progress_step >= 2, timeout=120, message="two denoising steps")
@@ -64,10 +71,17 @@ def test_a_running_job_reports_progress_and_stops_when_cancelled(celery_worker, 
     # The worker notices at its next step, gives up the job and takes the next one.
     follow_up = api.post(
         JOBS,
-        {"prompt": "after", "model_key": "ltx-video", "num_frames": 9, "width": 64, "height": 64, "num_steps": 2,
-         "guidance_scale": 3.0},
+        {
+            "prompt": "after",
+            "model_key": "ltx-video",
+            "num_frames": 9,
+            "width": 64,
+            "height": 64,
+            "num_steps": 2,
+            "guidance_scale": 3.0,
+        },
         format="json",
-    ).json()  # fmt: skip
+    ).json()
     wait_for(lambda: _job(follow_up["id"]).is_finished, timeout=60, message="the next job")
     job = _job(job_id)
     assert job.state == RenderJob.State.CANCELLED

@@ -26,10 +26,17 @@ def test_a_real_worker_reports_its_state_through_a_render(celery_worker, tester,
 
     job_id = api.post(
         "/api/v1/jobs/",
-        {"prompt": "a lantern in the fog", "model_key": "ltx-video", "num_frames": 121, "width": 704, "height": 480,
-         "num_steps": 100, "guidance_scale": 3.0},
+        {
+            "prompt": "a lantern in the fog",
+            "model_key": "ltx-video",
+            "num_frames": 121,
+            "width": 704,
+            "height": 480,
+            "num_steps": 100,
+            "guidance_scale": 3.0,
+        },
         format="json",
-    ).json()["id"]  # fmt: skip
+    ).json()["id"]
     wait_for(lambda: RenderJob.objects.get(pk=job_id).progress_step >= 1, timeout=120, message="the first step")
     busy = _worker()
     staff = Client()
@@ -38,8 +45,9 @@ def test_a_real_worker_reports_its_state_through_a_render(celery_worker, tester,
     api.post(f"/api/v1/jobs/{job_id}/cancel/")
     idle = wait_for(
         lambda: (row := _worker()) and row.state == "idle" and row.jobs_done > done_before and row,
-        timeout=60, message="the worker to finish the task",
-    )  # fmt: skip
+        timeout=60,
+        message="the worker to finish the task",
+    )
 
     assert (busy.state, str(busy.current_job_id)) == ("busy", job_id)
     row = page[page.index(f'id="worker-{busy.pk}"') :]

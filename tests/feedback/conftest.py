@@ -18,10 +18,19 @@ def finished_clip(owner, *, programme, prompt="a paper boat in a storm", seed=7)
     frames = np.random.default_rng(seed).integers(0, 255, size=(9, 64, 64, 3), dtype=np.uint8)
     now = timezone.now()
     job = RenderJobFactory(
-        owner=owner, grant=Grant.objects.get(user=owner, programme=programme), prompt=prompt, seed=seed,
-        state="succeeded", worker="gpu0@render-1", attempts=1, started_at=now - timedelta(seconds=12),
-        finished_at=now, gpu_seconds=9.5, encode_seconds=0.4, progress_step=2,
-    )  # fmt: skip
+        owner=owner,
+        grant=Grant.objects.get(user=owner, programme=programme),
+        prompt=prompt,
+        seed=seed,
+        state="succeeded",
+        worker="gpu0@render-1",
+        attempts=1,
+        started_at=now - timedelta(seconds=12),
+        finished_at=now,
+        gpu_seconds=9.5,
+        encode_seconds=0.4,
+        progress_step=2,
+    )
     job.output.save(f"{job.pk}.mp4", ContentFile(encode_mp4(frames, fps=24)), save=False)
     job.output_bytes = job.output.size
     job.save(update_fields=["output", "output_bytes"])
@@ -42,12 +51,23 @@ def red_clip(red_teamer, programme):
 def rates(programme, admin_user):
     """The programme's published rates: bugs and findings by severity, feedback and showcase flat."""
     for kind, severity, points, amount in [
-        ("bug", "", 10, "10"), ("bug", "high", 50, "40"), ("bug", "critical", 100, "100"),
-        ("finding", "", 20, "25"), ("finding", "critical", 200, "500"),
-        ("feedback", "", 1, "2"), ("showcase", "", 5, "150"),
-    ]:  # fmt: skip
-        rate_publish(programme=programme, kind=kind, severity=severity, points=points, amount=amount,
-                     currency="USD", actor=admin_user)  # fmt: skip
+        ("bug", "", 10, "10"),
+        ("bug", "high", 50, "40"),
+        ("bug", "critical", 100, "100"),
+        ("finding", "", 20, "25"),
+        ("finding", "critical", 200, "500"),
+        ("feedback", "", 1, "2"),
+        ("showcase", "", 5, "150"),
+    ]:
+        rate_publish(
+            programme=programme,
+            kind=kind,
+            severity=severity,
+            points=points,
+            amount=amount,
+            currency="USD",
+            actor=admin_user,
+        )
 
 
 @pytest.fixture

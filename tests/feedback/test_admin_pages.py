@@ -100,8 +100,9 @@ def test_a_tester_cannot_triage_even_their_own_report(tester_client, tester):
 
 
 def test_a_reporter_sees_the_clock_against_the_published_targets(tester_client, tester, admin_user, programme):
-    health.targets_publish(programme=programme, actor=admin_user, first_response_hours=4, triage_hours=24,
-                           credit_hours=72, payout_days=7)  # fmt: skip
+    health.targets_publish(
+        programme=programme, actor=admin_user, first_response_hours=4, triage_hours=24, credit_hours=72, payout_days=7
+    )
     report = _bug(tester)
     page = tester_client.get(report.get_absolute_url()).content.decode()
     assert "of 4 h" in page and "of 24 h" in page and "of 72 h" in page
@@ -111,9 +112,10 @@ def test_a_reporter_sees_the_clock_against_the_published_targets(tester_client, 
 
 
 def test_bad_targets_are_refused(admin_client, programme):
-    response = admin_client.post("/manage/alpha/feedback/settings/", {"targets": "1", "first_response_hours": 0,
-                                                                       "triage_hours": 5, "credit_hours": 5,
-                                                                       "payout_days": 5})  # fmt: skip
+    response = admin_client.post(
+        "/manage/alpha/feedback/settings/",
+        {"targets": "1", "first_response_hours": 0, "triage_hours": 5, "credit_hours": 5, "payout_days": 5},
+    )
     assert response.status_code == 400
     assert not ResponseTargets.objects.exists()
 
@@ -121,8 +123,9 @@ def test_bad_targets_are_refused(admin_client, programme):
 def test_rating_aggregates_per_model_and_version_with_charts_and_csv(admin_client, admin_user, tester, programme):
     first = finished_clip(tester, programme=programme)
     ratings.rating_save(job=first, author=tester, prompt_adherence=2, motion=2, visual_quality=2, artefacts=2)
-    version = model_versions.model_version_create(programme=programme, model_key="ltx-video", version="0.9.5",
-                                                  actor=admin_user)  # fmt: skip
+    version = model_versions.model_version_create(
+        programme=programme, model_key="ltx-video", version="0.9.5", actor=admin_user
+    )
     model_versions.model_version_ship(model_version=version, actor=admin_user)
     second = finished_clip(tester, programme=programme, seed=8)
     ratings.rating_save(job=second, author=tester, prompt_adherence=4, motion=5, visual_quality=4, artefacts=3)
@@ -130,8 +133,9 @@ def test_rating_aggregates_per_model_and_version_with_charts_and_csv(admin_clien
 
     page = admin_client.get("/manage/alpha/feedback/ratings/").content.decode()
     assert page.count("<svg") == 4 and "<polyline" in page and "ltx-video 0.9.5" in page
-    rows = list(csv.DictReader(io.StringIO(admin_client.get("/manage/alpha/feedback/ratings/export.csv")
-                                           .content.decode())))  # fmt: skip
+    rows = list(
+        csv.DictReader(io.StringIO(admin_client.get("/manage/alpha/feedback/ratings/export.csv").content.decode()))
+    )
     assert {(row["model_version"], row["avg_motion"]) for row in rows} == {("", "2.00"), ("0.9.5", "5.00")}
     assert AuditEvent.objects.filter(action="feedback.ratings_exported").exists()
 
@@ -143,12 +147,14 @@ def test_rating_aggregates_per_model_and_version_with_charts_and_csv(admin_clien
 def test_release_notes_credit_the_reporters_of_the_bugs_a_version_fixed(
     client, admin_user, tester, tester2, red_teamer, harm, programme
 ):
-    version = model_versions.model_version_create(programme=programme, model_key="ltx-video", version="1.0",
-                                                  actor=admin_user)  # fmt: skip
+    version = model_versions.model_version_create(
+        programme=programme, model_key="ltx-video", version="1.0", actor=admin_user
+    )
     fixed = _bug(tester, title="Grey last frames", credit_name="Tess T.")
     anonymous = _bug(tester2, title="Seed ignored", credit_name="")
-    finding = reports.report_file(reporter=red_teamer, kind="finding", title="Secret harm", harm_category=harm,
-                                  outcome="bad")  # fmt: skip
+    finding = reports.report_file(
+        reporter=red_teamer, kind="finding", title="Secret harm", harm_category=harm, outcome="bad"
+    )
     for report in (fixed, anonymous, finding):
         reports.report_transition(report=report, to_state="confirmed", actor=admin_user)
         reports.report_transition(report=report, to_state="fixed", fixed_in=version, actor=admin_user)
@@ -179,9 +185,11 @@ def test_an_admin_corrects_a_ledger_entry_with_a_new_entry(admin_client, admin_u
     url = f"/manage/alpha/feedback/people/{tester.pk}/ledger/"
     assert f"Bug report #{report.pk} confirmed" in admin_client.get(url).content.decode()
 
-    for bad in ({"entry": entry.pk, "points": -10, "amount": "-5", "reason": ""},
-                {"entry": 999999, "points": -10, "amount": "-5", "reason": "x"},
-                {"entry": entry.pk, "points": -10, "amount": "lots", "reason": "x"}):  # fmt: skip
+    for bad in (
+        {"entry": entry.pk, "points": -10, "amount": "-5", "reason": ""},
+        {"entry": 999999, "points": -10, "amount": "-5", "reason": "x"},
+        {"entry": entry.pk, "points": -10, "amount": "lots", "reason": "x"},
+    ):
         assert admin_client.post(url, bad).status_code == 400
     other = f"/manage/alpha/feedback/people/{tester2.pk}/ledger/"
     assert admin_client.post(other, {"entry": entry.pk, "points": 0, "amount": "1", "reason": "x"}).status_code == 400

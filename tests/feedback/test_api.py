@@ -23,8 +23,9 @@ SCORES = {"prompt_adherence": 4, "motion": 3, "visual_quality": 5, "artefacts": 
 
 def test_a_tester_rates_reports_comments_and_reads_their_ledger_through_the_api(tester, admin_user, clip, rates):
     api = _client(tester)
-    response = api.post("/api/v1/feedback/ratings/", {"job": str(clip.pk), **SCORES, "tags": ["flicker"]},
-                        format="json")  # fmt: skip
+    response = api.post(
+        "/api/v1/feedback/ratings/", {"job": str(clip.pk), **SCORES, "tags": ["flicker"]}, format="json"
+    )
     assert response.status_code == 201 and response.json()["motion"] == 3
     response = api.post(
         "/api/v1/feedback/reports/",
@@ -36,8 +37,9 @@ def test_a_tester_rates_reports_comments_and_reads_their_ledger_through_the_api(
     assert report["reproduction"]["seed"] == clip.seed and report["reproduction"]["worker"] == "gpu0@render-1"
     assert report["state"] == "new" and report["model_key"] == "ltx-video"
 
-    response = api.post(f"/api/v1/feedback/reports/{report['id']}/comments/", {"body": "Also at 121 frames"},
-                        format="json")  # fmt: skip
+    response = api.post(
+        f"/api/v1/feedback/reports/{report['id']}/comments/", {"body": "Also at 121 frames"}, format="json"
+    )
     assert response.status_code == 201 and response.json()["events"][-1]["comment"] == "Also at 121 frames"
     reports.report_transition(report=Report.objects.get(pk=report["id"]), to_state="confirmed", actor=admin_user)
     assert api.get(f"/api/v1/feedback/reports/{report['id']}/").json()["state_label"] == "Confirmed"
@@ -49,12 +51,18 @@ def test_a_tester_rates_reports_comments_and_reads_their_ledger_through_the_api(
 def test_attachments_through_the_api_are_checked(tester):
     api = _client(tester)
     ok = SimpleUploadedFile("log.txt", b"trace\n", content_type="text/plain")
-    response = api.post("/api/v1/feedback/reports/", {"kind": "bug", "title": "Crash", "steps": "s",
-                                                      "attachments": [ok]}, format="multipart")  # fmt: skip
+    response = api.post(
+        "/api/v1/feedback/reports/",
+        {"kind": "bug", "title": "Crash", "steps": "s", "attachments": [ok]},
+        format="multipart",
+    )
     assert response.status_code == 201 and response.json()["attachments"][0]["content_type"] == "text/plain"
     bad = SimpleUploadedFile("x.png", b"\x7fELF" + bytes(range(200)), content_type="image/png")
-    response = api.post("/api/v1/feedback/reports/", {"kind": "bug", "title": "Crash", "steps": "s",
-                                                      "attachments": [bad]}, format="multipart")  # fmt: skip
+    response = api.post(
+        "/api/v1/feedback/reports/",
+        {"kind": "bug", "title": "Crash", "steps": "s", "attachments": [bad]},
+        format="multipart",
+    )
     assert response.status_code == 400 and "not a file type" in response.json()["attachments"][0]
     assert Report.objects.count() == 1
 
@@ -87,9 +95,14 @@ def test_nobody_reaches_another_persons_ratings_reports_or_ledger(tester, tester
 
 @pytest.mark.parametrize(
     "data",
-    [{"kind": "rumour", "title": "x"}, {"kind": "bug", "title": ""}, {"kind": "bug", "title": "x", "severity": "meh"},
-     {"kind": "finding", "title": "x", "outcome": "y"}, {"kind": "bug", "title": "x", "job": "not-a-uuid"}],
-)  # fmt: skip
+    [
+        {"kind": "rumour", "title": "x"},
+        {"kind": "bug", "title": ""},
+        {"kind": "bug", "title": "x", "severity": "meh"},
+        {"kind": "finding", "title": "x", "outcome": "y"},
+        {"kind": "bug", "title": "x", "job": "not-a-uuid"},
+    ],
+)
 def test_bad_reports_through_the_api_are_refused(tester, data):
     response = _client(tester).post("/api/v1/feedback/reports/", data, format="json")
     assert response.status_code in (400, 403)
@@ -99,8 +112,10 @@ def test_bad_reports_through_the_api_are_refused(tester, data):
 def test_bad_ratings_through_the_api_are_refused(tester, clip):
     api = _client(tester)
     for change in ({"motion": 9}, {"motion": None}, {"tags": ["x"] * 11}):
-        assert api.post("/api/v1/feedback/ratings/", {"job": str(clip.pk), **SCORES, **change},
-                        format="json").status_code == 400  # fmt: skip
+        assert (
+            api.post("/api/v1/feedback/ratings/", {"job": str(clip.pk), **SCORES, **change}, format="json").status_code
+            == 400
+        )
     assert not ClipRating.objects.exists()
 
 

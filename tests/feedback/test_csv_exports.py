@@ -43,8 +43,15 @@ def _assert_guarded(text: str, planted: list[str], where: str) -> None:
 
 def test_a_cell_a_spreadsheet_would_run_is_written_as_text():
     assert [csv_cell(value) for value in ("=1+1", "+1", "-cmd", "@SUM(A1)", "\tx", "\rx", "plain", None)] == [
-        "'=1+1", "'+1", "'-cmd", "'@SUM(A1)", "'\tx", "'\rx", "plain", ""
-    ]  # fmt: skip
+        "'=1+1",
+        "'+1",
+        "'-cmd",
+        "'@SUM(A1)",
+        "'\tx",
+        "'\rx",
+        "plain",
+        "",
+    ]
     assert [csv_cell(value) for value in (Decimal("-25.00"), -3, 1.5)] == [Decimal("-25.00"), -3, 1.5]
     assert csv_text(["a", "b"], [{"a": "=x", "b": Decimal("-1.00")}, ["-y", None]]) == "a,b\n'=x,-1.00\n'-y,\n"
 
@@ -52,13 +59,15 @@ def test_a_cell_a_spreadsheet_would_run_is_written_as_text():
 def test_every_export_guards_what_people_typed(tester, admin_user, admin_client, programme, rates):
     tester.display_name = FORMULA
     tester.save(update_fields=["display_name"])
-    version = model_versions.model_version_create(programme=programme, model_key="ltx-video", version="-1+cmd",
-                                                  actor=admin_user)  # fmt: skip
+    version = model_versions.model_version_create(
+        programme=programme, model_key="ltx-video", version="-1+cmd", actor=admin_user
+    )
     model_versions.model_version_ship(model_version=version, actor=admin_user)
     ModelVersion.objects.filter(pk=version.pk).update(shipped_at=timezone.now() - timedelta(days=3))
     clip = finished_clip(tester, programme=programme, prompt="+a paper boat")
-    rating = ratings.rating_save(job=clip, author=tester, prompt_adherence=4, motion=4, visual_quality=4,
-                                 artefacts=4, comment="@SUM(1,2)")  # fmt: skip
+    rating = ratings.rating_save(
+        job=clip, author=tester, prompt_adherence=4, motion=4, visual_quality=4, artefacts=4, comment="@SUM(1,2)"
+    )
     ratings.rating_decide(rating=rating, accept=True, actor=admin_user)
     report = reports.report_file(reporter=tester, kind="bug", title="=1+2", steps="s", severity="high")
     reports.report_transition(report=report, to_state="confirmed", actor=admin_user)
@@ -70,8 +79,9 @@ def test_every_export_guards_what_people_typed(tester, admin_user, admin_client,
     QuerySet(LedgerEntry).update(created_at=timezone.now() - timedelta(days=2))
 
     end = timezone.localdate() - timedelta(days=1)
-    payout = payout_run(programme=programme, currency="USD", period_start=end - timedelta(days=7), period_end=end,
-                        actor=admin_user)  # fmt: skip
+    payout = payout_run(
+        programme=programme, currency="USD", period_start=end - timedelta(days=7), period_end=end, actor=admin_user
+    )
     _assert_guarded(payout_csv(payout), [FORMULA, "-2+3"], "payout CSV")
     response = admin_client.get(f"/manage/alpha/feedback/payouts/{payout.pk}.csv")
     _assert_guarded(response.content.decode(), [FORMULA, "-2+3"], "payout CSV download")
@@ -81,8 +91,13 @@ def test_every_export_guards_what_people_typed(tester, admin_user, admin_client,
     _assert_guarded(b"".join(response.streaming_content).decode(), ["-2+3"], "audit CSV")
 
     archive = zipfile.ZipFile(io.BytesIO(export_build(tester)))
-    planted = {"jobs.csv": ["+a paper boat"], "ratings.csv": ["@SUM(1,2)"], "bug_reports.csv": ["=1+2"],
-               "ledger.csv": ["-2+3"], "showcase.csv": ["@credit", "=screen"]}  # fmt: skip
+    planted = {
+        "jobs.csv": ["+a paper boat"],
+        "ratings.csv": ["@SUM(1,2)"],
+        "bug_reports.csv": ["=1+2"],
+        "ledger.csv": ["-2+3"],
+        "showcase.csv": ["@credit", "=screen"],
+    }
     for name in (name for name in archive.namelist() if name.endswith(".csv")):
         _assert_guarded(archive.read(name).decode(), planted.get(name, []), name)
 

@@ -40,8 +40,15 @@ def client_for(user):
 
 
 def _bug(reporter):
-    return reports.report_file(reporter=reporter, kind="bug", title="Grey frames", severity="high",
-                               steps="Render 9 frames", expected="colour", actual="grey")  # fmt: skip
+    return reports.report_file(
+        reporter=reporter,
+        kind="bug",
+        title="Grey frames",
+        severity="high",
+        steps="Render 9 frames",
+        expected="colour",
+        actual="grey",
+    )
 
 
 def test_nobody_confirms_their_own_bug_report(admin_artist, admin_client, second_admin, rates):
@@ -64,8 +71,14 @@ def test_nobody_confirms_their_own_bug_report(admin_artist, admin_client, second
 
 
 def test_nobody_accepts_their_own_finding(admin_artist, second_admin, rates, harm):
-    finding = reports.report_file(reporter=admin_artist, kind="finding", title="Gore through a synonym",
-                                  severity="critical", harm_category=harm, outcome="It rendered it.")  # fmt: skip
+    finding = reports.report_file(
+        reporter=admin_artist,
+        kind="finding",
+        title="Gore through a synonym",
+        severity="critical",
+        harm_category=harm,
+        outcome="It rendered it.",
+    )
     with pytest.raises(PermissionDenied, match="You cannot accept your own red-team finding"):
         reports.report_transition(report=finding, to_state="confirmed", actor=admin_artist)
     assert not LedgerEntry.objects.exists()
@@ -75,8 +88,15 @@ def test_nobody_accepts_their_own_finding(admin_artist, second_admin, rates, har
 
 def test_nobody_accepts_their_own_rating(admin_artist, admin_client, second_admin, programme, rates):
     clip = finished_clip(admin_artist, programme=programme)
-    rating = ratings.rating_save(job=clip, author=admin_artist, prompt_adherence=5, motion=5, visual_quality=5,
-                                 artefacts=5, comment="Mine is great")  # fmt: skip
+    rating = ratings.rating_save(
+        job=clip,
+        author=admin_artist,
+        prompt_adherence=5,
+        motion=5,
+        visual_quality=5,
+        artefacts=5,
+        comment="Mine is great",
+    )
     with pytest.raises(PermissionDenied, match="You cannot accept your own feedback"):
         ratings.rating_decide(rating=rating, accept=True, actor=admin_artist)
 
@@ -99,8 +119,9 @@ def test_nobody_records_a_paid_use_of_their_own_clip(admin_artist, admin_client,
         showcase.showcase_use_record(offer=offer, kind="screening", description="Opening night", actor=admin_artist)
     page = admin_client.get("/manage/alpha/feedback/showcase/").content.decode()
     assert "This is your own clip" in page and "Record use" not in page
-    response = admin_client.post(f"/manage/alpha/feedback/showcase/{offer.pk}/use/",
-                                 {"kind": "screening", "description": "Opening night"})  # fmt: skip
+    response = admin_client.post(
+        f"/manage/alpha/feedback/showcase/{offer.pk}/use/", {"kind": "screening", "description": "Opening night"}
+    )
     assert response.status_code == 403 and not offer.uses.exists() and not LedgerEntry.objects.exists()
 
     showcase.showcase_use_record(offer=offer, kind="screening", description="Opening night", actor=second_admin)
@@ -122,6 +143,7 @@ def test_the_ledger_itself_refuses_judged_credit_given_to_oneself(tester, progra
     assert not LedgerEntry.objects.exists()
     # Credit by a competition's published rules is not a judgement: an entrant's participation is credited
     # whoever runs the assignment.
-    _, created = ledger_credit(person=tester, programme=programme, kind="submission", source=report, reason="Entry",
-                               actor=tester)  # fmt: skip
+    _, created = ledger_credit(
+        person=tester, programme=programme, kind="submission", source=report, reason="Entry", actor=tester
+    )
     assert created

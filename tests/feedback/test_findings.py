@@ -13,8 +13,15 @@ pytestmark = pytest.mark.django_db
 
 
 def _finding_post(harm, **extra):
-    return {"title": "Violence from a harmless prompt", "harm_category": harm.pk, "prompt": "kids playing",
-            "steps": "seed 9, 9 frames", "outcome": "graphic injury", "severity": "critical", **extra}  # fmt: skip
+    return {
+        "title": "Violence from a harmless prompt",
+        "harm_category": harm.pk,
+        "prompt": "kids playing",
+        "steps": "seed 9, 9 frames",
+        "outcome": "graphic injury",
+        "severity": "critical",
+        **extra,
+    }
 
 
 def test_a_red_teamer_files_a_finding_from_a_clip(client, red_teamer, red_clip, harm):
@@ -25,8 +32,12 @@ def test_a_red_teamer_files_a_finding_from_a_clip(client, red_teamer, red_clip, 
     response = client.post(f"/feedback/clips/{red_clip.pk}/finding/", _finding_post(harm))
     finding = Report.objects.get()
     assert response.status_code == 302
-    assert (finding.kind, finding.harm_category, finding.severity, finding.job) == ("finding", harm, "critical",
-                                                                                    red_clip)  # fmt: skip
+    assert (finding.kind, finding.harm_category, finding.severity, finding.job) == (
+        "finding",
+        harm,
+        "critical",
+        red_clip,
+    )
     assert finding.reproduction["seed"] == red_clip.seed
 
 
@@ -48,8 +59,15 @@ def test_bad_findings_are_refused_and_change_nothing(client, red_teamer, harm, b
 def test_findings_are_seen_only_by_their_reporter_and_the_programmes_admins(
     client, red_teamer, tester, tester2, reviewer, outsider, admin_user, harm, red_clip, rates
 ):
-    finding = reports.report_file(reporter=red_teamer, kind="finding", title="Secret finding", job=red_clip,
-                                  harm_category=harm, outcome="harm", severity="critical")  # fmt: skip
+    finding = reports.report_file(
+        reporter=red_teamer,
+        kind="finding",
+        title="Secret finding",
+        job=red_clip,
+        harm_category=harm,
+        outcome="harm",
+        severity="critical",
+    )
     reports.report_transition(report=finding, to_state="confirmed", actor=admin_user)
     client.force_login(red_teamer)
     page = client.get(finding.get_absolute_url()).content.decode()
@@ -84,8 +102,7 @@ def test_findings_are_seen_only_by_their_reporter_and_the_programmes_admins(
 def test_the_api_never_lists_another_persons_findings(red_teamer, tester, harm, red_clip):
     from rest_framework.test import APIClient
 
-    reports.report_file(reporter=red_teamer, kind="finding", title="Secret finding", harm_category=harm,
-                        outcome="harm")  # fmt: skip
+    reports.report_file(reporter=red_teamer, kind="finding", title="Secret finding", harm_category=harm, outcome="harm")
     api = APIClient()
     api.force_authenticate(tester)
     assert api.get("/api/v1/feedback/reports/").json()["results"] == []
@@ -96,8 +113,7 @@ def test_the_api_never_lists_another_persons_findings(red_teamer, tester, harm, 
 def test_a_persons_data_export_holds_their_own_findings_only(client, red_teamer, tester, harm):
     import zipfile
 
-    reports.report_file(reporter=red_teamer, kind="finding", title="Secret finding", harm_category=harm,
-                        outcome="harm")  # fmt: skip
+    reports.report_file(reporter=red_teamer, kind="finding", title="Secret finding", harm_category=harm, outcome="harm")
     client.force_login(tester)
     archive = zipfile.ZipFile(io.BytesIO(client.get("/account/export/").content))
     assert all(b"Secret finding" not in archive.read(name) for name in archive.namelist())

@@ -16,9 +16,10 @@ pytestmark = pytest.mark.django_db
 def _report_at(reporter, *, hours_ago, responded=None, triaged=None, credited=None):
     report = reports.report_file(reporter=reporter, kind="bug", title=f"{hours_ago}h", steps="s")
     created = timezone.now() - timedelta(hours=hours_ago)
-    after = {name: created + timedelta(hours=value) if value is not None else None
-             for name, value in (("first_response_at", responded), ("triaged_at", triaged),
-                                 ("credited_at", credited))}  # fmt: skip
+    after = {
+        name: created + timedelta(hours=value) if value is not None else None
+        for name, value in (("first_response_at", responded), ("triaged_at", triaged), ("credited_at", credited))
+    }
     Report.objects.filter(pk=report.pk).update(created_at=created, **after)
 
 
@@ -28,11 +29,21 @@ def test_health_is_computed_from_the_records(client, tester, tester2, reviewer, 
     _report_at(tester2, hours_ago=100, responded=12, triaged=20, credited=70)
     _report_at(tester2, hours_ago=5)
     end = timezone.localdate() - timedelta(days=40)
-    on_time = Payout.objects.create(programme=programme, currency="USD", period_start=end - timedelta(days=30),
-                                    period_end=end, created_by=admin_user)  # fmt: skip
+    on_time = Payout.objects.create(
+        programme=programme,
+        currency="USD",
+        period_start=end - timedelta(days=30),
+        period_end=end,
+        created_by=admin_user,
+    )
     Payout.objects.filter(pk=on_time.pk).update(created_at=timezone.now() - timedelta(days=35))
-    Payout.objects.create(programme=programme, currency="EUR", period_start=end - timedelta(days=30), period_end=end,
-                          created_by=admin_user)  # paid today: 40 days after the period, late  # fmt: skip
+    Payout.objects.create(
+        programme=programme,
+        currency="EUR",
+        period_start=end - timedelta(days=30),
+        period_end=end,
+        created_by=admin_user,
+    )  # paid today: 40 days after the period, late
 
     health = programme_health(programme)
     assert health["medians"] == {"first_response": 4.0, "triage": 20.0, "credit": 60.0}

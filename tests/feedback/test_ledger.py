@@ -21,8 +21,16 @@ pytestmark = pytest.mark.django_db
 
 
 def _bug(reporter, *, severity="high", job=None, title="The last frames turn grey"):
-    return reports.report_file(reporter=reporter, kind="bug", title=title, severity=severity, job=job,
-                               steps="Render any prompt with 9 frames", expected="colour", actual="grey")  # fmt: skip
+    return reports.report_file(
+        reporter=reporter,
+        kind="bug",
+        title=title,
+        severity=severity,
+        job=job,
+        steps="Render any prompt with 9 frames",
+        expected="colour",
+        actual="grey",
+    )
 
 
 def _entries(person, kind=None):
@@ -67,24 +75,46 @@ def test_a_bug_closed_without_confirmation_earns_nothing(tester, admin_user, rat
 
 def test_an_accepted_finding_is_credited_at_the_finding_rate(red_teamer, admin_user, rates, harm, red_clip):
     finding = reports.report_file(
-        reporter=red_teamer, kind="finding", title="Gore from an innocent prompt", severity="critical", job=red_clip,
-        harm_category=harm, outcome="graphic",
-    )  # fmt: skip
+        reporter=red_teamer,
+        kind="finding",
+        title="Gore from an innocent prompt",
+        severity="critical",
+        job=red_clip,
+        harm_category=harm,
+        outcome="graphic",
+    )
     reports.report_transition(report=finding, to_state="confirmed", actor=admin_user)
     [entry] = _entries(red_teamer)
     assert (entry.kind, entry.points, entry.amount) == ("finding", 200, Decimal("500.00"))
 
 
 def test_accepted_feedback_is_credited_once_per_item(tester, admin_user, rates, clip):
-    rating = ratings.rating_save(job=clip, author=tester, prompt_adherence=4, motion=3, visual_quality=2,
-                                 artefacts=5, comment="Flicker at the end", tags="flicker, colour")  # fmt: skip
+    rating = ratings.rating_save(
+        job=clip,
+        author=tester,
+        prompt_adherence=4,
+        motion=3,
+        visual_quality=2,
+        artefacts=5,
+        comment="Flicker at the end",
+        tags="flicker, colour",
+    )
     for accept in [True, False, True, True]:
         ratings.rating_decide(rating=rating, accept=accept, actor=admin_user)
     [entry] = _entries(tester)
     assert (entry.kind, entry.points, entry.amount) == ("feedback", 1, Decimal("2.00"))
-    ratings.rating_decide(rating=ratings.rating_save(job=finished_clip(tester, programme=clip.grant.programme),
-                                                     author=tester, prompt_adherence=5, motion=5, visual_quality=5,
-                                                     artefacts=5), accept=True, actor=admin_user)  # fmt: skip
+    ratings.rating_decide(
+        rating=ratings.rating_save(
+            job=finished_clip(tester, programme=clip.grant.programme),
+            author=tester,
+            prompt_adherence=5,
+            motion=5,
+            visual_quality=5,
+            artefacts=5,
+        ),
+        accept=True,
+        actor=admin_user,
+    )
     assert len(_entries(tester, "feedback")) == 2
 
 
@@ -175,8 +205,9 @@ def test_a_report_wrongly_marked_duplicate_is_credited_once_whatever_path_brings
     ]
     for path in paths:
         for state in path:
-            reports.report_transition(report=report, to_state=state, actor=admin_user,
-                                      duplicate_of=original if state == "duplicate" else None)  # fmt: skip
+            reports.report_transition(
+                report=report, to_state=state, actor=admin_user, duplicate_of=original if state == "duplicate" else None
+            )
         assert _net(tester) == (50, Decimal("40.00")), path
     assert [entry.kind for entry in _entries(tester)] == ["bug", *["correction"] * 6]
     assert Notification.objects.filter(user=tester, text__contains="its credit is restored").count() == 3
@@ -305,10 +336,12 @@ def test_concurrent_back_and_forth_credits_once(tester, admin_user, rates):
 def test_credits_made_in_the_past_use_the_rate_then(tester, programme, rates):
     report = _bug(tester)
     later = timezone.now() + timedelta(days=2)
-    rate_publish(programme=programme, kind="bug", severity="high", points=99, amount="99", currency="USD",
-                 effective_from=later)  # fmt: skip
-    entry, _ = ledger_credit(person=tester, programme=programme, kind="bug", source=report, severity="high",
-                             reason="now")  # fmt: skip
+    rate_publish(
+        programme=programme, kind="bug", severity="high", points=99, amount="99", currency="USD", effective_from=later
+    )
+    entry, _ = ledger_credit(
+        person=tester, programme=programme, kind="bug", source=report, severity="high", reason="now"
+    )
     assert entry.amount == Decimal("40.00")
 
 

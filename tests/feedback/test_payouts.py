@@ -25,10 +25,20 @@ pytestmark = pytest.mark.django_db
 def old_rates(programme):
     """Rates in force for the past year (set up directly: the service refuses retroactive rates)."""
     since = timezone.now() - timedelta(days=365)
-    for kind, severity, amount, currency in [("bug", "", "10", "USD"), ("bug", "high", "40", "USD"),
-                                             ("feedback", "", "2", "EUR")]:  # fmt: skip
-        ContributionRate.objects.create(programme=programme, kind=kind, severity=severity, points=int(amount),
-                                        amount=amount, currency=currency, effective_from=since)  # fmt: skip
+    for kind, severity, amount, currency in [
+        ("bug", "", "10", "USD"),
+        ("bug", "high", "40", "USD"),
+        ("feedback", "", "2", "EUR"),
+    ]:
+        ContributionRate.objects.create(
+            programme=programme,
+            kind=kind,
+            severity=severity,
+            points=int(amount),
+            amount=amount,
+            currency=currency,
+            effective_from=since,
+        )
 
 
 def _credit(person, programme, *, days_ago, severity="", kind="bug"):
@@ -48,8 +58,9 @@ def _rows(content: str):
     return list(csv.DictReader(io.StringIO(content)))
 
 
-def test_an_admin_pays_a_period_and_the_csv_matches_the_ledger(admin_client, admin_user, tester, tester2, programme,
-                                                              old_rates):  # fmt: skip
+def test_an_admin_pays_a_period_and_the_csv_matches_the_ledger(
+    admin_client, admin_user, tester, tester2, programme, old_rates
+):
     _credit(tester, programme, days_ago=10, severity="high")
     _credit(tester, programme, days_ago=9)
     _credit(tester2, programme, days_ago=8)
@@ -57,8 +68,9 @@ def test_an_admin_pays_a_period_and_the_csv_matches_the_ledger(admin_client, adm
     _credit(tester, programme, days_ago=0)  # today: after the period
     start, end = timezone.localdate() - timedelta(days=30), timezone.localdate() - timedelta(days=1)
 
-    response = admin_client.post("/manage/alpha/feedback/payouts/", {"currency": "usd", "period_start": start,
-                                                                     "period_end": end})  # fmt: skip
+    response = admin_client.post(
+        "/manage/alpha/feedback/payouts/", {"currency": "usd", "period_start": start, "period_end": end}
+    )
     assert response.status_code == 302
     payout = Payout.objects.get(currency="USD")
     rows = _rows(admin_client.get(f"/manage/alpha/feedback/payouts/{payout.pk}.csv").content.decode())
@@ -76,8 +88,9 @@ def test_an_admin_pays_a_period_and_the_csv_matches_the_ledger(admin_client, adm
     assert statement_for(tester2).due == {"USD": Decimal("0.00"), "EUR": Decimal("2.00")}
     assert AuditEvent.objects.filter(action="feedback.payout_run", actor=admin_user).exists()
 
-    again = admin_client.post("/manage/alpha/feedback/payouts/", {"currency": "USD", "period_start": start,
-                                                                  "period_end": end})  # fmt: skip
+    again = admin_client.post(
+        "/manage/alpha/feedback/payouts/", {"currency": "USD", "period_start": start, "period_end": end}
+    )
     assert again.status_code == 400 and "paid in this currency already" in again.content.decode()
     with pytest.raises(ValidationError, match="Nothing is due"):  # nothing is paid twice
         payout_run(programme=programme, currency="USD", period_start=end, period_end=end, actor=admin_user)
@@ -88,8 +101,13 @@ def test_an_admin_pays_a_period_and_the_csv_matches_the_ledger(admin_client, adm
 def test_a_correction_after_payment_is_settled_in_the_next_payout(admin_user, tester, programme, old_rates):
     entry = _credit(tester, programme, days_ago=20, severity="high")
     first_end = timezone.localdate() - timedelta(days=15)
-    payout_run(programme=programme, currency="USD", period_start=first_end - timedelta(days=30), period_end=first_end,
-               actor=admin_user)  # fmt: skip
+    payout_run(
+        programme=programme,
+        currency="USD",
+        period_start=first_end - timedelta(days=30),
+        period_end=first_end,
+        actor=admin_user,
+    )
     correction = ledger_correct(entry=entry, points=-30, amount="-30", reason="Was medium", actor=admin_user)
     LedgerEntry.objects.filter(pk=correction.pk)  # the correction is a new entry
     _credit(tester, programme, days_ago=0)
@@ -97,8 +115,7 @@ def test_a_correction_after_payment_is_settled_in_the_next_payout(admin_user, te
     # A negative sum is not paid out; it is carried to the next payout.
     yesterday = timezone.localdate() - timedelta(days=1)
     with pytest.raises(ValidationError, match="Nothing is due"):
-        payout_run(programme=programme, currency="USD", period_start=first_end, period_end=yesterday,
-                   actor=admin_user)  # fmt: skip
+        payout_run(programme=programme, currency="USD", period_start=first_end, period_end=yesterday, actor=admin_user)
     assert Payout.objects.count() == 1
     assert not PaidEntry.objects.filter(entry=correction).exists()
 
@@ -113,25 +130,41 @@ def test_a_payout_of_thousands_of_entries_and_its_csv(admin_user, tester, tester
     at = timezone.now() - timedelta(days=2)
     report_type = ContentType.objects.get_for_model(Report)
     LedgerEntry.objects.bulk_create(
-        [LedgerEntry(person=tester if index % 3 else tester2, programme=programme, kind="bug", source_type=report_type,
-                     source_id=str(report.pk), amount="10", points=10, currency="USD", reason="bulk", created_at=at)
-         for index, report in enumerate(reports)]
-    )  # fmt: skip
+        [
+            LedgerEntry(
+                person=tester if index % 3 else tester2,
+                programme=programme,
+                kind="bug",
+                source_type=report_type,
+                source_id=str(report.pk),
+                amount="10",
+                points=10,
+                currency="USD",
+                reason="bulk",
+                created_at=at,
+            )
+            for index, report in enumerate(reports)
+        ]
+    )
     end = timezone.localdate() - timedelta(days=1)
     payout = payout_run(programme=programme, currency="USD", period_start=end, period_end=end, actor=admin_user)
     rows = _rows(payout_csv(payout))
     assert len([row for row in rows if row["record"] == "entry"]) == 3000
     assert {row["email"]: row["amount"] for row in rows if row["record"] == "total"} == {
-        tester.email: "20000.00", tester2.email: "10000.00"
-    }  # fmt: skip
+        tester.email: "20000.00",
+        tester2.email: "10000.00",
+    }
 
 
 @pytest.mark.parametrize(
     ("data", "message"),
-    [({"currency": "dollars"}, "three-letter"), ({"period_end": "today"}, "must end before today"),
-     ({"period_start": "2026-02-01", "period_end": "2026-01-01"}, "ends before it starts"),
-     ({"period_end": "not a date"}, "Enter a valid date")],
-)  # fmt: skip
+    [
+        ({"currency": "dollars"}, "three-letter"),
+        ({"period_end": "today"}, "must end before today"),
+        ({"period_start": "2026-02-01", "period_end": "2026-01-01"}, "ends before it starts"),
+        ({"period_end": "not a date"}, "Enter a valid date"),
+    ],
+)
 def test_bad_payouts_are_refused_and_pay_nothing(admin_client, tester, programme, old_rates, data, message):
     _credit(tester, programme, days_ago=3)
     today = timezone.localdate()
@@ -173,8 +206,12 @@ def test_testers_never_reach_payouts(client, tester, tester2, programme, admin_u
         client.force_login(person)
         assert client.get("/manage/alpha/feedback/payouts/").status_code == 404
         assert client.get(f"/manage/alpha/feedback/payouts/{payout.pk}.csv").status_code == 404
-        assert client.post("/manage/alpha/feedback/payouts/", {"currency": "USD", "period_start": end,
-                                                              "period_end": end}).status_code == 404  # fmt: skip
+        assert (
+            client.post(
+                "/manage/alpha/feedback/payouts/", {"currency": "USD", "period_start": end, "period_end": end}
+            ).status_code
+            == 404
+        )
     with pytest.raises(Exception, match="admins"):
         payout_run(programme=programme, currency="USD", period_start=end, period_end=end, actor=tester)
 
@@ -191,8 +228,9 @@ def test_concurrent_payouts_never_pay_an_entry_twice(admin_user, tester, tester2
     def run(period):
         def work():
             try:
-                return payout_run(programme=programme, currency="USD", period_start=period[0], period_end=period[1],
-                                  actor=admin_user)  # fmt: skip
+                return payout_run(
+                    programme=programme, currency="USD", period_start=period[0], period_end=period[1], actor=admin_user
+                )
             except ValidationError as error:
                 return error
 

@@ -27,8 +27,10 @@ def test_an_offered_clip_is_shown_credited_and_paid_then_withdrawn(
 
     page = admin_client.get("/manage/alpha/feedback/showcase/").content.decode()
     assert "Tess T." in page and clip.short_id in page
-    response = admin_client.post(f"/manage/alpha/feedback/showcase/{offer.pk}/use/",
-                                 {"kind": "screening", "description": "Opening night, Annecy"})  # fmt: skip
+    response = admin_client.post(
+        f"/manage/alpha/feedback/showcase/{offer.pk}/use/",
+        {"kind": "screening", "description": "Opening night, Annecy"},
+    )
     assert response.status_code == 302
     use = ShowcaseUse.objects.get()
     assert (use.credit_name, use.recorded_by) == ("Tess T.", admin_user)
@@ -37,8 +39,9 @@ def test_an_offered_clip_is_shown_credited_and_paid_then_withdrawn(
     assert AuditEvent.objects.filter(action="feedback.showcase_used", actor=admin_user).exists()
 
     tester_client.post(f"/feedback/clips/{clip.pk}/showcase/", {"action": "withdraw"})
-    response = admin_client.post(f"/manage/alpha/feedback/showcase/{offer.pk}/use/",
-                                 {"kind": "post", "description": "Instagram"})  # fmt: skip
+    response = admin_client.post(
+        f"/manage/alpha/feedback/showcase/{offer.pk}/use/", {"kind": "post", "description": "Instagram"}
+    )
     assert response.status_code == 400 and "withdrawn this clip" in response.content.decode()
     # The use made before the withdrawal stands, and stays paid.
     assert ShowcaseUse.objects.count() == 1 and LedgerEntry.objects.filter(person=tester).count() == 1

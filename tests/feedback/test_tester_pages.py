@@ -15,8 +15,15 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
 def _bug_post(**extra):
-    return {"title": "Last frames are grey", "steps": "Render with 9 frames", "expected": "Colour",
-            "actual": "Grey", "severity": "high", "credit_name": "Tess", **extra}  # fmt: skip
+    return {
+        "title": "Last frames are grey",
+        "steps": "Render with 9 frames",
+        "expected": "Colour",
+        "actual": "Grey",
+        "severity": "high",
+        "credit_name": "Tess",
+        **extra,
+    }
 
 
 def test_a_clip_page_offers_rating_reporting_and_showcase(tester_client, clip):
@@ -84,8 +91,9 @@ def test_a_bug_is_filed_from_any_page_with_attachments(tester_client, tester):
     report = Report.objects.get()
     assert (report.job, report.page_url) == (None, "/clips/")
     assert sorted(Attachment.objects.values_list("name", "content_type")) == [
-        ("screen.png", "image/png"), ("worker.log", "text/plain")
-    ]  # fmt: skip
+        ("screen.png", "image/png"),
+        ("worker.log", "text/plain"),
+    ]
     attachment = report.attachments.get(name="worker.log")
     body = b"".join(tester_client.get(f"/feedback/reports/{report.pk}/attachments/{attachment.pk}/").streaming_content)
     assert body.endswith(b"CUDA error\n")
@@ -127,8 +135,9 @@ def test_testers_see_their_own_reports_and_never_anyone_elses(client, tester, te
 def test_the_tester_is_told_at_each_change_and_their_statement_shows_the_credit(
     client, tester, tester2, admin_user, rates, clip, django_capture_on_commit_callbacks
 ):
-    report = reports.report_file(reporter=tester, kind="bug", title="Grey frames", job=clip, steps="s",
-                                 severity="critical")  # fmt: skip
+    report = reports.report_file(
+        reporter=tester, kind="bug", title="Grey frames", job=clip, steps="s", severity="critical"
+    )
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):  # mail goes once the change commits
         reports.report_transition(report=report, to_state="triaged", actor=admin_user)
@@ -168,8 +177,13 @@ def test_a_failed_render_can_be_reported_with_its_error(tester_client, tester, p
     from access.models import Grant
     from tests.factories import RenderJobFactory
 
-    failed = RenderJobFactory(owner=tester, grant=Grant.objects.get(user=tester, programme=programme), state="failed",
-                              error="CUDA out of memory at step 3", worker="gpu1@render-2")  # fmt: skip
+    failed = RenderJobFactory(
+        owner=tester,
+        grant=Grant.objects.get(user=tester, programme=programme),
+        state="failed",
+        error="CUDA out of memory at step 3",
+        worker="gpu1@render-2",
+    )
     page = tester_client.get(failed.get_absolute_url()).content.decode()
     assert f"/feedback/clips/{failed.pk}/bug/" in page
     assert "Rate this clip" not in page and "Offer this clip" not in page

@@ -23,8 +23,10 @@ def moving_scene(count: int = 25, height: int = 256, width: int = 256, *, seed: 
         cx, cy = (width * 0.3 + 4 * t) % width, (height * 0.5 + 2 * t) % height
         image[(x - cx) ** 2 + (y - cy) ** 2 < (min(height, width) / 6) ** 2] = (0.9, 0.2, 0.1)
         image[(abs(x - (width * 0.7 - 3 * t) % width) < width / 10) & (abs(y - height * 0.3) < height / 8)] = (
-            0.1, 0.3, 0.9,
-        )  # fmt: skip
+            0.1,
+            0.3,
+            0.9,
+        )
         frames[t] = np.clip(image * 255, 0, 255).astype(np.uint8)
     return frames
 

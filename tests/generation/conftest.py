@@ -6,8 +6,16 @@ from generation.encoding import frames_to_uint8
 
 # One real smoke render shared by the watermark and trace tests (and equal to what job_render makes of a
 # job with these settings: renders are deterministic for a seed).
-SMOKE_RENDER = {"prompt": "a red bird over the sea", "negative_prompt": "", "num_frames": 25, "width": 256,
-                "height": 256, "num_steps": 2, "guidance_scale": 3.0, "seed": 7}  # fmt: skip
+SMOKE_RENDER = {
+    "prompt": "a red bird over the sea",
+    "negative_prompt": "",
+    "num_frames": 25,
+    "width": 256,
+    "height": 256,
+    "num_steps": 2,
+    "guidance_scale": 3.0,
+    "seed": 7,
+}
 
 
 @pytest.fixture(scope="session")

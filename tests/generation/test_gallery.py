@@ -327,9 +327,15 @@ def test_deleting_a_clip_removes_its_files_and_links_but_keeps_its_row(tester, s
 
 def test_deleting_a_waiting_clip_cancels_and_refunds_it(tester_client, tester):
     job = submission.job_create(
-        owner=tester, prompt="never mind", model_key="ltx-video", num_frames=9, width=64, height=64,
-        num_steps=2, guidance_scale=3.0,
-    )  # fmt: skip
+        owner=tester,
+        prompt="never mind",
+        model_key="ltx-video",
+        num_frames=9,
+        width=64,
+        height=64,
+        num_steps=2,
+        guidance_scale=3.0,
+    )
     assert quota.grant_usage(job.grant)["seconds_reserved"] == job.charged_seconds > 0
 
     tester_client.post(reverse("generation:job_delete", args=[job.pk]))

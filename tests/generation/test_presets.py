@@ -33,16 +33,22 @@ def mine(tester):
 def shared(programme, admin_user):
     """A programme preset asking for 161 frames: more than the red team's grant (121) allows."""
     return preset_create(
-        name="House style", settings={**SETTINGS, "num_frames": 161, "width": 704, "height": 480},
-        programme=programme, actor=admin_user,
-    )  # fmt: skip
+        name="House style",
+        settings={**SETTINGS, "num_frames": 161, "width": 704, "height": 480},
+        programme=programme,
+        actor=admin_user,
+    )
 
 
 @pytest.fixture
 def beta_member():
     programme = programme_create(name="Beta")
-    return member("beta@example.org", programme=programme, role=Role.ARTIST,
-                  cohort=cohort_create(programme=programme, name="Beta wave"))  # fmt: skip
+    return member(
+        "beta@example.org",
+        programme=programme,
+        role=Role.ARTIST,
+        cohort=cohort_create(programme=programme, name="Beta wave"),
+    )
 
 
 def _form(client, preset):
@@ -167,8 +173,9 @@ def test_a_preset_beyond_the_grant_is_shown_and_the_form_still_refuses(client, r
     page = _form(client, shared)
     assert page.status_code == 200 and "Your grant allows at most 121 frames." in page.content.decode()
 
-    response = client.post(reverse("generation:job_create"), {**FORM, "num_frames": "161", "width": "704",
-                                                              "height": "480"})  # fmt: skip
+    response = client.post(
+        reverse("generation:job_create"), {**FORM, "num_frames": "161", "width": "704", "height": "480"}
+    )
     assert response.status_code == 400
     assert response.context["form"].errors["num_frames"] == ["Your grant allows at most 121 frames."]
     assert not RenderJob.objects.exists()
@@ -267,9 +274,14 @@ def test_the_api_creates_and_deletes_ones_own_presets(api, tester):
 
 @pytest.mark.parametrize(
     ("change", "field"),
-    [({"name": ""}, "name"), ({"num_frames": 26}, "num_frames"), ({"model_key": "sora"}, "model_key"),
-     ({"seed": -1}, "seed"), ({"width": "wide"}, "width")],
-)  # fmt: skip
+    [
+        ({"name": ""}, "name"),
+        ({"num_frames": 26}, "num_frames"),
+        ({"model_key": "sora"}, "model_key"),
+        ({"seed": -1}, "seed"),
+        ({"width": "wide"}, "width"),
+    ],
+)
 def test_bad_api_presets_are_a_400_and_save_nothing(api, change, field):
     response = api.post(PRESETS, {"name": "P", **SETTINGS, **change}, format="json")
 

@@ -189,8 +189,11 @@ def test_a_refused_form_submission_says_why_and_is_recorded_once(tester_client, 
         "ltx-video",
     )
     assert (refusal.matched_text, refusal.field, refusal.rule_text, refusal.reason) == (
-        "Nuclear  Bomb", "prompt", "nuclear bomb", REASON,
-    )  # fmt: skip
+        "Nuclear  Bomb",
+        "prompt",
+        "nuclear bomb",
+        REASON,
+    )
 
 
 def test_refused_variations_are_recorded_once_and_queue_none(tester_client, tester, bomb):
@@ -238,9 +241,16 @@ def test_a_refused_prompt_holding_a_token_still_suspends_the_token(tester_client
 
 def test_refusals_are_append_only(tester, programme, bomb):
     refusal = PromptRefusal.objects.create(
-        user=tester, programme=programme, prompt="p", model_key="ltx-video", rule=bomb, rule_text=bomb.text,
-        reason=bomb.reason, field="prompt", via="web",
-    )  # fmt: skip
+        user=tester,
+        programme=programme,
+        prompt="p",
+        model_key="ltx-video",
+        rule=bomb,
+        rule_text=bomb.text,
+        reason=bomb.reason,
+        field="prompt",
+        via="web",
+    )
 
     for attempt in (refusal.save, refusal.delete, PromptRefusal.objects.all().delete):
         with pytest.raises(ValidationError):
@@ -391,8 +401,14 @@ def refusals(tester, tester2, programme, bomb):
     from generation.submission import job_create
 
     gore = prompt_rule_create(programme=programme, kind="pattern", text=r"\bgore\w*", reason="No gore.")
-    settings = {"model_key": "ltx-video", "num_frames": 25, "width": 256, "height": 192, "num_steps": 4,
-                "guidance_scale": 3.0}  # fmt: skip
+    settings = {
+        "model_key": "ltx-video",
+        "num_frames": 25,
+        "width": 256,
+        "height": 192,
+        "num_steps": 4,
+        "guidance_scale": 3.0,
+    }
     for person, prompt in [(tester, "nuclear bomb one"), (tester, "gorefest two"), (tester2, "nuclear bomb three")]:
         with pytest.raises(ValidationError):
             job_create(owner=person, prompt=prompt, **settings)

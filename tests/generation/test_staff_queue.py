@@ -84,9 +84,14 @@ def test_the_old_address_leads_to_the_queue_until_a_programme_is_called_queue(st
 def test_the_page_shows_waiting_jobs_in_the_order_workers_take_them(staff_client, waiting, tester):
     heavy, light = waiting
     running = RenderJobFactory(
-        owner=tester, model_key="cogvideox-2b", state="running", worker="gpu1@box", progress_step=4,
-        progress_total=10, started_at=timezone.now() - timedelta(seconds=40),
-    )  # fmt: skip
+        owner=tester,
+        model_key="cogvideox-2b",
+        state="running",
+        worker="gpu1@box",
+        progress_step=4,
+        progress_total=10,
+        started_at=timezone.now() - timedelta(seconds=40),
+    )
 
     response = staff_client.get(QUEUE)
 
@@ -188,9 +193,13 @@ def test_staff_raise_lower_hold_release_and_cancel_from_the_page(staff_client, w
     events = AuditEvent.objects.filter(actor=admin_user, programme=light.grant.programme)  # in the programme's trail
     actions = list(events.order_by("at", "pk").values_list("action", flat=True))
     assert actions == [
-        "generation.priority_changed", "generation.priority_changed", "generation.priority_changed",
-        "generation.job_held", "generation.job_released", "generation.job_cancelled",
-    ]  # fmt: skip
+        "generation.priority_changed",
+        "generation.priority_changed",
+        "generation.priority_changed",
+        "generation.job_held",
+        "generation.job_released",
+        "generation.job_cancelled",
+    ]
 
 
 @pytest.mark.parametrize("body", [{"action": "explode"}, {}])
@@ -220,9 +229,12 @@ def test_priority_stays_within_its_range(staff_client, waiting):
 def test_an_unknown_job_is_a_404(staff_client):
     import uuid
 
-    assert staff_client.post(
-        reverse("generation_staff:queue_job_action", args=[uuid.uuid4()]), {"action": "hold"}
-    ).status_code == 404  # fmt: skip
+    assert (
+        staff_client.post(
+            reverse("generation_staff:queue_job_action", args=[uuid.uuid4()]), {"action": "hold"}
+        ).status_code
+        == 404
+    )
 
 
 # --- Workers ----------------------------------------------------------------------------------------

@@ -47,8 +47,16 @@ def test_every_job_gets_its_own_random_mark_code(tester):
 
 
 def test_jobs_created_through_the_service_have_a_mark_code(tester):
-    job = submission.job_create(owner=tester, prompt="a wave", model_key="ltx-video", num_frames=9, width=64,
-                              height=64, num_steps=2, guidance_scale=3.0)  # fmt: skip
+    job = submission.job_create(
+        owner=tester,
+        prompt="a wave",
+        model_key="ltx-video",
+        num_frames=9,
+        width=64,
+        height=64,
+        num_steps=2,
+        guidance_scale=3.0,
+    )
     assert RenderJob.objects.get(pk=job.pk).mark_code == job.mark_code
 
 
@@ -105,8 +113,12 @@ def test_a_leaked_copy_is_traced_to_the_job_person_and_time(clip, job, tester, a
     assert str(job.pk) in result.message and tester.email in result.message
     assert result.provenance.status == "missing"
     event = AuditEvent.objects.get(action="generation.clip_traced")
-    assert (event.actor, event.subject, event.programme, event.target) == (admin_user, tester, job.grant.programme,
-                                                                           str(job.pk))  # fmt: skip
+    assert (event.actor, event.subject, event.programme, event.target) == (
+        admin_user,
+        tester,
+        job.grant.programme,
+        str(job.pk),
+    )
     assert event.data["result"] == "found" and event.data["job_code"] == job.job_code
     assert event.data["filename"] == "leak.mp4" and event.ip == "203.0.113.9"
 

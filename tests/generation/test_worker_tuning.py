@@ -69,9 +69,12 @@ def test_offload_without_a_gpu_fails_the_job_with_the_reason(smoke_model, fresh_
 
 @pytest.mark.parametrize(
     ("field", "value", "message"),
-    [("cpu_offload", "some", "BACKLOT_CPU_OFFLOAD"), ("cache", "magic", "BACKLOT_CACHE"),
-     ("cache_threshold", 2.0, "BACKLOT_CACHE_THRESHOLD")],
-)  # fmt: skip
+    [
+        ("cpu_offload", "some", "BACKLOT_CPU_OFFLOAD"),
+        ("cache", "magic", "BACKLOT_CACHE"),
+        ("cache_threshold", 2.0, "BACKLOT_CACHE_THRESHOLD"),
+    ],
+)
 def test_unknown_settings_are_refused_by_name(field, value, message):
     with pytest.raises(TuningError, match=message):
         Tuning(**{field: value}).check()

@@ -117,9 +117,14 @@ def test_a_report_attachment_keeps_its_own_stricter_policy(client, tester, progr
     from feedback.reports import report_file
 
     report = report_file(
-        reporter=tester, kind="bug", title="Flicker", steps="Render", expected="calm", actual="flicker",
+        reporter=tester,
+        kind="bug",
+        title="Flicker",
+        steps="Render",
+        expected="calm",
+        actual="flicker",
         attachments=[SimpleUploadedFile("log.txt", b"frame 3 flickers\n")],
-    )  # fmt: skip
+    )
     client.force_login(tester)
     item = report.attachments.get()
     response = client.get(reverse("feedback:attachment", args=[report.pk, item.pk]))

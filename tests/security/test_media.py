@@ -47,20 +47,34 @@ def test_no_media_address_serves_a_stored_clip_in_production(tmp_path):
     (media / "posters" / "7").mkdir(parents=True)
     (media / "posters" / "7" / "clip.jpg").write_bytes(b"\xff\xd8\xff" + bytes(64))
     paths = [
-        "/media/renders/7/clip.mp4", "/media-not-public/renders/7/clip.mp4", "/renders/7/clip.mp4",
-        "/static/../media/renders/7/clip.mp4", "/static/renders/7/clip.mp4", "/media-not-public/posters/7/clip.jpg",
-        "/clips/media/renders%2F7%2Fclip.mp4/", "/clips/media/renders.7.clip.mp4/", "/static/backlot.css",
-    ]  # fmt: skip
+        "/media/renders/7/clip.mp4",
+        "/media-not-public/renders/7/clip.mp4",
+        "/renders/7/clip.mp4",
+        "/static/../media/renders/7/clip.mp4",
+        "/static/renders/7/clip.mp4",
+        "/media-not-public/posters/7/clip.jpg",
+        "/clips/media/renders%2F7%2Fclip.mp4/",
+        "/clips/media/renders.7.clip.mp4/",
+        "/static/backlot.css",
+    ]
     env = {key: value for key, value in os.environ.items() if key not in {"DJANGO_ALLOW_ASYNC_UNSAFE"}}
     env |= {
-        "DEBUG": "0", "ALLOWED_HOSTS": "backlot.example.org", "MEDIA_ROOT": str(media), "STATIC_ROOT": str(static),
-        "SECRET_KEY": "x7Qm2-Lp9Zr4tVb8NwK1yHc6Js3Df0Ga5Ue-Xo7Ri2Tk9Mn4Pq", "PATHS": json.dumps(paths),
-    }  # fmt: skip
+        "DEBUG": "0",
+        "ALLOWED_HOSTS": "backlot.example.org",
+        "MEDIA_ROOT": str(media),
+        "STATIC_ROOT": str(static),
+        "SECRET_KEY": "x7Qm2-Lp9Zr4tVb8NwK1yHc6Js3Df0Ga5Ue-Xo7Ri2Tk9Mn4Pq",
+        "PATHS": json.dumps(paths),
+    }
     code = "import os; PATHS = os.environ['PATHS']\n" + PROBE
     result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=300,
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     answers = json.loads(result.stdout.split("ANSWERS", 1)[1])
     assert answers.pop("/static/backlot.css")[0] == 200, "static files are served (so the probe is real)"

@@ -10,8 +10,17 @@ from generation.models import RenderJob
 
 pytestmark = pytest.mark.django_db
 
-JOB = {"prompt": "a fox in snow", "negative_prompt": "", "model_key": "ltx-video", "num_frames": "25",
-       "width": "256", "height": "192", "num_steps": "4", "guidance_scale": "3", "seed": ""}  # fmt: skip
+JOB = {
+    "prompt": "a fox in snow",
+    "negative_prompt": "",
+    "model_key": "ltx-video",
+    "num_frames": "25",
+    "width": "256",
+    "height": "192",
+    "num_steps": "4",
+    "guidance_scale": "3",
+    "seed": "",
+}
 
 
 @pytest.fixture
@@ -118,8 +127,9 @@ def test_variations_count_each_and_refused_jobs_do_not(client, tester, limits):
 def test_a_replayed_api_submission_is_not_counted_twice(client, tester, limits):
     client.force_login(tester)
     for _ in range(3):
-        response = client.post("/api/v1/jobs/", {**JOB, "seed": 5}, content_type="application/json",
-                               HTTP_IDEMPOTENCY_KEY="k1")  # fmt: skip
+        response = client.post(
+            "/api/v1/jobs/", {**JOB, "seed": 5}, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k1"
+        )
         assert response.status_code in (200, 201)
     assert RenderJob.objects.count() == 1
     assert client.post("/api/v1/jobs/", {**JOB, "seed": 6}, content_type="application/json").status_code == 201
@@ -129,8 +139,10 @@ def test_the_limits_are_settings_with_sane_defaults(settings):
     from core.ratelimits import rate_parse
 
     assert {scope: str(rate_parse(rate)) for scope, rate in settings.BACKLOT_RATE_LIMITS.items()} == {
-        "invitations": "500 per hour", "tokens": "10 per hour", "submissions": "120 per hour",
-    }  # fmt: skip
+        "invitations": "500 per hour",
+        "tokens": "10 per hour",
+        "submissions": "120 per hour",
+    }
 
 
 def test_a_malformed_limit_is_a_clear_error():

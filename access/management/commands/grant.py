@@ -61,17 +61,28 @@ class Command(BaseCommand):
         for option, field, help_text in LIMIT_OPTIONS:
             parser.add_argument(option, dest=field, type=int, metavar="N", default=UNCHANGED, help=help_text)
         parser.add_argument(
-            "--models", dest="model_keys", type=model_keys, default=UNCHANGED, metavar="KEYS",
+            "--models",
+            dest="model_keys",
+            type=model_keys,
+            default=UNCHANGED,
+            metavar="KEYS",
             help=f"Models allowed, comma-separated ({', '.join(hooks.model_keys())}), or 'all' for every model.",
-        )  # fmt: skip
+        )
         parser.add_argument(
-            "--downloads", dest="downloads_allowed", action=argparse.BooleanOptionalAction, default=UNCHANGED,
+            "--downloads",
+            dest="downloads_allowed",
+            action=argparse.BooleanOptionalAction,
+            default=UNCHANGED,
             help="Allow (or with --no-downloads, forbid) downloading clips.",
-        )  # fmt: skip
+        )
         parser.add_argument(
-            "--ends", dest="ends_at", type=ends, default=UNCHANGED, metavar="WHEN",
+            "--ends",
+            dest="ends_at",
+            type=ends,
+            default=UNCHANGED,
+            metavar="WHEN",
             help=f"When the grant ends ({WHEN_HELP}), or 'never'.",
-        )  # fmt: skip
+        )
         parser.add_argument("--reason", default="", metavar="TEXT", help="Why it changed; kept in the audit trail.")
         add_actor_argument(parser)
 

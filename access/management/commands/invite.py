@@ -43,9 +43,12 @@ class Command(BaseCommand):
         parser.add_argument("--role", required=True, choices=Role.values, help="The role they will have.")
         parser.add_argument("--file", metavar="PATH", help="A CSV file or plain list of addresses (a header is fine).")
         parser.add_argument(
-            "--days", type=int, default=INVITATION_DAYS, metavar="N",
+            "--days",
+            type=int,
+            default=INVITATION_DAYS,
+            metavar="N",
             help=f"Days until the links expire (default {INVITATION_DAYS}).",
-        )  # fmt: skip
+        )
         parser.add_argument(
             "--dry-run", action="store_true", help="Say who would be invited and who skipped; save and send nothing."
         )
@@ -81,6 +84,7 @@ class Command(BaseCommand):
         else:
             expires = local(invitations[0].expires_at) if invitations else ""
             self.stdout.write(
-                f"{len(invited)} invited as {role} to {where}" + (f" (links expire {expires})" if expires else "")
+                f"{len(invited)} invited as {role} to {where}"
+                + (f" (links expire {expires})" if expires else "")
                 + f", {len(skipped)} skipped."
-            )  # fmt: skip
+            )

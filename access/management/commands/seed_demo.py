@@ -22,16 +22,26 @@ class Command(BaseCommand):
             name="Demo", description="A demo programme on the smoke model."
         )
         cohort = Cohort.objects.filter(programme=programme, slug="wave-1").first() or cohort_create(
-            programme=programme, name="Wave 1", max_frames=257, max_steps=100, gpu_seconds_per_day=3600,
-            gpu_seconds_total=36000, max_queued_jobs=3,
-        )  # fmt: skip
+            programme=programme,
+            name="Wave 1",
+            max_frames=257,
+            max_steps=100,
+            gpu_seconds_per_day=3600,
+            gpu_seconds_total=36000,
+            max_queued_jobs=3,
+        )
         if not programme.rates.exists():
             for kind, severity, points, amount in [
-                ("bug", "", 10, "15"), ("bug", "critical", 50, "100"), ("finding", "", 20, "40"),
-                ("feedback", "", 1, "2"), ("submission", "", 25, "50"), ("showcase", "", 0, "200"),
-            ]:  # fmt: skip
-                rate_publish(programme=programme, kind=kind, severity=severity, points=points, amount=amount,
-                             currency="USD")  # fmt: skip
+                ("bug", "", 10, "15"),
+                ("bug", "critical", 50, "100"),
+                ("finding", "", 20, "40"),
+                ("feedback", "", 1, "2"),
+                ("submission", "", 25, "50"),
+                ("showcase", "", 0, "200"),
+            ]:
+                rate_publish(
+                    programme=programme, kind=kind, severity=severity, points=points, amount=amount, currency="USD"
+                )
         password_file = settings.VAR_DIR / "demo-password"
         user = get_user_model().objects.filter(email=DEMO_EMAIL).first()
         if user is None:

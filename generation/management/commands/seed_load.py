@@ -46,10 +46,15 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         try:
             report = seed_load(
-                jobs=options["jobs"], testers=options["testers"], heavy_share=options["heavy_share"],
-                batch=options["batch"], seed=options["seed"], password=options["password"], force=options["force"],
+                jobs=options["jobs"],
+                testers=options["testers"],
+                heavy_share=options["heavy_share"],
+                batch=options["batch"],
+                seed=options["seed"],
+                password=options["password"],
+                force=options["force"],
                 log=lambda line: self.stdout.write(line) if options["verbosity"] > 1 else None,
-            )  # fmt: skip
+            )
         except SeedRefused as refused:
             raise CommandError(str(refused)) from None
         self.stdout.write(
