@@ -24,7 +24,6 @@ from access.models import (
 from access.rates import rate_publish
 from access.terms import terms_publish
 from access.tokens import token_revoke
-from core.admin import CheckedAdmin, CheckedModelAdmin
 from core.input_checks import CheckedInput
 
 
@@ -40,7 +39,7 @@ admin.site.login = admin_sign_in
 
 
 @admin.register(User)
-class UserAdmin(CheckedAdmin, BaseUserAdmin):
+class UserAdmin(BaseUserAdmin):
     ordering = ["email"]
     list_display = ["email", "display_name", "is_active", "is_staff", "last_login"]
     search_fields = ["email", "display_name"]
@@ -58,14 +57,14 @@ class UserAdmin(CheckedAdmin, BaseUserAdmin):
 
 
 @admin.register(Programme)
-class ProgrammeAdmin(CheckedModelAdmin):
+class ProgrammeAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
 
 
 @admin.register(Cohort)
-class CohortAdmin(CheckedModelAdmin):
+class CohortAdmin(admin.ModelAdmin):
     list_display = ["name", "programme", "slug", "grant_days", "gpu_seconds_per_day", "gpu_seconds_total"]
     list_filter = ["programme"]
     search_fields = ["name", "slug"]
@@ -73,7 +72,7 @@ class CohortAdmin(CheckedModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(CheckedModelAdmin):
+class MembershipAdmin(admin.ModelAdmin):
     list_display = ["user", "programme", "role", "cohort", "created_at"]
     list_filter = ["role", "programme"]
     search_fields = ["user__email", "user__display_name"]
@@ -82,7 +81,7 @@ class MembershipAdmin(CheckedModelAdmin):
 
 
 @admin.register(Invitation)
-class InvitationAdmin(CheckedModelAdmin):
+class InvitationAdmin(admin.ModelAdmin):
     list_display = ["email", "programme", "role", "cohort", "state", "sent_at", "send_count", "expires_at"]
     list_filter = ["role", "programme"]
     search_fields = ["email"]
@@ -103,7 +102,7 @@ class InvitationAdmin(CheckedModelAdmin):
 
 
 @admin.register(Grant)
-class GrantAdmin(CheckedModelAdmin):
+class GrantAdmin(admin.ModelAdmin):
     list_display = ["user", "programme", "starts_at", "ends_at", "gpu_seconds_per_day", "gpu_seconds_total"]
     list_filter = ["programme"]
     search_fields = ["user__email"]
@@ -113,7 +112,7 @@ class GrantAdmin(CheckedModelAdmin):
 
 
 @admin.register(Suspension)
-class SuspensionAdmin(CheckedModelAdmin):
+class SuspensionAdmin(admin.ModelAdmin):
     list_display = ["__str__", "programme", "scope", "kind", "starts_at", "ends_at", "lifted_at"]
     list_filter = ["scope", "kind", "programme"]
     search_fields = ["user__email", "cohort__name", "reason"]
@@ -122,7 +121,7 @@ class SuspensionAdmin(CheckedModelAdmin):
     list_select_related = ["user", "cohort", "programme"]
 
 
-class ReadOnlyModelAdmin(CheckedModelAdmin):
+class ReadOnlyModelAdmin(admin.ModelAdmin):
     """Look, never touch: nobody adds, changes or deletes these rows here, superusers included. Every
     change goes through the pages and services that audit it, or the rows are append-only."""
 
@@ -149,7 +148,7 @@ class AuditEventAdmin(ReadOnlyModelAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(CheckedModelAdmin):
+class ApiTokenAdmin(admin.ModelAdmin):
     """Tokens are made by their owners; admins can only look and revoke (through the service, audited)."""
 
     list_display = ["name", "user", "hint", "scopes", "state", "expires_at", "last_used_at", "last_used_ip"]
@@ -173,7 +172,7 @@ class ApiTokenAdmin(CheckedModelAdmin):
 
 
 @admin.register(LeakAlert)
-class LeakAlertAdmin(CheckedModelAdmin):
+class LeakAlertAdmin(admin.ModelAdmin):
     """Decide alerts on the review page (/leak-alerts/); here they are read-only records."""
 
     list_display = ["created_at", "kind", "user", "credential", "state", "decided_by"]
@@ -201,7 +200,7 @@ class TermsVersionForm(CheckedInput, forms.ModelForm):
 
 
 @admin.register(TermsVersion)
-class TermsVersionAdmin(CheckedModelAdmin):
+class TermsVersionAdmin(admin.ModelAdmin):
     """Publishing a version goes through the service (numbered, audited); versions are never edited."""
 
     form = TermsVersionForm
@@ -221,7 +220,7 @@ class TermsVersionAdmin(CheckedModelAdmin):
 
 
 @admin.register(ContributionRate)
-class ContributionRateAdmin(CheckedModelAdmin):
+class ContributionRateAdmin(admin.ModelAdmin):
     """Publishing a rate goes through the service (checked, audited); rates are never edited or deleted."""
 
     list_display = ["programme", "kind", "severity", "points", "amount", "currency", "effective_from"]
