@@ -24,6 +24,7 @@ from access.models import (
 from access.rates import rate_publish
 from access.terms import terms_publish
 from access.tokens import token_revoke
+from core.admin import CheckedAdmin, CheckedModelAdmin
 from core.input_checks import CheckedInput
 
 
@@ -39,7 +40,7 @@ admin.site.login = admin_sign_in
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(CheckedAdmin, BaseUserAdmin):
     ordering = ["email"]
     list_display = ["email", "display_name", "is_active", "is_staff", "last_login"]
     search_fields = ["email", "display_name"]
@@ -57,14 +58,14 @@ class UserAdmin(BaseUserAdmin):
 
 
 @admin.register(Programme)
-class ProgrammeAdmin(admin.ModelAdmin):
+class ProgrammeAdmin(CheckedModelAdmin):
     list_display = ["name", "slug", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
 
 
 @admin.register(Cohort)
-class CohortAdmin(admin.ModelAdmin):
+class CohortAdmin(CheckedModelAdmin):
     list_display = ["name", "programme", "slug", "grant_days", "gpu_seconds_per_day", "gpu_seconds_total"]
     list_filter = ["programme"]
     search_fields = ["name", "slug"]
@@ -72,7 +73,7 @@ class CohortAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(CheckedModelAdmin):
     list_display = ["user", "programme", "role", "cohort", "created_at"]
     list_filter = ["role", "programme"]
     search_fields = ["user__email", "user__display_name"]
@@ -81,7 +82,7 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(Invitation)
-class InvitationAdmin(admin.ModelAdmin):
+class InvitationAdmin(CheckedModelAdmin):
     list_display = ["email", "programme", "role", "cohort", "state", "sent_at", "send_count", "expires_at"]
     list_filter = ["role", "programme"]
     search_fields = ["email"]
@@ -102,7 +103,7 @@ class InvitationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Grant)
-class GrantAdmin(admin.ModelAdmin):
+class GrantAdmin(CheckedModelAdmin):
     list_display = ["user", "programme", "starts_at", "ends_at", "gpu_seconds_per_day", "gpu_seconds_total"]
     list_filter = ["programme"]
     search_fields = ["user__email"]
@@ -112,7 +113,7 @@ class GrantAdmin(admin.ModelAdmin):
 
 
 @admin.register(Suspension)
-class SuspensionAdmin(admin.ModelAdmin):
+class SuspensionAdmin(CheckedModelAdmin):
     list_display = ["__str__", "programme", "scope", "kind", "starts_at", "ends_at", "lifted_at"]
     list_filter = ["scope", "kind", "programme"]
     search_fields = ["user__email", "cohort__name", "reason"]
@@ -121,7 +122,7 @@ class SuspensionAdmin(admin.ModelAdmin):
     list_select_related = ["user", "cohort", "programme"]
 
 
-class ReadOnlyModelAdmin(admin.ModelAdmin):
+class ReadOnlyModelAdmin(CheckedModelAdmin):
     """Look, never touch: nobody adds, changes or deletes these rows here, superusers included. Every
     change goes through the pages and services that audit it, or the rows are append-only."""
 
@@ -148,7 +149,7 @@ class AuditEventAdmin(ReadOnlyModelAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(CheckedModelAdmin):
     """Tokens are made by their owners; admins can only look and revoke (through the service, audited)."""
 
     list_display = ["name", "user", "hint", "scopes", "state", "expires_at", "last_used_at", "last_used_ip"]
@@ -172,7 +173,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(LeakAlert)
-class LeakAlertAdmin(admin.ModelAdmin):
+class LeakAlertAdmin(CheckedModelAdmin):
     """Decide alerts on the review page (/leak-alerts/); here they are read-only records."""
 
     list_display = ["created_at", "kind", "user", "credential", "state", "decided_by"]
@@ -200,7 +201,7 @@ class TermsVersionForm(CheckedInput, forms.ModelForm):
 
 
 @admin.register(TermsVersion)
-class TermsVersionAdmin(admin.ModelAdmin):
+class TermsVersionAdmin(CheckedModelAdmin):
     """Publishing a version goes through the service (numbered, audited); versions are never edited."""
 
     form = TermsVersionForm
@@ -220,7 +221,7 @@ class TermsVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(ContributionRate)
-class ContributionRateAdmin(admin.ModelAdmin):
+class ContributionRateAdmin(CheckedModelAdmin):
     """Publishing a rate goes through the service (checked, audited); rates are never edited or deleted."""
 
     list_display = ["programme", "kind", "severity", "points", "amount", "currency", "effective_from"]

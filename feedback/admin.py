@@ -4,11 +4,12 @@ audit them; the ledger is never edited here."""
 from django.contrib import admin
 
 from access.admin import ReadOnlyModelAdmin
+from core.admin import CheckedModelAdmin
 from feedback.models import ClipRating, HarmCategory, LedgerEntry, ModelVersion, Payout, Report, ShowcaseOffer
 
 
 @admin.register(Report)
-class ReportAdmin(admin.ModelAdmin):
+class ReportAdmin(CheckedModelAdmin):
     list_display = ["id", "kind", "title", "severity", "state", "reporter", "programme", "created_at"]
     list_filter = ["kind", "state", "severity", "programme"]
     search_fields = ["title", "reporter__email"]
@@ -29,4 +30,4 @@ class LedgerEntryAdmin(ReadOnlyModelAdmin):
 
 
 for model in (ClipRating, HarmCategory, ModelVersion, Payout, ShowcaseOffer):
-    admin.site.register(model)
+    admin.site.register(model, CheckedModelAdmin)

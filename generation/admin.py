@@ -3,6 +3,7 @@ from django.core.paginator import Paginator
 from django.utils.functional import cached_property
 
 from access.admin import ReadOnlyModelAdmin
+from core.admin import CheckedModelAdmin
 from generation.models import Preset, PromptRefusal, PromptRule, RenderJob, Worker
 from generation.registry import model_choices
 
@@ -32,7 +33,7 @@ class ModelKeyFilter(admin.SimpleListFilter):
 
 
 @admin.register(RenderJob)
-class RenderJobAdmin(admin.ModelAdmin):
+class RenderJobAdmin(CheckedModelAdmin):
     list_display = ["id", "owner", "model_key", "state", "progress_step", "progress_total", "queued_at", "gpu_seconds"]
     list_filter = ["state", ModelKeyFilter, "held", ("deleted_at", admin.EmptyFieldListFilter)]
     paginator = CappedCountPaginator
@@ -50,7 +51,7 @@ class RenderJobAdmin(admin.ModelAdmin):
 
 
 @admin.register(Worker)
-class WorkerAdmin(admin.ModelAdmin):
+class WorkerAdmin(CheckedModelAdmin):
     """Written by the workers themselves; the staff queue page (/staff/queue/) is the place to watch them."""
 
     list_display = ["hostname", "queues", "state", "current_job", "jobs_done", "device", "last_seen"]

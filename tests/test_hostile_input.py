@@ -271,6 +271,32 @@ def test_every_text_and_date_field_of_a_form_carries_its_rule_once_cleaned():
     assert checked > 30
 
 
+def test_every_admin_edit_form_checks_its_text_and_dates(rf, admin_user):
+    """The Django admin builds its forms at run time, so the walk above cannot see them: ask each admin of ours
+    (allauth's and django.contrib.auth's Group admins are theirs)."""
+    from django.contrib import admin
+
+    request = rf.get("/admin/")
+    request.user = admin_user
+    ours = [a for m, a in admin.site._registry.items() if m._meta.app_label in ("access", "generation", "feedback")]
+    unchecked = sorted(type(a).__qualname__ for a in ours if not issubclass(a.get_form(request), CheckedInput))
+    assert len(ours) > 15 and unchecked == []
+
+
+def test_a_direction_override_typed_into_the_admin_is_refused_and_nothing_changes(client, admin_user, programme):
+    admin_user.is_superuser = True
+    admin_user.save()
+    client.force_login(admin_user)
+    url = reverse("admin:access_programme_change", args=[programme.pk])
+    name = programme.name
+
+    response = client.post(url, {"name": "Launch\u202egpj.exe", "slug": programme.slug, "description": ""})
+
+    assert response.status_code == 200 and "errornote" in response.content.decode()
+    programme.refresh_from_db()
+    assert programme.name == name
+
+
 # JSON on every /api/ path
 
 
