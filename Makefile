@@ -19,7 +19,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Clips get Content Credentials signed by a development CA made on first run, unless the environment names
+# a real certificate (docs/guides/operators.md).
+DEV_C2PA := $(abspath $(or $(BACKLOT_VAR_DIR),var))/c2pa
+run: export BACKLOT_C2PA_CERT_CHAIN ?= $(DEV_C2PA)/dev-chain.pem
+run: export BACKLOT_C2PA_KEY ?= $(DEV_C2PA)/dev-signer.key
+run: export BACKLOT_C2PA_TRUST_ANCHORS ?= $(DEV_C2PA)/dev-ca.pem
 run: install
+	$(PY) manage.py credentials_dev_ca --if-missing --dir $(DEV_C2PA)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py smoke_build --if-missing
 	$(PY) manage.py seed_demo
