@@ -22,9 +22,9 @@ install: $(STAMP)
 # Clips get Content Credentials signed by a development CA made on first run, unless the environment names
 # a real certificate (docs/guides/operators.md).
 DEV_C2PA := $(abspath $(or $(BACKLOT_VAR_DIR),var))/c2pa
-run: export BACKLOT_C2PA_CERT_CHAIN ?= $(DEV_C2PA)/dev-chain.pem
-run: export BACKLOT_C2PA_KEY ?= $(DEV_C2PA)/dev-signer.key
-run: export BACKLOT_C2PA_TRUST_ANCHORS ?= $(DEV_C2PA)/dev-ca.pem
+run check: export BACKLOT_C2PA_CERT_CHAIN ?= $(DEV_C2PA)/dev-chain.pem
+run check: export BACKLOT_C2PA_KEY ?= $(DEV_C2PA)/dev-signer.key
+run check: export BACKLOT_C2PA_TRUST_ANCHORS ?= $(DEV_C2PA)/dev-ca.pem
 run: install
 	$(PY) manage.py credentials_dev_ca --if-missing --dir $(DEV_C2PA)
 	$(PY) manage.py migrate --noinput
@@ -82,6 +82,7 @@ docs: install
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
 check: install
+	$(PY) manage.py credentials_dev_ca --if-missing --dir $(DEV_C2PA)
 	$(PY) manage.py check
 	DEBUG=0 SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))') ALLOWED_HOSTS=backlot.example.org \
 	  $(PY) manage.py check --deploy --fail-level WARNING
