@@ -24,6 +24,7 @@ from django.core import checks
 DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 JOB_ASSERTION = "org.backlot.job"
 MIME = "video/mp4"
+C2PA_UUID = bytes.fromhex("d8fec3d61b0e483c92975828877ec481")  # the extended type of the manifest's uuid box
 DEV_FILES = {"anchor": "dev-ca.pem", "chain": "dev-chain.pem", "key": "dev-signer.key"}
 # Offline: no remote manifests, no OCSP. Trust comes only from the SDK's own list and the configured anchors.
 _VERIFY = {"remote_manifest_fetch": False, "ocsp_fetch": False}
@@ -245,12 +246,14 @@ def credentials_read(data: bytes) -> Credentials:
     whether its signer chains to a trusted anchor."""
     import c2pa
 
+    if data[4:8] != b"ftyp":
+        return Credentials("absent")  # Backlot signs MP4s only; c2pa reads no WebM
     context = _reader_context()
     try:
         reader = c2pa.Reader.try_create(MIME, io.BytesIO(data), None, context)
-    except (c2pa.C2paError.NotSupported, c2pa.C2paError.Io):
-        return Credentials("absent")  # not a container c2pa reads; nothing to verify
     except c2pa.C2paError as error:
+        if C2PA_UUID not in data:
+            return Credentials("absent")  # not an MP4 c2pa can parse, and no manifest box in it
         # A manifest box is there but cannot even be parsed: as good as forged.
         return Credentials("tampered", failures=(str(error).split(":", 1)[0] or "unreadable",))
     finally:
@@ -262,14 +265,16 @@ def credentials_read(data: bytes) -> Credentials:
         results = (reader.get_validation_results() or {}).get("activeManifest") or {}
         manifest = reader.get_active_manifest() or {}
     failures = tuple(item["code"] for item in results.get("failure", []))
-    job = next((a.get("data", {}) for a in manifest.get("assertions", []) if a.get("label") == JOB_ASSERTION), {})
+    ours = next((a.get("data") for a in manifest.get("assertions", []) if a.get("label") == JOB_ASSERTION), None)
+    ours = ours if isinstance(ours, dict) else {}
+    model = ours.get("model") if isinstance(ours.get("model"), dict) else {}
     signature = manifest.get("signature_info") or {}
     status = {"Trusted": "valid", "Valid": "untrusted"}.get(state, "tampered")
     return Credentials(
         status=status,
-        job_code=str(job.get("job_code", "")),
-        programme=str(job.get("programme", "")),
-        model=str((job.get("model") or {}).get("key", "")) if isinstance(job.get("model"), dict) else "",
+        job_code=str(ours.get("job_code", "")),
+        programme=str(ours.get("programme", "")),
+        model=str(model.get("key", "")),
         signer=f"{signature.get('common_name', '?')} (issued by {signature.get('issuer', '?')})",
         failures=failures if status == "tampered" else (),
     )

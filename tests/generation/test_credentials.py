@@ -176,8 +176,26 @@ def test_untrusted_credentials_name_no_job(plain, job, admin_user, c2pa_signing,
     assert (result.status, result.job, result.identified_by) == ("no_mark", None, "")
 
 
-def test_an_unsigned_clip_reads_absent(plain):
-    assert credentials_read(plain).status == "absent"
+def webm(count: int = 5) -> bytes:
+    import av
+
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="webm") as container:
+        stream = container.add_stream("libvpx-vp9", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        for frame in moving_scene(count, 64, 64):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode(None))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [None, webm(), b"\x00\x00\x00\x18ftypisom" + bytes(200), b"\x89PNG\r\n\x1a\n" + bytes(100)],
+    ids=["unsigned-mp4", "webm", "broken-mp4", "png"],
+)
+def test_files_without_a_manifest_read_absent_not_tampered(plain, data):
+    assert credentials_read(plain if data is None else data).status == "absent"
 
 
 def test_the_blind_copy_of_a_film_drops_the_manifest(signed):
