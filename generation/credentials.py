@@ -28,6 +28,8 @@ C2PA_UUID = bytes.fromhex("d8fec3d61b0e483c92975828877ec481")  # the extended ty
 DEV_FILES = {"anchor": "dev-ca.pem", "chain": "dev-chain.pem", "key": "dev-signer.key"}
 # Offline: no remote manifests, no OCSP. Trust comes only from the SDK's own list and the configured anchors.
 _VERIFY = {"remote_manifest_fetch": False, "ocsp_fetch": False}
+# No thumbnail: a validator shows the clip itself; a JPEG frame in every manifest would only add bytes.
+_NO_THUMBNAIL = {"thumbnail": {"enabled": False}}
 
 
 class CredentialsError(Exception):
@@ -149,6 +151,8 @@ def credentials_sign(data: bytes, job, *, key: SigningKey | None = None) -> byte
     key = key or signing_key()
     if key is None:
         return data
+    # c2pa verifies what it signed (signature, binding, the certificate's key usages) but not trust here:
+    # a development or private CA is not on its list, and the trace is where trust is judged.
     context = c2pa.Context.from_dict({"verify": {**_VERIFY, "verify_trust": False}, "builder": _NO_THUMBNAIL})
     signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(key.algorithm, key.chain, key.key, key.tsa_url or None))
     signed = io.BytesIO()
@@ -163,9 +167,6 @@ def credentials_sign(data: bytes, job, *, key: SigningKey | None = None) -> byte
     result = signed.getvalue()
     fast_start_check(result)
     return result
-
-
-_NO_THUMBNAIL = {"thumbnail": {"enabled": False}}
 
 
 # --- The MP4's layout -----------------------------------------------------------------------------
