@@ -30,7 +30,7 @@ class Command(BaseCommand):
             result = trace_clip(data, filename=path.name)
         except ValidationError as error:
             raise CommandError(f"{file}: {' '.join(error.messages)}", returncode=2) from None
-        self.stdout.write(f"Provenance: {result.provenance.describe()}")
+        self.stdout.write(f"C2PA:      {result.credentials.status}: {result.credentials.describe()}")
         if not result.found:
             raise CommandError(
                 f"{result.message if result.status == 'unknown_code' else NO_MARK} "
@@ -38,7 +38,7 @@ class Command(BaseCommand):
                 returncode=1,
             )
         job = result.job
-        self.stdout.write(self.style.SUCCESS(f"Mark found: job code {job.job_code}"))
+        self.stdout.write(self.style.SUCCESS(f"Job code {job.job_code}, identified by the {result.identified_by}"))
         self.stdout.write(f"Job:       {job.pk}")
         self.stdout.write(f"Person:    {job.owner.email} ({job.owner.display_name or 'no display name'})")
         self.stdout.write(f"Programme: {job.grant.programme.name}")
