@@ -64,10 +64,13 @@ test: install browser nginx
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet
-	$(PY) -m pytest
+	$(PY) -m ruff format --check .
+	$(PY) -m pytest -m "not e2e" -n $(TEST_WORKERS) $(ARGS)
+	# The real-worker and browser tests one at a time: each starts its own worker, server or browser.
+	$(PY) -m pytest -m e2e -n 0 $(ARGS)
 
 # Everything but the real-worker and browser tests (marked e2e), in TEST_WORKERS processes, on test databases kept
-# between runs (after a new migration: make test-fast ARGS=--create-db). `make test` and CI run all, fresh, in one.
+# between runs (after a new migration: make test-fast ARGS=--create-db). `make test` and CI run all, on fresh ones.
 TEST_WORKERS ?= 2
 test-fast: install
 	$(PY) -m pytest -m "not e2e" --reuse-db -n $(TEST_WORKERS) $(ARGS)

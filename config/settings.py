@@ -134,10 +134,9 @@ CACHES = {
 }
 
 AUTH_USER_MODEL = "access.User"
-AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
-]
+# allauth's backend alone: it is Django's ModelBackend (permissions included) with sign-in by email, and a wrong
+# password costs one hash, an unknown address one dummy hash. Both backends ran two for every failed try.
+AUTHENTICATION_BACKENDS = ["allauth.account.auth_backends.AuthenticationBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},

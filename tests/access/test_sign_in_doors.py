@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, generate_totp_secret, hotp_value
+from django.contrib.auth.hashers import MD5PasswordHasher
 from django.core import mail
 from django.urls import reverse
 
@@ -177,3 +178,26 @@ def test_a_tester_who_removes_their_authenticator_stays_signed_in(client, tester
     assert client.get(reverse("generation:job_list")).status_code == 200
     event = AuditEvent.objects.get(action="access.two_factor_removed", subject=tester)
     assert event.data["sessions_ended"] is False
+
+
+class CountingHasher(MD5PasswordHasher):
+    """MD5 (as the suite uses) that counts the hashes computed: the CPU a failed sign-in costs us."""
+
+    hashes = 0
+
+    def encode(self, password, salt):
+        CountingHasher.hashes += 1
+        return super().encode(password, salt)
+
+
+@pytest.mark.parametrize("email", ["nobody@example.org", "ops@example.org"], ids=["unknown email", "wrong password"])
+def test_a_failed_sign_in_costs_one_password_hash(client, settings, staff_admin, email):
+    settings.PASSWORD_HASHERS = [f"{__name__}.CountingHasher"]
+    staff_admin.set_password("the right one")
+    staff_admin.save()
+    CountingHasher.hashes = 0
+
+    response = client.post(reverse("account_login"), {"login": email, "password": "a wrong guess"})
+
+    assert response.status_code == 200 and "_auth_user_id" not in client.session
+    assert CountingHasher.hashes == 1
