@@ -61,6 +61,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.client_address.ForwardedProtoMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "core.errors.ApiErrorsAsJsonMiddleware",
     "core.errors.BodyLimitMiddleware",

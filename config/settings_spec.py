@@ -554,7 +554,8 @@ SETTINGS = [
         "BEHIND_TLS_PROXY",
         "bool",
         True,
-        "Trust X-Forwarded-Proto from the reverse proxy (nginx example in platform/nginx/).",
+        "Trust X-Forwarded-Proto from the reverse proxy (nginx example in platform/nginx/): only from "
+        "BACKLOT_TRUSTED_PROXIES, or from this host when that is empty; anyone else's is ignored.",
         "security",
     ),
     # The client's address

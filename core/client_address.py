@@ -71,14 +71,20 @@ def _is_trusted(ip: Address, networks: tuple[Network, ...]) -> bool:
     return any(ip.version == network.version and ip in network for network in networks)
 
 
+def _peer(request) -> tuple[Address | None, bool]:
+    """The direct peer's address, and whether it is a proxy we trust."""
+    networks, unix = _trusted(tuple(settings.BACKLOT_TRUSTED_PROXIES))
+    remote = request.META.get("REMOTE_ADDR") or ""
+    peer = _address(remote) if isinstance(remote, str) else None
+    return peer, (_is_trusted(peer, networks) if peer is not None else unix and not remote)
+
+
 def client_ip(request) -> str | None:
     """The client's address as text (IPv4 or compressed IPv6), or None when there is none to be had."""
     if request is None:
         return None
-    networks, unix = _trusted(tuple(settings.BACKLOT_TRUSTED_PROXIES))
-    remote = request.META.get("REMOTE_ADDR") or ""
-    peer = _address(remote) if isinstance(remote, str) else None
-    peer_trusted = _is_trusted(peer, networks) if peer is not None else unix and not remote
+    networks, _ = _trusted(tuple(settings.BACKLOT_TRUSTED_PROXIES))
+    peer, peer_trusted = _peer(request)
     header = request.META.get(_meta_key(settings.BACKLOT_CLIENT_IP_HEADER), "")
     if not peer_trusted:
         if header and not networks and peer is not None and peer.is_loopback:
@@ -111,3 +117,19 @@ def _warn_untrusted_proxy(peer: Address) -> None:
 
 def _meta_key(header: str) -> str:
     return "HTTP_" + header.strip().upper().replace("-", "_")
+
+
+class ForwardedProtoMiddleware:
+    """Django's SECURE_PROXY_SSL_HEADER believes X-Forwarded-Proto from anyone: a client straight at gunicorn
+    could claim HTTPS. The header is dropped unless the peer is a trusted proxy (BACKLOT_TRUSTED_PROXIES, or this
+    host when none is listed, as gunicorn's own default), before anything asks request.is_secure()."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "HTTP_X_FORWARDED_PROTO" in request.META:
+            peer, trusted = _peer(request)
+            if not (trusted or (not settings.BACKLOT_TRUSTED_PROXIES and peer is not None and peer.is_loopback)):
+                del request.META["HTTP_X_FORWARDED_PROTO"]
+        return self.get_response(request)

@@ -14,7 +14,7 @@ from access.adapters import AccountAdapter
 from access.api_auth import PersonRateThrottle
 from access.models import AuditEvent, LeakAlert
 from access.tokens import token_create
-from core.client_address import client_ip, trusted_proxies_parse
+from core.client_address import ForwardedProtoMiddleware, client_ip, trusted_proxies_parse
 
 NGINX = ["127.0.0.1", "::1"]
 LOAD_BALANCERS = "10.0.0.0/8"
@@ -226,3 +226,35 @@ def test_behind_a_proxy_sign_in_attempts_are_limited_per_client_not_for_the_whol
     settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "login": "3/m/ip"}
     assert [_sign_in(tester.email, password, f"198.51.{n}.1").status_code for n in range(4)] == [302] * 4
     assert [_sign_in(tester.email, password, "203.0.113.77").status_code for _ in range(4)] == [302] * 3 + [429]
+
+
+@pytest.mark.parametrize(
+    ("trusted", "peer", "secure"),
+    [
+        ((), "127.0.0.1", True),  # nginx on this host, no list: believed, as gunicorn believes it by default
+        ((), "::1", True),
+        ((), "203.0.113.7", False),  # a client straight at gunicorn claiming HTTPS
+        (NGINX, "203.0.113.7", False),
+        ((LOAD_BALANCERS,), "10.1.2.3", True),
+        ((LOAD_BALANCERS,), "127.0.0.1", False),  # a list names exactly who is believed
+    ],
+)
+def test_x_forwarded_proto_is_believed_only_from_a_trusted_proxy(settings, trusted, peer, secure):
+    settings.BACKLOT_TRUSTED_PROXIES = list(trusted)
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    request = RequestFactory().get("/", REMOTE_ADDR=peer, HTTP_X_FORWARDED_PROTO="https")
+
+    seen = ForwardedProtoMiddleware(lambda request: request.is_secure())(request)
+
+    assert seen is secure
+
+
+def test_a_spoofed_https_claim_straight_at_the_app_is_still_redirected(settings, client):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.SECURE_SSL_REDIRECT = True
+
+    spoofed = client.get("/accounts/login/", REMOTE_ADDR="203.0.113.7", HTTP_X_FORWARDED_PROTO="https")
+    proxied = client.get("/accounts/login/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_PROTO="https")
+
+    assert spoofed.status_code == 301 and spoofed["Location"].startswith("https://")
+    assert proxied.status_code == 200
