@@ -1,5 +1,4 @@
 from django import forms
-from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from core.input_checks import CheckedInput
@@ -181,18 +180,8 @@ class TraceForm(CheckedInput, forms.Form):
     )
 
     def clean_clip(self):
-        """The uploads, each checked by its first bytes (whatever its name or declared type says); the
-        decoding itself happens when each is traced."""
         uploads = self.cleaned_data["clip"]
-        trace.uploads_check([(upload.name, upload.size) for upload in uploads])
-        for upload in uploads:
-            upload.seek(0)
-            head = upload.read(12)
-            upload.seek(0)
-            if not head:
-                raise ValidationError(f"{upload.name} is empty.")
-            if trace.clip_kind(head) is None:
-                raise ValidationError(f"{upload.name} is not an MP4, MOV or WebM video.")
+        trace.uploads_check(uploads)
         return uploads
 
 

@@ -100,24 +100,36 @@ def mean_luma(data: bytes) -> tuple[np.ndarray, int]:
     return (total / count).astype(np.float32), count
 
 
-def uploads_check(sizes: list[tuple[str, int]]) -> None:
-    """Raise ValidationError unless files of these (name, size) may be traced in one request."""
-    if not sizes:
+def uploads_check(uploads) -> None:
+    """Raise ValidationError unless these uploaded files (Django's, with a name, a size and a position) may be
+    traced in one request: how many, how large (code "too_large"), and each a video container by its first
+    bytes, whatever its name or declared type says. Decoding is left to each trace."""
+    if not uploads:
         raise ValidationError("Choose at least one clip to trace.")
-    if len(sizes) > MAX_FILES:
-        raise ValidationError(f"At most {MAX_FILES} clips can be traced at once; {len(sizes)} were sent.")
-    for name, size in sizes:
-        if size > MAX_BYTES:
+    if len(uploads) > MAX_FILES:
+        raise ValidationError(f"At most {MAX_FILES} clips can be traced at once; {len(uploads)} were sent.")
+    for upload in uploads:
+        if upload.size > MAX_BYTES:
             raise ValidationError(
-                f"{name} is {size / 2**20:.0f} MB; clips up to {MAX_BYTES // 2**20} MB can be traced. "
-                "Cut a short excerpt."
+                f"{upload.name} is {upload.size / 2**20:.0f} MB; clips up to {MAX_BYTES // 2**20} MB can be traced. "
+                "Cut a short excerpt.",
+                code="too_large",
             )
-    total = sum(size for _, size in sizes)
+    total = sum(upload.size for upload in uploads)
     if total > MAX_TOTAL_BYTES:
         raise ValidationError(
             f"These clips add up to {total / 2**20:.0f} MB; at most {MAX_TOTAL_BYTES // 2**20} MB can be traced "
-            "at once. Send fewer or shorter clips."
+            "at once. Send fewer or shorter clips.",
+            code="too_large",
         )
+    for upload in uploads:
+        upload.seek(0)
+        head = upload.read(12)
+        upload.seek(0)
+        if not head:
+            raise ValidationError(f"{upload.name} is empty.")
+        if clip_kind(head) is None:
+            raise ValidationError(f"{upload.name} is not an MP4, MOV or WebM video.")
 
 
 def trace_programme(actor):
@@ -166,9 +178,7 @@ def traces_run(
             yield TraceOutcome(filename, result)
 
 
-def trace_clip(
-    data: bytes, *, actor=None, ip: str | None = None, filename: str = "", programme=None
-) -> TraceResult:
+def trace_clip(data: bytes, *, actor=None, ip: str | None = None, filename: str = "", programme=None) -> TraceResult:
     """Read the invisible mark of an uploaded clip and find the job it names. Raises ValidationError
     for a file that is not a readable video. Every trace is recorded in the audit trail, under the job's
     programme, or ``programme`` (the tracer's, see trace_programme) when the clip names no job here."""
