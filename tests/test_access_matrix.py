@@ -272,6 +272,7 @@ MATRIX = [
     page("competition:call",                              "in    404   ok    ok    404   404   ok    404   404   403", "POST", call_id="call"),
     page("competition:call",                              "in    404   ok    ok    ok    404   ok    404   404   403", call_id="published_call"),
     page("competition:call",                              "in    404   404   404   404   404   ok    404   404   403", call_id="draft_call"),
+    page("competition:entry_status",                      "in    404   ok    ok    404   404   404   404   404   403", call_id="call"),
     page("competition:appeal",                            "in    404   ok    404   404   404   404   404   404   403", "POST", call_id="published_call"),
     page("competition:appeal",                            "in    404   ok    ok    404   404   404   404   404   403", "POST", call_id="call"),
     # Results are public once published, and nowhere before.

@@ -15,7 +15,7 @@ from generation import render, watermark
 from generation.encoding import encode_mp4, read_metadata
 from generation.models import RenderJob
 from generation.provenance import TAG
-from tests.competition.conftest import film, succeeded_job
+from tests.competition.conftest import film, processed, succeeded_job
 from tests.factories import RenderJobFactory
 from tests.generation.clips import decode, moving_scene
 from tests.generation.conftest import SMOKE_RENDER
@@ -62,43 +62,45 @@ def test_both_clips_of_a_film_cut_from_two_renders_are_found(two_clips, call, te
         jobs=f"{first.job_code}, {second.job_code} {unlisted.job_code}",
         film=data,
     )
+    assert submission.processing == Submission.Processing.WAITING and submission.marks_found == []
+    submission = processed(submission)
+    assert submission.processing == Submission.Processing.READY and submission.processing_percent == 100
     matched = dict(submission.listed_jobs.values_list("job_id", "matched"))
     assert matched == {first.pk: True, second.pk: True, unlisted.pk: False}
     assert set(submission.marks_found) == {first.mark_code, second.mark_code} and submission.unknown_marks == []
 
 
-def test_a_film_with_an_unlisted_clip_of_ones_own_is_refused(two_clips, call, tester):
+def save(call, person, jobs, data=None):
+    return entries.submission_save(call=call, entrant=person, title="T", logline="l", credits="c", jobs=jobs, film=data)
+
+
+def test_a_film_with_an_unlisted_clip_of_ones_own_needs_the_list_changed(two_clips, call, tester):
     (first, first_mp4), (second, second_mp4) = two_clips
+    submission = processed(save(call, tester, first.job_code, cut(first_mp4, second_mp4)))
+
+    assert submission.processing == Submission.Processing.PROBLEM
+    assert f"contains your job {second.job_code}: add it" in submission.processing_problem
+    assert not submission.listed_jobs.filter(matched=True).exists()
+
     with pytest.raises(ValidationError, match=f"contains your job {second.job_code}: add it"):
-        entries.submission_save(
-            call=call,
-            entrant=tester,
-            title="T",
-            logline="l",
-            credits="c",
-            jobs=first.job_code,
-            film=cut(first_mp4, second_mp4),
-        )
-    assert not Submission.objects.exists()
+        save(call, tester, f"{first.job_code} {unlisted_code(tester)}")  # still not listed: refused at once
+    submission = save(call, tester, f"{first.job_code} {second.job_code}")  # the film stays; no new reading
+    assert (submission.processing, submission.processing_problem) == (Submission.Processing.READY, "")
+    assert set(submission.listed_jobs.values_list("matched", flat=True)) == {True}
+
+
+def unlisted_code(person):
+    return succeeded_job(person).job_code
 
 
 def test_a_film_with_someone_elses_clip_is_refused(smoke_model, call, tester, tester2):
     mine, mine_mp4 = rendered(tester, 11)
     theirs, theirs_mp4 = rendered(tester2, 12)
-    with pytest.raises(ValidationError, match=f"marked {theirs.job_code}, which is not yours"):
-        entries.submission_save(
-            call=call,
-            entrant=tester,
-            title="T",
-            logline="l",
-            credits="c",
-            jobs=mine.job_code,
-            film=cut(mine_mp4, theirs_mp4),
-        )
+    submission = processed(save(call, tester, mine.job_code, cut(mine_mp4, theirs_mp4)))
+    assert submission.processing == Submission.Processing.PROBLEM
+    assert f"marked {theirs.job_code}, which is not yours" in submission.processing_problem
     with pytest.raises(ValidationError, match=f"{theirs.job_code} is not one of your jobs"):
-        entries.submission_save(
-            call=call, entrant=tester, title="T", logline="l", credits="c", jobs=theirs.job_code, film=theirs_mp4
-        )
+        save(call, tester, theirs.job_code, theirs_mp4)
 
 
 def test_the_blind_copy_has_no_metadata_and_the_same_pictures(tester):
