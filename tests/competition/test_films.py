@@ -17,7 +17,7 @@ from generation.models import RenderJob
 from generation.provenance import TAG
 from tests.competition.conftest import film, processed, succeeded_job
 from tests.factories import RenderJobFactory
-from tests.generation.clips import decode, moving_scene
+from tests.generation.clips import decode, half_size, moving_scene
 from tests.generation.conftest import SMOKE_RENDER
 
 pytestmark = pytest.mark.django_db
@@ -144,7 +144,7 @@ def _mpeg4() -> bytes:
     [
         (lambda: b"", {}, "The file is empty"),
         (lambda: b"\x1a\x45\xdf\xa3" + bytes(100), {}, "not an MP4"),
-        (lambda: b"\x00\x00\x00\x18ftypisom" + bytes(200), {}, "could not be decoded"),
+        (lambda: b"\x00\x00\x00\x18ftypisom" + bytes(200), {}, "could not be (read|decoded)"),
         (_mpeg4, {}, "encoded as mpeg4; films must be H.264"),
         (lambda: film(3), {"max_seconds": 2}, "up to 2 s; this one lasts 3.0 s"),
         (lambda: film(0.5), {}, "at least 1 s"),
@@ -156,8 +156,9 @@ def test_bad_films_are_refused_with_a_clear_error(make, limits, message, call, t
     data = make()
     if limits.get("max_bytes"):
         data = data + bytes(2**20 // 4)  # padding past the limit
-    with pytest.raises(ValidationError, match=message):
-        films.film_read(data, **(LIMITS | limits))
+    for check in (films.film_probe, films.film_read):  # the upload request's checks, and the worker's
+        with pytest.raises(ValidationError, match=message):
+            check(data, **(LIMITS | limits))
 
 
 def test_a_long_film_is_read_in_at_most_max_windows_spread_over_it(monkeypatch):
@@ -167,3 +168,105 @@ def test_a_long_film_is_read_in_at_most_max_windows_spread_over_it(monkeypatch):
     info = films.film_read(encode_mp4(frames, fps=24), **LIMITS)
     assert info.frames == 240 and info.windows_read == 5
     assert info.marks == [code], "the last window is always among those read"
+
+
+# --- Reading films in the films worker -------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    reason="The v1 reader finds one of the two clips after this chain; remove this mark once the v2 mark is merged.",
+    strict=False,
+)
+def test_a_film_cut_from_clips_that_went_through_an_attack_chain_still_finds_them(two_clips, call, tester):
+    """Each clip leaked and came back (half size, re-encoded at CRF 30) before it was cut into the film."""
+    (first, first_mp4), (second, second_mp4) = two_clips
+    data = cut(half_size(first_mp4, crf=30), half_size(second_mp4, crf=30))
+
+    submission = processed(save(call, tester, f"{first.job_code} {second.job_code}", data))
+
+    assert set(submission.marks_found) == {first.mark_code, second.mark_code}
+    assert submission.processing == Submission.Processing.READY
+
+
+def test_the_upload_request_checks_only_the_header_and_the_worker_finds_the_damage(call, tester):
+    data = film(2)
+    start = data.find(b"mdat") + 4
+    damaged = data[:start] + bytes(len(data) - start)  # the header is intact, every frame is gone
+
+    submission = save(call, tester, succeeded_job(tester).job_code, damaged)
+    assert (submission.processing, submission.processing_percent) == (Submission.Processing.WAITING, 0)
+    assert submission.file_bytes == len(damaged) and not submission.blind_file
+
+    submission = processed(submission)
+    assert submission.processing == Submission.Processing.FAILED
+    assert "could not be decoded" in submission.processing_problem and not submission.blind_file
+
+
+def test_the_task_delivered_twice_or_for_a_replaced_film_changes_nothing(call, tester):
+    job = succeeded_job(tester)
+    submission = processed(save(call, tester, job.job_code, film(2)))
+    assert submission.processing == Submission.Processing.READY and submission.blind_file
+    first_blind, updated = submission.blind_file.name, submission.updated_at
+
+    assert entries.film_process(submission_id=submission.pk, file_name=submission.file.name) is None
+    submission.refresh_from_db()
+    assert (submission.blind_file.name, submission.updated_at) == (first_blind, updated)
+
+    old_name = submission.file.name
+    submission = save(call, tester, job.job_code, film(3, seed=1))
+    assert entries.film_process(submission_id=submission.pk, file_name=old_name) is None
+    submission.refresh_from_db()
+    assert submission.processing == Submission.Processing.WAITING, "the new film waits for its own task"
+    assert processed(submission).duration_seconds == pytest.approx(3.0, abs=0.05)
+
+
+def test_reading_reports_its_progress(call, tester):
+    shares = []
+    films.film_read(film(5), progress=shares.append, **LIMITS)
+    assert shares == [pytest.approx(48 / 120), pytest.approx(96 / 120)]
+
+    submission = save(call, tester, succeeded_job(tester).job_code, film(5))
+    seen = []
+    saver = entries._progress_saver(submission.pk)
+    for share in (0.1, 0.12, 0.5, 1.0):
+        saver(share)
+        seen.append(Submission.objects.get(pk=submission.pk).processing_percent)
+    assert seen == [9, 9, 45, 90], "saved every 5 points at most; 100 only once the outcome is saved"
+
+
+def test_the_film_task_goes_to_the_films_queue_announced_once_the_entry_commits(
+    call, tester, django_capture_on_commit_callbacks
+):
+    from config.celery import FILM_QUEUE, app
+
+    assert app.amqp.router.route({}, entries.FILM_TASK)["queue"].name == FILM_QUEUE
+    with django_capture_on_commit_callbacks() as callbacks:
+        save(call, tester, succeeded_job(tester).job_code, film(2))
+    with django_capture_on_commit_callbacks() as edits:
+        save(call, tester, succeeded_job(tester).job_code)  # no new film: nothing to read
+    assert len(callbacks) == 2 and len(edits) == 1, "old files deleted, and (for a new film) the task announced"
+
+
+def test_the_entry_page_shows_progress_then_the_outcome(client, call, tester, two_clips):
+    (first, first_mp4), (second, second_mp4) = two_clips
+    submission = save(call, tester, f"{first.job_code} {second.job_code}", cut(first_mp4))
+    client.force_login(tester)
+    status_url = f"/competition/{call.pk}/entry-status/"
+
+    page = client.get(call.get_absolute_url()).content.decode()
+    assert "Waiting to be read" in page and f'hx-get="{status_url}"' in page and 'id="entry-progress"' in page
+
+    processed(submission)
+    fragment = client.get(status_url).content.decode()
+    assert "Ready" in fragment and "hx-get" not in fragment, "polling stops with the outcome"
+    assert "marks of 1 of your listed clips found" in fragment
+    assert f'Job {first.job_code}: <span class="ok">its mark was found' in fragment
+    assert f'Job {second.job_code}: <span class="muted">listed; its mark was not found' in fragment
+
+
+def test_the_entry_page_says_what_to_change_when_the_film_has_a_problem(client, call, tester, two_clips):
+    (first, first_mp4), (second, second_mp4) = two_clips
+    processed(save(call, tester, first.job_code, cut(first_mp4, second_mp4)))
+    client.force_login(tester)
+    fragment = client.get(f"/competition/{call.pk}/entry-status/").content.decode()
+    assert "Needs a change" in fragment and f"contains your job {second.job_code}: add it" in fragment
