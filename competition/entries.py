@@ -180,6 +180,9 @@ def film_process(*, submission_id: int, file_name: str) -> Submission | None:
     try:
         with submission.file.open("rb") as stored:
             data = stored.read()
+    except FileNotFoundError:
+        return None  # replaced by another upload (its own task reads it) and deleted since
+    try:
         info = films.film_read(
             data,
             max_seconds=call.max_duration_seconds,

@@ -270,3 +270,25 @@ def test_the_entry_page_says_what_to_change_when_the_film_has_a_problem(client, 
     client.force_login(tester)
     fragment = client.get(f"/competition/{call.pk}/entry-status/").content.decode()
     assert "Needs a change" in fragment and f"contains your job {second.job_code}: add it" in fragment
+
+
+def test_only_entries_whose_film_is_ready_are_reviewed_and_credited(
+    call, tester, tester2, reviewer, admin_user, programme
+):
+    from access.rates import rate_publish
+    from competition import reviews
+    from competition.models import ReviewAssignment
+    from feedback.models import LedgerEntry
+    from tests.competition.conftest import close
+
+    rate_publish(programme=programme, kind="submission", points=5, amount="20", currency="USD", actor=admin_user)
+    ready = processed(save(call, tester, succeeded_job(tester).job_code, film(2)))
+    waiting = save(call, tester2, succeeded_job(tester2).job_code, film(2, seed=3))
+    close(call)
+
+    reviews.assignment_run(call=call, actor=admin_user)
+
+    assert set(ReviewAssignment.objects.values_list("submission", flat=True)) == {ready.pk}
+    credited = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.SUBMISSION)
+    assert list(credited.values_list("source_id", "person")) == [(str(ready.pk), tester.pk)]
+    assert waiting.processing == Submission.Processing.WAITING
