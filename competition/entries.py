@@ -5,8 +5,11 @@ no effect, at publication)."""
 
 from __future__ import annotations
 
+import logging
 import re
+from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -24,6 +27,7 @@ from feedback.models import LedgerEntry
 from generation.models import CODE_ALPHABET, RenderJob, job_code
 
 FILM_TASK = "competition.film_process"
+log = logging.getLogger(__name__)
 _CODE = re.compile(rf"[{CODE_ALPHABET}]{{7}}")
 
 
@@ -146,10 +150,39 @@ def submission_save(
 
 def film_announce(submission_id: int, file_name: str) -> None:
     """Queue the reading of a stored film. The task is sent by name (routed to the films queue in
-    config/celery.py), so this module never imports the task that calls it."""
+    config/celery.py), so this module never imports the task that calls it. A broker that cannot be
+    reached does not fail the upload, which is saved: films_reannounce_waiting sends the message later."""
     from celery import current_app
 
-    current_app.send_task(FILM_TASK, args=[submission_id, file_name])
+    try:
+        current_app.send_task(FILM_TASK, args=[submission_id, file_name])
+    except Exception:
+        log.exception("competition.film_announce_failed submission=%s", submission_id)
+
+
+def films_reannounce_waiting() -> int:
+    """Films still waiting to be read whose message the broker no longer holds (never sent, or lost with
+    a broker restarted without persistence) are announced again: those waiting longer than
+    BACKLOT_REANNOUNCE_SECONDS, less the messages still in the films queue. A message too many finds the
+    film claimed and does nothing. Returns how many were announced (the sweeper runs it every minute)."""
+    from celery import current_app
+
+    from generation.broker import messages_waiting
+
+    waited_before = timezone.now() - timedelta(seconds=settings.BACKLOT_REANNOUNCE_SECONDS)
+    waiting = Submission.objects.filter(processing=Submission.Processing.WAITING)
+    overdue = waiting.filter(updated_at__lt=waited_before).order_by("updated_at", "pk")
+    if not overdue.exists():
+        return 0
+    in_broker = messages_waiting(current_app.amqp.router.route({}, FILM_TASK)["queue"].name)
+    if in_broker is None:
+        return 0
+    missing = max(0, min(overdue.count(), waiting.count() - in_broker))
+    for submission_id, file_name in overdue.values_list("pk", "file")[:missing]:
+        film_announce(submission_id, file_name)
+    if missing:
+        log.warning("competition.films_reannounced count=%d", missing)
+    return missing
 
 
 def _progress_saver(submission_id: int):

@@ -26,5 +26,6 @@ def declare_model_queues(sender, **kwargs):
     sender.conf.task_default_queue = next(iter(MODELS.values())).queue
     sender.conf.task_routes = {
         "generation.requeue_stale": {"queue": SWEEP_QUEUE},
+        "competition.films_reannounce": {"queue": SWEEP_QUEUE},
         "competition.film_process": {"queue": FILM_QUEUE},
     }

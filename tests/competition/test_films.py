@@ -2,6 +2,7 @@
 (the clips an entry uses), and the blind copy with every piece of metadata stripped."""
 
 import io
+from datetime import timedelta
 
 import av
 import numpy as np
@@ -240,6 +241,7 @@ def test_the_film_task_goes_to_the_films_queue_announced_once_the_entry_commits(
     from config.celery import FILM_QUEUE, app
 
     assert app.amqp.router.route({}, entries.FILM_TASK)["queue"].name == FILM_QUEUE
+    assert app.amqp.router.route({}, "competition.films_reannounce")["queue"].name == "sweeps"
     with django_capture_on_commit_callbacks() as callbacks:
         save(call, tester, succeeded_job(tester).job_code, film(2))
     with django_capture_on_commit_callbacks() as edits:
@@ -292,3 +294,28 @@ def test_only_entries_whose_film_is_ready_are_reviewed_and_credited(
     credited = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.SUBMISSION)
     assert list(credited.values_list("source_id", "person")) == [(str(ready.pk), tester.pk)]
     assert waiting.processing == Submission.Processing.WAITING
+
+
+def test_a_film_whose_message_was_lost_is_announced_again_once(call, tester, settings):
+    from celery import current_app
+    from django.utils import timezone
+
+    settings.BACKLOT_REANNOUNCE_SECONDS = 60
+    with current_app.connection_for_write() as connection:
+        queue = connection.SimpleQueue("films")
+        queue.clear()
+        try:
+            # Inside the test's transaction the upload's on-commit message is never sent: as if it was lost.
+            submission = save(call, tester, succeeded_job(tester).job_code, film(2))
+            assert entries.films_reannounce_waiting() == 0, "not overdue yet"
+            Submission.objects.filter(pk=submission.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
+
+            assert entries.films_reannounce_waiting() == 1
+            assert entries.films_reannounce_waiting() == 0, "the broker holds its message now"
+            message = queue.get(timeout=5)
+            assert message.headers["task"] == entries.FILM_TASK
+            assert message.payload[0] == [submission.pk, submission.file.name]
+            message.ack()
+        finally:
+            queue.clear()
+            queue.close()
