@@ -19,7 +19,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Clips get Content Credentials signed by a development CA made on first use, unless the environment names
+# a real certificate (docs/operators/content-credentials.md).
+DEV_C2PA := $(abspath $(or $(BACKLOT_VAR_DIR),var))/c2pa
+run web worker check: export BACKLOT_C2PA_CERT_CHAIN ?= $(DEV_C2PA)/dev-chain.pem
+run web worker check: export BACKLOT_C2PA_KEY ?= $(DEV_C2PA)/dev-signer.key
+run web worker check: export BACKLOT_C2PA_TRUST_ANCHORS ?= $(DEV_C2PA)/dev-ca.pem
 run: install
+	$(PY) manage.py credentials_dev_ca --if-missing --dir $(DEV_C2PA)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py smoke_build --if-missing
 	$(PY) manage.py seed_demo
@@ -31,9 +38,11 @@ run: install
 	  wait
 
 web: install
+	$(PY) manage.py credentials_dev_ca --if-missing --dir $(DEV_C2PA)
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 worker: install
+	$(PY) manage.py credentials_dev_ca --if-missing --dir $(DEV_C2PA)
 	$(VENV)/bin/celery -A config worker --concurrency 1 --prefetch-multiplier 1 --loglevel INFO
 
 # Browser tests drive Debian's Chromium; install it when missing and we are allowed to.
@@ -75,6 +84,7 @@ docs: install
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
 check: install
+	$(PY) manage.py credentials_dev_ca --if-missing --dir $(DEV_C2PA)
 	$(PY) manage.py check
 	DEBUG=0 SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))') ALLOWED_HOSTS=backlot.example.org \
 	  $(PY) manage.py check --deploy --fail-level WARNING

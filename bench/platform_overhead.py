@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _setup import ROOT, django_setup, tester  # noqa: E402
+from _setup import ROOT, django_setup, tester, worker_command  # noqa: E402
 
 CASE = {"num_frames": 121, "width": 768, "height": 512, "num_steps": 8, "guidance_scale": 3.0, "seed": 11}
 PROMPT = "a golden horse running through snow"
@@ -120,22 +120,7 @@ def _worker(**env):
     log_path = Path(settings.VAR_DIR) / "worker.log"
     with open(log_path, "w") as log:
         worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "--concurrency",
-                "1",
-                "--prefetch-multiplier",
-                "1",
-                "--without-gossip",
-                "--without-mingle",
-                "--loglevel",
-                "WARNING",
-            ],
+            worker_command(loglevel="WARNING"),
             cwd=ROOT,
             env={**os.environ, **env},
             stdout=log,

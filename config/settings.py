@@ -398,6 +398,12 @@ BACKLOT_VIDEO_PRESET = env("BACKLOT_VIDEO_PRESET")
 BACKLOT_WATERMARK_OPACITY = env("BACKLOT_WATERMARK_OPACITY")
 if not 0.0 <= BACKLOT_WATERMARK_OPACITY <= 1.0:
     raise ImproperlyConfigured("BACKLOT_WATERMARK_OPACITY must be from 0 to 1.")
+# Content Credentials: the signing chain and key (checked by generation.credentials_check), the extra
+# trust anchors the trace validates against, and an optional timestamp authority.
+BACKLOT_C2PA_CERT_CHAIN = env("BACKLOT_C2PA_CERT_CHAIN")
+BACKLOT_C2PA_KEY = env("BACKLOT_C2PA_KEY")
+BACKLOT_C2PA_TRUST_ANCHORS = env("BACKLOT_C2PA_TRUST_ANCHORS")
+BACKLOT_C2PA_TSA_URL = env("BACKLOT_C2PA_TSA_URL")
 # Media links are signed and expire after this many seconds; each request re-checks the owner's access.
 BACKLOT_MEDIA_LINK_SECONDS = env("BACKLOT_MEDIA_LINK_SECONDS")
 BACKLOT_PROGRESS_POLL_SECONDS = env("BACKLOT_PROGRESS_POLL_SECONDS")

@@ -419,6 +419,41 @@ SETTINGS = [
         "leaks",
         example="10",
     ),
+    Setting(
+        "BACKLOT_C2PA_CERT_CHAIN",
+        "str",
+        "",
+        "PEM file with the C2PA signing certificate first, then its intermediates (not the root). With "
+        "BACKLOT_C2PA_KEY, every clip gets signed Content Credentials; empty: clips go unsigned and "
+        "`manage.py check` warns. `make run` points it at a development CA (manage.py credentials_dev_ca).",
+        "leaks",
+        example="/etc/backlot/c2pa/chain.pem",
+    ),
+    Setting(
+        "BACKLOT_C2PA_KEY",
+        "str",
+        "",
+        "PEM file with the signing certificate's private key, unencrypted; refused when group or others may "
+        "read it (chmod 600, owned by the user the workers run as).",
+        "leaks",
+        example="/etc/backlot/c2pa/signer.key",
+    ),
+    Setting(
+        "BACKLOT_C2PA_TRUST_ANCHORS",
+        "str",
+        "",
+        "PEM file of root certificates trusted, beside the C2PA SDK's own list, when the trace reads a "
+        "clip's Content Credentials: a clip signed under one reads as valid, any other intact one as untrusted.",
+        "leaks",
+    ),
+    Setting(
+        "BACKLOT_C2PA_TSA_URL",
+        "str",
+        "",
+        "RFC 3161 timestamp authority the signature is countersigned by (a network call per clip); "
+        "empty signs offline, without a trusted time.",
+        "leaks",
+    ),
     # Storage
     Setting(
         "MEDIA_STORAGE",

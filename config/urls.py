@@ -37,30 +37,18 @@ def healthz(request):
     return JsonResponse({"status": "ok"})
 
 
-def api_aware(page, status: int, detail: str):
-    """Django's error page, or for an API path the JSON error body the API documents."""
-
-    def view(request, *args, **kwargs):
-        if request.path.startswith("/api/"):
-            return JsonResponse({"detail": detail}, status=status)
-        return page(request, *args, **kwargs)
-
-    return view
-
-
-_bad_request = api_aware(defaults.bad_request, 400, "Bad request.")
-
-
+# Django's own error pages; on an /api/ path core.errors.ApiErrorsAsJsonMiddleware answers them as the API's
+# JSON error body instead, in every mode.
 def handler400(request, exception=None):
     """A body over the size limit, found while a middleware read the form, is a 413 that says the limit."""
     if isinstance(exception, RequestDataTooBig):
         return too_large(request)
-    return _bad_request(request, exception)
+    return defaults.bad_request(request, exception)
 
 
-handler403 = api_aware(defaults.permission_denied, 403, "You do not have permission to perform this action.")
-handler404 = api_aware(defaults.page_not_found, 404, "Not found.")
-handler500 = api_aware(defaults.server_error, 500, "Server error.")
+handler403 = defaults.permission_denied
+handler404 = defaults.page_not_found
+handler500 = defaults.server_error
 
 
 # Swagger UI and Redoc come from our own static files (drf-spectacular-sidecar), so they work offline and under

@@ -1,7 +1,6 @@
 """Errors that Django answers before any view of ours runs, answered clearly: a body over the size limit is a
-413 that says the limit, and every error on an /api/ path is JSON ({"detail": ...}) whatever the mode. With
-DEBUG on, Django answers an unmatched URL, a crash or a refused body with its HTML debug pages, which
-handler404/handler500 (config/urls.py) never see."""
+413 that says the limit, and every error on an /api/ path is JSON ({"detail": ...}) whatever the mode: Django's
+error pages (config/urls.py's handlers, or with DEBUG on its debug pages) are replaced here, in one place."""
 
 from __future__ import annotations
 

@@ -6,8 +6,9 @@ class GenerationConfig(AppConfig):
     verbose_name = "Generation"
 
     def ready(self):
-        # The worker-state receivers, what generation answers and does for access, its export sections.
-        from generation import exports, receivers, signals  # noqa: F401
+        # The worker-state receivers, what generation answers and does for access, its export sections,
+        # the system check of the C2PA signing key.
+        from generation import credentials, exports, receivers, signals  # noqa: F401
 
         _api_errors_register()
 

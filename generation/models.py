@@ -28,7 +28,23 @@ def job_code(mark_code: int) -> str:
     return "".join(CODE_ALPHABET[(mark_code >> shift) & 31] for shift in range(30, -1, -5))
 
 
-class RenderJob(models.Model):
+class RenderSettingsFields(models.Model):
+    """The render settings a job was made with and a preset keeps (generation.render_settings names them);
+    the seed is each model's own: a job always has one, a preset only when it was chosen."""
+
+    model_key = models.CharField(max_length=64)
+    num_frames = models.PositiveIntegerField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    num_steps = models.PositiveIntegerField()
+    guidance_scale = models.FloatField()
+    negative_prompt = models.TextField(blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class RenderJob(RenderSettingsFields):
     """One prompt rendered by one model. The row is the single source of truth for the render:
     the broker carries only its id, and the worker writes progress, state and timings here."""
 
@@ -48,13 +64,6 @@ class RenderJob(models.Model):
     # The terms the work was done under; a later version never changes it.
     terms = models.ForeignKey("access.TermsVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     prompt = models.TextField()
-    negative_prompt = models.TextField(blank=True)
-    model_key = models.CharField(max_length=64)
-    num_frames = models.PositiveIntegerField()
-    width = models.PositiveIntegerField()
-    height = models.PositiveIntegerField()
-    num_steps = models.PositiveIntegerField()
-    guidance_scale = models.FloatField()
     seed = models.BigIntegerField()
     mark_code = models.PositiveBigIntegerField(
         unique=True,
@@ -224,7 +233,7 @@ class PromptRefusal(AppendOnlyModel):
         return f"{self.at:%Y-%m-%d %H:%M} {self.user} refused by {self.rule_text!r}"
 
 
-class Preset(models.Model):
+class Preset(RenderSettingsFields):
     """A named group of render settings, owned by a person (private) or by a programme (shared
     with its members, managed by its admins). The prompt is never part of a preset; the seed is
     only when it was chosen."""
@@ -238,13 +247,6 @@ class Preset(models.Model):
     programme = models.ForeignKey(
         "access.Programme", on_delete=models.CASCADE, null=True, blank=True, related_name="presets"
     )
-    model_key = models.CharField(max_length=64)
-    num_frames = models.PositiveIntegerField()
-    width = models.PositiveIntegerField()
-    height = models.PositiveIntegerField()
-    num_steps = models.PositiveIntegerField()
-    guidance_scale = models.FloatField()
-    negative_prompt = models.TextField(blank=True)
     seed = models.BigIntegerField(null=True, blank=True, help_text="Empty for a random seed each time.")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

@@ -136,12 +136,12 @@ def _delete_quietly(storage, names: list[str]) -> None:
 
 
 def job_finish(*, job: RenderJob, frames, device_seconds: float) -> bool:
-    """The CPU half of a render: mark the frames, encode them with signed provenance and store the
-    clip, then mark the job done."""
+    """The CPU half of a render: mark the frames, encode them, sign the clip's Content Credentials and
+    store it, then mark the job done. A clip that cannot be signed is not stored: the job fails, refunded."""
     from generation import watermark
+    from generation.credentials import credentials_sign
     from generation.encoding import encode_mp4
     from generation.poster import poster_jpeg
-    from generation.provenance import provenance_metadata
 
     spec = model_get(job.model_key)
     try:
@@ -153,8 +153,8 @@ def job_finish(*, job: RenderJob, frames, device_seconds: float) -> bool:
             fps=spec.fps,
             crf=settings.BACKLOT_VIDEO_CRF,
             preset=settings.BACKLOT_VIDEO_PRESET,
-            metadata=provenance_metadata(job),
         )
+        video = credentials_sign(video, job)
         return job_succeed(
             job=job,
             video=video,
@@ -168,6 +168,10 @@ def job_finish(*, job: RenderJob, frames, device_seconds: float) -> bool:
 
 
 def _postprocess_failure(error: Exception) -> str:
+    from generation.credentials import CredentialsError
+
+    if isinstance(error, CredentialsError):
+        return f"The clip could not be signed: {error} Its GPU time was refunded."
     if isinstance(error, OSError) and error.errno == errno.ENOSPC:
         return "The clip could not be stored: the media storage is full. Its GPU time was refunded; try again later."
     return f"The clip could not be encoded or stored: {type(error).__name__}: {error}"

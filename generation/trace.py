@@ -11,8 +11,8 @@ import numpy as np
 from django.core.exceptions import ValidationError
 
 from generation import watermark
+from generation.credentials import Credentials, credentials_read
 from generation.models import RenderJob, job_code
-from generation.provenance import Provenance, provenance_read
 
 MAX_BYTES = 200 * 1024 * 1024
 # One upload of several clips (the page, the API) is traced within one request: these bound its time.
@@ -31,7 +31,8 @@ class TraceResult:
     sync_score: float
     scale: float
     frames_read: int
-    provenance: Provenance = field(default_factory=lambda: Provenance("missing"))
+    credentials: Credentials = field(default_factory=lambda: Credentials("absent"))
+    identified_by: str = ""  # "mark", "credentials", "mark and credentials", or "" when no job was found
 
     @property
     def found(self) -> bool:
@@ -48,6 +49,15 @@ class TraceResult:
         if self.status == "unknown_code":
             return f"A mark was read (code {job_code(self.code)}) but no job here carries it."
         return NO_MARK
+
+
+def mark_code_of(code: str) -> int | None:
+    """The mark code a 7-character job code spells, or None for a string that is not one."""
+    from generation.models import CODE_ALPHABET
+
+    if len(code) != 7 or any(letter not in CODE_ALPHABET for letter in code):
+        return None
+    return sum(CODE_ALPHABET.index(letter) << shift for letter, shift in zip(code, range(30, -1, -5), strict=True))
 
 
 def clip_kind(data: bytes) -> str | None:
@@ -187,9 +197,18 @@ def trace_clip(data: bytes, *, actor=None, ip: str | None = None, filename: str 
     clip_check(data)
     image, frames_read = mean_luma(data)
     reading = watermark.read_mean_luma(image)
-    job = None
-    if reading.found:
-        job = RenderJob.objects.select_related("owner", "grant__programme").filter(mark_code=reading.code).first()
+    jobs = RenderJob.objects.select_related("owner", "grant__programme")
+    job = jobs.filter(mark_code=reading.code).first() if reading.found else None
+    credentials = credentials_read(data)
+    # Only a manifest signed under a trusted anchor names a job: anyone can sign an "untrusted" one.
+    signed_job = None
+    if credentials.status == "valid" and credentials.job_code:
+        signed_job = jobs.filter(mark_code=mark_code_of(credentials.job_code)).first()
+    found = job or signed_job  # where they disagree, the mark wins: it cannot be re-signed
+    identified_by = " and ".join(
+        name for name, named in (("mark", job), ("credentials", signed_job)) if named and named == found
+    )
+    job = found
     status = "found" if job else ("unknown_code" if reading.found else "no_mark")
     result = TraceResult(
         status=status,
@@ -198,7 +217,8 @@ def trace_clip(data: bytes, *, actor=None, ip: str | None = None, filename: str 
         sync_score=reading.sync_score,
         scale=reading.scale,
         frames_read=frames_read,
-        provenance=provenance_read(data),
+        credentials=credentials,
+        identified_by=identified_by,
     )
     audit(
         "generation.clip_traced",
@@ -215,6 +235,7 @@ def trace_clip(data: bytes, *, actor=None, ip: str | None = None, filename: str 
         frames=frames_read,
         sync_score=round(reading.sync_score, 2),
         scale=round(reading.scale, 4),
-        provenance=result.provenance.status,
+        credentials=credentials.status,
+        identified_by=identified_by,
     )
     return result

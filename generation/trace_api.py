@@ -52,8 +52,12 @@ class TracedJobSerializer(CheckedInput, serializers.Serializer):
     seed = serializers.IntegerField()
 
 
-class ProvenanceSerializer(CheckedInput, serializers.Serializer):
-    status = serializers.CharField(help_text="What the clip's provenance metadata says, e.g. `valid` or `missing`.")
+class CredentialsSerializer(CheckedInput, serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=["valid", "untrusted", "tampered", "absent"],
+        help_text="What the clip's Content Credentials (C2PA manifest) say, validated against this site's trust "
+        "anchors.",
+    )
     description = serializers.CharField(source="describe")
 
 
@@ -68,7 +72,10 @@ class TraceSerializer(CheckedInput, serializers.Serializer):
     )
     error = serializers.CharField(allow_blank=True)
     job = TracedJobSerializer(allow_null=True)
-    provenance = ProvenanceSerializer(allow_null=True)
+    credentials = CredentialsSerializer(allow_null=True)
+    identified_by = serializers.CharField(
+        allow_blank=True, help_text="What named the job: `mark`, `credentials` or `mark and credentials`."
+    )
     frames_read = serializers.IntegerField(allow_null=True)
     sync_score = serializers.FloatField(allow_null=True)
 
@@ -85,7 +92,8 @@ def trace_answer(user, traced) -> dict:
             "outcome": "unreadable",
             "error": traced.error,
             "job": None,
-            "provenance": None,
+            "credentials": None,
+            "identified_by": "",
             "frames_read": None,
             "sync_score": None,
         }
@@ -96,7 +104,8 @@ def trace_answer(user, traced) -> dict:
         "outcome": outcome,
         "error": "",
         "job": result.job if visible else None,
-        "provenance": result.provenance,
+        "credentials": result.credentials,
+        "identified_by": result.identified_by if visible else "",
         "frames_read": result.frames_read,
         "sync_score": round(result.sync_score, 2),
     }
@@ -140,7 +149,8 @@ class TraceView(views.APIView):
                                 "model_key": "ltx-video",
                                 "seed": 42,
                             },
-                            "provenance": {"status": "missing", "description": "No provenance metadata."},
+                            "credentials": {"status": "absent", "description": "No Content Credentials."},
+                            "identified_by": "mark",
                             "frames_read": 49,
                             "sync_score": 12.3,
                         }

@@ -41,6 +41,31 @@ def _test_settings(settings, media_root):
         setattr(settings, name, value)
 
 
+@pytest.fixture(scope="session")
+def c2pa_dev_ca(tmp_path_factory) -> dict:
+    """A development CA and signing certificate, made by the same function as `manage.py credentials_dev_ca`."""
+    from generation.credentials import dev_ca_create
+
+    return dev_ca_create(tmp_path_factory.mktemp("c2pa"))
+
+
+def c2pa_environment(dev_ca: dict) -> dict[str, str]:
+    """The settings that sign clips with ``dev_ca`` and trust its root, as environment variables."""
+    return {
+        "BACKLOT_C2PA_CERT_CHAIN": str(dev_ca["chain"]),
+        "BACKLOT_C2PA_KEY": str(dev_ca["key"]),
+        "BACKLOT_C2PA_TRUST_ANCHORS": str(dev_ca["anchor"]),
+    }
+
+
+@pytest.fixture
+def c2pa_signing(c2pa_dev_ca, settings) -> dict:
+    """Clips are signed with the development CA, and the trace trusts it."""
+    for name, value in c2pa_environment(c2pa_dev_ca).items():
+        setattr(settings, name, value)
+    return c2pa_dev_ca
+
+
 _force_login_only = Client.force_login
 
 

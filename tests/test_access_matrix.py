@@ -77,6 +77,7 @@ from tests.conftest import (
 )
 from tests.factories import PASSWORD, RenderJobFactory, UserFactory
 from tests.feedback.conftest import finished_clip
+from tests.generation.job_requests import SETTINGS
 
 pytestmark = pytest.mark.django_db
 
@@ -94,24 +95,8 @@ ROLES = (
 )
 OUTCOMES = {"ok", "in", "mfa", "401", "403", "404", "405", "409"}
 
-JOB = {
-    "prompt": "a lighthouse in fog",
-    "model_key": "ltx-video",
-    "num_frames": 25,
-    "width": 256,
-    "height": 192,
-    "num_steps": 4,
-    "guidance_scale": 3.0,
-}
-PRESET = {
-    "name": "Fog",
-    "model_key": "ltx-video",
-    "num_frames": 25,
-    "width": 256,
-    "height": 192,
-    "num_steps": 4,
-    "guidance_scale": 3.0,
-}
+JOB = {"prompt": "a lighthouse in fog", **SETTINGS}
+PRESET = {"name": "Fog", **SETTINGS}
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from core.text import NOTHING_VISIBLE, text_problem
 from feedback.models import Report
 from generation.models import Preset, RenderJob
 from generation.quota import grant_usage
+from tests.generation.job_requests import SETTINGS
 from tests.generation.test_api import GOOD
 
 pytestmark = pytest.mark.django_db
@@ -181,15 +182,7 @@ def test_a_prompt_with_hidden_characters_is_refused_and_nothing_is_charged(
 def test_a_negative_prompt_and_a_preset_name_are_checked_too(api, tester):
     response = api.post(JOBS, {**GOOD, "negative_prompt": "blur\x00"}, format="json")
     assert response.status_code == 400 and "negative_prompt" in response.json()
-    preset = {
-        "name": "\u202eNight",
-        "model_key": "ltx-video",
-        "num_frames": 25,
-        "width": 256,
-        "height": 192,
-        "num_steps": 4,
-        "guidance_scale": 3.0,
-    }
+    preset = {"name": "\u202eNight", **SETTINGS}
     response = api.post(PRESETS, preset, format="json")
     assert response.status_code == 400 and "right-to-left override" in response.json()["name"][0]
     assert not RenderJob.objects.exists() and not Preset.objects.exists()

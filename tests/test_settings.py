@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import c2pa_environment
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -36,18 +38,18 @@ def test_production_mode_needs_allowed_hosts():
     assert result.returncode != 0 and "ALLOWED_HOSTS" in result.stderr
 
 
-def test_production_settings_pass_check_deploy_with_no_warnings():
-    result = _manage(
-        "check",
-        "--deploy",
-        "--fail-level",
-        "WARNING",
-        DEBUG="0",
-        ALLOWED_HOSTS="backlot.example.org",
-        SECRET_KEY="x7Qm2-Lp9Zr4tVb8NwK1yHc6Js3Df0Ga5Ue-Xo7Ri2Tk9Mn4Pq",
-    )
+def test_production_settings_pass_check_deploy_with_no_warnings(c2pa_dev_ca):
+    production = {
+        "DEBUG": "0",
+        "ALLOWED_HOSTS": "backlot.example.org",
+        "SECRET_KEY": "x7Qm2-Lp9Zr4tVb8NwK1yHc6Js3Df0Ga5Ue-Xo7Ri2Tk9Mn4Pq",
+    }
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", **production, **c2pa_environment(c2pa_dev_ca))
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
+
+    unsigned = _manage("check", "--deploy", "--fail-level", "WARNING", **production)
+    assert unsigned.returncode != 0 and "generation.W001" in unsigned.stderr, "clips would go unsigned"
 
 
 def test_a_malformed_setting_is_a_clear_error():

@@ -15,7 +15,6 @@ from competition.models import Submission
 from generation import render, watermark
 from generation.encoding import encode_mp4, read_metadata
 from generation.models import RenderJob
-from generation.provenance import TAG
 from tests.competition.conftest import film, processed, succeeded_job
 from tests.factories import RenderJobFactory
 from tests.generation.clips import decode, half_size, moving_scene
@@ -24,6 +23,8 @@ from tests.generation.conftest import SMOKE_RENDER
 pytestmark = pytest.mark.django_db
 
 LIMITS = {"max_seconds": 600, "max_bytes": 50 * 2**20}
+
+TAG = "backlot_job"  # a container tag naming the job, as an entrant's own tools might write
 
 
 def rendered(owner, seed):

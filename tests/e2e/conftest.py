@@ -17,6 +17,7 @@ from django.db import connection
 
 from config.celery import FILM_QUEUE
 from generation.registry import MODELS
+from tests.conftest import c2pa_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -97,9 +98,9 @@ def worker_stop(process: subprocess.Popen, *, timeout: float = 20) -> None:
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, smoke_model, media_root, tmp_path_factory):
+def celery_worker(django_db_setup, django_db_blocker, smoke_model, media_root, tmp_path_factory, c2pa_dev_ca):
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
-    process = worker_start(env={"MEDIA_ROOT": str(media_root)}, log_path=log_path)
+    process = worker_start(env={"MEDIA_ROOT": str(media_root), **c2pa_environment(c2pa_dev_ca)}, log_path=log_path)
     yield process
     worker_stop(process)
     print(f"worker log: {log_path}")

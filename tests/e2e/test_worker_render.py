@@ -90,9 +90,11 @@ def test_a_running_job_reports_progress_and_stops_when_cancelled(celery_worker, 
     assert _job(follow_up["id"]).state == RenderJob.State.SUCCEEDED
 
 
-def test_a_clip_a_worker_rendered_is_traced_back_to_its_job_after_a_leak(celery_worker, api, tester, admin_user):
+def test_a_clip_a_worker_rendered_is_traced_back_to_its_job_after_a_leak(
+    celery_worker, api, tester, admin_user, c2pa_signing
+):
     from generation import trace
-    from generation.provenance import provenance_read
+    from generation.credentials import credentials_read
     from tests.generation.clips import crop, half_size
 
     settings = {"num_frames": 25, "width": 256, "height": 256, "num_steps": 4, "guidance_scale": 3.0, "seed": 9}
@@ -103,7 +105,8 @@ def test_a_clip_a_worker_rendered_is_traced_back_to_its_job_after_a_leak(celery_
     assert job.state == RenderJob.State.SUCCEEDED, job.error
     clip = b"".join(api.get(api.get(f"{JOBS}{job_id}/").json()["video_url"]).streaming_content)
 
-    assert provenance_read(clip).claim["job"] == str(job.pk)
+    credentials = credentials_read(clip)
+    assert (credentials.status, credentials.job_code) == ("valid", job.job_code), credentials.describe()
     for leaked in (clip, crop(clip, fraction=0.1, top=13, left=7), half_size(clip)):
         result = trace.trace_clip(leaked, actor=admin_user)
         assert result.found and result.job == job and result.job.owner == tester

@@ -13,8 +13,8 @@ PAGE_FORM = {
     "seed": "",
 }
 
-API_BODY = {
-    "prompt": "waves breaking on a dark beach",
+# The render settings alone, as a preset or the API takes them (the prompt is not a setting).
+SETTINGS = {
     "model_key": "ltx-video",
     "num_frames": 25,
     "width": 256,
@@ -22,3 +22,5 @@ API_BODY = {
     "num_steps": 4,
     "guidance_scale": 3.0,
 }
+
+API_BODY = {"prompt": "waves breaking on a dark beach", **SETTINGS}

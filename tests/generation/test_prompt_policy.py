@@ -16,6 +16,7 @@ from generation.prompt_policy import prompt_check, prompt_rule_create, prompt_ru
 from generation.quota import grant_usage
 from tests.conftest import member, with_totp
 from tests.generation.job_requests import PAGE_FORM as GOOD
+from tests.generation.job_requests import SETTINGS
 
 pytestmark = pytest.mark.django_db
 
@@ -401,17 +402,9 @@ def refusals(tester, tester2, programme, bomb):
     from generation.submission import job_create
 
     gore = prompt_rule_create(programme=programme, kind="pattern", text=r"\bgore\w*", reason="No gore.")
-    settings = {
-        "model_key": "ltx-video",
-        "num_frames": 25,
-        "width": 256,
-        "height": 192,
-        "num_steps": 4,
-        "guidance_scale": 3.0,
-    }
     for person, prompt in [(tester, "nuclear bomb one"), (tester, "gorefest two"), (tester2, "nuclear bomb three")]:
         with pytest.raises(ValidationError):
-            job_create(owner=person, prompt=prompt, **settings)
+            job_create(owner=person, prompt=prompt, **SETTINGS)
     return bomb, gore
 
 

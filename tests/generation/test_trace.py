@@ -1,5 +1,5 @@
 """Tracing leaked clips back to the job and person, by the service, the `trace` command and the staff
-page; and the marks and signed provenance that a real render leaves in its stored MP4."""
+page; and the marks and Content Credentials that a real render leaves in its stored MP4."""
 
 import numpy as np
 import pytest
@@ -12,9 +12,9 @@ from access.models import AuditEvent, Role
 from access.policy import current_grant
 from access.programmes import programme_create
 from generation import render, submission, trace, watermark
+from generation.credentials import credentials_read, credentials_sign
 from generation.encoding import encode_mp4
 from generation.models import RenderJob, job_code
-from generation.provenance import TAG, provenance_metadata, provenance_read
 from tests.conftest import member, with_totp
 from tests.factories import RenderJobFactory
 from tests.generation.clips import crop, decode, half_size, moving_scene, reencode
@@ -24,13 +24,13 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def job(tester):
+def job(tester, c2pa_signing):
     return RenderJobFactory(owner=tester, grant=current_grant(tester), **SMOKE_RENDER)
 
 
 def delivered(job, frames) -> bytes:
-    """The clip as job_render stores it: both marks, and the signed provenance."""
-    return encode_mp4(watermark.mark_clip(frames, job), fps=24, metadata=provenance_metadata(job))
+    """The clip as job_render stores it: both marks, and signed Content Credentials."""
+    return credentials_sign(encode_mp4(watermark.mark_clip(frames, job), fps=24), job)
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def test_jobs_created_through_the_service_have_a_mark_code(tester):
     assert RenderJob.objects.get(pk=job.pk).mark_code == job.mark_code
 
 
-def test_a_rendered_jobs_stored_clip_carries_both_marks_and_valid_provenance(smoke_model, smoke_frames, job, settings):
+def test_a_rendered_jobs_stored_clip_carries_both_marks_and_valid_credentials(smoke_model, smoke_frames, job, settings):
     render.job_render(job_id=job.pk, worker="w")
 
     job.refresh_from_db()
@@ -79,23 +79,10 @@ def test_a_rendered_jobs_stored_clip_carries_both_marks_and_valid_provenance(smo
     letters = (stamp != smoke_frames[:1]).any(axis=(0, 3))
     assert letters[-30:, -130:].sum() > 100 and not letters[:200].any()
     assert difference[letters].mean() > 4 * difference[~letters].mean()
-    provenance = provenance_read(data)
-    assert provenance.valid
-    claim = provenance.claim
-    assert (claim["platform"], claim["job"], claim["job_code"]) == ("Backlot", str(job.pk), job.job_code)
-    assert claim["model"]["key"] == "ltx-video" and claim["model"]["hub_id"] == "Lightricks/LTX-Video"
-    assert claim["model"]["weights"] == "local:ltx-video", "a local folder is named, not its path"
-    assert claim["programme"] == job.grant.programme.slug and claim["created"] == job.queued_at.isoformat()
-
-
-def test_changed_provenance_is_caught(clip, job, settings):
-    assert provenance_read(clip).valid
-    other = job_code((job.mark_code + 1) % 2**32)
-    forged = clip.replace(job.job_code.encode(), other.encode())
-    assert forged != clip and provenance_read(forged).status == "tampered"
-    settings.SECRET_KEY = "another-site-" + "x" * 50
-    assert provenance_read(clip).status == "tampered", "another site's key does not verify it"
-    assert provenance_read(encode_mp4(moving_scene(count=3), fps=24)).status == "missing"
+    credentials = credentials_read(data)
+    assert credentials.status == "valid", credentials.describe()
+    assert (credentials.job_code, credentials.programme) == (job.job_code, job.grant.programme.slug)
+    assert credentials.model == "ltx-video"
 
 
 @pytest.mark.parametrize(
@@ -105,13 +92,13 @@ def test_changed_provenance_is_caught(clip, job, settings):
 )
 def test_a_leaked_copy_is_traced_to_the_job_person_and_time(clip, job, tester, admin_user, leak):
     copy = leak(clip)
-    assert TAG.encode() not in copy, "a re-encode drops the metadata; the invisible mark must carry the job"
+    assert credentials_read(copy).status == "absent", "a re-encode drops the manifest; the mark must carry the job"
 
     result = trace.trace_clip(copy, actor=admin_user, ip="203.0.113.9", filename="leak.mp4")
 
     assert result.found and result.job == job and result.job.owner == tester
     assert str(job.pk) in result.message and tester.email in result.message
-    assert result.provenance.status == "missing"
+    assert (result.credentials.status, result.identified_by) == ("absent", "mark")
     event = AuditEvent.objects.get(action="generation.clip_traced")
     assert (event.actor, event.subject, event.programme, event.target) == (
         admin_user,

@@ -10,8 +10,8 @@ from access.policy import current_grant
 from access.programmes import programme_create
 from access.tokens import token_create
 from generation import trace, watermark
+from generation.credentials import credentials_sign
 from generation.encoding import encode_mp4
-from generation.provenance import provenance_metadata
 from tests.conftest import member, with_totp
 from tests.factories import RenderJobFactory
 from tests.generation.clips import crop, half_size, moving_scene, reencode
@@ -24,13 +24,13 @@ API = "/api/v1/traces/"
 
 
 @pytest.fixture
-def job(tester):
+def job(tester, c2pa_signing):
     return RenderJobFactory(owner=tester, grant=current_grant(tester), **SMOKE_RENDER)
 
 
 @pytest.fixture
 def clip(job):
-    return encode_mp4(watermark.mark_clip(moving_scene(), job), fps=24, metadata=provenance_metadata(job))
+    return credentials_sign(encode_mp4(watermark.mark_clip(moving_scene(), job), fps=24), job)
 
 
 @pytest.fixture
@@ -54,7 +54,16 @@ def test_the_command_traces_a_folder_recursively_one_line_per_file(clip, job, te
     call_command("trace", str(tmp_path / "drop"))
 
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split("\t") == ["file", "outcome", "job_code", "person", "programme", "queued", "provenance"]
+    assert lines[0].split("\t") == [
+        "file",
+        "outcome",
+        "job_code",
+        "person",
+        "programme",
+        "queued",
+        "c2pa",
+        "identified_by",
+    ]
     rows = [line.split("\t") for line in lines[1:4]]
     assert [row[0].removeprefix(str(tmp_path / "drop")) for row in rows] == [
         "/a-leak.mp4",
@@ -63,10 +72,18 @@ def test_the_command_traces_a_folder_recursively_one_line_per_file(clip, job, te
     ]
     for row in rows[:2]:
         assert row[1:6] == ["found", job.job_code, tester.email, job.grant.programme.name, row[5]]
-        assert row[5].startswith(f"{job.queued_at:%Y-%m-%d}") and row[6] == "missing"
+        assert row[5].startswith(f"{job.queued_at:%Y-%m-%d}") and row[6:] == ["absent", "mark"]
     assert rows[2][1:] == ["skipped", "not an MP4, MOV or WebM video"]
     assert "2 of 2 traced to a job." in lines[-1]
     assert traces().count() == 2 and [e.data["filename"] for e in traces()] == [row[0] for row in rows[:2]]
+
+
+def test_an_honest_copy_is_identified_by_the_mark_and_its_valid_credentials(clip, job, tmp_path, capsys):
+    (tmp_path / "copy.mp4").write_bytes(clip)
+    call_command("trace", str(tmp_path / "copy.mp4"))
+    out = capsys.readouterr().out
+    assert f"copy.mp4\tfound\t{job.job_code}\t" in out and out.splitlines()[1].endswith("\tvalid\tmark_and_credentials")
+    assert f"Job code {job.job_code}, identified by the mark and credentials" in out, "one file: its details too"
 
 
 def test_the_command_exits_1_when_any_file_has_no_mark(clip, plain, tmp_path, capsys):
@@ -78,7 +95,7 @@ def test_the_command_exits_1_when_any_file_has_no_mark(clip, plain, tmp_path, ca
 
     assert raised.value.returncode == 1
     out = capsys.readouterr().out
-    assert f"{tmp_path / 'other.mp4'}\tno_mark\t-\t-\t-\t-\tmissing" in out
+    assert f"{tmp_path / 'other.mp4'}\tno_mark\t-\t-\t-\t-\tabsent\t-" in out
     assert [e.data["result"] for e in traces()] == ["found", "no_mark"]
 
 
@@ -172,7 +189,8 @@ def test_an_admin_traces_clips_through_the_api(client, admin_user, clip, plain, 
     assert found["job"]["id"] == str(job.pk) and found["job"]["job_code"] == job.job_code
     assert found["job"]["person"] == tester.email and found["job"]["programme"] == job.grant.programme.slug
     assert found["job"]["queued_at"].startswith(f"{job.queued_at:%Y-%m-%dT%H:%M:%S}")
-    assert found["provenance"]["status"] == "missing" and found["frames_read"] > 0
+    assert found["credentials"]["status"] == "absent" and found["identified_by"] == "mark"
+    assert found["frames_read"] > 0
     assert (no_mark["outcome"], no_mark["job"]) == ("no_mark", None)
     events = list(traces())
     assert [(e.data["filename"], e.data["result"], e.actor) for e in events] == [

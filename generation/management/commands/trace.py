@@ -7,7 +7,7 @@ from django.utils import timezone
 from generation.models import job_code
 from generation.trace import MAX_BYTES, clip_kind, traces_run
 
-COLUMNS = ("file", "outcome", "job_code", "person", "programme", "queued", "provenance")
+COLUMNS = ("file", "outcome", "job_code", "person", "programme", "queued", "c2pa", "identified_by")
 NOT_TRACED, UNREADABLE = 1, 2
 
 
@@ -32,9 +32,10 @@ def _is_video(path: Path) -> bool:
 
 class Command(BaseCommand):
     help = (
-        "Trace leaked clips: read each one's invisible mark and provenance, and print one tab-separated line "
+        "Trace leaked clips: read each one's invisible mark and Content Credentials, and print one tab-separated line "
         "per file: file, outcome (found, no_mark, unknown_code, unreadable), job code, person, programme, time "
-        "queued, provenance status. Folders are searched recursively; files in them that are not MP4, MOV or "
+        "queued, C2PA status (valid, untrusted, tampered, absent), and what identified the job (mark, credentials, "
+        "or both). Folders are searched recursively; files in them that are not MP4, MOV or "
         "WebM (judged by content) are skipped with a line saying so. Exit status: 0 if every file was traced to "
         "a job, 1 if any had no mark (or a mark naming no job here), 2 if any could not be read. Every trace is "
         "recorded in the audit trail."
@@ -80,18 +81,19 @@ class Command(BaseCommand):
         if result is None:
             return f"{traced.filename}\tunreadable\t{traced.error}"
         job = result.job
-        fields = [traced.filename, result.status, "-", "-", "-", "-", result.provenance.status]
+        fields = [traced.filename, result.status, "-", "-", "-", "-", result.credentials.status, "-"]
         if job:
             queued = f"{timezone.localtime(job.queued_at):%Y-%m-%d %H:%M:%S %Z}"
             fields[2:6] = [job.job_code, job.owner.email, job.grant.programme.name, queued]
+            fields[7] = result.identified_by.replace(" ", "_")
         elif result.status == "unknown_code":
             fields[2] = job_code(result.code)
         return "\t".join(fields)
 
     def _details(self, result) -> None:
         job = result.job
-        self.stdout.write(f"Provenance: {result.provenance.describe()}")
-        self.stdout.write(self.style.SUCCESS(f"Mark found: job code {job.job_code}"))
+        self.stdout.write(f"C2PA:      {result.credentials.status}: {result.credentials.describe()}")
+        self.stdout.write(self.style.SUCCESS(f"Job code {job.job_code}, identified by the {result.identified_by}"))
         self.stdout.write(f"Job:       {job.pk}")
         self.stdout.write(f"Person:    {job.owner.email} ({job.owner.display_name or 'no display name'})")
         self.stdout.write(f"Programme: {job.grant.programme.name}")
