@@ -1,6 +1,6 @@
 """Benchmark tracing at the scale of a leak, and reading an entered film, on this machine: `manage.py trace`
 over a folder of marked 1280x720 clips (seconds per file, end to end: reading the file, decoding, the mark,
-the provenance, the audit record), and the films worker's job for a 1280x720 film (decode and read every
+the Content Credentials, the audit record), and the films worker's job for a 1280x720 film (decode and read every
 window, then the blind remux), in seconds per minute of film.
 
     .venv/bin/python bench/trace_batch.py [--clips 10] [--clip-seconds 5] [--film-seconds 30]
