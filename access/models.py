@@ -351,6 +351,7 @@ class ApiToken(models.Model):
         READ = "read", "Read your jobs"
         GENERATE = "generate", "Submit and cancel jobs"
         FEEDBACK = "feedback", "File feedback and reports"
+        TRACE = "trace", "Trace leaked clips (programme admins)"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=80)

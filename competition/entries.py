@@ -5,8 +5,11 @@ no effect, at publication)."""
 
 from __future__ import annotations
 
+import logging
 import re
+from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -23,6 +26,8 @@ from feedback.ledger import ledger_credit
 from feedback.models import LedgerEntry
 from generation.models import CODE_ALPHABET, RenderJob, job_code
 
+FILM_TASK = "competition.film_process"
+log = logging.getLogger(__name__)
 _CODE = re.compile(rf"[{CODE_ALPHABET}]{{7}}")
 
 
@@ -109,25 +114,27 @@ def submission_save(
     existing = Submission.objects.filter(call=call, entrant=entrant).first()
     if existing is None and film is None:
         raise ValidationError({"file": "Upload the film as an MP4."})
-    info = None
     if film is not None:
-        info = films.film_read(film, max_seconds=call.max_duration_seconds, max_bytes=call.max_megabytes * 2**20)
-        marks = info.marks
-        blind = films.blind_copy(film)
-    else:
-        marks = existing.marks_found
-    matched, unknown = film_marks_match(entrant=entrant, listed=listed, marks=marks)
+        films.film_probe(film, max_seconds=call.max_duration_seconds, max_bytes=call.max_megabytes * 2**20)
+    settled = film is None and existing.processing in (Submission.Processing.READY, Submission.Processing.PROBLEM)
+    matched = set()
+    if settled:  # the film was read already: the new list is checked against its marks now
+        matched, unknown = film_marks_match(entrant=entrant, listed=listed, marks=existing.marks_found)
     with transaction.atomic():
         submission = existing or Submission(call=call, entrant=entrant)
         submission.title, submission.logline, submission.credits = title.strip(), logline.strip(), credits.strip()
-        submission.marks_found, submission.unknown_marks = marks, unknown
         old_files = []
-        if info is not None:
+        if film is not None:
             old_files = [f.name for f in (submission.file, submission.blind_file) if f]
             submission.file.save("film.mp4", ContentFile(film), save=False)
-            submission.blind_file.save("film.mp4", ContentFile(blind), save=False)
-            submission.file_bytes, submission.duration_seconds = len(film), info.duration
-            submission.width, submission.height, submission.windows_read = info.width, info.height, info.windows_read
+            submission.blind_file = ""
+            submission.file_bytes, submission.duration_seconds, submission.width, submission.height = len(film), 0, 0, 0
+            submission.marks_found, submission.unknown_marks, submission.windows_read = [], [], 0
+            submission.processing, submission.processing_percent = Submission.Processing.WAITING, 0
+            submission.processing_problem = ""
+        elif settled:
+            submission.unknown_marks = unknown
+            submission.processing, submission.processing_problem = Submission.Processing.READY, ""
         submission.save()
         submission.listed_jobs.all().delete()
         SubmissionJob.objects.bulk_create(
@@ -135,15 +142,129 @@ def submission_save(
         )
         storage = submission.file.storage
         transaction.on_commit(lambda: [storage.delete(name) for name in old_files])
+        if film is not None:
+            name = submission.file.name
+            transaction.on_commit(lambda: film_announce(submission.pk, name))
     return submission
 
 
+def film_announce(submission_id: int, file_name: str) -> None:
+    """Queue the reading of a stored film. The task is sent by name (routed to the films queue in
+    config/celery.py), so this module never imports the task that calls it. A broker that cannot be
+    reached does not fail the upload, which is saved: films_reannounce_waiting sends the message later."""
+    from celery import current_app
+
+    try:
+        current_app.send_task(FILM_TASK, args=[submission_id, file_name])
+    except Exception:
+        log.exception("competition.film_announce_failed submission=%s", submission_id)
+
+
+def films_reannounce_waiting() -> int:
+    """Films still waiting to be read whose message the broker no longer holds (never sent, or lost with
+    a broker restarted without persistence) are announced again: those waiting longer than
+    BACKLOT_REANNOUNCE_SECONDS, less the messages still in the films queue. A message too many finds the
+    film claimed and does nothing. Returns how many were announced (the sweeper runs it every minute)."""
+    from celery import current_app
+
+    from generation.broker import messages_waiting
+
+    waited_before = timezone.now() - timedelta(seconds=settings.BACKLOT_REANNOUNCE_SECONDS)
+    waiting = Submission.objects.filter(processing=Submission.Processing.WAITING)
+    overdue = waiting.filter(updated_at__lt=waited_before).order_by("updated_at", "pk")
+    if not overdue.exists():
+        return 0
+    in_broker = messages_waiting(current_app.amqp.router.route({}, FILM_TASK)["queue"].name)
+    if in_broker is None:
+        return 0
+    missing = max(0, min(overdue.count(), waiting.count() - in_broker))
+    for submission_id, file_name in overdue.values_list("pk", "file")[:missing]:
+        film_announce(submission_id, file_name)
+    if missing:
+        log.warning("competition.films_reannounced count=%d", missing)
+    return missing
+
+
+def _progress_saver(submission_id: int):
+    last = [-1]
+
+    def save(share: float) -> None:
+        percent = min(90, int(share * 90))
+        if percent >= last[0] + 5:
+            last[0] = percent
+            Submission.objects.filter(pk=submission_id).update(processing_percent=percent)
+
+    return save
+
+
+def film_process(*, submission_id: int, file_name: str) -> Submission | None:
+    """Read the marks of an entry's stored film, make its blind copy, and match the marks against the
+    clips the entry lists; the outcome is saved on the entry (ready, problem or failed). Does nothing when
+    the entry is gone, already processed, or has a newer film than ``file_name``: a task delivered twice,
+    or overtaken by another upload, changes nothing."""
+    waiting = [Submission.Processing.WAITING, Submission.Processing.READING]
+    claimed = Submission.objects.filter(pk=submission_id, file=file_name, processing__in=waiting).update(
+        processing=Submission.Processing.READING, processing_percent=0
+    )
+    if claimed != 1:
+        return None
+    submission = Submission.objects.select_related("call").get(pk=submission_id)
+    call = submission.call
+    try:
+        with submission.file.open("rb") as stored:
+            data = stored.read()
+    except FileNotFoundError:
+        return None  # replaced by another upload (its own task reads it) and deleted since
+    try:
+        info = films.film_read(
+            data,
+            max_seconds=call.max_duration_seconds,
+            max_bytes=call.max_megabytes * 2**20,
+            progress=_progress_saver(submission_id),
+        )
+        blind = films.blind_copy(data)
+    except ValidationError as error:
+        _film_failed(submission_id, file_name, " ".join(error.messages))
+        return Submission.objects.get(pk=submission_id)
+    except Exception:
+        _film_failed(submission_id, file_name, "The film could not be processed; upload it again or tell the admins.")
+        raise
+    with transaction.atomic():
+        submission = Submission.objects.select_for_update().filter(pk=submission_id, file=file_name).first()
+        if submission is None:
+            return None  # replaced by another upload while it was read
+        listed = [link.job for link in submission.listed_jobs.select_related("job")]
+        try:
+            matched, unknown = film_marks_match(entrant=submission.entrant, listed=listed, marks=info.marks)
+        except ValidationError as error:
+            matched, unknown = set(), []
+            submission.processing = Submission.Processing.PROBLEM
+            submission.processing_problem = " ".join(error.messages)
+        else:
+            submission.processing, submission.processing_problem = Submission.Processing.READY, ""
+        submission.blind_file.save("film.mp4", ContentFile(blind), save=False)
+        submission.marks_found, submission.unknown_marks = info.marks, unknown
+        submission.duration_seconds, submission.width, submission.height = info.duration, info.width, info.height
+        submission.windows_read, submission.processing_percent = info.windows_read, 100
+        submission.save()
+        SubmissionJob.objects.filter(submission=submission).update(matched=False)
+        SubmissionJob.objects.filter(submission=submission, job_id__in=matched).update(matched=True)
+    return submission
+
+
+def _film_failed(submission_id: int, file_name: str, problem: str) -> None:
+    Submission.objects.filter(pk=submission_id, file=file_name).update(
+        processing=Submission.Processing.FAILED, processing_percent=100, processing_problem=problem
+    )
+
+
 def participation_credit(*, call: Call, actor=None) -> int:
-    """Credit every entry in a closed call once (kind submission); returns how many were new."""
+    """Credit every entry in a closed call whose film was read and accepted, once (kind submission); returns
+    how many were new."""
     if not call.closed():
         return 0
     created = 0
-    for submission in call.submissions.select_related("entrant"):
+    for submission in call.submissions.filter(processing=Submission.Processing.READY).select_related("entrant"):
         _, new = ledger_credit(
             person=submission.entrant,
             programme=call.programme,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,7 @@ MAX_WINDOWS = 120  # beyond this, windows are spread evenly over the film (bound
 READ_SIDE = 512
 MIN_SECONDS = 1.0
 MAX_PIXELS = 4096 * 2304
+PROGRESS_FRAMES = 48
 
 
 @dataclass
@@ -99,11 +101,7 @@ class _MarkReader:
             self.marks.append(code)
 
 
-def film_read(data: bytes, *, max_seconds: float, max_bytes: int) -> FilmInfo:
-    """Check ``data`` is an H.264 MP4 within the limits, decode it and read its marks. Raises
-    ValidationError with a message for the entrant when it is not."""
-    import av
-
+def _file_check(data: bytes, *, max_bytes: int) -> None:
     if not data:
         raise ValidationError("The file is empty.")
     if len(data) > max_bytes:
@@ -112,25 +110,61 @@ def film_read(data: bytes, *, max_seconds: float, max_bytes: int) -> FilmInfo:
         )
     if clip_kind(data) != "mp4":
         raise ValidationError("This is not an MP4 file. Export the film as MP4 (H.264 video).")
+
+
+def _stream_check(container, *, max_seconds: float):
+    """The video stream and its duration, from the container's header, if they are within the limits."""
+    if not container.streams.video:
+        raise ValidationError("The file has no video stream.")
+    stream = container.streams.video[0]
+    codec = stream.codec_context.name
+    if codec != "h264":
+        raise ValidationError(f"The video is encoded as {codec}; films must be H.264.")
+    duration = _duration(container, stream)
+    if duration > max_seconds:
+        raise ValidationError(f"Films may last up to {max_seconds:g} s; this one lasts {duration:.1f} s.")
+    width, height = stream.codec_context.width, stream.codec_context.height
+    if width * height > MAX_PIXELS:
+        raise ValidationError(f"Frames of {width}x{height} are larger than 4096x2304.")
+    return stream, duration
+
+
+def film_probe(data: bytes, *, max_seconds: float, max_bytes: int) -> None:
+    """The checks an upload request can afford: size, container, and what the MP4's header says (codec,
+    duration, frame size), without decoding a frame. Raises ValidationError for the entrant."""
+    import av
+
+    _file_check(data, max_bytes=max_bytes)
     try:
         with av.open(io.BytesIO(data), mode="r") as container:
-            if not container.streams.video:
-                raise ValidationError("The file has no video stream.")
-            stream = container.streams.video[0]
-            codec = stream.codec_context.name
-            if codec != "h264":
-                raise ValidationError(f"The video is encoded as {codec}; films must be H.264.")
-            duration = _duration(container, stream)
-            if duration > max_seconds:
-                raise ValidationError(f"Films may last up to {max_seconds:g} s; this one lasts {duration:.1f} s.")
+            _, duration = _stream_check(container, max_seconds=max_seconds)
+    except (av.FFmpegError, ValueError, IndexError) as error:
+        raise ValidationError(f"The video could not be read ({error}).") from None
+    if duration < MIN_SECONDS:
+        raise ValidationError(f"Films must last at least {MIN_SECONDS:g} s; this one lasts {duration:.1f} s.")
+
+
+def film_read(
+    data: bytes, *, max_seconds: float, max_bytes: int, progress: Callable[[float], None] | None = None
+) -> FilmInfo:
+    """Check ``data`` is an H.264 MP4 within the limits, decode it and read its marks. Raises
+    ValidationError with a message for the entrant when it is not. ``progress`` is told the share of the
+    frames decoded, now and then."""
+    import av
+
+    _file_check(data, max_bytes=max_bytes)
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            stream, duration = _stream_check(container, max_seconds=max_seconds)
             width, height = stream.codec_context.width, stream.codec_context.height
-            if width * height > MAX_PIXELS:
-                raise ValidationError(f"Frames of {width}x{height} are larger than 4096x2304.")
             rate = float(stream.average_rate or 24)
-            reader = _MarkReader(stream.frames or round(duration * rate))
+            expected = stream.frames or round(duration * rate)
+            reader = _MarkReader(expected)
             stream.thread_type = "AUTO"
             for frame in container.decode(stream):
                 reader.add(frame.to_ndarray(format="gray"))
+                if progress and reader.frames % PROGRESS_FRAMES == 0:
+                    progress(min(1.0, reader.frames / max(expected, 1)))
             reader.finish()
     except (av.FFmpegError, ValueError, IndexError) as error:
         raise ValidationError(f"The video could not be decoded ({error}).") from None

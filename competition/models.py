@@ -136,7 +136,15 @@ class CallNotice(models.Model):
 
 
 class Submission(models.Model):
-    """One person's entry to a call (at most one each), editable until the call closes."""
+    """One person's entry to a call (at most one each), editable until the call closes. Its film is read (the
+    marks of the clips it uses) and remuxed blind by a worker after the upload: ``processing`` says how far."""
+
+    class Processing(models.TextChoices):
+        WAITING = "waiting", "Waiting to be read"
+        READING = "reading", "Being read"
+        READY = "ready", "Ready"
+        PROBLEM = "problem", "Needs a change"  # read, but its marks name clips the entry may not use
+        FAILED = "failed", "Could not be read"
 
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="submissions")
     entrant = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="film_submissions")
@@ -153,6 +161,14 @@ class Submission(models.Model):
     marks_found = models.JSONField(default=list, help_text="Mark codes read from the film, one per clip found.")
     unknown_marks = models.JSONField(default=list, help_text="Job codes read from the film that name no job here.")
     windows_read = models.PositiveIntegerField(default=0)
+    processing = models.CharField(
+        max_length=8,
+        choices=Processing.choices,
+        default=Processing.WAITING,
+        help_text="Where the reading of the film's marks and the making of its blind copy stand.",
+    )
+    processing_percent = models.PositiveSmallIntegerField(default=0)
+    processing_problem = models.TextField(blank=True, help_text="Why the film is not ready, for the entrant.")
     submitted_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # Set at publication, from the ranking the admins reviewed; never recomputed afterwards.

@@ -63,7 +63,7 @@ def assignment_run(*, call: Call, actor, ip=None, at=None) -> Plan:
         raise ValidationError("Reviewers are assigned once submissions have closed.")
     if call.published:
         raise ValidationError("Results are published: assignments can no longer change.")
-    submissions = list(call.submissions.all())
+    submissions = list(call.submissions.filter(processing=Submission.Processing.READY))  # read, its clips its own
     reviewers = [r for r in reviewers_of(call.programme) if may_use_site(r)]
     if not reviewers:
         raise ValidationError("The programme has no reviewers with access: invite reviewers first.")

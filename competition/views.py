@@ -3,6 +3,7 @@ close, their results and appeal; the public results page; and the signed film li
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -97,7 +98,7 @@ def call_detail(request, call_id):
         "notices": call.notices.all(),
     }
     if submission:
-        context["listed"] = submission.listed_jobs.select_related("job")
+        context |= entry_status_context(submission)
         context["film_url"] = film_url(submission, viewer=request.user, blind=False)
     if submission and call.published:
         context |= entrant_report(submission)
@@ -108,6 +109,25 @@ def call_detail(request, call_id):
         )
         context["appeal_form"] = AppealForm()
     return render(request, "competition/call_detail.html", context, status=status)
+
+
+def entry_status_context(submission: Submission) -> dict:
+    listed = list(submission.listed_jobs.select_related("job"))
+    return {
+        "submission": submission,
+        "listed": listed,
+        "matched_count": sum(link.matched for link in listed),
+        "poll_seconds": settings.BACKLOT_PROGRESS_POLL_SECONDS * 2,
+    }
+
+
+@login_required
+@require_GET
+def entry_status(request, call_id):
+    """The entrant's own entry: how far the reading of its film has come, and what it found (htmx polls it)."""
+    call = _visible_call(request.user, call_id)
+    submission = get_object_or_404(Submission, call=call, entrant=request.user)
+    return render(request, "competition/_entry_status.html", {"call": call} | entry_status_context(submission))
 
 
 @login_required

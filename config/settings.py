@@ -368,6 +368,7 @@ CELERY_WORKER_PROC_ALIVE_TIMEOUT = env("BACKLOT_WORKER_START_SECONDS")
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-renders": {"task": "generation.requeue_stale", "schedule": 60.0},
+    "reannounce-waiting-films": {"task": "competition.films_reannounce", "schedule": 60.0},
 }
 
 # Rendering.

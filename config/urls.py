@@ -16,6 +16,7 @@ from competition.api import CallViewSet, ReviewViewSet, SubmissionViewSet
 from core.errors import too_large
 from feedback.api import ClipRatingViewSet, LedgerViewSet, ReportViewSet
 from generation.api import ModelViewSet, PresetViewSet, QuotaView, RenderJobViewSet
+from generation.trace_api import TraceView
 
 router = DefaultRouter()
 router.register("jobs", RenderJobViewSet, basename="job")
@@ -88,6 +89,7 @@ urlpatterns = [
     path("programmes/", include("feedback.programme_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/quota/", QuotaView.as_view(), name="api-quota"),
+    path("api/v1/traces/", TraceView.as_view(), name="api-traces"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", api_docs, name="api-docs"),

@@ -1,6 +1,4 @@
 from django import forms
-from django.core.exceptions import ValidationError
-from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 
 from core.input_checks import CheckedInput
@@ -155,23 +153,36 @@ class PresetRenameForm(CheckedInput, forms.Form):
     name = forms.CharField(max_length=80, strip=True, error_messages={"required": PRESET_NAME_REQUIRED})
 
 
+class _ClipsInput(forms.FileInput):
+    allow_multiple_selected = True
+
+
+class _ClipsField(forms.FileField):
+    """Several files under one name; cleans to a list of uploads."""
+
+    widget = _ClipsInput
+
+    def clean(self, data, initial=None):
+        uploads = data if isinstance(data, list | tuple) else [data] if data else []
+        if not uploads:
+            return [super().clean(None, initial)]  # "This field is required."
+        return [super(_ClipsField, self).clean(upload, initial) for upload in uploads]
+
+
 class TraceForm(CheckedInput, forms.Form):
-    clip = forms.FileField(
-        label="Clip",
-        help_text="An MP4, MOV or WebM file, at most 200 MB.",
-        widget=forms.ClearableFileInput(attrs={"accept": "video/mp4,video/quicktime,video/webm,.mp4,.mov,.webm"}),
+    clip = _ClipsField(
+        label="Clips",
+        help_text=(
+            f"MP4, MOV or WebM files: up to {trace.MAX_FILES} at once, each at most {trace.MAX_BYTES // 2**20} MB, "
+            f"{trace.MAX_TOTAL_BYTES // 2**20} MB in all."
+        ),
+        widget=_ClipsInput(attrs={"accept": "video/mp4,video/quicktime,video/webm,.mp4,.mov,.webm"}),
     )
 
     def clean_clip(self):
-        upload = self.cleaned_data["clip"]
-        if upload.size > trace.MAX_BYTES:
-            raise ValidationError(
-                f"{upload.name} is {filesizeformat(upload.size)}; clips up to {trace.MAX_BYTES // 2**20} MB can be "
-                "traced. Cut a short excerpt."
-            )
-        data = upload.read()
-        trace.clip_check(data)  # judged by content, whatever the name or declared type says
-        return data
+        uploads = self.cleaned_data["clip"]
+        trace.uploads_check(uploads)
+        return uploads
 
 
 class GalleryFilterForm(CheckedInput, forms.Form):

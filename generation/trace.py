@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,6 +15,9 @@ from generation.credentials import Credentials, credentials_read
 from generation.models import RenderJob, job_code
 
 MAX_BYTES = 200 * 1024 * 1024
+# One upload of several clips (the page, the API) is traced within one request: these bound its time.
+MAX_FILES = 10
+MAX_TOTAL_BYTES = 400 * 1024 * 1024
 MAX_FRAMES = 150  # the first frames are plenty: the mark is the same in every frame
 MAX_PIXELS = 4096 * 2304
 NO_MARK = "No mark found."
@@ -106,9 +110,88 @@ def mean_luma(data: bytes) -> tuple[np.ndarray, int]:
     return (total / count).astype(np.float32), count
 
 
-def trace_clip(data: bytes, *, actor=None, ip: str | None = None, filename: str = "") -> TraceResult:
+def uploads_check(uploads) -> None:
+    """Raise ValidationError unless these uploaded files (Django's, with a name, a size and a position) may be
+    traced in one request: how many, how large (code "too_large"), and each a video container by its first
+    bytes, whatever its name or declared type says. Decoding is left to each trace."""
+    if not uploads:
+        raise ValidationError("Choose at least one clip to trace.")
+    if len(uploads) > MAX_FILES:
+        raise ValidationError(f"At most {MAX_FILES} clips can be traced at once; {len(uploads)} were sent.")
+    for upload in uploads:
+        if upload.size > MAX_BYTES:
+            raise ValidationError(
+                f"{upload.name} is {upload.size / 2**20:.0f} MB; clips up to {MAX_BYTES // 2**20} MB can be traced. "
+                "Cut a short excerpt.",
+                code="too_large",
+            )
+    total = sum(upload.size for upload in uploads)
+    if total > MAX_TOTAL_BYTES:
+        raise ValidationError(
+            f"These clips add up to {total / 2**20:.0f} MB; at most {MAX_TOTAL_BYTES // 2**20} MB can be traced "
+            "at once. Send fewer or shorter clips.",
+            code="too_large",
+        )
+    for upload in uploads:
+        upload.seek(0)
+        head = upload.read(12)
+        upload.seek(0)
+        if not head:
+            raise ValidationError(f"{upload.name} is empty.")
+        if clip_kind(head) is None:
+            raise ValidationError(f"{upload.name} is not an MP4, MOV or WebM video.")
+
+
+def trace_programme(actor):
+    """The programme a trace is recorded under when the clip names no job: the one programme the tracer
+    administers, so that its admins see the trace in their trail; None for an operator's staff or an admin of
+    several programmes (the event then shows in the site-wide trail only)."""
+    from access.models import Membership, Role
+
+    if actor is None or not actor.is_authenticated:
+        return None
+    programmes = [
+        m.programme for m in Membership.objects.filter(user=actor, role=Role.ADMIN).select_related("programme")[:2]
+    ]
+    return programmes[0] if len(programmes) == 1 else None
+
+
+@dataclass(frozen=True)
+class TraceOutcome:
+    """One file of a many-file trace: its result, or why it could not be read."""
+
+    filename: str
+    result: TraceResult | None
+    error: str = ""
+
+    @property
+    def outcome(self) -> str:
+        return self.result.status if self.result else "unreadable"
+
+
+def traces_run(
+    files: Iterable[tuple[str, Callable[[], bytes]]], *, actor=None, ip: str | None = None
+) -> Iterator[TraceOutcome]:
+    """Trace each file in turn, as (name, a function returning its bytes), so that only one file is held at
+    a time. A file that cannot be read or is not a readable video gives an outcome with its error (and no
+    audit event, as nothing was traced); every other file is traced and audited on its own."""
+    programme = trace_programme(actor)
+    for filename, load in files:
+        try:
+            data = load()
+            result = trace_clip(data, actor=actor, ip=ip, filename=filename, programme=programme)
+        except ValidationError as error:
+            yield TraceOutcome(filename, None, " ".join(error.messages))
+        except OSError as error:
+            yield TraceOutcome(filename, None, f"Cannot read it: {error.strerror or error}.")
+        else:
+            yield TraceOutcome(filename, result)
+
+
+def trace_clip(data: bytes, *, actor=None, ip: str | None = None, filename: str = "", programme=None) -> TraceResult:
     """Read the invisible mark of an uploaded clip and find the job it names. Raises ValidationError
-    for a file that is not a readable video. Every trace is recorded in the audit trail."""
+    for a file that is not a readable video. Every trace is recorded in the audit trail, under the job's
+    programme, or ``programme`` (the tracer's, see trace_programme) when the clip names no job here."""
     from access.audit import audit
 
     clip_check(data)
@@ -141,7 +224,7 @@ def trace_clip(data: bytes, *, actor=None, ip: str | None = None, filename: str 
         "generation.clip_traced",
         actor=actor,
         subject=job.owner if job else None,
-        programme=job.grant.programme if job else None,
+        programme=job.grant.programme if job else programme,
         target=job.pk if job else "",
         ip=ip,
         result=status,

@@ -257,6 +257,7 @@ MATRIX = [
     page("competition:call",                              "in    404   ok    ok    404   404   ok    404   404   403", "POST", call_id="call"),
     page("competition:call",                              "in    404   ok    ok    ok    404   ok    404   404   403", call_id="published_call"),
     page("competition:call",                              "in    404   404   404   404   404   ok    404   404   403", call_id="draft_call"),
+    page("competition:entry_status",                      "in    404   ok    ok    404   404   404   404   404   403", call_id="call"),
     page("competition:appeal",                            "in    404   ok    404   404   404   404   404   404   403", "POST", call_id="published_call"),
     page("competition:appeal",                            "in    404   ok    ok    404   404   404   404   404   403", "POST", call_id="call"),
     # Results are public once published, and nowhere before.
@@ -311,6 +312,8 @@ MATRIX = [
     api("job-detail", "DELETE",                           "401   404   ok    404   404   404   404   404   404   403", pk="clip"),
     api("job-cancel", "POST",                             "401   404   ok    404   404   404   404   404   404   403", pk="queued_job"),
     api("model-list", "GET",                              "401   404   ok    ok    ok    404   404   404   404   403"),
+    # Tracing clips: programme admins only (other_admin traces too, but never sees another programme's job).
+    api("api-traces", "POST",                             "401   403   403   403   403   403   ok    403   ok    403"),
     api("audit-list", "GET",                              "401   403   403   403   403   403   ok    403   ok    403"),
     api("audit-detail", "GET",                            "401   403   403   403   403   403   ok    403   404   403", pk="audit_event"),
     api("preset-list", "GET",                             "401   ok    ok    ok    ok    ok    ok    ok    ok    403"),

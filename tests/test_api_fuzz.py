@@ -196,7 +196,7 @@ def test_every_operation_refuses_as_documented(case, app, tester, admin_user, mo
     _, busy = token_create(user=tester, name="busy", scopes=["read", "generate", "feedback"])
     monkeypatch.setattr(TokenRateThrottle, "THROTTLE_RATES", {"token": "0/min"})
     throttled = case.call_and_validate(app=app, headers={"Authorization": f"Bearer {busy}"}, checks=CHECKS)
-    staff_only = case.operation.path.startswith("/api/v1/audit/")
+    staff_only = case.operation.path.startswith(("/api/v1/audit/", "/api/v1/traces/"))
     assert throttled.status_code == (403 if staff_only else 429)
 
     _, kept = token_create(user=tester, name="kept", scopes=["read", "generate", "feedback"])

@@ -68,9 +68,15 @@ def close(call):
     return call
 
 
+def processed(submission):
+    """The entry once the films worker has read its film (what competition.tasks.process_film runs)."""
+    return entries.film_process(submission_id=submission.pk, file_name=submission.file.name) or submission
+
+
 def enter(call, person, *, title="Moonrise", data=None, job=None):
+    """An entry whose film was uploaded and then read, as the films worker does after the upload."""
     job = job or succeeded_job(person)
-    return entries.submission_save(
+    submission = entries.submission_save(
         call=call,
         entrant=person,
         title=title,
@@ -79,6 +85,7 @@ def enter(call, person, *, title="Moonrise", data=None, job=None):
         jobs=job.job_code,
         film=data or film(),
     )
+    return processed(submission)
 
 
 def watch_through(assignment, *, share: float = 1.0, minutes: float = 5):

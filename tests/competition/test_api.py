@@ -25,6 +25,11 @@ def test_a_read_token_lists_calls_and_own_entries_only(call, tester, tester2):
     entries = api.get("/api/v1/competition/submissions/").json()["results"]
     assert [e["id"] for e in entries] == [mine.pk] and entries[0]["rank"] is None
     assert entries[0]["jobs"] == [{"job_code": mine.jobs.get().job_code, "mark_found": False}]
+    assert (entries[0]["processing"], entries[0]["processing_percent"], entries[0]["processing_problem"]) == (
+        "ready",
+        100,
+        "",
+    )
     assert api.get(entries[0]["film_url"]).status_code == 200
     other = call.submissions.exclude(pk=mine.pk).get()
     assert api.get(f"/api/v1/competition/submissions/{other.pk}/").status_code == 404

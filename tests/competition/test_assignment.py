@@ -49,6 +49,7 @@ def big_call(programme, admin_user, cohort):
                 file="x.mp4",
                 blind_file="y.mp4",
                 duration_seconds=10,
+                processing=Submission.Processing.READY,
             )
             for i, person in enumerate(entrants)
         ]

@@ -15,7 +15,7 @@ from competition import calls
 from competition.media import film_url
 from competition.models import Call, CallNotice, Submission
 from feedback.models import Notification
-from tests.competition.conftest import close, enter, film, make_call, succeeded_job
+from tests.competition.conftest import close, enter, film, make_call, processed, succeeded_job
 from tests.conftest import with_totp
 
 pytestmark = pytest.mark.django_db
@@ -193,6 +193,8 @@ def test_a_tester_enters_a_film_edits_it_until_the_close_and_is_refused_after(ca
     response = browser.post(call.get_absolute_url(), form)
     assert response.status_code == 302, response.content.decode()[-2000:]
     submission = Submission.objects.get()
+    assert submission.processing == Submission.Processing.WAITING, "the film is read after the request"
+    submission = processed(submission)
     assert submission.entrant == tester and submission.duration_seconds == pytest.approx(2.0, abs=0.05)
     assert re.fullmatch(rf"competition/{call.pk}/[0-9a-f]{{32}}\.mp4", submission.file.name), "a random name"
     assert list(submission.jobs.all()) == [job]

@@ -2,6 +2,7 @@
 (the clips an entry uses), and the blind copy with every piece of metadata stripped."""
 
 import io
+from datetime import timedelta
 
 import av
 import numpy as np
@@ -14,9 +15,9 @@ from competition.models import Submission
 from generation import render, watermark
 from generation.encoding import encode_mp4, read_metadata
 from generation.models import RenderJob
-from tests.competition.conftest import film, succeeded_job
+from tests.competition.conftest import film, processed, succeeded_job
 from tests.factories import RenderJobFactory
-from tests.generation.clips import decode, moving_scene
+from tests.generation.clips import decode, half_size, moving_scene
 from tests.generation.conftest import SMOKE_RENDER
 
 pytestmark = pytest.mark.django_db
@@ -63,43 +64,45 @@ def test_both_clips_of_a_film_cut_from_two_renders_are_found(two_clips, call, te
         jobs=f"{first.job_code}, {second.job_code} {unlisted.job_code}",
         film=data,
     )
+    assert submission.processing == Submission.Processing.WAITING and submission.marks_found == []
+    submission = processed(submission)
+    assert submission.processing == Submission.Processing.READY and submission.processing_percent == 100
     matched = dict(submission.listed_jobs.values_list("job_id", "matched"))
     assert matched == {first.pk: True, second.pk: True, unlisted.pk: False}
     assert set(submission.marks_found) == {first.mark_code, second.mark_code} and submission.unknown_marks == []
 
 
-def test_a_film_with_an_unlisted_clip_of_ones_own_is_refused(two_clips, call, tester):
+def save(call, person, jobs, data=None):
+    return entries.submission_save(call=call, entrant=person, title="T", logline="l", credits="c", jobs=jobs, film=data)
+
+
+def test_a_film_with_an_unlisted_clip_of_ones_own_needs_the_list_changed(two_clips, call, tester):
     (first, first_mp4), (second, second_mp4) = two_clips
+    submission = processed(save(call, tester, first.job_code, cut(first_mp4, second_mp4)))
+
+    assert submission.processing == Submission.Processing.PROBLEM
+    assert f"contains your job {second.job_code}: add it" in submission.processing_problem
+    assert not submission.listed_jobs.filter(matched=True).exists()
+
     with pytest.raises(ValidationError, match=f"contains your job {second.job_code}: add it"):
-        entries.submission_save(
-            call=call,
-            entrant=tester,
-            title="T",
-            logline="l",
-            credits="c",
-            jobs=first.job_code,
-            film=cut(first_mp4, second_mp4),
-        )
-    assert not Submission.objects.exists()
+        save(call, tester, f"{first.job_code} {unlisted_code(tester)}")  # still not listed: refused at once
+    submission = save(call, tester, f"{first.job_code} {second.job_code}")  # the film stays; no new reading
+    assert (submission.processing, submission.processing_problem) == (Submission.Processing.READY, "")
+    assert set(submission.listed_jobs.values_list("matched", flat=True)) == {True}
+
+
+def unlisted_code(person):
+    return succeeded_job(person).job_code
 
 
 def test_a_film_with_someone_elses_clip_is_refused(smoke_model, call, tester, tester2):
     mine, mine_mp4 = rendered(tester, 11)
     theirs, theirs_mp4 = rendered(tester2, 12)
-    with pytest.raises(ValidationError, match=f"marked {theirs.job_code}, which is not yours"):
-        entries.submission_save(
-            call=call,
-            entrant=tester,
-            title="T",
-            logline="l",
-            credits="c",
-            jobs=mine.job_code,
-            film=cut(mine_mp4, theirs_mp4),
-        )
+    submission = processed(save(call, tester, mine.job_code, cut(mine_mp4, theirs_mp4)))
+    assert submission.processing == Submission.Processing.PROBLEM
+    assert f"marked {theirs.job_code}, which is not yours" in submission.processing_problem
     with pytest.raises(ValidationError, match=f"{theirs.job_code} is not one of your jobs"):
-        entries.submission_save(
-            call=call, entrant=tester, title="T", logline="l", credits="c", jobs=theirs.job_code, film=theirs_mp4
-        )
+        save(call, tester, theirs.job_code, theirs_mp4)
 
 
 def test_the_blind_copy_has_no_metadata_and_the_same_pictures(tester):
@@ -143,7 +146,7 @@ def _mpeg4() -> bytes:
     [
         (lambda: b"", {}, "The file is empty"),
         (lambda: b"\x1a\x45\xdf\xa3" + bytes(100), {}, "not an MP4"),
-        (lambda: b"\x00\x00\x00\x18ftypisom" + bytes(200), {}, "could not be decoded"),
+        (lambda: b"\x00\x00\x00\x18ftypisom" + bytes(200), {}, "could not be (read|decoded)"),
         (_mpeg4, {}, "encoded as mpeg4; films must be H.264"),
         (lambda: film(3), {"max_seconds": 2}, "up to 2 s; this one lasts 3.0 s"),
         (lambda: film(0.5), {}, "at least 1 s"),
@@ -155,8 +158,9 @@ def test_bad_films_are_refused_with_a_clear_error(make, limits, message, call, t
     data = make()
     if limits.get("max_bytes"):
         data = data + bytes(2**20 // 4)  # padding past the limit
-    with pytest.raises(ValidationError, match=message):
-        films.film_read(data, **(LIMITS | limits))
+    for check in (films.film_probe, films.film_read):  # the upload request's checks, and the worker's
+        with pytest.raises(ValidationError, match=message):
+            check(data, **(LIMITS | limits))
 
 
 def test_a_long_film_is_read_in_at_most_max_windows_spread_over_it(monkeypatch):
@@ -166,3 +170,153 @@ def test_a_long_film_is_read_in_at_most_max_windows_spread_over_it(monkeypatch):
     info = films.film_read(encode_mp4(frames, fps=24), **LIMITS)
     assert info.frames == 240 and info.windows_read == 5
     assert info.marks == [code], "the last window is always among those read"
+
+
+# --- Reading films in the films worker -------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    reason="The v1 reader finds one of the two clips after this chain; remove this mark once the v2 mark is merged.",
+    strict=False,
+)
+def test_a_film_cut_from_clips_that_went_through_an_attack_chain_still_finds_them(two_clips, call, tester):
+    """Each clip leaked and came back (half size, re-encoded at CRF 30) before it was cut into the film."""
+    (first, first_mp4), (second, second_mp4) = two_clips
+    data = cut(half_size(first_mp4, crf=30), half_size(second_mp4, crf=30))
+
+    submission = processed(save(call, tester, f"{first.job_code} {second.job_code}", data))
+
+    assert set(submission.marks_found) == {first.mark_code, second.mark_code}
+    assert submission.processing == Submission.Processing.READY
+
+
+def test_the_upload_request_checks_only_the_header_and_the_worker_finds_the_damage(call, tester):
+    data = film(2)
+    start = data.find(b"mdat") + 4
+    damaged = data[:start] + bytes(len(data) - start)  # the header is intact, every frame is gone
+
+    submission = save(call, tester, succeeded_job(tester).job_code, damaged)
+    assert (submission.processing, submission.processing_percent) == (Submission.Processing.WAITING, 0)
+    assert submission.file_bytes == len(damaged) and not submission.blind_file
+
+    submission = processed(submission)
+    assert submission.processing == Submission.Processing.FAILED
+    assert "could not be decoded" in submission.processing_problem and not submission.blind_file
+
+
+def test_the_task_delivered_twice_or_for_a_replaced_film_changes_nothing(call, tester):
+    job = succeeded_job(tester)
+    submission = processed(save(call, tester, job.job_code, film(2)))
+    assert submission.processing == Submission.Processing.READY and submission.blind_file
+    first_blind, updated = submission.blind_file.name, submission.updated_at
+
+    assert entries.film_process(submission_id=submission.pk, file_name=submission.file.name) is None
+    submission.refresh_from_db()
+    assert (submission.blind_file.name, submission.updated_at) == (first_blind, updated)
+
+    old_name = submission.file.name
+    submission = save(call, tester, job.job_code, film(3, seed=1))
+    assert entries.film_process(submission_id=submission.pk, file_name=old_name) is None
+    submission.refresh_from_db()
+    assert submission.processing == Submission.Processing.WAITING, "the new film waits for its own task"
+    assert processed(submission).duration_seconds == pytest.approx(3.0, abs=0.05)
+
+
+def test_reading_reports_its_progress(call, tester):
+    shares = []
+    films.film_read(film(5), progress=shares.append, **LIMITS)
+    assert shares == [pytest.approx(48 / 120), pytest.approx(96 / 120)]
+
+    submission = save(call, tester, succeeded_job(tester).job_code, film(5))
+    seen = []
+    saver = entries._progress_saver(submission.pk)
+    for share in (0.1, 0.12, 0.5, 1.0):
+        saver(share)
+        seen.append(Submission.objects.get(pk=submission.pk).processing_percent)
+    assert seen == [9, 9, 45, 90], "saved every 5 points at most; 100 only once the outcome is saved"
+
+
+def test_the_film_task_goes_to_the_films_queue_announced_once_the_entry_commits(
+    call, tester, django_capture_on_commit_callbacks
+):
+    from config.celery import FILM_QUEUE, app
+
+    assert app.amqp.router.route({}, entries.FILM_TASK)["queue"].name == FILM_QUEUE
+    assert app.amqp.router.route({}, "competition.films_reannounce")["queue"].name == "sweeps"
+    with django_capture_on_commit_callbacks() as callbacks:
+        save(call, tester, succeeded_job(tester).job_code, film(2))
+    with django_capture_on_commit_callbacks() as edits:
+        save(call, tester, succeeded_job(tester).job_code)  # no new film: nothing to read
+    assert len(callbacks) == 2 and len(edits) == 1, "old files deleted, and (for a new film) the task announced"
+
+
+def test_the_entry_page_shows_progress_then_the_outcome(client, call, tester, two_clips):
+    (first, first_mp4), (second, second_mp4) = two_clips
+    submission = save(call, tester, f"{first.job_code} {second.job_code}", cut(first_mp4))
+    client.force_login(tester)
+    status_url = f"/competition/{call.pk}/entry-status/"
+
+    page = client.get(call.get_absolute_url()).content.decode()
+    assert "Waiting to be read" in page and f'hx-get="{status_url}"' in page and 'id="entry-progress"' in page
+
+    processed(submission)
+    fragment = client.get(status_url).content.decode()
+    assert "Ready" in fragment and "hx-get" not in fragment, "polling stops with the outcome"
+    assert "marks of 1 of your listed clips found" in fragment
+    assert f'Job {first.job_code}: <span class="ok">its mark was found' in fragment
+    assert f'Job {second.job_code}: <span class="muted">listed; its mark was not found' in fragment
+
+
+def test_the_entry_page_says_what_to_change_when_the_film_has_a_problem(client, call, tester, two_clips):
+    (first, first_mp4), (second, second_mp4) = two_clips
+    processed(save(call, tester, first.job_code, cut(first_mp4, second_mp4)))
+    client.force_login(tester)
+    fragment = client.get(f"/competition/{call.pk}/entry-status/").content.decode()
+    assert "Needs a change" in fragment and f"contains your job {second.job_code}: add it" in fragment
+
+
+def test_only_entries_whose_film_is_ready_are_reviewed_and_credited(
+    call, tester, tester2, reviewer, admin_user, programme
+):
+    from access.rates import rate_publish
+    from competition import reviews
+    from competition.models import ReviewAssignment
+    from feedback.models import LedgerEntry
+    from tests.competition.conftest import close
+
+    rate_publish(programme=programme, kind="submission", points=5, amount="20", currency="USD", actor=admin_user)
+    ready = processed(save(call, tester, succeeded_job(tester).job_code, film(2)))
+    waiting = save(call, tester2, succeeded_job(tester2).job_code, film(2, seed=3))
+    close(call)
+
+    reviews.assignment_run(call=call, actor=admin_user)
+
+    assert set(ReviewAssignment.objects.values_list("submission", flat=True)) == {ready.pk}
+    credited = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.SUBMISSION)
+    assert list(credited.values_list("source_id", "person")) == [(str(ready.pk), tester.pk)]
+    assert waiting.processing == Submission.Processing.WAITING
+
+
+def test_a_film_whose_message_was_lost_is_announced_again_once(call, tester, settings):
+    from celery import current_app
+    from django.utils import timezone
+
+    settings.BACKLOT_REANNOUNCE_SECONDS = 60
+    with current_app.connection_for_write() as connection:
+        queue = connection.SimpleQueue("films")
+        queue.clear()
+        try:
+            # Inside the test's transaction the upload's on-commit message is never sent: as if it was lost.
+            submission = save(call, tester, succeeded_job(tester).job_code, film(2))
+            assert entries.films_reannounce_waiting() == 0, "not overdue yet"
+            Submission.objects.filter(pk=submission.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
+
+            assert entries.films_reannounce_waiting() == 1
+            assert entries.films_reannounce_waiting() == 0, "the broker holds its message now"
+            message = queue.get(timeout=5)
+            assert message.headers["task"] == entries.FILM_TASK
+            assert message.payload[0] == [submission.pk, submission.file.name]
+            message.ack()
+        finally:
+            queue.clear()
+            queue.close()

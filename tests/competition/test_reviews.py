@@ -15,7 +15,7 @@ from competition import entries, reviews
 from competition.media import film_url
 from competition.models import ReviewAssignment, Submission
 from generation.encoding import read_metadata
-from tests.competition.conftest import close, enter, film, watch_through
+from tests.competition.conftest import close, enter, film, processed, watch_through
 
 pytestmark = pytest.mark.django_db
 
@@ -42,6 +42,7 @@ def judged(call, tester, tester2, reviewer, reviewer2, admin_user):
         jobs=enter.__globals__["succeeded_job"](tester).job_code,
         film=film(6, metadata={TAG: '{"claim": {"job": "x"}}', "artist": tester.email, "comment": "Tess Tester"}),
     )
+    entry = processed(entry)
     enter(call, tester2, title="Low tide")
     close(call)
     reviews.assignment_run(call=call, actor=admin_user)

@@ -15,6 +15,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from config.celery import FILM_QUEUE
 from generation.registry import MODELS
 from tests.conftest import c2pa_environment
 
@@ -33,7 +34,7 @@ def _database_url() -> str:
 
 def worker_start(*, env: dict, log_path: Path, hostname: str = "e2e@%h") -> subprocess.Popen:
     """A Celery worker process like the production ones (one process, prefetch one, every model
-    queue), rendering with the smoke model; returns once its model is loaded. ``env`` overrides
+    queue, and the films queue), rendering with the smoke model; returns once its model is loaded. ``env`` overrides
     the test's own settings (database, broker, media)."""
     env = {
         **os.environ,
@@ -48,7 +49,7 @@ def worker_start(*, env: dict, log_path: Path, hostname: str = "e2e@%h") -> subp
         "BACKLOT_WORKER_HEARTBEAT_SECONDS": "1",
         **env,
     }
-    queues = ",".join(spec.queue for spec in MODELS.values())
+    queues = ",".join([spec.queue for spec in MODELS.values()] + [FILM_QUEUE])
     command = [
         sys.executable,
         "-m",

@@ -21,7 +21,10 @@ def _local(moment) -> str:
     return timezone.localtime(moment).strftime("%Y-%m-%dT%H:%M")
 
 
-def test_a_call_from_opening_to_published_results(browser, live_server, tester, reviewer, admin_user, programme):
+def test_a_call_from_opening_to_published_results(
+    celery_worker, browser, live_server, settings, tester, reviewer, admin_user, programme
+):
+    settings.BACKLOT_PROGRESS_POLL_SECONDS = 0.2
     rate_publish(programme=programme, kind="submission", points=5, amount="20", currency="USD")
     rate_publish(programme=programme, kind="prize", points=50, amount="500", currency="USD")
     clip = finished_clip(tester, programme=programme)
@@ -75,6 +78,9 @@ def test_a_call_from_opening_to_published_results(browser, live_server, tester, 
     artist.click("button:has-text('Submit film')")
     artist.wait_for_selector("text=Your entry is saved")
     assert "Your entry: Moonrise" in artist.inner_text("main")
+    # The films worker reads it; the entry's page follows it (htmx) until it is ready.
+    artist.wait_for_selector("[data-processing=ready]", timeout=60_000)
+    assert "2.0 s" in artist.inner_text("#entry-status")
 
     # Submissions close; the admin assigns reviewers.
     close(call)
