@@ -28,6 +28,7 @@ class TraceResult:
     scale: float
     frames_read: int
     provenance: Provenance = field(default_factory=lambda: Provenance("missing"))
+    mark_version: int | None = None  # the version of the invisible mark that was read
 
     @property
     def found(self) -> bool:
@@ -116,6 +117,7 @@ def trace_clip(data: bytes, *, actor=None, ip: str | None = None, filename: str 
         scale=reading.scale,
         frames_read=frames_read,
         provenance=provenance_read(data),
+        mark_version=reading.version if reading.found else None,
     )
     audit(
         "generation.clip_traced",
