@@ -149,7 +149,7 @@ def job_finish(*, job: RenderJob, frames, device_seconds: float) -> bool:
         if not retried(lambda: _running(job).update(heartbeat_at=timezone.now())):
             return False  # cancelled or taken over while it waited for post-processing
         started = time.perf_counter()
-        job.mark_version = watermark.CURRENT_VERSION
+        job.mark_version = watermark.version_for(*frames.shape[1:3])
         video = encode_mp4(
             watermark.mark_clip(frames, job),
             fps=spec.fps,

@@ -16,7 +16,7 @@ from generation.marks import v1, v2
 from generation.marks.reading import Reading
 
 VERSIONS = {v2.VERSION: v2, v1.VERSION: v1}  # newest first: the order they are read in
-CURRENT_VERSION = v2.VERSION
+CURRENT_VERSION = v2.VERSION  # what new jobs are marked with (frames smaller than its tile: see version_for)
 FRAME_CHUNK = 16  # frames marked at once: bounds the int16 working copy
 LOOK_FRAMES = 4  # frames looked at to judge where the picture hides a stronger mark
 
@@ -26,12 +26,20 @@ def _check_frames(frames: np.ndarray) -> None:
         raise ValueError(f"Expected (frames, height, width, 3) uint8 frames, got {frames.shape} {frames.dtype}.")
 
 
+def version_for(height: int, width: int) -> int:
+    """The mark version for frames of this size: CURRENT_VERSION, unless a frame is smaller than one of
+    its tiles; there v1, whose tile is 128 pixels, repeats where a partial v2 tile would not read."""
+    return CURRENT_VERSION if min(height, width) >= VERSIONS[CURRENT_VERSION].TILE else v1.VERSION
+
+
 def mark_invisible(
-    frames: np.ndarray, code: int, *, version: int = CURRENT_VERSION, out: np.ndarray | None = None
+    frames: np.ndarray, code: int, *, version: int | None = None, out: np.ndarray | None = None
 ) -> np.ndarray:
     """``frames`` with ``code`` hidden in every frame's luma (the same offset added to R, G and B), in a
-    new array or in ``out`` (which may be ``frames`` itself)."""
+    new array or in ``out`` (which may be ``frames`` itself). The version is ``version_for`` the
+    frames' size unless given."""
     _check_frames(frames)
+    version = version_for(*frames.shape[1:3]) if version is None else version
     if version not in VERSIONS:
         raise ValueError(f"Unknown mark version {version}; known: {sorted(VERSIONS)}.")
     count, height, width, _ = frames.shape
@@ -133,8 +141,8 @@ def visible_text(job) -> str:
 
 
 def mark_clip(frames: np.ndarray, job) -> np.ndarray:
-    """Both marks for ``job``: the visible stamp first, then the invisible code (in the job's mark
-    version) over the whole frame, so the stamp's corner carries the code too."""
+    """Both marks for ``job``: the visible stamp first, then the invisible code (in the job's
+    ``mark_version``) over the whole frame, so the stamp's corner carries the code too."""
     from django.conf import settings
 
     stamped = mark_visible(frames, visible_text(job), opacity=settings.BACKLOT_WATERMARK_OPACITY)
