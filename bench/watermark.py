@@ -175,7 +175,7 @@ def quality(out: Path) -> None:
     from PIL import Image
 
     y, x = np.mgrid[0:720, 0:1280].astype(np.float32)
-    flat = np.repeat((90 + 80 * x / 1280 + 20 * y / 720)[None, ..., None], 3, axis=-1).round().astype(np.uint8)
+    flat = np.repeat((90 + 80 * x / 1280 + 20 * y / 720)[..., None], 3, axis=-1).round().astype(np.uint8)
     marked = watermark.mark_invisible(np.ascontiguousarray(flat[None, :, :, :]), 0x51F15EED)[0]
     crop = np.concatenate([flat[200:456, 400:656], marked[200:456, 400:656]], axis=1)
     out.mkdir(parents=True, exist_ok=True)
@@ -189,7 +189,7 @@ def quality(out: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one code per content, 700 unmarked reads")
+    parser.add_argument("--quick", action="store_true", help="one code per content, 7 x 15 x 7 unmarked reads")
     parser.add_argument("--codes", type=int, help="random codes per content (full: 5)")
     parser.add_argument("--windows", type=int, help="random windows read per unmarked picture (full: 96)")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
@@ -202,8 +202,16 @@ def main() -> None:
     jobs = [(name, 100 + i, int(rng.integers(0, 2**32))) for i in range(codes) for name in CONTENTS]
     with multiprocessing.get_context("fork").Pool(args.workers) as pool:
         rows = [row for result in pool.imap_unordered(marked_trials, jobs) for row in result]
+        report_marked(rows, codes)
         unmarked_jobs = [(name, 500 + i, windows) for i in range(unmarked_seeds) for name in CONTENTS]
         unmarked = pool.map(unmarked_windows, unmarked_jobs)
+    report_unmarked(unmarked, unmarked_seeds)
+    quality(ROOT / "var" / "bench")
+    timings()
+    print(f"\nbench wall time {time.perf_counter() - started:.0f} s with {args.workers} workers")
+
+
+def report_marked(rows, codes: int) -> None:
     print(
         f"\n{len(rows)} marked trials: {len(CHAINS)} attack chains x {len(CONTENTS)} contents x {codes} random codes; "
         f"source {WIDTH}x{HEIGHT}, {FRAMES} frames at {FPS} fps, stamped, marked (v{watermark.CURRENT_VERSION}) "
@@ -216,6 +224,10 @@ def main() -> None:
     print(f"wrong codes returned: {wrong} (target 0)")
     seal = [r for r in rows if r[0] == VIDEO_SEAL_CHAIN]
     print(f"{VIDEO_SEAL}; ours, same attack: traced {sum(r[2] for r in seal)}/{len(seal)}")
+    sys.stdout.flush()
+
+
+def report_unmarked(unmarked, unmarked_seeds: int) -> None:
     reads = sum(u[0] for u in unmarked)
     hits = sum(u[1] for u in unmarked)
     scores = np.array([s for u in unmarked for s in u[2]])
@@ -234,9 +246,6 @@ def main() -> None:
         f"false positive per trace <= {most} hypotheses x 2^-16 (CRC) x {tail:.1e} (Gaussian tail of the "
         f"confirmation) = {most * tail / 2**16:.1e} for v2; v1 adds 11 x 2^-16 x its own tail (v1 unchanged)"
     )
-    quality(ROOT / "var" / "bench")
-    timings()
-    print(f"\nbench wall time {time.perf_counter() - started:.0f} s with {args.workers} workers")
 
 
 if __name__ == "__main__":
