@@ -23,6 +23,13 @@ def mark_code_new() -> int:
             return code
 
 
+def mark_version_current() -> int:
+    """The version of the invisible mark that new clips are marked with."""
+    from generation.watermark import CURRENT_VERSION
+
+    return CURRENT_VERSION
+
+
 def job_code(mark_code: int) -> str:
     """The 7-character form of a mark code shown on the frame and the clip page, e.g. 3ZK9QWA."""
     return "".join(CODE_ALPHABET[(mark_code >> shift) & 31] for shift in range(30, -1, -5))
@@ -70,6 +77,11 @@ class RenderJob(RenderSettingsFields):
         default=mark_code_new,
         editable=False,
         help_text="The random 32-bit code hidden in every frame of the clip, which traces a leaked copy back here.",
+    )
+    mark_version = models.PositiveSmallIntegerField(
+        default=mark_version_current,
+        editable=False,
+        help_text="The version of the invisible mark that hides the code (the reader knows every version).",
     )
     idempotency_key = models.CharField(
         max_length=80, blank=True, help_text="Chosen by the client; a retried submission returns the same job."

@@ -117,6 +117,7 @@ def job_succeed(
             finished_at=timezone.now(),
             gpu_seconds=device_seconds,
             encode_seconds=encode_seconds,
+            mark_version=job.mark_version,
             progress_step=F("progress_total"),
             error="",
         )
@@ -148,6 +149,7 @@ def job_finish(*, job: RenderJob, frames, device_seconds: float) -> bool:
         if not retried(lambda: _running(job).update(heartbeat_at=timezone.now())):
             return False  # cancelled or taken over while it waited for post-processing
         started = time.perf_counter()
+        job.mark_version = watermark.version_for(*frames.shape[1:3])
         video = encode_mp4(
             watermark.mark_clip(frames, job),
             fps=spec.fps,

@@ -33,6 +33,7 @@ class TraceResult:
     frames_read: int
     credentials: Credentials = field(default_factory=lambda: Credentials("absent"))
     identified_by: str = ""  # "mark", "credentials", "mark and credentials", or "" when no job was found
+    mark_version: int | None = None  # the version of the invisible mark that was read
 
     @property
     def found(self) -> bool:
@@ -219,6 +220,7 @@ def trace_clip(data: bytes, *, actor=None, ip: str | None = None, filename: str 
         frames_read=frames_read,
         credentials=credentials,
         identified_by=identified_by,
+        mark_version=reading.version if reading.found else None,
     )
     audit(
         "generation.clip_traced",

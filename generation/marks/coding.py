@@ -1,0 +1,107 @@
+"""What every version of the invisible mark shares: the payload's CRC and its convolutional code
+(rate 1/2, constraint length 7) with a soft Viterbi decoder, and small picture helpers."""
+
+from __future__ import annotations
+
+import binascii
+from functools import cache
+
+import numpy as np
+
+CODE_BITS = 32
+CRC_BITS = 16
+PAYLOAD_BITS = CODE_BITS + CRC_BITS
+CONV_POLYNOMIALS = (0o171, 0o133)  # the NASA K=7 rate-1/2 code
+CONV_MEMORY = 6  # constraint length - 1: the zero tail that closes the trellis
+CODED_BITS = 2 * (PAYLOAD_BITS + CONV_MEMORY)
+
+
+def crc16(code: int) -> int:
+    return binascii.crc_hqx(code.to_bytes(4, "big"), 0xFFFF)
+
+
+def payload(code: int, whitening: np.ndarray) -> np.ndarray:
+    if not 0 <= code < 2**CODE_BITS:
+        raise ValueError(f"A mark code is a {CODE_BITS}-bit unsigned integer, got {code}.")
+    value = (code << CRC_BITS) | crc16(code)
+    bits = np.array([(value >> (PAYLOAD_BITS - 1 - i)) & 1 for i in range(PAYLOAD_BITS)], dtype=bool)
+    return bits ^ whitening
+
+
+def code_from(bits: np.ndarray, whitening: np.ndarray) -> tuple[int, bool]:
+    bits = bits ^ whitening
+    value = int("".join("1" if bit else "0" for bit in bits), 2)
+    code, crc = value >> CRC_BITS, value & (2**CRC_BITS - 1)
+    return code, crc16(code) == crc
+
+
+def _parity(values: np.ndarray) -> np.ndarray:
+    values = values.copy()
+    odd = np.zeros(values.shape, dtype=bool)
+    while values.any():
+        odd ^= (values & 1).astype(bool)
+        values >>= 1
+    return odd
+
+
+@cache
+def _trellis() -> tuple[np.ndarray, np.ndarray]:
+    """For every next state: its two predecessor states, and the +-1 outputs of each transition."""
+    states = np.arange(2**CONV_MEMORY)
+    predecessors = np.stack([states >> 1, (states >> 1) | 2 ** (CONV_MEMORY - 1)])
+    register = (predecessors << 1) | (states & 1)
+    outputs = np.stack([np.where(_parity(register & poly), 1.0, -1.0) for poly in CONV_POLYNOMIALS])
+    return predecessors, outputs
+
+
+def convolve(bits: np.ndarray) -> np.ndarray:
+    """The coded bits for ``bits``, a zero tail closing the trellis."""
+    register, coded = 0, []
+    for bit in [*bits.tolist(), *[False] * CONV_MEMORY]:
+        register = ((register << 1) | int(bit)) & (2 ** (CONV_MEMORY + 1) - 1)
+        coded += [bin(register & poly).count("1") % 2 == 1 for poly in CONV_POLYNOMIALS]
+    return np.array(coded, dtype=bool)
+
+
+def viterbi(soft: np.ndarray) -> np.ndarray:
+    """The payload bits whose coded form best matches ``soft`` (positive: a 1 was sent)."""
+    predecessors, outputs = _trellis()
+    states = np.arange(2**CONV_MEMORY)
+    metric = np.full(states.size, -np.inf)
+    metric[0] = 0.0
+    steps = soft.size // 2
+    choices = np.empty((steps, states.size), dtype=np.int8)
+    for step in range(steps):
+        candidates = metric[predecessors] + outputs[0] * soft[2 * step] + outputs[1] * soft[2 * step + 1]
+        choices[step] = candidates.argmax(axis=0)
+        metric = candidates[choices[step], states]
+    state, bits = 0, []
+    for step in range(steps - 1, -1, -1):
+        bits.append(bool(state & 1))
+        state = predecessors[choices[step, state], state]
+    return np.array(bits[::-1][:PAYLOAD_BITS], dtype=bool)
+
+
+def box_blur(image: np.ndarray, radius: int) -> np.ndarray:
+    """Mean over a (2r+1)^2 window, edges clamped, from cumulative sums."""
+    padded = np.pad(image, radius + 1, mode="edge").astype(np.float64)
+    summed = padded.cumsum(0).cumsum(1)
+    size = 2 * radius + 1
+    window = summed[size:, size:] - summed[:-size, size:] - summed[size:, :-size] + summed[:-size, :-size]
+    return (window / size**2)[: image.shape[0], : image.shape[1]].astype(np.float32)
+
+
+def peak_score(surface: np.ndarray, peak: int) -> float:
+    """How far the value at ``peak`` stands above the surface, in the surface's standard deviations."""
+    return float((surface.flat[peak] - surface.mean()) / max(float(surface.std()), 1e-12))
+
+
+def rescale(image: np.ndarray, factor_y: float, factor_x: float) -> np.ndarray:
+    """``image`` resized by the two factors (bicubic); the same array when both are 1."""
+    if factor_y == 1.0 and factor_x == 1.0:
+        return image
+    from PIL import Image
+
+    height, width = image.shape
+    size = (max(1, round(width * factor_x)), max(1, round(height * factor_y)))
+    return np.asarray(Image.fromarray(image, mode="F").resize(size, Image.Resampling.BICUBIC))

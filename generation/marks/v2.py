@@ -1,0 +1,280 @@
+"""Version 2 of the invisible mark: the v1 scheme (a tiled sync + convolutionally coded payload, read
+from the frames' mean luma, returned only when sync, CRC and confirmation agree), rebuilt for what
+leakers do.
+
+- A 256-pixel tile whose energy sits at 3 to 13 cycles per tile (periods of 20 to 85 pixels): still
+  periods of 5 pixels or more after a downscale to a quarter, and low enough to outlive 300 kbit/s.
+- Perceptual strength: weak on flat areas (PSNR above 42 dB on smooth footage), stronger where the
+  picture's own texture hides it. One strength map per clip (from a few of its frames), so the mark
+  stays the same in every frame and averaging frames still cancels the content, not the mark.
+- Any scale, independently in x and y: the reader measures the tile's period along each axis from the
+  autocorrelation of the picture's detail (a repeated pattern correlates with itself one period away),
+  refines it on the further multiples, and folds the picture at that period. Uniform scales from a
+  short list are tried too, for pictures too small to show a period twice. Each is read as it is and
+  mirrored (a horizontal flip).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+
+from generation.marks import coding, v1
+from generation.marks.coding import CODED_BITS
+from generation.marks.reading import Reading
+
+VERSION = 2
+TILE = 256
+BAND = (3.0, 13.0)  # cycles per tile
+SYNC_SHARE = 0.3
+PATTERN_SEED = 0x6261636B6C6F7432  # "backlot2"
+# The mark's luma amplitude (RMS of the unit pattern times this) is STRENGTH_FLAT on flat areas and
+# grows with the local contrast, up to STRENGTH_MAX in texture.
+STRENGTH_FLAT = 1.75
+TEXTURE_GAIN = 0.15
+STRENGTH_MAX = 5.0
+MASK_RADIUS = 6
+# Uniform scales tried when the period cannot be measured, in this order.
+SCALES = (1.0, 0.5, 0.75, 2 / 3, 0.5625, 0.8, 0.9, 0.625, 0.375, 0.25, 1.25, 1.5)
+MIN_PERIOD, MAX_PERIOD = 44.0, 400.0  # pixels: scales of 0.17 to 1.56
+SYNC_THRESHOLD = 4.5
+CONFIRM_THRESHOLD = 11.0
+
+
+@cache
+def _layout() -> v1.Layout:
+    return v1.layout_for(TILE, BAND, SYNC_SHARE, PATTERN_SEED)
+
+
+@cache
+def tile_for(code: int) -> np.ndarray:
+    return v1.pattern(_layout(), TILE, code)
+
+
+def _local_std(image: np.ndarray, radius: int) -> np.ndarray:
+    mean = coding.box_blur(image, radius)
+    return np.sqrt(np.maximum(coding.box_blur(image * image, radius) - mean * mean, 0.0))
+
+
+def strength_map(looks: np.ndarray) -> np.ndarray:
+    """The mark's amplitude at every pixel of a clip, from the luma of a few of its frames
+    (n, H, W): their mean local contrast, so texture that moves masks the mark as still texture does."""
+    looks = np.asarray(looks, dtype=np.float32)
+    looks = looks[None] if looks.ndim == 2 else looks
+    height, width = looks.shape[1:]
+    # At half resolution: the map is smooth, and marking must stay cheap.
+    halves = looks[:, : height // 2 * 2, : width // 2 * 2].reshape(len(looks), height // 2, 2, width // 2, 2)
+    halves = halves.mean(axis=(2, 4))
+    texture = sum(_local_std(half, MASK_RADIUS // 2) for half in halves) / len(halves)
+    amplitude = coding.box_blur(np.minimum(STRENGTH_FLAT + TEXTURE_GAIN * texture, STRENGTH_MAX), MASK_RADIUS // 2)
+    amplitude = amplitude.repeat(2, axis=0).repeat(2, axis=1)
+    return np.pad(amplitude, ((0, height - amplitude.shape[0]), (0, width - amplitude.shape[1])), mode="edge")
+
+
+def delta_for(code: int, height: int, width: int, looks: np.ndarray | None = None) -> np.ndarray:
+    """The int16 luma offset for a height x width frame of a clip, some of whose frames' luma is ``looks``."""
+    reps = (-(-height // TILE), -(-width // TILE))
+    pattern = np.tile(tile_for(code), reps)[:height, :width]
+    amplitude = STRENGTH_FLAT if looks is None else strength_map(looks)
+    return np.rint(pattern * amplitude).astype(np.int16)
+
+
+def _detail(image: np.ndarray) -> np.ndarray:
+    """The picture less its local mean, divided by its local contrast: the same for any brightness,
+    contrast or gamma, and no region outweighs the others; less its row and column means."""
+    detail = image - coding.box_blur(image, 12)
+    detail /= np.sqrt(np.maximum(coding.box_blur(detail * detail, 12), 0.0)) + 1.0
+    # Streaks along a row or a column (what a pan leaves in the mean of its frames) repeat at every
+    # lag along that axis; the mark has next to nothing there.
+    detail -= detail.mean(axis=1, keepdims=True)
+    detail -= detail.mean(axis=0, keepdims=True)
+    return detail
+
+
+def _lag_peaks(profile: np.ndarray, low: int, high: int, count: int = 3) -> list[tuple[float, float]]:
+    """The ``count`` highest local maxima of ``profile`` between lags low and high, as (lag, score).
+    A lag whose half, third or quarter peaks too is the harmonic of a shorter repetition (the motion
+    of a steady pan leaves one in the mean of the frames), not the tile, which repeats nothing shorter."""
+    high = min(high, profile.size - 2)
+    if high - low < 8:
+        return []
+    # The overlap shrinks with the lag: compare lags per pixel of overlap.
+    profile = profile / np.maximum(profile.size - np.arange(profile.size), 1)
+    window = profile[low : high + 1]
+    mean, spread = float(window.mean()), float(window.std()) or 1.0
+    is_peak = (window[1:-1] > window[:-2]) & (window[1:-1] >= window[2:])
+    lags = np.flatnonzero(is_peak) + low + 1
+    lags = lags[np.argsort(profile[lags])[::-1]]
+    found = []
+    for lag in lags:
+        score = (profile[lag] - mean) / spread
+        fractions = [lag / k for k in (2, 3, 4) if lag / k >= 6]
+        if any((profile[round(f) - 1 : round(f) + 2].max() - mean) / spread > max(3.0, 0.8 * score) for f in fractions):
+            continue
+        found.append((_refine(profile, int(lag)), float(score)))
+        if len(found) == count:
+            break
+    return found
+
+
+def _subpixel(profile: np.ndarray, lag: int) -> float:
+    left, centre, right = profile[lag - 1], profile[lag], profile[lag + 1]
+    curvature = left - 2 * centre + right
+    return lag + (0.5 * (left - right) / curvature if curvature < 0 else 0.0)
+
+
+def _refine(profile: np.ndarray, lag: int) -> float:
+    """The period from the peaks at every multiple of ``lag`` that the profile reaches (least squares)."""
+    period, weights, total = _subpixel(profile, lag), 1.0, _subpixel(profile, lag)
+    for multiple in range(2, 8):
+        guess = round(period * multiple)
+        if not 2 <= guess < profile.size * 0.8 - 3:
+            break
+        near = guess - 2 + int(np.argmax(profile[guess - 2 : guess + 3]))
+        total += multiple * _subpixel(profile, near)
+        weights += multiple * multiple
+        period = total / weights
+    return period
+
+
+def periods(detail: np.ndarray) -> list[tuple[float, float]]:
+    """Candidate tile periods (y, x) in pixels, best first, from the detail's autocorrelation."""
+    height, width = detail.shape
+    spectrum = np.fft.rfft2(detail, s=(2 * height, 2 * width))
+    # The magnitude, not the power: half-whitened, so the content's own broad correlation shrinks
+    # and the mark's repetition (a sharp peak one period away) stands out.
+    correlation = np.fft.irfft2(np.abs(spectrum), s=(2 * height, 2 * width))
+    rows = _lag_peaks(correlation[:height, 0], int(MIN_PERIOD), int(MAX_PERIOD))
+    cols = _lag_peaks(correlation[0, :width], int(MIN_PERIOD), int(MAX_PERIOD))
+    pairs = [(py, px, sy + sx) for py, sy in rows for px, sx in cols]
+    # A side that shows the period less than twice gives no peak: assume the same scale as the other.
+    pairs += [(px, px, sx) for px, sx in cols] + [(py, py, sy) for py, sy in rows]
+    pairs.sort(key=lambda pair: -pair[2])
+    return [(py, px) for py, px, _ in pairs]
+
+
+def fold(detail: np.ndarray, period_y: float, period_x: float, flipped: bool = False) -> np.ndarray:
+    """Average the picture's pixels onto one tile, sampled on a GRID x GRID lattice, for a tile that
+    repeats every ``period_y`` by ``period_x`` pixels: each pixel falls in the lattice cell where its
+    position within the tile puts it. No resampling of the picture, so any period costs the same."""
+    grid = _grid(min(period_y, period_x))
+    height, width = detail.shape
+    rows = (np.arange(height) / period_y % 1.0 * grid).astype(np.int64) % grid
+    cols = (np.arange(width) / period_x % 1.0 * grid).astype(np.int64) % grid
+    if flipped:
+        cols = (grid - 1 - cols) % grid
+    cells = (rows[:, None] * grid + cols[None, :]).ravel()
+    total = np.bincount(cells, weights=detail.ravel(), minlength=grid * grid)
+    count = np.bincount(cells, minlength=grid * grid)
+    return (total / np.maximum(count, 1)).reshape(grid, grid)
+
+
+def _grid(period: float) -> int:
+    """Lattice cells per tile side: as fine as the picture allows (every cell gets pixels), at least
+    twice the highest frequency of the mark."""
+    for grid in (128, 64):
+        if period >= grid:
+            return grid
+    return 32
+
+
+@cache
+def _bins(grid: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The layout's sync and data bins as flat indices into a grid x grid spectrum, and the data
+    bins' signed frequencies (ky, kx)."""
+    layout = _layout()
+
+    def signed(flat):
+        ky, kx = divmod(flat, TILE)
+        return np.where(ky >= TILE // 2, ky - TILE, ky), np.where(kx >= TILE // 2, kx - TILE, kx)
+
+    sync_y, sync_x = signed(layout.sync_bins)
+    data_y, data_x = signed(layout.data_bins)
+    return (sync_y % grid) * grid + sync_x % grid, (data_y % grid) * grid + data_x % grid, data_y, data_x
+
+
+def _subpixel_peak(surface: np.ndarray, peak: int) -> tuple[float, float]:
+    grid = surface.shape[0]
+    y, x = divmod(peak, grid)
+    offsets = []
+    for values in (surface[[(y - 1) % grid, y, (y + 1) % grid], x], surface[y, [(x - 1) % grid, x, (x + 1) % grid]]):
+        curvature = values[0] - 2 * values[1] + values[2]
+        offsets.append(0.5 * (values[0] - values[2]) / curvature if curvature < 0 else 0.0)
+    return y + offsets[0], x + offsets[1]
+
+
+def hypotheses(image: np.ndarray):
+    """Every (scale_y, scale_x, flipped) the reader tries on a mean-luma picture, in order, each with
+    its folded tile: the measured periods first, then each of SCALES."""
+    image = np.asarray(image, dtype=np.float32)
+    detail = _detail(image)
+    height, width = image.shape
+    tried = []
+    candidates = [(py / TILE, px / TILE) for py, px in periods(detail)] + [(s, s) for s in SCALES]
+    for scale_y, scale_x in candidates:
+        if any(abs(scale_y / y - 1) < 0.003 and abs(scale_x / x - 1) < 0.003 for y, x in tried):
+            continue
+        tried.append((scale_y, scale_x))
+        period_y, period_x = TILE * scale_y, TILE * scale_x
+        if min(height / period_y, width / period_x) < 0.5 or min(period_y, period_x) < MIN_PERIOD * 0.7:
+            continue
+        for flipped in (False, True):
+            yield scale_y, scale_x, flipped, fold(detail, period_y, period_x, flipped)
+
+
+def read(image: np.ndarray):
+    """The v2 reading of a mean-luma picture: the first hypothesis that passes all three checks, else
+    the one whose sync came nearest."""
+    best = Reading(code=None, sync_score=0.0, scale=1.0, crc_ok=False, version=VERSION)
+    for scale_y, scale_x, flipped, folded in hypotheses(image):
+        reading = _read_tile(folded, scale_y, scale_x, flipped)
+        if reading.found:
+            return reading
+        if reading.sync_score > best.sync_score:
+            best = reading
+    return best
+
+
+def _correlate(spectrum: np.ndarray, grid: int, bins: np.ndarray, phases: np.ndarray) -> np.ndarray:
+    correlation = np.zeros(grid * grid, dtype=np.complex128)
+    np.add.at(correlation, bins, spectrum[bins] * np.conj(phases))
+    return np.fft.ifft2(correlation.reshape(grid, grid)).real
+
+
+def _read_tile(folded: np.ndarray, scale_y: float, scale_x: float, flipped: bool, *, decode_always: bool = False):
+    """The reading of one folded tile. ``decode_always`` decodes and confirms past a failed sync or CRC
+    too (the code is still withheld), so the bench can measure what the checks see in unmarked video."""
+    layout = _layout()
+    grid = folded.shape[0]
+    sync_bins, data_bins, data_y, data_x = _bins(grid)
+    spectrum = np.fft.fft2(folded).ravel()
+    spectrum = spectrum / np.maximum(np.abs(spectrum), 1e-9)
+    surface = _correlate(spectrum, grid, sync_bins, layout.sync_phases)
+    peak = int(surface.argmax())
+    score = coding.peak_score(surface, peak)
+    found = {
+        "sync_score": score,
+        "scale": float(scale_x),
+        "scale_y": float(scale_y),
+        "flipped": flipped,
+        "version": VERSION,
+    }
+    if score < SYNC_THRESHOLD and not decode_always:
+        return Reading(code=None, crc_ok=False, **found)
+    shift_y, shift_x = _subpixel_peak(surface, peak)
+    rotation = np.exp(2j * np.pi * (data_y * shift_y + data_x * shift_x) / grid)
+    votes = (spectrum[data_bins] * np.conj(layout.data_phases) * rotation).real
+    soft = np.bincount(layout.data_owner, weights=votes, minlength=CODED_BITS)
+    code, crc_ok = coding.code_from(coding.viterbi(soft), layout.whitening)
+    if not crc_ok and not decode_always:
+        return Reading(code=None, crc_ok=False, **found)
+    whole = _correlate(
+        spectrum,
+        grid,
+        np.concatenate([sync_bins, data_bins]),
+        np.concatenate([layout.sync_phases, layout.data_phases * v1.data_signs(layout, code)]),
+    )
+    confirm = coding.peak_score(whole, peak)
+    accepted = score >= SYNC_THRESHOLD and crc_ok and confirm >= CONFIRM_THRESHOLD
+    return Reading(code=code if accepted else None, crc_ok=crc_ok, confirm_score=confirm, **found)

@@ -1,0 +1,104 @@
+"""The invisible mark (current version) against each family of what leakers do and a realistic chain
+of them, on several kinds of natural-looking footage with random codes: every clip is marked, encoded
+as Backlot delivers it, attacked with real encoders and scalers, decoded back with PyAV and read. And
+what must never read: unmarked footage under the same attacks. Clips are short (12 frames of 720p, the
+size leaks start from) so each test takes a second or two; bench/watermark.py runs the full table."""
+
+import numpy as np
+import pytest
+
+from generation import watermark
+from tests.generation import attacks as a
+from tests.generation.footage import CONTENTS
+
+WIDTH, HEIGHT, FRAMES, FPS = 1280, 720, 12, 24
+
+
+def delivered(content: str, code: int | None, *, seed: int = 0, frames: int = FRAMES, size=(WIDTH, HEIGHT)) -> a.Clip:
+    """``content`` marked with ``code`` (None: not marked), H.264 at CRF 18 as stored, decoded back."""
+    footage = CONTENTS[content](frames, size[1], size[0], seed=seed)
+    if code is not None:
+        footage = watermark.mark_invisible(footage, code)
+    return a.h264(18)((footage, FPS))
+
+
+def read(clip: a.Clip) -> watermark.Reading:
+    return watermark.read_mean_luma(watermark.mean_luma(clip[0]))
+
+
+def random_code(request) -> int:
+    return int(np.random.default_rng(abs(hash(request.node.name)) % 2**32).integers(0, 2**32))
+
+
+FAMILIES = {
+    "scale to a quarter": a.chain("", a.scale(0.25), a.h264(23)),
+    "720p to 360p": a.chain("", a.resize_to(640, 360), a.h264(28)),
+    "aspect change to 4:3 at 480p": a.chain("", a.resize_to(640, 480), a.h264(26)),
+    "crop 20 % at odd offsets": a.chain("", a.crop(0.2, top=0.13, left=0.71), a.h264(26)),
+    "letterbox into 9:16": a.chain("", a.boxed(9, 16, 640), a.h264(26)),
+    "pillarbox into 1:1": a.chain("", a.boxed(1, 1, 432), a.h264(26)),
+    "H.264 CRF 40": a.h264(40),
+    "300 kbit/s": a.h264_bitrate(300),
+    "VP9 CRF 40": a.vp9(40),
+    "colour shifts of 20 %": a.chain("", a.brightness(0.8), a.contrast(1.2), a.gamma(0.8), a.saturation(0.8)),
+    "blur and noise (screen recording)": a.chain("", a.blur, a.noise(3.0), a.h264(28)),
+    "horizontal flip": a.chain("", a.flip, a.h264(26)),
+}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("content", ["gradient", "texture", "dark"])
+def test_the_mark_survives_each_attack_family(family, content, request):
+    code = random_code(request)
+    assert read(FAMILIES[family](delivered(content, code))).code == code
+
+
+@pytest.mark.parametrize("content", ["bright", "skin", "smoke", "fast"])
+def test_the_mark_survives_frame_rate_changes_and_a_two_second_trim(content, request):
+    code = random_code(request)
+    clip = delivered(content, code, frames=60, size=(960, 540))  # 2.5 s
+    for chain in [a.chain("", a.frame_rate(30), a.trim(2.0, 0.9)), a.chain("", a.frame_rate(30), a.frame_rate(24))]:
+        attacked = a.h264(30)(chain(clip))
+        assert read(attacked).code == code
+
+
+@pytest.mark.parametrize("content", list(CONTENTS))
+def test_the_mark_survives_a_realistic_leak(content, request):
+    """The issue's example: trimmed to 2 s, cropped, scaled to 480p, gamma changed, re-encoded at
+    CRF 32; and mirrored on the way."""
+    code = random_code(request)
+    leak = a.chain("", a.trim(2.0, 0.5), a.crop(0.15), a.flip, a.resize_to(852, 480), a.gamma(1.2), a.h264(32))
+    reading = read(leak(delivered(content, code, frames=60)))
+    assert reading.code == code and reading.flipped
+
+
+def test_a_clip_marked_with_version_1_still_traces():
+    code = 0x1234ABCD
+    footage = CONTENTS["gradient"](FRAMES, 256, 256, seed=4)
+    clip = a.h264(30)((watermark.mark_invisible(footage, code, version=1), FPS))
+    reading = read(clip)
+    assert (reading.code, reading.version) == (code, 1)
+    assert read(a.h264(30)((watermark.mark_invisible(footage, code), FPS))).version == watermark.CURRENT_VERSION
+
+
+@pytest.mark.parametrize("content", list(CONTENTS))
+def test_unmarked_footage_reads_as_no_mark_under_every_attack(content):
+    clip = delivered(content, None, seed=7)
+    for family, attack in FAMILIES.items():
+        assert read(attack(clip)).code is None, family
+
+
+def test_the_mark_is_stronger_in_texture_and_keeps_42_db_on_smooth_footage():
+    for content in ["gradient", "skin", "bright"]:
+        footage = CONTENTS[content](8, HEIGHT, WIDTH)
+        assert watermark.psnr(footage, watermark.mark_invisible(footage, 99)) >= 42.0, content
+    textured = CONTENTS["texture"](8, HEIGHT, WIDTH)
+    smooth = CONTENTS["gradient"](8, HEIGHT, WIDTH)
+    assert watermark.psnr(textured, watermark.mark_invisible(textured, 99)) < watermark.psnr(
+        smooth, watermark.mark_invisible(smooth, 99)
+    )
+
+
+def test_an_unknown_mark_version_is_refused():
+    with pytest.raises(ValueError, match="Unknown mark version 9"):
+        watermark.mark_invisible(CONTENTS["gradient"](1, 64, 64), 1, version=9)
