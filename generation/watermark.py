@@ -16,7 +16,7 @@ from generation.marks import v1, v2
 from generation.marks.reading import Reading
 
 VERSIONS = {v2.VERSION: v2, v1.VERSION: v1}  # newest first: the order they are read in
-CURRENT_VERSION = v2.VERSION  # what new jobs are marked with (frames smaller than its tile: see version_for)
+CURRENT_VERSION = v2.VERSION  # what new jobs are marked with (small frames: see version_for)
 FRAME_CHUNK = 16  # frames marked at once: bounds the int16 working copy
 LOOK_FRAMES = 4  # frames looked at to judge where the picture hides a stronger mark
 
@@ -27,9 +27,10 @@ def _check_frames(frames: np.ndarray) -> None:
 
 
 def version_for(height: int, width: int) -> int:
-    """The mark version for frames of this size: CURRENT_VERSION, unless a frame is smaller than one of
-    its tiles; there v1, whose tile is 128 pixels, repeats where a partial v2 tile would not read."""
-    return CURRENT_VERSION if min(height, width) >= VERSIONS[CURRENT_VERSION].TILE else v1.VERSION
+    """The mark version for frames of this size: CURRENT_VERSION, unless a frame holds fewer than two of its
+    tiles across its shorter side; there v1, whose tile is 128 pixels, repeats often enough to survive a
+    halving (measured: a 256 x 256 clip halved read 21 of 24 random codes with v2, all with v1)."""
+    return CURRENT_VERSION if min(height, width) >= 2 * VERSIONS[CURRENT_VERSION].TILE else v1.VERSION
 
 
 def mark_invisible(

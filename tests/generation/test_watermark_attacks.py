@@ -78,7 +78,8 @@ def test_a_clip_marked_with_version_1_still_traces():
     clip = a.h264(30)((watermark.mark_invisible(footage, code, version=1), FPS))
     reading = read(clip)
     assert (reading.code, reading.version) == (code, 1)
-    assert read(a.h264(30)((watermark.mark_invisible(footage, code), FPS))).version == watermark.CURRENT_VERSION
+    marked = watermark.mark_invisible(footage, code, version=2)
+    assert read(a.h264(30)((marked, FPS))).version == watermark.CURRENT_VERSION
 
 
 @pytest.mark.parametrize("content", list(CONTENTS))

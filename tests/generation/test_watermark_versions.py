@@ -28,17 +28,18 @@ def test_a_clip_traces_to_its_job_whatever_version_marked_it(tester, version):
 
 
 def test_a_render_records_the_version_that_marked_it(smoke_model, tester):
-    job = RenderJobFactory(owner=tester, grant=current_grant(tester), mark_version=1, **SMOKE_RENDER)
+    job = RenderJobFactory(owner=tester, grant=current_grant(tester), mark_version=2, **SMOKE_RENDER)
     render.job_render(job_id=job.pk, worker="w")
     job.refresh_from_db()
     assert job.state == RenderJob.State.SUCCEEDED, job.error
-    assert job.mark_version == watermark.version_for(job.height, job.width) == watermark.CURRENT_VERSION
+    assert job.mark_version == watermark.version_for(job.height, job.width) == 1  # a 256 x 256 smoke render
     with job.output.open("rb") as stored:
-        assert trace.trace_clip(stored.read()).mark_version == watermark.CURRENT_VERSION
+        assert trace.trace_clip(stored.read()).mark_version == 1
 
 
-def test_frames_smaller_than_a_version_2_tile_are_marked_with_version_1():
-    assert watermark.version_for(128, 400) == 1 and watermark.version_for(256, 256) == 2
+def test_frames_smaller_than_two_version_2_tiles_are_marked_with_version_1():
+    assert watermark.version_for(128, 400) == 1 and watermark.version_for(256, 256) == 1
+    assert watermark.version_for(512, 768) == 2
     small = CONTENTS["gradient"](12, 128, 128)
     clip = encode_mp4(watermark.mark_invisible(small, 5), fps=24)
     assert trace.mean_luma(clip)[0].shape == (128, 128)
