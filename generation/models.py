@@ -320,4 +320,5 @@ class Worker(models.Model):
 
     @property
     def model_keys(self) -> list[str]:
-        return [name.removeprefix("render.") for name in self.queues.split(",") if name]
+        """The models this worker renders: its render.<model> queues (it may serve others, such as films)."""
+        return [name.removeprefix("render.") for name in self.queues.split(",") if name.startswith("render.")]
