@@ -164,12 +164,21 @@ def films_reannounce_waiting() -> int:
     """Films still waiting to be read whose message the broker no longer holds (never sent, or lost with
     a broker restarted without persistence) are announced again: those waiting longer than
     BACKLOT_REANNOUNCE_SECONDS, less the messages still in the films queue. A message too many finds the
-    film claimed and does nothing. Returns how many were announced (the sweeper runs it every minute)."""
+    film claimed and does nothing. A film whose reading has shown no progress for BACKLOT_STALE_SECONDS
+    (its worker and its message both gone) waits again first. Returns how many were announced (the
+    sweeper runs it every minute)."""
     from celery import current_app
 
     from generation.broker import messages_waiting
 
-    waited_before = timezone.now() - timedelta(seconds=settings.BACKLOT_REANNOUNCE_SECONDS)
+    now = timezone.now()
+    stale_before = now - timedelta(seconds=settings.BACKLOT_STALE_SECONDS)
+    stalled = Submission.objects.filter(processing=Submission.Processing.READING, updated_at__lt=stale_before)
+    for submission_id in stalled.values_list("pk", flat=True):
+        # updated_at stays old: the film is overdue at once, and announced below unless its message is queued.
+        if stalled.filter(pk=submission_id).update(processing=Submission.Processing.WAITING, processing_percent=0):
+            log.warning("competition.film_reading_stalled submission=%s", submission_id)
+    waited_before = now - timedelta(seconds=settings.BACKLOT_REANNOUNCE_SECONDS)
     waiting = Submission.objects.filter(processing=Submission.Processing.WAITING)
     overdue = waiting.filter(updated_at__lt=waited_before).order_by("updated_at", "pk")
     if not overdue.exists():
@@ -192,7 +201,8 @@ def _progress_saver(submission_id: int):
         percent = min(90, int(share * 90))
         if percent >= last[0] + 5:
             last[0] = percent
-            Submission.objects.filter(pk=submission_id).update(processing_percent=percent)
+            # updated_at is the reading's sign of life (films_reannounce_waiting): update() skips auto_now.
+            Submission.objects.filter(pk=submission_id).update(processing_percent=percent, updated_at=timezone.now())
 
     return save
 
@@ -204,7 +214,7 @@ def film_process(*, submission_id: int, file_name: str) -> Submission | None:
     or overtaken by another upload, changes nothing."""
     waiting = [Submission.Processing.WAITING, Submission.Processing.READING]
     claimed = Submission.objects.filter(pk=submission_id, file=file_name, processing__in=waiting).update(
-        processing=Submission.Processing.READING, processing_percent=0
+        processing=Submission.Processing.READING, processing_percent=0, updated_at=timezone.now()
     )
     if claimed != 1:
         return None

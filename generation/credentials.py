@@ -204,7 +204,7 @@ def fast_start_check(data: bytes) -> None:
 
 @dataclass(frozen=True)
 class Credentials:
-    status: str  # "valid", "untrusted", "tampered" or "absent"
+    status: str  # "valid", "untrusted", "expired", "tampered" or "absent"
     job_code: str = ""
     programme: str = ""
     model: str = ""
@@ -214,7 +214,7 @@ class Credentials:
     @property
     def verified(self) -> bool:
         """The manifest and its binding to these bytes check out (whether or not the signer is trusted)."""
-        return self.status in ("valid", "untrusted")
+        return self.status in ("valid", "untrusted", "expired")
 
     def describe(self) -> str:
         failures = ", ".join(self.failures)
@@ -224,9 +224,17 @@ class Credentials:
                 f"Content Credentials intact but signed by {self.signer}, which is not a trusted signer "
                 "(not on the C2PA trust list nor among the configured anchors)."
             ),
+            "expired": (
+                f"Content Credentials intact, but the certificate of {self.signer} has expired and no trusted "
+                "timestamp shows it was signed while the certificate was valid."
+            ),
             "tampered": f"Content Credentials present but the clip or the manifest was changed ({failures}).",
             "absent": "No Content Credentials (a re-encode or a screen recording drops them).",
         }[self.status]
+
+
+# What c2pa reports for an intact clip whose signing certificate has expired since (no timestamp authority).
+_EXPIRY_ONLY = {"signingCredential.expired", "signingCredential.untrusted"}
 
 
 def _reader_context():
@@ -271,6 +279,8 @@ def credentials_read(data: bytes) -> Credentials:
     model = ours.get("model") if isinstance(ours.get("model"), dict) else {}
     signature = manifest.get("signature_info") or {}
     status = {"Trusted": "valid", "Valid": "untrusted"}.get(state, "tampered")
+    if status == "tampered" and "signingCredential.expired" in failures and set(failures) <= _EXPIRY_ONLY:
+        status = "expired"  # bytes and manifest intact; only the certificate's dates (and so its trust) fail
     return Credentials(
         status=status,
         job_code=str(ours.get("job_code", "")),
@@ -284,7 +294,7 @@ def credentials_read(data: bytes) -> Credentials:
 # --- A development CA -----------------------------------------------------------------------------
 
 
-def dev_ca_create(folder: Path, *, force: bool = False, days: int = 825) -> dict[str, Path]:
+def dev_ca_create(folder: Path, *, force: bool = False, days: float = 825) -> dict[str, Path]:
     """Make a development root CA and a signing certificate it issued, in ``folder``: the root to trust
     (dev-ca.pem), the chain to sign with (dev-chain.pem) and its key (dev-signer.key, mode 600). Public
     validators show clips signed with it as untrusted. Refuses to replace existing files unless ``force``;

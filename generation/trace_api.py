@@ -54,7 +54,7 @@ class TracedJobSerializer(CheckedInput, serializers.Serializer):
 
 class CredentialsSerializer(CheckedInput, serializers.Serializer):
     status = serializers.ChoiceField(
-        choices=["valid", "untrusted", "tampered", "absent"],
+        choices=["valid", "untrusted", "expired", "tampered", "absent"],
         help_text="What the clip's Content Credentials (C2PA manifest) say, validated against this site's trust "
         "anchors.",
     )

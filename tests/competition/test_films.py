@@ -320,3 +320,40 @@ def test_a_film_whose_message_was_lost_is_announced_again_once(call, tester, set
         finally:
             queue.clear()
             queue.close()
+
+
+def test_a_film_whose_reading_stalled_is_read_again_and_a_live_reading_is_left_alone(call, tester, tester2, settings):
+    from celery import current_app
+    from django.utils import timezone
+
+    settings.BACKLOT_STALE_SECONDS, settings.BACKLOT_REANNOUNCE_SECONDS = 900, 60
+    with current_app.connection_for_write() as connection:
+        queue = connection.SimpleQueue("films")
+        queue.clear()
+        try:
+            stalled = save(call, tester, succeeded_job(tester).job_code, film(2))
+            live = save(call, tester2, succeeded_job(tester2).job_code, film(2, seed=3))
+            now = timezone.now()
+            # A worker claimed each and vanished with its message; one read recently, one 20 minutes ago.
+            Submission.objects.filter(pk=stalled.pk).update(
+                processing=Submission.Processing.READING, processing_percent=40, updated_at=now - timedelta(minutes=20)
+            )
+            Submission.objects.filter(pk=live.pk).update(
+                processing=Submission.Processing.READING, processing_percent=40, updated_at=now - timedelta(minutes=2)
+            )
+
+            assert entries.films_reannounce_waiting() == 1
+            stalled.refresh_from_db()
+            live.refresh_from_db()
+            assert (stalled.processing, stalled.processing_percent) == (Submission.Processing.WAITING, 0)
+            assert (live.processing, live.processing_percent) == (Submission.Processing.READING, 40)
+            assert entries.films_reannounce_waiting() == 0, "the broker holds its message now"
+            message = queue.get(timeout=5)
+            assert message.payload[0] == [stalled.pk, stalled.file.name]
+            message.ack()
+
+            processed = entries.film_process(submission_id=stalled.pk, file_name=stalled.file.name)
+            assert processed.processing == Submission.Processing.READY
+        finally:
+            queue.clear()
+            queue.close()

@@ -373,3 +373,22 @@ def test_the_dev_ca_command_refuses_bad_days(tmp_path):
     with pytest.raises(CommandError, match="--days must be from 1 to 3650"):
         call_command("credentials_dev_ca", "--dir", str(tmp_path / "c2pa"), "--days", "0")
     assert not (tmp_path / "c2pa").exists()
+
+
+def test_an_intact_clip_whose_certificate_has_since_expired_reads_expired_not_tampered(job, settings, tmp_path):
+    import time
+
+    from generation import credentials
+
+    paths = dev_ca_create(tmp_path, days=2 / 86400)  # valid for two seconds
+    settings.BACKLOT_C2PA_CERT_CHAIN, settings.BACKLOT_C2PA_KEY = str(paths["chain"]), str(paths["key"])
+    settings.BACKLOT_C2PA_TRUST_ANCHORS = str(paths["anchor"])
+    signed = credentials_sign(encode_mp4(moving_scene(), fps=24), job)
+    assert credentials_read(signed).status == "valid"
+    time.sleep(3)
+
+    read = credentials_read(signed)
+
+    assert read.status == "expired" and read.verified, read
+    assert "has expired" in read.describe()
+    assert credentials.credentials_read(signed[: len(signed) // 2]).status == "tampered"

@@ -34,8 +34,8 @@ class Command(BaseCommand):
     help = (
         "Trace leaked clips: read each one's invisible mark and Content Credentials, and print one tab-separated line "
         "per file: file, outcome (found, no_mark, unknown_code, unreadable), job code, person, programme, time "
-        "queued, C2PA status (valid, untrusted, tampered, absent), and what identified the job (mark, credentials, "
-        "or both). Folders are searched recursively; files in them that are not MP4, MOV or "
+        "queued, C2PA status (valid, untrusted, expired, tampered, absent), and what identified the job (mark, "
+        "credentials, or both). Folders are searched recursively; files in them that are not MP4, MOV or "
         "WebM (judged by content) are skipped with a line saying so. Exit status: 0 if every file was traced to "
         "a job, 1 if any had no mark (or a mark naming no job here), 2 if any could not be read. Every trace is "
         "recorded in the audit trail."
