@@ -61,6 +61,9 @@ def mark_code_of(code: str) -> int | None:
     return sum(CODE_ALPHABET.index(letter) << shift for letter, shift in zip(code, range(30, -1, -5), strict=True))
 
 
+CLIP_HEAD = 12  # bytes enough to tell the container
+
+
 def clip_kind(data: bytes) -> str | None:
     """'mp4' (or QuickTime), 'webm' (or Matroska), or None, judged by the file's first bytes."""
     if len(data) >= 12 and data[4:8] == b"ftyp":
@@ -70,15 +73,22 @@ def clip_kind(data: bytes) -> str | None:
     return None
 
 
-def clip_check(data: bytes) -> None:
-    """Raise ValidationError unless ``data`` may be traced: not empty, not too big, a video container."""
-    if not data:
-        raise ValidationError("The file is empty.")
-    if len(data) > MAX_BYTES:
-        megabytes = len(data) // 2**20
-        raise ValidationError(f"Clips up to {MAX_BYTES // 2**20} MB can be traced; this one is {megabytes} MB.")
-    if clip_kind(data) is None:
-        raise ValidationError("This is not an MP4, MOV or WebM video.")
+def clip_check(data: bytes, *, name: str = "The file") -> None:
+    """Raise ValidationError unless ``data`` may be traced: not empty, not too big (code "too_large"), and a
+    video container by its first bytes, whatever its name or declared type says."""
+    _clip_rules(name, len(data), data[:CLIP_HEAD])
+
+
+def _clip_rules(name: str, size: int, head: bytes) -> None:
+    if not size:
+        raise ValidationError(f"{name} is empty.")
+    if size > MAX_BYTES:
+        raise ValidationError(
+            f"{name} is {size / 2**20:.0f} MB; clips up to {MAX_BYTES // 2**20} MB can be traced. Cut a short excerpt.",
+            code="too_large",
+        )
+    if clip_kind(head) is None:
+        raise ValidationError(f"{name} is not an MP4, MOV or WebM video.")
 
 
 def mean_luma(data: bytes) -> tuple[np.ndarray, int]:
@@ -120,12 +130,10 @@ def uploads_check(uploads) -> None:
     if len(uploads) > MAX_FILES:
         raise ValidationError(f"At most {MAX_FILES} clips can be traced at once; {len(uploads)} were sent.")
     for upload in uploads:
-        if upload.size > MAX_BYTES:
-            raise ValidationError(
-                f"{upload.name} is {upload.size / 2**20:.0f} MB; clips up to {MAX_BYTES // 2**20} MB can be traced. "
-                "Cut a short excerpt.",
-                code="too_large",
-            )
+        upload.seek(0)
+        head = upload.read(CLIP_HEAD)  # the kind from the first bytes; nothing more is read here
+        upload.seek(0)
+        _clip_rules(upload.name, upload.size, head)
     total = sum(upload.size for upload in uploads)
     if total > MAX_TOTAL_BYTES:
         raise ValidationError(
@@ -133,14 +141,6 @@ def uploads_check(uploads) -> None:
             "at once. Send fewer or shorter clips.",
             code="too_large",
         )
-    for upload in uploads:
-        upload.seek(0)
-        head = upload.read(12)
-        upload.seek(0)
-        if not head:
-            raise ValidationError(f"{upload.name} is empty.")
-        if clip_kind(head) is None:
-            raise ValidationError(f"{upload.name} is not an MP4, MOV or WebM video.")
 
 
 def trace_programme(actor):
