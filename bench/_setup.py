@@ -78,26 +78,6 @@ def server_env(url: str, work: Path, *, example: str, **extra: str) -> dict:
     )
 
 
-def worker_command(*, loglevel: str) -> list[str]:
-    """One Celery worker as the platform runs it: one render at a time, no prefetch, no gossip or mingle."""
-    return [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "config",
-        "worker",
-        "--concurrency",
-        "1",
-        "--prefetch-multiplier",
-        "1",
-        "--without-gossip",
-        "--without-mingle",
-        "--loglevel",
-        loglevel,
-    ]
-
-
 def tester():
     """(user, API token with read and generate scopes) in a fresh programme with a roomy grant."""
     from access.models import Role

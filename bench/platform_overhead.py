@@ -25,7 +25,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _setup import ROOT, django_setup, tester, worker_command  # noqa: E402
+from _setup import ROOT, django_setup, tester  # noqa: E402
+
+from config.celery import worker_argv  # noqa: E402
 
 CASE = {"num_frames": 121, "width": 768, "height": 512, "num_steps": 8, "guidance_scale": 3.0, "seed": 11}
 PROMPT = "a golden horse running through snow"
@@ -120,7 +122,7 @@ def _worker(**env):
     log_path = Path(settings.VAR_DIR) / "worker.log"
     with open(log_path, "w") as log:
         worker = subprocess.Popen(
-            worker_command(loglevel="WARNING"),
+            worker_argv(loglevel="WARNING"),
             cwd=ROOT,
             env={**os.environ, **env},
             stdout=log,

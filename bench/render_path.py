@@ -16,7 +16,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _setup import ROOT, django_setup, tester, worker_command  # noqa: E402
+from _setup import ROOT, django_setup, tester  # noqa: E402
+
+from config.celery import worker_argv  # noqa: E402
 
 CASES = [  # (label, frames, width, height, steps)
     ("tiny 256x256x25, 4 steps", 25, 256, 256, 4),
@@ -72,7 +74,7 @@ def submit_to_playable(runs: int) -> None:
     owner, _ = tester()
     log = open(Path(settings.VAR_DIR) / "worker.log", "w")  # noqa: SIM115 (lives as long as the worker)
     worker = subprocess.Popen(
-        worker_command(loglevel="INFO"),
+        worker_argv(loglevel="INFO"),
         cwd=ROOT,
         env=os.environ.copy(),
         stdout=log,

@@ -9,6 +9,16 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 SWEEP_QUEUE = "sweeps"
 FILM_QUEUE = "films"
 
+
+def worker_argv(*options: str, loglevel: str = "INFO") -> list[str]:
+    """The command of one worker as the platform runs it (platform/systemd/backlot-worker@.service): one
+    render at a time, no prefetch, no gossip or mingle; ``options`` add to it (-Q, --hostname, ...)."""
+    import sys
+
+    one_at_a_time = ["--concurrency", "1", "--prefetch-multiplier", "1", "--without-gossip", "--without-mingle"]
+    return [sys.executable, "-m", "celery", "-A", "config", "worker", *one_at_a_time, *options, "--loglevel", loglevel]
+
+
 app = Celery("backlot")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

@@ -6,7 +6,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -15,7 +14,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from config.celery import FILM_QUEUE
+from config.celery import FILM_QUEUE, worker_argv
 from generation.registry import MODELS
 from tests.conftest import c2pa_environment
 
@@ -50,27 +49,7 @@ def worker_start(*, env: dict, log_path: Path, hostname: str = "e2e@%h") -> subp
         **env,
     }
     queues = ",".join([spec.queue for spec in MODELS.values()] + [FILM_QUEUE])
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "config",
-        "worker",
-        "-Q",
-        queues,
-        "--concurrency",
-        "1",
-        "--prefetch-multiplier",
-        "1",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-        "--hostname",
-        hostname,
-        "--loglevel",
-        "INFO",
-    ]
+    command = worker_argv("-Q", queues, "--without-heartbeat", "--hostname", hostname)
     with open(log_path, "w") as log:
         # A session of its own, so that stopping it reaches the pool process too.
         process = subprocess.Popen(
