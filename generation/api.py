@@ -29,7 +29,9 @@ class RenderJobSerializer(CheckedInput, serializers.ModelSerializer):
     estimated_start_at = serializers.SerializerMethodField()
     elapsed_seconds = serializers.SerializerMethodField()
     estimated_finish_at = serializers.SerializerMethodField()
-    progress_percent = serializers.IntegerField(read_only=True)
+    progress_percent = serializers.SerializerMethodField(
+        help_text="The share of the job's expected time gone by, including the work after the denoising steps."
+    )
 
     class Meta:
         model = RenderJob
@@ -40,6 +42,7 @@ class RenderJobSerializer(CheckedInput, serializers.ModelSerializer):
             "progress_step",
             "progress_total",
             "progress_percent",
+            "stage",
             "held",
             "error",
             "queued_at",
@@ -79,9 +82,17 @@ class RenderJobSerializer(CheckedInput, serializers.ModelSerializer):
             return None
         return round((timezone.now() - job.started_at).total_seconds(), 1)
 
+    def _finish(self, job):
+        if not hasattr(job, "_finish"):  # asked by two fields; one computation serves both
+            job._finish = estimates.estimated_finish(job)
+        return job._finish
+
     def get_estimated_finish_at(self, job) -> str | None:
-        finish = estimates.estimated_finish(job)
+        finish = self._finish(job)
         return finish.isoformat() if finish else None
+
+    def get_progress_percent(self, job) -> int:
+        return estimates.progress_percent(job, self._finish(job))
 
     def _absolute(self, url: str) -> str:
         request = self.context.get("request")

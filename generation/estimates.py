@@ -34,25 +34,37 @@ RECENT_AVERAGES_CACHED_SECONDS = 30
 
 
 def _recent_average_seconds(model_key: str) -> float | None:
-    """How long this model's last 20 successful renders took on average, or None without any.
-    Every list and progress poll asks, so every model's answer is worked out together and kept
-    for half a minute."""
+    """How long this model's last 20 successful renders took on average, or None without any."""
+    return _recent_averages(model_key)[0]
+
+
+def _recent_tail_seconds(model_key: str) -> float | None:
+    """How long the work after the denoising steps (decoding, marking, encoding, signing, storing) took on
+    average in this model's last 20 successful renders, or None without any."""
+    return _recent_averages(model_key)[1]
+
+
+def _recent_averages(model_key: str) -> tuple[float | None, float | None]:
+    # Every list and progress poll asks, so every model's answer is worked out together and kept for half a minute.
     averages = cache.get("generation.recent-averages")
     if averages is None or model_key not in averages:
-        averages = {key: _average_of_last_renders(key) for key in {*MODELS, model_key}}
+        averages = {key: _averages_of_last_renders(key) for key in {*MODELS, model_key}}
         cache.set("generation.recent-averages", averages, RECENT_AVERAGES_CACHED_SECONDS)
     return averages[model_key]
 
 
-def _average_of_last_renders(model_key: str, count: int = 20) -> float | None:
+def _averages_of_last_renders(model_key: str, count: int = 20) -> tuple[float | None, float | None]:
     recent = RenderJob.objects.filter(
         model_key=model_key, state=RenderJob.State.SUCCEEDED, finished_at__isnull=False, started_at__isnull=False
     ).order_by("-finished_at")
-    durations = [
-        (finished - started).total_seconds()
-        for started, finished in recent.values_list("started_at", "finished_at")[:count]
-    ]
-    return sum(durations) / len(durations) if durations else None
+    rows = list(recent.values_list("started_at", "denoised_at", "finished_at")[:count])
+    durations = [(finished - started).total_seconds() for started, _, finished in rows]
+    tails = [(finished - denoised).total_seconds() for _, denoised, finished in rows if denoised]
+    return (_mean(durations), _mean(tails))
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
 
 
 def queue_estimates(jobs) -> dict:
@@ -74,9 +86,29 @@ def queue_estimates(jobs) -> dict:
 
 
 def estimated_finish(job: RenderJob):
-    """When a running job should be done: its remaining steps at the pace of the steps so far."""
+    """When a running job should be done: its remaining steps at the pace of the steps so far, then the work
+    after them (decoding, marking, encoding, signing, storing) as long as it took in the model's recent renders.
+    None before the first step, and once that work has run over its usual time."""
     if job.state != RenderJob.State.RUNNING or not job.started_at or not job.progress_step or not job.progress_total:
         return None
-    elapsed = (timezone.now() - job.started_at).total_seconds()
+    now, tail = timezone.now(), timedelta(seconds=_recent_tail_seconds(job.model_key) or 0)
+    if job.denoised_at:
+        finish = job.denoised_at + tail
+        return finish if finish > now else None
+    elapsed = (now - job.started_at).total_seconds()
     remaining_steps = max(0, job.progress_total - job.progress_step)
-    return timezone.now() + timedelta(seconds=elapsed / job.progress_step * remaining_steps)
+    return now + timedelta(seconds=elapsed / job.progress_step * remaining_steps) + tail
+
+
+def progress_percent(job: RenderJob, finish=None) -> int:
+    """How far a job has come, as the share of its expected time gone by (so the bar does not sit at 100 %
+    while the clip is encoded); by its steps when there is no expected finish yet. 100 only once it is done."""
+    if job.is_finished:
+        return 100 if job.state == RenderJob.State.SUCCEEDED else job.progress_percent
+    if job.state != RenderJob.State.RUNNING or not job.started_at:
+        return 0
+    if finish is None:
+        return min(job.progress_percent, 99) if not job.denoised_at else 99
+    elapsed = (timezone.now() - job.started_at).total_seconds()
+    expected = (finish - job.started_at).total_seconds()
+    return max(1, min(99, round(100 * elapsed / expected))) if expected > 0 else 99

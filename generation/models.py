@@ -62,6 +62,16 @@ class RenderJob(RenderSettingsFields):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
+    class Stage(models.TextChoices):
+        """Where a running job is: the denoising steps on the GPU, then the work after them."""
+
+        DENOISING = "denoising", "Denoising"
+        DECODING = "decoding", "Decoding the frames"
+        MARKING = "marking", "Marking the frames"
+        ENCODING = "encoding", "Encoding the MP4"
+        SIGNING = "signing", "Signing its Content Credentials"
+        STORING = "storing", "Storing the clip"
+
     FINISHED_STATES = (State.SUCCEEDED, State.FAILED, State.CANCELLED)
     replayed = False  # set on a job returned again for a repeated idempotency key
 
@@ -91,6 +101,10 @@ class RenderJob(RenderSettingsFields):
     priority = models.SmallIntegerField(default=0, help_text="Staff raise this to let a job jump the fair-share order.")
     progress_step = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
+    stage = models.CharField(max_length=16, choices=Stage.choices, blank=True)
+    denoised_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the last denoising step ended: what follows it is timed from here."
+    )
     attempts = models.PositiveIntegerField(default=0)
     worker = models.CharField(max_length=255, blank=True)
     task_id = models.CharField(max_length=64, blank=True, help_text="The Celery message whose worker claimed the job.")

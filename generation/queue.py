@@ -43,6 +43,8 @@ def job_claim(*, job_id, worker: str, task_id: str = "") -> RenderJob | None:
         started_at=now,
         heartbeat_at=now,
         progress_step=0,
+        stage=RenderJob.Stage.DENOISING,
+        denoised_at=None,
     )
     if changed != 1:
         jobs_fail_spent(RenderJob.objects.filter(pk=job_id))

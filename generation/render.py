@@ -75,9 +75,20 @@ def job_progress(*, job: RenderJob, step: int, total: int) -> None:
         job_fail(job=job, reason=f"Stopped: {decision.reason}", state=RenderJob.State.CANCELLED)
         _stopped(job)
         raise RenderStopped(decision.reason)
-    if not _running(job).update(progress_step=step, progress_total=total, heartbeat_at=timezone.now()):
+    now = timezone.now()
+    stage = (
+        {"stage": RenderJob.Stage.DENOISING}
+        if step < total
+        else {"stage": RenderJob.Stage.DECODING, "denoised_at": now}
+    )
+    if not _running(job).update(progress_step=step, progress_total=total, heartbeat_at=now, **stage):
         _stopped(job)
         raise RenderStopped("The job was cancelled.")
+
+
+def _stage(job: RenderJob, stage: str) -> None:
+    """Say which part of the work after the denoising steps the job is in (its page shows it)."""
+    retried(lambda: _running(job).update(stage=stage, heartbeat_at=timezone.now()))
 
 
 def _stopped(job: RenderJob) -> None:
@@ -146,17 +157,17 @@ def job_finish(*, job: RenderJob, frames, device_seconds: float) -> bool:
 
     spec = model_get(job.model_key)
     try:
-        if not retried(lambda: _running(job).update(heartbeat_at=timezone.now())):
+        stage = RenderJob.Stage.MARKING
+        if not retried(lambda: _running(job).update(stage=stage, heartbeat_at=timezone.now())):
             return False  # cancelled or taken over while it waited for post-processing
         started = time.perf_counter()
         job.mark_version = watermark.version_for(*frames.shape[1:3])
-        video = encode_mp4(
-            watermark.mark_clip(frames, job),
-            fps=spec.fps,
-            crf=settings.BACKLOT_VIDEO_CRF,
-            preset=settings.BACKLOT_VIDEO_PRESET,
-        )
+        marked = watermark.mark_clip(frames, job)
+        _stage(job, RenderJob.Stage.ENCODING)
+        video = encode_mp4(marked, fps=spec.fps, crf=settings.BACKLOT_VIDEO_CRF, preset=settings.BACKLOT_VIDEO_PRESET)
+        _stage(job, RenderJob.Stage.SIGNING)
         video = credentials_sign(video, job)
+        _stage(job, RenderJob.Stage.STORING)
         return job_succeed(
             job=job,
             video=video,

@@ -189,12 +189,14 @@ def _status_context(job: RenderJob) -> dict:
     position = estimates.queue_position(job)
     succeeded = job.state == RenderJob.State.SUCCEEDED and job.output
     running = job.state == RenderJob.State.RUNNING and job.started_at
+    finish = estimates.estimated_finish(job)
     return {
         "job": job,
         "media_url": media_url(job) if succeeded else None,
         "poster_url": media_url(job, poster=True) if succeeded and job.poster else None,
         "elapsed_seconds": (timezone.now() - job.started_at).total_seconds() if running else None,
-        "estimated_finish": estimates.estimated_finish(job),
+        "estimated_finish": finish,
+        "progress_percent": estimates.progress_percent(job, finish),
         "download_url": media_url(job, download=True) if succeeded and job.grant.downloads_allowed else None,
         "queue_position": position,
         "estimated_start": estimates.estimated_start(job, position),
@@ -215,7 +217,7 @@ def job_detail(request, job_id):
 @require_GET
 def job_status(request, job_id):
     job = gallery.job_for(request.user, job_id)
-    return render(request, "generation/_job_status.html", _status_context(job))
+    return render(request, "generation/_job_status_poll.html", _status_context(job))
 
 
 @login_required

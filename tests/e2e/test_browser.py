@@ -33,6 +33,7 @@ def test_sign_in_render_watch_progress_and_play(celery_worker, live_server, page
     page.click("button:has-text('Render')")
 
     page.wait_for_selector("text=a golden horse running through snow")
+    page.evaluate("() => { window.sameDocument = true; }")  # gone if anything reloads the page
     page.wait_for_function(
         "() => { const bar = document.querySelector('#job-progress');"
         " return bar && bar.value > 0 && bar.value < 100; }",
@@ -56,6 +57,11 @@ def test_sign_in_render_watch_progress_and_play(celery_worker, live_server, page
     assert video["duration"] == pytest.approx(49 / 24, abs=0.05)
     assert video["time"] > 0, "the clip plays"
     assert page.locator(".state").first.inner_text() == "Succeeded"
+    # The page became the finished clip on the poll that saw it finish: times, file and actions, no reload.
+    page.wait_for_selector("a:has-text('Rate this clip')", timeout=5_000)
+    assert page.locator("#job-settings dt:has-text('Finished')").count() == 1
+    assert page.locator("#job-settings dt:has-text('File')").count() == 1
+    assert page.evaluate("() => window.sameDocument === true"), "the page was reloaded"
     video_src = live_server.url + page.get_attribute("video#clip", "src")
 
     page.click("text=My clips")
