@@ -21,6 +21,22 @@ def queue_position(job: RenderJob) -> int | None:
     return order.get(job.pk, len(order) + 1)
 
 
+POSITIONS_CACHED_SECONDS = 2
+
+
+def queue_position_cached(job: RenderJob) -> int | None:
+    """queue_position, from a model's order worked out at most once every two seconds: what the progress
+    poll shows, asked by every waiting job's page every second."""
+    if job.state != RenderJob.State.QUEUED or job.held:
+        return None
+    key = f"generation.fair-positions:{job.model_key}"
+    order = cache.get(key)
+    if order is None:
+        order = {pk.hex: position for pk, position in fair_positions([job.model_key])[job.model_key].items()}
+        cache.set(key, order, POSITIONS_CACHED_SECONDS)
+    return order.get(job.pk.hex, len(order) + 1)
+
+
 def estimated_start(job: RenderJob, position: int | None):
     """When a waiting job should start: the jobs ahead of it, and the one running, at the recent
     average duration of this model's renders."""

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from generation import preset_views, views
+from generation import preset_views, progress, views
 
 app_name = "generation"
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("new/estimate/", views.job_estimate, name="job_estimate"),
     path("<uuid:job_id>/", views.job_detail, name="job_detail"),
     path("<uuid:job_id>/status/", views.job_status, name="job_status"),
+    path("<uuid:job_id>/progress/", progress.job_progress, name="job_progress"),
     path("<uuid:job_id>/card/", views.job_card, name="job_card"),
     path("<uuid:job_id>/cancel/", views.job_cancel, name="job_cancel"),
     path("<uuid:job_id>/delete/", views.job_delete, name="job_delete"),

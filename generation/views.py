@@ -13,7 +13,7 @@ from access import leaks
 from access.policy import current_grant, may_render
 from access.programmes import programmes_red_teamed_by
 from core.ratelimits import RateLimited, retry_after
-from generation import estimates, gallery, job_actions, presets, quota, render_settings, submission
+from generation import estimates, gallery, job_actions, presets, progress, quota, render_settings, submission
 from generation.forms import KEPT_ON_MODEL_SWITCH, GalleryFilterForm, JobForm
 from generation.media import DOWNLOAD, POSTER, MediaRefused, media_resolve, media_url
 from generation.models import RenderJob
@@ -184,7 +184,7 @@ def job_estimate(request):
     return render(request, "generation/_estimate.html", context)
 
 
-def _status_context(job: RenderJob) -> dict:
+def _status_context(job: RenderJob, request) -> dict:
     spec = MODELS.get(job.model_key)
     position = estimates.queue_position(job)
     succeeded = job.state == RenderJob.State.SUCCEEDED and job.output
@@ -203,6 +203,7 @@ def _status_context(job: RenderJob) -> dict:
         "model_label": spec.label if spec else job.model_key,
         "fps": spec.fps if spec else None,
         "poll_seconds": settings.BACKLOT_PROGRESS_POLL_SECONDS,
+        "progress_url": progress.progress_url(request, job) if not job.is_finished else None,
     }
 
 
@@ -210,14 +211,14 @@ def _status_context(job: RenderJob) -> dict:
 @require_GET
 def job_detail(request, job_id):
     job = gallery.job_for(request.user, job_id)
-    return render(request, "generation/job_detail.html", _status_context(job))
+    return render(request, "generation/job_detail.html", _status_context(job, request))
 
 
 @login_required
 @require_GET
 def job_status(request, job_id):
     job = gallery.job_for(request.user, job_id)
-    return render(request, "generation/_job_status_poll.html", _status_context(job))
+    return render(request, "generation/_job_status_poll.html", _status_context(job, request))
 
 
 @login_required

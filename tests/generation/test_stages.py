@@ -161,3 +161,4 @@ def test_the_poll_that_sees_the_clip_finish_brings_its_times_file_and_actions(te
     assert "<dt>Finished</dt>" in finished and "<dt>File</dt>" in finished and "MP4" in finished
     assert '<div id="clip-feedback" hx-swap-oob="true">' in finished and "Rate this clip" in finished
     assert 'name="csrfmiddlewaretoken"' in finished, "the showcase form posts from the swapped-in card"
+    assert '<div id="job-cancel" hx-swap-oob="true"></div>' in finished, "no Cancel button on a finished clip"

@@ -39,7 +39,7 @@ def test_submitting_the_form_queues_a_job_and_shows_it(tester_client, tester):
     assert 0 <= job.seed < 2**32
     page = tester_client.get(job.get_absolute_url()).content.decode()
     assert "a fox running through snow" in page
-    assert 'hx-get="{}"'.format(reverse("generation:job_status", args=[job.pk])) in page
+    assert 'hx-get="{}?t='.format(reverse("generation:job_progress", args=[job.pk])) in page
     assert '<progress id="job-progress"' in page
 
 

@@ -1,0 +1,149 @@
+"""Progress that costs almost nothing: the clip page's poll while a job waits or runs.
+
+The page (a full request: every middleware, every access check) hands out a watch ticket, a signed
+(job, person, session auth hash) triple, in the poll's address. The poll itself runs on a lean path
+(config/lean.py: no session, auth, leak-watch or terms middleware) and answers from one indexed read that
+checks what those would have: the job is the person's and not deleted, the person is active, the browser
+still holds the session the ticket was issued to and that session has not expired, and the person's
+session auth hash is unchanged. Every suspension (revoke, suspend, pause) ends the sessions of the people
+it covers by moving that hash (access.suspensions.sessions_end_all), so a revoked watcher is refused on
+the next poll. Once the job is finished the poll hands over to the full status fragment, which brings the
+clip and its actions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+
+from django.conf import settings
+from django.contrib.sessions.models import Session
+from django.core import signing
+from django.db import connection
+from django.http import HttpResponse
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
+
+from generation import estimates
+from generation.models import RenderJob
+
+TICKET_SALT = "generation.progress-ticket"
+TICKET_MAX_AGE = 24 * 3600  # a reload of the page hands out a fresh one
+FIELDS = (
+    "id",
+    "owner_id",
+    "model_key",
+    "state",
+    "held",
+    "stage",
+    "progress_step",
+    "progress_total",
+    "charged_seconds",
+    "started_at",
+    "denoised_at",
+    "queued_at",
+    "priority",
+)
+
+
+def _session_digest(session_key: str) -> str:
+    # The ticket travels in a URL (server logs); the session key itself must not.
+    return hashlib.sha256(session_key.encode()).hexdigest()[:32]
+
+
+def ticket_for(request, job: RenderJob) -> str:
+    """The watch ticket for ``job`` in this signed-in request's session."""
+    user = request.user
+    return signing.dumps(
+        [job.pk.hex, user.pk, _session_digest(request.session.session_key or ""), user.get_session_auth_hash()],
+        salt=TICKET_SALT,
+        compress=False,
+    )
+
+
+def progress_url(request, job: RenderJob) -> str:
+    return reverse("generation:job_progress", args=[job.pk]) + "?t=" + ticket_for(request, job)
+
+
+class Refused(Exception):
+    pass
+
+
+def job_watched(job_id, ticket: str, session_key: str) -> RenderJob:
+    """The job a ticket lets this browser watch, read in one query; raises Refused when it may not."""
+    try:
+        job_hex, user_id, session_digest, auth_hash = signing.loads(ticket, salt=TICKET_SALT, max_age=TICKET_MAX_AGE)
+    except (signing.BadSignature, ValueError, TypeError):
+        raise Refused("This progress link is not valid; reload the clip's page.") from None
+    if (
+        job_hex != job_id.hex
+        or not session_key
+        or not constant_time_compare(session_digest, _session_digest(session_key))
+    ):
+        raise Refused("This progress link belongs to another clip or session; reload the clip's page.")
+    params = (
+        RenderJob._meta.pk.get_db_prep_value(job_id, connection),
+        user_id,
+        session_key,
+        connection.ops.adapt_datetimefield_value(timezone.now()),
+    )
+    job = next(iter(RenderJob.objects.raw(_watch_sql(connection.vendor), params)), None)
+    if job is None or not constant_time_compare(auth_hash, _auth_hash(job.owner_password, job.owner_epoch)):
+        raise Refused("You are signed out, or your access has changed; reload the page.")
+    return job
+
+
+@cache
+def _watch_sql(vendor: str) -> str:
+    """The job, its owner's session auth hash inputs, and whether the browser's session is live: one indexed
+    read, written out once (building it with the ORM cost more than the rest of the poll)."""
+    user = RenderJob._meta.get_field("owner").related_model._meta
+    columns = ", ".join(f'j."{RenderJob._meta.get_field(name).column}"' for name in FIELDS)
+    # Only the models' own table and column names are written in; every value is a parameter.
+    job_table, user_table, session_table = RenderJob._meta.db_table, user.db_table, Session._meta.db_table
+    return (
+        f'SELECT {columns}, u."password" AS owner_password, u."session_epoch" AS owner_epoch '  # noqa: S608
+        f'FROM "{job_table}" j JOIN "{user_table}" u ON u."id" = j."owner_id" '
+        'WHERE j."id" = %s AND j."owner_id" = %s AND j."deleted_at" IS NULL AND u."is_active" '
+        f'AND EXISTS (SELECT 1 FROM "{session_table}" s WHERE s."session_key" = %s AND s."expire_date" > %s)'
+    )
+
+
+def _auth_hash(password: str, epoch: int) -> str:
+    # What access.models.User.get_session_auth_hash computes, from the row already read.
+    return salted_hmac("access.User.get_session_auth_hash", f"{password}:{epoch}", algorithm="sha256").hexdigest()
+
+
+def job_progress(request, job_id):
+    """The poll's answer: the status fragment of a waiting or running job, or, once it is finished, a
+    fragment that fetches the full one (with the clip, its times and its actions) at once."""
+    try:
+        job = job_watched(job_id, request.GET.get("t", ""), request.COOKIES.get(settings.SESSION_COOKIE_NAME, ""))
+    except Refused as refused:
+        return HttpResponse(f'<div id="job-status" class="job-status"><p class="error">{refused}</p></div>', status=403)
+    status_url = reverse("generation:job_status", args=[job.pk])
+    if job.state in RenderJob.FINISHED_STATES:
+        return _sized(f'<div id="job-status" hx-get="{status_url}" hx-trigger="load" hx-swap="outerHTML"></div>')
+    finish = estimates.estimated_finish(job)
+    position = estimates.queue_position_cached(job)
+    context = {
+        "job": job,
+        "lean": True,
+        "progress_url": request.get_full_path(),
+        "elapsed_seconds": (timezone.now() - job.started_at).total_seconds() if job.started_at else None,
+        "estimated_finish": finish,
+        "progress_percent": estimates.progress_percent(job, finish),
+        "queue_position": position,
+        "estimated_start": estimates.estimated_start(job, position),
+        "poll_seconds": settings.BACKLOT_PROGRESS_POLL_SECONDS,
+    }
+    return _sized(render_to_string("generation/_job_status.html", context, request))
+
+
+def _sized(content: str, status: int = 200) -> HttpResponse:
+    # The lean path has no CommonMiddleware to add the length; without it the server would chunk the reply.
+    response = HttpResponse(content, status=status)
+    response["Content-Length"] = str(len(response.content))
+    return response
