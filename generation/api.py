@@ -1,3 +1,4 @@
+from django.db.models import Prefetch
 from django.urls import reverse
 from django.utils import timezone
 from django_filters import rest_framework as filters
@@ -67,7 +68,7 @@ class RenderJobSerializer(CheckedInput, serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_derived(self, job) -> list[str]:
-        return [str(pk) for pk in job.derived.filter(deleted_at__isnull=True).values_list("pk", flat=True)]
+        return [str(derived.pk) for derived in job.derived.all() if derived.deleted_at is None]
 
     def _estimate(self, job) -> tuple:
         """(queue position, expected start): from the list's batch where there is one, else for this job."""
@@ -219,7 +220,9 @@ class RenderJobViewSet(
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return RenderJob.objects.none()
-        return gallery.jobs_for(self.request.user)
+        # One query for every listed job's derived clips, not one per job.
+        derived = Prefetch("derived", queryset=RenderJob.objects.only("id", "source_id", "deleted_at"))
+        return gallery.jobs_for(self.request.user).prefetch_related(derived)
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
