@@ -1,10 +1,10 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
 from django.urls import reverse
 from django.utils import timezone
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions, mixins, pagination, parsers, serializers, status, views, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -15,8 +15,8 @@ from access.policy import current_grant, may_render
 from core.input_checks import TEXT_AREA, CheckedForm, CheckedInput
 from core.schema import ErrorSerializer
 from generation import estimates, gallery, job_actions, presets, quota, render_settings, submission
-from generation.media import media_url
 from generation.inputs import IMAGE_MAX_BYTES, IMAGE_MAX_SIDE, image_store
+from generation.media import media_url
 from generation.models import InputImage, Preset, RenderJob
 from generation.registry import MODE_LABELS, MODELS, TEXT_TO_VIDEO, model_choices
 from generation.render_settings import REQUEST_FIELDS, SEED_MAX, RenderSettings

@@ -5,7 +5,9 @@ import io
 
 import numpy as np
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
+from django.urls import reverse
 from PIL import Image
 from rest_framework.test import APIClient
 
@@ -303,3 +305,71 @@ def test_restyle_renders_a_cogvideox_clip_again_with_a_strength(cogvideox_smoke,
     assert frames.shape == (9, 64, 64, 3)
     assert job.strength == 0.5 and job.source_id == source_job.pk
     runner._pipelines.pop("cogvideox-2b", None)  # keep the worker's memory for the other tests
+
+
+# --- the generate page and the clip page -------------------------------------------------------------
+
+
+def _page_form(**changes):
+    from tests.generation.job_requests import PAGE_FORM
+
+    return {**PAGE_FORM, "num_frames": "17", "width": "96", "height": "64", "mode": "text_to_video", **changes}
+
+
+def test_the_generate_page_offers_the_model_s_modes(tester_client):
+    page = tester_client.get(reverse("generation:job_create")).content.decode()
+
+    assert 'enctype="multipart/form-data"' in page
+    for mode in ("image_to_video", "keyframes", "extend", "upscale"):
+        assert f'value="{mode}"' in page
+    assert 'value="restyle"' not in page  # LTX has no restyle
+
+
+def test_the_generate_page_renders_from_an_uploaded_image(tester_client, tester):
+    upload = SimpleUploadedFile("still.png", _png(), content_type="image/png")
+
+    response = tester_client.post(reverse("generation:job_create"), _page_form(mode="image_to_video", image=upload))
+
+    job = RenderJob.objects.get()
+    assert response.status_code == 302 and response["Location"] == job.get_absolute_url()
+    assert job.mode == "image_to_video" and job.image.owner == tester and job.image.width == 96
+
+
+def test_the_generate_page_refuses_a_text_file_named_png_and_charges_nothing(tester_client, tester):
+    upload = SimpleUploadedFile("still.png", b"not an image at all", content_type="image/png")
+
+    response = tester_client.post(reverse("generation:job_create"), _page_form(mode="image_to_video", image=upload))
+
+    assert response.status_code == 400
+    assert "not a readable PNG, JPEG or WebP image" in response.content.decode()
+    assert not InputImage.objects.exists()
+    _nothing_charged(tester)
+
+
+def test_a_finished_clip_offers_its_modes_and_shows_its_lineage(smoke_model, tester_client, tester):
+    source = _finished_clip(tester)
+    page = tester_client.get(source.get_absolute_url()).content.decode()
+    for mode in ("extend", "upscale"):
+        assert f"?derive={source.pk}&amp;mode={mode}" in page
+
+    form = tester_client.get(reverse("generation:job_create"), {"derive": source.pk, "mode": "upscale"})
+    assert form.status_code == 200
+    assert form.context["form"].initial["width"] == 192 and form.context["form"].initial["source"] == source.pk
+    response = tester_client.post(
+        reverse("generation:job_create"),
+        _page_form(prompt=source.prompt, mode="upscale", width="192", height="128", source=str(source.pk)),
+    )
+    upscale = RenderJob.objects.get(mode="upscale")
+    assert response.status_code == 302 and upscale.source == source
+
+    assert f"clip {upscale.short_id}" in tester_client.get(source.get_absolute_url()).content.decode()
+    derived_page = tester_client.get(upscale.get_absolute_url()).content.decode()
+    assert "Upscale a clip 2x" in derived_page and f"clip {source.short_id}" in derived_page
+
+
+def test_another_person_s_clip_cannot_be_derived_from(smoke_model, tester_client, tester2):
+    theirs = _finished_clip(tester2)
+
+    assert (
+        tester_client.get(reverse("generation:job_create"), {"derive": theirs.pk, "mode": "extend"}).status_code == 404
+    )
