@@ -34,8 +34,12 @@ class JobForm(CheckedInput, forms.Form):
         required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text="What the clip should avoid."
     )
     model_key = forms.ChoiceField(label="Model")
-    mode = forms.ChoiceField(
-        widget=forms.RadioSelect, initial=TEXT_TO_VIDEO, help_text="What the clip starts from (the model's modes)."
+    mode = forms.TypedChoiceField(
+        widget=forms.RadioSelect,
+        initial=TEXT_TO_VIDEO,
+        required=False,
+        empty_value=TEXT_TO_VIDEO,
+        help_text="What the clip starts from (the model's modes).",
     )
     image = forms.FileField(
         required=False,
