@@ -322,15 +322,16 @@ class UploadView(views.APIView):
     (keyframes); send the returned id as a job's image or last_image. Kept privately, under a random name."""
 
     token_scopes = {"POST": "generate", "OPTIONS": "read"}
-    parser_classes = [parsers.MultiPartParser]
+    # JSON is read too, so that a JSON body gets the API's usual 400 naming the missing file, not a 415.
+    parser_classes = [parsers.MultiPartParser, parsers.JSONParser]
 
     @extend_schema(request={"multipart/form-data": UploadSerializer}, responses={201: InputImageSerializer})
     def post(self, request):
-        incoming = UploadSerializer(data=request.data)
-        incoming.is_valid(raise_exception=True)
         decision = may_render(request.user)
         if not decision:
             raise exceptions.PermissionDenied(decision.reason)
+        incoming = UploadSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
         upload = incoming.validated_data["file"]
         if upload.size > IMAGE_MAX_BYTES:
             raise exceptions.ValidationError(
