@@ -1,8 +1,6 @@
 """Creative modes as an artist meets them in Chromium with a real worker: upload an image on the generate
 page and render from it, then extend the finished clip from its page and follow the lineage back."""
 
-import io
-
 import pytest
 from PIL import Image
 
