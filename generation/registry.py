@@ -133,6 +133,12 @@ class ModelSpec:
         units = num_frames * width * height * num_steps / 1e6
         return round(self.fixed_seconds + self.seconds_per_unit * units, 2)
 
+    def estimate_for_mode(self, mode: str, *, num_frames: int, width: int, height: int, num_steps: int) -> float:
+        """The estimate for a job in ``mode``: an upscale runs no denoising steps (one VAE encode, the
+        upsampler, one decode), so it costs as one step."""
+        steps = 1 if mode == UPSCALE else num_steps
+        return self.estimate_gpu_seconds(num_frames=num_frames, width=width, height=height, num_steps=steps)
+
     def limits_within(self, grant=None) -> dict[str, int]:
         """The most frames, width, height and steps this model renders, narrowed to ``grant``'s limits."""
         limits = {

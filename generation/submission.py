@@ -131,10 +131,7 @@ def job_create(
     )
     if fields["seed"] is None:
         fields["seed"] = secrets.randbelow(SEED_MAX + 1)
-    # An upscale runs no denoising steps: one VAE encode, the upsampler, one decode.
-    estimate = spec.estimate_gpu_seconds(
-        num_frames=num_frames, width=width, height=height, num_steps=1 if mode == UPSCALE else num_steps
-    )
+    estimate = spec.estimate_for_mode(mode, num_frames=num_frames, width=width, height=height, num_steps=num_steps)
     leaks.text_scan(f"{fields['prompt']}\n{fields['negative_prompt']}", where="a render prompt", submitted_by=owner)
     prompt_screen(
         user=owner,

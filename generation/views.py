@@ -219,7 +219,8 @@ def job_estimate(request):
         # The cost depends only on the model, size, length and steps: no need to wait for a prompt.
         if not set(form.errors) & {"model_key", "num_frames", "width", "height", "num_steps"}:
             spec = MODELS[form.cleaned_data["model_key"]]
-            context["estimate"] = spec.estimate_gpu_seconds(
+            context["estimate"] = spec.estimate_for_mode(
+                form.cleaned_data.get("mode") or "text_to_video",
                 num_frames=form.cleaned_data["num_frames"],
                 width=form.cleaned_data["width"],
                 height=form.cleaned_data["height"],

@@ -373,3 +373,11 @@ def test_another_person_s_clip_cannot_be_derived_from(smoke_model, tester_client
     assert (
         tester_client.get(reverse("generation:job_create"), {"derive": theirs.pk, "mode": "extend"}).status_code == 404
     )
+
+
+def test_an_upscale_is_estimated_without_denoising_steps():
+    spec = MODELS["ltx-video"]
+    size = {"num_frames": 17, "width": 192, "height": 128, "num_steps": 30}
+
+    assert spec.estimate_for_mode("upscale", **size) == spec.estimate_gpu_seconds(**{**size, "num_steps": 1})
+    assert spec.estimate_for_mode("extend", **size) == spec.estimate_gpu_seconds(**size)
