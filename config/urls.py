@@ -15,7 +15,7 @@ from access.sign_in import sign_in_page
 from competition.api import CallViewSet, ReviewViewSet, SubmissionViewSet
 from core.errors import too_large
 from feedback.api import ClipRatingViewSet, LedgerViewSet, ReportViewSet
-from generation.api import ModelViewSet, PresetViewSet, QuotaView, RenderJobViewSet
+from generation.api import ModelViewSet, PresetViewSet, QuotaView, RenderJobViewSet, UploadView
 from generation.trace_api import TraceView
 
 router = DefaultRouter()
@@ -89,6 +89,7 @@ urlpatterns = [
     path("programmes/", include("feedback.programme_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/quota/", QuotaView.as_view(), name="api-quota"),
+    path("api/v1/uploads/", UploadView.as_view(), name="api-uploads"),
     path("api/v1/traces/", TraceView.as_view(), name="api-traces"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

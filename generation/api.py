@@ -1,21 +1,24 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Prefetch
 from django.urls import reverse
 from django.utils import timezone
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import exceptions, mixins, pagination, serializers, status, views, viewsets
+from rest_framework import exceptions, mixins, pagination, parsers, serializers, status, views, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 from access import leaks
-from access.policy import current_grant
+from access.policy import current_grant, may_render
 from core.input_checks import TEXT_AREA, CheckedForm, CheckedInput
 from core.schema import ErrorSerializer
 from generation import estimates, gallery, job_actions, presets, quota, render_settings, submission
+from generation.inputs import IMAGE_MAX_BYTES, IMAGE_MAX_SIDE, image_store
 from generation.media import media_url
-from generation.models import Preset, RenderJob
-from generation.registry import MODELS, model_choices
+from generation.models import InputImage, Preset, RenderJob
+from generation.registry import MODE_LABELS, MODELS, TEXT_TO_VIDEO, model_choices
 from generation.render_settings import REQUEST_FIELDS, SEED_MAX, RenderSettings
 
 # Services' refusals (quota, idempotency, rate limit) rise from the views; generation.apps registers their
@@ -32,12 +35,19 @@ class RenderJobSerializer(CheckedInput, serializers.ModelSerializer):
     progress_percent = serializers.SerializerMethodField(
         help_text="The share of the job's expected time gone by, including the work after the denoising steps."
     )
+    derived = serializers.SerializerMethodField(help_text="Your clips made from this one (extended, restyled...).")
 
     class Meta:
         model = RenderJob
         fields = [
             "id",
             *REQUEST_FIELDS,
+            "mode",
+            "image",
+            "last_image",
+            "source",
+            "strength",
+            "derived",
             "state",
             "progress_step",
             "progress_total",
@@ -59,6 +69,9 @@ class RenderJobSerializer(CheckedInput, serializers.ModelSerializer):
             "estimated_finish_at",
         ]
         read_only_fields = fields
+
+    def get_derived(self, job) -> list[str]:
+        return [str(derived.pk) for derived in job.derived.all() if derived.deleted_at is None]
 
     def _estimate(self, job) -> tuple:
         """(queue position, expected start): from the list's batch where there is one, else for this job."""
@@ -121,9 +134,30 @@ class RenderJobCreateSerializer(CheckedInput, serializers.Serializer):
     num_steps = serializers.IntegerField(min_value=1)
     guidance_scale = serializers.FloatField()
     seed = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=SEED_MAX, default=None)
+    mode = serializers.ChoiceField(
+        choices=list(MODE_LABELS.items()),
+        default=TEXT_TO_VIDEO,
+        help_text="What the clip starts from; GET /api/v1/models/ lists each model's modes and their inputs.",
+    )
+    image = serializers.UUIDField(
+        required=False, default=None, help_text="image_to_video, keyframes: an id from POST /api/v1/uploads/."
+    )
+    last_image = serializers.UUIDField(
+        required=False, default=None, help_text="keyframes: the last frame, an id from POST /api/v1/uploads/."
+    )
+    source = serializers.UUIDField(
+        required=False,
+        default=None,
+        help_text="extend, restyle, upscale: one of your finished clips, made with the same model. Extend keeps "
+        "its size; restyle its size and length; upscale its length at twice its width and height.",
+    )
+    strength = serializers.FloatField(
+        required=False, default=None, help_text="restyle: 0.05 (close to the source) to 1 (a new clip)."
+    )
 
     def validate(self, attrs):
-        errors = render_settings.job_validate(**attrs, grant=current_grant(self.context["request"].user))
+        render = {name: attrs[name] for name in REQUEST_FIELDS}
+        errors = render_settings.job_validate(**render, grant=current_grant(self.context["request"].user))
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
@@ -197,7 +231,9 @@ class RenderJobViewSet(
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return RenderJob.objects.none()
-        return gallery.jobs_for(self.request.user)
+        # One query for every listed job's derived clips, not one per job.
+        derived = Prefetch("derived", queryset=RenderJob.objects.only("id", "source_id", "deleted_at"))
+        return gallery.jobs_for(self.request.user).prefetch_related(derived)
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
@@ -276,6 +312,47 @@ class RenderJobViewSet(
         job = self.get_object()
         job_actions.job_cancel(job=job)
         return Response(RenderJobSerializer(job, context=self.get_serializer_context()).data)
+
+
+class InputImageSerializer(CheckedInput, serializers.ModelSerializer):
+    class Meta:
+        model = InputImage
+        fields = ["id", "format", "width", "height", "bytes", "created_at"]
+        read_only_fields = fields
+
+
+class UploadSerializer(CheckedInput, serializers.Serializer):
+    file = serializers.FileField(
+        help_text=f"A PNG, JPEG or WebP image, at most {IMAGE_MAX_BYTES // (1024 * 1024)} MB and "
+        f"{IMAGE_MAX_SIDE} pixels a side (judged by its bytes, whatever its name or content type says)."
+    )
+
+
+class UploadView(views.APIView):
+    """Upload an image to start a clip from (image_to_video) or to set its first and last frames
+    (keyframes); send the returned id as a job's image or last_image. Kept privately, under a random name."""
+
+    token_scopes = {"POST": "generate", "OPTIONS": "read"}
+    # JSON is read too, so that a JSON body gets the API's usual 400 naming the missing file, not a 415.
+    parser_classes = [parsers.MultiPartParser, parsers.JSONParser]
+
+    @extend_schema(request={"multipart/form-data": UploadSerializer}, responses={201: InputImageSerializer})
+    def post(self, request):
+        decision = may_render(request.user)
+        if not decision:
+            raise exceptions.PermissionDenied(decision.reason)
+        incoming = UploadSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        upload = incoming.validated_data["file"]
+        if upload.size > IMAGE_MAX_BYTES:
+            raise exceptions.ValidationError(
+                {"file": [f"Images are limited to {IMAGE_MAX_BYTES // (1024 * 1024)} MB."]}
+            )
+        try:
+            image = image_store(owner=request.user, data=upload.read())
+        except DjangoValidationError as error:
+            raise exceptions.ValidationError({"file": error.messages}) from None
+        return Response(InputImageSerializer(image).data, status=status.HTTP_201_CREATED)
 
 
 class PresetSerializer(CheckedInput, serializers.ModelSerializer):
@@ -444,6 +521,10 @@ class ModelRulesSerializer(CheckedInput, serializers.Serializer):
     gpu_seconds_fixed = serializers.FloatField()
     gpu_seconds_per_unit = serializers.FloatField()
     gpu_seconds_formula = serializers.CharField()
+    modes = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="The modes it renders: key, label, pipeline and inputs (image, last_image, source, strength).",
+    )
 
 
 class ModelViewSet(viewsets.ViewSet):
@@ -483,4 +564,11 @@ def _model_rules(spec, grant) -> dict:
         "gpu_seconds_fixed": spec.fixed_seconds,
         "gpu_seconds_per_unit": spec.seconds_per_unit,
         "gpu_seconds_formula": ESTIMATE_FORMULA,
+        "modes": [
+            {"key": TEXT_TO_VIDEO, "label": MODE_LABELS[TEXT_TO_VIDEO], "pipeline": spec.pipeline_class, "inputs": []},
+            *(
+                {"key": mode.key, "label": mode.label, "pipeline": mode.pipeline_class, "inputs": list(mode.inputs)}
+                for mode in spec.modes
+            ),
+        ],
     }

@@ -44,6 +44,14 @@ def encode_mp4(
         return path.read_bytes()
 
 
+def decode_mp4(data: bytes) -> np.ndarray:
+    """Every frame of an MP4 as (frames, H, W, 3) uint8 RGB."""
+    import av
+
+    with av.open(io.BytesIO(data), mode="r") as container:
+        return np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(container.streams.video[0])])
+
+
 def probe_mp4(data: bytes) -> dict:
     """Decode an MP4 fully and describe it: codec, size, frame count, frame rate."""
     import av

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from access.export import json_text, section, when
 from core.csv_export import csv_text
-from generation.models import RenderJob
+from generation.models import InputImage, RenderJob
 from generation.render_settings import REQUEST_FIELDS
 
 JOB_FIELDS = [
     "id",
     *REQUEST_FIELDS,
+    "mode",
+    "image",
+    "last_image",
+    "source",
+    "strength",
     "state",
     "error",
     "queued_at",
@@ -23,7 +28,8 @@ JOB_FIELDS = [
 def _job_rows(user) -> list[dict]:
     rows = []
     for job in RenderJob.objects.filter(owner=user).order_by("queued_at").values(*JOB_FIELDS).iterator():
-        job["id"] = str(job["id"])
+        for field in ("id", "image", "last_image", "source"):
+            job[field] = "" if job[field] is None else str(job[field])
         for field in ("queued_at", "started_at", "finished_at"):
             job[field] = when(job[field])
         rows.append(job)
@@ -42,3 +48,18 @@ def jobs_csv(user) -> str:
 @section("jobs.json", "The same jobs as jobs.csv, as JSON.")
 def jobs_json(user) -> str:
     return json_text(_job_rows(user))
+
+
+IMAGE_FIELDS = ["id", "format", "width", "height", "bytes", "sha256", "created_at"]
+
+
+@section(
+    "input_images.json",
+    "The images you uploaded to start clips from (image to video, first and last frames): their ids, as the "
+    "jobs name them, type, size and SHA-256. The images themselves stay private to you and are not included.",
+)
+def input_images_json(user) -> str:
+    rows = []
+    for image in InputImage.objects.filter(owner=user).order_by("created_at").values(*IMAGE_FIELDS):
+        rows.append({**image, "id": str(image["id"]), "created_at": when(image["created_at"])})
+    return json_text(rows)

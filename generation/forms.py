@@ -4,8 +4,9 @@ from django.urls import reverse
 from core.input_checks import CheckedInput
 from generation import trace
 from generation.gallery import BadCursor, cursor_decode
+from generation.inputs import IMAGE_MAX_BYTES, IMAGE_MAX_SIDE, image_judge
 from generation.models import RenderJob
-from generation.registry import MODELS, ModelSpec, model_choices
+from generation.registry import MODE_LABELS, MODELS, TEXT_TO_VIDEO, ModelSpec, model_choices
 from generation.render_settings import PROMPT_MAX_LENGTH, SEED_MAX, job_validate
 
 _DEFAULT = next(iter(MODELS.values()))
@@ -15,7 +16,9 @@ def _duration(frames: int, fps: int) -> str:
     return "1 frame (a still)" if frames == 1 else f"{frames / fps:.1f} s ({frames} frames)"
 
 
-KEPT_ON_MODEL_SWITCH = ("prompt", "negative_prompt", "model_key", "seed", "variations")
+KEPT_ON_MODEL_SWITCH = ("prompt", "negative_prompt", "model_key", "seed", "variations", "mode", "source", "strength")
+# The form's fields that are a mode's inputs rather than render settings.
+MODE_INPUTS = ("image", "last_image", "source", "strength")
 
 
 class JobForm(CheckedInput, forms.Form):
@@ -31,6 +34,33 @@ class JobForm(CheckedInput, forms.Form):
         required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text="What the clip should avoid."
     )
     model_key = forms.ChoiceField(label="Model")
+    mode = forms.TypedChoiceField(
+        widget=forms.RadioSelect,
+        initial=TEXT_TO_VIDEO,
+        required=False,
+        empty_value=TEXT_TO_VIDEO,
+        help_text="What the clip starts from (the model's modes).",
+    )
+    image = forms.FileField(
+        required=False,
+        label="Start image",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
+        help_text=f"Image to video and first-and-last frame: PNG, JPEG or WebP, up to {IMAGE_MAX_SIDE} px a side.",
+    )
+    last_image = forms.FileField(
+        required=False,
+        label="Last frame",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
+        help_text="First and last frame: the image the clip ends on.",
+    )
+    source = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    strength = forms.FloatField(
+        required=False,
+        min_value=0.05,
+        max_value=1.0,
+        widget=forms.NumberInput(attrs={"step": 0.05}),
+        help_text="Restyle: 0.05 stays close to the source clip, 1 makes a new one.",
+    )
     num_frames = forms.IntegerField(label="Duration", min_value=1, widget=forms.Select)
     width = forms.IntegerField(min_value=1)
     height = forms.IntegerField(min_value=1)
@@ -65,6 +95,7 @@ class JobForm(CheckedInput, forms.Form):
         )
         self.spec = self._chosen_model(allowed)
         self._offer(self.spec)
+        self.fields["mode"].choices = [(key, MODE_LABELS[key]) for key in self.spec.mode_keys()]
 
     def _chosen_model(self, allowed: list[ModelSpec]) -> ModelSpec:
         source = self.data if self.is_bound else self.initial
@@ -96,6 +127,26 @@ class JobForm(CheckedInput, forms.Form):
         for name in defaults:
             self.initial.pop(name, None)
 
+    def _clean_image(self, name: str):
+        upload = self.cleaned_data.get(name)
+        if not upload:
+            return None
+        if upload.size > IMAGE_MAX_BYTES:
+            raise forms.ValidationError(f"Images are limited to {IMAGE_MAX_BYTES // (1024 * 1024)} MB.")
+        data = upload.read()
+        image_judge(data)
+        return data
+
+    def clean_image(self):
+        return self._clean_image("image")
+
+    def clean_last_image(self):
+        return self._clean_image("last_image")
+
+    def settings(self) -> dict:
+        """The render settings and mode, without the inputs (which submission needs as stored objects)."""
+        return {name: value for name, value in self.cleaned_data.items() if name not in MODE_INPUTS}
+
     def clean(self):
         cleaned = super().clean()
         # Check the model's rules on every field that parsed, so that all problems show at once;
@@ -104,7 +155,9 @@ class JobForm(CheckedInput, forms.Form):
         candidate = {"prompt": "?", "negative_prompt": "", "seed": None, "model_key": spec.key}
         candidate |= spec.default_settings()
         candidate |= {
-            field: value for field, value in cleaned.items() if field not in self.errors and field != "variations"
+            field: value
+            for field, value in cleaned.items()
+            if field not in self.errors and field not in ("variations", "mode", *MODE_INPUTS)
         }
         for field, message in job_validate(**candidate, grant=self.grant).items():
             if field not in self.errors:

@@ -51,6 +51,27 @@ class RenderSettingsFields(models.Model):
         abstract = True
 
 
+class InputImage(models.Model):
+    """An image a person uploaded to start a clip from (or end it on). Judged by its bytes when it came
+    (generation/inputs.py) and kept in the private media storage under a random name."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="input_images")
+    file = models.FileField(upload_to="inputs/")
+    format = models.CharField(max_length=8, help_text="PNG, JPEG or WEBP, as read from the bytes.")
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    bytes = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.format} {self.width}x{self.height} ({self.pk.hex[:8]})"
+
+
 class RenderJob(RenderSettingsFields):
     """One prompt rendered by one model. The row is the single source of truth for the render:
     the broker carries only its id, and the worker writes progress, state and timings here."""
@@ -96,6 +117,18 @@ class RenderJob(RenderSettingsFields):
     idempotency_key = models.CharField(
         max_length=80, blank=True, help_text="Chosen by the client; a retried submission returns the same job."
     )
+    mode = models.CharField(max_length=20, default="text_to_video", help_text="registry.MODE_LABELS names them.")
+    image = models.ForeignKey(InputImage, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    last_image = models.ForeignKey(InputImage, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    source = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="derived",
+        help_text="The clip this one extends, restyles or upscales.",
+    )
+    strength = models.FloatField(null=True, blank=True, help_text="Restyle: how far from the source (0 to 1).")
 
     state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED, db_index=True)
     priority = models.SmallIntegerField(default=0, help_text="Staff raise this to let a job jump the fair-share order.")
@@ -178,6 +211,12 @@ class RenderJob(RenderSettingsFields):
     @property
     def job_code(self) -> str:
         return job_code(self.mark_code)
+
+    @property
+    def mode_label(self) -> str:
+        from generation.registry import MODE_LABELS
+
+        return MODE_LABELS.get(self.mode, self.mode)
 
     @property
     def is_finished(self) -> bool:

@@ -17,6 +17,63 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+TEXT_TO_VIDEO = "text_to_video"
+IMAGE_TO_VIDEO = "image_to_video"
+KEYFRAMES = "keyframes"
+EXTEND = "extend"
+RESTYLE = "restyle"
+UPSCALE = "upscale"
+
+MODE_LABELS = {
+    TEXT_TO_VIDEO: "Text to video",
+    IMAGE_TO_VIDEO: "Image to video",
+    KEYFRAMES: "First and last frame",
+    EXTEND: "Extend a clip",
+    RESTYLE: "Restyle a clip",
+    UPSCALE: "Upscale a clip 2x",
+}
+
+# The inputs a mode may take besides the prompt and settings.
+IMAGE, LAST_IMAGE, SOURCE, STRENGTH = "image", "last_image", "source", "strength"
+
+
+@dataclass(frozen=True)
+class ModeSpec:
+    """A creative mode one model offers: the diffusers pipeline that renders it (built on the worker from
+    the model's resident text-to-video pipeline, sharing its components) and the inputs it needs."""
+
+    key: str
+    pipeline_class: str
+    inputs: tuple[str, ...]
+    # A component the text-to-video checkpoint lacks: (name, hub id of the checkpoint that holds it).
+    # The smoke build keeps it in a sub-folder of the model's own folder.
+    extra_component: tuple[str, str] | None = None
+
+    @property
+    def label(self) -> str:
+        return MODE_LABELS[self.key]
+
+
+# LTX-Video (pipelines/ltx): LTXImageToVideoPipeline and LTXConditionPipeline take exactly the
+# text-to-video checkpoint's five components; LTXConditionPipeline conditions on images at any frame
+# index (keyframes) or on a clip's frames (extend). LTXLatentUpsamplePipeline needs only the VAE and the
+# separately published spatial latent upsampler.
+_LTX_MODES = (
+    ModeSpec(IMAGE_TO_VIDEO, "LTXImageToVideoPipeline", (IMAGE,)),
+    ModeSpec(KEYFRAMES, "LTXConditionPipeline", (IMAGE, LAST_IMAGE)),
+    ModeSpec(EXTEND, "LTXConditionPipeline", (SOURCE,)),
+    ModeSpec(
+        UPSCALE,
+        "LTXLatentUpsamplePipeline",
+        (SOURCE,),
+        extra_component=("latent_upsampler", "Lightricks/ltxv-spatial-upscaler-0.9.7"),
+    ),
+)
+# CogVideoX (pipelines/cogvideo): CogVideoXVideoToVideoPipeline runs on the text-to-video checkpoint.
+# Image to video is not offered: CogVideoXImageToVideoPipeline needs the separate I2V checkpoints, whose
+# transformer takes the image latents as extra input channels (in_channels 32, not 16).
+_COGVIDEOX_MODES = (ModeSpec(RESTYLE, "CogVideoXVideoToVideoPipeline", (SOURCE, STRENGTH)),)
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -48,6 +105,14 @@ class ModelSpec:
     # the square of the clip's size, so long or large clips cost more than this says.
     seconds_per_unit: float = 0.011
     fixed_seconds: float = 2.0
+    # The modes besides text to video that this model renders (see ModeSpec).
+    modes: tuple[ModeSpec, ...] = ()
+
+    def mode_get(self, key: str) -> ModeSpec | None:
+        return next((mode for mode in self.modes if mode.key == key), None)
+
+    def mode_keys(self) -> list[str]:
+        return [TEXT_TO_VIDEO, *(mode.key for mode in self.modes)]
 
     @property
     def queue(self) -> str:
@@ -67,6 +132,12 @@ class ModelSpec:
     def estimate_gpu_seconds(self, *, num_frames: int, width: int, height: int, num_steps: int) -> float:
         units = num_frames * width * height * num_steps / 1e6
         return round(self.fixed_seconds + self.seconds_per_unit * units, 2)
+
+    def estimate_for_mode(self, mode: str, *, num_frames: int, width: int, height: int, num_steps: int) -> float:
+        """The estimate for a job in ``mode``: an upscale runs no denoising steps (one VAE encode, the
+        upsampler, one decode), so it costs as one step."""
+        steps = 1 if mode == UPSCALE else num_steps
+        return self.estimate_gpu_seconds(num_frames=num_frames, width=width, height=height, num_steps=steps)
 
     def limits_within(self, grant=None) -> dict[str, int]:
         """The most frames, width, height and steps this model renders, narrowed to ``grant``'s limits."""
@@ -132,6 +203,7 @@ _BASE_SPECS = [
         default_frames=121,
         default_steps=30,
         default_guidance=3.0,
+        modes=_LTX_MODES,
     ),
     # CogVideoX 1.0 (diffusers pipelines/cogvideo/pipeline_cogvideox.py). The VAE compresses 8x in space
     # and 4x in time and decodes latent frames in pairs (the first three together), so only an odd number
@@ -160,6 +232,7 @@ _BASE_SPECS = [
         default_steps=50,
         default_guidance=6.0,
         max_sequence_length=226,
+        modes=_COGVIDEOX_MODES,
         # Estimate: the model card's ~45 s for the defaults on one H100.
         seconds_per_unit=0.053,
         fixed_seconds=10.0,
@@ -193,7 +266,11 @@ _BASE_SPECS = [
         seconds_per_unit=0.12,
         fixed_seconds=30.0,
     ),
-    # Wan 2.1 text-to-video (pipelines/wan/pipeline_wan.py): the VAE compresses 8x in space and 4x in
+    # Wan 2.1 text-to-video (pipelines/wan/pipeline_wan.py). No modes yet: image to video needs the
+    # separate I2V checkpoints (a transformer with image inputs and a CLIP image encoder), and
+    # WanVideoToVideoPipeline sizes its noise from the VAE's downsampling alone, ignoring the VAE's
+    # patch_size that the fast smoke build uses (a shape mismatch), so it has no smoke build to test on.
+    # The VAE compresses 8x in space and 4x in
     # time, the transformer patches (1, 2, 2): frames 4k+1 (others are rounded with a warning), sizes
     # multiples of 16 (others raise). 1.3B is a 480p model (832x480 or 480x832); 14B also does 720p.
     ModelSpec(

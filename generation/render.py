@@ -39,8 +39,8 @@ def job_render(*, job_id, worker: str, task_id: str = "") -> RenderJob | None:
     spec = model_get(job.model_key)
     settings_ = RenderSettings.from_job(job).as_fields()
     del settings_["model_key"]
-    params = runner.RenderParams(prompt=job.prompt, **settings_)
     try:
+        params = runner.RenderParams(prompt=job.prompt, **settings_, **job_inputs(job))
         result = runner.render(spec, params, on_step=lambda step, total: job_progress(job=job, step=step, total=total))
         frames = frames_to_uint8(result.frames)
     except runner.RenderStopped as stopped:
@@ -57,6 +57,25 @@ def job_render(*, job_id, worker: str, task_id: str = "") -> RenderJob | None:
         postprocess.submit(lambda: job_finish(job=job, frames=frames, device_seconds=result.device_seconds))
     retried(job.refresh_from_db)
     return job
+
+
+def job_inputs(job: RenderJob) -> dict:
+    """A mode job's inputs as the runner takes them: images as RGB PIL images, the source clip's frames."""
+    from PIL import Image, ImageOps
+
+    from generation.encoding import decode_mp4
+
+    inputs: dict = {"mode": job.mode, "strength": job.strength}
+    for name in ("image", "last_image"):
+        upload = getattr(job, name)
+        if upload is not None:
+            with upload.file.open("rb") as handle, Image.open(handle) as image:
+                # Scaled to cover the clip's frame and centre-cropped, so it is never stretched.
+                inputs[name] = ImageOps.fit(image.convert("RGB"), (job.width, job.height), Image.Resampling.LANCZOS)
+    if job.source is not None:
+        with job.source.output.open("rb") as handle:
+            inputs["source_frames"] = decode_mp4(handle.read())
+    return inputs
 
 
 def _running(job: RenderJob):

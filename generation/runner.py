@@ -23,6 +23,8 @@ from generation.registry import ModelSpec
 log = logging.getLogger(__name__)
 
 _pipelines: dict[str, object] = {}
+# (model key, pipeline class) -> (the resident pipeline it was built on, a mode's pipeline sharing its parts).
+_mode_pipelines: dict[tuple[str, str], tuple[object, object]] = {}
 _lock = threading.Lock()
 
 
@@ -48,6 +50,11 @@ class RenderParams:
     num_steps: int
     guidance_scale: float
     seed: int
+    mode: str = "text_to_video"
+    image: object | None = None  # PIL images
+    last_image: object | None = None
+    source_frames: np.ndarray | None = None  # (frames, H, W, 3) uint8 of the source clip
+    strength: float | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,48 @@ def _pipeline_load(spec: ModelSpec):
     return pipeline
 
 
+def mode_pipeline_get(spec: ModelSpec, mode):
+    """The pipeline for ``mode`` (a registry.ModeSpec), made once per process from the model's resident
+    pipeline with ``from_pipe``: it shares the transformer, VAE and text encoder rather than loading them
+    again. A component the text-to-video checkpoint lacks (LTX's latent upsampler) is loaded on its own."""
+    import diffusers
+
+    base = pipeline_get(spec)
+    with _lock:
+        key = (spec.key, mode.pipeline_class)
+        if key not in _mode_pipelines or _mode_pipelines[key][0] is not base:
+            pipeline_class = getattr(diffusers, mode.pipeline_class)
+            if mode.extra_component is None:
+                pipeline = pipeline_class.from_pipe(base)
+            else:
+                pipeline = pipeline_class(vae=base.vae, **_extra_component(spec, mode, base))
+            pipeline.set_progress_bar_config(disable=True)
+            _mode_pipelines[key] = (base, pipeline)
+        return _mode_pipelines[key][1]
+
+
+def _extra_component(spec: ModelSpec, mode, base) -> dict:
+    import importlib
+
+    name, hub_id = mode.extra_component
+    configured = settings.BACKLOT_MODEL_SOURCES.get(spec.key)
+    source = str(spec.smoke_folder / name) if configured is None else hub_id if configured == "hub" else configured
+    module_name, class_name = _COMPONENT_CLASSES[name]
+    model_class = getattr(importlib.import_module(module_name), class_name)
+    kwargs = {"subfolder": name} if configured not in (None, "hub") else {}
+    try:
+        component = model_class.from_pretrained(source, dtype=base.vae.dtype, **kwargs)
+    except (OSError, ValueError) as error:
+        raise ModelUnavailable(f"Could not load {spec.label}'s {name} from {source}: {error}") from error
+    return {name: component.to(base.vae.device).eval()}
+
+
+# Not exported at diffusers' top level.
+_COMPONENT_CLASSES = {
+    "latent_upsampler": ("diffusers.pipelines.ltx.modeling_latent_upsampler", "LTXLatentUpsamplerModel")
+}
+
+
 def pipelines_preload(model_keys) -> None:
     """Load these models now (a worker process starting), so the first job does not wait for them."""
     from generation.registry import model_get
@@ -136,7 +185,6 @@ def render(spec: ModelSpec, params: RenderParams, *, on_step: Callable[[int, int
     denoising step and may raise RenderStopped to abort before the video is decoded."""
     import torch
 
-    pipeline = pipeline_get(spec)
     device, _ = _device_and_dtype()
 
     def step_end(pipe, step, timestep, callback_kwargs):
@@ -145,19 +193,63 @@ def render(spec: ModelSpec, params: RenderParams, *, on_step: Callable[[int, int
 
     generator = torch.Generator(device="cpu").manual_seed(params.seed)
     started = time.perf_counter()
-    output = pipeline(
-        prompt=params.prompt,
-        negative_prompt=params.negative_prompt or None,
-        num_frames=params.num_frames,
-        width=params.width,
-        height=params.height,
-        num_inference_steps=params.num_steps,
-        guidance_scale=params.guidance_scale,
-        generator=generator,
-        output_type="np",
-        max_sequence_length=spec.max_sequence_length,
-        callback_on_step_end=step_end,
-    )
+    if params.mode == "text_to_video":
+        pipeline, inputs = pipeline_get(spec), {}
+    else:
+        pipeline = mode_pipeline_get(spec, spec.mode_get(params.mode))
+        inputs = _mode_inputs(params)
+    if params.mode == "upscale":
+        # No denoising: encode the source, upsample its latents 2x, decode.
+        source = params.source_frames
+        output = pipeline(
+            video=inputs["video"], width=source.shape[2], height=source.shape[1], generator=generator, output_type="np"
+        )
+        on_step(1, 1)
+    else:
+        if "video" not in inputs:  # a video-to-video pipeline takes the length of the video it is given
+            inputs["num_frames"] = params.num_frames
+        output = pipeline(
+            prompt=params.prompt,
+            negative_prompt=params.negative_prompt or None,
+            width=params.width,
+            height=params.height,
+            num_inference_steps=params.num_steps,
+            guidance_scale=params.guidance_scale,
+            generator=generator,
+            output_type="np",
+            max_sequence_length=spec.max_sequence_length,
+            callback_on_step_end=step_end,
+            **inputs,
+        )
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     return RenderResult(frames=output.frames[0], device_seconds=time.perf_counter() - started)
+
+
+def _mode_inputs(params: RenderParams) -> dict:
+    """The pipeline arguments that carry a mode's inputs."""
+    from PIL import Image
+
+    frames = [] if params.source_frames is None else [Image.fromarray(frame) for frame in params.source_frames]
+    if params.mode == "image_to_video":
+        return {"image": params.image}
+    if params.mode == "keyframes":
+        from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
+
+        return {
+            "conditions": [
+                LTXVideoCondition(image=params.image, frame_index=0),
+                LTXVideoCondition(image=params.last_image, frame_index=params.num_frames - 1),
+            ]
+        }
+    if params.mode == "extend":
+        from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
+
+        from generation.inputs import EXTEND_CONTEXT_FRAMES
+
+        return {"conditions": [LTXVideoCondition(video=frames[-EXTEND_CONTEXT_FRAMES:], frame_index=0)]}
+    if params.mode == "restyle":
+        return {"video": frames, "strength": params.strength}
+    if params.mode == "upscale":
+        return {"video": frames}
+    raise ValueError(f"Unknown mode {params.mode!r}.")

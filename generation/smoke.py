@@ -274,6 +274,27 @@ def build_wan():
     )
 
 
+def build_ltx_latent_upsampler():
+    """LTX's spatial latent upsampler (2x in width and height) for the smoke VAE's 8 latent channels; its
+    group norms need multiples of 32 channels."""
+    import torch
+    from diffusers.pipelines.ltx.modeling_latent_upsampler import LTXLatentUpsamplerModel
+
+    torch.manual_seed(SEED)
+    return LTXLatentUpsamplerModel(in_channels=8, mid_channels=32, num_blocks_per_stage=1).eval()
+
+
+# Model key -> {component name: builder} for components a mode needs that the text-to-video checkpoint
+# lacks (registry.ModeSpec.extra_component); each is saved to a sub-folder of the model's folder.
+EXTRA_BUILDERS = {"ltx-video": {"latent_upsampler": build_ltx_latent_upsampler}}
+
+
+def smoke_present(*, model_key: str, folder: Path) -> bool:
+    """Whether ``folder`` holds a complete smoke build, the extra components included."""
+    extras = EXTRA_BUILDERS.get(model_key, {})
+    return (folder / "model_index.json").exists() and all((folder / name / "config.json").exists() for name in extras)
+
+
 # Model key -> builder. Variants of one architecture share a build where their code paths are the same.
 BUILDERS = {
     "ltx-video": build_ltx_video,
@@ -294,6 +315,8 @@ def smoke_build(*, model_key: str, folder: Path) -> Path:
     pipeline = builder()
     folder.mkdir(parents=True, exist_ok=True)
     pipeline.save_pretrained(folder, safe_serialization=True)
+    for name, build in EXTRA_BUILDERS.get(model_key, {}).items():
+        build().save_pretrained(folder / name, safe_serialization=True)
     # safetensors writes 0600 files; a worker running as another user must be able to read them.
     for path in folder.rglob("*"):
         os.chmod(path, 0o755 if path.is_dir() else 0o644)

@@ -15,11 +15,12 @@ from access.models import Grant
 from access.policy import current_grant, may_render
 from access.terms import terms_accepted_current
 from core.ratelimits import rate_consume, rate_refund
+from generation.inputs import mode_inputs_check
 from generation.models import PromptRefusal, RenderJob
 from generation.prompt_policy import prompt_screen
 from generation.queue import job_announce
 from generation.quota import QuotaExceeded, charge_reserve
-from generation.registry import model_get
+from generation.registry import TEXT_TO_VIDEO, UPSCALE, model_get
 from generation.render_settings import SEED_MAX, job_validate
 
 log = logging.getLogger(__name__)
@@ -83,12 +84,19 @@ def job_create(
     seed: int | None = None,
     idempotency_key: str = "",
     via: str = PromptRefusal.Via.WEB,
+    mode: str = TEXT_TO_VIDEO,
+    image=None,
+    last_image=None,
+    source=None,
+    strength: float | None = None,
 ) -> RenderJob:
     """Queue a render for ``owner`` against their grant, reserving its estimated GPU seconds.
     Raises PermissionDenied, ValidationError or QuotaExceeded, and then creates nothing; a prompt
     the programme's prompt policy refuses is recorded (see prompt_policy.prompt_screen). With an
     ``idempotency_key`` already used by ``owner``, returns that job instead of queueing another
-    (``job.replayed`` is then True), or raises IdempotencyConflict if the settings differ."""
+    (``job.replayed`` is then True), or raises IdempotencyConflict if the settings differ. ``mode`` and
+    its inputs (an uploaded image or two, a source clip, a strength) are checked by
+    inputs.mode_inputs_check."""
     decision = may_render(owner)
     if not decision:
         raise PermissionDenied(decision.reason)
@@ -107,11 +115,23 @@ def job_create(
     errors = job_validate(**fields, grant=grant)
     if errors:
         raise ValidationError(errors)
+    spec = model_get(model_key)
+    fields.update(
+        mode=mode,
+        **mode_inputs_check(
+            owner=owner,
+            spec=spec,
+            mode=mode,
+            settings=fields,
+            image=image,
+            last_image=last_image,
+            source=source,
+            strength=strength,
+        ),
+    )
     if fields["seed"] is None:
         fields["seed"] = secrets.randbelow(SEED_MAX + 1)
-    estimate = model_get(model_key).estimate_gpu_seconds(
-        num_frames=num_frames, width=width, height=height, num_steps=num_steps
-    )
+    estimate = spec.estimate_for_mode(mode, num_frames=num_frames, width=width, height=height, num_steps=num_steps)
     leaks.text_scan(f"{fields['prompt']}\n{fields['negative_prompt']}", where="a render prompt", submitted_by=owner)
     prompt_screen(
         user=owner,
@@ -133,7 +153,7 @@ def job_create(
             grant=grant,
             estimate=estimate,
             owner=owner,
-            progress_total=num_steps,
+            progress_total=1 if mode == UPSCALE else num_steps,
             terms=terms_accepted_current(owner, grant.programme) or None,
             idempotency_key=idempotency_key,
             **fields,

@@ -50,6 +50,12 @@ class TracedJobSerializer(CheckedInput, serializers.Serializer):
     queued_at = serializers.DateTimeField()
     model_key = serializers.CharField()
     seed = serializers.IntegerField()
+    mode = serializers.CharField(help_text="text_to_video, or the creative mode that made it.")
+    source = serializers.UUIDField(
+        source="source_id", allow_null=True, help_text="The clip it was made from (extend, restyle, upscale)."
+    )
+    image = serializers.UUIDField(source="image_id", allow_null=True, help_text="The uploaded start image.")
+    last_image = serializers.UUIDField(source="last_image_id", allow_null=True, help_text="The uploaded last frame.")
 
 
 class CredentialsSerializer(CheckedInput, serializers.Serializer):

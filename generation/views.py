@@ -87,15 +87,21 @@ def job_create(request):
     if not decision:
         raise PermissionDenied(decision.reason)
     preset = _preset_chosen(request)
-    initial = (_remix_initial(request) or {}) | (_preset_initial(preset) if preset else {})
+    initial = (_remix_initial(request) or _derive_initial(request) or {}) | (_preset_initial(preset) if preset else {})
     initial = initial or {key: request.GET[key] for key in KEPT_ON_MODEL_SWITCH if key in request.GET}
-    form = JobForm(request.POST or None, grant=current_grant(request.user), initial=initial or None)
+    form = JobForm(
+        request.POST or None, request.FILES or None, grant=current_grant(request.user), initial=initial or None
+    )
     if request.method == "POST" and form.is_valid():
-        settings_ = dict(form.cleaned_data)
+        settings_ = form.settings()
         count = settings_.pop("variations")
         try:
             jobs = submission.jobs_submit(
-                owner=request.user, count=count, credential=leaks.request_credential(request), **settings_
+                owner=request.user,
+                count=count,
+                credential=leaks.request_credential(request),
+                **settings_,
+                **_mode_inputs(request.user, form),
             )
         except RateLimited as limited:
             form.add_error(None, str(limited))
@@ -111,6 +117,23 @@ def job_create(request):
             messages.success(request, f"{len(jobs)} variations queued, seeds {jobs[0].seed} to {jobs[-1].seed}.")
             return redirect("generation:job_list")
     return job_form_page(request, form, preset=preset, status=400 if form.errors else 200)
+
+
+def _mode_inputs(owner, form: JobForm) -> dict:
+    """The form's mode inputs for submission: uploads (already judged by the form) stored privately, and
+    only those the chosen mode takes, so a file left in a field another mode uses is not kept."""
+    from generation.inputs import image_store
+
+    mode = form.spec.mode_get(form.cleaned_data["mode"])
+    wanted = mode.inputs if mode else ()
+    inputs = {}
+    for name in ("image", "last_image"):
+        if name in wanted and form.cleaned_data.get(name):
+            inputs[name] = image_store(owner=owner, data=form.cleaned_data[name])
+    for name in ("source", "strength"):
+        if name in wanted:
+            inputs[name] = form.cleaned_data.get(name)
+    return inputs
 
 
 def job_form_page(request, form: JobForm, *, preset=None, preset_form=None, status: int = 200):
@@ -158,6 +181,27 @@ def _remix_initial(request) -> dict | None:
     return {"prompt": job.prompt, **RenderSettings.from_job(job).as_fields()}
 
 
+def _derive_initial(request) -> dict | None:
+    """A new clip made from one of the person's finished clips (?derive=<id>&mode=extend|restyle|upscale):
+    its prompt and settings, with the size and length the mode needs."""
+    derive, mode = request.GET.get("derive"), request.GET.get("mode", "")
+    if not derive:
+        return None
+    try:
+        job = gallery.job_for(request.user, uuid.UUID(derive))
+    except ValueError:
+        raise Http404("No such clip.") from None
+    initial = {"prompt": job.prompt, **RenderSettings.from_job(job).as_fields(), "mode": mode, "source": job.pk}
+    initial["seed"] = ""
+    if mode == "upscale":
+        initial["width"], initial["height"] = job.width * 2, job.height * 2
+    elif mode == "restyle":
+        initial["strength"] = 0.6
+    elif mode == "extend":
+        initial["num_frames"] = max(job.num_frames, 17)  # longer than the 9 frames it continues from
+    return initial
+
+
 @login_required
 @require_GET
 def job_estimate(request):
@@ -175,7 +219,8 @@ def job_estimate(request):
         # The cost depends only on the model, size, length and steps: no need to wait for a prompt.
         if not set(form.errors) & {"model_key", "num_frames", "width", "height", "num_steps"}:
             spec = MODELS[form.cleaned_data["model_key"]]
-            context["estimate"] = spec.estimate_gpu_seconds(
+            context["estimate"] = spec.estimate_for_mode(
+                form.cleaned_data.get("mode") or "text_to_video",
                 num_frames=form.cleaned_data["num_frames"],
                 width=form.cleaned_data["width"],
                 height=form.cleaned_data["height"],
@@ -204,6 +249,13 @@ def _status_context(job: RenderJob, request) -> dict:
         "fps": spec.fps if spec else None,
         "poll_seconds": settings.BACKLOT_PROGRESS_POLL_SECONDS,
         "progress_url": progress.progress_url(request, job) if not job.is_finished else None,
+        # What can be made from a finished clip, and what was: shown on its page and brought by the poll.
+        "derive_modes": [
+            {"key": mode.key, "action": DERIVE_ACTIONS[mode.key]}
+            for mode in (spec.modes if spec and succeeded else ())
+            if mode.key in DERIVE_ACTIONS
+        ],
+        "derived": list(job.derived.filter(deleted_at__isnull=True).order_by("queued_at")) if job.is_finished else [],
     }
 
 
@@ -212,6 +264,9 @@ def _status_context(job: RenderJob, request) -> dict:
 def job_detail(request, job_id):
     job = gallery.job_for(request.user, job_id)
     return render(request, "generation/job_detail.html", _status_context(job, request))
+
+
+DERIVE_ACTIONS = {"extend": "Extend", "restyle": "Restyle", "upscale": "Upscale"}
 
 
 @login_required

@@ -306,6 +306,8 @@ MATRIX = [
     page("api-docs",                                      "401   ok    ok    ok    ok    ok    ok    ok    ok    403"),
     page("api-redoc",                                     "401   ok    ok    ok    ok    ok    ok    ok    ok    403"),
     api("api-quota", "GET",                               "401   404   ok    ok    ok    404   404   404   404   403"),
+    # Uploading an image for a creative mode: anyone who may render (the empty body is a 400, which is "ok").
+    api("api-uploads", "POST",                            "401   403   ok    ok    ok    403   403   403   403   403"),
     api("job-list", "GET",                                "401   ok    ok    ok    ok    ok    ok    ok    ok    403"),
     api("job-list", "POST",                               "401   403   ok    ok    ok    403   403   403   403   403", data=JOB),
     api("job-detail", "GET",                              "401   404   ok    404   404   404   404   404   404   403", pk="clip"),

@@ -25,6 +25,7 @@ FILES = {
     "profile.json",
     "jobs.csv",
     "jobs.json",
+    "input_images.json",
     "api_tokens.json",
     "audit.json",
     "ratings.csv",

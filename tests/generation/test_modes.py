@@ -1,0 +1,383 @@
+"""Creative modes through the API and the in-process render path with the real smoke models: uploads
+judged by their bytes, inputs checked before anything is reserved, each mode rendered to a playable clip."""
+
+import io
+
+import numpy as np
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.urls import reverse
+from PIL import Image
+from rest_framework.test import APIClient
+
+from access.policy import current_grant
+from generation import quota, render, runner
+from generation.encoding import decode_mp4
+from generation.models import InputImage, RenderJob
+from generation.registry import MODELS
+from tests.generation.job_requests import API_BODY
+
+pytestmark = pytest.mark.django_db
+
+JOBS, UPLOADS = "/api/v1/jobs/", "/api/v1/uploads/"
+SMALL = {"num_frames": 17, "width": 96, "height": 64, "num_steps": 2, "guidance_scale": 3.0, "seed": 3}
+
+
+def _png(width=96, height=64, kind="PNG", colour=(200, 40, 40)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(buffer, format=kind)
+    return buffer.getvalue()
+
+
+def _upload(api, data: bytes, name="still.png"):
+    file = io.BytesIO(data)
+    file.name = name
+    return api.post(UPLOADS, {"file": file}, format="multipart")
+
+
+def _nothing_charged(user):
+    assert not RenderJob.objects.filter(owner=user).exists()
+    usage = quota.grant_usage(current_grant(user))
+    assert usage["seconds_total"] == 0 and usage["seconds_reserved"] == 0
+
+
+def _finished_clip(owner, **settings) -> RenderJob:
+    """A real finished smoke clip of ``owner``'s, rendered in-process."""
+    from generation.submission import jobs_submit
+
+    (job,) = jobs_submit(owner=owner, prompt="a red bird over the sea", model_key="ltx-video", **{**SMALL, **settings})
+    render.job_render(job_id=job.pk, worker="test-worker")
+    job.refresh_from_db()
+    assert job.state == RenderJob.State.SUCCEEDED, job.error
+    return job
+
+
+# --- uploads -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["PNG", "JPEG", "WEBP"])
+def test_an_image_upload_is_judged_by_its_bytes_and_kept_privately(api, tester, kind):
+    response = _upload(api, _png(kind=kind), name="whatever.bin")
+
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert (body["format"], body["width"], body["height"]) == (kind, 96, 64)
+    image = InputImage.objects.get(pk=body["id"])
+    assert image.owner == tester
+    assert image.file.name.startswith(f"inputs/{tester.pk}/") and "whatever" not in image.file.name
+    assert "url" not in body and "file" not in body
+
+
+def test_a_png_that_is_really_text_is_refused(api, tester):
+    response = _upload(api, b"just some text pretending to be an image\n" * 10, name="fake.png")
+
+    assert response.status_code == 400
+    assert "not a readable PNG, JPEG or WebP" in response.json()["file"][0]
+    assert not InputImage.objects.exists()
+
+
+def test_a_20000_pixel_image_is_refused_without_decoding_it(api, tester):
+    # A 20,000 x 20 PNG header over few bytes: refused from its header.
+    response = _upload(api, _png(width=20_000, height=20))
+
+    assert response.status_code == 400
+    assert "4096 pixels a side; this one is 20000x20" in response.json()["file"][0]
+    assert not InputImage.objects.exists()
+
+
+def test_other_image_types_are_refused(api):
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32)).save(buffer, format="GIF")
+
+    response = _upload(api, buffer.getvalue(), name="x.png")
+
+    assert response.status_code == 400 and "this file is GIF" in response.json()["file"][0]
+
+
+def test_uploading_needs_a_grant(outsider):
+    client = APIClient()
+    client.force_authenticate(outsider)
+
+    assert _upload(client, _png()).status_code == 403
+    assert not InputImage.objects.exists()
+
+
+# --- submission rules ----------------------------------------------------------------------------------
+
+
+def test_the_models_list_says_each_model_s_modes(api):
+    models = {entry["key"]: entry for entry in api.get("/api/v1/models/").json()}
+
+    ltx = {mode["key"]: mode for mode in models["ltx-video"]["modes"]}
+    assert set(ltx) == {"text_to_video", "image_to_video", "keyframes", "extend", "upscale"}
+    assert ltx["keyframes"]["pipeline"] == "LTXConditionPipeline"
+    assert ltx["keyframes"]["inputs"] == ["image", "last_image"]
+    assert [mode["key"] for mode in models["cogvideox-2b"]["modes"]] == ["text_to_video", "restyle"]
+
+
+def test_every_declared_mode_pipeline_exists_in_diffusers():
+    import inspect
+
+    import diffusers
+
+    for spec in MODELS.values():
+        for mode in spec.modes:
+            parameters = inspect.signature(getattr(diffusers, mode.pipeline_class).__call__).parameters
+            assert {"generator", "output_type"} <= set(parameters), mode
+
+
+def test_image_to_video_is_queued_with_its_image(api, tester):
+    image_id = _upload(api, _png()).json()["id"]
+
+    response = api.post(JOBS, {**API_BODY, "mode": "image_to_video", "image": image_id}, format="json")
+
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert (body["mode"], body["image"], body["source"]) == ("image_to_video", image_id, None)
+    assert RenderJob.objects.get().charged_seconds > 0
+
+
+def test_a_mode_the_model_lacks_is_refused_and_charges_nothing(api, tester):
+    image_id = _upload(api, _png()).json()["id"]
+    body = {**API_BODY, "model_key": "cogvideox-2b", "width": 720, "height": 480, "num_frames": 49}
+
+    response = api.post(JOBS, {**body, "mode": "image_to_video", "image": image_id}, format="json")
+
+    assert response.status_code == 400
+    assert "CogVideoX 2B does not offer 'image_to_video'" in response.json()["mode"][0]
+    _nothing_charged(tester)
+
+
+def test_someone_else_s_upload_is_not_found(api, tester, tester2):
+    other = APIClient()
+    other.force_authenticate(tester2)
+    image_id = _upload(other, _png()).json()["id"]
+
+    response = api.post(JOBS, {**API_BODY, "mode": "image_to_video", "image": image_id}, format="json")
+
+    assert response.status_code == 400 and response.json()["image"] == ["No such uploaded image."]
+    _nothing_charged(tester)
+
+
+def test_a_mode_without_its_inputs_or_with_others_is_refused(api, tester):
+    image_id = _upload(api, _png()).json()["id"]
+
+    missing = api.post(JOBS, {**API_BODY, "mode": "keyframes", "image": image_id}, format="json")
+    extra = api.post(JOBS, {**API_BODY, "image": image_id}, format="json")
+
+    assert missing.status_code == 400 and missing.json()["last_image"] == ["This mode needs last image."]
+    assert extra.status_code == 400 and extra.json()["image"] == ["The text_to_video mode takes no image."]
+    _nothing_charged(tester)
+
+
+def test_a_clip_that_is_not_yours_is_refused_and_charges_nothing(smoke_model, api, tester, tester2):
+    theirs = _finished_clip(tester2)
+
+    response = api.post(JOBS, {**API_BODY, **SMALL, "mode": "extend", "source": str(theirs.pk)}, format="json")
+
+    assert response.status_code == 400
+    assert "No such clip among yours" in response.json()["source"][0]
+    _nothing_charged(tester)
+
+
+def test_an_unfinished_clip_cannot_be_extended(api, tester):
+    queued = api.post(JOBS, {**API_BODY, **SMALL}, format="json").json()
+    before = RenderJob.objects.count()
+
+    response = api.post(JOBS, {**API_BODY, **SMALL, "mode": "extend", "source": queued["id"]}, format="json")
+
+    assert response.status_code == 400 and "not finished" in response.json()["source"][0]
+    assert RenderJob.objects.count() == before
+
+
+def test_the_prompt_policy_applies_to_every_mode(api, tester, programme):
+    from generation.models import PromptRule
+
+    PromptRule.objects.create(programme=programme, text="forbidden", reason="Not in this programme.")
+    image_id = _upload(api, _png()).json()["id"]
+
+    response = api.post(
+        JOBS, {**API_BODY, "prompt": "a forbidden cat", "mode": "image_to_video", "image": image_id}, format="json"
+    )
+
+    assert response.status_code == 400 and "Not in this programme." in str(response.json())
+    _nothing_charged(tester)
+
+
+# --- renders with the smoke models ----------------------------------------------------------------------
+
+
+def _render(job_id) -> tuple[RenderJob, np.ndarray]:
+    render.job_render(job_id=job_id, worker="test-worker")
+    job = RenderJob.objects.get(pk=job_id)
+    assert job.state == RenderJob.State.SUCCEEDED, job.error
+    with job.output.open("rb") as handle:
+        return job, decode_mp4(handle.read())
+
+
+def test_image_to_video_renders_a_clip_that_starts_from_the_image(smoke_model, api, tester):
+    image_id = _upload(api, _png(colour=(230, 30, 30))).json()["id"]
+    job_id = api.post(JOBS, {**API_BODY, **SMALL, "mode": "image_to_video", "image": image_id}, format="json").json()[
+        "id"
+    ]
+
+    job, frames = _render(job_id)
+
+    assert frames.shape == (17, 64, 96, 3)
+    assert job.mark_code and job.charged_seconds == job.gpu_seconds
+
+
+def test_keyframes_render_between_two_images(smoke_model, api, tester):
+    first = _upload(api, _png(colour=(230, 30, 30))).json()["id"]
+    last = _upload(api, _png(colour=(30, 30, 230), kind="JPEG")).json()["id"]
+    job_id = api.post(
+        JOBS, {**API_BODY, **SMALL, "mode": "keyframes", "image": first, "last_image": last}, format="json"
+    ).json()["id"]
+
+    _, frames = _render(job_id)
+
+    assert frames.shape == (17, 64, 96, 3)
+
+
+def test_extend_and_upscale_link_to_their_source_both_ways(smoke_model, api, tester):
+    source = _finished_clip(tester)
+
+    extended = api.post(
+        JOBS, {**API_BODY, **SMALL, "num_frames": 25, "mode": "extend", "source": str(source.pk)}, format="json"
+    )
+    upscaled = api.post(
+        JOBS,
+        {**API_BODY, **SMALL, "width": 192, "height": 128, "mode": "upscale", "source": str(source.pk)},
+        format="json",
+    )
+    assert extended.status_code == 201, extended.json()
+    assert upscaled.status_code == 201, upscaled.json()
+
+    _, extended_frames = _render(extended.json()["id"])
+    _, upscaled_frames = _render(upscaled.json()["id"])
+
+    assert extended_frames.shape == (25, 64, 96, 3)
+    assert upscaled_frames.shape == (17, 128, 192, 3)
+    lineage = api.get(f"{JOBS}{source.pk}/").json()["derived"]
+    assert set(lineage) == {extended.json()["id"], upscaled.json()["id"]}
+    assert api.get(f"{JOBS}{extended.json()['id']}/").json()["source"] == str(source.pk)
+
+
+def test_upscale_needs_twice_the_source_s_size(smoke_model, api, tester):
+    source = _finished_clip(tester)
+    before = RenderJob.objects.count()
+
+    response = api.post(JOBS, {**API_BODY, **SMALL, "mode": "upscale", "source": str(source.pk)}, format="json")
+
+    assert response.status_code == 400 and "192x128" in response.json()["width"][0]
+    assert RenderJob.objects.count() == before
+
+
+@pytest.fixture(scope="module")
+def cogvideox_smoke(django_db_blocker):
+    with django_db_blocker.unblock():
+        call_command("smoke_build", "cogvideox-2b", "--if-missing", verbosity=0)
+
+
+def test_restyle_renders_a_cogvideox_clip_again_with_a_strength(cogvideox_smoke, api, tester):
+    from generation.submission import jobs_submit
+
+    settings = {**SMALL, "num_frames": 9, "width": 64, "height": 64, "num_steps": 4}
+    (source,) = jobs_submit(owner=tester, prompt="a storm at sea", model_key="cogvideox-2b", **settings)
+    source_job, _ = _render(source.pk)
+
+    response = api.post(
+        JOBS,
+        {
+            **API_BODY,
+            **settings,
+            "model_key": "cogvideox-2b",
+            "mode": "restyle",
+            "source": str(source.pk),
+            "strength": 0.5,
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    job, frames = _render(response.json()["id"])
+
+    assert frames.shape == (9, 64, 64, 3)
+    assert job.strength == 0.5 and job.source_id == source_job.pk
+    runner._pipelines.pop("cogvideox-2b", None)  # keep the worker's memory for the other tests
+
+
+# --- the generate page and the clip page -------------------------------------------------------------
+
+
+def _page_form(**changes):
+    from tests.generation.job_requests import PAGE_FORM
+
+    return {**PAGE_FORM, "num_frames": "17", "width": "96", "height": "64", "mode": "text_to_video", **changes}
+
+
+def test_the_generate_page_offers_the_model_s_modes(tester_client):
+    page = tester_client.get(reverse("generation:job_create")).content.decode()
+
+    assert 'enctype="multipart/form-data"' in page
+    for mode in ("image_to_video", "keyframes", "extend", "upscale"):
+        assert f'value="{mode}"' in page
+    assert 'value="restyle"' not in page  # LTX has no restyle
+
+
+def test_the_generate_page_renders_from_an_uploaded_image(tester_client, tester):
+    upload = SimpleUploadedFile("still.png", _png(), content_type="image/png")
+
+    response = tester_client.post(reverse("generation:job_create"), _page_form(mode="image_to_video", image=upload))
+
+    job = RenderJob.objects.get()
+    assert response.status_code == 302 and response["Location"] == job.get_absolute_url()
+    assert job.mode == "image_to_video" and job.image.owner == tester and job.image.width == 96
+
+
+def test_the_generate_page_refuses_a_text_file_named_png_and_charges_nothing(tester_client, tester):
+    upload = SimpleUploadedFile("still.png", b"not an image at all", content_type="image/png")
+
+    response = tester_client.post(reverse("generation:job_create"), _page_form(mode="image_to_video", image=upload))
+
+    assert response.status_code == 400
+    assert "not a readable PNG, JPEG or WebP image" in response.content.decode()
+    assert not InputImage.objects.exists()
+    _nothing_charged(tester)
+
+
+def test_a_finished_clip_offers_its_modes_and_shows_its_lineage(smoke_model, tester_client, tester):
+    source = _finished_clip(tester)
+    page = tester_client.get(source.get_absolute_url()).content.decode()
+    for mode in ("extend", "upscale"):
+        assert f"?derive={source.pk}&amp;mode={mode}" in page
+
+    form = tester_client.get(reverse("generation:job_create"), {"derive": source.pk, "mode": "upscale"})
+    assert form.status_code == 200
+    assert form.context["form"].initial["width"] == 192 and form.context["form"].initial["source"] == source.pk
+    response = tester_client.post(
+        reverse("generation:job_create"),
+        _page_form(prompt=source.prompt, mode="upscale", width="192", height="128", source=str(source.pk)),
+    )
+    upscale = RenderJob.objects.get(mode="upscale")
+    assert response.status_code == 302 and upscale.source == source
+
+    assert f"clip {upscale.short_id}" in tester_client.get(source.get_absolute_url()).content.decode()
+    derived_page = tester_client.get(upscale.get_absolute_url()).content.decode()
+    assert "Upscale a clip 2x" in derived_page and f"clip {source.short_id}" in derived_page
+
+
+def test_another_person_s_clip_cannot_be_derived_from(smoke_model, tester_client, tester2):
+    theirs = _finished_clip(tester2)
+
+    assert (
+        tester_client.get(reverse("generation:job_create"), {"derive": theirs.pk, "mode": "extend"}).status_code == 404
+    )
+
+
+def test_an_upscale_is_estimated_without_denoising_steps():
+    spec = MODELS["ltx-video"]
+    size = {"num_frames": 17, "width": 192, "height": 128, "num_steps": 30}
+
+    assert spec.estimate_for_mode("upscale", **size) == spec.estimate_gpu_seconds(**{**size, "num_steps": 1})
+    assert spec.estimate_for_mode("extend", **size) == spec.estimate_gpu_seconds(**size)
