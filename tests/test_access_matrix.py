@@ -163,6 +163,8 @@ MATRIX = [
     page("generation:job_estimate",                       "in    ok    ok    ok    ok    ok    ok    ok    ok    403"),
     page("generation:job_detail",                         "in    404   ok    404   404   404   404   404   404   403", job_id="clip"),
     page("generation:job_status",                         "in    404   ok    404   404   404   404   404   404   403", job_id="clip"),
+    # Without its watch ticket (handed out by the clip's page) the poll answers nobody: tests/generation/test_progress_path.py.
+    page("generation:job_progress",                       "403   403   403   403   403   403   403   403   403   403", job_id="clip"),
     page("generation:job_card",                           "in    404   ok    404   404   404   404   404   404   403", job_id="clip"),
     page("generation:job_cancel",                         "in    404   ok    404   404   404   404   404   404   403", "POST", job_id="queued_job"),
     page("generation:job_delete",                         "in    404   ok    404   404   404   404   404   404   403", job_id="clip"),
