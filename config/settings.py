@@ -99,6 +99,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "access.context_processors.programme_admin",
+                "access.context_processors.navigation",
+                "competition.context_processors.reviewer",
             ],
         },
     },
