@@ -148,4 +148,4 @@ def test_the_studio_pages_pass_axe(live_server, browser):
             page.wait_for_load_state("networkidle")
             found += [f"{name} {width_name}: {violation}" for violation in _serious_violations(page)]
     context.close()
-    assert found == []
+    assert found == [], "\n".join(found)
