@@ -78,14 +78,13 @@ def test_every_page_fits_a_phone_and_a_desktop_for_every_role(live_server, brows
     people, world = world_build()
     base = live_server.url
     pages = _pages(world)
-    problems, visits, shot = [], 0, set()
+    problems, visits, shot, console = [], 0, set(), []
     started = time.monotonic()
     for role in ROLES:
         context = browser.new_context(viewport={"width": 1280, "height": 800})
         if role != "anonymous":
             context.add_cookies([session_cookie(people[role], base)])
         page = context.new_page()
-        console = []
         page.on("console", lambda message: message.type == "error" and console.append(message.text))
         page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
         for name, url, outcomes in pages:
@@ -149,3 +148,20 @@ def test_the_studio_pages_pass_axe(live_server, browser):
             found += [f"{name} {width_name}: {violation}" for violation in _serious_violations(page)]
     context.close()
     assert found == [], "\n".join(found)
+
+
+def test_the_header_folds_into_a_menu_on_a_phone(live_server, browser):
+    people, _ = world_build()
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    context.add_cookies([session_cookie(people["tester"], live_server.url)])
+    page = context.new_page()
+    page.goto(live_server.url + reverse("generation:job_list"))
+    header_height = page.evaluate("() => document.querySelector('.site-header').getBoundingClientRect().height")
+    assert header_height < 80, "one line: the brand and the Menu button"
+    assert not page.is_visible(".nav-links a:has-text('Generate')")
+    page.click("label.nav-toggle-label")
+    page.click(".nav-links a:has-text('Generate')")
+    page.wait_for_url(f"{live_server.url}{reverse('generation:job_create')}")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    assert page.is_visible(".nav-links a:has-text('Generate')") and not page.is_visible("label.nav-toggle-label")
+    context.close()
