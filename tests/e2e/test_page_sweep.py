@@ -78,7 +78,7 @@ def test_every_page_fits_a_phone_and_a_desktop_for_every_role(live_server, brows
     people, world = world_build()
     base = live_server.url
     pages = _pages(world)
-    problems, visits, shot, console = [], 0, set(), []
+    problems, visits, shot, console, shooting = [], 0, set(), [], 0.0
     started = time.monotonic()
     for role in ROLES:
         context = browser.new_context(viewport={"width": 1280, "height": 800})
@@ -110,10 +110,12 @@ def test_every_page_fits_a_phone_and_a_desktop_for_every_role(live_server, brows
                     problems.append(f"{role} {name} {width}px: scrolls sideways by {overflow} px ({wide})")
                 if (name, width_name) not in shot:
                     shot.add((name, width_name))
+                    before = time.monotonic()
                     _shot(page, f"{name}-{width_name}-{role}")
+                    shooting += time.monotonic() - before
         context.close()
     elapsed = time.monotonic() - started
-    print(f"sweep: {visits} page loads, {len(shot)} screenshots, {elapsed:.1f} s")
+    print(f"sweep: {visits} page loads, {len(shot)} screenshots ({shooting:.1f} s of them), {elapsed:.1f} s")
     assert visits > 100
     assert problems == [], "\n".join(problems)
 
