@@ -98,7 +98,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "access.context_processors.programme_admin",
+                "access.context_processors.navigation",
             ],
         },
     },
@@ -145,7 +145,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "account_login"
-LOGIN_REDIRECT_URL = "generation:job_list"
+# The first page the person can use (config.landing): a reviewer lands on their reviews, not a gallery.
+LOGIN_REDIRECT_URL = "home"
 
 # django-allauth: email + password, sign-up closed (access.adapters.AccountAdapter).
 ACCOUNT_ADAPTER = "access.adapters.AccountAdapter"

@@ -6,13 +6,13 @@ from django.db import connection
 from django.http import JsonResponse
 from django.urls import include, path
 from django.views import defaults
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from access.api import AuditEventViewSet
 from access.sign_in import sign_in_page
 from competition.api import CallViewSet, ReviewViewSet, SubmissionViewSet
+from config import landing
 from core.errors import too_large
 from feedback.api import ClipRatingViewSet, LedgerViewSet, ReportViewSet
 from generation.api import ModelViewSet, PresetViewSet, QuotaView, RenderJobViewSet, UploadView
@@ -70,7 +70,7 @@ programme_manage = [
 ]
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="generation:job_list"), name="home"),
+    path("", landing.home, name="home"),
     path("clips/", include("generation.urls")),
     path("staff/queue/", include("generation.staff_urls")),  # before 2026-12 at /manage/queue/ (config/moved.py)
     path("manage/<slug:slug>/", include(programme_manage)),

@@ -9,7 +9,8 @@ from django.utils.safestring import SafeString, mark_safe
 
 PALETTE = ["#3b5bdb", "#e8590c", "#2b8a3e", "#ae3ec9", "#c92a2a", "#1098ad", "#f08c00", "#495057"]
 WIDTH, HEIGHT = 640, 240
-LEFT, RIGHT, TOP, BOTTOM = 48, 150, 16, 32
+# TOP leaves a band above the plot for the y-axis label, clear of the top tick's number.
+LEFT, RIGHT, TOP, BOTTOM = 48, 150, 30, 32
 
 
 def _nice_max(value: float) -> float:
@@ -61,7 +62,7 @@ def line_chart(
             f'<text x="{LEFT + plot_w}" y="{HEIGHT - 10}" font-size="11" text-anchor="end">{last:%Y-%m-%d}</text>'
         )
     if y_label:
-        parts.append(f'<text x="4" y="{TOP + 4}" font-size="11" fill="#6b6b70">{escape(y_label)}</text>')
+        parts.append(f'<text x="4" y="{TOP - 16}" font-size="11" fill="#6b6b70">{escape(y_label)}</text>')
     for index, (label, values) in enumerate(series.items()):
         colour = PALETTE[index % len(PALETTE)]
         coords = " ".join(f"{x(moment):.1f},{y(value):.1f}" for moment, value in values)

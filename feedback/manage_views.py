@@ -195,7 +195,8 @@ def rating_decide(request, programme, rating_id):
         messages.error(request, "Choose accept or decline.")
         return redirect(_url(programme, "ratings"))
     rating_services.rating_decide(rating=rating, accept=decision == "accept", actor=request.user, ip=client_ip(request))
-    messages.success(request, f"Rating of clip {rating.job.short_id} {decision}ed.")
+    outcome = "accepted" if decision == "accept" else "declined"
+    messages.success(request, f"Rating of clip {rating.job.short_id} {outcome}.")
     return redirect(_url(programme, "ratings"))
 
 

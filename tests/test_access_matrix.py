@@ -552,6 +552,36 @@ def _media_files(root: Path) -> set[Path]:
     return {path for path in root.rglob("*") if path.is_file()}
 
 
+def world_build() -> tuple[dict, dict]:
+    """The standing cast (one person per role but anonymous) and one object of every kind a URL can name."""
+    outsider = standing_outsider()
+    programme = standing_programme()
+    cohort = standing_cohort(programme)
+    tester = standing_tester(cohort)
+    tester2 = standing_tester2(cohort)
+    red_teamer = standing_red_teamer(standing_red_team(programme))
+    reviewer = standing_reviewer(programme)
+    programme_admin = _programme_admin(programme)
+    staff = _staff()
+    other_admin = _other_admin()
+    suspended = _suspended(cohort, programme_admin)
+    _rates(programme, programme_admin)
+    competition = _competition(programme, cohort, tester, tester2, reviewer, red_teamer, programme_admin)
+    world = _world(programme, cohort, tester, programme_admin, competition, other_admin, suspended)
+    people = {
+        "outsider": outsider,
+        "tester": tester,
+        "tester2": tester2,
+        "red_teamer": red_teamer,
+        "reviewer": reviewer,
+        "admin": programme_admin,
+        "staff": staff,
+        "other_admin": other_admin,
+        "suspended": suspended,
+    }
+    return people, world
+
+
 @pytest.fixture(scope="module")
 def shared_world(django_db_setup, django_db_blocker, media_root):
     """The cast and the world, built once for all roles: in a transaction held for the whole module and rolled
@@ -563,31 +593,7 @@ def shared_world(django_db_setup, django_db_blocker, media_root):
     with django_db_blocker.unblock(), override_settings(**overrides), transaction.atomic():
         cache.clear()
         before = _media_files(media_root)
-        outsider = standing_outsider()
-        programme = standing_programme()
-        cohort = standing_cohort(programme)
-        tester = standing_tester(cohort)
-        tester2 = standing_tester2(cohort)
-        red_teamer = standing_red_teamer(standing_red_team(programme))
-        reviewer = standing_reviewer(programme)
-        programme_admin = _programme_admin(programme)
-        staff = _staff()
-        other_admin = _other_admin()
-        suspended = _suspended(cohort, programme_admin)
-        _rates(programme, programme_admin)
-        competition = _competition(programme, cohort, tester, tester2, reviewer, red_teamer, programme_admin)
-        world = _world(programme, cohort, tester, programme_admin, competition, other_admin, suspended)
-        people = {
-            "outsider": outsider,
-            "tester": tester,
-            "tester2": tester2,
-            "red_teamer": red_teamer,
-            "reviewer": reviewer,
-            "admin": programme_admin,
-            "staff": staff,
-            "other_admin": other_admin,
-            "suspended": suspended,
-        }
+        people, world = world_build()
         stored = {path: path.read_bytes() for path in _media_files(media_root) - before}
         yield {role: person.pk for role, person in people.items()}, world, stored
         transaction.set_rollback(True)

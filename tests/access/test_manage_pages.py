@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from access.audit import audit
-from access.context_processors import programme_admin
+from access.context_processors import navigation
 from access.invitations import invitation_revoke, invitations_create
 from access.models import AuditEvent, Grant, Invitation, Role, Suspension
 from access.policy import may_use_site
@@ -253,7 +253,7 @@ def test_the_manage_link_costs_one_query_and_only_when_shown(rf, admin_user, dja
     request = rf.get("/")
     request.user = admin_user
     with django_assert_num_queries(0):
-        flag = programme_admin(request)["manages_programmes"]
+        flag = navigation(request)["manages_programmes"]
     with django_assert_num_queries(1):
         assert flag
         assert flag
