@@ -11,7 +11,7 @@ import re
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
 
-LEAN_PATHS = re.compile(r"^/clips/[0-9a-f-]{36}/progress/$")
+LEAN_PATHS = re.compile(r"^/(clips|api/v1/jobs)/[0-9a-f-]{36}/progress/$")
 LEAN_MIDDLEWARE = {
     "config.query_count.QueryCountMiddleware",
     "core.client_address.ForwardedProtoMiddleware",

@@ -330,6 +330,10 @@ SPECTACULAR_SETTINGS = {
         "ReportKindEnum": "feedback.models.Report.Kind",
         "LedgerEntryKindEnum": "feedback.models.LedgerEntry.Kind",
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "generation.progress.schema_progress_path",
+    ],
 }
 
 # Celery. The job row is the source of truth; a message carries only the job's id.

@@ -15,6 +15,7 @@ from competition.api import CallViewSet, ReviewViewSet, SubmissionViewSet
 from config import landing
 from core.errors import too_large
 from feedback.api import ClipRatingViewSet, LedgerViewSet, ReportViewSet
+from generation import progress
 from generation.api import ModelViewSet, PresetViewSet, QuotaView, RenderJobViewSet, UploadView
 from generation.trace_api import TraceView
 
@@ -90,6 +91,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/quota/", QuotaView.as_view(), name="api-quota"),
     path("api/v1/uploads/", UploadView.as_view(), name="api-uploads"),
+    path("api/v1/jobs/<uuid:job_id>/progress/", progress.api_job_progress, name="api-job-progress"),
     path("api/v1/traces/", TraceView.as_view(), name="api-traces"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -32,6 +32,10 @@ class RenderJobSerializer(CheckedInput, serializers.ModelSerializer):
     estimated_start_at = serializers.SerializerMethodField()
     elapsed_seconds = serializers.SerializerMethodField()
     estimated_finish_at = serializers.SerializerMethodField()
+    stage = serializers.CharField(
+        read_only=True,
+        help_text="While running, after the denoising steps: decoding, marking, encoding, signing or storing.",
+    )
     progress_percent = serializers.SerializerMethodField(
         help_text="The share of the job's expected time gone by, including the work after the denoising steps."
     )

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.core import signing
 from django.db import connection
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -147,3 +147,121 @@ def _sized(content: str, status: int = 200) -> HttpResponse:
     response = HttpResponse(content, status=status)
     response["Content-Length"] = str(len(response.content))
     return response
+
+
+# --- The API's progress -------------------------------------------------------------------------
+
+
+def api_job_progress(request, job_id):
+    """GET /api/v1/jobs/<id>/progress/ with a token that has the read scope: where a job is, for scripts that
+    poll. The token is checked as the API checks it (active, its owner active and not suspended), without
+    DRF, leak watch or last-use bookkeeping, which the job's other endpoints keep; each poll counts against the
+    token's API rate like any request."""
+    from access.api_auth import TokenRateThrottle
+    from access.policy import may_use_site_cached
+    from access.tokens import token_lookup
+
+    header = request.headers.get("Authorization", "").split()
+    if len(header) != 2 or header[0] != "Bearer":
+        return _refusal("Send a token with the read scope as: Authorization: Bearer <token>.", "not_authenticated", 401)
+    record = token_lookup(header[1])
+    if record is None or record.state != "active":
+        state = record.state if record else "not valid"
+        return _refusal(f"This API token is {state}.", "authentication_failed", 401)
+    decision = may_use_site_cached(record.user)
+    if not decision:
+        return _refusal(decision.reason, "access_suspended", 403)
+    if "read" not in record.scopes:
+        return _refusal("This API token does not have the scope this request needs.", "permission_denied", 403)
+    request.auth, throttle = record, TokenRateThrottle()
+    if not throttle.allow_request(request, None):
+        wait = max(1, round(throttle.wait() or 1))
+        response = _refusal(f"Request was throttled. Expected available in {wait} seconds.", "throttled", 429)
+        response["Retry-After"] = str(wait)
+        return response
+    params = (RenderJob._meta.pk.get_db_prep_value(job_id, connection), record.user_id)
+    job = next(iter(RenderJob.objects.raw(_job_sql(connection.vendor), params)), None)
+    if job is None:
+        return _refusal("No such job.", "not_found", 404)
+    finish = estimates.estimated_finish(job)
+    position = estimates.queue_position_cached(job)
+    start = estimates.estimated_start(job, position)
+    running = job.state == RenderJob.State.RUNNING and job.started_at
+    return JsonResponse(
+        {
+            "id": str(job.pk),
+            "state": job.state,
+            "stage": job.stage,
+            "held": job.held,
+            "progress_step": job.progress_step,
+            "progress_total": job.progress_total,
+            "progress_percent": estimates.progress_percent(job, finish),
+            "queue_position": position,
+            "estimated_start_at": start.isoformat() if start else None,
+            "elapsed_seconds": round((timezone.now() - job.started_at).total_seconds(), 1) if running else None,
+            "estimated_finish_at": finish.isoformat() if finish else None,
+        }
+    )
+
+
+def _refusal(detail: str, code: str, status: int) -> JsonResponse:
+    response = JsonResponse({"detail": detail, "code": code}, status=status)
+    if status == 401:
+        response["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+@cache
+def _job_sql(vendor: str) -> str:
+    columns = ", ".join(f'"{RenderJob._meta.get_field(name).column}"' for name in FIELDS)
+    return (
+        f'SELECT {columns} FROM "{RenderJob._meta.db_table}" '  # noqa: S608 (names from the model; values are parameters)
+        'WHERE "id" = %s AND "owner_id" = %s AND "deleted_at" IS NULL'
+    )
+
+
+def schema_progress_path(result, generator, request, public):
+    """drf-spectacular postprocessing hook: the API's progress endpoint is a plain Django view (it skips DRF to
+    stay cheap), so its place in the schema is written here."""
+    nullable_time = {"type": "string", "format": "date-time", "nullable": True}
+    result.setdefault("paths", {})["/api/v1/jobs/{id}/progress/"] = {
+        "get": {
+            "operationId": "jobs_progress_retrieve",
+            "summary": "Where a job is: state, stage, steps and expected times, at almost no cost to poll.",
+            "tags": ["jobs"],
+            "parameters": [
+                {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+            ],
+            "security": [{"ApiToken": []}],
+            "responses": {
+                "200": {
+                    "description": "The job's progress.",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "id": {"type": "string", "format": "uuid"},
+                                    "state": {"type": "string", "enum": list(RenderJob.State.values)},
+                                    "stage": {"type": "string", "enum": ["", *RenderJob.Stage.values]},
+                                    "held": {"type": "boolean"},
+                                    "progress_step": {"type": "integer"},
+                                    "progress_total": {"type": "integer"},
+                                    "progress_percent": {"type": "integer"},
+                                    "queue_position": {"type": "integer", "nullable": True},
+                                    "estimated_start_at": nullable_time,
+                                    "elapsed_seconds": {"type": "number", "nullable": True},
+                                    "estimated_finish_at": nullable_time,
+                                },
+                            }
+                        }
+                    },
+                },
+                "401": {"description": "No token, or a token that is not active."},
+                "429": {"description": "Too many requests with this token (API_RATE_PER_TOKEN)."},
+                "403": {"description": "The token lacks the read scope, or its owner's access is withdrawn."},
+                "404": {"description": "No such job among the token owner's."},
+            },
+        }
+    }
+    return result

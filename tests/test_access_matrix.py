@@ -312,6 +312,8 @@ MATRIX = [
     api("api-uploads", "POST",                            "401   403   ok    ok    ok    403   403   403   403   403"),
     api("job-list", "GET",                                "401   ok    ok    ok    ok    ok    ok    ok    ok    403"),
     api("job-list", "POST",                               "401   403   ok    ok    ok    403   403   403   403   403", data=JOB),
+    # Tokens only (scripts poll it; pages poll their own): a session is not enough. Tokens: test_progress_path.py.
+    api("api-job-progress", "GET",                        "401   401   401   401   401   401   401   401   401   403", job_id="clip"),
     api("job-detail", "GET",                              "401   404   ok    404   404   404   404   404   404   403", pk="clip"),
     api("job-detail", "DELETE",                           "401   404   ok    404   404   404   404   404   404   403", pk="clip"),
     api("job-cancel", "POST",                             "401   404   ok    404   404   404   404   404   404   403", pk="queued_job"),

@@ -2,6 +2,7 @@
 watch ticket; the poll answers from one query through the production WSGI application with almost no
 middleware, and still refuses a revoked, paused, signed-out or other person on the very next poll."""
 
+import json
 import re
 from datetime import timedelta
 from io import BytesIO
@@ -13,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from access import suspensions
+from access.tokens import token_create
 from generation.models import RenderJob
 from tests.factories import RenderJobFactory
 
@@ -25,7 +27,7 @@ def wsgi():
     does, the connection is not closed at the end of each request)."""
     from config.wsgi import application
 
-    def call(path: str, cookies: dict[str, str]):
+    def call(path: str, cookies: dict[str, str], headers: dict[str, str] | None = None):
         # The test client connects these again after each of its own requests.
         request_started.disconnect(close_old_connections)
         request_finished.disconnect(close_old_connections)
@@ -48,6 +50,7 @@ def wsgi():
             "wsgi.multiprocess": True,
             "wsgi.run_once": False,
         }
+        environ |= {"HTTP_" + name.upper().replace("-", "_"): value for name, value in (headers or {}).items()}
         status = []
         body = b"".join(application(environ, lambda line, headers, exc=None: status.append(line)))
         return int(status[0].split()[0]), body.decode()
@@ -154,3 +157,56 @@ def test_a_waiting_job_shows_its_place_in_the_queue(tester_client, tester, wsgi)
     url = _poll_url(tester_client, job)
     status, fragment = wsgi(url, _cookies(tester_client))
     assert status == 200 and "in the queue" in fragment
+
+
+# --- The API's progress -------------------------------------------------------------------------------
+
+
+def _api_call(wsgi, path: str, token: str | None):
+    return wsgi(path, {}, headers={"Authorization": f"Bearer {token}"} if token else {})
+
+
+def test_the_api_progress_answers_a_read_token_from_two_queries(tester, wsgi):
+    job = _running(tester)
+    _, token = token_create(user=tester, name="script", scopes=["read"])
+    path = f"/api/v1/jobs/{job.pk}/progress/"
+    assert _api_call(wsgi, path, token)[0] == 200  # the access decision is now cached
+
+    with CaptureQueriesContext(connection) as queries:
+        status, body = _api_call(wsgi, path, token)
+
+    progress = json.loads(body)
+    assert status == 200, body
+    assert (progress["state"], progress["progress_step"], progress["progress_total"]) == ("running", 3, 12)
+    assert progress["stage"] == "" and 0 < progress["progress_percent"] < 100 and progress["estimated_finish_at"]
+    assert len(queries) == 2, [query["sql"] for query in queries]
+
+
+def test_the_api_progress_refuses_what_the_api_refuses(tester, tester2, wsgi):
+    job = _running(tester)
+    _, token = token_create(user=tester, name="script", scopes=["read"])
+    _, generate_only = token_create(user=tester, name="submit", scopes=["generate"])
+    _, theirs = token_create(user=tester2, name="theirs", scopes=["read"])
+    path = f"/api/v1/jobs/{job.pk}/progress/"
+
+    assert _api_call(wsgi, path, None)[0] == 401
+    assert _api_call(wsgi, path, "blt_" + "x" * 40)[0] == 401
+    assert _api_call(wsgi, path, generate_only)[0] == 403
+    status, body = _api_call(wsgi, path, theirs)
+    assert status == 404 and json.loads(body)["code"] == "not_found", "another person's job does not exist for them"
+
+
+@pytest.mark.parametrize("withdraw", ["revoke", "suspend", "pause"])
+def test_the_api_progress_refuses_a_withdrawn_person_on_the_next_request(tester, programme, admin_user, wsgi, withdraw):
+    job = _running(tester)
+    _, token = token_create(user=tester, name="script", scopes=["read"])
+    path = f"/api/v1/jobs/{job.pk}/progress/"
+    assert _api_call(wsgi, path, token)[0] == 200
+
+    if withdraw == "pause":
+        suspensions.pause(programme=programme, reason="leak found", actor=admin_user)
+    else:
+        getattr(suspensions, withdraw)(programme=programme, user=tester, reason="leak found", actor=admin_user)
+
+    status, body = _api_call(wsgi, path, token)
+    assert status in (401, 403) and "progress_step" not in body, body
