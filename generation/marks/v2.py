@@ -33,7 +33,7 @@ PATTERN_SEED = 0x6261636B6C6F7432  # "backlot2"
 # grows with the local contrast, up to STRENGTH_MAX in texture.
 STRENGTH_FLAT = 1.4
 TEXTURE_GAIN = 0.2
-STRENGTH_MAX = 5.5
+STRENGTH_MAX = 5.0
 DITHER_SEED = 0x64697468  # "dith"
 MOTION_GAIN = 0.08  # per level of mean change between looks
 MASK_RADIUS = 6
