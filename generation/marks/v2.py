@@ -4,14 +4,20 @@ leakers do.
 
 - A 256-pixel tile whose energy sits at 3 to 13 cycles per tile (periods of 20 to 85 pixels): still
   periods of 5 pixels or more after a downscale to a quarter, and low enough to outlive 300 kbit/s.
-- Perceptual strength: weak on flat areas (PSNR above 42 dB on smooth footage), stronger where the
-  picture's own texture hides it. One strength map per clip (from a few of its frames), so the mark
-  stays the same in every frame and averaging frames still cancels the content, not the mark.
+- Perceptual strength: weak on flat, still areas (PSNR above 42 dB on smooth footage; dithered, so
+  rounding leaves grain, not contours), stronger where the picture's own texture or motion hides it
+  (and where an encoder predicting moving blocks would drag a weak static mark along). One strength
+  map per clip (from a few of its frames), so the mark stays the same in every frame and averaging
+  frames still cancels the content, not the mark. Strength is the marker's choice alone: the reader
+  reads clips marked at any strength.
 - Any scale, independently in x and y: the reader measures the tile's period along each axis from the
   autocorrelation of the picture's detail (a repeated pattern correlates with itself one period away),
-  refines it on the further multiples, and folds the picture at that period. Uniform scales from a
-  short list are tried too, for pictures too small to show a period twice. Each is read as it is and
-  mirrored (a horizontal flip).
+  refines it on the further multiples, and folds the picture at that period. Letterbox bars are cut
+  off first, and streaks along an axis (a pan, rising smoke) are left out of that axis's measure.
+  Then each well-measured axis with the other at a common aspect change, half of each measured
+  period, corrections of a percent or two to the best pairs, and uniform scales from a short list,
+  for pictures too small or too streaked to show a period twice. Each is read as it is and mirrored
+  (a horizontal flip: the same fold, columns reversed).
 """
 
 from __future__ import annotations
