@@ -4,14 +4,20 @@ leakers do.
 
 - A 256-pixel tile whose energy sits at 3 to 13 cycles per tile (periods of 20 to 85 pixels): still
   periods of 5 pixels or more after a downscale to a quarter, and low enough to outlive 300 kbit/s.
-- Perceptual strength: weak on flat areas (PSNR above 42 dB on smooth footage), stronger where the
-  picture's own texture hides it. One strength map per clip (from a few of its frames), so the mark
-  stays the same in every frame and averaging frames still cancels the content, not the mark.
+- Perceptual strength: weak on flat, still areas (PSNR above 42 dB on smooth footage; dithered, so
+  rounding leaves grain, not contours), stronger where the picture's own texture or motion hides it
+  (and where an encoder predicting moving blocks would drag a weak static mark along). One strength
+  map per clip (from a few of its frames), so the mark stays the same in every frame and averaging
+  frames still cancels the content, not the mark. Strength is the marker's choice alone: the reader
+  reads clips marked at any strength.
 - Any scale, independently in x and y: the reader measures the tile's period along each axis from the
   autocorrelation of the picture's detail (a repeated pattern correlates with itself one period away),
-  refines it on the further multiples, and folds the picture at that period. Uniform scales from a
-  short list are tried too, for pictures too small to show a period twice. Each is read as it is and
-  mirrored (a horizontal flip).
+  refines it on the further multiples, and folds the picture at that period. Letterbox bars are cut
+  off first, and streaks along an axis (a pan, rising smoke) are left out of that axis's measure.
+  Then each well-measured axis with the other at a common aspect change, half of each measured
+  period, corrections of a percent or two to the best pairs, and uniform scales from a short list,
+  for pictures too small or too streaked to show a period twice. Each is read as it is and mirrored
+  (a horizontal flip: the same fold, columns reversed).
 """
 
 from __future__ import annotations
@@ -31,13 +37,21 @@ SYNC_SHARE = 0.3
 PATTERN_SEED = 0x6261636B6C6F7432  # "backlot2"
 # The mark's luma amplitude (RMS of the unit pattern times this) is STRENGTH_FLAT on flat areas and
 # grows with the local contrast, up to STRENGTH_MAX in texture.
-STRENGTH_FLAT = 1.75
-TEXTURE_GAIN = 0.15
+STRENGTH_FLAT = 1.4
+TEXTURE_GAIN = 0.2
 STRENGTH_MAX = 5.0
+DITHER_SEED = 0x64697468  # "dith"
+MOTION_GAIN = 0.08  # per level of mean change between looks
 MASK_RADIUS = 6
 # Uniform scales tried when the period cannot be measured, in this order.
 SCALES = (1.0, 0.5, 0.75, 2 / 3, 0.5625, 0.8, 0.9, 0.625, 0.375, 0.25, 1.25, 1.5)
 MIN_PERIOD, MAX_PERIOD = 44.0, 400.0  # pixels: scales of 0.17 to 1.56
+# Aspect changes tried on a well-measured axis (scale_x / scale_y): 16:9 squeezed to 4:3 or 1:1, and back.
+ASPECTS = (0.75, 4 / 3, 0.5625, 16 / 9)
+REFINED = 6  # measured pairs corrected by each of REFINEMENTS
+REFINEMENTS = (1.0075, 0.9925, 1.015, 0.985, 1.0225, 0.9775)
+BAR_RANGE = 4.0  # luma levels: a border row or column that varies less is a letterbox's bar
+STREAK_FREQUENCY = 0.004  # cycles per pixel: below it, along an axis, the autocorrelation ignores the picture
 SYNC_THRESHOLD = 4.5
 CONFIRM_THRESHOLD = 11.0
 
@@ -59,7 +73,9 @@ def _local_std(image: np.ndarray, radius: int) -> np.ndarray:
 
 def strength_map(looks: np.ndarray) -> np.ndarray:
     """The mark's amplitude at every pixel of a clip, from the luma of a few of its frames
-    (n, H, W): their mean local contrast, so texture that moves masks the mark as still texture does."""
+    (n, H, W): their mean local contrast, so texture that moves masks the mark as still texture does,
+    and how much they change from one look to the next: motion masks the mark too, and an encoder
+    that predicts moving blocks from the previous frame drags a weak static mark along with them."""
     looks = np.asarray(looks, dtype=np.float32)
     looks = looks[None] if looks.ndim == 2 else looks
     height, width = looks.shape[1:]
@@ -67,7 +83,11 @@ def strength_map(looks: np.ndarray) -> np.ndarray:
     halves = looks[:, : height // 2 * 2, : width // 2 * 2].reshape(len(looks), height // 2, 2, width // 2, 2)
     halves = halves.mean(axis=(2, 4))
     texture = sum(_local_std(half, MASK_RADIUS // 2) for half in halves) / len(halves)
-    amplitude = coding.box_blur(np.minimum(STRENGTH_FLAT + TEXTURE_GAIN * texture, STRENGTH_MAX), MASK_RADIUS // 2)
+    strength = STRENGTH_FLAT + TEXTURE_GAIN * texture
+    if len(halves) > 1:
+        motion = np.abs(np.diff(halves, axis=0)).mean(axis=0)
+        strength += MOTION_GAIN * coding.box_blur(motion, 2 * MASK_RADIUS)
+    amplitude = coding.box_blur(np.minimum(strength, STRENGTH_MAX), MASK_RADIUS // 2)
     amplitude = amplitude.repeat(2, axis=0).repeat(2, axis=1)
     return np.pad(amplitude, ((0, height - amplitude.shape[0]), (0, width - amplitude.shape[1])), mode="edge")
 
@@ -77,7 +97,10 @@ def delta_for(code: int, height: int, width: int, looks: np.ndarray | None = Non
     reps = (-(-height // TILE), -(-width // TILE))
     pattern = np.tile(tile_for(code), reps)[:height, :width]
     amplitude = STRENGTH_FLAT if looks is None else strength_map(looks)
-    return np.rint(pattern * amplitude).astype(np.int16)
+    # Rounded with a fixed dither: on a flat picture plain rounding turns the weak, smooth pattern into
+    # contour lines; dithered, the error is a fine grain and the mean offset is the pattern itself.
+    dither = np.random.default_rng(DITHER_SEED).random((height, width), dtype=np.float32) - np.float32(0.5)
+    return np.rint(pattern * amplitude + dither).astype(np.int16)
 
 
 def _detail(image: np.ndarray) -> np.ndarray:
@@ -138,15 +161,29 @@ def _refine(profile: np.ndarray, lag: int) -> float:
     return period
 
 
-def periods(detail: np.ndarray) -> list[tuple[float, float]]:
-    """Candidate tile periods (y, x) in pixels, best first, from the detail's autocorrelation."""
+def axis_periods(detail: np.ndarray) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """Candidate periods along y and along x, each as (pixels, score), best first."""
     height, width = detail.shape
-    spectrum = np.fft.rfft2(detail, s=(2 * height, 2 * width))
     # The magnitude, not the power: half-whitened, so the content's own broad correlation shrinks
     # and the mark's repetition (a sharp peak one period away) stands out.
-    correlation = np.fft.irfft2(np.abs(spectrum), s=(2 * height, 2 * width))
-    rows = _lag_peaks(correlation[:height, 0], int(MIN_PERIOD), int(MAX_PERIOD))
-    cols = _lag_peaks(correlation[0, :width], int(MIN_PERIOD), int(MAX_PERIOD))
+    magnitude = np.abs(np.fft.rfft2(detail, s=(2 * height, 2 * width)))
+    # Streaks along one axis (what a pan or rising smoke leaves in the mean of the frames) carry
+    # their energy at frequencies near zero along that axis; the mark has next to none there.
+    fy = np.abs(np.fft.fftfreq(2 * height))[:, None]
+    fx = np.fft.rfftfreq(2 * width)[None, :]
+    along_y = np.fft.irfft2(np.where(fx >= STREAK_FREQUENCY, magnitude, 0.0), s=(2 * height, 2 * width))
+    along_x = np.fft.irfft2(np.where(fy >= STREAK_FREQUENCY, magnitude, 0.0), s=(2 * height, 2 * width))
+    rows = _lag_peaks(along_y[:height, 0], int(MIN_PERIOD), int(MAX_PERIOD))
+    cols = _lag_peaks(along_x[0, :width], int(MIN_PERIOD), int(MAX_PERIOD))
+    return rows, cols
+
+
+def periods(detail: np.ndarray) -> list[tuple[float, float]]:
+    """Candidate tile periods (y, x) in pixels, best first, from the detail's autocorrelation."""
+    return _pairs(*axis_periods(detail))
+
+
+def _pairs(rows, cols) -> list[tuple[float, float]]:
     pairs = [(py, px, sy + sx) for py, sy in rows for px, sx in cols]
     # A side that shows the period less than twice gives no peak: assume the same scale as the other.
     pairs += [(px, px, sx) for px, sx in cols] + [(py, py, sy) for py, sy in rows]
@@ -171,12 +208,10 @@ def fold(detail: np.ndarray, period_y: float, period_x: float, flipped: bool = F
 
 
 def _grid(period: float) -> int:
-    """Lattice cells per tile side: as fine as the picture allows (every cell gets pixels), at least
-    twice the highest frequency of the mark."""
-    for grid in (128, 64):
-        if period >= grid:
-            return grid
-    return 32
+    """Lattice cells per tile side: a cell no wider than a pixel where the period allows, as where it
+    does not, since a pixel's position is rounded to its cell and coarse cells blur the mark's highest
+    frequencies (13 cycles per tile: 64 cells keep 94 % of them, 32 cells 76 %)."""
+    return 128 if period >= 128 else 64
 
 
 @cache
@@ -204,23 +239,69 @@ def _subpixel_peak(surface: np.ndarray, peak: int) -> tuple[float, float]:
     return y + offsets[0], x + offsets[1]
 
 
+def _binned(detail: np.ndarray, factor: int) -> np.ndarray:
+    """The detail averaged over factor x factor blocks: the mark's band sits far below the new Nyquist
+    frequency, and folding a quarter or a sixteenth of the pixels is that much cheaper."""
+    if factor == 1:
+        return detail
+    height, width = detail.shape[0] // factor * factor, detail.shape[1] // factor * factor
+    return detail[:height, :width].reshape(height // factor, factor, width // factor, factor).mean(axis=(1, 3))
+
+
+def _candidates(detail: np.ndarray) -> list[tuple[float, float]]:
+    """Scales (y, x) to try, best first: the measured periods; each well-measured axis with the other at
+    a common aspect change (a side too short or too streaked to show its period); half of each
+    measured period; small corrections of
+    the best measured pairs (a period measured on few repetitions can be a percent or two off); then
+    the uniform SCALES."""
+    rows, cols = axis_periods(detail)
+    measured = _pairs(rows, cols)
+    candidates = [(py / TILE, px / TILE) for py, px in measured]
+    for px, _ in cols[:2]:
+        candidates += [(px / TILE / aspect, px / TILE) for aspect in ASPECTS]
+    for py, _ in rows[:2]:
+        candidates += [(py / TILE, py / TILE * aspect) for aspect in ASPECTS]
+    # A side whose repetitions a letterbox bar or a streak breaks up can peak at twice the period.
+    candidates += [(period / 2 / TILE, period / 2 / TILE) for period, _ in rows + cols]
+    for scale_y, scale_x in candidates[:REFINED]:
+        candidates += [(scale_y * factor, scale_x * factor) for factor in REFINEMENTS]
+    return candidates + [(s, s) for s in SCALES]
+
+
+def _unboxed(image: np.ndarray) -> np.ndarray:
+    """The picture less the uniform bars that a letterbox or a pillarbox put around it: they carry no
+    mark, and their edges repeat in the autocorrelation like a period."""
+    rows = np.flatnonzero(np.ptp(image, axis=1) > BAR_RANGE)
+    cols = np.flatnonzero(np.ptp(image, axis=0) > BAR_RANGE)
+    if rows.size < 2 or cols.size < 2:
+        return image
+    return image[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
 def hypotheses(image: np.ndarray):
     """Every (scale_y, scale_x, flipped) the reader tries on a mean-luma picture, in order, each with
-    its folded tile: the measured periods first, then each of SCALES."""
-    image = np.asarray(image, dtype=np.float32)
+    its folded tile."""
+    image = _unboxed(np.asarray(image, dtype=np.float32))
     detail = _detail(image)
     height, width = image.shape
+    binned = {1: detail}
     tried = []
-    candidates = [(py / TILE, px / TILE) for py, px in periods(detail)] + [(s, s) for s in SCALES]
-    for scale_y, scale_x in candidates:
+    for scale_y, scale_x in _candidates(detail):
         if any(abs(scale_y / y - 1) < 0.003 and abs(scale_x / x - 1) < 0.003 for y, x in tried):
             continue
         tried.append((scale_y, scale_x))
         period_y, period_x = TILE * scale_y, TILE * scale_x
         if min(height / period_y, width / period_x) < 0.5 or min(period_y, period_x) < MIN_PERIOD * 0.7:
             continue
-        for flipped in (False, True):
-            yield scale_y, scale_x, flipped, fold(detail, period_y, period_x, flipped)
+        if max(period_y, period_x) > MAX_PERIOD * 1.1:
+            continue
+        factor = next(f for f in (4, 2, 1) if min(period_y, period_x) / f >= 64 or f == 1)
+        if factor not in binned:
+            binned[factor] = _binned(detail, factor)
+        folded = fold(binned[factor], period_y / factor, period_x / factor)
+        yield scale_y, scale_x, False, folded
+        # A mirrored picture folds onto the mirrored lattice: the same cells, columns reversed.
+        yield scale_y, scale_x, True, folded[:, ::-1]
 
 
 def read(image: np.ndarray):
