@@ -372,7 +372,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = env("BACKLOT_WORKER_START_SECONDS")
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BEAT_SCHEDULE = {
-    "requeue-stale-renders": {"task": "generation.requeue_stale", "schedule": 60.0},
+    # Every 30 s: a vanished worker's jobs are back in the queue within about a minute of its last heartbeat.
+    "requeue-stale-renders": {"task": "generation.requeue_stale", "schedule": 30.0},
     "reannounce-waiting-films": {"task": "competition.films_reannounce", "schedule": 60.0},
 }
 

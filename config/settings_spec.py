@@ -221,9 +221,9 @@ SETTINGS = [
     Setting(
         "BACKLOT_WORKER_HEARTBEAT_SECONDS",
         "int",
-        30,
-        "How often each worker writes its state; one silent for "
-        "three beats shows as offline on the staff queue page (/staff/queue/).",
+        15,
+        "How often each worker writes its state; one silent for three beats shows as offline on the staff "
+        "queue page (/staff/queue/), and the sweeper (every 30 s) puts the jobs it was running back in the queue.",
         "broker",
     ),
     Setting(

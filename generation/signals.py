@@ -14,6 +14,7 @@ from django.db import close_old_connections, connection
 
 from generation import workers
 from generation.broker import RENDER_TASK
+from generation.sweeper import jobs_requeue_of_worker
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,10 @@ def on_worker_ready(sender, **kwargs):
         "pid": os.getpid(),
     }
     workers.worker_started(**identity)
+    try:
+        jobs_requeue_of_worker(sender.hostname)
+    except Exception:  # the sweeper takes them back later; a worker must start anyway
+        log.exception("generation.requeue_at_start_failed worker=%s", sender.hostname)
     connection.close()  # the parent forks pool processes again later; none of them should share this
     _heartbeat_stop.clear()
     threading.Thread(target=_heartbeat, args=(identity,), name="backlot-worker-heartbeat", daemon=True).start()

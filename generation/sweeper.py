@@ -10,26 +10,40 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from generation.models import RenderJob
+from generation.models import RenderJob, Worker
 from generation.queue import job_announce, jobs_fail_spent
 from generation.registry import MODELS
+from generation.workers import offline_after
 
 log = logging.getLogger(__name__)
 
 
 def jobs_requeue_stale() -> int:
-    """Running jobs whose worker has shown no sign of life for BACKLOT_STALE_SECONDS go back to the
-    queue (their next claim counts as another attempt), or fail with a reason, refunded, once they
-    have had MAX_ATTEMPTS; so no job is left running forever. Returns how many it resolved."""
-    stale_before = timezone.now() - timedelta(seconds=settings.BACKLOT_STALE_SECONDS)
-    silent = Q(state=RenderJob.State.RUNNING, heartbeat_at__lt=stale_before)
-    resolved = jobs_fail_spent(RenderJob.objects.filter(silent))
-    stale = list(RenderJob.objects.filter(silent).values_list("pk", "model_key"))
-    for job_id, model_key in stale:
-        if RenderJob.objects.filter(silent, pk=job_id).update(state=RenderJob.State.QUEUED, worker=""):
+    """Running jobs go back to the queue (their next claim counts as another attempt), or fail with a reason,
+    refunded, once they have had MAX_ATTEMPTS; so no job is left running forever. A job is taken back when
+    its worker is gone: stopped, or silent for three of its heartbeats (generation.workers.offline_after; the
+    heartbeat comes from the worker's main process, so a long render on a live worker keeps its job), or when
+    the job itself has shown no sign of life for BACKLOT_STALE_SECONDS. Returns how many it resolved."""
+    now = timezone.now()
+    stale = Q(heartbeat_at__lt=now - timedelta(seconds=settings.BACKLOT_STALE_SECONDS))
+    alive = Worker.objects.exclude(state=Worker.State.STOPPED).filter(last_seen__gte=now - offline_after())
+    gone = ~Q(worker__in=alive.values("hostname")) & Q(heartbeat_at__lt=now - offline_after())
+    return _requeue(Q(state=RenderJob.State.RUNNING) & (stale | gone), reason="worker gone or silent")
+
+
+def jobs_requeue_of_worker(hostname: str) -> int:
+    """A worker that starts has nothing running: any job still marked running under its name was cut off
+    by its last stop (a crash, a kill, one Ctrl-C too many) and goes back to the queue at once."""
+    return _requeue(Q(state=RenderJob.State.RUNNING, worker=hostname[:255]), reason=f"{hostname} restarted")
+
+
+def _requeue(running: Q, *, reason: str) -> int:
+    resolved = jobs_fail_spent(RenderJob.objects.filter(running))
+    for job_id, model_key in list(RenderJob.objects.filter(running).values_list("pk", "model_key")):
+        if RenderJob.objects.filter(running, pk=job_id).update(state=RenderJob.State.QUEUED, worker=""):
             resolved += 1
             job_announce(job_id, model_key)
-            log.warning("generation.job_requeued job=%s reason=stale", job_id)
+            log.warning("generation.job_requeued job=%s reason=%s", job_id, reason)
     return resolved
 
 

@@ -172,3 +172,58 @@ def test_the_sweep_runs_every_minute_on_its_own_queue(settings):
     sweep = settings.CELERY_BEAT_SCHEDULE["requeue-stale-renders"]
     assert sweep == {"task": "generation.requeue_stale", "schedule": 60.0}
     assert "sweeps" in {queue.name for queue in app.conf.task_queues}
+
+
+# --- A worker gone: its heartbeat decides, within a minute or so, not the 15-minute job timeout ---------
+
+
+def _running_on(owner, worker: str, *, seconds_since_step: int) -> RenderJob:
+    job = RenderJobFactory(owner=owner, charged_seconds=12)
+    RenderJob.objects.filter(pk=job.pk).update(
+        state="running", attempts=1, worker=worker, heartbeat_at=timezone.now() - timedelta(seconds=seconds_since_step)
+    )
+    return job
+
+
+def _worker(hostname: str, *, seconds_since_seen: int, state: str = "busy"):
+    from generation.models import Worker
+
+    return Worker.objects.create(
+        hostname=hostname,
+        state=state,
+        started_at=timezone.now() - timedelta(hours=1),
+        last_seen=timezone.now() - timedelta(seconds=seconds_since_seen),
+    )
+
+
+def test_a_job_whose_worker_went_silent_is_requeued_within_three_heartbeats(tester, settings, announced):
+    settings.BACKLOT_STALE_SECONDS, settings.BACKLOT_WORKER_HEARTBEAT_SECONDS = 900, 15
+    _worker("gone@gpu1", seconds_since_seen=50)  # three beats missed
+    _worker("stopped@gpu2", seconds_since_seen=1, state="stopped")
+    _worker("alive@gpu3", seconds_since_seen=5)
+    lost = _running_on(tester, "gone@gpu1", seconds_since_step=50)
+    orphan = _running_on(tester, "stopped@gpu2", seconds_since_step=50)
+    unknown = _running_on(tester, "never-registered@gpu4", seconds_since_step=50)
+    long_step = _running_on(tester, "alive@gpu3", seconds_since_step=300)  # a slow step on a live worker
+    just_claimed = _running_on(tester, "gone@gpu1", seconds_since_step=5)  # its step says it is alive
+
+    assert sweeper.jobs_requeue_stale() == 3
+
+    states = dict(RenderJob.objects.values_list("pk", "state"))
+    assert [states[job.pk] for job in (lost, orphan, unknown)] == ["queued"] * 3
+    assert states[long_step.pk] == "running", "a live worker's long render is never taken from it"
+    assert states[just_claimed.pk] == "running"
+    assert sorted(job_id for job_id, _ in announced) == sorted(str(job.pk) for job in (lost, orphan, unknown))
+
+
+def test_a_worker_that_starts_requeues_what_was_left_running_under_its_name(tester, announced):
+    mine = _running_on(tester, "w1@box", seconds_since_step=2)
+    theirs = _running_on(tester, "w2@box", seconds_since_step=2)
+
+    assert sweeper.jobs_requeue_of_worker("w1@box") == 1
+
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert (mine.state, mine.worker, mine.charged_seconds) == ("queued", "", 12), "its reservation stays"
+    assert theirs.state == "running"
+    assert announced == [(str(mine.pk), "render.ltx-video")]
