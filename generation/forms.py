@@ -124,11 +124,11 @@ class JobForm(CheckedInput, forms.Form):
     def _offer_variations(self) -> None:
         """Only as many variations as the grant lets queue now; a larger count still validates to its
         own clear refusal (clean_variations), since jobs may finish or start between drawing and posting."""
-        self.queue_limit, self.queue_active = None, 0
+        self.queue_limit, self.queue_active, room = None, 0, max(VARIATION_COUNTS)
         if self.grant is not None:
             self.queue_limit = self.grant.max_queued_jobs
             self.queue_active = quota.grant_usage(self.grant)["active_jobs"]
-        room = max(1, (self.queue_limit or 0) - self.queue_active) if self.queue_limit is not None else max(VARIATION_COUNTS)
+            room = max(1, self.queue_limit - self.queue_active)
         field = self.fields["variations"]
         field.widget.choices = [(count, label) for count, label in field.choices if count <= room]
 
@@ -195,9 +195,7 @@ class JobForm(CheckedInput, forms.Form):
 
     def settings(self) -> dict:
         """The render settings and mode, without the inputs (which submission needs as stored objects)."""
-        return {
-            name: value for name, value in self.cleaned_data.items() if name not in (*MODE_INPUTS, *REMIX_FIELDS)
-        }
+        return {name: value for name, value in self.cleaned_data.items() if name not in (*MODE_INPUTS, *REMIX_FIELDS)}
 
     def clean(self):
         cleaned = super().clean()
