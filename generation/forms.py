@@ -2,12 +2,13 @@ from django import forms
 from django.urls import reverse
 
 from core.input_checks import CheckedInput
-from generation import trace
+from generation import quota, trace
 from generation.gallery import BadCursor, cursor_decode
 from generation.inputs import IMAGE_MAX_BYTES, IMAGE_MAX_SIDE, image_judge
 from generation.models import RenderJob
 from generation.registry import MODE_LABELS, MODELS, TEXT_TO_VIDEO, ModelSpec, model_choices
 from generation.render_settings import PROMPT_MAX_LENGTH, SEED_MAX, job_validate
+from generation.submission import VARIATION_COUNTS
 
 _DEFAULT = next(iter(MODELS.values()))
 
@@ -16,9 +17,22 @@ def _duration(frames: int, fps: int) -> str:
     return "1 frame (a still)" if frames == 1 else f"{frames / fps:.1f} s ({frames} frames)"
 
 
-KEPT_ON_MODEL_SWITCH = ("prompt", "negative_prompt", "model_key", "seed", "variations", "mode", "source", "strength")
+KEPT_ON_MODEL_SWITCH = (
+    "prompt",
+    "negative_prompt",
+    "model_key",
+    "seed",
+    "remix_seed",
+    "keep_seed",
+    "variations",
+    "mode",
+    "source",
+    "strength",
+)
 # The form's fields that are a mode's inputs rather than render settings.
 MODE_INPUTS = ("image", "last_image", "source", "strength")
+# The form's fields that only say how to fill in others.
+REMIX_FIELDS = ("remix_seed", "keep_seed")
 
 
 class JobForm(CheckedInput, forms.Form):
@@ -69,8 +83,11 @@ class JobForm(CheckedInput, forms.Form):
     seed = forms.IntegerField(
         required=False, min_value=0, max_value=SEED_MAX, help_text="Leave empty for a random seed (shown afterwards)."
     )
+    # A remix starts with a new seed; the clip's own seed travels here, kept only if asked.
+    remix_seed = forms.IntegerField(required=False, min_value=0, max_value=SEED_MAX, widget=forms.HiddenInput)
+    keep_seed = forms.BooleanField(required=False, label="Keep the seed")
     variations = forms.TypedChoiceField(
-        choices=[(1, "1 clip"), (2, "2 clips"), (4, "4 clips")],
+        choices=[(count, f"{count} clip{'' if count == 1 else 's'}") for count in VARIATION_COUNTS],
         coerce=int,
         initial=1,
         required=False,
@@ -96,6 +113,31 @@ class JobForm(CheckedInput, forms.Form):
         self.spec = self._chosen_model(allowed)
         self._offer(self.spec)
         self.fields["mode"].choices = [(key, MODE_LABELS[key]) for key in self.spec.mode_keys()]
+        self._offer_variations()
+        if self.remixing and not self.is_bound:
+            self.fields["prompt"].widget.attrs["autofocus"] = True
+
+    @property
+    def remixing(self) -> bool:
+        return self["remix_seed"].value() not in (None, "")
+
+    def _offer_variations(self) -> None:
+        """Only as many variations as the grant lets queue now; a larger count still validates to its
+        own clear refusal (clean_variations), since jobs may finish or start between drawing and posting."""
+        self.queue_limit, self.queue_active, room = None, 0, max(VARIATION_COUNTS)
+        if self.grant is not None:
+            self.queue_limit = self.grant.max_queued_jobs
+            self.queue_active = quota.grant_usage(self.grant)["active_jobs"]
+            room = max(1, self.queue_limit - self.queue_active)
+        field = self.fields["variations"]
+        field.widget.choices = [(count, label) for count, label in field.choices if count <= room]
+
+    def mode_rows(self):
+        """(field, the chosen model's modes that take it as a space-separated list, or None for every mode),
+        for the page's script to show only the chosen mode's inputs."""
+        takers = {name: [mode.key for mode in self.spec.modes if name in mode.inputs] for name in MODE_INPUTS}
+        for field in self:
+            yield field, " ".join(takers[field.name]) if field.name in MODE_INPUTS else None
 
     def _chosen_model(self, allowed: list[ModelSpec]) -> ModelSpec:
         source = self.data if self.is_bound else self.initial
@@ -143,9 +185,17 @@ class JobForm(CheckedInput, forms.Form):
     def clean_last_image(self):
         return self._clean_image("last_image")
 
+    def clean_variations(self):
+        count = self.cleaned_data["variations"]
+        if count > 1 and self.queue_limit is not None:
+            refusal = quota.variations_refusal(count=count, limit=self.queue_limit, active=self.queue_active)
+            if refusal:
+                raise forms.ValidationError(refusal)
+        return count
+
     def settings(self) -> dict:
         """The render settings and mode, without the inputs (which submission needs as stored objects)."""
-        return {name: value for name, value in self.cleaned_data.items() if name not in MODE_INPUTS}
+        return {name: value for name, value in self.cleaned_data.items() if name not in (*MODE_INPUTS, *REMIX_FIELDS)}
 
     def clean(self):
         cleaned = super().clean()
@@ -157,12 +207,24 @@ class JobForm(CheckedInput, forms.Form):
         candidate |= {
             field: value
             for field, value in cleaned.items()
-            if field not in self.errors and field not in ("variations", "mode", *MODE_INPUTS)
+            if field not in self.errors and field not in ("variations", "mode", *MODE_INPUTS, *REMIX_FIELDS)
         }
         for field, message in job_validate(**candidate, grant=self.grant).items():
             if field not in self.errors:
                 self.add_error(field, message)
+        self._seed_kept(cleaned)
         return cleaned
+
+    def _seed_kept(self, cleaned: dict) -> None:
+        if not cleaned.get("keep_seed") or "remix_seed" in self.errors or "seed" in self.errors:
+            return
+        kept, typed = cleaned.get("remix_seed"), cleaned.get("seed")
+        if kept is None:
+            self.add_error("keep_seed", "There is no seed to keep: only a remix of a clip has one.")
+        elif typed is not None and typed != kept:
+            self.add_error("seed", f"Either keep the clip's seed ({kept}) or type another, not both.")
+        else:
+            cleaned["seed"] = kept
 
 
 PRESET_NAME_REQUIRED = "Give the preset a name."

@@ -52,6 +52,25 @@ def _usage(totals: dict) -> dict:
     }
 
 
+def variations_refusal(*, count: int, limit: int, active: int) -> str | None:
+    """Why ``count`` variations cannot all queue on a grant letting ``limit`` jobs wait or run at once while
+    ``active`` do, or None if they can. Said in full, so nobody with no jobs is told they have too many."""
+    if active + count <= limit:
+        return None
+    jobs = "job" if limit == 1 else "jobs"
+    return (
+        f"You asked for {count} variations; your grant lets {limit} {jobs} wait or run at once, "
+        f"and you have {active} now."
+    )
+
+
+def variations_room_check(grant: Grant, *, count: int) -> None:
+    """Raise QuotaExceeded if ``grant`` has no room for ``count`` more jobs waiting or running."""
+    refusal = variations_refusal(count=count, limit=grant.max_queued_jobs, active=grant_usage(grant)["active_jobs"])
+    if refusal:
+        raise QuotaExceeded(refusal)
+
+
 def _room_check(grant: Grant, *, estimate: float) -> None:
     usage = grant_usage(grant)
     if usage["active_jobs"] >= grant.max_queued_jobs:

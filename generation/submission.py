@@ -19,7 +19,7 @@ from generation.inputs import mode_inputs_check
 from generation.models import PromptRefusal, RenderJob
 from generation.prompt_policy import prompt_screen
 from generation.queue import job_announce
-from generation.quota import QuotaExceeded, charge_reserve
+from generation.quota import QuotaExceeded, charge_reserve, variations_room_check
 from generation.registry import TEXT_TO_VIDEO, UPSCALE, model_get
 from generation.render_settings import SEED_MAX, job_validate
 
@@ -186,6 +186,8 @@ def jobs_create_variations(
     )
     base = secrets.randbelow(SEED_MAX + 1) if seed is None else seed
     with transaction.atomic():
+        # Locked as job_create locks it, so that the count is checked against the jobs really waiting.
+        variations_room_check(Grant.objects.select_for_update().get(pk=current_grant(owner).pk), count=count)
         return [
             job_create(owner=owner, seed=(base + index) % (SEED_MAX + 1), via=via, **settings) for index in range(count)
         ]

@@ -170,7 +170,9 @@ def _preset_problems(preset, grant) -> list[str]:
 
 
 def _remix_initial(request) -> dict | None:
-    """The exact settings of one of the person's own clips, to start a new one from (?remix=<id>)."""
+    """The settings of one of the person's own clips, to start a new one from (?remix=<id>), with a new
+    random seed unless the person keeps the clip's own: an unedited remix with the same seed would render
+    (and charge for) the very same clip."""
     remix = request.GET.get("remix")
     if not remix:
         return None
@@ -178,7 +180,7 @@ def _remix_initial(request) -> dict | None:
         job = gallery.job_for(request.user, uuid.UUID(remix))
     except ValueError:
         raise Http404("No such clip.") from None
-    return {"prompt": job.prompt, **RenderSettings.from_job(job).as_fields()}
+    return {"prompt": job.prompt, **RenderSettings.from_job(job).as_fields(), "seed": "", "remix_seed": job.seed}
 
 
 def _derive_initial(request) -> dict | None:
@@ -205,7 +207,8 @@ def _derive_initial(request) -> dict | None:
 @login_required
 @require_GET
 def job_estimate(request):
-    """The GPU seconds a job with these settings would reserve, against what the grant has left."""
+    """The GPU seconds a job with these settings would reserve (times the variations asked for), against
+    what the grant has left."""
     grant = current_grant(request.user)
     form = JobForm(request.GET, grant=grant)
     context = {"grant": grant}
@@ -219,13 +222,23 @@ def job_estimate(request):
         # The cost depends only on the model, size, length and steps: no need to wait for a prompt.
         if not set(form.errors) & {"model_key", "num_frames", "width", "height", "num_steps"}:
             spec = MODELS[form.cleaned_data["model_key"]]
-            context["estimate"] = spec.estimate_for_mode(
+            each = spec.estimate_for_mode(
                 form.cleaned_data.get("mode") or "text_to_video",
                 num_frames=form.cleaned_data["num_frames"],
                 width=form.cleaned_data["width"],
                 height=form.cleaned_data["height"],
                 num_steps=form.cleaned_data["num_steps"],
             )
+            # Each variation is a job of its own, reserving as much as one clip.
+            count = form.cleaned_data.get("variations") or 1
+            estimate = each * count
+            context |= {
+                "each": each,
+                "count": count,
+                "estimate": estimate,
+                "over": estimate > min(context["left_today"], context["left_total"]),
+            }
+        context["variations_errors"] = form.errors.get("variations")
     return render(request, "generation/_estimate.html", context)
 
 

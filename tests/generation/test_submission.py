@@ -56,6 +56,20 @@ def test_a_replayed_idempotency_key_returns_the_job_and_is_not_counted(tester, t
     assert RenderJob.objects.count() == 2
 
 
+def test_too_many_variations_are_refused_in_words_that_say_what_happened(tester):
+    Grant.objects.filter(user=tester).update(max_queued_jobs=3)
+    jobs_submit(owner=tester, **job_settings())
+
+    with pytest.raises(QuotaExceeded) as refused:
+        jobs_submit(owner=tester, count=4, **job_settings())
+
+    assert str(refused.value) == (
+        "You asked for 4 variations; your grant lets 3 jobs wait or run at once, and you have 1 now."
+    )
+    assert RenderJob.objects.count() == 1
+    assert len(jobs_submit(owner=tester, count=2, **job_settings())) == 2
+
+
 def test_an_idempotency_key_names_one_job(tester):
     with pytest.raises(ValidationError, match="one variation"):
         jobs_submit(owner=tester, count=2, idempotency_key="k-2", **job_settings())

@@ -6,6 +6,7 @@ from generation.models import RenderJob
 from generation.registry import model_get
 from tests.factories import RenderJobFactory
 from tests.generation.job_requests import PAGE_FORM as GOOD
+from tests.generation.job_requests import SETTINGS
 
 pytestmark = pytest.mark.django_db
 
@@ -235,14 +236,57 @@ def test_variations_queue_one_job_per_seed(tester_client, tester):
     assert "4 variations queued, seeds 41 to 44" in tester_client.get(response["Location"]).content.decode()
 
 
-def test_variations_are_all_or_nothing(tester_client, tester):
+def test_variations_are_all_or_nothing_and_the_refusal_says_what_happened(tester_client, tester):
     from access.grants import grant_update
 
     grant_update(grant=tester.grants.get(), max_queued_jobs=3)
     response = tester_client.post(reverse("generation:job_create"), {**GOOD, "variations": "4"})
 
-    assert response.status_code == 400 and "the most your grant allows (3)" in response.content.decode()
+    said = response.content.decode().replace("&#x27;", "'")
+    assert response.status_code == 400
+    assert "You asked for 4 variations; your grant lets 3 jobs wait or run at once, and you have 0 now." in said
+    assert "You already have" not in said
     assert not RenderJob.objects.exists()
+
+
+def test_variations_are_offered_only_up_to_what_the_grant_lets_queue_now(tester_client, tester):
+    from access.grants import grant_update
+    from generation.submission import job_create
+
+    grant_update(grant=tester.grants.get(), max_queued_jobs=3)
+    page = tester_client.get(reverse("generation:job_create")).content.decode()
+    assert '<option value="2">2 clips</option>' in page and '<option value="4">' not in page
+
+    job_create(owner=tester, **{**SETTINGS, "prompt": "waiting"})
+    job_create(owner=tester, **{**SETTINGS, "prompt": "waiting too"})
+    page = tester_client.get(reverse("generation:job_create")).content.decode()
+    assert '<option value="1" selected>1 clip</option>' in page and '<option value="2">' not in page
+
+    response = tester_client.post(reverse("generation:job_create"), {**GOOD, "variations": "2"})
+    said = response.content.decode().replace("&#x27;", "'")
+    assert response.status_code == 400
+    assert "You asked for 2 variations; your grant lets 3 jobs wait or run at once, and you have 2 now." in said
+    assert RenderJob.objects.count() == 2
+
+
+def test_the_estimate_counts_the_variations_against_what_is_left(tester_client, tester):
+    from access.grants import grant_update
+
+    each = model_get("ltx-video").estimate_gpu_seconds(num_frames=25, width=256, height=192, num_steps=4)
+    four = tester_client.get(reverse("generation:job_estimate"), {**GOOD, "variations": "4"}).content.decode()
+    assert f'These 4 clips reserve about <strong class="estimate-seconds">{each * 4:.0f}</strong>' in four
+    assert f"({each:.0f} each)" in four and "more than your grant has left" not in four
+
+    grant_update(grant=tester.grants.get(), gpu_seconds_per_day=int(each * 3))
+    short = tester_client.get(reverse("generation:job_estimate"), {**GOOD, "variations": "4"}).content.decode()
+    assert "That is more than your grant has left." in short
+    one = tester_client.get(reverse("generation:job_estimate"), {**GOOD, "variations": "1"}).content.decode()
+    assert f'This clip reserves about <strong class="estimate-seconds">{each:.0f}</strong>' in one
+    assert "more than your grant has left" not in one
+
+    grant_update(grant=tester.grants.get(), max_queued_jobs=2)
+    refused = tester_client.get(reverse("generation:job_estimate"), {**GOOD, "variations": "4"}).content.decode()
+    assert "You asked for 4 variations; your grant lets 2 jobs wait or run at once" in refused.replace("&#x27;", "'")
 
 
 @pytest.mark.parametrize("count", ["3", "0", "many"])
@@ -252,16 +296,58 @@ def test_only_1_2_or_4_variations(tester_client, count):
     assert not RenderJob.objects.exists()
 
 
-def test_remix_starts_from_a_clip_s_exact_settings(tester_client, tester, tester2):
+def test_remix_starts_from_a_clip_s_settings_with_a_new_seed(tester_client, tester, tester2):
     mine = RenderJobFactory(owner=tester, prompt="a lighthouse at dusk", seed=777, num_steps=7)
     theirs = RenderJobFactory(owner=tester2)
 
     form = tester_client.get(reverse("generation:job_create"), {"remix": str(mine.pk)}).content.decode()
 
-    assert "a lighthouse at dusk" in form and 'value="777"' in form and 'value="7"' in form
+    assert "a lighthouse at dusk" in form and 'value="7"' in form
+    assert 'name="seed" min="0"' in form and 'name="seed" value="777"' not in form  # empty: a new random seed
+    assert '<input type="hidden" name="remix_seed" value="777"' in form
+    assert 'name="keep_seed"' in form and "Keep the seed (777)" in form
+    assert '<textarea name="prompt" cols="40" rows="3" maxlength="1000" autofocus' in form  # open for editing
     assert tester_client.get(reverse("generation:job_create"), {"remix": str(theirs.pk)}).status_code == 404
     assert tester_client.get(reverse("generation:job_create"), {"remix": "not-a-uuid"}).status_code == 404
     assert f"?remix={mine.pk}" in tester_client.get(mine.get_absolute_url()).content.decode()
+    assert 'name="keep_seed"' not in tester_client.get(reverse("generation:job_create")).content.decode()
+
+
+def test_an_unedited_remix_renders_a_new_seed_unless_the_seed_is_kept(tester_client, tester):
+    remix = {**GOOD, "seed": "", "remix_seed": "777"}
+
+    tester_client.post(reverse("generation:job_create"), remix)
+    tester_client.post(reverse("generation:job_create"), {**remix, "keep_seed": "on"})
+    tester_client.post(reverse("generation:job_create"), {**remix, "keep_seed": "on", "variations": "2"})
+
+    new, kept, *variations = RenderJob.objects.order_by("queued_at", "seed")
+    assert new.seed != 777 and kept.seed == 777
+    assert [job.seed for job in variations] == [777, 778]
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"keep_seed": "on"}, "keep_seed", "There is no seed to keep"),
+        ({"keep_seed": "on", "remix_seed": "777", "seed": "5"}, "seed", "Either keep the clip's seed (777)"),
+        ({"keep_seed": "on", "remix_seed": "-3"}, "remix_seed", "greater than or equal to 0"),
+    ],
+)
+def test_keeping_a_seed_that_is_not_there_is_refused(tester_client, change, field, message):
+    response = tester_client.post(reverse("generation:job_create"), {**GOOD, **change})
+
+    assert response.status_code == 400 and message in response.context["form"].errors[field][0]
+    assert not RenderJob.objects.exists()
+
+
+def test_each_mode_input_says_which_modes_take_it(tester_client):
+    page = tester_client.get(reverse("generation:job_create")).content.decode()
+
+    assert 'class="field field-image" data-modes="image_to_video keyframes"' in page
+    assert 'class="field field-last_image" data-modes="keyframes"' in page
+    assert 'class="field field-strength" data-modes=""' in page  # LTX-Video has no restyle
+    assert 'class="field field-prompt">' in page
+    assert '<script src="/static/generation/mode_fields.js" defer></script>' in page
 
 
 def test_the_form_offers_only_what_the_model_renders_and_the_grant_allows(tester_client, tester):
