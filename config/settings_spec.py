@@ -186,9 +186,9 @@ SETTINGS = [
         "BACKLOT_STALE_SECONDS",
         "int",
         900,
-        "A running job whose worker has shown no sign of life this long goes "
-        "back to the queue (checked by beat every minute); once it has cost three workers it is failed with a "
-        "reason and refunded.",
+        "A running job that has shown no sign of life this long goes back to the queue (checked by beat every "
+        "30 s; a job whose worker is gone goes back after three of its heartbeats); once it has cost three "
+        "workers it is failed with a reason and refunded.",
         "broker",
     ),
     Setting(

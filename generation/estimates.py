@@ -121,9 +121,9 @@ def progress_percent(job: RenderJob, finish=None) -> int:
     while the clip is encoded); by its steps when there is no expected finish yet. 100 only once it is done."""
     if job.is_finished:
         return 100 if job.state == RenderJob.State.SUCCEEDED else job.progress_percent
-    if job.state != RenderJob.State.RUNNING or not job.started_at:
+    if job.state != RenderJob.State.RUNNING:
         return 0
-    if finish is None:
+    if finish is None or not job.started_at:
         return min(job.progress_percent, 99) if not job.denoised_at else 99
     elapsed = (timezone.now() - job.started_at).total_seconds()
     expected = (finish - job.started_at).total_seconds()

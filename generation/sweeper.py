@@ -1,4 +1,4 @@
-"""The sweeper (beat, every minute): no job is left running by a worker that vanished, and no waiting job
+"""The sweeper (beat, every 30 s): no job is left running by a worker that vanished, and no waiting job
 is forgotten by a broker that lost its messages."""
 
 from __future__ import annotations

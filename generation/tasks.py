@@ -14,7 +14,7 @@ def render_job(self, job_id: str) -> None:
 
 @shared_task(name="generation.requeue_stale", ignore_result=True)
 def requeue_stale() -> None:
-    """The sweeper (beat, every minute): jobs whose worker vanished, and waiting jobs whose message was lost."""
+    """The sweeper (beat, every 30 s): jobs whose worker vanished, and waiting jobs whose message was lost."""
     jobs_requeue_stale()
     jobs_reannounce_waiting()
 

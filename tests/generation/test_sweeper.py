@@ -165,12 +165,12 @@ def test_a_database_away_longer_than_the_retry_window_fails_the_write(settings):
         write()
 
 
-def test_the_sweep_runs_every_minute_on_its_own_queue(settings):
+def test_the_sweep_runs_every_half_minute_on_its_own_queue(settings):
     route = app.amqp.router.route({}, "generation.requeue_stale")
 
     assert route["queue"].name == "sweeps", "never behind renders, whichever models a fleet serves"
     sweep = settings.CELERY_BEAT_SCHEDULE["requeue-stale-renders"]
-    assert sweep == {"task": "generation.requeue_stale", "schedule": 60.0}
+    assert sweep == {"task": "generation.requeue_stale", "schedule": 30.0}
     assert "sweeps" in {queue.name for queue in app.conf.task_queues}
 
 

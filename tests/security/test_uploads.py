@@ -22,6 +22,7 @@ HTML = b"<html><script>alert(document.cookie)</script></html>"
 STORED_FILES = {
     "generation.RenderJob.output": "renders/<owner id>/<job uuid>.mp4, by generation.render.job_succeed",
     "generation.RenderJob.poster": "posters/<owner id>/<job uuid>.jpg, by generation.render.job_succeed",
+    "generation.InputImage.file": "inputs/<owner id>/<random token>.<extension of the sniffed type>, by image_store",
     "feedback.Attachment.file": "reports/<year>/<month>/<random uuid><extension of the sniffed type>",
     "competition.Submission.file": "competition/<call id>/<random uuid>.mp4, by competition.models.film_path",
     "competition.Submission.blind_file": "competition/<call id>/blind/<random uuid>.mp4, by blind_path",
