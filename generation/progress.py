@@ -48,16 +48,16 @@ FIELDS = (
 )
 
 
-def _session_digest(session_key: str) -> str:
-    # The ticket travels in a URL (server logs); the session key itself must not.
-    return hashlib.sha256(session_key.encode()).hexdigest()[:32]
+def _digest(secret: str) -> str:
+    # The ticket travels in a URL (server logs): it carries digests, never the session key or auth hash.
+    return hashlib.sha256(secret.encode()).hexdigest()[:32]
 
 
 def ticket_for(request, job: RenderJob) -> str:
     """The watch ticket for ``job`` in this signed-in request's session."""
     user = request.user
     return signing.dumps(
-        [job.pk.hex, user.pk, _session_digest(request.session.session_key or ""), user.get_session_auth_hash()],
+        [job.pk.hex, user.pk, _digest(request.session.session_key or ""), _digest(user.get_session_auth_hash())],
         salt=TICKET_SALT,
         compress=False,
     )
@@ -74,14 +74,10 @@ class Refused(Exception):
 def job_watched(job_id, ticket: str, session_key: str) -> RenderJob:
     """The job a ticket lets this browser watch, read in one query; raises Refused when it may not."""
     try:
-        job_hex, user_id, session_digest, auth_hash = signing.loads(ticket, salt=TICKET_SALT, max_age=TICKET_MAX_AGE)
+        job_hex, user_id, session_digest, auth_digest = signing.loads(ticket, salt=TICKET_SALT, max_age=TICKET_MAX_AGE)
     except (signing.BadSignature, ValueError, TypeError):
         raise Refused("This progress link is not valid; reload the clip's page.") from None
-    if (
-        job_hex != job_id.hex
-        or not session_key
-        or not constant_time_compare(session_digest, _session_digest(session_key))
-    ):
+    if job_hex != job_id.hex or not session_key or not constant_time_compare(session_digest, _digest(session_key)):
         raise Refused("This progress link belongs to another clip or session; reload the clip's page.")
     params = (
         RenderJob._meta.pk.get_db_prep_value(job_id, connection),
@@ -90,7 +86,7 @@ def job_watched(job_id, ticket: str, session_key: str) -> RenderJob:
         connection.ops.adapt_datetimefield_value(timezone.now()),
     )
     job = next(iter(RenderJob.objects.raw(_watch_sql(connection.vendor), params)), None)
-    if job is None or not constant_time_compare(auth_hash, _auth_hash(job.owner_password, job.owner_epoch)):
+    if job is None or not constant_time_compare(auth_digest, _digest(_auth_hash(job.owner_password, job.owner_epoch))):
         raise Refused("You are signed out, or your access has changed; reload the page.")
     return job
 
