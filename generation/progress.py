@@ -31,6 +31,7 @@ from generation.models import RenderJob
 
 TICKET_SALT = "generation.progress-ticket"
 TICKET_MAX_AGE = 24 * 3600  # a reload of the page hands out a fresh one
+STOP_POLLING = 286  # htmx stops an element's polling on this status
 FIELDS = (
     "id",
     "owner_id",
@@ -118,7 +119,9 @@ def job_progress(request, job_id):
     try:
         job = job_watched(job_id, request.GET.get("t", ""), request.COOKIES.get(settings.SESSION_COOKIE_NAME, ""))
     except Refused as refused:
-        return HttpResponse(f'<div id="job-status" class="job-status"><p class="error">{refused}</p></div>', status=403)
+        # To the page's poll: htmx's "stop polling" status, with the reason where the progress bar was.
+        status = STOP_POLLING if request.headers.get("HX-Request") else 403
+        return _sized(f'<div id="job-status" class="job-status"><p class="error">{refused}</p></div>', status=status)
     status_url = reverse("generation:job_status", args=[job.pk])
     if job.state in RenderJob.FINISHED_STATES:
         return _sized(f'<div id="job-status" hx-get="{status_url}" hx-trigger="load" hx-swap="outerHTML"></div>')

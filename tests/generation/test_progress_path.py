@@ -115,7 +115,7 @@ def test_a_person_whose_access_is_withdrawn_is_refused_on_the_next_poll(
         getattr(suspensions, withdraw)(programme=programme, user=tester, reason="leak found", actor=admin_user)
 
     status, fragment = wsgi(url, _cookies(tester_client))
-    assert status == 403 and "access has changed" in fragment and "step" not in fragment
+    assert status == 286 and "access has changed" in fragment and "step" not in fragment
 
 
 def test_signed_out_another_person_or_a_forged_ticket_is_refused(tester_client, tester, tester2, client, wsgi):
@@ -124,20 +124,22 @@ def test_signed_out_another_person_or_a_forged_ticket_is_refused(tester_client, 
     other = _running(tester2)
 
     client.force_login(tester2)
-    assert wsgi(url, _cookies(client))[0] == 403, "someone else's session with my ticket"
-    assert wsgi(url.replace(str(job.pk), str(other.pk)), _cookies(tester_client))[0] == 403, "my ticket, their job"
-    assert wsgi(url[:-3] + "abc", _cookies(tester_client))[0] == 403, "a forged ticket"
-    assert wsgi(url, {})[0] == 403, "no session cookie"
+    assert wsgi(url, _cookies(client))[0] == 286, "someone else's session with my ticket"
+    assert wsgi(url.replace(str(job.pk), str(other.pk)), _cookies(tester_client))[0] == 286, "my ticket, their job"
+    assert wsgi(url[:-3] + "abc", _cookies(tester_client))[0] == 286, "a forged ticket"
+    assert wsgi(url, {})[0] == 286, "no session cookie"
 
     tester_client.logout()
-    assert wsgi(url, {"sessionid": "gone"})[0] == 403
+    assert wsgi(url, {"sessionid": "gone"})[0] == 286
+    # 286 is htmx's "stop polling": the page shows the reason and asks no more. Anyone else gets a plain 403.
+    assert tester_client.get(url).status_code == 403
 
 
 def test_a_deleted_clip_is_refused(tester_client, tester, wsgi):
     job = _running(tester)
     url = _poll_url(tester_client, job)
     RenderJob.objects.filter(pk=job.pk).update(deleted_at=timezone.now())
-    assert wsgi(url, _cookies(tester_client))[0] == 403
+    assert wsgi(url, _cookies(tester_client))[0] == 286
 
 
 def test_once_finished_the_poll_fetches_the_full_fragment(tester_client, tester, wsgi):
