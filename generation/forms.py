@@ -138,7 +138,7 @@ class JobForm(CheckedInput, forms.Form):
 
     def size_summary(self) -> str:
         """The size and length the form holds now, in words, beside the chips."""
-        width, height, frames = (self[name].value() for name in RAW_SIZE_FIELDS)
+        frames, width, height = (self[name].value() for name in RAW_SIZE_FIELDS)
         try:
             seconds = f"{int(frames) / self.spec.fps:.1f} s"
         except (TypeError, ValueError):
