@@ -177,7 +177,8 @@ class JobForm(CheckedInput, forms.Form):
 
     def mode_input_rows(self):
         """(field, modes) for the mode inputs the page shows (see mode_rows)."""
-        return [(field, modes) for field, modes in self.mode_rows() if field.name in MODE_INPUTS and not field.is_hidden]
+        rows = self.mode_rows()
+        return [(field, modes) for field, modes in rows if field.name in MODE_INPUTS and not field.is_hidden]
 
     def advanced_fields(self):
         """The fields under "Advanced", the negative prompt first."""

@@ -57,7 +57,8 @@ def test_chips_keep_the_shape_near_the_ratio_and_the_model_s_own_size():
     assert sizes["1:1"] == (576, 576) and sizes["16:9"] == (800, 448)
     wan_sizes = {chip.label: (chip.width, chip.height) for chip in composer.aspect_chips(wan)}
     assert wan_sizes["16:9"] == (832, 480) and wan_sizes["9:16"] == (480, 832)  # Wan's own 480p sizes
-    assert [chip.label for chip in composer.duration_chips(ltx)] == ["1.0 s", "2.0 s", "3.0 s", "5.0 s", "8.0 s", "10.0 s"]
+    lengths = [chip.label for chip in composer.duration_chips(ltx)]
+    assert lengths == ["1.0 s", "2.0 s", "3.0 s", "5.0 s", "8.0 s", "10.0 s"]
 
 
 def test_the_page_draws_the_chips_for_the_chosen_model_and_presses_the_matching_one(tester_client):
@@ -162,7 +163,7 @@ def test_finished_clips_play_on_hover_and_fetch_nothing_before(tester_client, te
     RenderJobFactory(owner=tester, state=RenderJob.State.SUCCEEDED, output="clips/a.mp4", poster="posters/a.jpg")
     for url in (reverse("generation:job_recent"), reverse("generation:job_list")):
         html = tester_client.get(url).content.decode()
-        assert 'data-hover-play' in html, url
+        assert "data-hover-play" in html, url
         assert '<video class="hover-play" src="/clips/media/' in html and 'preload="none"' in html, url
         assert "/static/generation/hover_play.js" in html or url.endswith("recent/"), url
 
@@ -173,7 +174,7 @@ def test_queueing_through_htmx_stays_on_the_composer_and_tells_the_column(tester
     job = RenderJob.objects.get()
     html = response.content.decode()
     assert response.status_code == 200 and "clip-queued" in response["HX-Trigger"]
-    assert f"Queued <a href=\"{job.get_absolute_url()}\">clip {job.short_id}</a>" in html
+    assert f'Queued <a href="{job.get_absolute_url()}">clip {job.short_id}</a>' in html
     assert "a fox running through snow" in html and 'name="num_steps" value="5"' in html  # kept for the next one
     assert f'id="recent-{job.pk}"' in html
 
