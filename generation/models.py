@@ -364,12 +364,27 @@ class Worker(models.Model):
     jobs_done = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField()
     last_seen = models.DateTimeField()
+    # Health (generation/health.py): set by the worker itself, cleared only by staff (a restart keeps it).
+    unhealthy_since = models.DateTimeField(
+        null=True, blank=True, help_text="When it stopped taking jobs for a fault of its own; empty while healthy."
+    )
+    health_reason = models.TextField(blank=True, help_text="Why it is unhealthy: the error it could not get past.")
+    failures_in_row = models.PositiveIntegerField(
+        default=0, help_text="Different jobs failed in a row for faults of its own; a finished render resets it."
+    )
+    last_failed_job = models.UUIDField(
+        null=True, blank=True, help_text="The job it last failed for a fault of its own (counted once)."
+    )
 
     class Meta:
         ordering = ["hostname"]
 
     def __str__(self):
         return f"{self.hostname} ({self.state})"
+
+    @property
+    def is_healthy(self) -> bool:
+        return self.unhealthy_since is None
 
     @property
     def model_keys(self) -> list[str]:
