@@ -230,7 +230,7 @@ SETTINGS = [
         "BACKLOT_WORKER_FAILURE_LIMIT",
         "int",
         3,
-        "A worker that fails this many different jobs in a row for faults of its own (an error inside the "
+        "A worker that fails this many renders in a row for faults of its own (an error inside the "
         "pipeline: CUDA, out of memory) marks itself unhealthy and stops taking jobs until staff reset it; one "
         "that cannot load its model does so at once. The jobs it failed go back to the queue.",
         "broker",

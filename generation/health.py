@@ -1,13 +1,12 @@
 """Workers that fail safe. A worker that cannot load its model, or that fails BACKLOT_WORKER_FAILURE_LIMIT
-different jobs in a row for faults of its own (render_fault says whose fault an error is), marks itself
+renders in a row for faults of its own (render_fault says whose fault an error is), marks itself
 unhealthy with the reason and raises the alert (the log event ``generation.worker_unhealthy`` and an audit
 event); it then stops consuming its model queues and refuses any message that still reaches it. The job it
 failed goes back to the queue with its reservation, uncharged, for a healthy worker to take.
 
 The mark is on the worker's row and outlives restarts: staff clear it (the staff queue page, or
 ``manage.py worker_health --reset <name>``), and the worker consumes again within one heartbeat. A job that
-workers give back MAX_ATTEMPTS times fails with the reason, refunded, so one poisonous job cannot go round
-the fleet for ever."""
+fails everywhere is bounded (job_give_back), so one poisonous job cannot go round the fleet for ever."""
 
 from __future__ import annotations
 
@@ -74,18 +73,16 @@ def _worker_row(hostname: str) -> Worker:
 
 def worker_rendered(*, hostname: str) -> None:
     """A render finished on this worker: its run of failures ends."""
-    failing = Worker.objects.filter(hostname=hostname[:255], failures_in_row__gt=0)
-    failing.update(failures_in_row=0, last_failed_job=None)
+    Worker.objects.filter(hostname=hostname[:255], failures_in_row__gt=0).update(failures_in_row=0)
 
 
 def worker_fault(*, job: RenderJob, worker: str, reason: str, fault: Fault) -> bool:
-    """A render failed for a fault of the worker's own: count it (each job once), mark the worker unhealthy
-    when it cannot load its model or has failed BACKLOT_WORKER_FAILURE_LIMIT different jobs in a row, then give
-    the job back to the queue. Returns True when the worker is unhealthy now."""
+    """A render failed for a fault of the worker's own: count it, mark the worker unhealthy when it cannot
+    load its model or has failed BACKLOT_WORKER_FAILURE_LIMIT renders in a row, then give the job back to the
+    queue. Returns True when the worker is unhealthy now."""
     row = _worker_row(worker)
-    if row.last_failed_job != job.pk:
-        Worker.objects.filter(pk=row.pk).update(failures_in_row=F("failures_in_row") + 1, last_failed_job=job.pk)
-        row.refresh_from_db(fields=["failures_in_row"])
+    Worker.objects.filter(pk=row.pk).update(failures_in_row=F("failures_in_row") + 1)
+    row.refresh_from_db(fields=["failures_in_row"])
     log.warning(
         "generation.worker_fault worker=%s job=%s fault=%s in_row=%d reason=%s",
         worker,
@@ -97,10 +94,10 @@ def worker_fault(*, job: RenderJob, worker: str, reason: str, fault: Fault) -> b
     unhealthy = fault is Fault.BROKEN or row.failures_in_row >= settings.BACKLOT_WORKER_FAILURE_LIMIT
     if unhealthy:
         if fault is not Fault.BROKEN:
-            reason = f"{row.failures_in_row} jobs in a row failed on this worker; the last: {reason}"
+            reason = f"{row.failures_in_row} renders in a row failed on this worker; the last: {reason}"
         worker_mark_unhealthy(hostname=worker, reason=reason)
     # After the mark, so that the worker has stopped taking jobs before this one is announced again.
-    job_give_back(job=job, reason=reason)
+    job_give_back(job=job, reason=reason, worker_unhealthy=unhealthy)
     return unhealthy
 
 
@@ -138,7 +135,7 @@ def worker_health_reset(*, worker: Worker, actor=None, ip: str | None = None) ->
     from access.audit import audit
 
     reset = Worker.objects.filter(pk=worker.pk, unhealthy_since__isnull=False).update(
-        unhealthy_since=None, health_reason="", failures_in_row=0, last_failed_job=None
+        unhealthy_since=None, health_reason="", failures_in_row=0
     )
     if reset:
         audit(
@@ -154,26 +151,46 @@ def worker_health_reset(*, worker: Worker, actor=None, ip: str | None = None) ->
 
 
 GIVEN_UP = (
-    "{count} workers could not render this job, each for a fault of its own, and it will not be tried again. "
+    "{count} workers turned unhealthy over this job and gave it back, and it will not be tried again. "
+    "The last: {reason} Its GPU time was refunded."
+)
+FAILED_TOO_OFTEN = (
+    "The render failed {count} times for faults its workers took as their own, and it will not be tried again. "
     "The last: {reason} Its GPU time was refunded."
 )
 
 
-def job_give_back(*, job: RenderJob, reason: str) -> bool:
+def job_give_back(*, job: RenderJob, reason: str, worker_unhealthy: bool = False) -> bool:
     """Put a job its worker could not render, for a fault of the worker's, back in the queue: its reservation
-    kept, nothing charged, announced again for another worker. Once it has had MAX_ATTEMPTS it fails instead,
-    refunded, with the reason. Returns True if it went back to the queue."""
+    kept, nothing charged, announced again for another worker. Returns True if it went back.
+
+    Two bounds keep a job that fails everywhere from going round for ever. A failure that made its worker
+    unhealthy is the worker's to own: it does not count as one of the job's attempts (a broken worker that
+    takes the same job three times in a row must not use up its attempts), but the job fails, refunded, once
+    MAX_ATTEMPTS workers have turned unhealthy over it. Any other failure counts as an attempt, and the job
+    fails once it has had MAX_ATTEMPTS."""
     mine = RenderJob.objects.filter(pk=job.pk, state=RenderJob.State.RUNNING, attempts=job.attempts)
-    if job.attempts >= MAX_ATTEMPTS:
-        error = GIVEN_UP.format(count=job.attempts, reason=reason.rstrip(".") + ".")
-        if charge_refund(mine, state=RenderJob.State.FAILED, finished_at=timezone.now(), error=error[:4000]):
+    reason = reason.rstrip(".") + "."
+    if worker_unhealthy and job.given_back + 1 >= MAX_ATTEMPTS:
+        spent = GIVEN_UP.format(count=job.given_back + 1, reason=reason)
+        spent_fields = {"given_back": F("given_back") + 1}
+    elif not worker_unhealthy and job.attempts >= MAX_ATTEMPTS:
+        spent, spent_fields = FAILED_TOO_OFTEN.format(count=job.attempts, reason=reason), {}
+    else:
+        spent = None
+    if spent is not None:
+        ended = charge_refund(
+            mine, state=RenderJob.State.FAILED, finished_at=timezone.now(), error=spent[:4000], **spent_fields
+        )
+        if ended:
             log.warning("generation.job_given_up job=%s attempts=%d", job.pk, job.attempts)
         return False
-    if mine.update(state=RenderJob.State.QUEUED, worker="", progress_step=0, stage="", denoised_at=None):
+    owned = {"attempts": F("attempts") - 1, "given_back": F("given_back") + 1} if worker_unhealthy else {}
+    back = mine.update(state=RenderJob.State.QUEUED, worker="", progress_step=0, stage="", denoised_at=None, **owned)
+    if back:
         job_announce(job.pk, job.model_key)
         log.warning("generation.job_given_back job=%s attempts=%d reason=%s", job.pk, job.attempts, reason)
-        return True
-    return False
+    return bool(back)
 
 
 # How long an unhealthy worker waits before passing on a message that reached it anyway, so that a worker

@@ -139,6 +139,9 @@ class RenderJob(RenderSettingsFields):
         null=True, blank=True, help_text="When the last denoising step ended: what follows it is timed from here."
     )
     attempts = models.PositiveIntegerField(default=0)
+    given_back = models.PositiveSmallIntegerField(
+        default=0, help_text="Workers that turned unhealthy over it and gave it back (generation/health.py)."
+    )
     worker = models.CharField(max_length=255, blank=True)
     task_id = models.CharField(max_length=64, blank=True, help_text="The Celery message whose worker claimed the job.")
     error = models.TextField(blank=True)
@@ -370,10 +373,7 @@ class Worker(models.Model):
     )
     health_reason = models.TextField(blank=True, help_text="Why it is unhealthy: the error it could not get past.")
     failures_in_row = models.PositiveIntegerField(
-        default=0, help_text="Different jobs failed in a row for faults of its own; a finished render resets it."
-    )
-    last_failed_job = models.UUIDField(
-        null=True, blank=True, help_text="The job it last failed for a fault of its own (counted once)."
+        default=0, help_text="Renders failed in a row for faults of its own; a finished render resets it."
     )
 
     class Meta:
