@@ -139,6 +139,9 @@ class RenderJob(RenderSettingsFields):
         null=True, blank=True, help_text="When the last denoising step ended: what follows it is timed from here."
     )
     attempts = models.PositiveIntegerField(default=0)
+    given_back = models.PositiveSmallIntegerField(
+        default=0, help_text="Workers that turned unhealthy over it and gave it back (generation/health.py)."
+    )
     worker = models.CharField(max_length=255, blank=True)
     task_id = models.CharField(max_length=64, blank=True, help_text="The Celery message whose worker claimed the job.")
     error = models.TextField(blank=True)
@@ -364,12 +367,24 @@ class Worker(models.Model):
     jobs_done = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField()
     last_seen = models.DateTimeField()
+    # Health (generation/health.py): set by the worker itself, cleared only by staff (a restart keeps it).
+    unhealthy_since = models.DateTimeField(
+        null=True, blank=True, help_text="When it stopped taking jobs for a fault of its own; empty while healthy."
+    )
+    health_reason = models.TextField(blank=True, help_text="Why it is unhealthy: the error it could not get past.")
+    failures_in_row = models.PositiveIntegerField(
+        default=0, help_text="Renders failed in a row for faults of its own; a finished render resets it."
+    )
 
     class Meta:
         ordering = ["hostname"]
 
     def __str__(self):
         return f"{self.hostname} ({self.state})"
+
+    @property
+    def is_healthy(self) -> bool:
+        return self.unhealthy_since is None
 
     @property
     def model_keys(self) -> list[str]:
