@@ -189,12 +189,19 @@ class RenderJobFilter(filters.FilterSet):
     search = filters.CharFilter(
         field_name="prompt", lookup_expr="icontains", max_length=200, help_text="Text in the prompt."
     )
-    favourite = filters.BooleanFilter(field_name="is_favourite", help_text="Only the clips you starred (true), or not.")
+    favourite = filters.ChoiceFilter(
+        choices=[("true", "Starred"), ("false", "Not starred")],
+        method="filter_favourite",
+        help_text="Only the clips you starred (true), or only the others (false).",
+    )
 
     class Meta:
         model = RenderJob
         fields = ["state", "model_key", "created_after", "created_before", "search", "favourite"]
         form = CheckedForm
+
+    def filter_favourite(self, queryset, name, value):
+        return queryset.filter(is_favourite=value == "true")
 
 
 class JobCursorPagination(pagination.CursorPagination):
