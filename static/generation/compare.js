@@ -1,6 +1,8 @@
 // Two clips compared side by side (templates/generation/library/compare.html): one play/pause button and one
-// position slider drive both videos, and the second is kept within a tenth of a second of the first while they
-// play. Without this script each video keeps its own controls.
+// position slider drive both videos, and the follower is kept within a tenth of a second of the leader while
+// they play. Keeping them together needs seeking, and the media links answer without byte ranges (a browser then
+// treats the clip as unseekable), so each clip is first read whole into a blob: URL (the CSP's media-src allows
+// blob:), which seeks anywhere. Without this script, or if a clip cannot be read, each video keeps its own controls.
 (function () {
   const root = document.querySelector("[data-compare]");
   if (!root) return;
@@ -13,12 +15,16 @@
   const DRIFT = 0.1; // seconds the follower may wander from the leader before it is moved back
   let seeking = false;
 
-  videos.forEach((video) => {
-    video.controls = false;
-    video.loop = false;
-    video.muted = true;
-  });
-  bar.hidden = false;
+  async function local(video) {
+    const response = await fetch(video.currentSrc || video.src, { credentials: "same-origin" });
+    if (!response.ok) throw new Error(`${response.status} for ${video.id}`);
+    const url = URL.createObjectURL(await response.blob());
+    await new Promise((resolve, reject) => {
+      video.addEventListener("loadedmetadata", resolve, { once: true });
+      video.addEventListener("error", reject, { once: true });
+      video.src = url;
+    });
+  }
 
   const duration = (video) => (Number.isFinite(video.duration) ? video.duration : 0);
   // The longer clip leads: the shorter one stops on its last frame while the other plays on.
@@ -95,5 +101,22 @@
     video.addEventListener("loadedmetadata", show);
     video.addEventListener("pause", show);
   });
-  show();
+  bar.hidden = false;
+  button.disabled = true;
+  button.textContent = "Loading…";
+  Promise.all(videos.map(local)).then(
+    () => {
+      videos.forEach((video) => {
+        video.controls = false;
+        video.loop = false;
+        video.muted = true;
+      });
+      button.disabled = false;
+      root.dataset.compareReady = "true";
+      show();
+    },
+    () => {
+      bar.hidden = true; // each video keeps its own controls
+    },
+  );
 })();
