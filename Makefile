@@ -69,8 +69,9 @@ test: install browser nginx
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -m "not e2e" -n $(TEST_WORKERS) $(ARGS)
-	# The real-worker and browser tests one at a time: each starts its own worker, server or browser.
-	$(PY) -m pytest -m e2e -n 0 $(ARGS)
+	# The real-worker and browser tests a file at a time in each process: every process starts its own worker,
+	# server and browser, on a broker of its own (tests/isolation.py).
+	$(PY) -m pytest -m e2e -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 # Everything but the real-worker and browser tests (marked e2e), in TEST_WORKERS processes, on test databases kept
 # between runs (after a new migration: make test-fast ARGS=--create-db). `make test` and CI run all, on fresh ones.

@@ -177,6 +177,57 @@ class RenderJobCreateSerializer(CheckedInput, serializers.Serializer):
         return attrs
 
 
+class RenderJobRemixSerializer(CheckedInput, serializers.Serializer):
+    """What to change in a remix of one of your clips; every field is optional and defaults to the clip's own,
+    except the seed, which is new unless keep_seed is true."""
+
+    prompt = serializers.CharField(style=TEXT_AREA, required=False, allow_blank=True, trim_whitespace=True)
+    negative_prompt = serializers.CharField(style=TEXT_AREA, required=False, allow_blank=True)
+    model_key = serializers.ChoiceField(choices=model_choices(), required=False)
+    num_frames = serializers.IntegerField(min_value=1, required=False)
+    width = serializers.IntegerField(min_value=1, required=False)
+    height = serializers.IntegerField(min_value=1, required=False)
+    num_steps = serializers.IntegerField(min_value=1, required=False)
+    guidance_scale = serializers.FloatField(required=False)
+    seed = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=SEED_MAX,
+        help_text="A seed of your choosing; leave it out (or null) for a new random one.",
+    )
+    keep_seed = serializers.BooleanField(
+        required=False, default=False, help_text="Render with the clip's own seed instead of a new one."
+    )
+
+    def validate(self, attrs):
+        if attrs.get("keep_seed") and attrs.get("seed") is not None:
+            raise serializers.ValidationError({"seed": ["Either keep the clip's seed or send another, not both."]})
+        return attrs
+
+
+def remix_request(clip: RenderJob, *, keep_seed: bool = False, **changes) -> dict:
+    """A new job's request made from ``clip``: its prompt, settings, mode and inputs with ``changes`` applied,
+    and its seed only if ``keep_seed`` (else the one in ``changes``, or none: a new random seed)."""
+    body = {
+        "prompt": clip.prompt,
+        **RenderSettings.from_job(clip).as_fields(),
+        "mode": clip.mode,
+        "image": clip.image_id,
+        "last_image": clip.last_image_id,
+        "source": clip.source_id,
+        "strength": clip.strength,
+    }
+    body |= changes
+    body["seed"] = clip.seed if keep_seed else changes.get("seed")
+    # Inputs the clip has none of are left out (the create serializer takes no nulls for them).
+    return {
+        name: str(value) if isinstance(value, uuid.UUID) else value
+        for name, value in body.items()
+        if value is not None or name == "seed"
+    }
+
+
 class RenderJobFilter(filters.FilterSet):
     state = filters.ChoiceFilter(choices=RenderJob.State.choices)
     model_key = filters.ChoiceFilter(choices=model_choices)
@@ -319,7 +370,11 @@ class RenderJobViewSet(
         ],
     )
     def create(self, request, *args, **kwargs):
-        incoming = RenderJobCreateSerializer(data=request.data, context=self.get_serializer_context())
+        return self._submit(request, request.data)
+
+    def _submit(self, request, data):
+        """Check ``data`` as a new job and queue it: 201 with its Location, or 200 for a replayed key."""
+        incoming = RenderJobCreateSerializer(data=data, context=self.get_serializer_context())
         incoming.is_valid(raise_exception=True)
         (job,) = submission.jobs_submit(
             owner=request.user,
@@ -333,6 +388,30 @@ class RenderJobViewSet(
         data = RenderJobSerializer(job, context=self.get_serializer_context()).data
         location = request.build_absolute_uri(reverse("job-detail", args=[job.pk]))
         return Response(data, status=status.HTTP_201_CREATED, headers={"Location": location})
+
+    @extend_schema(
+        request=RenderJobRemixSerializer,
+        responses={
+            201: RenderJobSerializer,
+            200: OpenApiResponse(RenderJobSerializer, description="The job an earlier request with this key made."),
+        },
+        description="Queue a new clip from one of yours: its prompt, settings, mode and inputs, with a new random "
+        "seed unless keep_seed is true (an unchanged remix with the same seed renders, and charges for, the same "
+        "clip). Any field sent replaces the clip's own. Checked and charged like POST /api/v1/jobs/; the "
+        "Idempotency-Key header works the same way.",
+        examples=[
+            OpenApiExample("The same settings, a new seed", request_only=True, value={}),
+            OpenApiExample(
+                "Keep the seed, change the prompt", request_only=True, value={"prompt": "at dawn", "keep_seed": True}
+            ),
+        ],
+    )
+    @action(detail=True, methods=["post"])
+    def remix(self, request, pk=None):
+        clip = self.get_object()
+        incoming = RenderJobRemixSerializer(data=request.data, context=self.get_serializer_context())
+        incoming.is_valid(raise_exception=True)
+        return self._submit(request, remix_request(clip, **incoming.validated_data))
 
     @extend_schema(request=None, responses={200: RenderJobSerializer})
     @action(detail=True, methods=["post"])

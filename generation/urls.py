@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.job_list, name="job_list"),
     path("new/", views.job_create, name="job_create"),
     path("new/estimate/", views.job_estimate, name="job_estimate"),
+    path("recent/", views.job_recent, name="job_recent"),
     path("<uuid:job_id>/", views.job_detail, name="job_detail"),
     path("<uuid:job_id>/status/", views.job_status, name="job_status"),
     path("<uuid:job_id>/progress/", progress.job_progress, name="job_progress"),

@@ -162,6 +162,7 @@ MATRIX = [
     page("generation:job_create",                         "in    403   ok    ok    ok    403   403   403   403   403"),
     page("generation:job_create",                         "in    403   ok    ok    ok    403   403   403   403   403", "POST", data=JOB),
     page("generation:job_estimate",                       "in    ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    page("generation:job_recent",                         "in    ok    ok    ok    ok    ok    ok    ok    ok    403"),
     page("generation:job_detail",                         "in    404   ok    404   404   404   404   404   404   403", job_id="clip"),
     page("generation:job_status",                         "in    404   ok    404   404   404   404   404   404   403", job_id="clip"),
     # Without its watch ticket (handed out by the clip's page) the poll answers nobody: tests/generation/test_progress_path.py.
@@ -330,6 +331,7 @@ MATRIX = [
     api("job-detail", "GET",                              "401   404   ok    404   404   404   404   404   404   403", pk="clip"),
     api("job-detail", "DELETE",                           "401   404   ok    404   404   404   404   404   404   403", pk="clip"),
     api("job-cancel", "POST",                             "401   404   ok    404   404   404   404   404   404   403", pk="queued_job"),
+    api("job-remix", "POST",                              "401   404   ok    404   404   404   404   404   404   403", pk="clip"),
     api("job-favourite", "POST",                          "401   404   ok    404   404   404   404   404   404   403", pk="clip"),
     api("job-favourite", "DELETE",                        "401   404   ok    404   404   404   404   404   404   403", pk="clip"),
     api("collection-list", "GET",                         "401   ok    ok    ok    ok    ok    ok    ok    ok    403"),
