@@ -360,6 +360,9 @@ class GalleryFilterForm(CheckedInput, forms.Form):
     model = forms.ChoiceField(choices=lambda: [("", "Any model"), *model_choices()], required=False)
     since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    favourites = forms.BooleanField(
+        label="Favourites only", required=False, widget=forms.CheckboxInput(attrs={"role": "switch"})
+    )
     cursor = forms.CharField(required=False, widget=forms.HiddenInput, max_length=500)
 
     def clean(self):
@@ -382,6 +385,7 @@ class GalleryFilterForm(CheckedInput, forms.Form):
             "since": data["since"],
             "until": data["until"],
             "q": data["q"],
+            "favourites": data["favourites"],
         }
 
 

@@ -5,7 +5,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
@@ -14,7 +14,18 @@ from access import leaks
 from access.policy import current_grant, may_render
 from access.programmes import programmes_red_teamed_by
 from core.ratelimits import RateLimited, retry_after
-from generation import composer, estimates, gallery, job_actions, presets, progress, quota, render_settings, submission
+from generation import (
+    composer,
+    estimates,
+    gallery,
+    job_actions,
+    library,
+    presets,
+    progress,
+    quota,
+    render_settings,
+    submission,
+)
 from generation.forms import KEPT_ON_MODEL_SWITCH, GalleryFilterForm, JobForm
 from generation.media import DOWNLOAD, POSTER, MediaRefused, media_resolve, media_url
 from generation.models import RenderJob
@@ -37,7 +48,7 @@ def job_list(request):
         "red_teamed": programmes_red_teamed_by(request.user),
     }
     if form.is_valid():
-        jobs = gallery.jobs_filter(gallery.jobs_for(request.user), **form.filters())
+        jobs = gallery.jobs_filter(library.jobs_with_favourite(gallery.jobs_for(request.user)), **form.filters())
         page = gallery.keyset_page(jobs, cursor=form.cleaned_data["cursor"], size=GALLERY_PAGE_SIZE)
         waiting = estimates.queue_estimates(page.jobs)
         context |= {
@@ -79,7 +90,7 @@ def _card_context(job: RenderJob, estimate=None) -> dict:
 @login_required
 @require_GET
 def job_card(request, job_id):
-    job = gallery.job_for(request.user, job_id)
+    job = get_object_or_404(library.jobs_with_favourite(gallery.jobs_for(request.user)), pk=job_id)
     estimate = estimates.queue_estimates([job]).get(job.pk)
     return render(request, "generation/_job_card.html", _card_context(job, estimate))
 
