@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('generation', '0013_renderjob_stage'),
+        ('generation', '0014_worker_health'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
