@@ -62,10 +62,10 @@ test: install browser nginx
 	$(VENV)/bin/lint-imports
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest -m "not e2e" -n $(TEST_WORKERS) $(ARGS)
+	$(PY) -m pytest -m "not e2e" -n $(TEST_WORKERS) --durations 20 $(ARGS)
 	# The real-worker and browser tests a file at a time in each process: every process starts its own worker,
 	# server and browser, on a broker of its own (tests/isolation.py).
-	$(PY) -m pytest -m e2e -n $(TEST_WORKERS) --dist loadfile $(ARGS)
+	$(PY) -m pytest -m e2e -n $(TEST_WORKERS) --dist loadfile --durations 20 $(ARGS)
 
 # Everything but the real-worker and browser tests (marked e2e), in TEST_WORKERS processes, on test databases kept
 # between runs (after a new migration: make test-fast ARGS=--create-db). `make test` and CI run all, on fresh ones.
