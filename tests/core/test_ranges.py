@@ -8,6 +8,9 @@ from django.test import RequestFactory
 
 from core.ranges import CHUNK, byte_range, file_response
 
+# Closing a response sends request_finished, whose handler looks at the database connection.
+pytestmark = pytest.mark.django_db
+
 DATA = bytes(range(256)) * 4  # 1024 bytes, each position distinguishable from its neighbours
 factory = RequestFactory()
 
