@@ -7,7 +7,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -18,6 +18,7 @@ from competition.models import Call, Score, Submission
 from competition.results import appeal_file
 from competition.scoring import METHOD
 from core.form_errors import form_errors_from
+from core.ranges import file_response
 
 
 def _visible_call(user, call_id) -> Call:
@@ -175,6 +176,4 @@ def film(request, token):
     except FileNotFoundError:
         raise Http404("This film is no longer available.") from None
     name = "film.mp4" if kind == BLIND else f"entry-{submission.pk}.mp4"
-    response = FileResponse(handle, content_type="video/mp4", filename=name)
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return file_response(request, handle, size=handle.size, content_type="video/mp4", filename=name)

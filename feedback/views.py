@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -17,6 +17,7 @@ from access.audit import client_ip
 from access.models import Membership, Programme, Role
 from access.policy import is_programme_admin
 from core.form_errors import form_errors_from
+from core.ranges import file_response
 from feedback import clips, health, ledger, ratings, reports, showcase
 from feedback.forms import AssignForm, BugForm, CommentForm, FindingForm, RatingForm, TransitionForm
 from feedback.ledger import is_own_work, statement_for
@@ -206,11 +207,14 @@ def report_comment(request, report_id):
     )
 
 
-def _private_file(field, *, content_type: str, filename: str):
+def _private_file(request, field, *, content_type: str, filename: str):
     if not field:
         raise Http404("No file.")
-    response = FileResponse(field.open("rb"), content_type=content_type, filename=filename)
-    response["Cache-Control"] = "private, no-store"
+    try:
+        handle = field.open("rb")
+    except FileNotFoundError:
+        raise Http404("This file is no longer available.") from None
+    response = file_response(request, handle, size=handle.size, content_type=content_type, filename=filename)
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; media-src 'self'; img-src 'self'"
     return response
@@ -223,7 +227,7 @@ def report_clip(request, report_id):
     report = reports.report_for(request.user, report_id)
     if report.job is None or report.job.state != RenderJob.State.SUCCEEDED:
         raise Http404("This report has no clip.")
-    return _private_file(report.job.output, content_type="video/mp4", filename=f"report-{report.pk}.mp4")
+    return _private_file(request, report.job.output, content_type="video/mp4", filename=f"report-{report.pk}.mp4")
 
 
 @login_required
@@ -231,7 +235,7 @@ def report_clip(request, report_id):
 def attachment(request, report_id, attachment_id):
     report = reports.report_for(request.user, report_id)
     item = get_object_or_404(Attachment, pk=attachment_id, report=report)
-    return _private_file(item.file, content_type=item.content_type, filename=item.name)
+    return _private_file(request, item.file, content_type=item.content_type, filename=item.name)
 
 
 # --- Ledger, notifications, releases ----------------------------------------------------------------

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -13,6 +13,7 @@ from django_htmx.http import trigger_client_event
 from access import leaks
 from access.policy import current_grant, may_render
 from access.programmes import programmes_red_teamed_by
+from core.ranges import file_response
 from core.ratelimits import RateLimited, retry_after
 from generation import (
     composer,
@@ -405,10 +406,12 @@ def media(request, token):
     except FileNotFoundError:  # deleted between the check and the read
         raise Http404("This clip is no longer available.") from None
     if kind == POSTER:
-        response = FileResponse(stored, content_type="image/jpeg")
-    else:
-        response = FileResponse(
-            stored, content_type="video/mp4", as_attachment=kind == DOWNLOAD, filename=f"backlot-{job.short_id}.mp4"
-        )
-    response["Cache-Control"] = "private, no-store"
-    return response
+        return file_response(request, stored, size=stored.size, content_type="image/jpeg")
+    return file_response(
+        request,
+        stored,
+        size=stored.size,
+        content_type="video/mp4",
+        as_attachment=kind == DOWNLOAD,
+        filename=f"backlot-{job.short_id}.mp4",
+    )

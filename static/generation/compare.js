@@ -1,8 +1,8 @@
 // Two clips compared side by side (templates/generation/library/compare.html): one play/pause button and one
 // position slider drive both videos, and the follower is kept within a tenth of a second of the leader while
-// they play. Keeping them together needs seeking, and the media links answer without byte ranges (a browser then
-// treats the clip as unseekable), so each clip is first read whole into a blob: URL (the CSP's media-src allows
-// blob:), which seeks anywhere. Without this script, or if a clip cannot be read, each video keeps its own controls.
+// they play. Keeping them together needs seeking, which the media links allow: they answer byte ranges, so the
+// browser fetches only what it plays from where it seeks. Without this script, or if a clip cannot be loaded,
+// each video keeps its own controls.
 (function () {
   const root = document.querySelector("[data-compare]");
   if (!root) return;
@@ -15,14 +15,14 @@
   const DRIFT = 0.1; // seconds the follower may wander from the leader before it is moved back
   let seeking = false;
 
-  async function local(video) {
-    const response = await fetch(video.currentSrc || video.src, { credentials: "same-origin" });
-    if (!response.ok) throw new Error(`${response.status} for ${video.id}`);
-    const url = URL.createObjectURL(await response.blob());
-    await new Promise((resolve, reject) => {
+  // Resolves once the clip's length is known (the slider needs it); rejects if the clip cannot be loaded.
+  function loaded(video) {
+    video.preload = "auto"; // both will play together: let each buffer ahead, not just read its header
+    if (video.error) return Promise.reject(video.error);
+    if (video.readyState >= HTMLMediaElement.HAVE_METADATA) return Promise.resolve();
+    return new Promise((resolve, reject) => {
       video.addEventListener("loadedmetadata", resolve, { once: true });
-      video.addEventListener("error", reject, { once: true });
-      video.src = url;
+      video.addEventListener("error", () => reject(video.error), { once: true });
     });
   }
 
@@ -104,7 +104,7 @@
   bar.hidden = false;
   button.disabled = true;
   button.textContent = "Loading…";
-  Promise.all(videos.map(local)).then(
+  Promise.all(videos.map(loaded)).then(
     () => {
       videos.forEach((video) => {
         video.controls = false;

@@ -258,3 +258,20 @@ def test_the_film_link_serves_the_entrant_and_admins_only(call, tester, tester2,
     tester.is_active = False
     tester.save()
     assert Client().get(own).status_code == 403, "and stops when the person it was made for loses access"
+
+
+def test_the_film_link_answers_a_byte_range_to_its_holder_only(call, tester, tester2):
+    submission = enter(call, tester)
+    own = film_url(submission, viewer=tester, blind=False)
+    whole = submission.file.open("rb").read()
+    submission.file.close()
+
+    part = client_for(tester).get(own, HTTP_RANGE="bytes=100-299")
+
+    assert part.status_code == 206 and b"".join(part.streaming_content) == whole[100:300]
+    assert part["Content-Range"] == f"bytes 100-299/{len(whole)}" and part["Accept-Ranges"] == "bytes"
+    assert part["Cache-Control"] == "private, no-store"
+    assert client_for(tester2).get(own, HTTP_RANGE="bytes=100-299").status_code == 403
+    tester.is_active = False
+    tester.save()
+    assert Client().get(own, HTTP_RANGE="bytes=100-299").status_code == 403

@@ -24,9 +24,20 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 FPS = 24
 OVERFLOW = "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
 AT_ONE_SECOND = "v => Math.abs(v.currentTime - 1.0104) < 0.1"  # a quarter of the longer clip (97 frames)
-# compare.js has read both clips into blob: URLs (seekable anywhere) and each can show a frame.
+# compare.js has taken over both players, which stream the clips from their signed media links (no blob: copies).
 READY = """() => document.querySelector('[data-compare-ready]') !== null && Array.from(
-  document.querySelectorAll('video[data-compare-video]')).every(v => v.src.startsWith('blob:') && v.readyState >= 2)"""
+  document.querySelectorAll('video[data-compare-video]')).every(
+    v => v.src.includes('/clips/media/') && v.readyState >= 1)"""
+# Seek one video to 1.5 s and answer where it is once the browser has finished seeking and shown the frame there.
+SEEK = """async (index) => {
+  const video = document.querySelectorAll('video[data-compare-video]')[index];
+  const seeked = new Promise(resolve => video.addEventListener('seeked', resolve, { once: true }));
+  video.currentTime = 1.5;
+  await seeked;
+  await new Promise(resolve => setTimeout(resolve, 300));
+  const ends = Array.from({length: video.seekable.length}, (_, i) => video.seekable.end(i));
+  return [video.currentTime, video.readyState, ends];
+}"""
 TIMES = "() => Array.from(document.querySelectorAll('video[data-compare-video]')).map(v => v.currentTime)"
 
 
@@ -63,6 +74,8 @@ def test_star_filter_collect_and_compare_two_clips_played_together(live_server, 
     context.add_init_script(RECORD_VIOLATIONS)
     context.add_cookies([session_cookie(tester, base)])
     page = context.new_page()
+    media_answers = []
+    page.on("response", lambda r: "/clips/media/" in r.url and media_answers.append((r.status, r.request.headers)))
     console = []
     page.on("console", lambda message: message.type == "error" and console.append(message.text))
     page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
@@ -130,6 +143,14 @@ def test_star_filter_collect_and_compare_two_clips_played_together(live_server, 
     page.fill("[data-compare-seek]", "250")  # a quarter of the longer clip: 1 s
     page.dispatch_event("[data-compare-seek]", "input")
     page.wait_for_function(f"() => Array.from(document.querySelectorAll('video')).every({AT_ONE_SECOND})")
+
+    # Seeking a clip sticks: the media links answer byte ranges, so Chromium does not jump back to the start.
+    for index in (0, 1):
+        position, ready, seekable = page.evaluate(SEEK, index)
+        assert abs(position - 1.5) < 0.05, f"video {index} jumped to {position} s after a seek to 1.5 s"
+        assert ready >= 2 and seekable and seekable[-1] >= 2.9, f"video {index}: ready {ready}, seekable {seekable}"
+    assert any(status == 206 for status, _ in media_answers), f"the browser got byte ranges: {media_answers}"
+    print(f"compare: media answers {sorted(status for status, _ in media_answers)}")
 
     # A phone: the two stack, and nothing scrolls sideways.
     page.set_viewport_size({"width": 390, "height": 844})

@@ -32,8 +32,10 @@ from allauth.usersessions.models import UserSession
 
 from access.models import AuditEvent, CredentialSighting, LeakAlert
 from access.tokens import token_create
+from generation.media import media_url
 from tests.e2e.conftest import ROOT, _database_url
 from tests.e2e.servers import free_port
+from tests.factories import RenderJobFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -121,6 +123,8 @@ class Stack:
     nginx: int
     gunicorn: int
     mail: Path
+    media: Path
+    secret_key: str
     started_s: dict = field(default_factory=dict)
 
     def emails(self) -> list[str]:
@@ -134,10 +138,11 @@ def stack(django_db_setup, tmp_path_factory):
     folder = tmp_path_factory.mktemp("proxy")
     static, mail = folder / "static", folder / "mail"
     mail.mkdir()
+    secret_key = secrets.token_urlsafe(64)
     env = {key: value for key, value in os.environ.items() if key != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     env |= {
         "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(64),
+        "SECRET_KEY": secret_key,
         "ALLOWED_HOSTS": HOST,
         "DATABASE_URL": _database_url(),
         "STATIC_ROOT": str(static),
@@ -181,7 +186,9 @@ def stack(django_db_setup, tmp_path_factory):
     timings["nginx"] = time.monotonic() - began
     print("\nproxy stack started: " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in timings.items()))
     try:
-        yield Stack(nginx=listen, gunicorn=upstream, mail=mail, started_s=timings)
+        yield Stack(
+            nginx=listen, gunicorn=upstream, mail=mail, media=folder / "media", secret_key=secret_key, started_s=timings
+        )
     finally:
         _stop(nginx)
         _stop(gunicorn)
@@ -197,7 +204,9 @@ class Client:
         self.cookies: dict[str, str] = {}
         self.requests = 0
 
-    def request(self, method: str, path: str, *, headers: dict | None = None, form: dict | None = None):
+    def request(
+        self, method: str, path: str, *, headers: dict | None = None, form: dict | None = None, raw: bool = False
+    ):
         headers = {"Host": HOST, **(headers or {})}
         if self.direct:
             headers["X-Forwarded-Proto"] = "https"
@@ -211,7 +220,10 @@ class Client:
         try:
             connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
-            text = response.read().decode(errors="replace")
+            body = response.read()
+            if raw:
+                return response.status, response.headers, body
+            text = body.decode(errors="replace")
             for value in response.headers.get_all("Set-Cookie") or []:
                 cookie = SimpleCookie(value)
                 self.cookies |= {name: morsel.value for name, morsel in cookie.items()}
@@ -350,3 +362,31 @@ def test_straight_at_gunicorn_forged_forwarded_headers_are_ignored(stack, tester
         f"direct: forged X-Forwarded-Proto and X-Forwarded-For x5 -> {[status for status, _ in forged]}, "
         f"token {record.state} and unused; {time.monotonic() - began:.2f} s"
     )
+
+
+def test_through_nginx_a_clip_link_answers_byte_ranges(stack, settings, tester):
+    """nginx passes Range through to gunicorn and the 206 back unchanged (no proxy cache fetching whole files),
+    so a player behind the handbook's proxy can seek; a link whose owner lost access gets no bytes."""
+    data = bytes(range(256)) * 2048  # 512 KiB, more than nginx's proxy buffers hold in memory
+    (stack.media / "renders").mkdir(parents=True, exist_ok=True)
+    (stack.media / "renders" / "proxied.mp4").write_bytes(data)
+    job = RenderJobFactory(owner=tester, grant=tester.grants.get(), state="succeeded", output="renders/proxied.mp4")
+    settings.SECRET_KEY = stack.secret_key  # the link is signed as the deployed site signs it
+    link = media_url(job)
+    client = Client(stack.nginx, "127.0.9.1")
+
+    status, headers, body = client.request("GET", link, headers={"Range": "bytes=300000-300099"}, raw=True)
+    assert status == 206 and body == data[300000:300100]
+    assert headers["Content-Range"] == f"bytes 300000-300099/{len(data)}" and headers["Accept-Ranges"] == "bytes"
+    assert headers["Cache-Control"] == "private, no-store"
+    status, headers, body = client.request("GET", link, headers={"Range": "bytes=-10"}, raw=True)
+    assert status == 206 and body == data[-10:]
+    status, headers, _ = client.request("GET", link, headers={"Range": f"bytes={len(data)}-"}, raw=True)
+    assert status == 416 and headers["Content-Range"] == f"bytes */{len(data)}"
+    status, headers, body = client.request("GET", link, raw=True)
+    assert status == 200 and body == data and headers["Accept-Ranges"] == "bytes"
+
+    tester.is_active = False
+    tester.save(update_fields=["is_active"])
+    status, headers, body = client.request("GET", link, headers={"Range": "bytes=0-99"}, raw=True)
+    assert status == 403 and "Content-Range" not in headers and data[:100] not in body

@@ -97,6 +97,10 @@ def test_a_bug_is_filed_from_any_page_with_attachments(tester_client, tester):
     attachment = report.attachments.get(name="worker.log")
     body = b"".join(tester_client.get(f"/feedback/reports/{report.pk}/attachments/{attachment.pk}/").streaming_content)
     assert body.endswith(b"CUDA error\n")
+    part = tester_client.get(f"/feedback/reports/{report.pk}/attachments/{attachment.pk}/", HTTP_RANGE="bytes=-11")
+    assert part.status_code == 206 and b"".join(part.streaming_content) == b"CUDA error\n"
+    assert part["Content-Range"] == f"bytes {len(body) - 11}-{len(body) - 1}/{len(body)}"
+    assert part["X-Content-Type-Options"] == "nosniff" and part["Content-Disposition"].startswith("inline;")
 
 
 def test_oversized_and_unknown_attachments_are_refused_and_nothing_is_filed(tester_client, settings):
@@ -128,7 +132,11 @@ def test_testers_see_their_own_reports_and_never_anyone_elses(client, tester, te
         assert "Mine: grey frames" not in client.get("/feedback/").content.decode()
         for path in ("", "clip.mp4", f"attachments/{mine.pk}/"):
             assert client.get(f"/feedback/reports/{mine.pk}/{path}").status_code == 404
+            assert client.get(f"/feedback/reports/{mine.pk}/{path}", HTTP_RANGE="bytes=0-9").status_code == 404
         assert client.post(f"/feedback/reports/{mine.pk}/comment/", {"body": "hi"}).status_code == 404
+    client.force_login(tester)
+    seek = client.get(f"/feedback/reports/{mine.pk}/clip.mp4", HTTP_RANGE="bytes=4-7")
+    assert seek.status_code == 206 and b"".join(seek.streaming_content) == b"ftyp", "the reporter can seek in it"
     assert mine.events.count() == 1
 
 

@@ -374,3 +374,50 @@ def test_choosing_another_model_redraws_the_form_keeping_the_prompt(tester_clien
     assert "a heron at dusk" in page and 'value="7"' in page
     assert f'<option value="{spec.default_frames}" selected>' in page  # Wan's default, not LTX's 121
     assert f'name="width" value="{spec.default_width}" min="{spec.min_size}"' in page
+
+
+def test_a_media_link_answers_a_byte_range_so_players_can_seek(tester, tester2, admin_user, smoke_model, client):
+    from access.suspensions import suspend
+    from generation.media import media_url
+    from generation.render import job_render
+
+    job = RenderJobFactory(owner=tester, grant=tester.grants.get())
+    job_render(job_id=job.pk, worker="w")
+    job.refresh_from_db()
+    link = media_url(job)
+    whole = job.output.open("rb").read()
+    job.output.close()
+    middle = len(whole) // 2
+
+    part = client.get(link, HTTP_RANGE=f"bytes={middle}-{middle + 99}")
+    tail = client.get(link, HTTP_RANGE="bytes=-16")
+    past = client.get(link, HTTP_RANGE=f"bytes={len(whole)}-")
+    full = client.get(link)
+
+    assert part.status_code == 206 and b"".join(part.streaming_content) == whole[middle : middle + 100]
+    assert part["Content-Range"] == f"bytes {middle}-{middle + 99}/{len(whole)}" and part["Content-Length"] == "100"
+    assert part["Content-Type"] == "video/mp4" and part["Cache-Control"] == "private, no-store"
+    assert tail.status_code == 206 and b"".join(tail.streaming_content) == whole[-16:]
+    assert past.status_code == 416 and past["Content-Range"] == f"bytes */{len(whole)}"
+    assert full.status_code == 200 and full["Accept-Ranges"] == "bytes"
+    assert b"".join(full.streaming_content) == whole
+
+    client.force_login(tester2)
+    other = client.get(link, HTTP_RANGE="bytes=0-99")
+    assert other.status_code == 404 and "Content-Range" not in other, "another person gets no bytes, ranged or not"
+    client.logout()
+    suspend(programme=job.grant.programme, user=tester, reason="Leaked", actor=admin_user)
+    revoked = client.get(link, HTTP_RANGE="bytes=0-99")
+    assert revoked.status_code == 403 and "Content-Range" not in revoked and "Leaked" in revoked.content.decode()
+
+
+def test_a_download_link_answers_a_range_as_an_attachment(tester, smoke_model, client):
+    from generation.media import media_url
+    from generation.render import job_render
+
+    job = RenderJobFactory(owner=tester)
+    job_render(job_id=job.pk, worker="w")
+    job.refresh_from_db()
+    response = client.get(media_url(job, download=True), HTTP_RANGE="bytes=0-7")
+    assert response.status_code == 206 and b"ftyp" in b"".join(response.streaming_content)
+    assert response["Content-Disposition"] == f'attachment; filename="backlot-{job.short_id}.mp4"'
