@@ -60,6 +60,7 @@ from feedback.payouts import payout_run
 from feedback.showcase import showcase_offer
 from generation import library
 from generation.media import media_url
+from generation.models import Worker
 from generation.presets import preset_create
 from generation.prompt_policy import prompt_rule_create
 from tests.competition.conftest import close, enter, make_call, watch_through
@@ -205,6 +206,7 @@ MATRIX = [
     # The render queue spans every programme: the operator's staff only.
     page("generation_staff:queue",                        "in    404   404   404   404   404   404   ok    404   403"),
     page("generation_staff:queue_job_action",             "in    404   404   404   404   404   404   ok    404   403", "POST", job_id="queued_job"),
+    page("generation_staff:worker_health_reset",          "in    404   404   404   404   404   404   ok    404   403", "POST", worker_id="worker"),
     # Feedback: a tester's own reports, ratings and statement; their programme's admins triage.
     page("feedback:my_reports",                           "in    ok    ok    ok    ok    ok    ok    ok    ok    403"),
     page("feedback:statement",                            "in    ok    ok    ok    ok    ok    ok    ok    ok    403"),
@@ -481,6 +483,13 @@ def _world(programme, cohort, tester, programme_admin, competition, other_admin,
         "clip": clip.pk,
         "clip2": finished_clip(tester, programme=programme, prompt="a paper boat at dawn", seed=8).pk,
         "collection": collection.pk,
+        "worker": Worker.objects.create(
+            hostname="gpu0@matrix",
+            started_at=timezone.now(),
+            last_seen=timezone.now(),
+            unhealthy_since=timezone.now(),
+            health_reason="The model could not load.",
+        ).pk,
         "queued_job": RenderJobFactory(owner=tester, grant=clip.grant, state="queued").pk,
         "media_token": media_url(clip).rstrip("/").rsplit("/", 1)[-1],
         "preset": preset_create(name="Mine", settings=PRESET, owner=tester, actor=tester).pk,

@@ -224,7 +224,8 @@ def test_the_fuzzer_s_credentials_reach_real_objects(app, token, admin_session, 
     """The fuzz would pass on refusals alone (they are documented); these requests show it gets through."""
     client = werkzeug.Client(app)
     for template, ids in existing.items():
-        if template.startswith("/api/v1/") and not template.endswith("/cancel/") and "comments" not in template:
+        # The objects read by id: each answers GET with the object itself (actions and lists are fuzzed above).
+        if template.startswith("/api/v1/") and template.endswith("/{id}/") and "get" in SCHEMA["paths"][template]:
             for pk in ids:
                 path = template.replace("{id}", str(pk))
                 if template.startswith("/api/v1/audit/"):
