@@ -8,6 +8,7 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Count, F, FloatField, OuterRef, Q, Subquery, Sum, Value, Window
 from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
@@ -34,29 +35,48 @@ def job_claim(*, job_id, worker: str, task_id: str = "") -> RenderJob | None:
     finished or cancelled. A job found 'running' was left by a worker that died; it is run again
     until it has cost MAX_ATTEMPTS workers, then failed for good."""
     claimable = Q(state=RenderJob.State.QUEUED, held=False) | Q(state=RenderJob.State.RUNNING)
-    now = timezone.now()
-    changed = RenderJob.objects.filter(claimable, pk=job_id, attempts__lt=MAX_ATTEMPTS).update(
-        state=RenderJob.State.RUNNING,
-        attempts=F("attempts") + 1,
-        worker=worker[:255],
-        task_id=task_id[:64],
-        started_at=now,
-        heartbeat_at=now,
-        progress_step=0,
-        stage=RenderJob.Stage.DENOISING,
-        denoised_at=None,
-    )
-    if changed != 1:
+    job = _claim(job_id=job_id, claimable=claimable, worker=worker, task_id=task_id)
+    if job is None:
         jobs_fail_spent(RenderJob.objects.filter(pk=job_id))
         return None
     worker_took_job(hostname=worker, job_id=job_id)
-    return RenderJob.objects.select_related("owner", "grant__programme").get(pk=job_id)
+    return job
+
+
+def _claim(*, job_id, claimable: Q, worker: str, task_id: str) -> RenderJob | None:
+    """The conditional UPDATE that takes a job, and the job as this claim left it: read in the same
+    transaction, under the row lock the UPDATE took, so that the attempt a worker renders is the one it set
+    (another claim right after it cannot hand both workers the same attempt)."""
+    now = timezone.now()
+    with transaction.atomic():
+        changed = RenderJob.objects.filter(claimable, pk=job_id, attempts__lt=MAX_ATTEMPTS).update(
+            state=RenderJob.State.RUNNING,
+            attempts=F("attempts") + 1,
+            worker=worker[:255],
+            task_id=task_id[:64],
+            started_at=now,
+            heartbeat_at=now,
+            progress_step=0,
+            stage=RenderJob.Stage.DENOISING,
+            denoised_at=None,
+        )
+        if changed != 1:
+            return None
+        return RenderJob.objects.select_related("owner", "grant__programme").get(pk=job_id)
+
+
+CLAIM_TRIES = 20
 
 
 def job_claim_next(*, hint_id, worker: str, task_id: str = "") -> RenderJob | None:
     """What a worker renders for one message. A message is queued for each submitted job, but
     waiting jobs are taken in fair-share order, so a message really means "one job of this model is
-    waiting". A message delivered again after its worker died takes back the job it had claimed."""
+    waiting". A message delivered again after its worker died takes back the job it had claimed.
+
+    Many workers claim at once: each locks the first waiting job in fair order that no other claim has
+    locked (FOR UPDATE SKIP LOCKED, on PostgreSQL) and takes it only while it is still waiting, so two
+    workers never queue up behind one row, and a job another worker has just started is never taken
+    from it."""
     if task_id:
         mine = RenderJob.objects.filter(task_id=task_id, state=RenderJob.State.RUNNING).values_list("pk", flat=True)
         for job_id in mine[:1]:
@@ -64,10 +84,24 @@ def job_claim_next(*, hint_id, worker: str, task_id: str = "") -> RenderJob | No
     model_key = RenderJob.objects.filter(pk=hint_id).values_list("model_key", flat=True).first()
     if model_key is None:
         return None
-    for candidate in fair_queue(model_key).values_list("pk", flat=True)[:20]:
-        job = job_claim(job_id=candidate, worker=worker, task_id=task_id)
-        if job is not None:  # else another worker took it first: try the next
+    waiting, tried = Q(state=RenderJob.State.QUEUED, held=False), []
+    for _ in range(CLAIM_TRIES):
+        with transaction.atomic():
+            candidate = (
+                fair_queue(model_key)
+                .exclude(pk__in=tried)
+                .select_for_update(skip_locked=True, of=("self",))
+                .values_list("pk", flat=True)
+                .first()
+            )
+            if candidate is None:
+                return None
+            job = _claim(job_id=candidate, claimable=waiting, worker=worker, task_id=task_id)
+        if job is not None:
+            worker_took_job(hostname=worker, job_id=job.pk)
             return job
+        tried.append(candidate)  # it was used up (failed here) or no longer waiting: the next one
+        jobs_fail_spent(RenderJob.objects.filter(pk=candidate))
     return None
 
 
