@@ -866,7 +866,8 @@ def report(sim, work, world, split, backlog_samples, samples, waiting_samples, l
     print(f"tester outcomes: {testers.get('outcomes')}; heavy users keep {testers.get('keep')} waiting per model")
     print(
         f"kills: {kills} nodes SIGKILLed; requeued by restarted workers {requeued_at_start}, by the sweeper "
-        f"{sweeper_requeued}; messages re-announced {reannounced}; drained {drain_seconds:.1f} s after the last submission"
+        f"{sweeper_requeued}; messages re-announced {reannounced}; "
+        f"drained {drain_seconds:.1f} s after the last submission"
     )
     for job in sorted(doubled)[:5]:
         spans = ", ".join(f"{host} {a:.0f}-{b:.0f} s (attempt {att})" for a, b, host, att in renders[job])
