@@ -97,6 +97,11 @@ def main() -> None:
         help="database connections for all nodes together (default: what the server has free, less a margin)",
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--probe-waiting", type=int, default=2000, help="waiting jobs for the claim probe after the run"
+    )
+    parser.add_argument("--probe-history", type=int, default=5000, help="finished jobs of each heavy user in the probe")
+    parser.add_argument("--probe-only", action="store_true", help="skip the fleet, run only the claim probe")
     parser.add_argument("--database-url", default=os.environ.get("FLEET_DATABASE_URL", DEFAULT_URL))
     args = parser.parse_args()
     if args.workers < 1 or args.testers < 20 or args.minutes <= 0 or args.scale_ms <= 0 or args.per_node < 1:
@@ -643,11 +648,14 @@ def run(args) -> None:
     started = time.monotonic()
     call_command("migrate", verbosity=0)
     world = world_build(args.testers)
+    if args.probe_only:
+        claim_probe(world, waiting=args.probe_waiting, history=args.probe_history)
+        return
     split = gpu_split(args.workers)
-    gpus = [(f"gpu{index}@{key}", key) for key, count in split.items() for index in range(count)]
+    gpus = [(key, key) for key, count in split.items() for _ in range(count)]
     random.shuffle(gpus)
     nodes = {f"node{n:03d}": gpus[i : i + args.per_node] for n, i in enumerate(range(0, len(gpus), args.per_node))}
-    nodes = {name: [(f"{host.split('@')[0]}@{name}", key) for host, key in node] for name, node in nodes.items()}
+    nodes = {name: [(f"gpu{slot}@{name}", key) for slot, (_, key) in enumerate(node)] for name, node in nodes.items()}
     budget = args.connections or max(len(nodes), free - 25)
     per_node = max(1, min(2 * args.per_node + 1, budget // len(nodes)))
     sim = Sim(args, work, world, per_node)
@@ -730,6 +738,80 @@ def run(args) -> None:
         proc.join(timeout=60)
     connections.close_all()
     report(sim, work, world, split, dict(backlog_samples), samples, waiting_samples, load, drain_seconds, kills)
+    claim_probe(world, waiting=args.probe_waiting, history=args.probe_history)
+
+
+def claim_probe(world: dict, *, waiting: int, history: int) -> None:
+    """The claim's cost at depth, one claim at a time: ``waiting`` jobs wait (half of them the heavy users'),
+    each heavy user has ``history`` finished jobs in the fair-share window; then 40 claims in a row, and the
+    fair-order query's own time in PostgreSQL (EXPLAIN ANALYZE)."""
+    import re
+
+    from django.db import transaction
+
+    from access.models import Grant
+    from generation import queue
+    from generation.models import RenderJob
+
+    classes = {int(pk): kind for pk, kind in world["classes"].items()}
+    grants = dict(Grant.objects.filter(user_id__in=classes).values_list("user_id", "pk"))
+    heavy = [pk for pk, kind in classes.items() if kind == "heavy"]
+    others = [pk for pk, kind in classes.items() if kind != "heavy"][:500]
+    clip = dict(FLEET_MODELS[0][2])
+    base = 10**12 + random.randrange(10**9)
+
+    def job(owner, state, n, **fields):
+        return RenderJob(
+            owner_id=owner,
+            grant_id=grants[owner],
+            prompt="probe",
+            seed=0,
+            model_key=FLEET_MODELS[0][0],
+            state=state,
+            mark_code=base + n,
+            **clip,
+            **fields,
+        )
+
+    rows, n = [], 0
+    for owner in heavy:
+        for _ in range(history):
+            rows.append(job(owner, "succeeded", n, charged_seconds=30.0, gpu_seconds=30.0))
+            n += 1
+    for index in range(waiting):
+        owner = heavy[index % len(heavy)] if index % 2 else others[index % len(others)]
+        rows.append(job(owner, "queued", n, charged_seconds=30.0))
+        n += 1
+    RenderJob.objects.bulk_create(rows, batch_size=5000)
+    with connections_cursor() as cursor:
+        cursor.execute("ANALYZE generation_renderjob")
+    with transaction.atomic():
+        plan = (
+            queue.fair_queue(FLEET_MODELS[0][0])
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("pk", flat=True)[:1]
+            .explain(analyze=True)
+        )
+        transaction.set_rollback(True)
+    query_ms = float(re.search(r"Execution Time: ([0-9.]+) ms", plan).group(1))
+    hint = world["hints"][FLEET_MODELS[0][0]]
+    took = []
+    for index in range(40):
+        started = time.perf_counter()
+        queue.job_claim_next(hint_id=hint, worker=f"probe{index}", task_id=f"probe{index}")
+        took.append((time.perf_counter() - started) * 1000)
+    print(
+        f"\nclaim probe, one claim at a time: {waiting} jobs waiting ({waiting // 2} of {len(heavy)} heavy users with "
+        f"{history} finished jobs each in the window): job_claim_next p50 {_pct(took, 50):.1f} ms, "
+        f"p95 {_pct(took, 95):.1f} ms; the fair-order query alone {query_ms:.1f} ms in PostgreSQL "
+        f"(load average {os.getloadavg()[0]:.1f})"
+    )
+
+
+def connections_cursor():
+    from django.db import connection
+
+    return connection.cursor()
 
 
 # --- The figures ---------------------------------------------------------------------------------------------

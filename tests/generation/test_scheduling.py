@@ -171,3 +171,26 @@ def test_many_workers_claiming_at_once_take_each_waiting_job_once(tester, tester
     assert {attempts for _, attempts, _ in claimed} == {1} and taken.count(None) == 6
     rows = dict(RenderJob.objects.filter(pk__in=[job.pk for job in jobs]).values_list("pk", "worker"))
     assert all(rows[pk] == worker for pk, _, worker in claimed)
+
+
+def test_claims_follow_the_fair_order_of_the_queue(tester, tester2, admin_user):
+    """The claim sums each waiting person's recent GPU time once (bench/fleet.py found the per-job sum took
+    seconds at 2,000 waiting jobs); it must still take jobs in exactly fair_queue's order: staff priority,
+    then the least recent GPU time, then first come, with usage outside the window and waiting jobs not
+    counted."""
+    old = RenderJobFactory(owner=admin_user, state="succeeded", charged_seconds=900)
+    RenderJob.objects.filter(pk=old.pk).update(queued_at=timezone.now() - timedelta(days=3))
+    RenderJobFactory(owner=tester, state="succeeded", charged_seconds=300)
+    RenderJobFactory(owner=tester2, state="running", charged_seconds=100)
+    jobs = [
+        RenderJobFactory(owner=owner, charged_seconds=50)
+        for owner in (tester, tester2, admin_user, tester, tester2, admin_user)
+    ]
+    RenderJob.objects.filter(pk=jobs[3].pk).update(priority=2)
+    expected = list(queue.fair_queue("ltx-video").values_list("pk", flat=True))
+
+    claimed = [queue.job_claim_next(hint_id=jobs[0].pk, worker=f"w{n}").pk for n in range(6)]
+
+    assert claimed == expected
+    assert claimed[0] == jobs[3].pk and claimed[1] == jobs[2].pk  # priority, then nothing used in the window
+    assert queue.job_claim_next(hint_id=jobs[0].pk, worker="w7") is None
