@@ -747,7 +747,7 @@ def claim_probe(world: dict, *, waiting: int, history: int) -> None:
     fair-order query's own time in PostgreSQL (EXPLAIN ANALYZE)."""
     import re
 
-    from django.db import transaction
+    from django.db import connection, transaction
 
     from access.models import Grant
     from generation import queue
@@ -783,17 +783,28 @@ def claim_probe(world: dict, *, waiting: int, history: int) -> None:
         rows.append(job(owner, "queued", n, charged_seconds=30.0))
         n += 1
     RenderJob.objects.bulk_create(rows, batch_size=5000)
-    with connections_cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute("ANALYZE generation_renderjob")
-    with transaction.atomic():
-        plan = (
-            queue.fair_queue(FLEET_MODELS[0][0])
-            .select_for_update(skip_locked=True, of=("self",))
-            .values_list("pk", flat=True)[:1]
-            .explain(analyze=True)
-        )
+
+    def plan_ms(sql, params) -> float:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (ANALYZE) " + sql, params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            transaction.set_rollback(True)
+        return float(re.search(r"Execution Time: ([0-9.]+) ms", plan).group(1))
+
+    captured = []
+
+    def capture(execute, sql, params, many, context):
+        captured.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with transaction.atomic(), connection.execute_wrapper(capture):
+        queue._fair_first(FLEET_MODELS[0][0])
         transaction.set_rollback(True)
-    query_ms = float(re.search(r"Execution Time: ([0-9.]+) ms", plan).group(1))
+    claim_query_ms = plan_ms(*captured[-1])
+    old_sql, old_params = queue.fair_queue(FLEET_MODELS[0][0]).values_list("pk", flat=True)[:1].query.sql_with_params()
+    fair_queue_ms = plan_ms(old_sql, old_params)
     hint = world["hints"][FLEET_MODELS[0][0]]
     took = []
     for index in range(40):
@@ -803,15 +814,10 @@ def claim_probe(world: dict, *, waiting: int, history: int) -> None:
     print(
         f"\nclaim probe, one claim at a time: {waiting} jobs waiting ({waiting // 2} of {len(heavy)} heavy users with "
         f"{history} finished jobs each in the window): job_claim_next p50 {_pct(took, 50):.1f} ms, "
-        f"p95 {_pct(took, 95):.1f} ms; the fair-order query alone {query_ms:.1f} ms in PostgreSQL "
+        f"p95 {_pct(took, 95):.1f} ms; in PostgreSQL (EXPLAIN ANALYZE) the claim's fair-order query "
+        f"{claim_query_ms:.1f} ms, fair_queue's (queue positions, staff queue) {fair_queue_ms:.0f} ms "
         f"(load average {os.getloadavg()[0]:.1f})"
     )
-
-
-def connections_cursor():
-    from django.db import connection
-
-    return connection.cursor()
 
 
 # --- The figures ---------------------------------------------------------------------------------------------
