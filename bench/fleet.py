@@ -370,12 +370,17 @@ def node_main(sim: Sim, node: str, gpus: list[tuple[str, str]]) -> None:
     real_claim = pool.lent(render.job_claim_next)
 
     def timed_claim(**kwargs):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         job = real_claim(**kwargs)
-        took = (time.perf_counter() - started) * 1000
+        took, cpu = (time.perf_counter() - started) * 1000, (time.thread_time() - cpu) * 1000
         local.job = job
         events.write(
-            "claim", w=local.hostname, ms=took, job=str(job.pk) if job else None, att=job.attempts if job else None
+            "claim",
+            w=local.hostname,
+            ms=took,
+            cpu=cpu,
+            job=str(job.pk) if job else None,
+            att=job.attempts if job else None,
         )
         return job
 
@@ -677,6 +682,7 @@ def run(args) -> None:
     sweeper_proc = fork(sweeper_main)
     testers_proc = fork(testers_main)
     from generation.models import RenderJob
+    from generation.registry import model_get
 
     steady_end = args.minutes * 60
     next_kill = args.kill_every / 2
@@ -730,7 +736,8 @@ def run(args) -> None:
         coordinator_events.write("restart", node=name)
     drain_started = time.monotonic()
     unfinished = RenderJob.objects.filter(state__in=[RenderJob.State.QUEUED, RenderJob.State.RUNNING])
-    while unfinished.exists() and time.monotonic() - drain_started < max(120.0, sim.real(steady_end) / 2):
+    longest = max(model_get(key).estimate_gpu_seconds(**_dims(clip)) for key, _, clip in FLEET_MODELS)
+    while unfinished.exists() and time.monotonic() - drain_started < 60 + sim.real(3 * longest):
         time.sleep(0.5)
     drain_seconds = time.monotonic() - drain_started
     sim.stop_all.set()
@@ -738,7 +745,8 @@ def run(args) -> None:
         proc.join(timeout=60)
     connections.close_all()
     report(sim, work, world, split, dict(backlog_samples), samples, waiting_samples, load, drain_seconds, kills)
-    claim_probe(world, waiting=args.probe_waiting, history=args.probe_history)
+    if args.probe_waiting:
+        claim_probe(world, waiting=args.probe_waiting, history=args.probe_history)
 
 
 def claim_probe(world: dict, *, waiting: int, history: int) -> None:
@@ -847,7 +855,7 @@ def report(sim, work, world, split, backlog_samples, samples, waiting_samples, l
     renders: dict[str, list] = defaultdict(list)  # job -> [(start, end, worker, attempt)]
     busy: dict[str, list] = defaultdict(list)
     current: dict[str, tuple] = {}
-    claims_ms, empty_claims_ms = [], []
+    claims_ms, empty_claims_ms, claims_cpu_ms = [], [], []
     first_claim: dict[str, float] = {}
     settled_ok: dict[str, int] = defaultdict(int)
     attempts_seen: dict[tuple, set] = defaultdict(set)
@@ -872,6 +880,7 @@ def report(sim, work, world, split, backlog_samples, samples, waiting_samples, l
             requeued_at_start += event["requeued"]
         elif kind == "claim":
             (claims_ms if event["job"] else empty_claims_ms).append(event["ms"])
+            claims_cpu_ms.append(event["cpu"])
             if event["job"]:
                 current[event["w"]] = (event["job"], t, event["att"])
                 first_claim.setdefault(event["job"], event["t"])
@@ -989,6 +998,11 @@ def report(sim, work, world, split, backlog_samples, samples, waiting_samples, l
         ),
         ("claim latency p50 / p95 (ms, jobs claimed)", claimed, "p95 <= 20 ms"),
         ("claim latency p50 / p95 (ms, nothing to claim)", empty, ""),
+        (
+            "  the worker's own CPU per claim p50 / p95 (ms)",
+            f"{_pct(claims_cpu_ms, 50):.1f} / {_pct(claims_cpu_ms, 95):.1f}",
+            "",
+        ),
         ("claims", f"{len(claims_ms)} + {len(empty_claims_ms)} empty", ""),
         ("render stopped after cancel/revoke, p95 (simulated s)", f"{_pct(stopped_after, 95):.1f}", ""),
         ("double claims (a job rendered by two workers at once)", f"{len(doubled)}", "0"),
