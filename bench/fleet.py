@@ -136,6 +136,9 @@ def database_fresh(url: str) -> None:
 
 def django_setup(url: str, work: Path) -> None:
     sys.path.insert(0, str(ROOT))
+    # Run from a git worktree with a virtualenv installed (editable) from another checkout, the editable
+    # finder would fill in modules this checkout lacks from the other one.
+    sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")]
     os.environ.update(
         {
             "DATABASE_URL": url,
