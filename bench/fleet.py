@@ -684,6 +684,8 @@ def run(args) -> None:
     node_procs = {name: fork(node_main, name, node) for name, node in nodes.items()}
     sweeper_proc = fork(sweeper_main)
     testers_proc = fork(testers_main)
+    from django.db.models import Sum
+
     from generation.models import RenderJob
     from generation.registry import model_get
 
@@ -739,8 +741,12 @@ def run(args) -> None:
         coordinator_events.write("restart", node=name)
     drain_started = time.monotonic()
     unfinished = RenderJob.objects.filter(state__in=[RenderJob.State.QUEUED, RenderJob.State.RUNNING])
+    # Long enough for the backlog left on the slowest model: its jobs' GPU time over its GPUs, twice, plus the
+    # longest render; a job still waiting after that counts as lost.
+    backlog = unfinished.values_list("model_key").annotate(seconds=Sum("charged_seconds"))
     longest = max(model_get(key).estimate_gpu_seconds(**_dims(clip)) for key, _, clip in FLEET_MODELS)
-    while unfinished.exists() and time.monotonic() - drain_started < 60 + sim.real(3 * longest):
+    drain_limit = 60 + sim.real(2 * max((s / split[k] for k, s in backlog if k in split), default=0) + 2 * longest)
+    while unfinished.exists() and time.monotonic() - drain_started < drain_limit:
         time.sleep(0.5)
     drain_seconds = time.monotonic() - drain_started
     sim.stop_all.set()
