@@ -1,9 +1,11 @@
 """Fair share among waiting jobs, staff priority, queue position, and stale jobs going back to the queue."""
 
+import threading
 from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.utils import timezone
 
 from access.models import AuditEvent
@@ -109,3 +111,86 @@ def test_the_old_attempt_of_a_requeued_job_cannot_report_progress(tester):
     sweeper.jobs_requeue_stale()
     with pytest.raises(RenderStopped):
         render.job_progress(job=job, step=1, total=2)
+
+
+def test_a_claim_never_takes_a_job_another_worker_has_just_started(heavy_user_waiting_first, monkeypatch):
+    """A worker whose view of the fair order was read before another worker's claim committed still sees
+    that job first; it must take the next waiting one, not the running render (issue 15's fleet bench found
+    two workers rendering one job this way)."""
+    first, later = heavy_user_waiting_first
+    started = queue.job_claim_next(hint_id=first.pk, worker="w1", task_id="m1")
+    assert started.pk == later.pk
+    stale_order = lambda key: RenderJob.objects.filter(  # noqa: E731
+        model_key=key, state__in=["queued", "running"]
+    ).order_by("-state", "queued_at")
+    monkeypatch.setattr(queue, "fair_queue", stale_order)
+
+    claimed = queue.job_claim_next(hint_id=first.pk, worker="w2", task_id="m2")
+
+    assert claimed.pk == first.pk and claimed.attempts == 1
+    started.refresh_from_db()
+    assert (started.state, started.worker, started.attempts) == ("running", "w1", 1)
+
+
+def test_a_claim_hands_back_the_attempt_it_set(tester):
+    """The job a claim returns carries the attempt this claim set, which is the one its progress and
+    result writes are checked against."""
+    job = RenderJobFactory(owner=tester, state=RenderJob.State.RUNNING, attempts=1)
+
+    taken = queue.job_claim(job_id=job.pk, worker="w2")
+
+    assert (taken.attempts, taken.worker) == (2, "w2")
+    assert not RenderJob.objects.filter(pk=job.pk, attempts=1).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks and SKIP LOCKED are PostgreSQL's")
+def test_many_workers_claiming_at_once_take_each_waiting_job_once(tester, tester2):
+    """Sixteen workers claim at the same moment from ten waiting jobs: each job is taken once, at its first
+    attempt, and six workers find nothing."""
+    jobs = [RenderJobFactory(owner=tester if n % 2 else tester2) for n in range(10)]
+    barrier = threading.Barrier(16)
+    taken = []
+
+    def claim(n):
+        barrier.wait()
+        try:
+            job = queue.job_claim_next(hint_id=jobs[0].pk, worker=f"w{n}", task_id=f"m{n}")
+            taken.append((job.pk, job.attempts, f"w{n}") if job else None)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    claimed = [item for item in taken if item]
+    assert sorted(pk for pk, _, _ in claimed) == sorted(job.pk for job in jobs)
+    assert {attempts for _, attempts, _ in claimed} == {1} and taken.count(None) == 6
+    rows = dict(RenderJob.objects.filter(pk__in=[job.pk for job in jobs]).values_list("pk", "worker"))
+    assert all(rows[pk] == worker for pk, _, worker in claimed)
+
+
+def test_claims_follow_the_fair_order_of_the_queue(tester, tester2, admin_user):
+    """The claim sums each waiting person's recent GPU time once (bench/fleet.py found the per-job sum took
+    seconds at 2,000 waiting jobs); it must still take jobs in exactly fair_queue's order: staff priority,
+    then the least recent GPU time, then first come, with usage outside the window and waiting jobs not
+    counted."""
+    old = RenderJobFactory(owner=admin_user, state="succeeded", charged_seconds=900)
+    RenderJob.objects.filter(pk=old.pk).update(queued_at=timezone.now() - timedelta(days=3))
+    RenderJobFactory(owner=tester, state="succeeded", charged_seconds=300)
+    RenderJobFactory(owner=tester2, state="running", charged_seconds=100)
+    jobs = [
+        RenderJobFactory(owner=owner, charged_seconds=50)
+        for owner in (tester, tester2, admin_user, tester, tester2, admin_user)
+    ]
+    RenderJob.objects.filter(pk=jobs[3].pk).update(priority=2)
+    expected = list(queue.fair_queue("ltx-video").values_list("pk", flat=True))
+
+    claimed = [queue.job_claim_next(hint_id=jobs[0].pk, worker=f"w{n}").pk for n in range(6)]
+
+    assert claimed == expected
+    assert claimed[0] == jobs[3].pk and claimed[1] == jobs[2].pk  # priority, then nothing used in the window
+    assert queue.job_claim_next(hint_id=jobs[0].pk, worker="w7") is None
