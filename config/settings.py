@@ -12,6 +12,7 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from config.brokers import filesystem_broker_options
 from config.env import env
 from config.settings_spec import BY_NAME as _DECLARED
 from core.client_address import trusted_proxies_parse
@@ -341,16 +342,7 @@ CELERY_BROKER_URL = env("CELERY_BROKER_URL")
 BROKER_DIR = Path(env("BACKLOT_BROKER_DIR", BACKLOT_VAR_DIR=VAR_DIR))
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(BROKER_DIR / "queue"),
-        "data_folder_out": str(BROKER_DIR / "queue"),
-        "processed_folder": str(BROKER_DIR / "processed"),
-        "control_folder": str(BROKER_DIR / "control"),
-        "store_processed": False,
-        "polling_interval": 0.1,
-    }
-    for _folder in ("queue", "processed", "control"):
-        (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(BROKER_DIR)
 CELERY_TASK_TIME_LIMIT = env("BACKLOT_RENDER_TIME_LIMIT")
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):

@@ -18,6 +18,8 @@ from pathlib import Path
 import kombu.pools
 import pytest
 
+from config.brokers import filesystem_broker_options
+
 POSTGRES_BINARIES = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
 
 
@@ -195,15 +197,5 @@ def database_in_use(url: str):
 def private_filesystem_broker(folder: Path):
     """A filesystem broker of the test's own in ``folder``, so that no worker the rest of the session started
     takes its jobs: this process publishes there, and the environment it yields points workers at it."""
-    options = {
-        "data_folder_in": str(folder / "queue"),
-        "data_folder_out": str(folder / "queue"),
-        "processed_folder": str(folder / "processed"),
-        "control_folder": str(folder / "control"),
-        "store_processed": False,
-        "polling_interval": 0.1,
-    }
-    for name in ("queue", "processed", "control"):
-        (folder / name).mkdir(parents=True, exist_ok=True)
-    with broker_in_use("filesystem://", transport_options=options):
+    with broker_in_use("filesystem://", transport_options=filesystem_broker_options(folder)):
         yield {"CELERY_BROKER_URL": "filesystem://", "BACKLOT_BROKER_DIR": str(folder)}
