@@ -31,14 +31,8 @@ run: install
 	$(PY) manage.py smoke_build --if-missing
 	$(PY) manage.py seed_demo
 	@echo "Backlot is starting on http://$(HOST):$(PORT)/ (web app and one worker); Ctrl-C stops both."
-	@# One Ctrl-C stops both: the trap is cleared before it signals the group, so it never runs twice. The worker
-	@# keeps one name across restarts (it takes back a job it was cut off from) and runs the sweeper (--beat).
-	@trap 'trap - INT TERM; kill 0 2>/dev/null; wait' INT TERM; \
-	  BACKLOT_PRELOAD_MODELS=$${BACKLOT_PRELOAD_MODELS-ltx-video} $(VENV)/bin/celery -A config worker --concurrency 1 --prefetch-multiplier 1 --without-gossip \
-	    --without-mingle --hostname demo@%h --beat --schedule $(abspath $(or $(BACKLOT_VAR_DIR),var))/celerybeat-schedule \
-	    --loglevel INFO & \
-	  $(PY) manage.py runserver $(HOST):$(PORT) --noreload & \
-	  wait
+	@# The worker (with the sweeper) and the web app: platform/run.sh, which tests/e2e/test_make_run.py runs too.
+	@PY=$(PY) HOST=$(HOST) PORT=$(PORT) BACKLOT_VAR_DIR=$(abspath $(or $(BACKLOT_VAR_DIR),var)) bash platform/run.sh
 
 web: install
 	$(PY) manage.py credentials_dev_ca --if-missing --dir $(DEV_C2PA)
@@ -69,8 +63,9 @@ test: install browser nginx
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -m "not e2e" -n $(TEST_WORKERS) $(ARGS)
-	# The real-worker and browser tests one at a time: each starts its own worker, server or browser.
-	$(PY) -m pytest -m e2e -n 0 $(ARGS)
+	# The real-worker and browser tests a file at a time in each process: every process starts its own worker,
+	# server and browser, on a broker of its own (tests/isolation.py).
+	$(PY) -m pytest -m e2e -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 # Everything but the real-worker and browser tests (marked e2e), in TEST_WORKERS processes, on test databases kept
 # between runs (after a new migration: make test-fast ARGS=--create-db). `make test` and CI run all, on fresh ones.

@@ -425,6 +425,10 @@ BACKLOT_REANNOUNCE_SECONDS = env("BACKLOT_REANNOUNCE_SECONDS")
 BACKLOT_DATABASE_RETRY_SECONDS = env("BACKLOT_DATABASE_RETRY_SECONDS")
 # Each worker writes its row this often; one not heard from for three beats is shown as offline.
 BACKLOT_WORKER_HEARTBEAT_SECONDS = env("BACKLOT_WORKER_HEARTBEAT_SECONDS")
+# A worker that fails this many jobs in a row for faults of its own stops taking jobs (generation/health.py).
+BACKLOT_WORKER_FAILURE_LIMIT = env("BACKLOT_WORKER_FAILURE_LIMIT")
+if BACKLOT_WORKER_FAILURE_LIMIT < 1:
+    raise ImproperlyConfigured("BACKLOT_WORKER_FAILURE_LIMIT must be 1 or more.")
 
 # Rate limits per person (core/ratelimits.py), count/period with period s, m, h or d: invitations an
 # admin sends (each address counts), API tokens created or rotated, render jobs submitted (form and API

@@ -227,6 +227,15 @@ SETTINGS = [
         "broker",
     ),
     Setting(
+        "BACKLOT_WORKER_FAILURE_LIMIT",
+        "int",
+        3,
+        "A worker that fails this many renders in a row for faults of its own (an error inside the "
+        "pipeline: CUDA, out of memory) marks itself unhealthy and stops taking jobs until staff reset it; one "
+        "that cannot load its model does so at once. The jobs it failed go back to the queue.",
+        "broker",
+    ),
+    Setting(
         "BACKLOT_FAIR_SHARE_HOURS",
         "int",
         24,

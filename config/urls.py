@@ -16,7 +16,7 @@ from config import landing
 from core.errors import too_large
 from feedback.api import ClipRatingViewSet, LedgerViewSet, ReportViewSet
 from generation import progress
-from generation.api import ModelViewSet, PresetViewSet, QuotaView, RenderJobViewSet, UploadView
+from generation.api import CollectionViewSet, ModelViewSet, PresetViewSet, QuotaView, RenderJobViewSet, UploadView
 from generation.trace_api import TraceView
 
 router = DefaultRouter()
@@ -24,6 +24,7 @@ router.register("jobs", RenderJobViewSet, basename="job")
 router.register("models", ModelViewSet, basename="model")
 router.register("audit", AuditEventViewSet, basename="audit")
 router.register("presets", PresetViewSet, basename="preset")
+router.register("collections", CollectionViewSet, basename="collection")
 router.register("feedback/ratings", ClipRatingViewSet, basename="feedback-rating")
 router.register("feedback/reports", ReportViewSet, basename="feedback-report")
 router.register("feedback/ledger", LedgerViewSet, basename="feedback-ledger")

@@ -54,7 +54,7 @@ class RenderJobAdmin(CheckedModelAdmin):
 class WorkerAdmin(CheckedModelAdmin):
     """Written by the workers themselves; the staff queue page (/staff/queue/) is the place to watch them."""
 
-    list_display = ["hostname", "queues", "state", "current_job", "jobs_done", "device", "last_seen"]
+    list_display = ["hostname", "queues", "state", "unhealthy_since", "current_job", "jobs_done", "device", "last_seen"]
     readonly_fields = [field.name for field in Worker._meta.fields]
 
 

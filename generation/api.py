@@ -1,3 +1,5 @@
+import uuid
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
 from django.urls import reverse
@@ -14,10 +16,10 @@ from access import leaks
 from access.policy import current_grant, may_render
 from core.input_checks import TEXT_AREA, CheckedForm, CheckedInput
 from core.schema import ErrorSerializer
-from generation import estimates, gallery, job_actions, presets, quota, render_settings, submission
+from generation import estimates, gallery, job_actions, library, presets, quota, render_settings, submission
 from generation.inputs import IMAGE_MAX_BYTES, IMAGE_MAX_SIDE, image_store
 from generation.media import media_url
-from generation.models import InputImage, Preset, RenderJob
+from generation.models import Collection, Favourite, InputImage, Preset, RenderJob
 from generation.registry import MODE_LABELS, MODELS, TEXT_TO_VIDEO, model_choices
 from generation.render_settings import REQUEST_FIELDS, SEED_MAX, RenderSettings
 
@@ -40,6 +42,9 @@ class RenderJobSerializer(CheckedInput, serializers.ModelSerializer):
         help_text="The share of the job's expected time gone by, including the work after the denoising steps."
     )
     derived = serializers.SerializerMethodField(help_text="Your clips made from this one (extended, restyled...).")
+    favourite = serializers.SerializerMethodField(
+        help_text="Whether you starred the clip (POST or DELETE /api/v1/jobs/{id}/favourite/)."
+    )
 
     class Meta:
         model = RenderJob
@@ -52,6 +57,7 @@ class RenderJobSerializer(CheckedInput, serializers.ModelSerializer):
             "source",
             "strength",
             "derived",
+            "favourite",
             "state",
             "progress_step",
             "progress_total",
@@ -73,6 +79,10 @@ class RenderJobSerializer(CheckedInput, serializers.ModelSerializer):
             "estimated_finish_at",
         ]
         read_only_fields = fields
+
+    def get_favourite(self, job) -> bool:
+        starred = getattr(job, "is_favourite", None)  # lists read it with the jobs (library.jobs_with_favourite)
+        return Favourite.objects.filter(job=job).exists() if starred is None else starred
 
     def get_derived(self, job) -> list[str]:
         return [str(derived.pk) for derived in job.derived.all() if derived.deleted_at is None]
@@ -167,6 +177,57 @@ class RenderJobCreateSerializer(CheckedInput, serializers.Serializer):
         return attrs
 
 
+class RenderJobRemixSerializer(CheckedInput, serializers.Serializer):
+    """What to change in a remix of one of your clips; every field is optional and defaults to the clip's own,
+    except the seed, which is new unless keep_seed is true."""
+
+    prompt = serializers.CharField(style=TEXT_AREA, required=False, allow_blank=True, trim_whitespace=True)
+    negative_prompt = serializers.CharField(style=TEXT_AREA, required=False, allow_blank=True)
+    model_key = serializers.ChoiceField(choices=model_choices(), required=False)
+    num_frames = serializers.IntegerField(min_value=1, required=False)
+    width = serializers.IntegerField(min_value=1, required=False)
+    height = serializers.IntegerField(min_value=1, required=False)
+    num_steps = serializers.IntegerField(min_value=1, required=False)
+    guidance_scale = serializers.FloatField(required=False)
+    seed = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=SEED_MAX,
+        help_text="A seed of your choosing; leave it out (or null) for a new random one.",
+    )
+    keep_seed = serializers.BooleanField(
+        required=False, default=False, help_text="Render with the clip's own seed instead of a new one."
+    )
+
+    def validate(self, attrs):
+        if attrs.get("keep_seed") and attrs.get("seed") is not None:
+            raise serializers.ValidationError({"seed": ["Either keep the clip's seed or send another, not both."]})
+        return attrs
+
+
+def remix_request(clip: RenderJob, *, keep_seed: bool = False, **changes) -> dict:
+    """A new job's request made from ``clip``: its prompt, settings, mode and inputs with ``changes`` applied,
+    and its seed only if ``keep_seed`` (else the one in ``changes``, or none: a new random seed)."""
+    body = {
+        "prompt": clip.prompt,
+        **RenderSettings.from_job(clip).as_fields(),
+        "mode": clip.mode,
+        "image": clip.image_id,
+        "last_image": clip.last_image_id,
+        "source": clip.source_id,
+        "strength": clip.strength,
+    }
+    body |= changes
+    body["seed"] = clip.seed if keep_seed else changes.get("seed")
+    # Inputs the clip has none of are left out (the create serializer takes no nulls for them).
+    return {
+        name: str(value) if isinstance(value, uuid.UUID) else value
+        for name, value in body.items()
+        if value is not None or name == "seed"
+    }
+
+
 class RenderJobFilter(filters.FilterSet):
     state = filters.ChoiceFilter(choices=RenderJob.State.choices)
     model_key = filters.ChoiceFilter(choices=model_choices)
@@ -179,11 +240,19 @@ class RenderJobFilter(filters.FilterSet):
     search = filters.CharFilter(
         field_name="prompt", lookup_expr="icontains", max_length=200, help_text="Text in the prompt."
     )
+    favourite = filters.ChoiceFilter(
+        choices=[("true", "Starred"), ("false", "Not starred")],
+        method="filter_favourite",
+        help_text="Only the clips you starred (true), or only the others (false).",
+    )
 
     class Meta:
         model = RenderJob
-        fields = ["state", "model_key", "created_after", "created_before", "search"]
+        fields = ["state", "model_key", "created_after", "created_before", "search", "favourite"]
         form = CheckedForm
+
+    def filter_favourite(self, queryset, name, value):
+        return queryset.filter(is_favourite=value == "true")
 
 
 class JobCursorPagination(pagination.CursorPagination):
@@ -218,6 +287,12 @@ class JobCursorPagination(pagination.CursorPagination):
         return self._link(self.page.newer)
 
 
+class ClipNotFinished(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "Only finished clips can be starred or collected."
+    default_code = "clip_not_finished"
+
+
 class RenderJobViewSet(
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,
@@ -237,7 +312,7 @@ class RenderJobViewSet(
             return RenderJob.objects.none()
         # One query for every listed job's derived clips, not one per job.
         derived = Prefetch("derived", queryset=RenderJob.objects.only("id", "source_id", "deleted_at"))
-        return gallery.jobs_for(self.request.user).prefetch_related(derived)
+        return library.jobs_with_favourite(gallery.jobs_for(self.request.user)).prefetch_related(derived)
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
@@ -295,7 +370,11 @@ class RenderJobViewSet(
         ],
     )
     def create(self, request, *args, **kwargs):
-        incoming = RenderJobCreateSerializer(data=request.data, context=self.get_serializer_context())
+        return self._submit(request, request.data)
+
+    def _submit(self, request, data):
+        """Check ``data`` as a new job and queue it: 201 with its Location, or 200 for a replayed key."""
+        incoming = RenderJobCreateSerializer(data=data, context=self.get_serializer_context())
         incoming.is_valid(raise_exception=True)
         (job,) = submission.jobs_submit(
             owner=request.user,
@@ -310,11 +389,60 @@ class RenderJobViewSet(
         location = request.build_absolute_uri(reverse("job-detail", args=[job.pk]))
         return Response(data, status=status.HTTP_201_CREATED, headers={"Location": location})
 
+    @extend_schema(
+        request=RenderJobRemixSerializer,
+        responses={
+            201: RenderJobSerializer,
+            200: OpenApiResponse(RenderJobSerializer, description="The job an earlier request with this key made."),
+        },
+        description="Queue a new clip from one of yours: its prompt, settings, mode and inputs, with a new random "
+        "seed unless keep_seed is true (an unchanged remix with the same seed renders, and charges for, the same "
+        "clip). Any field sent replaces the clip's own. Checked and charged like POST /api/v1/jobs/; the "
+        "Idempotency-Key header works the same way.",
+        examples=[
+            OpenApiExample("The same settings, a new seed", request_only=True, value={}),
+            OpenApiExample(
+                "Keep the seed, change the prompt", request_only=True, value={"prompt": "at dawn", "keep_seed": True}
+            ),
+        ],
+    )
+    @action(detail=True, methods=["post"])
+    def remix(self, request, pk=None):
+        clip = self.get_object()
+        incoming = RenderJobRemixSerializer(data=request.data, context=self.get_serializer_context())
+        incoming.is_valid(raise_exception=True)
+        return self._submit(request, remix_request(clip, **incoming.validated_data))
+
     @extend_schema(request=None, responses={200: RenderJobSerializer})
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         job = self.get_object()
         job_actions.job_cancel(job=job)
+        return Response(RenderJobSerializer(job, context=self.get_serializer_context()).data)
+
+    @extend_schema(
+        methods=["POST"],
+        request=None,
+        description="Star one of your finished clips (starring it again changes nothing).",
+        responses={
+            200: RenderJobSerializer,
+            409: OpenApiResponse(ErrorSerializer, description=ClipNotFinished.default_detail),
+        },
+    )
+    @extend_schema(
+        methods=["DELETE"],
+        request=None,
+        description="Unstar a clip (unstarring one that is not starred changes nothing).",
+        responses={200: RenderJobSerializer},
+    )
+    @action(detail=True, methods=["post", "delete"])
+    def favourite(self, request, pk=None):
+        job = self.get_object()
+        try:
+            library.favourite_set(owner=request.user, job=job, favourite=request.method == "POST")
+        except DjangoValidationError as error:
+            raise ClipNotFinished(" ".join(error.messages)) from None
+        job.is_favourite = request.method == "POST"
         return Response(RenderJobSerializer(job, context=self.get_serializer_context()).data)
 
 
@@ -576,3 +704,127 @@ def _model_rules(spec, grant) -> dict:
             ),
         ],
     }
+
+
+# --- The library: collections (favourites are POST/DELETE /api/v1/jobs/{id}/favourite/) -------------
+
+
+class CollectionSerializer(CheckedInput, serializers.ModelSerializer):
+    """A collection's shape; the rules its name must meet (unique for you, whatever the case) live in
+    generation.library."""
+
+    name = serializers.CharField(max_length=library.NAME_MAX_LENGTH)
+    clip_count = serializers.IntegerField(read_only=True, help_text="How many of your clips it holds.")
+
+    class Meta:
+        model = Collection
+        fields = ["id", "name", "clip_count", "created_at", "updated_at"]
+        read_only_fields = ["id", "clip_count", "created_at", "updated_at"]
+        validators: list = []  # names are checked by the service, with a clearer message
+
+
+class CollectionClipSerializer(CheckedInput, serializers.Serializer):
+    job = serializers.UUIDField(help_text="One of your finished clips.")
+
+
+class CollectionClipsPagination(pagination.CursorPagination):
+    """A collection's clips, the latest added first."""
+
+    ordering = ("-added_at", "-id")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+def _own_clip(user, job_id) -> RenderJob:
+    job = gallery.jobs_for(user).filter(pk=job_id).first()
+    if job is None:  # someone else's clip answers like one that does not exist
+        raise exceptions.ValidationError({"job": ["No such clip of yours."]})
+    return job
+
+
+class CollectionViewSet(
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.ListModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Your collections: named groups of your finished clips, private to you. Nobody else's are listed or found."""
+
+    serializer_class = CollectionSerializer
+    pagination_class = None  # a person keeps at most library.COLLECTIONS_MAX
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    token_scopes = {
+        "GET": "read",
+        "HEAD": "read",
+        "OPTIONS": "read",
+        "POST": "generate",
+        "PATCH": "generate",
+        "DELETE": "generate",
+    }
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Collection.objects.none()
+        return library.collections_for(self.request.user)
+
+    def perform_create(self, serializer):
+        serializer.instance = library.collection_create(owner=self.request.user, name=serializer.validated_data["name"])
+        serializer.instance.clip_count = 0
+
+    def perform_update(self, serializer):
+        if "name" in serializer.validated_data:
+            library.collection_rename(collection=serializer.instance, name=serializer.validated_data["name"])
+
+    def perform_destroy(self, instance):
+        library.collection_delete(collection=instance)
+
+    @extend_schema(
+        methods=["GET"],
+        description="The collection's clips, the latest added first.",
+        responses={200: RenderJobSerializer(many=True)},
+    )
+    @extend_schema(
+        methods=["POST"],
+        description="Put one of your finished clips in the collection.",
+        request=CollectionClipSerializer,
+        responses={
+            201: CollectionSerializer,
+            200: OpenApiResponse(CollectionSerializer, description="The clip was in the collection already."),
+        },
+    )
+    @action(detail=True, methods=["get", "post"], pagination_class=CollectionClipsPagination)
+    def clips(self, request, pk=None):
+        collection = self.get_object()
+        if request.method == "POST":
+            incoming = CollectionClipSerializer(data=request.data)
+            incoming.is_valid(raise_exception=True)
+            job = _own_clip(request.user, incoming.validated_data["job"])
+            created = library.collection_add(collection=collection, job=job)
+            collection = self.get_queryset().get(pk=collection.pk)
+            code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+            return Response(CollectionSerializer(collection).data, status=code)
+        derived = Prefetch("job__derived", queryset=RenderJob.objects.only("id", "source_id", "deleted_at"))
+        items = self.paginate_queryset(library.collection_items(collection).prefetch_related(derived))
+        context = {**self.get_serializer_context(), "queue_estimates": {}}  # finished clips wait in no queue
+        data = RenderJobSerializer(library.item_jobs(items), many=True, context=context).data
+        return self.get_paginated_response(data)
+
+    @extend_schema(
+        request=None,
+        responses={204: None},
+        description="Take a clip out of the collection.",
+        parameters=[OpenApiParameter("job_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The clip's id.")],
+    )
+    @action(detail=True, methods=["delete"], url_path=r"clips/(?P<job_id>[^/.]+)", url_name="clip")
+    def clip_remove(self, request, pk=None, job_id=None):
+        collection = self.get_object()
+        try:
+            removed = library.collection_remove(collection=collection, job_id=uuid.UUID(job_id))
+        except ValueError:
+            removed = False
+        if not removed:
+            raise exceptions.NotFound("That clip is not in this collection.")
+        return Response(status=status.HTTP_204_NO_CONTENT)

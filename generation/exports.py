@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from access.export import json_text, section, when
 from core.csv_export import csv_text
-from generation.models import InputImage, RenderJob
+from generation.models import Collection, CollectionItem, Favourite, InputImage, RenderJob
 from generation.render_settings import REQUEST_FIELDS
 
 JOB_FIELDS = [
@@ -63,3 +63,25 @@ def input_images_json(user) -> str:
     for image in InputImage.objects.filter(owner=user).order_by("created_at").values(*IMAGE_FIELDS):
         rows.append({**image, "id": str(image["id"]), "created_at": when(image["created_at"])})
     return json_text(rows)
+
+
+@section("favourites.json", "The clips you starred: each clip's id (as jobs.csv names it) and when you starred it.")
+def favourites_json(user) -> str:
+    rows = Favourite.objects.filter(owner=user).order_by("created_at", "pk").values_list("job_id", "created_at")
+    return json_text([{"job": str(job), "starred_at": when(at)} for job, at in rows])
+
+
+@section(
+    "collections.json",
+    "Your collections: each one's name, when you made it, and its clips (ids as jobs.csv names them), "
+    "the latest added first.",
+)
+def collections_json(user) -> str:
+    collections = Collection.objects.filter(owner=user).order_by("created_at", "pk")
+    items = CollectionItem.objects.filter(collection__owner=user).order_by("-added_at", "-pk")
+    clips: dict[int, list] = {}
+    for collection_id, job_id, added_at in items.values_list("collection_id", "job_id", "added_at"):
+        clips.setdefault(collection_id, []).append({"job": str(job_id), "added_at": when(added_at)})
+    return json_text(
+        [{"name": c.name, "created_at": when(c.created_at), "clips": clips.get(c.pk, [])} for c in collections]
+    )

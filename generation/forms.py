@@ -2,7 +2,7 @@ from django import forms
 from django.urls import reverse
 
 from core.input_checks import CheckedInput
-from generation import quota, trace
+from generation import composer, quota, trace
 from generation.gallery import BadCursor, cursor_decode
 from generation.inputs import IMAGE_MAX_BYTES, IMAGE_MAX_SIDE, image_judge
 from generation.models import RenderJob
@@ -33,6 +33,10 @@ KEPT_ON_MODEL_SWITCH = (
 MODE_INPUTS = ("image", "last_image", "source", "strength")
 # The form's fields that only say how to fill in others.
 REMIX_FIELDS = ("remix_seed", "keep_seed")
+# The settings folded under the generate page's "Advanced": the raw size and length (the chips fill them in),
+# and the rest, which it opens for when one was changed from the model's default.
+RAW_SIZE_FIELDS = ("num_frames", "width", "height")
+ADVANCED_FIELDS = ("num_steps", "guidance_scale", "seed", "negative_prompt")
 
 
 class JobForm(CheckedInput, forms.Form):
@@ -117,6 +121,45 @@ class JobForm(CheckedInput, forms.Form):
         if self.remixing and not self.is_bound:
             self.fields["prompt"].widget.attrs["autofocus"] = True
 
+    def aspect_chips(self) -> list[dict]:
+        """The aspect-ratio chips for the chosen model within the grant, the one matching the size now pressed."""
+        width, height = self["width"].value(), self["height"].value()
+        return [
+            {"chip": chip, "pressed": (str(chip.width), str(chip.height)) == (str(width), str(height))}
+            for chip in composer.aspect_chips(self.spec, self.grant)
+        ]
+
+    def duration_chips(self) -> list[dict]:
+        frames = str(self["num_frames"].value())
+        return [
+            {"chip": chip, "pressed": str(chip.frames) == frames}
+            for chip in composer.duration_chips(self.spec, self.grant)
+        ]
+
+    def size_summary(self) -> str:
+        """The size and length the form holds now, in words, beside the chips."""
+        frames, width, height = (self[name].value() for name in RAW_SIZE_FIELDS)
+        try:
+            seconds = f"{int(frames) / self.spec.fps:.1f} s"
+        except (TypeError, ValueError):
+            seconds = "?"
+        return f"{width}×{height} px, {seconds} ({frames} frames at {self.spec.fps} fps)"
+
+    def advanced_open(self) -> bool:
+        """Whether "Advanced" starts open: one of its fields has an error, or holds other than the model's
+        default (a preset or remix that changed the steps, a seed typed in), so nothing set is out of sight."""
+        if self.is_bound and set(self.errors) & {*RAW_SIZE_FIELDS, *ADVANCED_FIELDS}:
+            return True
+        for name in ADVANCED_FIELDS:
+            value, default = self[name].value(), self.fields[name].initial
+            try:
+                value = self.fields[name].to_python(value)
+            except forms.ValidationError:
+                return True
+            if value not in (None, "") and value != default:
+                return True
+        return False
+
     @property
     def remixing(self) -> bool:
         return self["remix_seed"].value() not in (None, "")
@@ -131,6 +174,15 @@ class JobForm(CheckedInput, forms.Form):
             room = max(1, self.queue_limit - self.queue_active)
         field = self.fields["variations"]
         field.widget.choices = [(count, label) for count, label in field.choices if count <= room]
+
+    def mode_input_rows(self):
+        """(field, modes) for the mode inputs the page shows (see mode_rows)."""
+        rows = self.mode_rows()
+        return [(field, modes) for field, modes in rows if field.name in MODE_INPUTS and not field.is_hidden]
+
+    def advanced_fields(self):
+        """The fields under "Advanced", the negative prompt first."""
+        return [self[name] for name in ("negative_prompt", *RAW_SIZE_FIELDS, "num_steps", "guidance_scale", "seed")]
 
     def mode_rows(self):
         """(field, the chosen model's modes that take it as a space-separated list, or None for every mode),
@@ -308,6 +360,9 @@ class GalleryFilterForm(CheckedInput, forms.Form):
     model = forms.ChoiceField(choices=lambda: [("", "Any model"), *model_choices()], required=False)
     since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    favourites = forms.BooleanField(
+        label="Favourites only", required=False, widget=forms.CheckboxInput(attrs={"role": "switch"})
+    )
     cursor = forms.CharField(required=False, widget=forms.HiddenInput, max_length=500)
 
     def clean(self):
@@ -330,6 +385,7 @@ class GalleryFilterForm(CheckedInput, forms.Form):
             "since": data["since"],
             "until": data["until"],
             "q": data["q"],
+            "favourites": data["favourites"],
         }
 
 

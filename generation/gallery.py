@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.core import signing
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from generation.models import RenderJob
+from generation.models import Favourite, RenderJob
 
 CURSOR_SALT = "generation.gallery-cursor"
 OLDER, NEWER = "older", "newer"
@@ -32,10 +32,17 @@ def _day_start(day: date) -> datetime:
 
 
 def jobs_filter(
-    jobs, *, state: str = "", model_key: str = "", since: date | None = None, until: date | None = None, q: str = ""
+    jobs,
+    *,
+    state: str = "",
+    model_key: str = "",
+    since: date | None = None,
+    until: date | None = None,
+    q: str = "",
+    favourites: bool = False,
 ):
     """``jobs`` narrowed to one state, one model, queued from ``since`` to ``until`` (whole days,
-    local time, both included) and with ``q`` in the prompt."""
+    local time, both included), with ``q`` in the prompt, and to the owner's favourites."""
     if state:
         jobs = jobs.filter(state=state)
     if model_key:
@@ -46,6 +53,8 @@ def jobs_filter(
         jobs = jobs.filter(queued_at__lt=_day_start(until + timedelta(days=1)))
     if q.strip():
         jobs = jobs.filter(prompt__icontains=q.strip())
+    if favourites:
+        jobs = jobs.filter(Exists(Favourite.objects.filter(job=OuterRef("pk"), owner=OuterRef("owner"))))
     return jobs
 
 

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from generation import library
 from generation.models import RenderJob
 from generation.queue import job_announce
 from generation.quota import charge_refund
@@ -48,13 +49,14 @@ def jobs_cancel_for_owners(*, owner_ids, reason: str) -> int:
 
 
 def job_delete(*, job: RenderJob) -> bool:
-    """Delete a clip for its owner: a job still waiting or running is cancelled first (and refunded),
-    the MP4 and poster are removed from storage, and the row stays, marked deleted, for quota, the
-    audit trail and leak tracing. Its media links stop working at once."""
+    """Delete a clip for its owner: a job still waiting or running is cancelled first (and refunded), it
+    leaves the owner's favourites and collections, the MP4 and poster are removed from storage, and the row
+    stays, marked deleted, for quota, the audit trail and leak tracing. Its media links stop working at once."""
     if not RenderJob.objects.filter(pk=job.pk, deleted_at__isnull=True).update(deleted_at=timezone.now()):
         job.refresh_from_db()
         return False
     job_cancel(job=job, reason="Deleted by its owner.")
+    library.job_unlist(job=job)
     # A render that finished before the cancel stored its files; one that had not finished cannot store
     # them any more (job_succeed only writes to a running job and otherwise removes what it saved).
     job.refresh_from_db()

@@ -4,6 +4,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
@@ -139,6 +140,9 @@ class RenderJob(RenderSettingsFields):
         null=True, blank=True, help_text="When the last denoising step ended: what follows it is timed from here."
     )
     attempts = models.PositiveIntegerField(default=0)
+    given_back = models.PositiveSmallIntegerField(
+        default=0, help_text="Workers that turned unhealthy over it and gave it back (generation/health.py)."
+    )
     worker = models.CharField(max_length=255, blank=True)
     task_id = models.CharField(max_length=64, blank=True, help_text="The Celery message whose worker claimed the job.")
     error = models.TextField(blank=True)
@@ -364,6 +368,14 @@ class Worker(models.Model):
     jobs_done = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField()
     last_seen = models.DateTimeField()
+    # Health (generation/health.py): set by the worker itself, cleared only by staff (a restart keeps it).
+    unhealthy_since = models.DateTimeField(
+        null=True, blank=True, help_text="When it stopped taking jobs for a fault of its own; empty while healthy."
+    )
+    health_reason = models.TextField(blank=True, help_text="Why it is unhealthy: the error it could not get past.")
+    failures_in_row = models.PositiveIntegerField(
+        default=0, help_text="Renders failed in a row for faults of its own; a finished render resets it."
+    )
 
     class Meta:
         ordering = ["hostname"]
@@ -372,6 +384,66 @@ class Worker(models.Model):
         return f"{self.hostname} ({self.state})"
 
     @property
+    def is_healthy(self) -> bool:
+        return self.unhealthy_since is None
+
+    @property
     def model_keys(self) -> list[str]:
         """The models this worker renders: its render.<model> queues (it may serve others, such as films)."""
         return [name.removeprefix("render.") for name in self.queues.split(",") if name.startswith("render.")]
+
+
+# --- The person's library: favourites and collections (generation/library.py) --------------------
+
+
+class Favourite(models.Model):
+    """A clip its owner starred. Only finished clips are starred, and only by their owner; deleting the clip
+    unstars it (generation.library.job_unlist)."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="favourites")
+    job = models.ForeignKey(RenderJob, on_delete=models.CASCADE, related_name="favourites")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["owner", "job"], name="favourite_unique_job")]
+
+    def __str__(self):
+        return f"{self.owner} ★ {self.job.short_id}"
+
+
+class Collection(models.Model):
+    """A named group of a person's own clips, private to them. Names are unique per person, whatever their case."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="collections")
+    name = models.CharField(max_length=80)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            models.UniqueConstraint(Lower("name"), "owner", name="collection_unique_name"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("generation:collection_detail", args=[self.pk])
+
+
+class CollectionItem(models.Model):
+    """One clip in one collection, newest first on the collection's page."""
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="items")
+    job = models.ForeignKey(RenderJob, on_delete=models.CASCADE, related_name="collection_items")
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-added_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["collection", "job"], name="collectionitem_unique_job")]
+        indexes = [models.Index(fields=["collection", "-added_at", "-id"], name="collectionitem_newest")]
+
+    def __str__(self):
+        return f"{self.job.short_id} in {self.collection}"

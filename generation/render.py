@@ -16,6 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from access.policy import may_render
+from generation import health
 from generation.models import RenderJob
 from generation.outages import outlasting_database_restarts, retried
 from generation.queue import job_claim_next
@@ -28,10 +29,15 @@ log = logging.getLogger(__name__)
 
 def job_render(*, job_id, worker: str, task_id: str = "") -> RenderJob | None:
     """Claim a job and render it, then hand the frames to post-processing (marks, encoding,
-    storage), which runs beside the next render. Every outcome is written to the row."""
+    storage), which runs beside the next render. Every outcome is written to the row. A failure that is the
+    worker's own fault (generation.health.render_fault) gives the job back to the queue instead of failing it,
+    and an unhealthy worker claims nothing."""
     from generation import postprocess, runner
     from generation.encoding import frames_to_uint8
 
+    if not health.worker_is_healthy(worker):
+        health.message_pass_on(hint_id=job_id, worker=worker, task_id=task_id)
+        return None
     job = job_claim_next(hint_id=job_id, worker=worker, task_id=task_id)
     if job is None:
         log.info("generation.job_skipped job=%s", job_id)
@@ -39,20 +45,29 @@ def job_render(*, job_id, worker: str, task_id: str = "") -> RenderJob | None:
     spec = model_get(job.model_key)
     settings_ = RenderSettings.from_job(job).as_fields()
     del settings_["model_key"]
+    rendering = False  # until the job's own inputs are read: what fails before is the job's fault
     try:
         params = runner.RenderParams(prompt=job.prompt, **settings_, **job_inputs(job))
+        rendering = True
         result = runner.render(spec, params, on_step=lambda step, total: job_progress(job=job, step=step, total=total))
         frames = frames_to_uint8(result.frames)
     except runner.RenderStopped as stopped:
         log.info("generation.render_stopped job=%s reason=%s", job.pk, stopped.reason)
-    except runner.ModelUnavailable as error:
-        job_fail(job=job, reason=str(error))
     except SoftTimeLimitExceeded:
         job_fail(job=job, reason=f"The render took longer than the {settings.CELERY_TASK_SOFT_TIME_LIMIT} s limit.")
     except Exception as error:
-        log.exception("generation.render_crashed job=%s", job.pk)
-        job_fail(job=job, reason=f"The render failed: {type(error).__name__}: {error}")
+        if isinstance(error, runner.ModelUnavailable):
+            reason = str(error)
+        else:
+            log.exception("generation.render_crashed job=%s", job.pk)
+            reason = f"The render failed: {type(error).__name__}: {error}"
+        fault = health.render_fault(error) if rendering else health.Fault.JOB
+        if fault is health.Fault.JOB:
+            job_fail(job=job, reason=reason)
+        else:
+            health.worker_fault(job=job, worker=worker, reason=reason, fault=fault)
     else:
+        health.worker_rendered(hostname=worker)
         retried(lambda: _running(job).update(heartbeat_at=timezone.now()))
         postprocess.submit(lambda: job_finish(job=job, frames=frames, device_seconds=result.device_seconds))
     retried(job.refresh_from_db)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
@@ -109,7 +110,9 @@ def _pipeline_load(spec: ModelSpec):
     pipeline_class = getattr(diffusers, spec.pipeline_class)
     try:
         pipeline = pipeline_class.from_pretrained(source, dtype=dtype)
-    except (OSError, ValueError) as error:
+    except SoftTimeLimitExceeded:
+        raise
+    except Exception as error:  # a missing folder (OSError), a bad config (ValueError), corrupt weights (anything)
         raise ModelUnavailable(f"Could not load {spec.label} from {source}: {error}") from error
     try:
         pipeline_tune(pipeline, device=device, tuning=Tuning.from_settings())
@@ -169,15 +172,19 @@ _COMPONENT_CLASSES = {
 }
 
 
-def pipelines_preload(model_keys) -> None:
-    """Load these models now (a worker process starting), so the first job does not wait for them."""
+def pipelines_preload(model_keys) -> dict[str, str]:
+    """Load these models now (a worker process starting), so the first job does not wait for them. Returns
+    why each model that could not be loaded failed, by key (empty when all loaded)."""
     from generation.registry import model_get
 
+    failures = {}
     for key in model_keys:
         try:
             pipeline_get(model_get(key))
         except (ImproperlyConfigured, ModelUnavailable) as error:
             log.error("generation.preload_failed model=%s error=%s", key, error)
+            failures[key] = str(error)
+    return failures
 
 
 def render(spec: ModelSpec, params: RenderParams, *, on_step: Callable[[int, int], None]) -> RenderResult:

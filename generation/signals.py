@@ -12,7 +12,7 @@ from celery import signals
 from django.conf import settings
 from django.db import close_old_connections, connection
 
-from generation import workers
+from generation import health, workers
 from generation.broker import RENDER_TASK
 from generation.sweeper import jobs_requeue_of_worker
 
@@ -39,13 +39,34 @@ def _render_device() -> str:
         return ""
 
 
-def _heartbeat(identity: dict) -> None:
+def _heartbeat(identity: dict, consumer) -> None:
     while not _heartbeat_stop.wait(settings.BACKLOT_WORKER_HEARTBEAT_SECONDS):
         try:
             close_old_connections()
             workers.worker_seen(**identity)
+            _consume_as_health_says(consumer, identity)
         except Exception:  # the database may be away for a moment; the next beat tries again
             log.exception("generation.worker_heartbeat_failed worker=%s", identity["hostname"])
+
+
+# The model queues this worker has stopped consuming because it is unhealthy (generation/health.py).
+_queues_stopped: list[str] = []
+
+
+def _consume_as_health_says(consumer, identity: dict) -> None:
+    """An unhealthy worker consumes none of its model queues; one that staff reset consumes them again. The
+    changes run on the consumer's own loop (call_soon), as Celery's remote control runs them."""
+    healthy = health.worker_is_healthy(identity["hostname"])
+    if not healthy and not _queues_stopped:
+        _queues_stopped.extend(name for name in identity["queues"] if name.startswith("render."))
+        for name in _queues_stopped:
+            consumer.call_soon(consumer.cancel_task_queue, name)
+        log.warning("generation.worker_stopped_consuming worker=%s queues=%s", identity["hostname"], _queues_stopped)
+    elif healthy and _queues_stopped:
+        for name in _queues_stopped:
+            consumer.call_soon(consumer.add_task_queue, name)
+        log.info("generation.worker_consuming_again worker=%s queues=%s", identity["hostname"], _queues_stopped)
+        _queues_stopped.clear()
 
 
 @signals.worker_ready.connect
@@ -61,9 +82,13 @@ def on_worker_ready(sender, **kwargs):
         jobs_requeue_of_worker(sender.hostname)
     except Exception:  # the sweeper takes them back later; a worker must start anyway
         log.exception("generation.requeue_at_start_failed worker=%s", sender.hostname)
+    try:  # a worker still marked unhealthy (a restart keeps the mark) takes no job
+        _consume_as_health_says(sender, identity)
+    except Exception:  # its heartbeat tries again; its renders refuse jobs meanwhile
+        log.exception("generation.worker_health_unknown worker=%s", sender.hostname)
     connection.close()  # the parent forks pool processes again later; none of them should share this
     _heartbeat_stop.clear()
-    threading.Thread(target=_heartbeat, args=(identity,), name="backlot-worker-heartbeat", daemon=True).start()
+    threading.Thread(target=_heartbeat, args=(identity, sender), name="backlot-worker-heartbeat", daemon=True).start()
 
 
 @signals.task_prerun.connect

@@ -1,6 +1,7 @@
 """The staff queue page (/staff/queue/): every model's waiting jobs in the order workers will take
-them, the held and running ones, and each worker's state. For the operator's staff only
-(access.policy.may_manage_queue); everyone else gets 404. Every action is audited by its service."""
+them, the held and running ones, and each worker's state and health (with a reset for an unhealthy one).
+For the operator's staff only (access.policy.may_manage_queue); everyone else gets 404. Every action is
+audited by its service."""
 
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from access.audit import client_ip
 from access.policy import may_manage_queue
-from generation import estimates, job_actions, workers
+from generation import estimates, health, job_actions, workers
 from generation.forms import QueueActionForm
-from generation.models import RenderJob
+from generation.models import RenderJob, Worker
 from generation.queue import queue_board, recent_outcomes
 
 
@@ -62,6 +63,19 @@ QUEUE_ACTIONS = {
 @require_GET
 def queue(request):
     return render(request, "generation/queue.html", _queue_context())
+
+
+@queue_staff_required
+@require_POST
+def worker_health_reset(request, worker_id):
+    """Clear a worker's unhealthy mark: it takes jobs again from its next heartbeat (and marks itself again
+    if what was wrong still is)."""
+    worker = get_object_or_404(Worker, pk=worker_id)
+    if health.worker_health_reset(worker=worker, actor=request.user, ip=client_ip(request)):
+        messages.success(request, f"{worker.hostname} is marked healthy again; it takes jobs from its next heartbeat.")
+    else:
+        messages.warning(request, f"{worker.hostname} was not unhealthy; nothing was changed.")
+    return redirect("generation_staff:queue")
 
 
 @queue_staff_required

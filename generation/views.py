@@ -4,16 +4,28 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404
-from django.shortcuts import redirect, render
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
 
 from access import leaks
 from access.policy import current_grant, may_render
 from access.programmes import programmes_red_teamed_by
 from core.ratelimits import RateLimited, retry_after
-from generation import estimates, gallery, job_actions, presets, progress, quota, render_settings, submission
+from generation import (
+    composer,
+    estimates,
+    gallery,
+    job_actions,
+    library,
+    presets,
+    progress,
+    quota,
+    render_settings,
+    submission,
+)
 from generation.forms import KEPT_ON_MODEL_SWITCH, GalleryFilterForm, JobForm
 from generation.media import DOWNLOAD, POSTER, MediaRefused, media_resolve, media_url
 from generation.models import RenderJob
@@ -36,7 +48,7 @@ def job_list(request):
         "red_teamed": programmes_red_teamed_by(request.user),
     }
     if form.is_valid():
-        jobs = gallery.jobs_filter(gallery.jobs_for(request.user), **form.filters())
+        jobs = gallery.jobs_filter(library.jobs_with_favourite(gallery.jobs_for(request.user)), **form.filters())
         page = gallery.keyset_page(jobs, cursor=form.cleaned_data["cursor"], size=GALLERY_PAGE_SIZE)
         waiting = estimates.queue_estimates(page.jobs)
         context |= {
@@ -62,10 +74,13 @@ def _gallery_url(request, cursor: str | None) -> str | None:
 
 def _card_context(job: RenderJob, estimate=None) -> dict:
     spec = MODELS.get(job.model_key)
+    succeeded = job.state == RenderJob.State.SUCCEEDED
     return {
         "job": job,
         "model_label": spec.label if spec else job.model_key,
-        "poster_url": media_url(job, poster=True) if job.state == RenderJob.State.SUCCEEDED and job.poster else None,
+        "poster_url": media_url(job, poster=True) if succeeded and job.poster else None,
+        # The hover preview: fetched only when it is asked to play (preload="none").
+        "video_url": media_url(job) if succeeded and job.output else None,
         "queue_position": estimate[0] if estimate else None,
         # The gallery asks less often than the clip page: it may show many running clips at once.
         "poll_seconds": settings.BACKLOT_PROGRESS_POLL_SECONDS * 5,
@@ -75,7 +90,7 @@ def _card_context(job: RenderJob, estimate=None) -> dict:
 @login_required
 @require_GET
 def job_card(request, job_id):
-    job = gallery.job_for(request.user, job_id)
+    job = get_object_or_404(library.jobs_with_favourite(gallery.jobs_for(request.user)), pk=job_id)
     estimate = estimates.queue_estimates([job]).get(job.pk)
     return render(request, "generation/_job_card.html", _card_context(job, estimate))
 
@@ -112,11 +127,42 @@ def job_create(request):
         except quota.QuotaExceeded as error:
             form.add_error(None, str(error))
         else:
+            if request.htmx:
+                return _queued_on_the_composer(request, form, jobs)
             if len(jobs) == 1:
                 return redirect(jobs[0])
             messages.success(request, f"{len(jobs)} variations queued, seeds {jobs[0].seed} to {jobs[-1].seed}.")
             return redirect("generation:job_list")
     return job_form_page(request, form, preset=preset, status=400 if form.errors else 200)
+
+
+# What the composer keeps for the next clip after queueing one from the page: everything but the uploads,
+# the remix's seed, and a seed the page chose (a typed seed stays, for changing one thing at a time).
+KEPT_AFTER_QUEUEING = (
+    "prompt",
+    "negative_prompt",
+    "model_key",
+    "mode",
+    "source",
+    "strength",
+    "num_frames",
+    "width",
+    "height",
+    "num_steps",
+    "guidance_scale",
+    "variations",
+)
+
+
+def _queued_on_the_composer(request, form: JobForm, jobs: list[RenderJob]):
+    """A submission through htmx stays on the generate page: the form again with the same settings and a
+    note naming the clips queued; the recent-clips column is told to ask at once (the clip-queued event)."""
+    initial = {name: form.cleaned_data.get(name) for name in KEPT_AFTER_QUEUEING}
+    initial["seed"] = request.POST.get("seed", "").strip()
+    initial = {name: ("" if value is None else value) for name, value in initial.items()}
+    fresh = JobForm(grant=form.grant, initial=initial)
+    response = job_form_page(request, fresh, queued=jobs)
+    return trigger_client_event(response, "clip-queued", {"jobs": [str(job.pk) for job in jobs]})
 
 
 def _mode_inputs(owner, form: JobForm) -> dict:
@@ -136,16 +182,40 @@ def _mode_inputs(owner, form: JobForm) -> dict:
     return inputs
 
 
-def job_form_page(request, form: JobForm, *, preset=None, preset_form=None, status: int = 200):
-    """The generate page: the job form, the presets to start from, and the box to save a preset."""
+def job_form_page(request, form: JobForm, *, preset=None, preset_form=None, queued=(), status: int = 200):
+    """The generate page: the job form, the presets to start from, the box to save a preset, and the
+    person's recent clips beside it."""
     context = {
         "form": form,
         "presets": presets.presets_for(request.user),
         "preset": preset,
         "preset_problems": _preset_problems(preset, form.grant) if preset else [],
         "preset_form": preset_form,
+        "queued": queued,
+        **_recent_context(request.user),
     }
     return render(request, "generation/job_form.html", context, status=status)
+
+
+def _recent_context(user) -> dict:
+    jobs = composer.recent_clips(user)
+    return {
+        "recent": [_card_context(job) for job in jobs],
+        "recent_version": composer.recent_version(jobs),
+        # A running clip moves on every step; the column asks less often than the clip's own page.
+        "recent_poll_seconds": settings.BACKLOT_PROGRESS_POLL_SECONDS * 5,
+    }
+
+
+@login_required
+@require_GET
+def job_recent(request):
+    """The generate page's recent-clips column, asked for every few seconds: the person's own newest clips,
+    or 204 (htmx keeps what it shows) when nothing in it changed since version ``v``."""
+    context = _recent_context(request.user)
+    if request.GET.get("v") == context["recent_version"]:
+        return HttpResponse(status=204)
+    return render(request, "generation/_recent_clips.html", context)
 
 
 def _preset_chosen(request):

@@ -58,6 +58,7 @@ from feedback.ledger import ledger_credit
 from feedback.models import Attachment, LedgerEntry
 from feedback.payouts import payout_run
 from feedback.showcase import showcase_offer
+from generation import library
 from generation.media import media_url
 from generation.presets import preset_create
 from generation.prompt_policy import prompt_rule_create
@@ -161,6 +162,7 @@ MATRIX = [
     page("generation:job_create",                         "in    403   ok    ok    ok    403   403   403   403   403"),
     page("generation:job_create",                         "in    403   ok    ok    ok    403   403   403   403   403", "POST", data=JOB),
     page("generation:job_estimate",                       "in    ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    page("generation:job_recent",                         "in    ok    ok    ok    ok    ok    ok    ok    ok    403"),
     page("generation:job_detail",                         "in    404   ok    404   404   404   404   404   404   403", job_id="clip"),
     page("generation:job_status",                         "in    404   ok    404   404   404   404   404   404   403", job_id="clip"),
     # Without its watch ticket (handed out by the clip's page) the poll answers nobody: tests/generation/test_progress_path.py.
@@ -177,6 +179,18 @@ MATRIX = [
     page("generation:preset_create",                      "in    ok    ok    ok    ok    ok    ok    ok    ok    403", "POST"),
     page("generation:preset_rename",                      "in    404   ok    404   404   404   404   404   404   403", "POST", preset_id="preset"),
     page("generation:preset_delete",                      "in    404   ok    404   404   404   404   404   404   403", "POST", preset_id="preset"),
+    # A tester's library: stars, collections and compare, of their own finished clips only.
+    page("generation:favourite_set",                      "in    404   ok    404   404   404   404   404   404   403", "POST", job_id="clip", data={"favourite": "1"}),
+    page("generation:collection_list",                    "in    ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    page("generation:collection_list",                    "in    ok    ok    ok    ok    ok    ok    ok    ok    403", "POST", data={"name": "New"}),
+    page("generation:collection_detail",                  "in    404   ok    404   404   404   404   404   404   403", collection_id="collection"),
+    page("generation:collection_rename",                  "in    404   ok    404   404   404   404   404   404   403", "POST", collection_id="collection", data={"name": "Renamed"}),
+    page("generation:collection_delete",                  "in    404   ok    404   404   404   404   404   404   403", collection_id="collection"),
+    page("generation:collection_delete",                  "in    404   ok    404   404   404   404   404   404   403", "POST", collection_id="collection"),
+    page("generation:clip_collection_add",                "in    404   ok    404   404   404   404   404   404   403", "POST", job_id="clip", data={"new_name": "New"}),
+    page("generation:clip_collection_remove",             "in    404   ok    404   404   404   404   404   404   403", "POST", job_id="clip", collection_id="collection"),
+    page("generation:compare_pick",                       "in    ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    page("generation:compare",                            "in    404   ok    404   404   404   404   404   404   403", left_id="clip", right_id="clip2"),
     # The programme's prompt policy and shared presets: its admins (refusals: and its red team).
     page("generation_manage:prompt_policy",               "in    404   404   404   404   404   ok    404   404   403", slug="slug"),
     page("generation_manage:prompt_policy",               "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug"),
@@ -317,6 +331,17 @@ MATRIX = [
     api("job-detail", "GET",                              "401   404   ok    404   404   404   404   404   404   403", pk="clip"),
     api("job-detail", "DELETE",                           "401   404   ok    404   404   404   404   404   404   403", pk="clip"),
     api("job-cancel", "POST",                             "401   404   ok    404   404   404   404   404   404   403", pk="queued_job"),
+    api("job-remix", "POST",                              "401   404   ok    404   404   404   404   404   404   403", pk="clip"),
+    api("job-favourite", "POST",                          "401   404   ok    404   404   404   404   404   404   403", pk="clip"),
+    api("job-favourite", "DELETE",                        "401   404   ok    404   404   404   404   404   404   403", pk="clip"),
+    api("collection-list", "GET",                         "401   ok    ok    ok    ok    ok    ok    ok    ok    403"),
+    api("collection-list", "POST",                        "401   ok    ok    ok    ok    ok    ok    ok    ok    403", data={"name": "New"}),
+    api("collection-detail", "GET",                       "401   404   ok    404   404   404   404   404   404   403", pk="collection"),
+    api("collection-detail", "PATCH",                     "401   404   ok    404   404   404   404   404   404   403", data={"name": "Renamed"}, pk="collection"),
+    api("collection-detail", "DELETE",                    "401   404   ok    404   404   404   404   404   404   403", pk="collection"),
+    api("collection-clips", "GET",                        "401   404   ok    404   404   404   404   404   404   403", pk="collection"),
+    api("collection-clips", "POST",                       "401   404   ok    404   404   404   404   404   404   403", pk="collection"),
+    api("collection-clip", "DELETE",                      "401   404   ok    404   404   404   404   404   404   403", pk="collection", job_id="clip"),
     api("model-list", "GET",                              "401   404   ok    ok    ok    404   404   404   404   403"),
     # Tracing clips: programme admins only (other_admin traces too, but never sees another programme's job).
     api("api-traces", "POST",                             "401   403   403   403   403   403   ok    403   ok    403"),
@@ -450,8 +475,12 @@ def _world(programme, cohort, tester, programme_admin, competition, other_admin,
     version = model_versions.model_version_create(
         programme=programme, model_key="ltx-video", version="0.9.1", actor=programme_admin
     )
+    collection = library.collection_create(owner=tester, name="Storms")
+    library.collection_add(collection=collection, job=clip)
     return {
         "clip": clip.pk,
+        "clip2": finished_clip(tester, programme=programme, prompt="a paper boat at dawn", seed=8).pk,
+        "collection": collection.pk,
         "queued_job": RenderJobFactory(owner=tester, grant=clip.grant, state="queued").pk,
         "media_token": media_url(clip).rstrip("/").rsplit("/", 1)[-1],
         "preset": preset_create(name="Mine", settings=PRESET, owner=tester, actor=tester).pk,

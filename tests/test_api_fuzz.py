@@ -37,6 +37,7 @@ from access.suspensions import suspend
 from access.tokens import token_create, token_revoke
 from feedback import ratings, reports
 from feedback.models import LedgerEntry
+from generation import library
 from generation.presets import preset_create
 from tests.factories import RenderJobFactory, render_settings
 from tests.feedback.conftest import finished_clip
@@ -109,10 +110,16 @@ def existing(tester, programme, admin_user, rates):
         actual="grey",
     )
     reports.report_transition(report=report, to_state="confirmed", actor=admin_user)
+    collection = library.collection_create(owner=tester, name="Storms")
+    library.collection_add(collection=collection, job=clip)
     return {
         "clips": [str(clip.pk)],
         "/api/v1/jobs/{id}/": [str(clip.pk), str(waiting.pk)],
         "/api/v1/jobs/{id}/cancel/": [str(clip.pk), str(waiting.pk)],
+        "/api/v1/jobs/{id}/favourite/": [str(clip.pk), str(waiting.pk)],
+        "/api/v1/collections/{id}/": [collection.pk],
+        "/api/v1/collections/{id}/clips/": [collection.pk],
+        "/api/v1/collections/{id}/clips/{job_id}/": [collection.pk],
         "/api/v1/presets/{id}/": [preset.pk],
         "/api/v1/feedback/ratings/{id}/": [rating.pk],
         "/api/v1/feedback/reports/{id}/": [report.pk],

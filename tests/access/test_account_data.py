@@ -26,6 +26,8 @@ FILES = {
     "jobs.csv",
     "jobs.json",
     "input_images.json",
+    "favourites.json",
+    "collections.json",
     "api_tokens.json",
     "audit.json",
     "ratings.csv",

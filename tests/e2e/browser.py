@@ -27,3 +27,15 @@ def page_as(browser, live_server, user):
     context = browser.new_context()
     context.add_cookies([session_cookie(user, live_server.url)])
     return context.new_page()
+
+
+def advanced_open(page):
+    """Unfold the generate page's "Advanced" settings (the raw length and size, steps, guidance, seed and
+    negative prompt), as a person clicks it; left as it is if it is open already."""
+    if page.locator("details.advanced").get_attribute("open") is None:
+        page.click("details.advanced > summary")
+
+
+def queued_clip_open(page):
+    """After Render on the generate page (which stays, with a note naming the clip queued): open that clip."""
+    page.click(".queued-note a")

@@ -31,10 +31,11 @@ def _database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def worker_start(*, env: dict, log_path: Path, hostname: str = "e2e@%h") -> subprocess.Popen:
+def worker_start(*, env: dict, log_path: Path, hostname: str = "e2e@%h", loaded: bool = True) -> subprocess.Popen:
     """A Celery worker process like the production ones (one process, prefetch one, every model
-    queue, and the films queue), rendering with the smoke model; returns once its model is loaded. ``env`` overrides
-    the test's own settings (database, broker, media)."""
+    queue, and the films queue), rendering with the smoke model; returns once its model is loaded (once it is
+    ready, for a worker whose model is not expected to load: ``loaded=False``). ``env`` overrides the test's
+    own settings (database, broker, media)."""
     env = {
         **os.environ,
         "DATABASE_URL": _database_url(),
@@ -56,7 +57,7 @@ def worker_start(*, env: dict, log_path: Path, hostname: str = "e2e@%h") -> subp
             command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     deadline = time.monotonic() + 90
-    while "ready." not in log_path.read_text() or "generation.model_loaded" not in log_path.read_text():
+    while "ready." not in log_path.read_text() or (loaded and "generation.model_loaded" not in log_path.read_text()):
         if process.poll() is not None or time.monotonic() > deadline:
             worker_stop(process)
             pytest.fail(f"The Celery worker did not start:\n{log_path.read_text()[-4000:]}")

@@ -146,7 +146,7 @@ class PrivatePostgres:
 
 
 @contextlib.contextmanager
-def broker_in_use(url: str):
+def broker_in_use(url: str, *, transport_options: dict | None = None):
     """Point this process's Celery app (what job_create and the sweeper publish with) at ``url``."""
     from config.celery import app
 
@@ -163,7 +163,8 @@ def broker_in_use(url: str):
     # CELERY_BROKER_URL before either); setting it directly wins over both.
     saved = app.conf.get("broker_write_url"), app.conf.broker_transport_options
     forget_connections()
-    app.conf.broker_write_url, app.conf.broker_transport_options = url, {"visibility_timeout": 4 * 3600}
+    options = {"visibility_timeout": 4 * 3600} if transport_options is None else transport_options
+    app.conf.broker_write_url, app.conf.broker_transport_options = url, options
     try:
         yield
     finally:
@@ -188,3 +189,21 @@ def database_in_use(url: str):
     finally:
         private.close()
         connections["default"] = saved
+
+
+@contextlib.contextmanager
+def private_filesystem_broker(folder: Path):
+    """A filesystem broker of the test's own in ``folder``, so that no worker the rest of the session started
+    takes its jobs: this process publishes there, and the environment it yields points workers at it."""
+    options = {
+        "data_folder_in": str(folder / "queue"),
+        "data_folder_out": str(folder / "queue"),
+        "processed_folder": str(folder / "processed"),
+        "control_folder": str(folder / "control"),
+        "store_processed": False,
+        "polling_interval": 0.1,
+    }
+    for name in ("queue", "processed", "control"):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+    with broker_in_use("filesystem://", transport_options=options):
+        yield {"CELERY_BROKER_URL": "filesystem://", "BACKLOT_BROKER_DIR": str(folder)}

@@ -9,7 +9,7 @@ from django.core import mail
 
 from access.models import AuditEvent, User
 from access.terms import terms_publish
-from tests.e2e.browser import page_as
+from tests.e2e.browser import advanced_open, page_as
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -41,6 +41,7 @@ def test_invite_sign_up_accept_terms_generate_then_be_suspended(browser, live_se
     invitee.click("text=Generate")
     invitee.fill("textarea[name=prompt]", "a red bird over a quiet sea")
     # Long enough to be still waiting or running when the suspension comes, whether or not a worker runs.
+    advanced_open(invitee)
     invitee.select_option("select[name=num_frames]", "121")
     for name, value in {"width": "704", "height": "480", "num_steps": "100"}.items():
         invitee.fill(f"input[name={name}]", value)

@@ -5,6 +5,7 @@ import pytest
 
 from access.models import Role
 from tests.conftest import member
+from tests.e2e.browser import advanced_open, queued_clip_open
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -25,12 +26,14 @@ def test_sign_in_render_watch_progress_and_play(celery_worker, live_server, page
 
     page.click("text=Generate a clip")
     page.fill("textarea[name=prompt]", "a golden horse running through snow, cinematic")
+    advanced_open(page)
     page.select_option("select[name=num_frames]", "49")
     page.fill("input[name=width]", "704")
     page.fill("input[name=height]", "480")
     page.fill("input[name=num_steps]", "30")
     page.fill("input[name=seed]", "7")
     page.click("button:has-text('Render')")
+    queued_clip_open(page)
 
     page.wait_for_selector("text=a golden horse running through snow")
     page.evaluate("() => { window.sameDocument = true; }")  # gone if anything reloads the page
@@ -92,6 +95,7 @@ def test_bad_input_is_explained_on_the_form(celery_worker, live_server, page, pa
     page.wait_for_selector("select[name=num_frames] option[value='81']:checked", state="attached")
     assert page.input_value("textarea[name=prompt]") == "a heron"
     page.fill("textarea[name=prompt]", "")
+    advanced_open(page)
     page.fill("input[name=width]", "700")
     page.click("button:has-text('Render')")
 

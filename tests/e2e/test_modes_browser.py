@@ -7,6 +7,7 @@ from PIL import Image
 from access.models import Role
 from generation.models import RenderJob
 from tests.conftest import member
+from tests.e2e.browser import advanced_open, queued_clip_open
 from tests.e2e.test_browser import _sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -30,11 +31,13 @@ def test_image_to_video_then_extend_and_see_the_lineage(
     page.fill("textarea[name=prompt]", "a red bird over the sea")
     page.check("input[name=mode][value=image_to_video]")
     page.set_input_files("input[name=image]", str(still))
+    advanced_open(page)
     page.select_option("select[name=num_frames]", "17")
     page.fill("input[name=width]", "192")
     page.fill("input[name=height]", "128")
     page.fill("input[name=num_steps]", "4")
     page.click("button:has-text('Render')")
+    queued_clip_open(page)
 
     page.wait_for_selector("text=Image to video")
     _wait_playable(page)
@@ -47,6 +50,7 @@ def test_image_to_video_then_extend_and_see_the_lineage(
     page.wait_for_url("**/clips/new/?derive=*")
     assert page.is_checked("input[name=mode][value=extend]")
     page.click("button:has-text('Render')")
+    queued_clip_open(page)
     page.wait_for_selector("text=Extend a clip")
     _wait_playable(page)
     extended = RenderJob.objects.get(mode="extend")

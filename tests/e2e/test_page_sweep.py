@@ -1,8 +1,8 @@
 """Every page of the access matrix, as each role that may open it, at a desktop width (1280 px) and a phone's
 (390 px): the page never scrolls sideways (the document is no wider than the window) and says nothing on the
 console; a screenshot of each page at each width is kept. The studio pages (generate, my clips, a clip's
-page) also pass axe-core's accessibility rules with no serious or critical violation (axe-core 4.14.1,
-vendored in tests/e2e/vendor/axe-core)."""
+page, collections, compare) also pass axe-core's accessibility rules with no serious or critical violation
+(axe-core 4.14.1, vendored in tests/e2e/vendor/axe-core)."""
 
 import re
 import time
@@ -46,6 +46,18 @@ NOT_PAGES = {
 }
 
 STUDIO = ["generation:job_create", "generation:job_list", "generation:job_detail"]
+# The library's pages (generation/library_views.py), with the world's objects they name.
+STUDIO += [
+    "generation:collection_list",
+    "generation:collection_detail",
+    "generation:compare_pick",
+    "generation:compare",
+]
+STUDIO_KWARGS = {
+    "generation:job_detail": {"job_id": "clip"},
+    "generation:collection_detail": {"collection_id": "collection"},
+    "generation:compare": {"left_id": "clip", "right_id": "clip2"},
+}
 
 OVERFLOW = "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
 # The outermost elements that reach past the window's right edge, to say what to fix.
@@ -142,7 +154,7 @@ def test_the_studio_pages_pass_axe(live_server, browser):
     page = context.new_page()
     found = []
     for name in STUDIO:
-        kwargs = {"job_id": world["clip"]} if name == "generation:job_detail" else {}
+        kwargs = {key: world[value] for key, value in STUDIO_KWARGS.get(name, {}).items()}
         for width_name, (width, height) in WIDTHS.items():
             page.set_viewport_size({"width": width, "height": height})
             page.goto(base + reverse(name, kwargs=kwargs))

@@ -8,6 +8,7 @@ from access.models import Role
 from generation.models import Preset, PromptRefusal, RenderJob
 from generation.prompt_policy import prompt_rule_create
 from tests.conftest import member
+from tests.e2e.browser import advanced_open
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -21,6 +22,7 @@ def test_save_a_preset_start_from_it_and_meet_the_policy(live_server, page, pass
     page.click("button[type=submit]")
     page.wait_for_url(f"{live_server.url}/clips/new/")
 
+    advanced_open(page)
     page.select_option("select[name=num_frames]", "25")
     page.fill("input[name=width]", "256")
     page.fill("input[name=height]", "192")

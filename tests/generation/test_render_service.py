@@ -5,7 +5,7 @@ import pytest
 
 from generation import job_actions, queue, quota, render, runner
 from generation.encoding import probe_mp4
-from generation.models import RenderJob
+from generation.models import RenderJob, Worker
 from tests.factories import RenderJobFactory
 
 pytestmark = pytest.mark.django_db
@@ -54,20 +54,22 @@ def test_the_same_seed_gives_the_same_frames(smoke_model):
     assert not np.array_equal(first, other.frames)
 
 
-def test_a_model_that_cannot_load_fails_the_job_with_a_reason(tester, settings, fresh_pipelines, tmp_path):
+def test_a_model_that_cannot_load_gives_the_job_back_and_marks_the_worker_unhealthy(
+    tester, settings, fresh_pipelines, tmp_path
+):
     settings.BACKLOT_MODEL_SOURCES = {"ltx-video": str(tmp_path / "missing")}
-    job = RenderJobFactory(owner=tester)
+    job = RenderJobFactory(owner=tester, charged_seconds=7)
 
     render.job_render(job_id=job.pk, worker="w")
 
     job.refresh_from_db()
-    assert job.state == RenderJob.State.FAILED
-    assert job.error.startswith("Could not load LTX-Video from ")
-    assert str(tmp_path / "missing") in job.error
-    assert job.finished_at and not job.output
+    assert (job.state, job.worker, job.charged_seconds, job.error) == ("queued", "", 7, "")
+    worker = Worker.objects.get(hostname="w")
+    assert worker.health_reason.startswith("Could not load LTX-Video from ")
+    assert str(tmp_path / "missing") in worker.health_reason
 
 
-def test_a_crash_inside_the_pipeline_fails_the_job_and_leaves_nothing_running(smoke_model, tester, monkeypatch):
+def test_a_crash_inside_the_pipeline_gives_the_job_back_and_leaves_nothing_running(smoke_model, tester, monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("CUDA out of memory")
 
@@ -77,8 +79,8 @@ def test_a_crash_inside_the_pipeline_fails_the_job_and_leaves_nothing_running(sm
     render.job_render(job_id=job.pk, worker="w")
 
     job.refresh_from_db()
-    assert job.state == RenderJob.State.FAILED
-    assert job.error == "The render failed: RuntimeError: CUDA out of memory"
+    assert (job.state, job.attempts, job.error) == ("queued", 1, "")
+    assert Worker.objects.get(hostname="w").failures_in_row == 1
 
 
 def test_a_cancelled_job_is_never_started(tester):

@@ -7,7 +7,7 @@ import pytest
 from generation import render as render_service
 from generation import runner
 from generation.acceleration import Tuning, TuningError, pipeline_tune
-from generation.models import RenderJob
+from generation.models import RenderJob, Worker
 from tests.factories import RenderJobFactory
 
 PARAMS = runner.RenderParams("a red bird over water", "", 17, 64, 64, 6, 3.0, 7)
@@ -55,16 +55,19 @@ def test_compile_wraps_the_transformer_in_place(smoke_model, fresh_pipelines, se
     torch._dynamo.reset()
 
 
-def test_offload_without_a_gpu_fails_the_job_with_the_reason(smoke_model, fresh_pipelines, settings, tester):
+def test_offload_without_a_gpu_marks_the_worker_unhealthy_with_the_reason(
+    smoke_model, fresh_pipelines, settings, tester
+):
+    """A setting the device cannot honour is the worker's fault: the job goes back to the queue for another."""
     settings.BACKLOT_CPU_OFFLOAD = "model"
-    job = RenderJobFactory(owner=tester, num_frames=9, width=64, height=64, num_steps=2)
+    job = RenderJobFactory(owner=tester, num_frames=9, width=64, height=64, num_steps=2, charged_seconds=4)
 
     render_service.job_render(job_id=job.pk, worker="w")
 
     job.refresh_from_db()
-    assert job.state == RenderJob.State.FAILED
-    assert "CPU offload" in job.error and "no GPU" in job.error
-    assert job.charged_seconds == 0
+    assert (job.state, job.charged_seconds) == (RenderJob.State.QUEUED, 4)
+    reason = Worker.objects.get(hostname="w").health_reason
+    assert "CPU offload" in reason and "no GPU" in reason
 
 
 @pytest.mark.parametrize(
