@@ -103,6 +103,15 @@ def test_the_reader_measures_a_period_outside_its_list_of_scales():
     assert reading.code == code and reading.scale == pytest.approx(0.28125, rel=0.01)
 
 
+def test_the_reader_cuts_off_a_letterbox_with_the_ringing_along_its_edges():
+    """The encoder leaves a few rows along each bar's edge that vary by some levels: left in, they cost
+    the gradient letterboxed into 9:16 its CRC now and then (issue 13)."""
+    clip = a.chain("", a.boxed(9, 16, 640), a.h264(28))(delivered("gradient", None, seed=42, frames=6))
+    image = watermark.mean_luma(clip[0])
+    assert v2._unboxed(image).shape == (202, 360)  # 720 x 1280 scaled by 0.28125, as boxed() fits it
+    assert v2._unboxed(image[219:421]).shape == (202, 360)  # no bars: nothing cut
+
+
 def test_a_clip_marked_at_the_first_version_2_strengths_still_traces(monkeypatch):
     """Strength is the marker's choice alone: clips marked before motion raised it and flat areas
     lowered it read with the same reader."""
