@@ -105,3 +105,64 @@ def rescale(image: np.ndarray, factor_y: float, factor_x: float) -> np.ndarray:
     height, width = image.shape
     size = (max(1, round(width * factor_x)), max(1, round(height * factor_y)))
     return np.asarray(Image.fromarray(image, mode="F").resize(size, Image.Resampling.BICUBIC))
+
+
+SEPARABLE_FROM = 200_000  # pixels: a smaller picture is folded in one step, a larger one in two
+
+
+def lattice_fold(
+    detail: np.ndarray, period_y: float, period_x: float, grid: int, flipped: bool = False, columns: dict | None = None
+) -> np.ndarray:
+    """Average the picture's pixels onto one tile, sampled on a grid x grid lattice, for a tile that
+    repeats every ``period_y`` by ``period_x`` pixels: each pixel falls in the lattice cell where its
+    position within the tile puts it. No resampling of the picture, so any period costs the same.
+    A large picture is folded in two steps: its columns summed into their cells, then its rows;
+    ``columns`` (a dict kept for one picture) keeps the first step for folds that share the period
+    along x."""
+    height, width = detail.shape
+    rows = (np.arange(height) / period_y % 1.0 * grid).astype(np.int64) % grid
+    if height * width < SEPARABLE_FROM:
+        cols = (np.arange(width) / period_x % 1.0 * grid).astype(np.int64) % grid
+        cols = (grid - 1 - cols) % grid if flipped else cols
+        cells = (rows[:, None] * grid + cols[None, :]).ravel()
+        total = np.bincount(cells, weights=detail.ravel(), minlength=grid * grid)
+        count = np.bincount(cells, minlength=grid * grid)
+        return (total / np.maximum(count, 1)).reshape(grid, grid)
+    key = (period_x, grid, flipped)
+    if columns is None or key not in columns:
+        cols = (np.arange(width) / period_x % 1.0 * grid).astype(np.int64) % grid
+        if flipped:
+            cols = (grid - 1 - cols) % grid
+        summed = (_cell_sums(detail, cols, grid, axis=1), np.bincount(cols, minlength=grid))
+        if columns is None:
+            columns = {}
+        columns[key] = summed
+    by_columns, col_count = columns[key]
+    total = _cell_sums(by_columns, rows, grid, axis=0)
+    return total / np.maximum(np.outer(np.bincount(rows, minlength=grid), col_count), 1)
+
+
+def _cell_sums(values: np.ndarray, cells: np.ndarray, grid: int, axis: int) -> np.ndarray:
+    """``values`` summed along ``axis`` into ``grid`` cells, ``cells`` giving each index's cell."""
+    order = np.argsort(cells, kind="stable")
+    used, starts = np.unique(cells[order], return_index=True)
+    sums = np.add.reduceat(np.take(values, order, axis=axis), starts, axis=axis, dtype=np.float64)
+    shape = list(values.shape)
+    shape[axis] = grid
+    out = np.zeros(shape)
+    if axis == 0:
+        out[used] = sums
+    else:
+        out[:, used] = sums
+    return out
+
+
+def subpixel_peak(surface: np.ndarray, peak: int) -> tuple[float, float]:
+    """The peak of a cyclic correlation surface, to a fraction of a cell (a parabola through each axis)."""
+    grid = surface.shape[0]
+    y, x = divmod(peak, grid)
+    offsets = []
+    for values in (surface[[(y - 1) % grid, y, (y + 1) % grid], x], surface[y, [(x - 1) % grid, x, (x + 1) % grid]]):
+        curvature = values[0] - 2 * values[1] + values[2]
+        offsets.append(0.5 * (values[0] - values[2]) / curvature if curvature < 0 else 0.0)
+    return y + offsets[0], x + offsets[1]

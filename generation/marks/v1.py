@@ -9,9 +9,10 @@ by one coded bit, so the parts never interfere.
 
 Reading averages the frames, removes the local mean, folds every tile of the picture onto one, and
 finds the cyclic shift that a crop caused by phase correlation with the sync part. Rescaled copies are
-tried at a few common scales. A code is returned only when the sync peak stands out, the decoded bits
-pass the CRC, and the whole pattern those bits imply correlates with the picture far above what the
-decoder can find in unmarked video.
+tried at a few common scales, each folded at its scaled period on a lattice (no resampling; a change
+of the reader only, 2026-12-07: the pattern is the one that shipped). A code is returned only when the
+sync peak stands out, the decoded bits pass the CRC, and the whole pattern those bits imply correlates
+with the picture far above what the decoder can find in unmarked video.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ SCALES = (1.0, 0.5, 0.75, 2 / 3, 0.9, 0.8, 0.625, 0.5625, 1.25, 1.5, 2.0)
 # at CRF 35, halved or cropped read at 12.9 or more (240 trials of a small 256 x 256 clip).
 SYNC_THRESHOLD = 4.5
 CONFIRM_THRESHOLD = 11.0
+DETAIL_RADIUS = 8  # the local mean taken off before folding, in pixels of the marked frame
 
 
 @dataclass(frozen=True)
@@ -109,19 +111,6 @@ def delta_for(code: int, height: int, width: int, image: np.ndarray | None = Non
     return np.rint(np.tile(tile_for(code), reps)[:height, :width] * STRENGTH).astype(np.int16)
 
 
-def fold(image: np.ndarray, tile: int) -> np.ndarray:
-    """Average every tile x tile tile of the picture (partial tiles included) onto one tile."""
-    height, width = image.shape
-    rows, cols = -(-height // tile), -(-width // tile)
-    padded = np.zeros((rows * tile, cols * tile), dtype=np.float32)
-    counts = np.zeros_like(padded)
-    padded[:height, :width] = image
-    counts[:height, :width] = 1.0
-    total = padded.reshape(rows, tile, cols, tile).sum(axis=(0, 2))
-    count = counts.reshape(rows, tile, cols, tile).sum(axis=(0, 2))
-    return total / np.maximum(count, 1.0)
-
-
 def correlate(spectrum: np.ndarray, tile: int, bins: np.ndarray, phases: np.ndarray) -> np.ndarray:
     """Correlation of the picture with the pattern ``phases`` at ``bins``, for every cyclic shift."""
     correlation = np.zeros(tile * tile, dtype=np.complex128)
@@ -132,12 +121,19 @@ def correlate(spectrum: np.ndarray, tile: int, bins: np.ndarray, phases: np.ndar
 def read(image: np.ndarray):
     """The v1 reading of a mean-luma picture, trying each scale in SCALES."""
     image = np.asarray(image, dtype=np.float32)
+    height, width = image.shape
+    details: dict[int, np.ndarray] = {}
     best = Reading(code=None, sync_score=0.0, scale=1.0, crc_ok=False, version=VERSION)
     for scale in SCALES:
-        height, width = image.shape
         if min(round(width / scale), round(height / scale)) < TILE // 2:
             continue
-        reading = _read_at(coding.rescale(image, 1.0 / scale, 1.0 / scale), scale)
+        # The picture's detail at its own size, folded at the scaled period (no resampling).
+        radius = detail_radius(scale)
+        if radius not in details:
+            details[radius] = image - coding.box_blur(image, radius)
+        period = TILE * scale
+        grid = TILE if period >= TILE else TILE // 2
+        reading = _read_folded(coding.lattice_fold(details[radius], period, period, grid), scale)
         if reading.found:
             return reading
         if reading.sync_score > best.sync_score:
@@ -145,30 +141,51 @@ def read(image: np.ndarray):
     return best
 
 
-def _read_at(image: np.ndarray, scale: float):
+def detail_radius(scale: float) -> int:
+    """DETAIL_RADIUS pixels of the marked frame at the copy's scale, in a few steps (each radius taken
+    costs a blur of the whole picture)."""
+    return max(DETAIL_RADIUS // 2, DETAIL_RADIUS * round(2 * scale) // 2)
+
+
+@cache
+def _bins(grid: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The layout's sync and data bins as flat indices into a grid x grid spectrum, and the data bins'
+    signed frequencies (ky, kx)."""
     layout = _layout()
-    detail = image - coding.box_blur(image, 8)
-    spectrum = np.fft.fft2(fold(detail, TILE)).ravel()
+
+    def signed(flat):
+        ky, kx = divmod(flat, TILE)
+        return np.where(ky >= TILE // 2, ky - TILE, ky), np.where(kx >= TILE // 2, kx - TILE, kx)
+
+    sync_y, sync_x = signed(layout.sync_bins)
+    data_y, data_x = signed(layout.data_bins)
+    return (sync_y % grid) * grid + sync_x % grid, (data_y % grid) * grid + data_x % grid, data_y, data_x
+
+
+def _read_folded(folded: np.ndarray, scale: float):
+    layout = _layout()
+    grid = folded.shape[0]
+    sync_bins, data_bins, data_y, data_x = _bins(grid)
+    spectrum = np.fft.fft2(folded).ravel()
     # Phase only: content is loud at some frequencies and quiet at others; the mark is equally loud at all.
     spectrum = spectrum / np.maximum(np.abs(spectrum), 1e-9)
-    surface = correlate(spectrum, TILE, layout.sync_bins, layout.sync_phases)
+    surface = correlate(spectrum, grid, sync_bins, layout.sync_phases)
     peak = int(surface.argmax())
     score = coding.peak_score(surface, peak)
     if score < SYNC_THRESHOLD:
         return Reading(code=None, sync_score=score, scale=scale, crc_ok=False, version=VERSION)
-    shift_y, shift_x = divmod(peak, TILE)
-    ky, kx = divmod(layout.data_bins, TILE)
-    ky, kx = np.where(ky >= TILE // 2, ky - TILE, ky), np.where(kx >= TILE // 2, kx - TILE, kx)
-    rotation = np.exp(2j * np.pi * (ky * shift_y + kx * shift_x) / TILE)
-    votes = (spectrum[layout.data_bins] * np.conj(layout.data_phases) * rotation).real
+    # At the marked size a crop shifts the tile by whole pixels; a scaled copy's shift falls between cells.
+    shift_y, shift_x = divmod(peak, grid) if scale == 1.0 else coding.subpixel_peak(surface, peak)
+    rotation = np.exp(2j * np.pi * (data_y * shift_y + data_x * shift_x) / grid)
+    votes = (spectrum[data_bins] * np.conj(layout.data_phases) * rotation).real
     soft = np.bincount(layout.data_owner, weights=votes, minlength=CODED_BITS)
     code, crc_ok = coding.code_from(coding.viterbi(soft), layout.whitening)
     if not crc_ok:
         return Reading(code=None, sync_score=score, scale=scale, crc_ok=False, version=VERSION)
     whole = correlate(
         spectrum,
-        TILE,
-        np.concatenate([layout.sync_bins, layout.data_bins]),
+        grid,
+        np.concatenate([sync_bins, data_bins]),
         np.concatenate([layout.sync_phases, layout.data_phases * data_signs(layout, code)]),
     )
     confirm = coding.peak_score(whole, peak)

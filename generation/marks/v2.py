@@ -51,6 +51,17 @@ ASPECTS = (0.75, 4 / 3, 0.5625, 16 / 9)
 REFINED = 6  # measured pairs corrected by each of REFINEMENTS
 REFINEMENTS = (1.0075, 0.9925, 1.015, 0.985, 1.0225, 0.9775)
 BAR_RANGE = 4.0  # luma levels: a border row or column that varies less is a letterbox's bar
+BAR_RINGING = 0.2  # a bar's edge rows that vary less than this share of the picture's rows are its ringing
+RINGING_ROWS = 4  # at most this many of them on each side
+# Around a hypothesis whose sync passes and whose CRC fails: scale corrections of 0.25 and 0.5 % on
+# each axis, nearest first; for at most NUDGED_CENTRES such hypotheses per reading.
+NUDGES = sorted(
+    ((1 + 0.0025 * i, 1 + 0.0025 * j) for i in range(-2, 3) for j in range(-2, 3) if i or j),
+    key=lambda factors: abs(factors[0] - 1) + abs(factors[1] - 1),
+)
+NUDGED_CENTRES = 2
+NUDGE_SYNC = 6.0  # the sync that earns nudges: above what unmarked pictures reach (4.5 to 5.5), below marked ones
+MOST_NUDGES = NUDGED_CENTRES * len(NUDGES)  # refinements one reading can try, for the false-positive bound
 STREAK_FREQUENCY = 0.004  # cycles per pixel: below it, along an axis, the autocorrelation ignores the picture
 SYNC_THRESHOLD = 4.5
 CONFIRM_THRESHOLD = 11.0
@@ -169,12 +180,16 @@ def axis_periods(detail: np.ndarray) -> tuple[list[tuple[float, float]], list[tu
     magnitude = np.abs(np.fft.rfft2(detail, s=(2 * height, 2 * width)))
     # Streaks along one axis (what a pan or rising smoke leaves in the mean of the frames) carry
     # their energy at frequencies near zero along that axis; the mark has next to none there.
-    fy = np.abs(np.fft.fftfreq(2 * height))[:, None]
-    fx = np.fft.rfftfreq(2 * width)[None, :]
-    along_y = np.fft.irfft2(np.where(fx >= STREAK_FREQUENCY, magnitude, 0.0), s=(2 * height, 2 * width))
-    along_x = np.fft.irfft2(np.where(fy >= STREAK_FREQUENCY, magnitude, 0.0), s=(2 * height, 2 * width))
-    rows = _lag_peaks(along_y[:height, 0], int(MIN_PERIOD), int(MAX_PERIOD))
-    cols = _lag_peaks(along_x[0, :width], int(MIN_PERIOD), int(MAX_PERIOD))
+    # Only the lags along each axis are needed: the 2-D inverse transform's column at dx = 0 is the 1-D
+    # inverse of the spectrum summed over x (each inner column counted twice, for its mirror), and its
+    # row at dy = 0 the 1-D inverse of the spectrum summed over y.
+    fy = np.abs(np.fft.fftfreq(2 * height))
+    fx = np.fft.rfftfreq(2 * width)
+    twice = np.where((fx > 0) & (fx < 0.5), 2.0, 1.0) * (fx >= STREAK_FREQUENCY)
+    along_y = np.fft.ifft(magnitude @ twice).real
+    along_x = np.fft.irfft(magnitude[fy >= STREAK_FREQUENCY].sum(axis=0), n=2 * width)
+    rows = _lag_peaks(along_y[:height], int(MIN_PERIOD), int(MAX_PERIOD))
+    cols = _lag_peaks(along_x[:width], int(MIN_PERIOD), int(MAX_PERIOD))
     return rows, cols
 
 
@@ -191,20 +206,12 @@ def _pairs(rows, cols) -> list[tuple[float, float]]:
     return [(py, px) for py, px, _ in pairs]
 
 
-def fold(detail: np.ndarray, period_y: float, period_x: float, flipped: bool = False) -> np.ndarray:
-    """Average the picture's pixels onto one tile, sampled on a GRID x GRID lattice, for a tile that
-    repeats every ``period_y`` by ``period_x`` pixels: each pixel falls in the lattice cell where its
-    position within the tile puts it. No resampling of the picture, so any period costs the same."""
-    grid = _grid(min(period_y, period_x))
-    height, width = detail.shape
-    rows = (np.arange(height) / period_y % 1.0 * grid).astype(np.int64) % grid
-    cols = (np.arange(width) / period_x % 1.0 * grid).astype(np.int64) % grid
-    if flipped:
-        cols = (grid - 1 - cols) % grid
-    cells = (rows[:, None] * grid + cols[None, :]).ravel()
-    total = np.bincount(cells, weights=detail.ravel(), minlength=grid * grid)
-    count = np.bincount(cells, minlength=grid * grid)
-    return (total / np.maximum(count, 1)).reshape(grid, grid)
+def fold(
+    detail: np.ndarray, period_y: float, period_x: float, flipped: bool = False, columns: dict | None = None
+) -> np.ndarray:
+    """Average the picture's pixels onto one tile, sampled on a lattice of ``_grid`` cells a side, for
+    a tile that repeats every ``period_y`` by ``period_x`` pixels (``coding.lattice_fold``)."""
+    return coding.lattice_fold(detail, period_y, period_x, _grid(min(period_y, period_x)), flipped, columns)
 
 
 def _grid(period: float) -> int:
@@ -227,16 +234,6 @@ def _bins(grid: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     sync_y, sync_x = signed(layout.sync_bins)
     data_y, data_x = signed(layout.data_bins)
     return (sync_y % grid) * grid + sync_x % grid, (data_y % grid) * grid + data_x % grid, data_y, data_x
-
-
-def _subpixel_peak(surface: np.ndarray, peak: int) -> tuple[float, float]:
-    grid = surface.shape[0]
-    y, x = divmod(peak, grid)
-    offsets = []
-    for values in (surface[[(y - 1) % grid, y, (y + 1) % grid], x], surface[y, [(x - 1) % grid, x, (x + 1) % grid]]):
-        curvature = values[0] - 2 * values[1] + values[2]
-        offsets.append(0.5 * (values[0] - values[2]) / curvature if curvature < 0 else 0.0)
-    return y + offsets[0], x + offsets[1]
 
 
 def _binned(detail: np.ndarray, factor: int) -> np.ndarray:
@@ -270,56 +267,107 @@ def _candidates(detail: np.ndarray) -> list[tuple[float, float]]:
 
 def _unboxed(image: np.ndarray) -> np.ndarray:
     """The picture less the uniform bars that a letterbox or a pillarbox put around it: they carry no
-    mark, and their edges repeat in the autocorrelation like a period."""
-    rows = np.flatnonzero(np.ptp(image, axis=1) > BAR_RANGE)
-    cols = np.flatnonzero(np.ptp(image, axis=0) > BAR_RANGE)
-    if rows.size < 2 or cols.size < 2:
-        return image
-    return image[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    mark, and their edges repeat in the autocorrelation like a period. The encoder's ringing along a
+    bar's edge (a few rows that vary by some levels, far less than the picture) goes with the bar."""
+    spans = []
+    for ranges in (np.ptp(image, axis=1), np.ptp(image, axis=0)):
+        inside = np.flatnonzero(ranges > BAR_RANGE)
+        if inside.size < 2:
+            return image
+        first, last = int(inside[0]), int(inside[-1])
+        if first > 0 or last < ranges.size - 1:  # a bar: cut its ringing too
+            faint = max(BAR_RANGE, BAR_RINGING * float(np.median(ranges[first : last + 1])))
+            for _ in range(RINGING_ROWS):
+                first += int(first < last and first > 0 and ranges[first] < faint)
+            for _ in range(RINGING_ROWS):
+                last -= int(last > first and last < ranges.size - 1 and ranges[last] < faint)
+        spans.append((first, last))
+    (top, bottom), (left, right) = spans
+    return image[top : bottom + 1, left : right + 1]
+
+
+class _Folds:
+    """A mean-luma picture made ready to fold at any scale: its bars cut off, its detail taken, and
+    that detail binned for the larger periods."""
+
+    def __init__(self, image: np.ndarray):
+        self.image = _unboxed(np.asarray(image, dtype=np.float32))
+        self.detail = _detail(self.image)
+        self.binned = {1: self.detail}
+        self.columns: dict[int, dict] = {}  # per binning: the folds' first steps, by period along x
+
+    def fits(self, scale_y: float, scale_x: float) -> bool:
+        period_y, period_x = TILE * scale_y, TILE * scale_x
+        height, width = self.image.shape
+        if min(height / period_y, width / period_x) < 0.5 or min(period_y, period_x) < MIN_PERIOD * 0.7:
+            return False
+        return max(period_y, period_x) <= MAX_PERIOD * 1.1
+
+    def fold(self, scale_y: float, scale_x: float) -> np.ndarray:
+        period_y, period_x = TILE * scale_y, TILE * scale_x
+        factor = next(f for f in (4, 2, 1) if min(period_y, period_x) / f >= 64 or f == 1)
+        if factor not in self.binned:
+            self.binned[factor] = _binned(self.detail, factor)
+        columns = self.columns.setdefault(factor, {})
+        return fold(self.binned[factor], period_y / factor, period_x / factor, columns=columns)
+
+    def hypotheses(self):
+        tried = []
+        for scale_y, scale_x in _candidates(self.detail):
+            if any(abs(scale_y / y - 1) < 0.003 and abs(scale_x / x - 1) < 0.003 for y, x in tried):
+                continue
+            tried.append((scale_y, scale_x))
+            if not self.fits(scale_y, scale_x):
+                continue
+            folded = self.fold(scale_y, scale_x)
+            yield scale_y, scale_x, False, folded
+            # A mirrored picture folds onto the mirrored lattice: the same cells, columns reversed.
+            yield scale_y, scale_x, True, folded[:, ::-1]
+
+    def nudges(self, scale_y: float, scale_x: float, flipped: bool):
+        """The hypotheses a hair's breadth around one whose sync passed and whose CRC failed: a period
+        measured on two or three repetitions can be a few tenths of a percent off, and a small picture's
+        bits decode only near its true scale."""
+        for factor_y, factor_x in NUDGES:
+            y, x = scale_y * factor_y, scale_x * factor_x
+            if self.fits(y, x):
+                folded = self.fold(y, x)
+                yield y, x, flipped, folded[:, ::-1] if flipped else folded
 
 
 def hypotheses(image: np.ndarray):
     """Every (scale_y, scale_x, flipped) the reader tries on a mean-luma picture, in order, each with
-    its folded tile."""
-    image = _unboxed(np.asarray(image, dtype=np.float32))
-    detail = _detail(image)
-    height, width = image.shape
-    binned = {1: detail}
-    tried = []
-    for scale_y, scale_x in _candidates(detail):
-        if any(abs(scale_y / y - 1) < 0.003 and abs(scale_x / x - 1) < 0.003 for y, x in tried):
-            continue
-        tried.append((scale_y, scale_x))
-        period_y, period_x = TILE * scale_y, TILE * scale_x
-        if min(height / period_y, width / period_x) < 0.5 or min(period_y, period_x) < MIN_PERIOD * 0.7:
-            continue
-        if max(period_y, period_x) > MAX_PERIOD * 1.1:
-            continue
-        factor = next(f for f in (4, 2, 1) if min(period_y, period_x) / f >= 64 or f == 1)
-        if factor not in binned:
-            binned[factor] = _binned(detail, factor)
-        folded = fold(binned[factor], period_y / factor, period_x / factor)
-        yield scale_y, scale_x, False, folded
-        # A mirrored picture folds onto the mirrored lattice: the same cells, columns reversed.
-        yield scale_y, scale_x, True, folded[:, ::-1]
+    its folded tile (less the refinements, which only a passing sync earns: see ``read``)."""
+    return _Folds(image).hypotheses()
 
 
 def read(image: np.ndarray):
     """The v2 reading of a mean-luma picture: the first hypothesis that passes all three checks, else
-    the one whose sync came nearest."""
+    the one whose sync came nearest. A hypothesis whose sync is clearly a mark's (NUDGE_SYNC) and
+    whose CRC fails is refined (NUDGES around it) before the reader moves on, for the first
+    NUDGED_CENTRES of them."""
     best = Reading(code=None, sync_score=0.0, scale=1.0, crc_ok=False, version=VERSION)
-    for scale_y, scale_x, flipped, folded in hypotheses(image):
+    folds = _Folds(image)
+    centres = 0
+    for scale_y, scale_x, flipped, folded in folds.hypotheses():
         reading = _read_tile(folded, scale_y, scale_x, flipped)
         if reading.found:
             return reading
         if reading.sync_score > best.sync_score:
             best = reading
+        if reading.sync_score >= NUDGE_SYNC and centres < NUDGED_CENTRES:
+            centres += 1
+            for refined in folds.nudges(scale_y, scale_x, flipped):
+                reading = _read_tile(refined[3], *refined[:3])
+                if reading.found:
+                    return reading
     return best
 
 
 def _correlate(spectrum: np.ndarray, grid: int, bins: np.ndarray, phases: np.ndarray) -> np.ndarray:
-    correlation = np.zeros(grid * grid, dtype=np.complex128)
-    np.add.at(correlation, bins, spectrum[bins] * np.conj(phases))
+    products = spectrum[bins] * np.conj(phases)
+    size = grid * grid
+    correlation = np.bincount(bins, products.real, size) + 1j * np.bincount(bins, products.imag, size)
     return np.fft.ifft2(correlation.reshape(grid, grid)).real
 
 
@@ -343,7 +391,7 @@ def _read_tile(folded: np.ndarray, scale_y: float, scale_x: float, flipped: bool
     }
     if score < SYNC_THRESHOLD and not decode_always:
         return Reading(code=None, crc_ok=False, **found)
-    shift_y, shift_x = _subpixel_peak(surface, peak)
+    shift_y, shift_x = coding.subpixel_peak(surface, peak)
     rotation = np.exp(2j * np.pi * (data_y * shift_y + data_x * shift_x) / grid)
     votes = (spectrum[data_bins] * np.conj(layout.data_phases) * rotation).real
     soft = np.bincount(layout.data_owner, weights=votes, minlength=CODED_BITS)
