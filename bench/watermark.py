@@ -209,6 +209,9 @@ def main() -> None:
     parser.add_argument("--codes", type=int, help="random codes per content (full: 5)")
     parser.add_argument("--windows", type=int, help="random windows read per unmarked picture (full: 96)")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument(
+        "--unmarked-only", action="store_true", help="skip the marked trials: unmarked reads, quality and timings"
+    )
     args = parser.parse_args()
     codes = args.codes or (1 if args.quick else 5)
     windows = args.windows if args.windows is not None else (6 if args.quick else 96)
@@ -216,6 +219,8 @@ def main() -> None:
     started = time.perf_counter()
     rng = np.random.default_rng(13)
     jobs = [(name, 100 + i, int(rng.integers(0, 2**32))) for i in range(codes) for name in CONTENTS]
+    if args.unmarked_only:
+        jobs = []
     with multiprocessing.get_context("fork").Pool(args.workers) as pool:
         rows = []
         for done, result in enumerate(pool.imap_unordered(marked_trials, jobs), 1):
@@ -231,7 +236,8 @@ def main() -> None:
                 print(f"partial table after {done} of {len(jobs)} jobs:")
                 table(rows)
                 sys.stdout.flush()
-        report_marked(rows, codes)
+        if rows:
+            report_marked(rows, codes)
         unmarked_jobs = [
             (name, 500 + i, windows, group)
             for i in range(unmarked_seeds)
