@@ -52,8 +52,16 @@ class Run:
         self.log, self.port = log, int(env["PORT"])
         with open(log, "w") as out:
             command = ["bash", "platform/run.sh"]
+            # As from a terminal, Ctrl-C is not ignored: a run started in the background (nohup, `&` in a script)
+            # inherits SIGINT ignored, and bash cannot trap a signal ignored when it starts.
             self.process = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                command,
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
             )
         wait_for(self.ready, timeout=120, interval=0.2, message="make run's processes to start")
 
