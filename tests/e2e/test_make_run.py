@@ -45,6 +45,11 @@ def _web_answers(port: int) -> bool:
     return False
 
 
+def _terminal_signals() -> None:
+    for number in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP):
+        signal.signal(number, signal.SIG_DFL)
+
+
 class Run:
     """One `make run` of platform/run.sh, its output in ``log``."""
 
@@ -52,8 +57,8 @@ class Run:
         self.log, self.port = log, int(env["PORT"])
         with open(log, "w") as out:
             command = ["bash", "platform/run.sh"]
-            # As from a terminal, Ctrl-C is not ignored: a run started in the background (nohup, `&` in a script)
-            # inherits SIGINT ignored, and bash cannot trap a signal ignored when it starts.
+            # As from a terminal, no signal is ignored: a run started in the background (nohup, `&` in a script)
+            # inherits SIGINT, SIGQUIT or SIGHUP ignored, and bash cannot trap a signal ignored when it starts.
             self.process = subprocess.Popen(
                 command,
                 cwd=ROOT,
@@ -61,7 +66,7 @@ class Run:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+                preexec_fn=_terminal_signals,
             )
         wait_for(self.ready, timeout=120, interval=0.2, message="make run's processes to start")
 
