@@ -25,8 +25,8 @@ from tests.e2e.servers import free_port, private_filesystem_broker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-# Long enough on a CPU (a few seconds) to be stopped mid-render.
-SLOW = {"model_key": "ltx-video", "num_frames": 17, "width": 256, "height": 256, "num_steps": 12, "guidance_scale": 3.0}
+# Long enough on a CPU (over ten seconds on a quiet one) to be stopped mid-render by a second Ctrl-C a second later.
+SLOW = {"model_key": "ltx-video", "num_frames": 17, "width": 256, "height": 256, "num_steps": 40, "guidance_scale": 3.0}
 
 
 def _group(pgid: int) -> list[psutil.Process]:
