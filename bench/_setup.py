@@ -32,18 +32,24 @@ def django_setup() -> None:
     call_command("smoke_build", "ltx-video", "--if-missing", verbosity=0)
 
 
-def own_postgres_database(url: str, *, example: str) -> None:
-    """Create the PostgreSQL database that ``url`` names if it is missing; exit on a URL that is not
-    PostgreSQL, or that names `test` (CI's) or another shared database: a benchmark gets one of its own."""
+def bench_database(url: str, *, example: str) -> tuple[str, str]:
+    """The name of the PostgreSQL database ``url`` names and the URL of the server's `postgres` database; exits on
+    a URL that is not PostgreSQL, or that names `test` (CI's) or another shared database: a benchmark gets one of
+    its own."""
     parts = urlsplit(url)
     name = parts.path.lstrip("/")
     if parts.scheme not in ("postgres", "postgresql") or not name:
         sys.exit(f"This benchmark needs a PostgreSQL URL with a database name, not {url!r}.")
     if name in ("test", "postgres") or name.startswith("test_"):
         sys.exit(f"Refusing the {name!r} database: use one of its own, e.g. {example}.")
+    return name, parts._replace(path="/postgres").geturl().replace("postgres://", "postgresql://", 1)
+
+
+def own_postgres_database(url: str, *, example: str) -> None:
+    """Create the PostgreSQL database that ``url`` names if it is missing (see bench_database)."""
     import psycopg
 
-    admin_url = parts._replace(path="/postgres").geturl().replace("postgres://", "postgresql://", 1)
+    name, admin_url = bench_database(url, example=example)
     with psycopg.connect(admin_url, autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')

@@ -52,7 +52,8 @@ import time
 import uuid
 from collections import defaultdict
 from pathlib import Path
-from urllib.parse import urlsplit
+
+from _setup import bench_database
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/backlot_fleet"
@@ -114,17 +115,12 @@ def main() -> None:
 # --- Set-up -------------------------------------------------------------------------------------------------
 
 
-def database_fresh(url: str) -> None:
-    """Drop and create the database ``url`` names (never `test`, `postgres` or a test_ one)."""
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if parts.scheme not in ("postgres", "postgresql") or not name:
-        sys.exit(f"This benchmark needs a PostgreSQL URL with a database name, not {url!r}.")
-    if name in ("test", "postgres") or name.startswith("test_"):
-        sys.exit(f"Refusing the {name!r} database: use one of its own, e.g. backlot_fleet.")
+def database_fresh(url: str) -> int:
+    """Drop and create the database ``url`` names (see _setup.bench_database); returns the server's free
+    connections."""
     import psycopg
 
-    admin_url = parts._replace(path="/postgres").geturl().replace("postgres://", "postgresql://", 1)
+    name, admin_url = bench_database(url, example="backlot_fleet")
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')

@@ -352,15 +352,20 @@ def test_the_collection_page_lists_its_clips_latest_added_first_a_page_at_a_time
         assert tester_client.get(storms.get_absolute_url(), {"page": bad}).status_code == 404
 
 
+def _collect_clips(collection, count: int) -> None:
+    """``count`` finished clips of the collection's owner, each with a prompt of its own, put in it."""
+    for _ in range(count):
+        job = RenderJobFactory(owner=collection.owner, state="succeeded", output="x.mp4", poster="posters/x.jpg")
+        job.prompt = f"row-{job.pk.hex[:6]} kept"
+        job.save(update_fields=["prompt"])
+        library.collection_add(collection=collection, job=job)
+
+
 def test_the_collection_page_costs_the_same_queries_for_3_or_30_clips(tester, django_assert_max_num_queries):
     storms = library.collection_create(owner=tester, name="Storms")
 
     def fill(count):
-        for _ in range(count):
-            job = RenderJobFactory(owner=tester, state="succeeded", output="x.mp4", poster="posters/x.jpg")
-            job.prompt = f"row-{job.pk.hex[:6]} kept"
-            job.save(update_fields=["prompt"])
-            library.collection_add(collection=storms, job=job)
+        _collect_clips(storms, count)
 
     # 14 for the session, sign-in, access and leak checks; the collection; a count and a page of clips
     assert_flat(
@@ -655,11 +660,7 @@ def test_the_api_collection_clips_cost_the_same_queries_for_3_or_30(tester, djan
     storms = library.collection_create(owner=tester, name="Storms")
 
     def fill(count):
-        for _ in range(count):
-            job = RenderJobFactory(owner=tester, state="succeeded", output="x.mp4", poster="posters/x.jpg")
-            job.prompt = f"row-{job.pk.hex[:6]} kept"
-            job.save(update_fields=["prompt"])
-            library.collection_add(collection=storms, job=job)
+        _collect_clips(storms, count)
 
     assert_flat(
         api_for(tester),
