@@ -86,6 +86,30 @@ def celery_worker(django_db_setup, django_db_blocker, smoke_model, media_root, t
     print(f"worker log: {log_path}")
 
 
+@pytest.fixture
+def worker_env() -> dict:
+    """What this module's own workers run with beyond the media folder; a module overrides it."""
+    return {}
+
+
+@pytest.fixture
+def start_worker(smoke_model, media_root, worker_env, tmp_path):
+    """Start a worker of this test's own (``name@host``); each is stopped when the test ends."""
+    started = []
+
+    def start(*, name: str, loaded: bool = True, **env):
+        log_path = tmp_path / f"{name}.log"
+        environment = {"MEDIA_ROOT": str(media_root), **worker_env, **env}
+        process = worker_start(env=environment, log_path=log_path, hostname=f"{name}@%h", loaded=loaded)
+        process.log = log_path.read_text
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        worker_stop(process)
+
+
 def wait_for(predicate, *, timeout: float, interval: float = 0.05, message: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

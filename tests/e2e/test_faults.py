@@ -24,7 +24,7 @@ from generation.quota import grant_usage
 from generation.submission import job_create
 from generation.sweeper import jobs_reannounce_waiting, jobs_requeue_stale
 from tests.conftest import member
-from tests.e2e.conftest import wait_for, worker_start, worker_stop
+from tests.e2e.conftest import wait_for
 from tests.e2e.servers import PrivatePostgres, PrivateRedis, broker_in_use, database_in_use
 from tests.full_disk import disk_fill, disk_free
 
@@ -52,23 +52,6 @@ def redis(tmp_path):
     with broker_in_use(server.url):
         yield server
     server.kill()
-
-
-@pytest.fixture
-def start_worker(smoke_model, media_root, tmp_path):
-    """Start a worker of this test's own; each is stopped when the test ends."""
-    started = []
-
-    def start(*, name: str, **env):
-        log_path = tmp_path / f"{name}.log"
-        process = worker_start(env={"MEDIA_ROOT": str(media_root), **env}, log_path=log_path, hostname=f"{name}@%h")
-        process.log = log_path.read_text
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        worker_stop(process)
 
 
 def _job(pk) -> RenderJob:

@@ -14,7 +14,7 @@ from generation.models import RenderJob, Worker
 from generation.quota import grant_usage
 from generation.submission import job_create
 from tests.conftest import c2pa_environment
-from tests.e2e.conftest import wait_for, worker_start, worker_stop
+from tests.e2e.conftest import wait_for
 from tests.e2e.servers import private_filesystem_broker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -23,26 +23,10 @@ SMALL = {"model_key": "ltx-video", "num_frames": 9, "width": 256, "height": 256,
 
 
 @pytest.fixture
-def broker_env(tmp_path):
-    with private_filesystem_broker(tmp_path / "broker") as env:
-        yield env
-
-
-@pytest.fixture
-def start_worker(smoke_model, media_root, c2pa_dev_ca, broker_env, tmp_path):
-    started = []
-
-    def start(*, name: str, loaded: bool = True, **env):
-        log_path = tmp_path / f"{name}.log"
-        environment = {"MEDIA_ROOT": str(media_root), **c2pa_environment(c2pa_dev_ca), **broker_env, **env}
-        process = worker_start(env=environment, log_path=log_path, hostname=f"{name}@%h", loaded=loaded)
-        process.log = log_path.read_text
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        worker_stop(process)
+def worker_env(c2pa_dev_ca, tmp_path):
+    """Signed clips, and a broker of this test's own."""
+    with private_filesystem_broker(tmp_path / "broker") as broker:
+        yield {**c2pa_environment(c2pa_dev_ca), **broker}
 
 
 def _all_finished() -> list[RenderJob]:

@@ -4,6 +4,7 @@ as Backlot delivers it, attacked with real encoders and scalers, decoded back wi
 what must never read: unmarked footage under the same attacks. Clips are short (12 frames of 720p, the
 size leaks start from) so each test takes a second or two; bench/watermark.py runs the full table."""
 
+import functools
 import zlib
 
 import numpy as np
@@ -19,10 +20,25 @@ WIDTH, HEIGHT, FRAMES, FPS = 1280, 720, 12, 24
 
 def delivered(content: str, code: int | None, *, seed: int = 0, frames: int = FRAMES, size=(WIDTH, HEIGHT)) -> a.Clip:
     """``content`` marked with ``code`` (None: not marked), H.264 at CRF 18 as stored, decoded back."""
+    if code is None:
+        return _delivered_unmarked(content, seed, frames, size)
+    return a.h264(18)((watermark.mark_invisible(_footage(content, seed, frames, size), code), FPS))
+
+
+# Making 720p footage takes longer than marking, encoding and reading it: each kind is made once per process
+# and shared, read-only, by the tests that mark it with codes of their own.
+@functools.lru_cache(maxsize=8)
+def _footage(content: str, seed: int, frames: int, size: tuple[int, int]) -> np.ndarray:
     footage = CONTENTS[content](frames, size[1], size[0], seed=seed)
-    if code is not None:
-        footage = watermark.mark_invisible(footage, code)
-    return a.h264(18)((footage, FPS))
+    footage.setflags(write=False)
+    return footage
+
+
+@functools.lru_cache(maxsize=4)
+def _delivered_unmarked(content: str, seed: int, frames: int, size: tuple[int, int]) -> a.Clip:
+    clip = a.h264(18)((_footage(content, seed, frames, size), FPS))
+    clip[0].setflags(write=False)
+    return clip
 
 
 def read(clip: a.Clip) -> watermark.Reading:
