@@ -330,11 +330,7 @@ class ProgrammeSetUpForm(CheckedInput, forms.Form):
 
 def _limit_initial() -> dict:
     """A new cohort's grant starts from the model's defaults."""
-    initial = {}
-    for name in (*Cohort.LIMIT_FIELDS, "grant_days"):
-        default = Cohort._meta.get_field(name).default
-        initial[name] = default() if callable(default) else default
-    return initial
+    return {name: Cohort._meta.get_field(name).get_default() for name in (*Cohort.LIMIT_FIELDS, "grant_days")}
 
 
 class CohortLimitsForm(CheckedInput, forms.Form):
