@@ -6,9 +6,12 @@ with no email sent and lands on two-factor set-up; bad input is a clear error th
 import getpass
 import io
 import sys
+import time
 
 import pytest
 from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.management import CommandError, call_command
@@ -65,6 +68,17 @@ def test_a_fresh_database_to_a_signed_in_operator_with_no_email_lands_on_two_fac
     # Every staff page leads to the same set-up until it is done.
     for path in ("/manage/", "/staff/queue/", "/staff/programmes/", "/admin/"):
         assert client.get(path)["Location"] == reverse("mfa_activate_totp"), path
+
+    # Setting up the authenticator app (its first code, as the app would show it) opens the staff pages.
+    secret = response.context["form"].secret
+    done = client.post(
+        reverse("mfa_activate_totp"), {"code": format_hotp_value(hotp_value(secret, int(time.time()) // 30))}
+    )
+    assert done.status_code == 302
+    assert Authenticator.objects.filter(user=operator, type=Authenticator.Type.TOTP).exists()
+    assert client.get("/staff/programmes/").status_code == 200
+    assert client.get("/staff/queue/").status_code == 200
+    assert mail.outbox == []
 
 
 def test_the_password_can_come_from_standard_input(monkeypatch):
