@@ -380,6 +380,12 @@ class CohortForm(CohortLimitsForm):
 class CohortGrantForm(CohortLimitsForm):
     """Editing a cohort's default grant; ``changes()`` says which values differ from the cohort's."""
 
+    apply_to_members = forms.BooleanField(
+        label="Apply to current members too",
+        required=False,
+        help_text="Also bring every current member's grant to these limits (each change is audited). "
+        "Unticked, only people who join from now on get them.",
+    )
     reason = _reason_field()
 
     def __init__(self, *args, cohort: Cohort, **kwargs):

@@ -444,18 +444,28 @@ def cohort_grant(request, programme, cohort_slug):
     cohort = get_object_or_404(programme.cohorts, slug=cohort_slug)
     form = CohortGrantForm(request.POST, cohort=cohort)
     if form.is_valid():
-        changes = form.changes()
-        if not changes:
+        changes, to_members = form.changes(), form.cleaned_data["apply_to_members"]
+        if not changes and not to_members:
             messages.info(request, "Nothing changed: the cohort's grant already has these values.")
             return redirect(_programme_url(programme, "access_manage:cohort", cohort.slug))
         try:
-            cohort_grant_update(
-                cohort=cohort, reason=form.cleaned_data["reason"], actor=request.user, ip=client_ip(request), **changes
+            members_changed = cohort_grant_update(
+                cohort=cohort,
+                reason=form.cleaned_data["reason"],
+                actor=request.user,
+                ip=client_ip(request),
+                apply_to_members=to_members,
+                **changes,
             )
         except ValidationError as error:
             form_errors_from(form, error)
         else:
-            messages.success(request, f"Updated {cohort.name}'s grant ({', '.join(sorted(changes))}).")
+            done = f"Updated {cohort.name}'s grant ({', '.join(sorted(changes))})." if changes else ""
+            if to_members:
+                count = len(members_changed)
+                grants = "1 member's grant" if count == 1 else f"{count} members' grants"
+                done += f" {grants} brought to it."
+            messages.success(request, done.strip())
             return redirect(_programme_url(programme, "access_manage:cohort", cohort.slug))
     return _cohort_page(request, programme, cohort, grant_form=form)
 

@@ -291,6 +291,23 @@ def test_an_admin_edits_a_cohorts_grant_and_new_members_get_it(admin_client, adm
     assert (grant.max_frames, grant.gpu_seconds_per_day) == (300, 50) and grant.ends_at is not None
 
 
+def test_a_cohorts_grant_can_be_applied_to_its_current_members(admin_client, admin_user, cohort, tester, red_teamer):
+    red_grant = Grant.objects.get(user=red_teamer).limits()
+
+    response = admin_client.post(
+        reverse("access_manage:cohort_grant", args=["alpha", cohort.slug]),
+        _grant_data(cohort, max_frames=300, apply_to_members="on"),
+    )
+
+    assert response.status_code == 302
+    assert "1 member&#x27;s grant brought to it" in admin_client.get(response["Location"]).content.decode()
+    assert Grant.objects.get(user=tester).max_frames == 300
+    assert Grant.objects.get(user=red_teamer).limits() == red_grant, "another cohort's members are not touched"
+    event = AuditEvent.objects.get(action="access.grant_changed", subject=tester)
+    assert event.actor == admin_user and event.data["after"] == {"max_frames": 300}
+    assert event.reason == "Wave 2 gets longer clips."
+
+
 def test_saving_an_unchanged_cohort_grant_records_nothing(admin_client, cohort):
     before = AuditEvent.objects.count()
     response = admin_client.post(
