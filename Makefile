@@ -88,6 +88,7 @@ check: install
 	$(PY) manage.py credentials_dev_ca --if-missing --dir $(DEV_C2PA)
 	$(PY) manage.py check
 	DEBUG=0 SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))') ALLOWED_HOSTS=backlot.example.org \
+	  SITE_URL=https://backlot.example.org EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend \
 	  $(PY) manage.py check --deploy --fail-level WARNING
 
 bench: install

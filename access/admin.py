@@ -57,21 +57,6 @@ class UserAdmin(CheckedAdmin, BaseUserAdmin):
 # Day-to-day work belongs on the programme admin pages under /manage/.
 
 
-@admin.register(Programme)
-class ProgrammeAdmin(CheckedModelAdmin):
-    list_display = ["name", "slug", "created_at"]
-    search_fields = ["name", "slug"]
-    prepopulated_fields = {"slug": ["name"]}
-
-
-@admin.register(Cohort)
-class CohortAdmin(CheckedModelAdmin):
-    list_display = ["name", "programme", "slug", "grant_days", "gpu_seconds_per_day", "gpu_seconds_total"]
-    list_filter = ["programme"]
-    search_fields = ["name", "slug"]
-    list_select_related = ["programme"]
-
-
 @admin.register(Membership)
 class MembershipAdmin(CheckedModelAdmin):
     list_display = ["user", "programme", "role", "cohort", "created_at"]
@@ -134,6 +119,24 @@ class ReadOnlyModelAdmin(CheckedModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Programme)
+class ProgrammeAdmin(ReadOnlyModelAdmin):
+    """Set up on the operator's programme console (/staff/programmes/), changed on the programme's Manage pages."""
+
+    list_display = ["name", "slug", "created_at"]
+    search_fields = ["name", "slug"]
+
+
+@admin.register(Cohort)
+class CohortAdmin(ReadOnlyModelAdmin):
+    """Created and their grants changed on the programme's Manage pages (/manage/<slug>/cohorts/)."""
+
+    list_display = ["name", "programme", "slug", "grant_days", "gpu_seconds_per_day", "gpu_seconds_total"]
+    list_filter = ["programme"]
+    search_fields = ["name", "slug"]
+    list_select_related = ["programme"]
 
 
 @admin.register(AuditEvent)

@@ -6,7 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 
 from access.models import Programme
-from access.policy import is_programme_admin
+from access.policy import is_programme_admin, may_set_up_programmes
 
 
 def programme_admin_required(view):
@@ -38,3 +38,16 @@ def programme_access_required(allowed):
         return login_required(wrapper)
 
     return decorator
+
+
+def operator_staff_required(view):
+    """For the operator's staff only (access.policy.may_set_up_programmes); anyone else gets 404, anonymous
+    visitors are sent to sign in first."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not may_set_up_programmes(request.user):
+            raise Http404("No such page.")
+        return view(request, *args, **kwargs)
+
+    return login_required(wrapper)

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from access import hooks
 from access.audit import audit
 from access.models import (
     Cohort,
@@ -59,6 +60,57 @@ def grant_update(*, grant: Grant, actor=None, reason: str = "", ip=None, **chang
         after=_jsonable(changes),
     )
     return grant
+
+
+COHORT_GRANT_EDITABLE = (*Cohort.LIMIT_FIELDS, "grant_days")
+
+
+@transaction.atomic
+def cohort_grant_update(
+    *, cohort: Cohort, actor=None, reason: str = "", ip=None, apply_to_members: bool = False, **changes
+) -> list[Grant]:
+    """Change a cohort's default grant: what people who join it from now on are granted (``grant_days``: how long
+    their grants last). Members' existing grants keep their own limits unless ``apply_to_members``, which brings
+    each of them to the cohort's limits (cohort_grant_apply). Returns the members' grants that changed."""
+    unknown = set(changes) - set(COHORT_GRANT_EDITABLE)
+    if unknown:
+        raise ValidationError(f"A cohort's grant has no field {', '.join(sorted(unknown))}.")
+    if not (reason or "").strip():
+        raise ValidationError({"reason": "Say why: it is kept in the audit trail."})
+    unknown_models = sorted(set(changes.get("model_keys") or []) - set(hooks.model_keys()))
+    if unknown_models:
+        raise ValidationError({"model_keys": f"Unknown models: {', '.join(unknown_models)}."})
+    cohort = Cohort.objects.select_for_update().get(pk=cohort.pk)
+    if changes:
+        before = {field: getattr(cohort, field) for field in changes}
+        for field, value in changes.items():
+            setattr(cohort, field, value)
+        cohort.full_clean(exclude=["programme"], validate_unique=False, validate_constraints=False)
+        cohort.save(update_fields=list(changes))
+        audit(
+            "access.cohort_grant_changed",
+            actor=actor,
+            programme=cohort.programme,
+            target=cohort,
+            reason=reason.strip(),
+            ip=ip,
+            before=before,
+            after=changes,
+        )
+    return cohort_grant_apply(cohort=cohort, actor=actor, reason=reason, ip=ip) if apply_to_members else []
+
+
+def cohort_grant_apply(*, cohort: Cohort, actor=None, reason: str = "", ip=None) -> list[Grant]:
+    """Bring each current member's grant in the cohort's programme to the cohort's limits (dates unchanged), each
+    through grant_update (so each is its own ``access.grant_changed`` event). Returns the grants that changed."""
+    limits = cohort.limits()
+    changed = []
+    members = cohort.memberships.values("user")
+    for grant in Grant.objects.filter(programme=cohort.programme, user__in=members).order_by("pk"):
+        differs = {field: value for field, value in limits.items() if getattr(grant, field) != value}
+        if differs:
+            changed.append(grant_update(grant=grant, actor=actor, reason=reason, ip=ip, **differs))
+    return changed
 
 
 def _jsonable(values: dict) -> dict:

@@ -204,3 +204,9 @@ def request_credential(request) -> dict:
         return {"credential": token_credential(request.auth), "token": request.auth}
     key = request.session.session_key if hasattr(request, "session") else None
     return {"credential": session_credential(key), "session_key": key} if key else {}
+
+
+def alerts_open_count(programme) -> int:
+    """Open leak alerts about people in ``programme``: what its dashboard points its admins at."""
+    people = Membership.objects.filter(programme=programme).values("user")
+    return LeakAlert.objects.filter(state=LeakAlert.State.OPEN, user__in=people).count()

@@ -17,7 +17,8 @@ from django.utils import timezone
 from access import hooks
 from access.audit import audit_actions, audit_person_filter, programme_audit_events
 from access.invitations import INVITATION_DAYS
-from access.models import AuditEvent, Grant, Role, Suspension
+from access.models import AuditEvent, Cohort, ContributionRate, Grant, Role, Suspension
+from access.programme_setup import FirstRate, rate_field
 from core.input_checks import CheckedForm, CheckedInput
 
 REASON_REQUIRED = "Say why: it is kept in the audit trail."
@@ -110,7 +111,8 @@ class InvitationForm(CheckedInput, forms.Form):
         queryset=None,
         required=False,
         empty_label="(none — for reviewers and admins)",
-        help_text="Testers (artists, red teamers, collaborators) join through a cohort.",
+        help_text="Testers (artists, red teamers, collaborators) join through a cohort; reviewers and admins join "
+        "the programme itself, whatever is chosen here.",
     )
     role = forms.ChoiceField(choices=Role.choices, initial=Role.ARTIST)
     addresses = forms.CharField(
@@ -129,7 +131,15 @@ class InvitationForm(CheckedInput, forms.Form):
 
     def __init__(self, *args, programme, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["cohort"].queryset = programme.cohorts.order_by("name")
+        cohorts = programme.cohorts.order_by("name")
+        self.fields["cohort"].queryset = cohorts
+        # The blank form's choices must pass its own checks: artists (the default role) join through a cohort,
+        # so the first cohort is chosen; a programme with none yet can only invite reviewers and admins.
+        first = cohorts.first()
+        if first is not None:
+            self.initial.setdefault("cohort", first.pk)
+        else:
+            self.initial.setdefault("role", Role.REVIEWER)
 
     def clean_csv_file(self):
         upload = self.cleaned_data.get("csv_file")
@@ -165,6 +175,8 @@ class InvitationForm(CheckedInput, forms.Form):
         if len(emails) > MAX_ADDRESSES:
             raise ValidationError(f"That is {len(emails)} addresses; invite at most {MAX_ADDRESSES} at once.")
         cleaned["emails"] = emails
+        if cleaned.get("role") in (Role.REVIEWER, Role.ADMIN):
+            cleaned["cohort"] = None  # staff roles are held in the programme, not in a cohort
         return cleaned
 
 
@@ -234,6 +246,164 @@ class GrantForm(CheckedInput, forms.Form):
                     changes[field] = new
             elif new != old:
                 changes[field] = new
+        return changes
+
+
+def _models_field(label="Models", help_text="Tick none to allow every model."):
+    return forms.MultipleChoiceField(
+        label=label, required=False, widget=forms.CheckboxSelectMultiple, help_text=help_text
+    )
+
+
+def _slug_field():
+    return forms.CharField(
+        max_length=60,
+        required=False,
+        help_text="Used in addresses (/manage/<slug>/). Leave empty to make one from the name.",
+    )
+
+
+class ProgrammeSetUpForm(CheckedInput, forms.Form):
+    """A new programme from the operator's console: what it offers, who runs it, and what work earns there.
+    The rate fields (``rate_<kind>_points`` and ``rate_<kind>_amount`` per contribution kind) are added here;
+    a kind left with both empty gets no rate yet."""
+
+    name = forms.CharField(max_length=120)
+    slug = _slug_field()
+    description = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+    model_keys = _models_field("Models offered", "Tick none to offer every model in the registry.")
+    admin_email = forms.EmailField(
+        label="First admin's email",
+        help_text="An account with this address becomes the programme's admin at once; any other address is sent "
+        "an invitation to be its admin.",
+    )
+    currency = forms.CharField(
+        max_length=3, initial="USD", help_text="ISO 4217 code (USD, EUR, GBP ...) of every rate below."
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["model_keys"].choices = hooks.model_choices()
+        for kind, label in ContributionRate.Kind.choices:
+            self.fields[rate_field(kind, "points")] = forms.IntegerField(
+                label=f"{label}: points",
+                required=False,
+                min_value=0,
+                max_value=INT_MAX,
+                widget=forms.NumberInput(attrs={"aria-label": f"{label}: points"}),
+            )
+            self.fields[rate_field(kind, "amount")] = forms.DecimalField(
+                label=f"{label}: amount",
+                required=False,
+                min_value=0,
+                max_digits=10,
+                decimal_places=2,
+                widget=forms.NumberInput(attrs={"aria-label": f"{label}: amount", "step": "0.01"}),
+            )
+
+    def main_fields(self):
+        return [self[name] for name in self.fields if not name.startswith("rate_")]
+
+    def rate_rows(self):
+        """(label, points field, amount field) per contribution kind, for the page's table."""
+        return [
+            (label, self[rate_field(kind, "points")], self[rate_field(kind, "amount")])
+            for kind, label in ContributionRate.Kind.choices
+        ]
+
+    def clean_currency(self):
+        currency = self.cleaned_data["currency"].strip().upper()
+        if not re.fullmatch(r"[A-Z]{3}", currency):
+            raise ValidationError("Use a three-letter currency code, e.g. USD.")
+        return currency
+
+    def clean(self):
+        cleaned = super().clean()
+        rates = []
+        for kind in ContributionRate.Kind.values:
+            points, amount = cleaned.get(rate_field(kind, "points")), cleaned.get(rate_field(kind, "amount"))
+            if points is not None or amount is not None:
+                rates.append(FirstRate(kind=kind, points=points or 0, amount=amount or 0))
+        cleaned["rates"] = rates
+        return cleaned
+
+
+def _limit_initial() -> dict:
+    """A new cohort's grant starts from the model's defaults."""
+    return {name: Cohort._meta.get_field(name).get_default() for name in (*Cohort.LIMIT_FIELDS, "grant_days")}
+
+
+class CohortLimitsForm(CheckedInput, forms.Form):
+    """A cohort's default grant: what each person who joins it is granted."""
+
+    model_keys = _models_field()
+    max_frames = forms.IntegerField(min_value=1, max_value=INT_MAX)
+    max_width = forms.IntegerField(min_value=1, max_value=INT_MAX)
+    max_height = forms.IntegerField(min_value=1, max_value=INT_MAX)
+    max_steps = forms.IntegerField(min_value=1, max_value=INT_MAX)
+    downloads_allowed = forms.BooleanField(required=False)
+    gpu_seconds_per_day = forms.IntegerField(label="GPU seconds per day", min_value=0, max_value=INT_MAX)
+    gpu_seconds_total = forms.IntegerField(label="GPU seconds in total", min_value=0, max_value=INT_MAX)
+    max_queued_jobs = forms.IntegerField(
+        label="Jobs at once", min_value=0, max_value=INT_MAX, help_text="Jobs queued or running at once."
+    )
+    grant_days = forms.IntegerField(
+        label="Grant length (days)",
+        required=False,
+        min_value=1,
+        max_value=3650,
+        help_text="How long new members' grants last; empty for no end date.",
+    )
+
+    LIMIT_NAMES = (*Cohort.LIMIT_FIELDS, "grant_days")
+
+    def __init__(self, *args, programme, **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = [(key, label) for key, label in hooks.model_choices() if programme.offers_model(key)]
+        self.fields["model_keys"].choices = choices
+
+    def limits(self) -> dict:
+        return {name: self.cleaned_data[name] for name in self.LIMIT_NAMES}
+
+
+class CohortForm(CohortLimitsForm):
+    name = forms.CharField(max_length=120)
+    slug = _slug_field()
+
+    field_order = ["name", "slug"]
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("initial", _limit_initial())
+        super().__init__(*args, **kwargs)
+
+
+class CohortGrantForm(CohortLimitsForm):
+    """Editing a cohort's default grant; ``changes()`` says which values differ from the cohort's."""
+
+    apply_to_members = forms.BooleanField(
+        label="Apply to current members too",
+        required=False,
+        help_text="Also bring every current member's grant to these limits (each change is audited). "
+        "Unticked, only people who join from now on get them.",
+    )
+    reason = _reason_field()
+
+    def __init__(self, *args, cohort: Cohort, **kwargs):
+        initial = {name: getattr(cohort, name) for name in self.LIMIT_NAMES}
+        super().__init__(*args, programme=cohort.programme, initial=initial, **kwargs)
+        self.cohort = cohort
+        known = {key for key, _ in self.fields["model_keys"].choices}
+        # Keep keys the cohort holds that are no longer offered, so saving does not drop them silently.
+        self.fields["model_keys"].choices += [
+            (key, f"{key} (not offered now)") for key in cohort.model_keys if key not in known
+        ]
+
+    def changes(self) -> dict:
+        changes = {}
+        for name in self.LIMIT_NAMES:
+            new, old = self.cleaned_data[name], getattr(self.cohort, name)
+            if name == "model_keys" and set(new) != set(old or []) or name != "model_keys" and new != old:
+                changes[name] = new
         return changes
 
 

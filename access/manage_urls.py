@@ -1,5 +1,5 @@
-"""Under /manage/<slug>/ (composed in config/urls.py): the programme, its people, cohorts, invitations,
-pauses and audit trail."""
+"""Under /manage/<slug>/ (composed in config/urls.py): the programme, its people, cohorts (and their grants),
+invitations, pauses and audit trail."""
 
 from django.urls import path
 
@@ -19,7 +19,9 @@ urlpatterns = [
     path("people/<int:user_id>/", manage_views.person, name="person"),
     path("people/<int:user_id>/grant/", manage_views.person_grant, name="person_grant"),
     path("people/<int:user_id>/suspend/", manage_views.person_suspend, name="person_suspend"),
+    path("cohorts/", manage_views.cohort_new, name="cohort_new"),
     path("cohorts/<slug:cohort_slug>/", manage_views.cohort, name="cohort"),
+    path("cohorts/<slug:cohort_slug>/grant/", manage_views.cohort_grant, name="cohort_grant"),
     path("cohorts/<slug:cohort_slug>/suspend/", manage_views.cohort_suspend, name="cohort_suspend"),
     path("audit/", manage_views.audit_trail, name="audit"),
     path("audit/export.csv", manage_views.audit_export, name="audit_export"),

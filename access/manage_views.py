@@ -1,7 +1,9 @@
-"""The programme admin pages under /manage/. Every page is for the programme's admins only
-(access.decorators.programme_admin_required); every change goes through a service (access/programmes.py,
-invitations.py, suspensions.py ...) with the admin as actor and their address, so it lands in the audit trail.
-Bad input re-renders the page with the form's errors and status 400, having changed nothing."""
+"""The programme admin pages under /manage/, and the operator's programme console at /staff/programmes/. Every
+programme page is for the programme's admins only (access.decorators.programme_admin_required); the console is
+for the operator's staff (access.decorators.operator_staff_required). Every change goes through a service
+(access/programmes.py, programme_setup.py, grants.py, invitations.py, suspensions.py ...) with the person as actor
+and their address, so it lands in the audit trail. Bad input re-renders the page with the form's errors and
+status 400, having changed nothing."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db.models import Count
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -20,20 +23,27 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from access import invitations as invitation_services
 from access.audit import client_ip
-from access.decorators import programme_admin_required
-from access.grants import grant_update
+from access.decorators import operator_staff_required, programme_admin_required
+from access.grants import cohort_grant_update, grant_update
 from access.invitations import invitations_create, programme_invitations
+from access.leaks import alerts_open_count
 from access.manage_forms import (
     AuditEventFilter,
+    CohortForm,
+    CohortGrantForm,
     GrantForm,
     InvitationForm,
     PauseForm,
     ProgrammeModelsForm,
+    ProgrammeSetUpForm,
     ReasonForm,
     SuspendForm,
 )
-from access.models import Grant, Invitation, Suspension
+from access.models import Grant, Invitation, Membership, Programme, Role, Suspension
+from access.policy import is_programme_admin, may_set_up_programmes
+from access.programme_setup import programme_set_up
 from access.programmes import (
+    cohort_create,
     cohort_members,
     cohorts_with_member_counts,
     person_summary,
@@ -86,12 +96,64 @@ def manage_index(request):
     programmes = list(programmes_administered(request.user))
     if not programmes:
         raise Http404("You administer no programme.")
-    return render(request, "access/manage/index.html", {"programmes": programmes})
+    context = {"programmes": programmes, "may_set_up": may_set_up_programmes(request.user)}
+    return render(request, "access/manage/index.html", context)
+
+
+def _console_page(request, form=None):
+    admins: dict[int, list[str]] = {}
+    memberships = Membership.objects.filter(role=Role.ADMIN).order_by("user__email")
+    for programme_id, email in memberships.values_list("programme_id", "user__email"):
+        admins.setdefault(programme_id, []).append(email)
+    managed = set(programmes_administered(request.user).values_list("pk", flat=True))
+    rows = [
+        {"programme": programme, "admins": admins.get(programme.pk, []), "managed": programme.pk in managed}
+        for programme in Programme.objects.annotate(cohort_count=Count("cohorts")).order_by("name")
+    ]
+    context = {"rows": rows, "form": form or ProgrammeSetUpForm()}
+    return render(request, "access/manage/console.html", context, status=_status(form))
+
+
+@operator_staff_required
+@require_http_methods(["GET", "POST"])
+def programme_console(request):
+    """The operator's programme console: every programme, and setting up a new one (its models, first admin and
+    first published rates) in one step."""
+    if request.method == "GET":
+        return _console_page(request)
+    form = ProgrammeSetUpForm(request.POST)
+    applied = form_apply(
+        form,
+        lambda data: programme_set_up(
+            name=data["name"],
+            slug=data["slug"],
+            description=data["description"],
+            model_keys=data["model_keys"],
+            admin_email=data["admin_email"],
+            currency=data["currency"],
+            rates=data["rates"],
+            actor=request.user,
+            ip=client_ip(request),
+        ),
+    )
+    if not applied:
+        return _console_page(request, form)
+    set_up = applied.result
+    admin = (
+        f"an invitation to be its admin was sent to {set_up.admin_email}"
+        if set_up.admin_invited
+        else (f"{set_up.admin_email} is its admin")
+    )
+    messages.success(request, f"{set_up.programme.name} is set up: {admin}.")
+    if is_programme_admin(request.user, set_up.programme):
+        return redirect(_programme_url(set_up.programme))
+    return redirect("access_staff:programmes")
 
 
 def _dashboard_context(programme, *, pause_form=None, resume_form=None, models_form=None) -> dict:
     return {
         "programme": programme,
+        "open_alerts": alerts_open_count(programme),
         "cohorts": cohorts_with_member_counts(programme),
         "people": programme_people(programme),
         "suspensions": suspensions_active(programme),
@@ -339,15 +401,73 @@ def person_suspend(request, programme, user_id):
 # --- Cohorts -------------------------------------------------------------------------------------
 
 
-def _cohort_page(request, programme, cohort, *, form=None):
+def _cohort_page(request, programme, cohort, *, form=None, grant_form=None):
     context = {
         "programme": programme,
         "cohort": cohort,
         "members": cohort_members(cohort),
         "suspensions": suspensions_of(programme=programme, cohort=cohort),
         "form": form or SuspendForm(),
+        "grant_form": grant_form or CohortGrantForm(cohort=cohort),
     }
-    return render(request, "access/manage/cohort.html", context, status=_status(form))
+    return render(request, "access/manage/cohort.html", context, status=_status(form, grant_form))
+
+
+@programme_admin_required
+@require_http_methods(["GET", "POST"])
+def cohort_new(request, programme):
+    """A new cohort of the programme, with the default grant its members get."""
+    form = CohortForm(request.POST if request.method == "POST" else None, programme=programme)
+    if request.method == "POST":
+        applied = form_apply(
+            form,
+            lambda data: cohort_create(
+                programme=programme,
+                name=data["name"],
+                slug=data["slug"],
+                actor=request.user,
+                ip=client_ip(request),
+                **form.limits(),
+            ),
+        )
+        if applied:
+            messages.success(request, f"Created the cohort {applied.result.name}. Invite people into it.")
+            return redirect(_programme_url(programme, "access_manage:cohort", applied.result.slug))
+    context = {"programme": programme, "form": form}
+    return render(request, "access/manage/cohort_new.html", context, status=_status(form))
+
+
+@programme_admin_required
+@require_POST
+def cohort_grant(request, programme, cohort_slug):
+    """Change a cohort's default grant (for people who join from now on)."""
+    cohort = get_object_or_404(programme.cohorts, slug=cohort_slug)
+    form = CohortGrantForm(request.POST, cohort=cohort)
+    if form.is_valid():
+        changes, to_members = form.changes(), form.cleaned_data["apply_to_members"]
+        if not changes and not to_members:
+            messages.info(request, "Nothing changed: the cohort's grant already has these values.")
+            return redirect(_programme_url(programme, "access_manage:cohort", cohort.slug))
+        try:
+            members_changed = cohort_grant_update(
+                cohort=cohort,
+                reason=form.cleaned_data["reason"],
+                actor=request.user,
+                ip=client_ip(request),
+                apply_to_members=to_members,
+                **changes,
+            )
+        except ValidationError as error:
+            form_errors_from(form, error)
+        else:
+            done = f"Updated {cohort.name}'s grant ({', '.join(sorted(changes))})." if changes else ""
+            if to_members:
+                count = len(members_changed)
+                grants = "1 member's grant" if count == 1 else f"{count} members' grants"
+                done += f" {grants} brought to it."
+            messages.success(request, done.strip())
+            return redirect(_programme_url(programme, "access_manage:cohort", cohort.slug))
+    return _cohort_page(request, programme, cohort, grant_form=form)
 
 
 @programme_admin_required

@@ -190,3 +190,9 @@ def may_manage_queue(user) -> bool:
     """The render queue spans every programme and every GPU, so only the operator's staff (Django
     staff or superusers) may see and reorder it; programme admins and reviewers may not."""
     return bool(user.is_authenticated and user.is_active and (user.is_staff or user.is_superuser))
+
+
+def may_set_up_programmes(user) -> bool:
+    """Setting up a programme (its name, models, first admin and rates) is the operator's: their staff (Django
+    staff or superusers) only. From then on the programme's own admins run it under /manage/<slug>/."""
+    return may_manage_queue(user)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
@@ -23,12 +24,60 @@ from access.models import (
 )
 from access.policy import Decision, may_use_site
 
+SLUG_MAX = 60
+
+
+def _name_and_slug(name: str, slug: str) -> tuple[str, str, dict[str, str]]:
+    """The trimmed name, the slug (from the name where none is given) and what is wrong with either."""
+    name, slug = (name or "").strip(), (slug or "").strip().lower()
+    slug = slug or slugify(name)[:SLUG_MAX]
+    errors = {}
+    if not name:
+        errors["name"] = "Give it a name."
+    if not slug:
+        if name:
+            errors["slug"] = "The name gives no usable slug: type one (letters, digits and hyphens)."
+    elif len(slug) > SLUG_MAX or not re.fullmatch(r"[a-z0-9]+(?:[-_][a-z0-9]+)*", slug):
+        errors["slug"] = f"{slug!r} is not a slug: use at most {SLUG_MAX} lowercase letters, digits and hyphens."
+    return name, slug, errors
+
+
+def _unknown_models(model_keys) -> dict[str, str]:
+    if not model_keys:
+        return {}
+    unknown = sorted(set(model_keys) - set(hooks.model_keys()))
+    return {"model_keys": f"Unknown models: {', '.join(unknown)}."} if unknown else {}
+
 
 @transaction.atomic
-def programme_create(*, name: str, actor=None, description: str = "") -> Programme:
-    slug = slugify(name)[:60]
-    programme = Programme.objects.create(name=name.strip(), slug=slug, description=description)
-    audit("access.programme_created", actor=actor, programme=programme, target=programme)
+def programme_create(
+    *, name: str, actor=None, description: str = "", slug: str = "", model_keys=(), ip=None
+) -> Programme:
+    """A new programme, offering ``model_keys`` (none: every model). Its name and slug must be free."""
+    name, slug, errors = _name_and_slug(name, slug)
+    errors |= _unknown_models(model_keys)
+    if "name" not in errors and Programme.objects.filter(name__iexact=name).exists():
+        errors["name"] = f"There is already a programme called {name}."
+    if "slug" not in errors and Programme.objects.filter(slug=slug).exists():
+        errors["slug"] = f"The slug {slug!r} is taken by another programme; choose another."
+    if errors:
+        raise ValidationError(errors)
+    known = hooks.model_keys() if model_keys else []
+    programme = Programme.objects.create(
+        name=name,
+        slug=slug,
+        description=(description or "").strip(),
+        model_keys=sorted(set(model_keys), key=known.index),
+    )
+    audit(
+        "access.programme_created",
+        actor=actor,
+        programme=programme,
+        target=programme,
+        ip=ip,
+        slug=slug,
+        model_keys=programme.model_keys,
+    )
     return programme
 
 
@@ -54,9 +103,33 @@ def programme_models_set(*, programme: Programme, model_keys: list[str], actor=N
     return programme
 
 
-def cohort_create(*, programme: Programme, name: str, actor=None, **limits) -> Cohort:
-    cohort = Cohort.objects.create(programme=programme, name=name.strip(), slug=slugify(name)[:60], **limits)
-    audit("access.cohort_created", actor=actor, programme=programme, target=cohort, limits=cohort.limits())
+@transaction.atomic
+def cohort_create(*, programme: Programme, name: str, actor=None, ip=None, slug: str = "", **limits) -> Cohort:
+    """A cohort of ``programme``; ``limits`` (GrantLimits' fields and ``grant_days``) are its members' default
+    grant. Its name and slug must be free in the programme."""
+    unknown = set(limits) - {*Cohort.LIMIT_FIELDS, "grant_days"}
+    if unknown:
+        raise ValidationError(f"Cohorts have no field {', '.join(sorted(unknown))}.")
+    name, slug, errors = _name_and_slug(name, slug)
+    errors |= _unknown_models(limits.get("model_keys", []))
+    if "name" not in errors and programme.cohorts.filter(name__iexact=name).exists():
+        errors["name"] = f"{programme.name} already has a cohort called {name}."
+    if "slug" not in errors and programme.cohorts.filter(slug=slug).exists():
+        errors["slug"] = f"{programme.name} already has a cohort with the slug {slug!r}."
+    if errors:
+        raise ValidationError(errors)
+    cohort = Cohort(programme=programme, name=name, slug=slug, **limits)
+    cohort.full_clean(exclude=["programme"], validate_constraints=False)
+    cohort.save()
+    audit(
+        "access.cohort_created",
+        actor=actor,
+        programme=programme,
+        target=cohort,
+        ip=ip,
+        limits=cohort.limits(),
+        grant_days=cohort.grant_days,
+    )
     return cohort
 
 

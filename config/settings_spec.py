@@ -116,7 +116,8 @@ SETTINGS = [
         "SITE_URL",
         "str",
         "http://localhost:8000",
-        "The public address, used in emails.",
+        "The public address, used in emails (invitation links, sign-in notices). `manage.py check --deploy` "
+        "warns (access.W001) while it is still a localhost address.",
         "core",
         example="https://backlot.example.org",
     ),
@@ -527,7 +528,8 @@ SETTINGS = [
         "str",
         "django.core.mail.backends.console.EmailBackend",
         "Django email backend; "
-        "django.core.mail.backends.smtp.EmailBackend for SMTP. The default prints emails to the log.",
+        "django.core.mail.backends.smtp.EmailBackend for SMTP. The default prints emails to the log, and "
+        "`manage.py check --deploy` warns (access.W002) while it is the console backend.",
         "email",
         example="django.core.mail.backends.smtp.EmailBackend",
     ),

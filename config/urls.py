@@ -75,6 +75,7 @@ urlpatterns = [
     path("", landing.home, name="home"),
     path("clips/", include("generation.urls")),
     path("staff/queue/", include("generation.staff_urls")),  # before 2026-12 at /manage/queue/ (config/moved.py)
+    path("staff/programmes/", include("access.staff_urls")),  # the operator's programme console
     path("manage/<slug:slug>/", include(programme_manage)),
     path("feedback/", include("feedback.urls")),
     path("accounts/login/", sign_in_page, name="sign_in"),  # allauth's, answering 429 while locked out

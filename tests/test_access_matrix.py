@@ -251,6 +251,9 @@ MATRIX = [
     page("tokens:delete",                                 "in    404   ok    404   404   404   404   404   404   403", "POST", token_id="token"),
     # Programme administration: its admins only; anyone else is told nothing exists.
     page("access:manage_index",                           "in    404   404   404   404   404   ok    404   ok    403"),
+    # Setting up a programme (its models, first admin and rates) is the operator's: their staff, nobody else.
+    page("access_staff:programmes",                       "in    404   404   404   404   404   404   ok    404   403"),
+    page("access_staff:programmes",                       "in    404   404   404   404   404   404   ok    404   403", "POST"),
     page("access_manage:programme",                       "in    404   404   404   404   404   ok    404   404   403", slug="slug"),
     page("access_manage:models",                          "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug"),
     page("access_manage:pause",                           "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug"),
@@ -264,7 +267,11 @@ MATRIX = [
     page("access_manage:person",                          "in    404   404   404   404   404   ok    404   404   403", slug="slug", user_id="tester"),
     page("access_manage:person_grant",                    "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug", user_id="tester"),
     page("access_manage:person_suspend",                  "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug", user_id="tester"),
+    page("access_manage:cohort_new",                      "in    404   404   404   404   404   ok    404   404   403", slug="slug"),
+    page("access_manage:cohort_new",                      "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug"),
     page("access_manage:cohort",                          "in    404   404   404   404   404   ok    404   404   403", slug="slug", cohort_slug="cohort_slug"),
+    page("access_manage:cohort_grant",                    "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug", cohort_slug="cohort_slug"),
+    page("access_manage:cohort_grant",                    "in    404   404   404   404   404   404   404   404   403", "POST", slug="other_slug", cohort_slug="cohort_slug"),
     page("access_manage:cohort_suspend",                  "in    404   404   404   404   404   ok    404   404   403", "POST", slug="slug", cohort_slug="cohort_slug"),
     page("access_manage:audit",                           "in    404   404   404   404   404   ok    404   404   403", slug="slug"),
     page("access_manage:audit_export",                    "in    404   404   404   404   404   ok    404   404   403", slug="slug"),

@@ -14,7 +14,7 @@ def _manage(*args, **env):
     clean = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+        if k not in {"SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "SITE_URL", "EMAIL_BACKEND", "DJANGO_ALLOW_ASYNC_UNSAFE"}
     }
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True
@@ -43,6 +43,8 @@ def test_production_settings_pass_check_deploy_with_no_warnings(c2pa_dev_ca):
         "DEBUG": "0",
         "ALLOWED_HOSTS": "backlot.example.org",
         "SECRET_KEY": "x7Qm2-Lp9Zr4tVb8NwK1yHc6Js3Df0Ga5Ue-Xo7Ri2Tk9Mn4Pq",
+        "SITE_URL": "https://backlot.example.org",
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
     }
     result = _manage("check", "--deploy", "--fail-level", "WARNING", **production, **c2pa_environment(c2pa_dev_ca))
     assert result.returncode == 0, result.stderr
@@ -50,6 +52,19 @@ def test_production_settings_pass_check_deploy_with_no_warnings(c2pa_dev_ca):
 
     unsigned = _manage("check", "--deploy", "--fail-level", "WARNING", **production)
     assert unsigned.returncode != 0 and "generation.W001" in unsigned.stderr, "clips would go unsigned"
+
+
+def test_check_deploy_warns_about_a_development_site_url_and_console_email(c2pa_dev_ca):
+    """A new box that left SITE_URL and EMAIL_BACKEND at their embedded defaults hears about both."""
+    production = {
+        "DEBUG": "0",
+        "ALLOWED_HOSTS": "backlot.example.org",
+        "SECRET_KEY": "x7Qm2-Lp9Zr4tVb8NwK1yHc6Js3Df0Ga5Ue-Xo7Ri2Tk9Mn4Pq",
+    }
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", **production, **c2pa_environment(c2pa_dev_ca))
+    assert result.returncode != 0
+    assert "access.W001" in result.stderr and "http://localhost:8000" in result.stderr
+    assert "access.W002" in result.stderr and "console.EmailBackend" in result.stderr
 
 
 def test_a_malformed_setting_is_a_clear_error():
