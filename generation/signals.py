@@ -3,6 +3,7 @@ in worker processes only and cost a few small UPDATEs per job, none per step."""
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import sys
@@ -69,8 +70,25 @@ def _consume_as_health_says(consumer, identity: dict) -> None:
         _queues_stopped.clear()
 
 
+def _exit_after_cold_shutdown() -> None:
+    """After a cold shutdown (a second Ctrl-C), exit without billiard's pool finalizer: it writes to a queue
+    whose lock the pool process it just cut off can die holding, and then waits for it forever. By then the
+    job's message is back on the broker, and the job is taken back when this worker's name starts again.
+    Registered after multiprocessing's own exit function, so it runs first; a warm stop exits as usual."""
+    from celery.worker import state
+
+    if state.should_terminate is None:
+        return
+    log.warning("generation.worker_cold_stop exiting without the pool's finalizer")
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(state.should_terminate or 0)
+
+
 @signals.worker_ready.connect
 def on_worker_ready(sender, **kwargs):
+    atexit.register(_exit_after_cold_shutdown)
     identity = {
         "hostname": sender.hostname,
         "queues": sorted(sender.app.amqp.queues.consume_from),

@@ -121,16 +121,7 @@ def _clips(job: RenderJob) -> list[Path]:
     ("presses", "stopped_as"),
     [
         (1, RenderJob.State.SUCCEEDED),  # a warm stop: the clip being rendered is finished and stored first
-        pytest.param(
-            2,
-            RenderJob.State.RUNNING,  # a cold stop: the render is cut off, and taken back at the next start
-            marks=pytest.mark.xfail(
-                strict=False,
-                reason="Seen 2026-12-07 on PostgreSQL with the tests started from a background shell: after the "
-                "second Ctrl-C the worker logs its cold shutdown and 'Restoring 1 unacknowledged message' but "
-                "does not exit within 90 s; from a shell with job control it passed twice. See issue 15's note.",
-            ),
-        ),
+        (2, RenderJob.State.RUNNING),  # a cold stop: the render is cut off, and taken back at the next start
     ],
 )
 def test_ctrl_c_mid_render_then_make_run_again_finishes_the_job_once_and_leaves_nothing_running(
