@@ -9,6 +9,7 @@ media link written inside a message, an exception's text or a breadcrumb."""
 
 from __future__ import annotations
 
+import copy
 import re
 
 FILTERED = "[Filtered]"
@@ -21,11 +22,22 @@ SENSITIVE_KEYS = re.compile(
     r"address|ip|remote_addr)(?:$|[_\-.])",
     re.IGNORECASE,
 )
-SENSITIVE_HEADERS = {"authorization", "cookie", "set-cookie", "x-api-key", "proxy-authorization", "x-csrftoken"}
+SENSITIVE_HEADERS = {
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+    "x-csrftoken",
+    "x-forwarded-for",
+    "x-real-ip",
+    "forwarded",
+}
 # Strings scrubbed wherever they appear in text.
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 API_TOKEN = re.compile(r"\bblt_[0-9A-Za-z]{8,}")
-BEARER = re.compile(r"(?i)\b(bearer|token)\s+[^\s,;]+")
+IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
+BEARER = re.compile(r"(?i)\b(bearer|token)\s+(?!\[Filtered\])[^\s,;()]+")
 # Signed links (/clips/media/<signed>/, films, posters): a long opaque path segment carries the signature.
 SIGNED_SEGMENT = re.compile(r"/[A-Za-z0-9_\-:.]{32,}(?=/|$|\?)")
 
@@ -33,6 +45,7 @@ SIGNED_SEGMENT = re.compile(r"/[A-Za-z0-9_\-:.]{32,}(?=/|$|\?)")
 def scrub_text(text: str) -> str:
     text = EMAIL.sub(FILTERED, text)
     text = API_TOKEN.sub(FILTERED, text)
+    text = IPV4.sub(FILTERED, text)
     text = BEARER.sub(lambda match: f"{match.group(1)} {FILTERED}", text)
     return SIGNED_SEGMENT.sub("/" + FILTERED, text)
 
@@ -81,8 +94,8 @@ def _scrub_frames(event: dict) -> None:
 
 
 def scrub(event: dict, hint: dict | None = None) -> dict:
-    """sentry-sdk's before_send (and before_send_transaction): the event without personal data."""
-    event = dict(event)
+    """sentry-sdk's before_send (and before_send_transaction): a copy of the event without personal data."""
+    event = copy.deepcopy(event)
     if "request" in event:
         event["request"] = _scrub_request(event["request"])
     if "user" in event:
@@ -109,17 +122,19 @@ def scrub(event: dict, hint: dict | None = None) -> dict:
     return event
 
 
-def sentry_init(*, dsn: str, environment: str, traces_sample_rate: float, send_pii: bool) -> None:
+def sentry_init(*, dsn: str, environment: str, traces_sample_rate: float, send_pii: bool, **options) -> None:
+    """Start sentry-sdk (``options``: more of its own, e.g. a transport in tests)."""
     import sentry_sdk
 
-    options: dict = {
+    options |= {
         "dsn": dsn,
         "environment": environment,
         "traces_sample_rate": traces_sample_rate,
-        "send_default_pii": send_pii,
         "include_local_variables": send_pii,
     }
-    if not send_pii:
+    if send_pii:
+        options["send_default_pii"] = True
+    else:
         options["before_send"] = scrub
         options["before_send_transaction"] = scrub
         options["before_breadcrumb"] = lambda crumb, hint: _scrub(crumb)
