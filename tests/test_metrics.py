@@ -122,6 +122,12 @@ def test_values_move_as_a_job_is_queued_rendered_and_failed(scrape, api, tester,
     assert value(rendered, "backlot_jobs_finished_window", model=model, state="succeeded") == 1
     assert value(rendered, "backlot_job_render_seconds_bucket", model=model, le="+Inf") == 1
     assert value(rendered, "backlot_job_render_seconds_gsum", model=model) == pytest.approx(job.gpu_seconds)
+    for bound in metrics.DURATION_BUCKETS:
+        expected = 1 if job.gpu_seconds <= bound else 0
+        assert value(rendered, "backlot_job_render_seconds_bucket", model=model, le=str(float(bound))) == expected
+    waited = (job.started_at - job.queued_at).total_seconds()
+    assert value(rendered, "backlot_job_wait_seconds_gsum", model=model) == pytest.approx(waited, abs=1e-3)
+    assert value(rendered, "backlot_job_wait_seconds_bucket", model=model, le="1.0") == (1 if waited <= 1 else 0)
     assert value(rendered, "backlot_job_encode_seconds_bucket", model=model, le="+Inf") == 1
     assert value(rendered, "backlot_job_wait_seconds_bucket", model=model, le="+Inf") == 1
     served = value(rendered, "backlot_gpu_seconds_served_window", model=model, programme=programme)
