@@ -656,13 +656,14 @@ SETTINGS = [
         "monitoring",
     ),
     Setting(
-        "PROMETHEUS_MULTIPROC_DIR",
+        "BACKLOT_WEB_METRICS_DIR",
         "str",
         "",
         "A folder where every gunicorn process keeps its counters, so that a scrape of any one "
-        "of them reports them all (prometheus_client's multiprocess mode). Set only for the web process "
-        "(platform/systemd/backlot-web.service does); gunicorn empties it as it starts.",
+        "of them reports them all: platform/gunicorn.conf.py empties it as gunicorn starts and hands it to "
+        "prometheus_client as PROMETHEUS_MULTIPROC_DIR. Empty, each process reports only its own counts.",
         "monitoring",
+        example="/srv/backlot/var/prometheus-web",
         read_by=GUNICORN,
     ),
     Setting(

@@ -1,9 +1,9 @@
 """Prometheus metrics every web process counts, the guard in front of /metrics, and the exposition.
 
 Counters here are incremented where the event happens (an API answer, a failed sign-in) in whichever web
-process served it. Under gunicorn several processes serve: with PROMETHEUS_MULTIPROC_DIR set (the web's
-systemd unit sets it; platform/gunicorn.conf.py empties the folder as gunicorn starts and forgets each exited
-process's live values), prometheus_client keeps each process's values in that folder and a scrape of any
+process served it. Under gunicorn several processes serve: with BACKLOT_WEB_METRICS_DIR set (the web's
+systemd unit sets it; platform/gunicorn.conf.py hands it to prometheus_client as PROMETHEUS_MULTIPROC_DIR and
+empties the folder as gunicorn starts), prometheus_client keeps each process's values in that folder and a scrape of any
 process sums them all. Without it (runserver, tests, one process) the values live in the process.
 
 The fleet's state (jobs, queues, workers, durations) is not counted here: generation/metrics.py computes it

@@ -205,3 +205,40 @@ def test_models_nobody_waits_for_or_no_active_programme_offers_do_not_fail_readi
 def test_monitors_are_never_rate_limited_or_turned_away(client, ready, path):
     for _ in range(60):
         assert client.get(path).status_code == 200
+
+
+def _manage(*args, **env):
+    import sys
+
+    from tests.test_settings import ROOT
+
+    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "ALLOWED_HOSTS"}}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True
+    )
+
+
+PROBE = (
+    "from django.test import Client; c = Client(HTTP_HOST='backlot.example.org'); "
+    "print('ANSWERS', [c.get(p).status_code for p in ('/livez', '/metrics', '/')])"
+)
+
+
+def test_in_production_monitors_are_answered_over_plain_http_and_pages_are_not():
+    production = {
+        "DEBUG": "0",
+        "ALLOWED_HOSTS": "backlot.example.org",
+        "SECRET_KEY": "x7Qm2-Lp9Zr4tVb8NwK1yHc6Js3Df0Ga5Ue-Xo7Ri2Tk9Mn4Pq",
+    }
+    result = _manage("shell", "-c", PROBE, **production)
+    assert result.returncode == 0, result.stderr
+    assert "ANSWERS [200, 404, 301]" in result.stdout  # /metrics is off (404), not redirected
+
+
+def test_bad_monitoring_settings_stop_the_start_and_say_which():
+    result = _manage("check", BACKLOT_METRICS_NETWORKS="10.0.0.0/33")
+    assert result.returncode != 0 and "BACKLOT_METRICS_NETWORKS: '10.0.0.0/33'" in result.stderr
+    result = _manage("check", BACKLOT_METRICS_TOKEN="short")
+    assert result.returncode != 0 and "BACKLOT_METRICS_TOKEN must be at least 16 characters" in result.stderr
+    result = _manage("check", SENTRY_DSN="https://public@sentry.example.invalid/1")
+    assert result.returncode == 0, result.stderr
