@@ -11,10 +11,12 @@ from access.models import LeakAlert
 from access.policy import may_use_site, staff_two_factor
 from access.terms import terms_unanswered
 
+# What monitors poll (config/health.py): open to anyone, whoever's session the request carries.
+MONITOR_PATHS = ("/healthz", "/livez", "/readyz", "/metrics")
 # Paths a shut-out person can still reach: signing out, and the assets of the page that explains why.
-OPEN_PREFIXES = ("/accounts/logout/", "/account/export/", "/static/", "/healthz")
+OPEN_PREFIXES = ("/accounts/logout/", "/account/export/", "/static/", *MONITOR_PATHS)
 # Leak watch looks at every signed-in request except these (an export is exactly what a thief would take).
-UNWATCHED_PREFIXES = ("/accounts/logout/", "/static/", "/healthz")
+UNWATCHED_PREFIXES = ("/accounts/logout/", "/static/", *MONITOR_PATHS)
 
 
 class AccessMiddleware:

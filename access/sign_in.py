@@ -7,6 +7,7 @@ import logging
 
 from allauth.account.signals import user_logged_in
 from django.conf import settings
+from django.contrib.auth.signals import user_login_failed
 from django.core.mail import send_mail
 from django.dispatch import receiver
 from django.template.loader import render_to_string
@@ -15,6 +16,7 @@ from django.utils import timezone
 from access.audit import audit_person, client_ip
 from access.leaks import network_of
 from access.models import AuditEvent
+from core.metrics import SIGN_IN_FAILURES
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,13 @@ def note_sign_in(sender, request, user, **kwargs):
     sign_in_record(user=user, ip=client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", "")[:300])
 
 
+@receiver(user_login_failed)
+def count_sign_in_failure(sender, credentials=None, request=None, **kwargs):
+    """Every failed sign-in (allauth authenticates through Django's authenticate, which sends this) is counted
+    for /metrics; the address and account stay out of the metric."""
+    SIGN_IN_FAILURES.labels(reason="wrong_credentials").inc()
+
+
 def sign_in_page(request, *args, **kwargs):
     """allauth's sign-in page, answering 429 (not 200) while an address or account is locked out after
     repeated failed sign-ins (ACCOUNT_RATE_LIMITS), so scripts and monitoring see the refusal too."""
@@ -67,4 +76,5 @@ def sign_in_page(request, *args, **kwargs):
         codes = {error.code for error in form.non_field_errors().as_data()}
         if "too_many_login_attempts" in codes:
             response.status_code = 429
+            SIGN_IN_FAILURES.labels(reason="locked_out").inc()
     return response

@@ -13,6 +13,7 @@ from django.core.handlers.wsgi import WSGIHandler
 
 LEAN_PATHS = re.compile(r"^/(clips|api/v1/jobs)/[0-9a-f-]{36}/progress/$")
 LEAN_MIDDLEWARE = {
+    "core.metrics.ApiRequestsMiddleware",  # API progress polls count in backlot_api_requests_total too
     "config.query_count.QueryCountMiddleware",
     "core.client_address.ForwardedProtoMiddleware",
     "django.middleware.security.SecurityMiddleware",

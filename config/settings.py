@@ -5,6 +5,7 @@ config/settings_spec.py (the docs' configuration reference and platform/backlot.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 
@@ -62,6 +63,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.metrics.ApiRequestsMiddleware",
     "core.client_address.ForwardedProtoMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "core.errors.ApiErrorsAsJsonMiddleware",
@@ -278,6 +280,8 @@ if not re.fullmatch(r"[A-Za-z0-9-]+", BACKLOT_CLIENT_IP_HEADER):
     )
 if not DEBUG:
     SECURE_SSL_REDIRECT = env("SECURE_SSL_REDIRECT")
+    # A load balancer's probe and Prometheus' scrape may come over plain HTTP on a private network.
+    SECURE_REDIRECT_EXEMPT = [r"^livez$", r"^readyz$", r"^healthz$", r"^metrics$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env("SECURE_HSTS_SECONDS")
@@ -450,6 +454,39 @@ LEAK_BURST_FACTOR = env("LEAK_BURST_FACTOR")
 BACKLOT_QUERY_COUNT_HEADER = env("BACKLOT_QUERY_COUNT_HEADER")
 if BACKLOT_QUERY_COUNT_HEADER:
     MIDDLEWARE.insert(0, "config.query_count.QueryCountMiddleware")
+
+# Health and metrics (config/health.py, core/metrics.py, generation/metrics.py).
+BACKLOT_READY_MIN_FREE_MB = env("BACKLOT_READY_MIN_FREE_MB")
+BACKLOT_METRICS_TOKEN = env("BACKLOT_METRICS_TOKEN")
+BACKLOT_METRICS_NETWORKS = env("BACKLOT_METRICS_NETWORKS")
+for _network in BACKLOT_METRICS_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"BACKLOT_METRICS_NETWORKS: {_network!r} is not an address or a network (e.g. 10.0.0.0/8)."
+        ) from None
+if BACKLOT_METRICS_TOKEN and len(BACKLOT_METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured("BACKLOT_METRICS_TOKEN must be at least 16 characters (a long random value).")
+BACKLOT_METRICS_WINDOW_MINUTES = env("BACKLOT_METRICS_WINDOW_MINUTES")
+if BACKLOT_METRICS_WINDOW_MINUTES < 1:
+    raise ImproperlyConfigured("BACKLOT_METRICS_WINDOW_MINUTES must be 1 or more.")
+BACKLOT_WORKER_METRICS_PORT = env("BACKLOT_WORKER_METRICS_PORT")
+BACKLOT_WORKER_METRICS_HOST = env("BACKLOT_WORKER_METRICS_HOST")
+
+# Error reports (config/sentry.py): nothing is sent unless SENTRY_DSN is set, and no personal data unless
+# BACKLOT_SENTRY_SEND_PII opts in.
+SENTRY_DSN = env("SENTRY_DSN")
+BACKLOT_SENTRY_SEND_PII = env("BACKLOT_SENTRY_SEND_PII")
+if SENTRY_DSN:
+    from config.sentry import sentry_init
+
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=env("SENTRY_ENVIRONMENT"),
+        traces_sample_rate=env("SENTRY_TRACES_SAMPLE_RATE"),
+        send_pii=BACKLOT_SENTRY_SEND_PII,
+    )
 
 LOG_LEVEL = env("LOG_LEVEL")
 LOGGING = {

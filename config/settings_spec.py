@@ -67,6 +67,12 @@ GROUPS = [
         'balancer or a CDN".',
     ),
     Group("accounts", "Accounts and sign-in"),
+    Group(
+        "monitoring",
+        "Health, metrics and error reports",
+        "What a load balancer and a monitor poll: /livez, /readyz, /metrics (config/health.py). See the operator's "
+        'handbook, "What to watch".',
+    ),
     Group("bench", "Benchmarks"),
     Group("gunicorn", "gunicorn (platform/gunicorn.conf.py)"),
 ]
@@ -599,6 +605,92 @@ SETTINGS = [
         "Staff pages (programme management, leak review, staff API, "
         "Django admin, reviewing and reviewers' film links) open only after TOTP two-factor is set up.",
         "accounts",
+    ),
+    # Health, metrics and error reports
+    Setting(
+        "BACKLOT_READY_MIN_FREE_MB",
+        "int",
+        1024,
+        "/readyz fails when the disk under a local media folder has less free space than this many MiB "
+        "(0: not checked; S3 media is not checked).",
+        "monitoring",
+    ),
+    Setting(
+        "BACKLOT_METRICS_TOKEN",
+        "str",
+        "",
+        "The bearer token Prometheus sends to read /metrics (Authorization: Bearer <token>; "
+        "a long random value). /metrics answers 401 without it, and 404 while neither this nor "
+        "BACKLOT_METRICS_NETWORKS is set.",
+        "monitoring",
+        example="<a long random value>",
+    ),
+    Setting(
+        "BACKLOT_METRICS_NETWORKS",
+        "list",
+        "",
+        "Addresses or networks (comma-separated, e.g. 10.0.0.0/8) that may read /metrics; another "
+        "address gets 403. With BACKLOT_METRICS_TOKEN set too, both must hold.",
+        "monitoring",
+    ),
+    Setting(
+        "BACKLOT_METRICS_WINDOW_MINUTES",
+        "int",
+        60,
+        "The window of the fleet metrics computed from finished jobs (durations, failures, GPU "
+        "seconds served) at each scrape of /metrics.",
+        "monitoring",
+    ),
+    Setting(
+        "BACKLOT_WORKER_METRICS_PORT",
+        "int",
+        0,
+        "The port a render worker's own metrics are served on (one per GPU worker: set it in "
+        "/etc/backlot/worker-<GPU>.env, e.g. 9310 + the GPU index); 0 serves none.",
+        "monitoring",
+    ),
+    Setting(
+        "BACKLOT_WORKER_METRICS_HOST",
+        "str",
+        "127.0.0.1",
+        "The address a worker's metrics port listens on; the host's private address when "
+        "Prometheus runs on another machine.",
+        "monitoring",
+    ),
+    Setting(
+        "BACKLOT_WEB_METRICS_DIR",
+        "str",
+        "",
+        "A folder where every gunicorn process keeps its counters, so that a scrape of any one "
+        "of them reports them all: platform/gunicorn.conf.py empties it as gunicorn starts and hands it to "
+        "prometheus_client as PROMETHEUS_MULTIPROC_DIR. Empty, each process reports only its own counts.",
+        "monitoring",
+        example="/srv/backlot/var/prometheus-web",
+        read_by=GUNICORN,
+    ),
+    Setting(
+        "SENTRY_DSN",
+        "str",
+        "",
+        "Report errors to Sentry (or a Sentry-compatible service such as GlitchTip) at this DSN; "
+        "empty reports nothing.",
+        "monitoring",
+    ),
+    Setting("SENTRY_ENVIRONMENT", "str", "production", "The environment name errors are filed under.", "monitoring"),
+    Setting(
+        "SENTRY_TRACES_SAMPLE_RATE",
+        "float",
+        0.0,
+        "The share of requests and tasks sent to Sentry as performance traces (0 to 1).",
+        "monitoring",
+    ),
+    Setting(
+        "BACKLOT_SENTRY_SEND_PII",
+        "bool",
+        False,
+        "Send personal data to Sentry: prompts, email addresses, tokens, cookies, "
+        "authorization headers, client addresses and local variables. Off, config/sentry.py scrubs them.",
+        "monitoring",
     ),
     # Benchmarks
     Setting(

@@ -12,7 +12,7 @@ from rest_framework.routers import DefaultRouter
 from access.api import AuditEventViewSet
 from access.sign_in import sign_in_page
 from competition.api import CallViewSet, ReviewViewSet, SubmissionViewSet
-from config import landing
+from config import health, landing
 from core.errors import too_large
 from feedback.api import ClipRatingViewSet, LedgerViewSet, ReportViewSet
 from generation import progress
@@ -100,4 +100,7 @@ urlpatterns = [
     path("api/docs/", api_docs, name="api-docs"),
     path("api/redoc/", api_redoc, name="api-redoc"),
     path("healthz", healthz, name="healthz"),
+    path("livez", health.livez, name="livez"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", health.metrics_view, name="metrics"),
 ]

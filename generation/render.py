@@ -16,7 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from access.policy import may_render
-from generation import health
+from generation import health, metrics
 from generation.models import RenderJob
 from generation.outages import outlasting_database_restarts, retried
 from generation.queue import job_claim_next
@@ -42,6 +42,7 @@ def job_render(*, job_id, worker: str, task_id: str = "") -> RenderJob | None:
     if job is None:
         log.info("generation.job_skipped job=%s", job_id)
         return None
+    metrics.worker_claimed(job)
     spec = model_get(job.model_key)
     settings_ = RenderSettings.from_job(job).as_fields()
     del settings_["model_key"]
@@ -65,6 +66,7 @@ def job_render(*, job_id, worker: str, task_id: str = "") -> RenderJob | None:
         if fault is health.Fault.JOB:
             job_fail(job=job, reason=reason)
         else:
+            metrics.worker_faulted(job)
             health.worker_fault(job=job, worker=worker, reason=reason, fault=fault)
     else:
         health.worker_rendered(hostname=worker)
@@ -135,6 +137,7 @@ def job_fail(*, job: RenderJob, reason: str, state: str = RenderJob.State.FAILED
     changed = charge_refund(_running(job), state=state, error=reason[:4000], finished_at=timezone.now())
     if changed:
         log.warning("generation.render_failed job=%s state=%s reason=%s", job.pk, state, reason)
+        metrics.worker_ended(job, state=state, reason=reason)
     return bool(changed)
 
 
@@ -170,6 +173,8 @@ def job_succeed(
     if not changed:
         # Cancelled, deleted or taken over while encoding: the clip must not outlive the job's state.
         _delete_quietly(storage, saved)
+    else:
+        metrics.worker_succeeded(job, device_seconds=device_seconds, encode_seconds=encode_seconds)
     return bool(changed)
 
 

@@ -13,7 +13,7 @@ from celery import signals
 from django.conf import settings
 from django.db import close_old_connections, connection
 
-from generation import health, workers
+from generation import health, metrics, workers
 from generation.broker import RENDER_TASK
 from generation.sweeper import jobs_requeue_of_worker
 
@@ -107,6 +107,16 @@ def on_worker_ready(sender, **kwargs):
     connection.close()  # the parent forks pool processes again later; none of them should share this
     _heartbeat_stop.clear()
     threading.Thread(target=_heartbeat, args=(identity, sender), name="backlot-worker-heartbeat", daemon=True).start()
+
+
+@signals.worker_process_init.connect
+def serve_worker_metrics(sender=None, **kwargs):
+    """The process that renders serves its own counters (generation/metrics.py) for Prometheus to scrape: one
+    port per GPU worker (BACKLOT_WORKER_METRICS_PORT), off when 0."""
+    if settings.BACKLOT_WORKER_METRICS_PORT:
+        metrics.worker_metrics_serve(
+            port=settings.BACKLOT_WORKER_METRICS_PORT, host=settings.BACKLOT_WORKER_METRICS_HOST
+        )
 
 
 @signals.task_prerun.connect

@@ -14,7 +14,7 @@ Outcomes:
   ok   reached the view: 2xx, a redirect that is not to a sign-in page, or 400 for a deliberately empty form
   in   sent to sign in (302 to /accounts/login/, or to /admin/login/ for the Django admin)
   mfa  sent to set up two-factor authentication first
-  401, 403, 404, 405, 409  that status
+  401, 403, 404, 405, 409, 503  that status
 Each request runs in a savepoint that is rolled back, so one role's POST does not change what the next
 request sees. POSTs send ``data`` (empty unless given): the point is who gets past the guards.
 
@@ -95,7 +95,7 @@ ROLES = (
     "other_admin",
     "suspended",
 )
-OUTCOMES = {"ok", "in", "mfa", "401", "403", "404", "405", "409"}
+OUTCOMES = {"ok", "in", "mfa", "401", "403", "404", "405", "409", "503"}
 
 JOB = {"prompt": "a lighthouse in fog", **SETTINGS}
 PRESET = {"name": "Fog", **SETTINGS}
@@ -131,6 +131,11 @@ def api(name, method, expected, data=None, **kwargs):
 MATRIX = [
     page("home",                                          "ok    ok    ok    ok    ok    ok    ok    ok    ok    403"),
     page("healthz",                                       "ok    ok    ok    ok    ok    ok    ok    ok    ok    ok"),
+    page("livez",                                         "ok    ok    ok    ok    ok    ok    ok    ok    ok    ok"),
+    # The world has a waiting job and no live worker: not ready, for everyone alike (tests/test_health.py).
+    page("readyz",                                        "503   503   503   503   503   503   503   503   503   503"),
+    # Off until BACKLOT_METRICS_TOKEN or BACKLOT_METRICS_NETWORKS is set; a session opens nothing (test_metrics.py).
+    page("metrics",                                       "404   404   404   404   404   404   404   404   404   404"),
     page("sign_in",                                       "ok    ok    ok    ok    ok    ok    ok    ok    ok    403"),
     page("account_login",                                 "ok    ok    ok    ok    ok    ok    ok    ok    ok    403"),
     page("account_signup",                                "ok    ok    ok    ok    ok    ok    ok    ok    ok    403"),

@@ -24,6 +24,9 @@ WIDTHS = {"desktop": (1280, 800), "phone": (390, 844)}
 # project draws (the Django admin, DRF's browsable API, Swagger UI and Redoc), whose layout is theirs.
 NOT_PAGES = {
     "healthz": "JSON",
+    "livez": "JSON",
+    "readyz": "JSON",
+    "metrics": "Prometheus' text format",
     "generation:job_video": "a video",
     "generation:media": "a video",
     "generation:job_status": "a fragment",
