@@ -109,6 +109,9 @@ class ModelSpec:
     modes: tuple[ModeSpec, ...] = ()
     # Extra keyword arguments for the pipeline's from_pretrained (Pyramid Flow: which transformer folder).
     load_options: tuple[tuple[str, str], ...] = ()
+    # Pyramid Flow: each latent frame (frame_step frames) is denoised in this many stages, the first frame
+    # with num_steps per stage and every later one with half as many (0: one run of num_steps).
+    pyramid_stages: int = 0
 
     def mode_get(self, key: str) -> ModeSpec | None:
         return next((mode for mode in self.modes if mode.key == key), None)
@@ -140,6 +143,15 @@ class ModelSpec:
         upsampler, one decode), so it costs as one step."""
         steps = 1 if mode == UPSCALE else num_steps
         return self.estimate_gpu_seconds(num_frames=num_frames, width=width, height=height, num_steps=steps)
+
+    def denoising_steps(self, *, num_frames: int, num_steps: int, mode: str = TEXT_TO_VIDEO) -> int:
+        """The steps a render reports progress for: ``num_steps``, or for Pyramid Flow every step of every
+        stage of every latent frame (image to video: the image is the first frame and is not denoised)."""
+        if not self.pyramid_stages:
+            return num_steps
+        later_frames = (num_frames - 1) // self.frame_step
+        later = later_frames * self.pyramid_stages * max(1, -(-num_steps // 2))
+        return later if mode == IMAGE_TO_VIDEO else later + self.pyramid_stages * num_steps
 
     def limits_within(self, grant=None) -> dict[str, int]:
         """The most frames, width, height and steps this model renders, narrowed to ``grant``'s limits."""
@@ -330,6 +342,7 @@ _PYRAMID_FLOW = ModelSpec(
     max_sequence_length=128,
     modes=(ModeSpec(IMAGE_TO_VIDEO, _PYRAMID_FLOW_PIPELINE, (IMAGE,)),),
     load_options=(("variant", "diffusion_transformer_384p"),),
+    pyramid_stages=3,
     # Estimate from the published timings (5 s at 768p in ~5.5 min on one A100): ~0.14 s per million
     # pixel-frame-steps; the pyramid makes most steps cheaper than full-size ones.
     seconds_per_unit=0.14,

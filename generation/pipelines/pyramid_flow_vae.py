@@ -126,11 +126,11 @@ class Stage(nn.Module):
             self.upsamplers = nn.ModuleList([SpaceUpsample(out_channels)]) if space else None
             self.temporal_upsamplers = nn.ModuleList([TimeUpsample(out_channels)]) if time else None
         else:
-            space_down, time_down = ConvWrap(out_channels, out_channels, (1, 2, 2)), None
+            self.downsamplers = self.temporal_downsamplers = None
+            if space:
+                self.downsamplers = nn.ModuleList([ConvWrap(out_channels, out_channels, (1, 2, 2))])
             if time:
-                time_down = ConvWrap(out_channels, out_channels, (2, 1, 1))
-            self.downsamplers = nn.ModuleList([space_down]) if space else None
-            self.temporal_downsamplers = nn.ModuleList([time_down]) if time else None
+                self.temporal_downsamplers = nn.ModuleList([ConvWrap(out_channels, out_channels, (2, 1, 1))])
         self.up = up
 
     def forward(self, x, first, chunked):
