@@ -240,17 +240,6 @@ class PyramidFlowPipeline(DiffusionPipeline):
 
     # Sampling ---------------------------------------------------------------------------------------------
 
-    def _block_noise(self, shape, generator) -> torch.Tensor:
-        """Noise correlated within each 2x2 block (covariance (1 + gamma) I - gamma), one block at a time
-        in the order the reference draws them."""
-        b, c, t, h, w = shape
-        tril = _block_noise_tril(self.schedule.gamma)
-        count = b * c * t * (h // 2) * (w // 2)
-        draws = torch.stack([torch.randn(4, generator=generator) for _ in range(count)])
-        blocks = torch.matmul(tril, draws.unsqueeze(-1)).squeeze(-1)
-        blocks = blocks.reshape(b, c, t, h // 2, w // 2, 2, 2).permute(0, 1, 2, 3, 5, 4, 6)
-        return blocks.reshape(b, c, t, h, w)
-
     @staticmethod
     def _pyramid(latents: torch.Tensor) -> list[torch.Tensor]:
         """The clean latents at every stage's resolution, lowest first (bilinear halving)."""
@@ -289,7 +278,9 @@ class PyramidFlowPipeline(DiffusionPipeline):
                 x = F.interpolate(latents.transpose(1, 2).reshape(b * t, c, h, w), size=(h * 2, w * 2), mode="nearest")
                 latents = x.reshape(b, t, c, h * 2, w * 2).transpose(1, 2)
                 alpha, beta = self.schedule.renoise(stage)
-                block = self._block_noise(latents.shape, noise_generator).to(latents.device, latents.dtype)
+                block = block_noise(latents.shape, self.schedule.gamma, noise_generator).to(
+                    latents.device, latents.dtype
+                )
                 latents = alpha * latents + beta * block
             past = [torch.cat([clip] * 2) if self._cfg else clip for clip in history[stage]]
             for index, timestep in enumerate(timesteps):
@@ -425,6 +416,18 @@ class PyramidFlowPipeline(DiffusionPipeline):
             return PyramidFlowOutput(frames=video)
         video = ((video.float() + 1) / 2).clamp(0, 1)
         return PyramidFlowOutput(frames=video.permute(0, 2, 3, 4, 1).cpu().numpy())
+
+
+def block_noise(shape, gamma: float, generator) -> torch.Tensor:
+    """Noise correlated within each 2x2 block (covariance (1 + gamma) I - gamma), one block at a time in the
+    order the reference draws them (four normals per block)."""
+    b, c, t, h, w = shape
+    tril = _block_noise_tril(gamma)
+    count = b * c * t * (h // 2) * (w // 2)
+    draws = torch.stack([torch.randn(4, generator=generator) for _ in range(count)])
+    blocks = torch.matmul(tril, draws.unsqueeze(-1)).squeeze(-1)
+    blocks = blocks.reshape(b, c, t, h // 2, w // 2, 2, 2).permute(0, 1, 2, 3, 5, 4, 6)
+    return blocks.reshape(b, c, t, h, w)
 
 
 def _block_noise_tril(gamma: float) -> torch.Tensor:
