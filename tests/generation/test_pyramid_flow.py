@@ -13,7 +13,7 @@ from PIL import Image
 
 from generation import render, runner
 from generation.models import RenderJob, Worker
-from generation.pipelines.pyramid_flow import PyramidFlowError, PyramidFlowPipeline, _block_noise_tril
+from generation.pipelines.pyramid_flow import PyramidFlowError, PyramidFlowPipeline, _block_noise_tril, block_noise
 from generation.pipelines.pyramid_flow_transformer import PyramidFlowTransformer
 from generation.queue import MAX_ATTEMPTS
 from generation.registry import IMAGE_TO_VIDEO, MODELS
@@ -194,11 +194,7 @@ def test_the_block_noise_sums_to_zero_in_each_block_with_unit_variance():
     covariance = tril @ tril.T
     expected = torch.eye(4) * (4 / 3) - torch.ones(4, 4) / 3
     assert torch.allclose(covariance, expected, atol=1e-6)
-    noise = PyramidFlowPipeline._block_noise(
-        type("P", (), {"schedule": type("S", (), {"gamma": 1 / 3})()})(),
-        (1, 2, 1, 8, 8),
-        torch.Generator().manual_seed(0),
-    )
+    noise = block_noise((1, 2, 1, 8, 8), 1 / 3, torch.Generator().manual_seed(0))
     blocks = noise.reshape(1, 2, 1, 4, 2, 4, 2).sum(dim=(4, 6))
     assert blocks.abs().max() < 1e-5
     assert 0.7 < noise.std() < 1.3
