@@ -1,7 +1,7 @@
 """Pyramid Flow (generation/pipelines/pyramid_flow.py) on its smoke build, in the published folder layout:
 loading, the clear failure of a folder missing a component or with mismatched configs (the job fails with the
 reason), progress over every step of every stage of every frame, cancel at the next step, image to video.
-Parity with the reference implementation is measured outside the suite (see docs/models/pyramid-flow.md)."""
+Parity with the reference implementation is measured outside the suite (docs/operators/gpu-fleet.md, Pyramid Flow)."""
 
 import json
 import shutil
