@@ -107,6 +107,11 @@ class ModelSpec:
     fixed_seconds: float = 2.0
     # The modes besides text to video that this model renders (see ModeSpec).
     modes: tuple[ModeSpec, ...] = ()
+    # Extra keyword arguments for the pipeline's from_pretrained (Pyramid Flow: which transformer folder).
+    load_options: tuple[tuple[str, str], ...] = ()
+    # Pyramid Flow: each latent frame (frame_step frames) is denoised in this many stages, the first frame
+    # with num_steps per stage and every later one with half as many (0: one run of num_steps).
+    pyramid_stages: int = 0
 
     def mode_get(self, key: str) -> ModeSpec | None:
         return next((mode for mode in self.modes if mode.key == key), None)
@@ -138,6 +143,15 @@ class ModelSpec:
         upsampler, one decode), so it costs as one step."""
         steps = 1 if mode == UPSCALE else num_steps
         return self.estimate_gpu_seconds(num_frames=num_frames, width=width, height=height, num_steps=steps)
+
+    def denoising_steps(self, *, num_frames: int, num_steps: int, mode: str = TEXT_TO_VIDEO) -> int:
+        """The steps a render reports progress for: ``num_steps``, or for Pyramid Flow every step of every
+        stage of every latent frame (image to video: the image is the first frame and is not denoised)."""
+        if not self.pyramid_stages:
+            return num_steps
+        later_frames = (num_frames - 1) // self.frame_step
+        later = later_frames * self.pyramid_stages * max(1, -(-num_steps // 2))
+        return later if mode == IMAGE_TO_VIDEO else later + self.pyramid_stages * num_steps
 
     def limits_within(self, grant=None) -> dict[str, int]:
         """The most frames, width, height and steps this model renders, narrowed to ``grant``'s limits."""
@@ -299,6 +313,44 @@ _BASE_SPECS = [
 ]
 
 
+# Pyramid Flow miniFLUX (generation/pipelines/pyramid_flow.py, our own pipeline: it is not in diffusers).
+# The VAE compresses 8x in space and 8x in time, so frames are 8k+1 (121 = 5 s at 24 fps: 16 latent frames,
+# the 384p checkpoint's limit; 241 = 10 s, the 768p checkpoint's). Each latent frame is denoised at a quarter,
+# a half and the full latent size and the transformer patches 2x2, so sizes are multiples of 8 * 4 * 2 = 64.
+# Steps are per stage: the first frame runs num_steps in each of the three stages, every later frame half
+# as many (the published 20 and 10); guidance_scale guides the first frame, the later frames use the published
+# video guidance (5 for text, 4 for image to video). Image to video runs on the same checkpoint.
+_PYRAMID_FLOW_PIPELINE = "generation.pipelines.pyramid_flow.PyramidFlowPipeline"
+_PYRAMID_FLOW = ModelSpec(
+    key="pyramid-flow",
+    label="Pyramid Flow 384p",
+    pipeline_class=_PYRAMID_FLOW_PIPELINE,
+    hub_id="rain1011/pyramid-flow-miniflux",
+    fps=24,
+    frame_step=8,
+    size_multiple=64,
+    min_size=128,
+    max_width=640,
+    max_height=640,
+    max_frames=121,
+    max_steps=50,
+    default_width=640,
+    default_height=384,
+    default_frames=121,
+    default_steps=20,
+    default_guidance=7.0,
+    max_sequence_length=128,
+    modes=(ModeSpec(IMAGE_TO_VIDEO, _PYRAMID_FLOW_PIPELINE, (IMAGE,)),),
+    load_options=(("variant", "diffusion_transformer_384p"),),
+    pyramid_stages=3,
+    # Estimate from the published timings (5 s at 768p in ~5.5 min on one A100): ~0.14 s per million
+    # pixel-frame-steps; the pyramid makes most steps cheaper than full-size ones.
+    seconds_per_unit=0.14,
+    fixed_seconds=10.0,
+)
+_BASE_SPECS.append(_PYRAMID_FLOW)
+
+
 def _variant(base_key: str, /, **changes) -> ModelSpec:
     """A larger checkpoint of the same pipeline: the same rules, another hub id, size limits and cost."""
     base = next(spec for spec in _BASE_SPECS if spec.key == base_key)
@@ -319,6 +371,19 @@ _VARIANTS = [
         max_width=1280,
         max_height=1280,
         seconds_per_unit=0.28,
+    ),
+    # The 768p checkpoint: 1280x768, up to 10 s (241 frames); guidance 9 is the published demo's default.
+    _variant(
+        "pyramid-flow",
+        key="pyramid-flow-768p",
+        label="Pyramid Flow 768p",
+        max_width=1280,
+        max_height=1280,
+        max_frames=241,
+        default_width=1280,
+        default_height=768,
+        default_guidance=9.0,
+        load_options=(("variant", "diffusion_transformer_768p"),),
     ),
 ]
 

@@ -107,9 +107,9 @@ def _pipeline_load(spec: ModelSpec):
     device, dtype = _device_and_dtype()
     source = spec.source()
     started = time.perf_counter()
-    pipeline_class = getattr(diffusers, spec.pipeline_class)
+    pipeline_class = pipeline_class_get(spec.pipeline_class)
     try:
-        pipeline = pipeline_class.from_pretrained(source, dtype=dtype)
+        pipeline = pipeline_class.from_pretrained(source, dtype=dtype, **dict(spec.load_options))
     except SoftTimeLimitExceeded:
         raise
     except Exception as error:  # a missing folder (OSError), a bad config (ValueError), corrupt weights (anything)
@@ -130,17 +130,27 @@ def _pipeline_load(spec: ModelSpec):
     return pipeline
 
 
+def pipeline_class_get(name: str):
+    """A diffusers pipeline class by name, or one of ours by dotted path (Pyramid Flow is not in diffusers)."""
+    import importlib
+
+    import diffusers
+
+    if "." not in name:
+        return getattr(diffusers, name)
+    module_name, class_name = name.rsplit(".", 1)
+    return getattr(importlib.import_module(module_name), class_name)
+
+
 def mode_pipeline_get(spec: ModelSpec, mode):
     """The pipeline for ``mode`` (a registry.ModeSpec), made once per process from the model's resident
     pipeline with ``from_pipe``: it shares the transformer, VAE and text encoder rather than loading them
     again. A component the text-to-video checkpoint lacks (LTX's latent upsampler) is loaded on its own."""
-    import diffusers
-
     base = pipeline_get(spec)
     with _lock:
         key = (spec.key, mode.pipeline_class)
         if key not in _mode_pipelines or _mode_pipelines[key][0] is not base:
-            pipeline_class = getattr(diffusers, mode.pipeline_class)
+            pipeline_class = pipeline_class_get(mode.pipeline_class)
             if mode.extra_component is None:
                 pipeline = pipeline_class.from_pipe(base)
             else:

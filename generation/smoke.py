@@ -284,6 +284,83 @@ def build_ltx_latent_upsampler():
     return LTXLatentUpsamplerModel(in_channels=8, mid_channels=32, num_blocks_per_stage=1).eval()
 
 
+def build_clip_tokenizer():
+    """A CLIP BPE tokenizer with a hand-written byte-level vocabulary (every byte's printable stand-in, alone
+    and as a word end) and no merges: it reads any prompt, one token per character, and needs no download."""
+    from transformers import CLIPTokenizer
+
+    # GPT-2's byte-to-character table: printable bytes stand for themselves, the others for chr(256 + n).
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    extra = iter(range(256, 512))
+    characters = [chr(byte) if byte in printable else chr(next(extra)) for byte in range(256)]
+    pieces = ["<|startoftext|>", "<|endoftext|>", *characters, *(f"{char}</w>" for char in characters)]
+    return CLIPTokenizer(vocab={piece: index for index, piece in enumerate(pieces)}, merges=[], model_max_length=77)
+
+
+def build_pyramid_flow():
+    """Pyramid Flow in the published folder layout (generation/pipelines/pyramid_flow.py) with tiny random
+    weights: the real VAE's 8x compression in space and time with 8 channels instead of 128-512, a
+    transformer with one double and one single block (one head of the real 64 channels: the rotary axes
+    need them), a 2-layer CLIP and T5. The pipeline saves both transformer folders (384p, 768p)."""
+    import torch
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from generation.pipelines.pyramid_flow import PyramidFlowPipeline
+    from generation.pipelines.pyramid_flow_transformer import PyramidFlowTransformer
+    from generation.pipelines.pyramid_flow_vae import PyramidFlowVAE
+
+    tokenizer = build_clip_tokenizer()
+    torch.manual_seed(SEED)
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=77,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    ).eval()
+    tokenizer_2 = build_tokenizer(model_max_length=128)
+    text_encoder_2 = build_text_encoder(len(tokenizer_2))
+    torch.manual_seed(SEED)
+    transformer = PyramidFlowTransformer(
+        in_channels=64,
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=64,
+        num_attention_heads=1,
+        joint_attention_dim=32,
+        pooled_projection_dim=32,
+    )
+    # The reference zero-initialises the output and modulation layers: random ones make the smoke build's
+    # frames depend on every part of the pipeline.
+    for parameter in transformer.parameters():
+        torch.nn.init.normal_(parameter, std=0.05)
+    torch.manual_seed(SEED)
+    vae = PyramidFlowVAE(
+        encoder_out_channels=16,
+        encoder_layers_per_block=(1, 1, 1, 1),
+        encoder_block_out_channels=(8, 8, 8, 8),
+        encoder_norm_num_groups=2,
+        decoder_in_channels=16,
+        decoder_layers_per_block=(1, 1, 1, 1),
+        decoder_block_out_channels=(8, 8, 8, 8),
+        decoder_norm_num_groups=2,
+    )
+    return PyramidFlowPipeline(
+        transformer=transformer.eval(),
+        vae=vae.eval(),
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        text_encoder_2=text_encoder_2,
+        tokenizer_2=tokenizer_2,
+    )
+
+
 # Model key -> {component name: builder} for components a mode needs that the text-to-video checkpoint
 # lacks (registry.ModeSpec.extra_component); each is saved to a sub-folder of the model's folder.
 EXTRA_BUILDERS = {"ltx-video": {"latent_upsampler": build_ltx_latent_upsampler}}
@@ -292,6 +369,8 @@ EXTRA_BUILDERS = {"ltx-video": {"latent_upsampler": build_ltx_latent_upsampler}}
 def smoke_present(*, model_key: str, folder: Path) -> bool:
     """Whether ``folder`` holds a complete smoke build, the extra components included."""
     extras = EXTRA_BUILDERS.get(model_key, {})
+    if model_key in LAYOUT_BUILDS:
+        return all((folder / name / "config.json").exists() for name in LAYOUT_BUILDS[model_key])
     return (folder / "model_index.json").exists() and all((folder / name / "config.json").exists() for name in extras)
 
 
@@ -303,7 +382,14 @@ BUILDERS = {
     "mochi-1": build_mochi,
     "wan2.1-1.3b": build_wan,
     "wan2.1-14b": build_wan,
+    "pyramid-flow": build_pyramid_flow,
+    "pyramid-flow-768p": build_pyramid_flow,
 }
+
+# Builds written in their checkpoint's own folder layout (no model_index.json): the folders with a config
+# that make a complete build.
+_PYRAMID_FLOW_FOLDERS = ("causal_video_vae", "diffusion_transformer_384p", "diffusion_transformer_768p", "text_encoder")
+LAYOUT_BUILDS = dict.fromkeys(("pyramid-flow", "pyramid-flow-768p"), (*_PYRAMID_FLOW_FOLDERS, "text_encoder_2"))
 
 
 def smoke_build(*, model_key: str, folder: Path) -> Path:
