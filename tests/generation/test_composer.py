@@ -251,3 +251,74 @@ def test_the_schema_describes_the_remix(api):
     remix = schema["paths"]["/api/v1/jobs/{id}/remix/"]["post"]
     assert "new random seed unless keep_seed" in remix["description"]
     assert "keep_seed" in schema["components"]["schemas"]["RenderJobRemix"]["properties"]
+
+
+# The page's Remix keeps the mode and its inputs, as the API's does (both start from remix.remix_request).
+
+
+def _stored_image(owner, colour=(200, 40, 40)):
+    import io
+
+    from PIL import Image
+
+    from generation.inputs import image_store
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (96, 64), colour).save(buffer, format="PNG")
+    return image_store(owner=owner, data=buffer.getvalue())
+
+
+def _keyframes_clip(owner, seed=777):
+    first, last = _stored_image(owner), _stored_image(owner, colour=(10, 10, 200))
+    return job_create(
+        owner=owner, prompt="a door opens", seed=seed, mode="keyframes", image=first, last_image=last, **SETTINGS
+    )
+
+
+def _page_remix_post(client, clip, **changes):
+    """What the browser posts from the remix page: the form's own fields as the page filled them."""
+    page = client.get(reverse("generation:job_create"), {"remix": clip.pk})
+    form = page.context["form"]
+    data = {name: form[name].value() for name in form.fields if name not in ("image", "last_image")}
+    data = {name: "" if value is None else value for name, value in data.items()}
+    data["keep_seed"] = ""
+    return client.post(reverse("generation:job_create") + f"?remix={clip.pk}", data | changes)
+
+
+def test_the_page_s_remix_keeps_the_mode_and_its_images(tester_client, tester):
+    clip = _keyframes_clip(tester)
+
+    page = tester_client.get(reverse("generation:job_create"), {"remix": clip.pk}).content.decode()
+    assert f'name="kept_image" value="{clip.image_id}"' in page
+    assert f'name="kept_last_image" value="{clip.last_image_id}"' in page
+    assert 'value="keyframes"' in page and "checked" in page.split('value="keyframes"')[1].split(">")[0]
+    assert "Keeps the clip&#x27;s own image" in page
+
+    response = _page_remix_post(tester_client, clip)
+
+    assert response.status_code == 302, response.context["form"].errors
+    remix = RenderJob.objects.exclude(pk=clip.pk).get()
+    assert (remix.mode, remix.image_id, remix.last_image_id) == ("keyframes", clip.image_id, clip.last_image_id)
+    assert remix.seed != clip.seed and remix.prompt == clip.prompt
+
+
+def test_the_page_and_the_api_remix_the_same_way(tester_client, tester, api):
+    clip = _keyframes_clip(tester)
+    _page_remix_post(tester_client, clip, keep_seed="on")
+    assert _remix(api, clip, {"keep_seed": True}).status_code == 201
+    page_remix, api_remix = RenderJob.objects.exclude(pk=clip.pk).order_by("queued_at")
+
+    fields = ("mode", "image_id", "last_image_id", "source_id", "strength", "seed", "prompt", "num_frames", "width")
+    assert [getattr(page_remix, name) for name in fields] == [getattr(api_remix, name) for name in fields]
+    assert page_remix.seed == 777
+
+
+def test_a_page_remix_cannot_borrow_another_person_s_image(tester_client, tester, tester2):
+    clip = _keyframes_clip(tester)
+    theirs = _stored_image(tester2)
+
+    response = _page_remix_post(tester_client, clip, kept_image=str(theirs.pk))
+
+    assert response.status_code == 400
+    assert "No such uploaded image." in response.content.decode()
+    assert RenderJob.objects.count() == 1
