@@ -191,7 +191,11 @@ def _mode_inputs(owner, form: JobForm) -> dict:
 
 def job_form_page(request, form: JobForm, *, preset=None, preset_form=None, queued=(), status: int = 200):
     """The generate page: the job form, the presets to start from, the box to save a preset, and the
-    person's recent clips beside it."""
+    person's recent clips beside it. htmx asking for the form alone (a Render, a change of model: its
+    target is #job-form) gets only the form, which is all it keeps."""
+    if request.htmx and request.htmx.target == "job-form":
+        context = {"form": form, "preset": preset, "preset_form": preset_form, "queued": queued}
+        return render(request, "generation/_job_form.html", context, status=status)
     context = {
         "form": form,
         "presets": presets.presets_for(request.user),

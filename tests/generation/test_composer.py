@@ -19,7 +19,8 @@ from tests.generation.job_requests import SETTINGS
 
 pytestmark = pytest.mark.django_db
 
-HTMX = {"HTTP_HX_REQUEST": "true"}
+# As htmx sends a Render or a change of model: its target is the form.
+HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "job-form"}
 
 
 def _valid(spec, grant, **settings) -> dict:
@@ -68,6 +69,7 @@ def test_the_page_draws_the_chips_for_the_chosen_model_and_presses_the_matching_
     assert "704×480 px, 5.0 s (121 frames at 24 fps)" in page
 
     wan = tester_client.get(reverse("generation:job_create"), {"model_key": "wan2.1-1.3b"}, **HTMX).content.decode()
+    assert wan.lstrip().startswith('<form id="job-form"') and "<html" not in wan
     assert 'data-width="832" data-height="480" aria-pressed="true">16:9' in wan
     assert 'data-frames="81" aria-pressed="true">5.1 s</button>' in wan
 
@@ -176,10 +178,13 @@ def test_queueing_through_htmx_stays_on_the_composer_and_tells_the_column(tester
     assert response.status_code == 200 and "clip-queued" in response["HX-Trigger"]
     assert f'Queued <a href="{job.get_absolute_url()}">clip {job.short_id}</a>' in html
     assert "a fox running through snow" in html and 'name="num_steps" value="5"' in html  # kept for the next one
-    assert f'id="recent-{job.pk}"' in html
+    # Only the form htmx keeps: not the layout, the presets or the recent column (the event refreshes that).
+    assert html.lstrip().startswith('<form id="job-form"') and html.rstrip().endswith("</form>")
+    assert "<html" not in html and "recent-" not in html and "<nav" not in html
 
     refused = tester_client.post(reverse("generation:job_create"), {**GOOD, "prompt": ""}, **HTMX)
     assert refused.status_code == 400 and "This field is required." in refused.content.decode()
+    assert "<html" not in refused.content.decode()
     assert "HX-Trigger" not in refused and RenderJob.objects.count() == 1
 
 
