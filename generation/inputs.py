@@ -160,6 +160,7 @@ def mode_inputs_check(
     ValidationError naming each problem: a mode the model lacks, a missing or extra input, another's
     upload or clip, a source whose size or length the mode cannot keep."""
     errors: dict[str, str] = {}
+    mode_spec = None
     if mode == TEXT_TO_VIDEO:
         wanted: tuple[str, ...] = ()
     elif (mode_spec := spec.mode_get(mode)) is None:
@@ -183,6 +184,9 @@ def mode_inputs_check(
     }
     if strength is not None and not (0.05 <= strength <= 1.0):
         errors[STRENGTH] = "Strength must be from 0.05 (close to the source) to 1 (a new clip)."
+    if mode_spec is not None and mode_spec.sizes and (settings["width"], settings["height"]) not in mode_spec.sizes:
+        sizes = " or ".join(f"{width}x{height}" for width, height in mode_spec.sizes)
+        errors["width"] = f"{spec.label}'s {mode_spec.label.lower()} renders {sizes} only."
     clip = found[SOURCE]
     if clip is not None and not errors:
         errors.update(_source_rules(spec, mode, clip, settings))

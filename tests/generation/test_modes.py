@@ -185,6 +185,9 @@ def test_the_models_list_says_each_model_s_modes(api):
     assert ltx["keyframes"]["pipeline"] == "LTXConditionPipeline"
     assert ltx["keyframes"]["inputs"] == ["image", "last_image"]
     assert [mode["key"] for mode in models["cogvideox-2b"]["modes"]] == ["text_to_video", "restyle"]
+    cog5 = {mode["key"]: mode for mode in models["cogvideox-5b"]["modes"]}
+    assert set(cog5) == {"text_to_video", "restyle", "image_to_video"}
+    assert cog5["image_to_video"]["pipeline"] == "CogVideoXImageToVideoPipeline"
 
 
 def test_every_declared_mode_pipeline_exists_in_diffusers():
@@ -376,6 +379,40 @@ def test_restyle_renders_a_cogvideox_clip_again_with_a_strength(cogvideox_smoke,
     assert frames.shape == (9, 64, 64, 3)
     assert job.strength == 0.5 and job.source_id == source_job.pk
     runner._pipelines.pop("cogvideox-2b", None)  # keep the worker's memory for the other tests
+
+
+@pytest.fixture(scope="module")
+def cogvideox_5b_smoke(django_db_blocker):
+    with django_db_blocker.unblock():
+        call_command("smoke_build", "cogvideox-5b", "--if-missing", verbosity=0)
+
+
+def test_cogvideox_5b_renders_image_to_video_with_its_i2v_transformer(cogvideox_5b_smoke, api, tester):
+    image_id = _upload(api, _png(320, 200)).json()["id"]
+    body = {**API_BODY, **SMALL, "model_key": "cogvideox-5b", "num_frames": 9, "width": 720, "height": 480}
+
+    response = api.post(JOBS, {**body, "mode": "image_to_video", "image": image_id}, format="json")
+
+    assert response.status_code == 201, response.json()
+    job, frames = _render(response.json()["id"])
+    assert frames.shape == (9, 480, 720, 3) and (job.mode, str(job.image_id)) == ("image_to_video", image_id)
+    pipeline = runner._mode_pipelines[("cogvideox-5b", "CogVideoXImageToVideoPipeline")][1]
+    resident = runner._pipelines["cogvideox-5b"]
+    # The I2V checkpoint's own transformer (image latents as extra channels); the rest shared, not loaded again.
+    assert pipeline.transformer.config.in_channels == 2 * resident.transformer.config.in_channels
+    assert pipeline.vae is resident.vae and pipeline.text_encoder is resident.text_encoder
+    runner._pipelines.pop("cogvideox-5b", None)  # keep the worker's memory for the other tests
+
+
+def test_cogvideox_5b_image_to_video_at_another_size_is_refused_and_charges_nothing(api, tester):
+    image_id = _upload(api, _png()).json()["id"]
+    body = {**API_BODY, **SMALL, "model_key": "cogvideox-5b", "num_frames": 9, "width": 256, "height": 192}
+
+    response = api.post(JOBS, {**body, "mode": "image_to_video", "image": image_id}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["width"] == ["CogVideoX 5B's image to video renders 720x480 only."]
+    _nothing_charged(tester)
 
 
 # --- the generate page and the clip page -------------------------------------------------------------
