@@ -5,6 +5,10 @@ the start). ``file_response`` answers one range (``bytes=a-b``, ``bytes=a-``, ``
 those bytes, read in chunks; a range that starts past the end with 416; anything else it does not understand
 (a malformed header, several ranges, an If-Range it cannot match) with the whole file, which the RFC allows.
 Access checks belong to the caller and happen before this is called: it only decides which bytes to send.
+
+Under S3 storage (django-storages' S3File) a range is asked of the object store itself, a GetObject with the
+same Range, so seeking in a long clip fetches only the bytes the player wants; S3File on its own downloads
+the whole object on the first read.
 """
 
 from __future__ import annotations
@@ -45,23 +49,50 @@ def byte_range(header: str, size: int) -> tuple[int, int] | Literal[False] | Non
     return start, min(end, size - 1)
 
 
+def _s3_range(fileobj, start: int, length: int):
+    """The body of a GetObject for ``length`` bytes from ``start`` when ``fileobj`` is (or a FieldFile holds)
+    an S3 object opened for reading and not yet downloaded; None for any other file."""
+    from django.db.models.fields.files import FieldFile
+
+    try:
+        from storages.backends.s3 import S3File, _filter_download_params
+    except ImportError:  # the optional s3 extra is not installed: no file is an S3 one
+        return None
+    inner = fileobj.file if isinstance(fileobj, FieldFile) else fileobj
+    if not isinstance(inner, S3File) or inner._file is not None or "r" not in inner._mode:
+        return None
+    if inner._storage.gzip and inner.obj.content_encoding == "gzip":
+        return None  # stored compressed: a range of the stored bytes is not a range of the file
+    params = _filter_download_params(inner._storage.get_object_parameters(inner.name))
+    return inner.obj.get(Range=f"bytes={start}-{start + length - 1}", **params)["Body"]
+
+
 class _Slice:
-    """``length`` bytes of an open file from ``start``, in chunks; closes the file when the response is done."""
+    """``length`` bytes of an open file from ``start``, in chunks; closes the file when the response is done.
+    An S3 object is asked for those bytes alone (_s3_range); any other file is seeked and read."""
 
     def __init__(self, fileobj, start: int, length: int):
         self.fileobj, self.start, self.length = fileobj, start, length
+        self.body = None
 
     def __iter__(self):
-        self.fileobj.seek(self.start)
+        self.body = _s3_range(self.fileobj, self.start, self.length)
+        if self.body is not None:
+            read = self.body.read
+        else:
+            self.fileobj.seek(self.start)
+            read = self.fileobj.read
         left = self.length
         while left > 0:
-            chunk = self.fileobj.read(min(CHUNK, left))
+            chunk = read(min(CHUNK, left))
             if not chunk:
                 break  # the file shrank under us: send what there is rather than hang the client
             left -= len(chunk)
             yield chunk
 
     def close(self):
+        if self.body is not None:
+            self.body.close()
         self.fileobj.close()
 
 

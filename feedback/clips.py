@@ -9,6 +9,11 @@ from feedback.model_versions import model_version_at
 from generation.models import RenderJob
 from generation.registry import MODELS
 
+# An input image's content type, by the format read from its bytes when it was uploaded.
+IMAGE_CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+# A job's input images, as its fields name them.
+INPUT_IMAGES = ("image", "last_image")
+
 
 def job_programme(job: RenderJob):
     return job.grant.programme
@@ -37,6 +42,7 @@ def job_reproduction(job: RenderJob) -> dict:
         "num_steps": job.num_steps,
         "guidance_scale": job.guidance_scale,
         "seed": job.seed,
+        **job_inputs(job),
         "state": job.state,
         "error": job.error,
         "worker": job.worker,
@@ -47,6 +53,31 @@ def job_reproduction(job: RenderJob) -> dict:
         "output_bytes": job.output_bytes,
         "clip": job.output.name if job.output else "",
     }
+
+
+def job_inputs(job: RenderJob) -> dict:
+    """What ``job`` was made from besides its prompt and settings: its mode, the images it started from or
+    ended on (id, format, size and checksum), the clip it extends, restyles or upscales (id, and that clip's
+    own prompt, seed and model), and the restyle strength. Only the inputs the job has."""
+    inputs: dict = {"mode": job.mode}
+    for name in INPUT_IMAGES:
+        image = getattr(job, name)
+        if image is not None:
+            inputs[name] = str(image.pk)
+            inputs[f"{name}_file"] = (
+                f"{image.format} {image.width}x{image.height}, {image.bytes} bytes, sha256 {image.sha256}"
+            )
+    source = job.source
+    if source is not None:
+        inputs |= {
+            "source": str(source.pk),
+            "source_prompt": source.prompt,
+            "source_seed": source.seed,
+            "source_model": source.model_key,
+        }
+    if job.strength is not None:
+        inputs["strength"] = job.strength
+    return inputs
 
 
 def own_job_check(job: RenderJob, person) -> None:

@@ -17,6 +17,8 @@ urlpatterns = [
     path("reports/<int:report_id>/", views.report_detail, name="report_detail"),
     path("reports/<int:report_id>/comment/", views.report_comment, name="report_comment"),
     path("reports/<int:report_id>/clip.mp4", views.report_clip, name="report_clip"),
+    path("reports/<int:report_id>/inputs/<str:which>/", views.report_input_image, name="report_input_image"),
+    path("reports/<int:report_id>/source.mp4", views.report_source_clip, name="report_source_clip"),
     path("reports/<int:report_id>/attachments/<int:attachment_id>/", views.attachment, name="attachment"),
     path("releases/<int:version_id>/", views.release_notes, name="release_notes"),
 ]

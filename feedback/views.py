@@ -232,6 +232,29 @@ def report_clip(request, report_id):
 
 @login_required
 @require_GET
+def report_input_image(request, report_id, which):
+    """An image the report's clip was made from (its start image or last frame), for the same people."""
+    report = reports.report_for(request.user, report_id)
+    image = getattr(report.job, which, None) if which in clips.INPUT_IMAGES else None
+    if image is None:
+        raise Http404("This report's clip has no such image.")
+    content_type = clips.IMAGE_CONTENT_TYPES.get(image.format, "application/octet-stream")
+    return _private_file(request, image.file, content_type=content_type, filename=f"report-{report.pk}-{which}")
+
+
+@login_required
+@require_GET
+def report_source_clip(request, report_id):
+    """The clip the report's clip was extended, restyled or upscaled from, for the same people."""
+    report = reports.report_for(request.user, report_id)
+    source = report.job.source if report.job is not None else None
+    if source is None or source.state != RenderJob.State.SUCCEEDED:
+        raise Http404("This report's clip has no source clip.")
+    return _private_file(request, source.output, content_type="video/mp4", filename=f"report-{report.pk}-source.mp4")
+
+
+@login_required
+@require_GET
 def attachment(request, report_id, attachment_id):
     report = reports.report_for(request.user, report_id)
     item = get_object_or_404(Attachment, pk=attachment_id, report=report)

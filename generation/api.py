@@ -21,6 +21,7 @@ from generation.inputs import IMAGE_MAX_BYTES, IMAGE_MAX_SIDE, image_store
 from generation.media import media_url
 from generation.models import Collection, Favourite, InputImage, Preset, RenderJob
 from generation.registry import MODE_LABELS, MODELS, TEXT_TO_VIDEO, model_choices
+from generation.remix import remix_request
 from generation.render_settings import REQUEST_FIELDS, SEED_MAX, RenderSettings
 
 # Services' refusals (quota, idempotency, rate limit) rise from the views; generation.apps registers their
@@ -204,28 +205,6 @@ class RenderJobRemixSerializer(CheckedInput, serializers.Serializer):
         if attrs.get("keep_seed") and attrs.get("seed") is not None:
             raise serializers.ValidationError({"seed": ["Either keep the clip's seed or send another, not both."]})
         return attrs
-
-
-def remix_request(clip: RenderJob, *, keep_seed: bool = False, **changes) -> dict:
-    """A new job's request made from ``clip``: its prompt, settings, mode and inputs with ``changes`` applied,
-    and its seed only if ``keep_seed`` (else the one in ``changes``, or none: a new random seed)."""
-    body = {
-        "prompt": clip.prompt,
-        **RenderSettings.from_job(clip).as_fields(),
-        "mode": clip.mode,
-        "image": clip.image_id,
-        "last_image": clip.last_image_id,
-        "source": clip.source_id,
-        "strength": clip.strength,
-    }
-    body |= changes
-    body["seed"] = clip.seed if keep_seed else changes.get("seed")
-    # Inputs the clip has none of are left out (the create serializer takes no nulls for them).
-    return {
-        name: str(value) if isinstance(value, uuid.UUID) else value
-        for name, value in body.items()
-        if value is not None or name == "seed"
-    }
 
 
 class RenderJobFilter(filters.FilterSet):

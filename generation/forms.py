@@ -28,11 +28,15 @@ KEPT_ON_MODEL_SWITCH = (
     "mode",
     "source",
     "strength",
+    "kept_image",
+    "kept_last_image",
 )
 # The form's fields that are a mode's inputs rather than render settings.
 MODE_INPUTS = ("image", "last_image", "source", "strength")
 # The form's fields that only say how to fill in others.
-REMIX_FIELDS = ("remix_seed", "keep_seed")
+REMIX_FIELDS = ("remix_seed", "keep_seed", "kept_image", "kept_last_image")
+# An image already stored (the clip a remix starts from had it), used where no new file is chosen.
+KEPT_IMAGES = {"image": "kept_image", "last_image": "kept_last_image"}
 # The settings folded under the generate page's "Advanced": the raw size and length (the chips fill them in),
 # and the rest, which it opens for when one was changed from the model's default.
 RAW_SIZE_FIELDS = ("num_frames", "width", "height")
@@ -90,6 +94,9 @@ class JobForm(CheckedInput, forms.Form):
     # A remix starts with a new seed; the clip's own seed travels here, kept only if asked.
     remix_seed = forms.IntegerField(required=False, min_value=0, max_value=SEED_MAX, widget=forms.HiddenInput)
     keep_seed = forms.BooleanField(required=False, label="Keep the seed")
+    # A remix of a clip made from images keeps them (their ids; submission checks they are the person's own).
+    kept_image = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    kept_last_image = forms.UUIDField(required=False, widget=forms.HiddenInput)
     variations = forms.TypedChoiceField(
         choices=[(count, f"{count} clip{'' if count == 1 else 's'}") for count in VARIATION_COUNTS],
         coerce=int,
@@ -120,6 +127,9 @@ class JobForm(CheckedInput, forms.Form):
         self._offer_variations()
         if self.remixing and not self.is_bound:
             self.fields["prompt"].widget.attrs["autofocus"] = True
+        for name, kept in KEPT_IMAGES.items():
+            if self[kept].value() not in (None, ""):
+                self.fields[name].help_text = "Keeps the clip's own image; choose a file to replace it."
 
     def aspect_chips(self) -> list[dict]:
         """The aspect-ratio chips for the chosen model within the grant, the one matching the size now pressed."""
@@ -244,6 +254,11 @@ class JobForm(CheckedInput, forms.Form):
             if refusal:
                 raise forms.ValidationError(refusal)
         return count
+
+    def image_chosen(self, name: str):
+        """The new upload's bytes for ``name`` (image or last_image), else the id of the image kept from
+        the clip this starts from, else None."""
+        return self.cleaned_data.get(name) or self.cleaned_data.get(KEPT_IMAGES[name])
 
     def settings(self) -> dict:
         """The render settings and mode, without the inputs (which submission needs as stored objects)."""

@@ -1,6 +1,7 @@
-"""A creative mode's inputs: uploaded images, judged by their bytes and kept privately, and the clip a
-job extends, restyles or upscales. mode_inputs_check holds every rule a mode's inputs must meet; it runs
-in jobs_submit's path before anything is reserved, so a refused input charges nothing."""
+"""A creative mode's inputs: uploaded images, judged by their bytes, re-encoded without the uploader's
+metadata and kept privately, and the clip a job extends, restyles or upscales. mode_inputs_check holds
+every rule a mode's inputs must meet; it runs in jobs_submit's path before anything is reserved, so a
+refused input charges nothing."""
 
 from __future__ import annotations
 
@@ -53,9 +54,45 @@ def image_judge(data: bytes) -> tuple[str, int, int]:
     return kind, width, height
 
 
+# Re-encoding: PNG stays lossless; JPEG and WebP are saved again at a quality where the change is not seen.
+REENCODE_QUALITY = 95
+
+
+def image_reencode(data: bytes) -> tuple[bytes, str, int, int]:
+    """``data`` judged (image_judge), decoded and saved again from its pixels alone, as (bytes, format,
+    width, height): no EXIF (GPS position, camera, time), XMP, text chunks or comments of the uploader's
+    survive. The EXIF orientation is applied to the pixels first and a colour profile converted to sRGB, so
+    the image looks as it did. PNG stays PNG; JPEG and WebP are saved again as JPEG or WebP at quality 95."""
+    from PIL import Image, ImageCms, ImageOps
+
+    kind, _, _ = image_judge(data)
+    with Image.open(io.BytesIO(data)) as image:
+        upright = ImageOps.exif_transpose(image)
+        has_alpha = upright.mode in ("RGBA", "LA", "PA") or "transparency" in upright.info
+        pixels = upright.convert("RGBA" if has_alpha and kind != "JPEG" else "RGB")
+        profile = upright.info.get("icc_profile")
+    if profile:
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+            pixels = ImageCms.profileToProfile(pixels, source, ImageCms.createProfile("sRGB"), outputMode=pixels.mode)
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass  # an unreadable profile: keep the pixels as they are, without it
+    # A new image from the pixels alone: nothing in the upload's info (EXIF, ICC, XMP, text) comes along.
+    clean = Image.frombytes(pixels.mode, pixels.size, pixels.tobytes())
+    buffer = io.BytesIO()
+    if kind == "PNG":
+        clean.save(buffer, format="PNG", optimize=False)
+    elif kind == "JPEG":
+        clean.save(buffer, format="JPEG", quality=REENCODE_QUALITY, subsampling=0)
+    else:
+        clean.save(buffer, format="WEBP", quality=REENCODE_QUALITY)
+    return buffer.getvalue(), kind, clean.width, clean.height
+
+
 def image_store(*, owner, data: bytes) -> InputImage:
-    """Judge ``data`` and keep it for ``owner`` under a random name in the private media storage."""
-    kind, width, height = image_judge(data)
+    """Judge ``data``, re-encode it without the uploader's metadata (image_reencode), and keep it for
+    ``owner`` under a random name in the private media storage."""
+    data, kind, width, height = image_reencode(data)
     image = InputImage(owner=owner, format=kind, width=width, height=height, bytes=len(data))
     image.sha256 = hashlib.sha256(data).hexdigest()
     name = f"inputs/{owner.pk}/{secrets.token_urlsafe(18)}.{IMAGE_FORMATS[kind]}"
@@ -123,6 +160,7 @@ def mode_inputs_check(
     ValidationError naming each problem: a mode the model lacks, a missing or extra input, another's
     upload or clip, a source whose size or length the mode cannot keep."""
     errors: dict[str, str] = {}
+    mode_spec = None
     if mode == TEXT_TO_VIDEO:
         wanted: tuple[str, ...] = ()
     elif (mode_spec := spec.mode_get(mode)) is None:
@@ -146,6 +184,9 @@ def mode_inputs_check(
     }
     if strength is not None and not (0.05 <= strength <= 1.0):
         errors[STRENGTH] = "Strength must be from 0.05 (close to the source) to 1 (a new clip)."
+    if mode_spec is not None and mode_spec.sizes and (settings["width"], settings["height"]) not in mode_spec.sizes:
+        sizes = " or ".join(f"{width}x{height}" for width, height in mode_spec.sizes)
+        errors["width"] = f"{spec.label}'s {mode_spec.label.lower()} renders {sizes} only."
     clip = found[SOURCE]
     if clip is not None and not errors:
         errors.update(_source_rules(spec, mode, clip, settings))

@@ -46,8 +46,13 @@ class ModeSpec:
     pipeline_class: str
     inputs: tuple[str, ...]
     # A component the text-to-video checkpoint lacks: (name, hub id of the checkpoint that holds it).
-    # The smoke build keeps it in a sub-folder of the model's own folder.
+    # The smoke build keeps it in a sub-folder of the model's own folder: extra_folder, else its name.
     extra_component: tuple[str, str] | None = None
+    extra_folder: str = ""
+    # Where in that hub checkpoint the component sits ("" for the checkpoint's root).
+    extra_hub_subfolder: str = ""
+    # The only (width, height) sizes the mode renders, where its checkpoint is fixed to some; () for any.
+    sizes: tuple[tuple[int, int], ...] = ()
 
     @property
     def label(self) -> str:
@@ -73,6 +78,21 @@ _LTX_MODES = (
 # Image to video is not offered: CogVideoXImageToVideoPipeline needs the separate I2V checkpoints, whose
 # transformer takes the image latents as extra input channels (in_channels 32, not 16).
 _COGVIDEOX_MODES = (ModeSpec(RESTYLE, "CogVideoXVideoToVideoPipeline", (SOURCE, STRENGTH)),)
+# CogVideoX 5B's image to video: CogVideoXImageToVideoPipeline on the 5B checkpoint's text encoder, VAE and
+# scheduler with the I2V checkpoint's own transformer (the image latents are extra input channels). That
+# transformer's learned position embeddings are laid out for 720x480 only: the pipeline refuses other sizes.
+_COGVIDEOX_5B_MODES = (
+    *_COGVIDEOX_MODES,
+    ModeSpec(
+        IMAGE_TO_VIDEO,
+        "CogVideoXImageToVideoPipeline",
+        (IMAGE,),
+        extra_component=("transformer", "THUDM/CogVideoX-5b-I2V"),
+        extra_folder="i2v_transformer",
+        extra_hub_subfolder="transformer",
+        sizes=((720, 480),),
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -360,7 +380,12 @@ def _variant(base_key: str, /, **changes) -> ModelSpec:
 _VARIANTS = [
     # Estimate: the model card's ~90 s for the defaults on one H100, twice the 2B.
     _variant(
-        "cogvideox-2b", key="cogvideox-5b", label="CogVideoX 5B", hub_id="THUDM/CogVideoX-5b", seconds_per_unit=0.106
+        "cogvideox-2b",
+        key="cogvideox-5b",
+        label="CogVideoX 5B",
+        hub_id="THUDM/CogVideoX-5b",
+        seconds_per_unit=0.106,
+        modes=_COGVIDEOX_5B_MODES,
     ),
     # Estimate from the model's size (14B): ~7.5 min for the defaults on one H100, 6x the 1.3B.
     _variant(

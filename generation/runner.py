@@ -145,30 +145,37 @@ def pipeline_class_get(name: str):
 def mode_pipeline_get(spec: ModelSpec, mode):
     """The pipeline for ``mode`` (a registry.ModeSpec), made once per process from the model's resident
     pipeline with ``from_pipe``: it shares the transformer, VAE and text encoder rather than loading them
-    again. A component the text-to-video checkpoint lacks (LTX's latent upsampler) is loaded on its own."""
+    again. A component the text-to-video checkpoint lacks (LTX's latent upsampler, CogVideoX 5B's image-to-video
+    transformer) is loaded on its own and takes its place."""
     base = pipeline_get(spec)
     with _lock:
         key = (spec.key, mode.pipeline_class)
         if key not in _mode_pipelines or _mode_pipelines[key][0] is not base:
             pipeline_class = pipeline_class_get(mode.pipeline_class)
-            if mode.extra_component is None:
-                pipeline = pipeline_class.from_pipe(base)
-            else:
-                pipeline = pipeline_class(vae=base.vae, **_extra_component(spec, mode, base))
+            pipeline = pipeline_class.from_pipe(base, **_extra_component(spec, mode, base))
             pipeline.set_progress_bar_config(disable=True)
             _mode_pipelines[key] = (base, pipeline)
         return _mode_pipelines[key][1]
 
 
 def _extra_component(spec: ModelSpec, mode, base) -> dict:
+    """{name: component} for the component ``mode`` needs beyond the model's own (none: {}), loaded from the
+    model's folder (the smoke build's or the configured one: its sub-folder) or from its hub checkpoint."""
     import importlib
 
+    if mode.extra_component is None:
+        return {}
     name, hub_id = mode.extra_component
+    folder = mode.extra_folder or name
     configured = settings.BACKLOT_MODEL_SOURCES.get(spec.key)
-    source = str(spec.smoke_folder / name) if configured is None else hub_id if configured == "hub" else configured
-    module_name, class_name = _COMPONENT_CLASSES[name]
+    if configured is None:
+        source, kwargs = str(spec.smoke_folder / folder), {}
+    elif configured == "hub":
+        source, kwargs = hub_id, {"subfolder": mode.extra_hub_subfolder} if mode.extra_hub_subfolder else {}
+    else:
+        source, kwargs = configured, {"subfolder": folder}
+    module_name, class_name = _COMPONENT_CLASSES[mode.pipeline_class]
     model_class = getattr(importlib.import_module(module_name), class_name)
-    kwargs = {"subfolder": name} if configured not in (None, "hub") else {}
     try:
         component = model_class.from_pretrained(source, dtype=base.vae.dtype, **kwargs)
     except (OSError, ValueError) as error:
@@ -176,9 +183,10 @@ def _extra_component(spec: ModelSpec, mode, base) -> dict:
     return {name: component.to(base.vae.device).eval()}
 
 
-# Not exported at diffusers' top level.
+# The class of each mode pipeline's extra component, by the pipeline's class.
 _COMPONENT_CLASSES = {
-    "latent_upsampler": ("diffusers.pipelines.ltx.modeling_latent_upsampler", "LTXLatentUpsamplerModel")
+    "LTXLatentUpsamplePipeline": ("diffusers.pipelines.ltx.modeling_latent_upsampler", "LTXLatentUpsamplerModel"),
+    "CogVideoXImageToVideoPipeline": ("diffusers", "CogVideoXTransformer3DModel"),
 }
 
 

@@ -187,6 +187,33 @@ def build_cogvideox_5b():
     return _build_cogvideox(rotary=True)
 
 
+def build_cogvideox_i2v_transformer():
+    """CogVideoX 5B I2V's transformer for the 5B smoke build: as 5B's (rotary), with the image latents as
+    extra input channels (twice the VAE's 4) and learned position embeddings laid out for 720x480, as the
+    real checkpoint's are (90x60 latents)."""
+    import torch
+    from diffusers import CogVideoXTransformer3DModel
+
+    torch.manual_seed(SEED)
+    return CogVideoXTransformer3DModel(
+        num_attention_heads=1,
+        attention_head_dim=16,
+        in_channels=8,
+        out_channels=4,
+        time_embed_dim=8,
+        text_embed_dim=32,
+        num_layers=2,
+        sample_width=90,
+        sample_height=60,
+        sample_frames=49,
+        patch_size=2,
+        temporal_compression_ratio=4,
+        max_text_seq_length=226,
+        use_rotary_positional_embeddings=True,
+        use_learned_positional_embeddings=True,
+    ).eval()
+
+
 def build_mochi():
     """A MochiPipeline. The pipeline hard-codes the real VAE's 8x spatial and 6x temporal compression,
     so the tiny VAE keeps its expansions and only slims its layers."""
@@ -363,7 +390,10 @@ def build_pyramid_flow():
 
 # Model key -> {component name: builder} for components a mode needs that the text-to-video checkpoint
 # lacks (registry.ModeSpec.extra_component); each is saved to a sub-folder of the model's folder.
-EXTRA_BUILDERS = {"ltx-video": {"latent_upsampler": build_ltx_latent_upsampler}}
+EXTRA_BUILDERS = {
+    "ltx-video": {"latent_upsampler": build_ltx_latent_upsampler},
+    "cogvideox-5b": {"i2v_transformer": build_cogvideox_i2v_transformer},
+}
 
 
 def smoke_present(*, model_key: str, folder: Path) -> bool:

@@ -27,10 +27,11 @@ from generation import (
     render_settings,
     submission,
 )
-from generation.forms import KEPT_ON_MODEL_SWITCH, GalleryFilterForm, JobForm
+from generation.forms import KEPT_IMAGES, KEPT_ON_MODEL_SWITCH, GalleryFilterForm, JobForm
 from generation.media import DOWNLOAD, POSTER, MediaRefused, media_resolve, media_url
 from generation.models import RenderJob
 from generation.registry import MODELS
+from generation.remix import remix_request
 from generation.render_settings import RenderSettings
 
 GALLERY_PAGE_SIZE = 24
@@ -160,6 +161,8 @@ def _queued_on_the_composer(request, form: JobForm, jobs: list[RenderJob]):
     note naming the clips queued; the recent-clips column is told to ask at once (the clip-queued event)."""
     initial = {name: form.cleaned_data.get(name) for name in KEPT_AFTER_QUEUEING}
     initial["seed"] = request.POST.get("seed", "").strip()
+    # The images the clip was made from (uploaded now or kept) stay for the next one, as stored images.
+    initial["kept_image"], initial["kept_last_image"] = jobs[0].image_id, jobs[0].last_image_id
     initial = {name: ("" if value is None else value) for name, value in initial.items()}
     fresh = JobForm(grant=form.grant, initial=initial)
     response = job_form_page(request, fresh, queued=jobs)
@@ -175,8 +178,11 @@ def _mode_inputs(owner, form: JobForm) -> dict:
     wanted = mode.inputs if mode else ()
     inputs = {}
     for name in ("image", "last_image"):
-        if name in wanted and form.cleaned_data.get(name):
-            inputs[name] = image_store(owner=owner, data=form.cleaned_data[name])
+        chosen = form.image_chosen(name) if name in wanted else None
+        if isinstance(chosen, bytes):
+            inputs[name] = image_store(owner=owner, data=chosen)
+        elif chosen is not None:
+            inputs[name] = chosen  # an image kept from a remixed clip: submission checks it is theirs
     for name in ("source", "strength"):
         if name in wanted:
             inputs[name] = form.cleaned_data.get(name)
@@ -185,7 +191,11 @@ def _mode_inputs(owner, form: JobForm) -> dict:
 
 def job_form_page(request, form: JobForm, *, preset=None, preset_form=None, queued=(), status: int = 200):
     """The generate page: the job form, the presets to start from, the box to save a preset, and the
-    person's recent clips beside it."""
+    person's recent clips beside it. htmx asking for the form alone (a Render, a change of model: its
+    target is #job-form) gets only the form, which is all it keeps."""
+    if request.htmx and request.htmx.target == "job-form":
+        context = {"form": form, "preset": preset, "preset_form": preset_form, "queued": queued}
+        return render(request, "generation/_job_form.html", context, status=status)
     context = {
         "form": form,
         "presets": presets.presets_for(request.user),
@@ -251,7 +261,11 @@ def _remix_initial(request) -> dict | None:
         job = gallery.job_for(request.user, uuid.UUID(remix))
     except ValueError:
         raise Http404("No such clip.") from None
-    return {"prompt": job.prompt, **RenderSettings.from_job(job).as_fields(), "seed": "", "remix_seed": job.seed}
+    initial = remix_request(job)
+    for name, kept in KEPT_IMAGES.items():
+        if name in initial:
+            initial[kept] = initial.pop(name)
+    return initial | {"seed": "", "remix_seed": job.seed}
 
 
 def _derive_initial(request) -> dict | None:

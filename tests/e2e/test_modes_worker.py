@@ -23,6 +23,7 @@ SMALL = {"num_frames": 17, "width": 192, "height": 128, "num_steps": 4, "guidanc
 def cogvideox_smoke(django_db_blocker):
     with django_db_blocker.unblock():
         call_command("smoke_build", "cogvideox-2b", "--if-missing", verbosity=0)
+        call_command("smoke_build", "cogvideox-5b", "--if-missing", verbosity=0)
 
 
 @pytest.fixture
@@ -88,6 +89,12 @@ def test_every_mode_renders_on_a_real_worker(celery_worker, api):
     body = {**cog, "mode": "restyle", "source": cog_source["id"], "strength": 0.6}
     restyled, frames, timings["restyle (cogvideox-2b)"] = _submit_and_play(api, body)
     assert len(frames) == 9 and restyled["strength"] == 0.6
+
+    # CogVideoX 5B's image to video: the I2V transformer loaded beside the resident 5B pipeline's parts.
+    cog5 = {**cog, "model_key": "cogvideox-5b", "width": 720, "height": 480, "num_steps": 2}
+    body = {**cog5, "mode": "image_to_video", "image": image}
+    clip, frames, timings["image_to_video (cogvideox-5b, first load)"] = _submit_and_play(api, body)
+    assert len(frames) == 9 and frames[0].shape == (480, 720, 3) and clip["image"] == image
 
     for mode, seconds in timings.items():
         print(f"submit-to-playable {mode}: {seconds:.2f} s")

@@ -42,6 +42,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.path.exists(p)), None)
 HOST = "backlot.example.org"
 PASSWORD = "a-long-enough-passphrase"  # noqa: S105 (a test account's)
+METRICS_TOKEN = secrets.token_urlsafe(24)
 PBKDF2 = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]  # what gunicorn's production settings verify
 
 
@@ -152,6 +153,9 @@ def stack(django_db_setup, tmp_path_factory):
         "BACKLOT_TRUSTED_PROXIES": "127.0.0.1,::1",
         "LEAK_MAX_NETWORKS": "3",
         "LEAK_IPV4_PREFIX": "24",
+        # The monitor's network and token: /metrics needs both.
+        "BACKLOT_METRICS_NETWORKS": "127.0.9.0/24",
+        "BACKLOT_METRICS_TOKEN": METRICS_TOKEN,
         # One process, so allauth's rate limits live in one per-process cache, fresh for every run.
         "CACHE_URL": "",
         "GUNICORN_WORKERS": "1",
@@ -390,3 +394,30 @@ def test_through_nginx_a_clip_link_answers_byte_ranges(stack, settings, tester):
     tester.save(update_fields=["is_active"])
     status, headers, body = client.request("GET", link, headers={"Range": "bytes=0-99"}, raw=True)
     assert status == 403 and "Content-Range" not in headers and data[:100] not in body
+
+
+def test_through_nginx_health_answers_anyone_and_metrics_only_the_monitor_with_its_token(stack):
+    """A load balancer polls /livez and /readyz through nginx; /metrics answers only from the monitor's
+    network (the address nginx forwards, not the socket's) and with its token."""
+    outside, monitor = Client(stack.nginx, "127.0.5.1"), Client(stack.nginx, "127.0.9.1")
+    assert outside.request("GET", "/livez")[0] == 200
+    status, headers, body = outside.request("GET", "/readyz", raw=True)
+    assert status in (200, 503) and headers["Content-Type"].startswith("application/json"), body[:300]
+    assert b'"database"' in body
+
+    assert outside.request("GET", "/api/v1/jobs/")[0] in (401, 403)  # counted by status, whoever answered
+    bearer = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    assert outside.request("GET", "/metrics", headers=bearer)[0] == 403
+    assert monitor.request("GET", "/metrics")[0] == 401
+    assert monitor.request("GET", "/metrics", headers={"Authorization": "Bearer not-the-token"})[0] == 401
+    # Straight at gunicorn from the monitor's address nginx would forward: gunicorn sees 127.0.0.1, not trusted
+    # for /metrics, and forged forwarding headers from a peer that is not the proxy are ignored.
+    forged = {**bearer, "X-Forwarded-For": "127.0.9.1"}
+    assert Client(stack.gunicorn, "127.0.5.1", direct=True).request("GET", "/metrics", headers=forged)[0] in (301, 403)
+
+    status, headers, body = monitor.request("GET", "/metrics", headers=bearer, raw=True)
+    assert status == 200 and headers["Content-Type"].startswith("text/plain"), body[:300]
+    from prometheus_client.parser import text_string_to_metric_families
+
+    names = {family.name for family in text_string_to_metric_families(body.decode())}
+    assert {"backlot_queue_depth", "backlot_workers", "backlot_api_requests"} <= names, sorted(names)

@@ -8,6 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from feedback import reports
 from feedback.models import Attachment, ClipRating, Report
 from generation.encoding import probe_mp4
+from tests.feedback.conftest import finished_clip
 
 pytestmark = pytest.mark.django_db
 
@@ -200,3 +201,76 @@ def test_a_failed_render_can_be_reported_with_its_error(tester_client, tester, p
     scores = {"prompt_adherence": 1, "motion": 1, "visual_quality": 1, "artefacts": 1}
     assert tester_client.post(f"/feedback/clips/{failed.pk}/rate/", scores).status_code == 400
     assert not ClipRating.objects.exists()
+
+
+# A report carries what its clip was made from: mode, input images, source clip.
+
+
+def _stored_image(owner, colour):
+    import io
+
+    from PIL import Image
+
+    from generation.inputs import image_store
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (96, 64), colour).save(buffer, format="PNG")
+    return image_store(owner=owner, data=buffer.getvalue())
+
+
+def test_a_bug_from_a_keyframes_clip_shows_the_triager_its_images(
+    tester_client, tester, tester2, clip, admin_client, client
+):
+    first, last = _stored_image(tester, (200, 40, 40)), _stored_image(tester, (10, 10, 200))
+    clip.mode, clip.image, clip.last_image = "keyframes", first, last
+    clip.save(update_fields=["mode", "image", "last_image"])
+
+    tester_client.post(f"/feedback/clips/{clip.pk}/bug/", _bug_post())
+
+    report = Report.objects.get()
+    reproduction = report.reproduction
+    assert (reproduction["mode"], reproduction["image"], reproduction["last_image"]) == (
+        "keyframes",
+        str(first.pk),
+        str(last.pk),
+    )
+    assert reproduction["image_file"] == f"PNG 96x64, {first.bytes} bytes, sha256 {first.sha256}"
+    page = admin_client.get(report.get_absolute_url()).content.decode()
+    assert "Start image" in page and "Last frame" in page and first.sha256 in page
+    for which, image in (("image", first), ("last_image", last)):
+        url = f"/feedback/reports/{report.pk}/inputs/{which}/"
+        assert f'src="{url}"' in page
+        response = admin_client.get(url)
+        assert response.status_code == 200 and response["Content-Type"] == "image/png"
+        body = b"".join(response.streaming_content)
+        with image.file.open("rb") as stored:
+            assert body == stored.read()
+    # Nobody who may not see the report sees its inputs; a report has no third image.
+    assert admin_client.get(f"/feedback/reports/{report.pk}/inputs/source/").status_code == 404
+    client.force_login(tester2)
+    assert client.get(f"/feedback/reports/{report.pk}/inputs/image/").status_code == 404
+    assert client.get(report.get_absolute_url()).status_code == 404
+
+
+def test_a_bug_from_an_extended_clip_shows_the_triager_the_source_clip(tester_client, tester, programme, admin_client):
+    source = finished_clip(tester, programme=programme, prompt="a kite over a hill", seed=11)
+    extended = finished_clip(tester, programme=programme, prompt="the kite flies on", seed=12)
+    extended.mode, extended.source = "extend", source
+    extended.save(update_fields=["mode", "source"])
+
+    tester_client.post(f"/feedback/clips/{extended.pk}/bug/", _bug_post())
+
+    report = Report.objects.get()
+    assert {key: report.reproduction[key] for key in ("mode", "source", "source_prompt", "source_seed")} == {
+        "mode": "extend",
+        "source": str(source.pk),
+        "source_prompt": "a kite over a hill",
+        "source_seed": 11,
+    }
+    assert "image" not in report.reproduction and "strength" not in report.reproduction
+    page = admin_client.get(report.get_absolute_url()).content.decode()
+    assert "Source clip" in page and "a kite over a hill" in page
+    video = b"".join(admin_client.get(f"/feedback/reports/{report.pk}/source.mp4").streaming_content)
+    with source.output.open("rb") as stored:
+        assert video == stored.read()
+    assert admin_client.get(f"/feedback/reports/{report.pk}/inputs/image/").status_code == 404

@@ -19,7 +19,8 @@ from tests.generation.job_requests import SETTINGS
 
 pytestmark = pytest.mark.django_db
 
-HTMX = {"HTTP_HX_REQUEST": "true"}
+# As htmx sends a Render or a change of model: its target is the form.
+HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "job-form"}
 
 
 def _valid(spec, grant, **settings) -> dict:
@@ -68,6 +69,7 @@ def test_the_page_draws_the_chips_for_the_chosen_model_and_presses_the_matching_
     assert "704×480 px, 5.0 s (121 frames at 24 fps)" in page
 
     wan = tester_client.get(reverse("generation:job_create"), {"model_key": "wan2.1-1.3b"}, **HTMX).content.decode()
+    assert wan.lstrip().startswith('<form id="job-form"') and "<html" not in wan
     assert 'data-width="832" data-height="480" aria-pressed="true">16:9' in wan
     assert 'data-frames="81" aria-pressed="true">5.1 s</button>' in wan
 
@@ -176,10 +178,13 @@ def test_queueing_through_htmx_stays_on_the_composer_and_tells_the_column(tester
     assert response.status_code == 200 and "clip-queued" in response["HX-Trigger"]
     assert f'Queued <a href="{job.get_absolute_url()}">clip {job.short_id}</a>' in html
     assert "a fox running through snow" in html and 'name="num_steps" value="5"' in html  # kept for the next one
-    assert f'id="recent-{job.pk}"' in html
+    # Only the form htmx keeps: not the layout, the presets or the recent column (the event refreshes that).
+    assert html.lstrip().startswith('<form id="job-form"') and html.rstrip().endswith("</form>")
+    assert "<html" not in html and "recent-" not in html and "<nav" not in html
 
     refused = tester_client.post(reverse("generation:job_create"), {**GOOD, "prompt": ""}, **HTMX)
     assert refused.status_code == 400 and "This field is required." in refused.content.decode()
+    assert "<html" not in refused.content.decode()
     assert "HX-Trigger" not in refused and RenderJob.objects.count() == 1
 
 
@@ -251,3 +256,74 @@ def test_the_schema_describes_the_remix(api):
     remix = schema["paths"]["/api/v1/jobs/{id}/remix/"]["post"]
     assert "new random seed unless keep_seed" in remix["description"]
     assert "keep_seed" in schema["components"]["schemas"]["RenderJobRemix"]["properties"]
+
+
+# The page's Remix keeps the mode and its inputs, as the API's does (both start from remix.remix_request).
+
+
+def _stored_image(owner, colour=(200, 40, 40)):
+    import io
+
+    from PIL import Image
+
+    from generation.inputs import image_store
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (96, 64), colour).save(buffer, format="PNG")
+    return image_store(owner=owner, data=buffer.getvalue())
+
+
+def _keyframes_clip(owner, seed=777):
+    first, last = _stored_image(owner), _stored_image(owner, colour=(10, 10, 200))
+    return job_create(
+        owner=owner, prompt="a door opens", seed=seed, mode="keyframes", image=first, last_image=last, **SETTINGS
+    )
+
+
+def _page_remix_post(client, clip, **changes):
+    """What the browser posts from the remix page: the form's own fields as the page filled them."""
+    page = client.get(reverse("generation:job_create"), {"remix": clip.pk})
+    form = page.context["form"]
+    data = {name: form[name].value() for name in form.fields if name not in ("image", "last_image")}
+    data = {name: "" if value is None else value for name, value in data.items()}
+    data["keep_seed"] = ""
+    return client.post(reverse("generation:job_create") + f"?remix={clip.pk}", data | changes)
+
+
+def test_the_page_s_remix_keeps_the_mode_and_its_images(tester_client, tester):
+    clip = _keyframes_clip(tester)
+
+    page = tester_client.get(reverse("generation:job_create"), {"remix": clip.pk}).content.decode()
+    assert f'name="kept_image" value="{clip.image_id}"' in page
+    assert f'name="kept_last_image" value="{clip.last_image_id}"' in page
+    assert 'value="keyframes"' in page and "checked" in page.split('value="keyframes"')[1].split(">")[0]
+    assert "Keeps the clip&#x27;s own image" in page
+
+    response = _page_remix_post(tester_client, clip)
+
+    assert response.status_code == 302, response.context["form"].errors
+    remix = RenderJob.objects.exclude(pk=clip.pk).get()
+    assert (remix.mode, remix.image_id, remix.last_image_id) == ("keyframes", clip.image_id, clip.last_image_id)
+    assert remix.seed != clip.seed and remix.prompt == clip.prompt
+
+
+def test_the_page_and_the_api_remix_the_same_way(tester_client, tester, api):
+    clip = _keyframes_clip(tester)
+    _page_remix_post(tester_client, clip, keep_seed="on")
+    assert _remix(api, clip, {"keep_seed": True}).status_code == 201
+    page_remix, api_remix = RenderJob.objects.exclude(pk=clip.pk).order_by("queued_at")
+
+    fields = ("mode", "image_id", "last_image_id", "source_id", "strength", "seed", "prompt", "num_frames", "width")
+    assert [getattr(page_remix, name) for name in fields] == [getattr(api_remix, name) for name in fields]
+    assert page_remix.seed == 777
+
+
+def test_a_page_remix_cannot_borrow_another_person_s_image(tester_client, tester, tester2):
+    clip = _keyframes_clip(tester)
+    theirs = _stored_image(tester2)
+
+    response = _page_remix_post(tester_client, clip, kept_image=str(theirs.pk))
+
+    assert response.status_code == 400
+    assert "No such uploaded image." in response.content.decode()
+    assert RenderJob.objects.count() == 1

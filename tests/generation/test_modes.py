@@ -1,6 +1,7 @@
 """Creative modes through the API and the in-process render path with the real smoke models: uploads
 judged by their bytes, inputs checked before anything is reserved, each mode rendered to a playable clip."""
 
+import hashlib
 import io
 
 import numpy as np
@@ -16,7 +17,7 @@ from generation import quota, render, runner
 from generation.encoding import decode_mp4
 from generation.models import InputImage, RenderJob
 from generation.registry import MODELS
-from tests.generation.job_requests import API_BODY
+from tests.generation.job_requests import API_BODY, PAGE_FORM
 
 pytestmark = pytest.mark.django_db
 
@@ -95,6 +96,76 @@ def test_other_image_types_are_refused(api):
     assert response.status_code == 400 and "this file is GIF" in response.json()["file"][0]
 
 
+def _photo_with_gps(kind="JPEG") -> bytes:
+    """A photo as a phone leaves it: EXIF with the camera, the time and a GPS position, and a colour profile."""
+    from PIL import ExifTags, ImageCms
+
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "PhoneCo"
+    exif[ExifTags.Base.DateTime] = "2026:11:02 10:11:12"
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    gps[ExifTags.GPS.GPSLatitudeRef], gps[ExifTags.GPS.GPSLatitude] = "N", (52.0, 22.0, 10.5)
+    gps[ExifTags.GPS.GPSLongitudeRef], gps[ExifTags.GPS.GPSLongitude] = "E", (4.0, 53.0, 1.25)
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    buffer = io.BytesIO()
+    image = Image.new("RGB", (96, 64), (200, 40, 40))
+    image.save(buffer, format=kind, exif=exif.tobytes(), icc_profile=icc, quality=95)
+    data = buffer.getvalue()
+    with Image.open(io.BytesIO(data)) as check:  # the photo really carries them
+        assert check.getexif().get_ifd(ExifTags.IFD.GPSInfo)[ExifTags.GPS.GPSLatitude] == (52.0, 22.0, 10.5)
+    return data
+
+
+def _no_uploader_metadata(data: bytes):
+    from PIL import ExifTags
+
+    with Image.open(io.BytesIO(data)) as stored:
+        assert not stored.getexif() and not stored.getexif().get_ifd(ExifTags.IFD.GPSInfo)
+        assert not {"exif", "icc_profile", "xmp", "comment"} & set(stored.info), stored.info
+        pixel = stored.convert("RGB").getpixel((48, 32))
+    assert all(abs(a - b) <= 3 for a, b in zip(pixel, (200, 40, 40), strict=True)), pixel
+    assert b"Exif" not in data and b"PhoneCo" not in data and b"2026:11:02" not in data
+
+
+@pytest.mark.parametrize("kind", ["JPEG", "WEBP", "PNG"])
+def test_an_uploaded_photo_is_kept_without_its_gps_position_or_other_metadata(api, tester, kind):
+    photo = _photo_with_gps(kind)
+
+    response = _upload(api, photo, name="holiday.jpg")
+
+    assert response.status_code == 201, response.json()
+    image = InputImage.objects.get(pk=response.json()["id"])
+    with image.file.open("rb") as handle:
+        stored = handle.read()
+    _no_uploader_metadata(stored)
+    assert (image.format, image.width, image.height, image.bytes) == (kind, 96, 64, len(stored))
+    assert image.sha256 == hashlib.sha256(stored).hexdigest()
+
+
+def test_a_photo_uploaded_on_the_generate_page_is_kept_without_its_metadata(tester_client):
+    photo = SimpleUploadedFile("holiday.jpg", _photo_with_gps(), content_type="image/jpeg")
+    form = {**PAGE_FORM, "mode": "image_to_video", "image": photo}
+
+    response = tester_client.post(reverse("generation:job_create"), form)
+
+    assert response.status_code == 302
+    job = RenderJob.objects.get()
+    with job.image.file.open("rb") as handle:
+        _no_uploader_metadata(handle.read())
+
+
+def test_a_photo_s_orientation_is_applied_before_its_exif_is_dropped(api):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
+    buffer = io.BytesIO()
+    Image.new("RGB", (96, 64), (10, 200, 10)).save(buffer, format="JPEG", exif=exif.tobytes())
+
+    response = _upload(api, buffer.getvalue())
+
+    assert response.status_code == 201, response.json()
+    assert (response.json()["width"], response.json()["height"]) == (64, 96)
+
+
 def test_uploading_needs_a_grant(outsider):
     client = APIClient()
     client.force_authenticate(outsider)
@@ -114,6 +185,9 @@ def test_the_models_list_says_each_model_s_modes(api):
     assert ltx["keyframes"]["pipeline"] == "LTXConditionPipeline"
     assert ltx["keyframes"]["inputs"] == ["image", "last_image"]
     assert [mode["key"] for mode in models["cogvideox-2b"]["modes"]] == ["text_to_video", "restyle"]
+    cog5 = {mode["key"]: mode for mode in models["cogvideox-5b"]["modes"]}
+    assert set(cog5) == {"text_to_video", "restyle", "image_to_video"}
+    assert cog5["image_to_video"]["pipeline"] == "CogVideoXImageToVideoPipeline"
 
 
 def test_every_declared_mode_pipeline_exists_in_diffusers():
@@ -305,6 +379,40 @@ def test_restyle_renders_a_cogvideox_clip_again_with_a_strength(cogvideox_smoke,
     assert frames.shape == (9, 64, 64, 3)
     assert job.strength == 0.5 and job.source_id == source_job.pk
     runner._pipelines.pop("cogvideox-2b", None)  # keep the worker's memory for the other tests
+
+
+@pytest.fixture(scope="module")
+def cogvideox_5b_smoke(django_db_blocker):
+    with django_db_blocker.unblock():
+        call_command("smoke_build", "cogvideox-5b", "--if-missing", verbosity=0)
+
+
+def test_cogvideox_5b_renders_image_to_video_with_its_i2v_transformer(cogvideox_5b_smoke, api, tester):
+    image_id = _upload(api, _png(320, 200)).json()["id"]
+    body = {**API_BODY, **SMALL, "model_key": "cogvideox-5b", "num_frames": 9, "width": 720, "height": 480}
+
+    response = api.post(JOBS, {**body, "mode": "image_to_video", "image": image_id}, format="json")
+
+    assert response.status_code == 201, response.json()
+    job, frames = _render(response.json()["id"])
+    assert frames.shape == (9, 480, 720, 3) and (job.mode, str(job.image_id)) == ("image_to_video", image_id)
+    pipeline = runner._mode_pipelines[("cogvideox-5b", "CogVideoXImageToVideoPipeline")][1]
+    resident = runner._pipelines["cogvideox-5b"]
+    # The I2V checkpoint's own transformer (image latents as extra channels); the rest shared, not loaded again.
+    assert pipeline.transformer.config.in_channels == 2 * resident.transformer.config.in_channels
+    assert pipeline.vae is resident.vae and pipeline.text_encoder is resident.text_encoder
+    runner._pipelines.pop("cogvideox-5b", None)  # keep the worker's memory for the other tests
+
+
+def test_cogvideox_5b_image_to_video_at_another_size_is_refused_and_charges_nothing(api, tester):
+    image_id = _upload(api, _png()).json()["id"]
+    body = {**API_BODY, **SMALL, "model_key": "cogvideox-5b", "num_frames": 9, "width": 256, "height": 192}
+
+    response = api.post(JOBS, {**body, "mode": "image_to_video", "image": image_id}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["width"] == ["CogVideoX 5B's image to video renders 720x480 only."]
+    _nothing_charged(tester)
 
 
 # --- the generate page and the clip page -------------------------------------------------------------

@@ -15,7 +15,7 @@ STRICT_CSP = {
     "script-src": "'self'",
     "style-src": "'self'",
     "img-src": "'self' data:",
-    "media-src": "'self' blob:",
+    "media-src": "'self'",
     "object-src": "'none'",
     "base-uri": "'self'",
     "frame-ancestors": "'none'",
@@ -139,3 +139,17 @@ def test_hsts_is_sent_over_https_in_production(client, settings):
     response = client.get(reverse("account_login"), secure=True)
     assert response["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains; preload"
     assert_security_headers(response)
+
+
+def test_no_page_of_ours_makes_blob_media_so_the_policy_allows_none():
+    # media-src is 'self' only: a player fed a blob: URL (URL.createObjectURL) would be refused.
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    ours = [*root.joinpath("templates").rglob("*.html"), *root.joinpath("static").rglob("*.js")]
+    offenders = [
+        str(path.relative_to(root))
+        for path in ours
+        if "vendor" not in path.parts and ("createObjectURL" in path.read_text() or "blob:" in path.read_text())
+    ]
+    assert ours and offenders == []
