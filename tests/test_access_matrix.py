@@ -59,6 +59,7 @@ from feedback.models import Attachment, LedgerEntry
 from feedback.payouts import payout_run
 from feedback.showcase import showcase_offer
 from generation import library
+from generation.inputs import image_store
 from generation.media import media_url
 from generation.models import Worker
 from generation.presets import preset_create
@@ -226,6 +227,8 @@ MATRIX = [
     page("feedback:report_detail",                        "in    404   ok    404   404   404   ok    404   404   403", report_id="report"),
     page("feedback:report_comment",                       "in    404   ok    404   404   404   ok    404   404   403", "POST", report_id="report"),
     page("feedback:report_clip",                          "in    404   ok    404   404   404   ok    404   404   403", report_id="report"),
+    page("feedback:report_input_image",                   "in    404   ok    404   404   404   ok    404   404   403", report_id="report", which="image"),
+    page("feedback:report_source_clip",                   "in    404   ok    404   404   404   ok    404   404   403", report_id="report"),
     page("feedback:attachment",                           "in    404   ok    404   404   404   ok    404   404   403", report_id="report", attachment_id="attachment"),
     page("feedback:release_notes",                        "in    404   ok    ok    ok    ok    ok    404   404   403", version_id="version"),
     page("feedback_manage:queue",                         "in    404   404   404   404   404   ok    404   404   403", slug="slug"),
@@ -430,9 +433,23 @@ def _suspended(cohort, programme_admin):
     return person
 
 
+def _png() -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    out = BytesIO()
+    Image.new("RGB", (64, 64), (200, 120, 40)).save(out, format="PNG")
+    return out.getvalue()
+
+
 def _world(programme, cohort, tester, programme_admin, competition, other_admin, suspended):
     """One object of every kind a URL can name, owned by tester (or by tester's programme)."""
     clip = finished_clip(tester, programme=programme)
+    # Made from an image and extended from another clip, so that a report on it shows both (feedback's doors).
+    clip.image = image_store(owner=tester, data=_png())
+    clip.source = finished_clip(tester, programme=programme, seed=8)
+    clip.save(update_fields=["image", "source"])
     report = reports.report_file(
         reporter=tester,
         kind="bug",

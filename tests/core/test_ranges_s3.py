@@ -64,8 +64,8 @@ class _Store(BaseHTTPRequestHandler):
         if status == 206:
             self.send_header("Content-Range", f"bytes {first}-{last}/{len(data)}")
         self.end_headers()
+        type(self).sent += len(body)  # before the write: the client may have read it all before this line runs
         self.wfile.write(body)
-        type(self).sent += len(body)
 
 
 @pytest.fixture

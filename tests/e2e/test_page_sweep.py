@@ -36,6 +36,8 @@ NOT_PAGES = {
     "competition:film": "a video",
     "feedback:attachment": "a download",
     "feedback:report_clip": "a video",
+    "feedback:report_input_image": "an image",
+    "feedback:report_source_clip": "a video",
     "feedback_manage:ratings_export": "a CSV download",
     "feedback_manage:payout_export": "a CSV download",
     "access_manage:audit_export": "a CSV download",
