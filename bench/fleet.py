@@ -797,7 +797,7 @@ def claim_probe(world: dict, *, waiting: int, history: int) -> None:
         n += 1
     RenderJob.objects.bulk_create(rows, batch_size=5000)
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE generation_renderjob")
+        cursor.execute("ANALYZE generation_renderjob, generation_usagehour")
 
     def plan_ms(sql, params) -> float:
         with transaction.atomic(), connection.cursor() as cursor:
