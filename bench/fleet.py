@@ -333,7 +333,7 @@ def node_main(sim: Sim, node: str, gpus: list[tuple[str, str]]) -> None:
     events = process_setup(sim, node)
     import numpy as np
 
-    from generation import postprocess, render, runner, sweeper, workers
+    from generation import health, postprocess, render, runner, sweeper, workers
     from generation.registry import model_get
 
     pool = ConnectionPool(sim.pool_per_node)
@@ -389,6 +389,10 @@ def node_main(sim: Sim, node: str, gpus: list[tuple[str, str]]) -> None:
     render.job_progress = pool.lent(render.job_progress)
     render.job_fail = pool.lent(render.job_fail)
     render.retried = pool.lent(render.retried)
+    # The worker's health checks (generation/health.py) read and write the database too: on the pool, or each
+    # GPU thread opens a connection of its own and 64 of them exhaust the server.
+    for name in ("worker_is_healthy", "message_pass_on", "worker_fault", "worker_rendered"):
+        setattr(health, name, pool.lent(getattr(health, name)))
     postprocess.submit = submit
 
     identities = []
@@ -797,7 +801,7 @@ def claim_probe(world: dict, *, waiting: int, history: int) -> None:
         n += 1
     RenderJob.objects.bulk_create(rows, batch_size=5000)
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE generation_renderjob")
+        cursor.execute("ANALYZE generation_renderjob, generation_usagehour")
 
     def plan_ms(sql, params) -> float:
         with transaction.atomic(), connection.cursor() as cursor:

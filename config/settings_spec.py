@@ -246,7 +246,8 @@ SETTINGS = [
         "BACKLOT_FAIR_SHARE_HOURS",
         "int",
         24,
-        "Among a model's waiting jobs, the person who used the least GPU time over this many hours goes next.",
+        "Among a model's waiting jobs, the person who used the least GPU time over this many hours (whole hours, "
+        "from the top of the first) goes next.",
         "broker",
     ),
     # Models

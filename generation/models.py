@@ -241,6 +241,27 @@ class RenderJob(RenderSettingsFields):
         return None
 
 
+class UsageHour(models.Model):
+    """The GPU time one person's started jobs are charged, per hour the jobs were queued in: what fair share
+    sums over its window (generation/usage.py) in a few indexed rows per person, whatever their history.
+
+    Kept by the database itself, in the same statement as every change to a job's row (triggers made by
+    migration 0016): a job counts here from the moment it stops waiting (claimed, then settled, refunded or
+    requeued) with its ``charged_seconds``, in whole milliseconds so that adding and taking away a charge
+    leaves no rounding behind. Nothing in the code writes this table."""
+
+    # No index of its own: the unique (owner, hour) index serves each person's window.
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
+    hour = models.DateTimeField(help_text="The hour (UTC) the jobs were queued in.")
+    milliseconds = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "hour"], name="usagehour_owner_hour")]
+
+    def __str__(self):
+        return f"{self.owner_id} {self.hour:%Y-%m-%d %H}h: {self.milliseconds / 1000:.1f} s"
+
+
 class PromptRule(models.Model):
     """One rule of a programme's prompt policy: a blocked word or phrase, or a regular expression.
     Prompts are checked against the enabled rules at submission (generation/prompt_policy.py)."""

@@ -7,16 +7,16 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Count, F, FloatField, OuterRef, Q, Subquery, Sum, Value, Window
-from django.db.models.functions import Coalesce, RowNumber
+from django.db import transaction
+from django.db.models import Count, F, Q, Sum, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from generation import broker
 from generation.models import RenderJob
 from generation.quota import charge_refund
 from generation.registry import MODELS, model_get
+from generation.usage import recent_seconds
 from generation.workers import worker_took_job
 
 log = logging.getLogger(__name__)
@@ -101,47 +101,10 @@ def job_claim_next(*, hint_id, worker: str, task_id: str = "") -> RenderJob | No
 
 def _fair_first(model_key: str, *, skip=()):
     """The id of the first job in fair_queue(model_key) that no other claim has locked, locked for this
-    transaction (FOR UPDATE SKIP LOCKED where the database has it), or None.
-
-    The same order as fair_queue, but each waiting person's recent GPU time is summed once, not once per
-    waiting job: with 2,000 jobs waiting, half of them from heavy users with 5,000 jobs each in the window,
-    fair_queue's per-job sum read millions of index entries per claim and took seconds (bench/fleet.py)."""
-    field = RenderJob._meta.get_field
-    table, owner, state, held = (
-        RenderJob._meta.db_table,
-        field("owner").column,
-        field("state").column,
-        field("held").column,
-    )
-    skipped = ", ".join(["%s"] * len(skip))
-    lock = " FOR UPDATE OF j SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-    # Only the model's own table and column names are written in; every value is a parameter.
-    sql = (
-        f'WITH usage AS (SELECT r."{owner}" AS owner, SUM(r."charged_seconds") AS seconds '  # noqa: S608
-        f'FROM "{table}" r WHERE r."{owner}" IN (SELECT w."{owner}" FROM "{table}" w '
-        f'WHERE w."{state}" = %s AND NOT w."{held}" AND w."model_key" = %s) '
-        f'AND r."queued_at" >= %s AND r."{state}" <> %s GROUP BY r."{owner}") '
-        f'SELECT j."id" FROM "{table}" j LEFT JOIN usage u ON u.owner = j."{owner}" '
-        f'WHERE j."{state}" = %s AND NOT j."{held}" AND j."model_key" = %s'
-        + (f' AND j."id" NOT IN ({skipped})' if skip else "")
-        + ' ORDER BY j."priority" DESC, COALESCE(u.seconds, 0) ASC, j."queued_at" ASC, j."id" ASC LIMIT 1'
-        + lock
-    )
-    since = timezone.now() - timedelta(hours=settings.BACKLOT_FAIR_SHARE_HOURS)
-    queued = RenderJob.State.QUEUED
-    params = [
-        queued,
-        model_key,
-        connection.ops.adapt_datetimefield_value(since),
-        queued,
-        queued,
-        model_key,
-        *(RenderJob._meta.pk.get_db_prep_value(pk, connection) for pk in skip),
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    return RenderJob._meta.pk.to_python(row[0]) if row else None
+    transaction (FOR UPDATE SKIP LOCKED where the database has it; SQLite has one writer at a time), or
+    None. The order is fair_queue's own: it is written once."""
+    candidates = fair_queue(model_key).exclude(pk__in=list(skip))
+    return candidates.select_for_update(skip_locked=True, of=("self",)).values_list("pk", flat=True).first()
 
 
 def jobs_fail_spent(jobs) -> int:
@@ -156,19 +119,9 @@ def jobs_fail_spent(jobs) -> int:
 
 
 def _waiting_jobs():
-    """Jobs waiting to start (not held), each with the GPU seconds its owner used in the last
-    FAIR_SHARE_HOURS as ``recent_seconds``."""
-    since = timezone.now() - timedelta(hours=settings.BACKLOT_FAIR_SHARE_HOURS)
-    recent = (
-        RenderJob.objects.filter(owner=OuterRef("owner"), queued_at__gte=since)
-        .exclude(state=RenderJob.State.QUEUED)
-        .values("owner")
-        .annotate(seconds=Sum("charged_seconds"))
-        .values("seconds")
-    )
-    return RenderJob.objects.filter(state=RenderJob.State.QUEUED, held=False).annotate(
-        recent_seconds=Coalesce(Subquery(recent), Value(0.0), output_field=FloatField())
-    )
+    """Jobs waiting to start (not held), each with the GPU seconds its owner used in the fair-share window
+    (generation/usage.py) as ``recent_seconds``."""
+    return RenderJob.objects.filter(state=RenderJob.State.QUEUED, held=False).annotate(recent_seconds=recent_seconds())
 
 
 # Staff priority first, then the person who has used the least GPU time recently, then first come.
@@ -235,6 +188,23 @@ def queue_board(model_keys=None) -> list[dict]:
             }
         )
     return board
+
+
+def workers_per_model(rows) -> dict[str, dict]:
+    """For the staff queue, the GPU workers of each model against its demand: from ``rows`` of (worker, its
+    status from workers.worker_status), per model key, how many workers take its jobs now (healthy, idle or
+    busy), how many of those are busy, and how many that serve it cannot (unhealthy, or offline). A worker
+    that stopped cleanly is not counted."""
+    counts: dict[str, dict] = {}
+    for worker, status in rows:
+        if status == "stopped":
+            continue
+        taking = worker.is_healthy and status in ("idle", "busy")
+        for key in worker.model_keys:
+            model = counts.setdefault(key, {"taking": 0, "busy": 0, "out": 0})
+            model["taking" if taking else "out"] += 1
+            model["busy"] += taking and status == "busy"
+    return counts
 
 
 def recent_outcomes(*, hours: int = 24, failures: int = 5) -> dict:

@@ -20,7 +20,7 @@ from access.policy import may_manage_queue
 from generation import estimates, health, job_actions, workers
 from generation.forms import QueueActionForm
 from generation.models import RenderJob, Worker
-from generation.queue import queue_board, recent_outcomes
+from generation.queue import queue_board, recent_outcomes, workers_per_model
 
 
 def queue_staff_required(view):
@@ -39,8 +39,13 @@ def _queue_context() -> dict:
         {"worker": worker, "status": workers.worker_status(worker, now=now), "seen": workers.worker_last_sign(worker)}
         for worker in workers.workers_all()
     ]
-    board = queue_board()
+    capacity = workers_per_model((row["worker"], row["status"]) for row in worker_rows)
+    board = queue_board(capacity)
     for model in board:
+        model["workers"] = capacity.get(model["model_key"], {"taking": 0, "busy": 0, "out": 0})
+        model["per_worker"] = (
+            model["waiting_count"] / model["workers"]["taking"] if model["workers"]["taking"] else None
+        )
         model["running"] = [
             {
                 "job": job,

@@ -1,6 +1,7 @@
 """The staff queue page (/staff/queue/): who may see it, the order it shows, hold and release,
 staff actions (all audited), and each worker's state."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -282,3 +283,32 @@ def test_a_worker_whose_row_was_removed_registers_again_at_its_next_heartbeat():
     workers.worker_seen(hostname="gpu3@box", queues=["render.wan2.1-1.3b"], device="cuda:3", pid=7)
     worker = Worker.objects.get(hostname="gpu3@box")
     assert (worker.state, worker.device, worker.pid, worker.model_keys) == ("idle", "cuda:3", 7, ["wan2.1-1.3b"])
+
+
+def test_each_model_shows_its_workers_against_its_demand(staff_client, tester, settings):
+    """Per model: waiting and running jobs beside the workers taking its jobs (and how many are busy), and
+    those that serve it but cannot (unhealthy, offline); a model with jobs waiting and no worker says so."""
+    settings.BACKLOT_WORKER_HEARTBEAT_SECONDS = 10
+    for _ in range(3):
+        RenderJobFactory(owner=tester)
+    RenderJobFactory(owner=tester, model_key="cogvideox-2b")
+    running = RenderJobFactory(owner=tester, state="running", worker="busy@box", started_at=timezone.now())
+    for name in ("idle@box", "busy@box", "broken@box", "silent@box", "gone@box"):
+        workers.worker_started(hostname=name, queues=["render.ltx-video"], device="cuda:0")
+    workers.worker_started(hostname="spare@box", queues=["render.mochi-1"], device="cuda:1")
+    Worker.objects.filter(hostname="busy@box").update(state="busy", current_job=running)
+    Worker.objects.filter(hostname="broken@box").update(unhealthy_since=timezone.now(), health_reason="no weights")
+    Worker.objects.filter(hostname="silent@box").update(last_seen=timezone.now() - timedelta(minutes=5))
+    workers.worker_stopped(hostname="gone@box")
+
+    html = staff_client.get(QUEUE).content.decode()
+
+    def row(key):
+        start = html.index(f'id="demand-{key}"')
+        return re.findall(r"<td>(.*?)</td>", html[start : html.index("</tr>", start)], re.S)
+
+    assert row("ltx-video") == ["LTX-Video", "3", "1", "2", "1", "2", "1.5"]
+    assert row("cogvideox-2b")[1:] == ["1", "0", '<strong class="no-worker">none</strong>', "0", "0"] + [
+        "<strong>no worker to take them</strong>"
+    ]
+    assert row("mochi-1")[1:] == ["0", "0", "1", "0", "0", "0.0"], "a model with workers and no demand is listed"
