@@ -14,6 +14,7 @@ import numpy as np
 from django.core.exceptions import ValidationError
 
 from generation import watermark
+from generation.luma import GrayFrames
 from generation.trace import clip_kind
 
 # The invisible mark is read from the mean of a window of frames. A film is cut from several clips,
@@ -161,8 +162,9 @@ def film_read(
             expected = stream.frames or round(duration * rate)
             reader = _MarkReader(expected)
             stream.thread_type = "AUTO"
+            gray = GrayFrames()
             for frame in container.decode(stream):
-                reader.add(frame.to_ndarray(format="gray"))
+                reader.add(gray(frame))
                 if progress and reader.frames % PROGRESS_FRAMES == 0:
                     progress(min(1.0, reader.frames / max(expected, 1)))
             reader.finish()
