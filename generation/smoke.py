@@ -123,6 +123,24 @@ def build_ltx_video():
     )
 
 
+# The smoke CogVideoX transformer: one head, two layers, the real 226 text tokens and 90x60x49 latent layout.
+_COGVIDEOX_TRANSFORMER = {
+    "num_attention_heads": 1,
+    "attention_head_dim": 16,
+    "in_channels": 4,
+    "out_channels": 4,
+    "time_embed_dim": 8,
+    "text_embed_dim": 32,
+    "num_layers": 2,
+    "sample_width": 90,
+    "sample_height": 60,
+    "sample_frames": 49,
+    "patch_size": 2,
+    "temporal_compression_ratio": 4,
+    "max_text_seq_length": 226,
+}
+
+
 def _build_cogvideox(*, rotary: bool):
     """A CogVideoXPipeline whose VAE compresses like the real one (8x in space, 4x in time, latent frames
     decoded in pairs) and whose transformer takes the real 226 text tokens. ``rotary``: 5B's rotary
@@ -138,22 +156,7 @@ def _build_cogvideox(*, rotary: bool):
     tokenizer = build_tokenizer(model_max_length=226)
     text_encoder = build_text_encoder(len(tokenizer))
     torch.manual_seed(SEED)
-    transformer = CogVideoXTransformer3DModel(
-        num_attention_heads=1,
-        attention_head_dim=16,
-        in_channels=4,
-        out_channels=4,
-        time_embed_dim=8,
-        text_embed_dim=32,
-        num_layers=2,
-        sample_width=90,
-        sample_height=60,
-        sample_frames=49,
-        patch_size=2,
-        temporal_compression_ratio=4,
-        max_text_seq_length=226,
-        use_rotary_positional_embeddings=rotary,
-    )
+    transformer = CogVideoXTransformer3DModel(**_COGVIDEOX_TRANSFORMER, use_rotary_positional_embeddings=rotary)
     torch.manual_seed(SEED)
     # Four blocks (8x in space) as in the real VAE, but 2 channels and one resnet per decoder block: on a
     # CPU, 3D convolutions this narrow take PyTorch's slow path, and the decoder's full-size layers would
@@ -196,19 +199,7 @@ def build_cogvideox_i2v_transformer():
 
     torch.manual_seed(SEED)
     return CogVideoXTransformer3DModel(
-        num_attention_heads=1,
-        attention_head_dim=16,
-        in_channels=8,
-        out_channels=4,
-        time_embed_dim=8,
-        text_embed_dim=32,
-        num_layers=2,
-        sample_width=90,
-        sample_height=60,
-        sample_frames=49,
-        patch_size=2,
-        temporal_compression_ratio=4,
-        max_text_seq_length=226,
+        **{**_COGVIDEOX_TRANSFORMER, "in_channels": 8},
         use_rotary_positional_embeddings=True,
         use_learned_positional_embeddings=True,
     ).eval()
