@@ -5,7 +5,7 @@
 - ``/readyz``: the process can do its work: the database, the cache, the broker, media storage (a probe file
   written and deleted; free space) (core/readiness.py), and every model that an active programme offers and
   that has jobs waiting has a live worker (generation/readiness.py). 200 with every check, or 503 with a JSON
-  body naming each failing check and why.
+  body naming each failing check (and why, to the monitor: whoever may read /metrics).
 - ``/healthz``: the database alone, as before (kept for existing monitors).
 - ``/metrics``: Prometheus' text format, behind BACKLOT_METRICS_TOKEN and/or BACKLOT_METRICS_NETWORKS
   (core/metrics.py says how it refuses).
@@ -15,6 +15,8 @@ rate limited: a monitor polls them every few seconds."""
 
 from __future__ import annotations
 
+import logging
+
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -22,6 +24,8 @@ from django.views.decorators.http import require_GET
 from core import metrics, readiness
 from generation.metrics import FleetCollector
 from generation.readiness import workers_check
+
+log = logging.getLogger(__name__)
 
 
 @never_cache
@@ -33,14 +37,21 @@ def livez(request):
 @never_cache
 @require_GET
 def readyz(request):
+    """Anyone learns which checks fail; only the monitor (whoever may read /metrics) learns why and sees every
+    check's figures: error text, paths, queue depths and worker counts are not for the open internet. The
+    reasons are logged too."""
     checks = [*readiness.shared_checks(), readiness.timed("workers", workers_check)]
     failing = {check.name: check.detail for check in checks if not check.ok}
-    body = {
-        "status": "fail" if failing else "ok",
-        "failing": failing,
-        "checks": {check.name: check.as_dict() for check in checks},
-    }
-    return JsonResponse(body, status=503 if failing else 200)
+    if failing:
+        log.warning("backlot.not_ready %s", " ".join(f"{name}={why!r}" for name, why in failing.items()))
+    if metrics.metrics_refusal(request) is None:
+        body = {"failing": failing, "checks": {check.name: check.as_dict() for check in checks}}
+    else:
+        body = {"failing": dict.fromkeys(failing, PUBLIC_REASON)}
+    return JsonResponse({"status": "fail" if failing else "ok", **body}, status=503 if failing else 200)
+
+
+PUBLIC_REASON = "failing: the reason is in the log, and in this answer to the metrics token or network"
 
 
 @never_cache

@@ -6,6 +6,7 @@ makes it answer 200 again."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -53,11 +54,17 @@ def ready(settings, tmp_path):
     settings.CELERY_BROKER_URL = "filesystem://"
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(tmp_path / "broker")
     settings.BACKLOT_READY_MIN_FREE_MB = 1
+    settings.BACKLOT_METRICS_TOKEN = MONITOR_TOKEN
     return settings
 
 
-def _ready(client):
-    response = client.get("/readyz")
+MONITOR_TOKEN = "a-monitor-token-of-enough-length"
+
+
+def _ready(client, *, monitor: bool = True):
+    """/readyz's status and body, as the monitor (with the metrics token) or as anyone else asks."""
+    headers = {"Authorization": f"Bearer {MONITOR_TOKEN}"} if monitor else {}
+    response = client.get("/readyz", headers=headers)
     assert response["Content-Type"] == "application/json"
     return response.status_code, response.json()
 
@@ -98,6 +105,19 @@ def test_readyz_is_cheap(client, ready, programme, django_assert_max_num_queries
     with django_assert_max_num_queries(6):
         status, _ = _ready(client)
     assert status == 200
+
+
+def test_anyone_but_the_monitor_learns_which_checks_fail_but_not_why(client, ready, caplog):
+    """Error text, paths, queue depths and worker counts are for the monitor; the reasons are also logged."""
+    ready.CELERY_BROKER_URL = f"redis://127.0.0.1:{_dead_port()}/12"
+
+    status, body = _ready(client, monitor=False)
+
+    assert status == 503 and body["status"] == "fail" and set(body["failing"]) == {"broker"}
+    assert "checks" not in body and "127.0.0.1" not in json.dumps(body) and "refused" not in json.dumps(body)
+    assert "backlot.not_ready broker=" in caplog.text
+    status, body = _ready(client, monitor=True)
+    assert status == 503 and "checks" in body and "refused" in body["failing"]["broker"].lower()
 
 
 def test_a_stopped_redis_broker_fails_readiness_until_it_is_back(client, ready):

@@ -403,7 +403,7 @@ def test_through_nginx_health_answers_anyone_and_metrics_only_the_monitor_with_i
     assert outside.request("GET", "/livez")[0] == 200
     status, headers, body = outside.request("GET", "/readyz", raw=True)
     assert status in (200, 503) and headers["Content-Type"].startswith("application/json"), body[:300]
-    assert b'"database"' in body
+    assert b'"status"' in body and b'"checks"' not in body, "the reasons and figures are the monitor's"
 
     assert outside.request("GET", "/api/v1/jobs/")[0] in (401, 403)  # counted by status, whoever answered
     bearer = {"Authorization": f"Bearer {METRICS_TOKEN}"}
@@ -415,6 +415,8 @@ def test_through_nginx_health_answers_anyone_and_metrics_only_the_monitor_with_i
     forged = {**bearer, "X-Forwarded-For": "127.0.9.1"}
     assert Client(stack.gunicorn, "127.0.5.1", direct=True).request("GET", "/metrics", headers=forged)[0] in (301, 403)
 
+    status, _, body = monitor.request("GET", "/readyz", headers=bearer, raw=True)
+    assert status in (200, 503) and b'"database"' in body and b'"checks"' in body, body[:300]
     status, headers, body = monitor.request("GET", "/metrics", headers=bearer, raw=True)
     assert status == 200 and headers["Content-Type"].startswith("text/plain"), body[:300]
     from prometheus_client.parser import text_string_to_metric_families
