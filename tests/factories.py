@@ -15,6 +15,24 @@ SMALL_SETTINGS = RenderSettings(
 )
 
 
+def image_bytes(width: int = 96, height: int = 64, colour=(200, 40, 40), kind: str = "PNG") -> bytes:
+    """A plain picture of one colour, encoded as ``kind``: what a person uploads to start a clip from."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(buffer, format=kind)
+    return buffer.getvalue()
+
+
+def stored_image(owner, colour=(200, 40, 40), **size):
+    """``owner``'s uploaded input image (generation.inputs.image_store), a plain picture."""
+    from generation.inputs import image_store
+
+    return image_store(owner=owner, data=image_bytes(colour=colour, **size))
+
+
 def render_settings(**changes) -> dict:
     """The render settings of a small valid job (SMALL_SETTINGS), with ``changes``, as {field: value}."""
     return dataclasses.replace(SMALL_SETTINGS, **changes).as_fields()

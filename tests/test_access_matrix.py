@@ -59,7 +59,6 @@ from feedback.models import Attachment, LedgerEntry
 from feedback.payouts import payout_run
 from feedback.showcase import showcase_offer
 from generation import library
-from generation.inputs import image_store
 from generation.media import media_url
 from generation.models import Worker
 from generation.presets import preset_create
@@ -78,7 +77,7 @@ from tests.conftest import (
     standing_tester2,
     with_totp,
 )
-from tests.factories import PASSWORD, RenderJobFactory, UserFactory
+from tests.factories import PASSWORD, RenderJobFactory, UserFactory, stored_image
 from tests.feedback.conftest import finished_clip
 from tests.generation.job_requests import SETTINGS
 
@@ -433,21 +432,11 @@ def _suspended(cohort, programme_admin):
     return person
 
 
-def _png() -> bytes:
-    from io import BytesIO
-
-    from PIL import Image
-
-    out = BytesIO()
-    Image.new("RGB", (64, 64), (200, 120, 40)).save(out, format="PNG")
-    return out.getvalue()
-
-
 def _world(programme, cohort, tester, programme_admin, competition, other_admin, suspended):
     """One object of every kind a URL can name, owned by tester (or by tester's programme)."""
     clip = finished_clip(tester, programme=programme)
     # Made from an image and extended from another clip, so that a report on it shows both (feedback's doors).
-    clip.image = image_store(owner=tester, data=_png())
+    clip.image = stored_image(tester, colour=(200, 120, 40), width=64, height=64)
     clip.source = finished_clip(tester, programme=programme, seed=8)
     clip.save(update_fields=["image", "source"])
     report = reports.report_file(

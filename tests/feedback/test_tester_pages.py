@@ -8,6 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from feedback import reports
 from feedback.models import Attachment, ClipRating, Report
 from generation.encoding import probe_mp4
+from tests.factories import stored_image
 from tests.feedback.conftest import finished_clip
 
 pytestmark = pytest.mark.django_db
@@ -206,22 +207,10 @@ def test_a_failed_render_can_be_reported_with_its_error(tester_client, tester, p
 # A report carries what its clip was made from: mode, input images, source clip.
 
 
-def _stored_image(owner, colour):
-    import io
-
-    from PIL import Image
-
-    from generation.inputs import image_store
-
-    buffer = io.BytesIO()
-    Image.new("RGB", (96, 64), colour).save(buffer, format="PNG")
-    return image_store(owner=owner, data=buffer.getvalue())
-
-
 def test_a_bug_from_a_keyframes_clip_shows_the_triager_its_images(
     tester_client, tester, tester2, clip, admin_client, client
 ):
-    first, last = _stored_image(tester, (200, 40, 40)), _stored_image(tester, (10, 10, 200))
+    first, last = stored_image(tester, (200, 40, 40)), stored_image(tester, (10, 10, 200))
     clip.mode, clip.image, clip.last_image = "keyframes", first, last
     clip.save(update_fields=["mode", "image", "last_image"])
 

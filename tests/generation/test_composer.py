@@ -13,7 +13,7 @@ from generation.models import RenderJob
 from generation.registry import MODELS
 from generation.render_settings import job_validate
 from generation.submission import job_create
-from tests.factories import RenderJobFactory
+from tests.factories import RenderJobFactory, stored_image
 from tests.generation.job_requests import PAGE_FORM as GOOD
 from tests.generation.job_requests import SETTINGS
 
@@ -261,20 +261,8 @@ def test_the_schema_describes_the_remix(api):
 # The page's Remix keeps the mode and its inputs, as the API's does (both start from remix.remix_request).
 
 
-def _stored_image(owner, colour=(200, 40, 40)):
-    import io
-
-    from PIL import Image
-
-    from generation.inputs import image_store
-
-    buffer = io.BytesIO()
-    Image.new("RGB", (96, 64), colour).save(buffer, format="PNG")
-    return image_store(owner=owner, data=buffer.getvalue())
-
-
 def _keyframes_clip(owner, seed=777):
-    first, last = _stored_image(owner), _stored_image(owner, colour=(10, 10, 200))
+    first, last = stored_image(owner), stored_image(owner, colour=(10, 10, 200))
     return job_create(
         owner=owner, prompt="a door opens", seed=seed, mode="keyframes", image=first, last_image=last, **SETTINGS
     )
@@ -320,7 +308,7 @@ def test_the_page_and_the_api_remix_the_same_way(tester_client, tester, api):
 
 def test_a_page_remix_cannot_borrow_another_person_s_image(tester_client, tester, tester2):
     clip = _keyframes_clip(tester)
-    theirs = _stored_image(tester2)
+    theirs = stored_image(tester2)
 
     response = _page_remix_post(tester_client, clip, kept_image=str(theirs.pk))
 

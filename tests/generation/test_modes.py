@@ -17,18 +17,13 @@ from generation import quota, render, runner
 from generation.encoding import decode_mp4
 from generation.models import InputImage, RenderJob
 from generation.registry import MODELS
+from tests.factories import image_bytes
 from tests.generation.job_requests import API_BODY, PAGE_FORM
 
 pytestmark = pytest.mark.django_db
 
 JOBS, UPLOADS = "/api/v1/jobs/", "/api/v1/uploads/"
 SMALL = {"num_frames": 17, "width": 96, "height": 64, "num_steps": 2, "guidance_scale": 3.0, "seed": 3}
-
-
-def _png(width=96, height=64, kind="PNG", colour=(200, 40, 40)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (width, height), colour).save(buffer, format=kind)
-    return buffer.getvalue()
 
 
 def _upload(api, data: bytes, name="still.png"):
@@ -59,7 +54,7 @@ def _finished_clip(owner, **settings) -> RenderJob:
 
 @pytest.mark.parametrize("kind", ["PNG", "JPEG", "WEBP"])
 def test_an_image_upload_is_judged_by_its_bytes_and_kept_privately(api, tester, kind):
-    response = _upload(api, _png(kind=kind), name="whatever.bin")
+    response = _upload(api, image_bytes(kind=kind), name="whatever.bin")
 
     assert response.status_code == 201, response.json()
     body = response.json()
@@ -80,7 +75,7 @@ def test_a_png_that_is_really_text_is_refused(api, tester):
 
 def test_a_20000_pixel_image_is_refused_without_decoding_it(api, tester):
     # A 20,000 x 20 PNG header over few bytes: refused from its header.
-    response = _upload(api, _png(width=20_000, height=20))
+    response = _upload(api, image_bytes(width=20_000, height=20))
 
     assert response.status_code == 400
     assert "4096 pixels a side; this one is 20000x20" in response.json()["file"][0]
@@ -170,7 +165,7 @@ def test_uploading_needs_a_grant(outsider):
     client = APIClient()
     client.force_authenticate(outsider)
 
-    assert _upload(client, _png()).status_code == 403
+    assert _upload(client, image_bytes()).status_code == 403
     assert not InputImage.objects.exists()
 
 
@@ -202,7 +197,7 @@ def test_every_declared_mode_pipeline_exists_in_diffusers():
 
 
 def test_image_to_video_is_queued_with_its_image(api, tester):
-    image_id = _upload(api, _png()).json()["id"]
+    image_id = _upload(api, image_bytes()).json()["id"]
 
     response = api.post(JOBS, {**API_BODY, "mode": "image_to_video", "image": image_id}, format="json")
 
@@ -213,7 +208,7 @@ def test_image_to_video_is_queued_with_its_image(api, tester):
 
 
 def test_a_mode_the_model_lacks_is_refused_and_charges_nothing(api, tester):
-    image_id = _upload(api, _png()).json()["id"]
+    image_id = _upload(api, image_bytes()).json()["id"]
     body = {**API_BODY, "model_key": "cogvideox-2b", "width": 720, "height": 480, "num_frames": 49}
 
     response = api.post(JOBS, {**body, "mode": "image_to_video", "image": image_id}, format="json")
@@ -226,7 +221,7 @@ def test_a_mode_the_model_lacks_is_refused_and_charges_nothing(api, tester):
 def test_someone_else_s_upload_is_not_found(api, tester, tester2):
     other = APIClient()
     other.force_authenticate(tester2)
-    image_id = _upload(other, _png()).json()["id"]
+    image_id = _upload(other, image_bytes()).json()["id"]
 
     response = api.post(JOBS, {**API_BODY, "mode": "image_to_video", "image": image_id}, format="json")
 
@@ -235,7 +230,7 @@ def test_someone_else_s_upload_is_not_found(api, tester, tester2):
 
 
 def test_a_mode_without_its_inputs_or_with_others_is_refused(api, tester):
-    image_id = _upload(api, _png()).json()["id"]
+    image_id = _upload(api, image_bytes()).json()["id"]
 
     missing = api.post(JOBS, {**API_BODY, "mode": "keyframes", "image": image_id}, format="json")
     extra = api.post(JOBS, {**API_BODY, "image": image_id}, format="json")
@@ -269,7 +264,7 @@ def test_the_prompt_policy_applies_to_every_mode(api, tester, programme):
     from generation.models import PromptRule
 
     PromptRule.objects.create(programme=programme, text="forbidden", reason="Not in this programme.")
-    image_id = _upload(api, _png()).json()["id"]
+    image_id = _upload(api, image_bytes()).json()["id"]
 
     response = api.post(
         JOBS, {**API_BODY, "prompt": "a forbidden cat", "mode": "image_to_video", "image": image_id}, format="json"
@@ -291,7 +286,7 @@ def _render(job_id) -> tuple[RenderJob, np.ndarray]:
 
 
 def test_image_to_video_renders_a_clip_that_starts_from_the_image(smoke_model, api, tester):
-    image_id = _upload(api, _png(colour=(230, 30, 30))).json()["id"]
+    image_id = _upload(api, image_bytes(colour=(230, 30, 30))).json()["id"]
     job_id = api.post(JOBS, {**API_BODY, **SMALL, "mode": "image_to_video", "image": image_id}, format="json").json()[
         "id"
     ]
@@ -303,8 +298,8 @@ def test_image_to_video_renders_a_clip_that_starts_from_the_image(smoke_model, a
 
 
 def test_keyframes_render_between_two_images(smoke_model, api, tester):
-    first = _upload(api, _png(colour=(230, 30, 30))).json()["id"]
-    last = _upload(api, _png(colour=(30, 30, 230), kind="JPEG")).json()["id"]
+    first = _upload(api, image_bytes(colour=(230, 30, 30))).json()["id"]
+    last = _upload(api, image_bytes(colour=(30, 30, 230), kind="JPEG")).json()["id"]
     job_id = api.post(
         JOBS, {**API_BODY, **SMALL, "mode": "keyframes", "image": first, "last_image": last}, format="json"
     ).json()["id"]
@@ -388,7 +383,7 @@ def cogvideox_5b_smoke(django_db_blocker):
 
 
 def test_cogvideox_5b_renders_image_to_video_with_its_i2v_transformer(cogvideox_5b_smoke, api, tester):
-    image_id = _upload(api, _png(320, 200)).json()["id"]
+    image_id = _upload(api, image_bytes(320, 200)).json()["id"]
     body = {**API_BODY, **SMALL, "model_key": "cogvideox-5b", "num_frames": 9, "width": 720, "height": 480}
 
     response = api.post(JOBS, {**body, "mode": "image_to_video", "image": image_id}, format="json")
@@ -405,7 +400,7 @@ def test_cogvideox_5b_renders_image_to_video_with_its_i2v_transformer(cogvideox_
 
 
 def test_cogvideox_5b_image_to_video_at_another_size_is_refused_and_charges_nothing(api, tester):
-    image_id = _upload(api, _png()).json()["id"]
+    image_id = _upload(api, image_bytes()).json()["id"]
     body = {**API_BODY, **SMALL, "model_key": "cogvideox-5b", "num_frames": 9, "width": 256, "height": 192}
 
     response = api.post(JOBS, {**body, "mode": "image_to_video", "image": image_id}, format="json")
@@ -434,7 +429,7 @@ def test_the_generate_page_offers_the_model_s_modes(tester_client):
 
 
 def test_the_generate_page_renders_from_an_uploaded_image(tester_client, tester):
-    upload = SimpleUploadedFile("still.png", _png(), content_type="image/png")
+    upload = SimpleUploadedFile("still.png", image_bytes(), content_type="image/png")
 
     response = tester_client.post(reverse("generation:job_create"), _page_form(mode="image_to_video", image=upload))
 
