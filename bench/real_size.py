@@ -38,6 +38,7 @@ def load_average() -> str:
 
 
 def build(args) -> None:
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     sys.path.insert(0, str(ROOT))
     import torch
 
@@ -77,6 +78,7 @@ def render(args) -> None:
 
     django_setup()
     import numpy as np
+    import torch
 
     from generation import runner
     from generation.encoding import decode_mp4, encode_mp4, frames_to_uint8
@@ -104,9 +106,7 @@ def render(args) -> None:
         stamps.append(time.perf_counter())
         print(f"  step {done}/{total} at {stamps[-1] - started:.1f} s", flush=True)
 
-    params = runner.RenderParams(
-        PROMPT, "", args.frames, args.width, args.height, args.steps, args.guidance, seed=42
-    )
+    params = runner.RenderParams(PROMPT, "", args.frames, args.width, args.height, args.steps, args.guidance, seed=42)
     started = time.perf_counter()
     result = runner.render(spec, params, on_step=on_step)
     render_seconds = time.perf_counter() - started
@@ -131,7 +131,7 @@ def render(args) -> None:
     print(f"  first step (with prompt encoding) {first_step:.1f} s", end="")
     print(f", later steps {np.mean(later):.1f} s each" if len(later) else "", end="")
     print(f"; VAE decode {decode_seconds:.1f} s; H.264 encode {encode_seconds:.2f} s")
-    print(f"  dtype {pipeline.transformer.dtype}, {runner.device_label()}, torch threads {__import__('torch').get_num_threads()}")
+    print(f"  dtype {pipeline.transformer.dtype}, {runner.device_label()}, torch threads {torch.get_num_threads()}")
     print(f"  MP4 {len(data) / 2**10:.1f} KiB decoded back to {decoded.shape}, pixel std {spread:.1f} (0 = blank)")
     print(f"peak RSS {peak_rss_gib():.2f} GiB; load {load_average()}")
     if spread == 0:
@@ -140,7 +140,7 @@ def render(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", nargs="?", choices=("build", "render"), help="default: build if missing, then render")
+    parser.add_argument("command", nargs="?", choices=("build", "render"), help="default: build if missing, render")
     parser.add_argument("--folder", default=str(DEFAULT_FOLDER))
     parser.add_argument("--version", default="0.9.1", help="the VAE's release: 0.9.0 or 0.9.1 (build)")
     parser.add_argument("--shard-gib", type=float, default=2.0, help="largest weight shard (build)")

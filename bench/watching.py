@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import statistics
 import sys
 import time
@@ -17,15 +18,15 @@ from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-TOKEN = "bench-monitor-token-0123456789"
+TOKEN = secrets.token_urlsafe(24)
 
 
 def seed_finished(count: int) -> None:
     """``count`` jobs finished over the last half of the metrics window, mostly succeeded, with timings."""
+    from _setup import tester
     from django.conf import settings
     from django.utils import timezone
 
-    from _setup import tester
     from access.policy import current_grant
     from generation.models import RenderJob
     from generation.registry import MODELS
