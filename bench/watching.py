@@ -1,9 +1,11 @@
 """What a monitor's requests cost: `/readyz` (every readiness check) and the web's `/metrics` (computed from the
 database at each scrape) with N jobs finished inside BACKLOT_METRICS_WINDOW_MINUTES, beside `/healthz` (the
 floor of a request), in process through Django's test client with the monitor's token. Runs on a throwaway
-SQLite database and filesystem broker unless DATABASE_URL / CELERY_BROKER_URL name others.
+SQLite database and filesystem broker unless DATABASE_URL / CELERY_BROKER_URL name others (a PostgreSQL
+database of its own is created if missing; the jobs seeded stay in it).
 
     .venv/bin/python bench/watching.py [--finished 20000] [--repeat 20]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/backlot_watching .venv/bin/python bench/watching.py
 """
 
 from __future__ import annotations
@@ -84,9 +86,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
     os.environ["BACKLOT_METRICS_TOKEN"] = TOKEN
+    os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost")
     os.environ.setdefault("BACKLOT_READY_MIN_FREE_MB", "1")
-    from _setup import django_setup
+    from _setup import django_setup, own_postgres_database
 
+    if os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        own_postgres_database(os.environ["DATABASE_URL"], example="backlot_watching")
     django_setup()
     from django.db import connection
     from django.test import Client
