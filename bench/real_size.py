@@ -142,7 +142,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", nargs="?", choices=("build", "render"), help="default: build if missing, render")
     parser.add_argument("--folder", default=str(DEFAULT_FOLDER))
-    parser.add_argument("--version", default="0.9.1", help="the VAE's release: 0.9.0 or 0.9.1 (build)")
+    parser.add_argument("--version", default="0.9.1", choices=("0.9.0", "0.9.1"), help="the VAE's release (build)")
     parser.add_argument("--shard-gib", type=float, default=2.0, help="largest weight shard (build)")
     parser.add_argument("--dtype", default="auto", help="BACKLOT_TORCH_DTYPE for the render (auto: float32 on a CPU)")
     parser.add_argument("--no-vae-tiling", action="store_true", help="render with BACKLOT_VAE_TILING=0")
