@@ -154,37 +154,38 @@ def status_fragment(job: RenderJob, progress_url: str) -> str:
     rendering the template was the largest part of the poll's cost. A test holds the two to the same text."""
     finish = estimates.estimated_finish(job)
     position = estimates.queue_position_cached(job)
-    parts = [
-        f'<div id="job-status" class="job-status state-{escape(job.state)}"\n'
-        f'  hx-get="{escape(progress_url)}" hx-trigger="every {settings.BACKLOT_PROGRESS_POLL_SECONDS}s" '
-        f'hx-swap="outerHTML">\n'
-        f'  <p>State: <strong class="state" data-state="{escape(job.state)}">{escape(job.get_state_display())}</strong>'
-    ]
+    running = held = waiting = ""
     if job.state == RenderJob.State.RUNNING:
         if job.denoised_at:
             where = f"{escape(job.get_stage_display())}…"
         else:
             where = f"step {job.progress_step} of {job.progress_total}"
         elapsed = (timezone.now() - job.started_at).total_seconds() if job.started_at else None
-        parts.append(
+        running = (
             f' — <span class="stage" data-stage="{escape(job.stage)}">{where}</span>,\n'
             f'      <span class="elapsed">{_whole(elapsed)} s elapsed</span>'
         )
         if finish:
-            parts.append(f', <span class="estimated-finish">expected to finish around {_clock(finish)}</span>')
+            running += f', <span class="estimated-finish">expected to finish around {_clock(finish)}</span>'
     if job.held:
-        parts.append(
+        held = (
             ' — <span class="held">held by the programme\'s staff; it keeps its place and starts once released</span>'
         )
     if position:
         start = estimates.estimated_start(job, position)
-        parts.append(
+        waiting = (
             f' — <span class="queue-position">number {position} in the queue</span>, '
             f"expected to start around {_clock(start)}"
         )
     percent = estimates.progress_percent(job, finish)
-    parts.append(f'</p>\n    <progress id="job-progress" max="100" value="{percent}">{percent}%</progress>\n</div>')
-    return "".join(parts)
+    return (
+        f'<div id="job-status" class="job-status state-{escape(job.state)}"\n'
+        f'  hx-get="{escape(progress_url)}" hx-trigger="every {settings.BACKLOT_PROGRESS_POLL_SECONDS}s" '
+        'hx-swap="outerHTML">\n'
+        f'  <p>State: <strong class="state" data-state="{escape(job.state)}">{escape(job.get_state_display())}</strong>'
+        f"\n    {running}\n    {held}\n    {waiting}</p>\n"
+        f'    <progress id="job-progress" max="100" value="{percent}">{percent}%</progress>\n</div>'
+    )
 
 
 def _whole(seconds: float | None) -> str:
