@@ -1,6 +1,7 @@
 """What watching a clip costs the web server: server CPU time per request, read from /proc for the gunicorn
-workers, for each progress path beside /healthz (the floor of a Django request) in the same run, then the
-latency under many concurrent watchers on the lean path.
+workers, for each progress path beside /healthz (one database read on the lean path: the floor of a Django
+request that reads) and /livez (no read, through every middleware) in the same run, then the latency under
+many concurrent watchers on the lean path.
 
 Paths: the clip page's poll on its lean path (/clips/<id>/progress/?t=…, generation/progress.py), the full
 status fragment it hands over to at the end (/clips/<id>/status/), and the API's job detail.
@@ -100,7 +101,8 @@ def main() -> None:
         cookie = {"Cookie": f"sessionid={world['session']}", "HX-Request": "true"}
         tokens = [{"Authorization": f"Bearer {token}"} for token in world["tokens"]]
         paths = [
-            ("/healthz", "GET /healthz (the floor)", {}),
+            ("/healthz", "GET /healthz (the floor, lean)", {}),
+            ("/livez", "GET /livez (no read, full stack)", {}),
             (world["progress"], "GET /clips/<id>/progress/ (lean poll)", cookie),
             (f"/clips/{world['job']}/status/", "GET /clips/<id>/status/ (full fragment)", cookie),
             (f"/api/v1/jobs/{world['job']}/progress/", "GET /api/v1/jobs/<id>/progress/ (lean API)", tokens),

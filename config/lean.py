@@ -1,4 +1,4 @@
-"""The lean request path: a few hot addresses (the progress poll) served by a Django handler with only the
+"""The lean request path: a few hot addresses (the progress polls and /healthz) served by a Django handler with only the
 middleware they need, in front of the full one. They check access themselves (generation/progress.py),
 from one indexed read, instead of paying for sessions, authentication, leak watch, terms, CSP and the rest
 on every poll. Same URLs, same views: under the test client, or in any server that does not use
@@ -11,7 +11,7 @@ import re
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
 
-LEAN_PATHS = re.compile(r"^/(clips|api/v1/jobs)/[0-9a-f-]{36}/progress/$")
+LEAN_PATHS = re.compile(r"^/((clips|api/v1/jobs)/[0-9a-f-]{36}/progress/|healthz)$")
 LEAN_MIDDLEWARE = {
     "core.metrics.ApiRequestsMiddleware",  # API progress polls count in backlot_api_requests_total too
     "config.query_count.QueryCountMiddleware",

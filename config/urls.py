@@ -2,7 +2,6 @@ from csp.constants import SELF, UNSAFE_INLINE
 from csp.decorators import csp_update
 from django.contrib import admin
 from django.core.exceptions import RequestDataTooBig
-from django.db import connection
 from django.http import JsonResponse
 from django.urls import include, path
 from django.views import defaults
@@ -14,6 +13,7 @@ from access.sign_in import sign_in_page
 from competition.api import CallViewSet, ReviewViewSet, SubmissionViewSet
 from config import health, landing
 from core.errors import too_large
+from core.hot_reads import one_row
 from feedback.api import ClipRatingViewSet, LedgerViewSet, ReportViewSet
 from generation import progress
 from generation.api import CollectionViewSet, ModelViewSet, PresetViewSet, QuotaView, RenderJobViewSet, UploadView
@@ -34,8 +34,7 @@ router.register("competition/reviews", ReviewViewSet, basename="competition-revi
 
 
 def healthz(request):
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+    one_row("SELECT 1")  # served on the lean path (config/lean.py), like the progress polls
     return JsonResponse({"status": "ok"})
 
 

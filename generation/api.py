@@ -3,7 +3,6 @@ import uuid
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
 from django.urls import reverse
-from django.utils import timezone
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -93,34 +92,30 @@ class RenderJobSerializer(CheckedInput, serializers.ModelSerializer):
         batch = self.context.get("queue_estimates")
         if batch is not None:
             return batch.get(job.pk, (None, None))
-        if not hasattr(job, "_estimate"):  # asked by two fields; one computation serves both
-            position = estimates.queue_position(job)
-            job._estimate = (position, estimates.estimated_start(job, position))
-        return job._estimate
+        position = estimates.queue_position(job)
+        return position, estimates.estimated_start(job, position)
+
+    def _progress(self, job) -> dict:
+        if not hasattr(job, "_progress"):  # asked by five fields; one computation serves them all
+            position, start = self._estimate(job)
+            finish = estimates.estimated_finish(job)
+            job._progress = estimates.progress_fields(job, finish=finish, position=position, start=start)
+        return job._progress
 
     def get_queue_position(self, job) -> int | None:
-        return self._estimate(job)[0]
+        return self._progress(job)["queue_position"]
 
     def get_estimated_start_at(self, job) -> str | None:
-        start = self._estimate(job)[1]
-        return start.isoformat() if start else None
+        return self._progress(job)["estimated_start_at"]
 
     def get_elapsed_seconds(self, job) -> float | None:
-        if job.state != RenderJob.State.RUNNING or not job.started_at:
-            return None
-        return round((timezone.now() - job.started_at).total_seconds(), 1)
-
-    def _finish(self, job):
-        if not hasattr(job, "_finish"):  # asked by two fields; one computation serves both
-            job._finish = estimates.estimated_finish(job)
-        return job._finish
+        return self._progress(job)["elapsed_seconds"]
 
     def get_estimated_finish_at(self, job) -> str | None:
-        finish = self._finish(job)
-        return finish.isoformat() if finish else None
+        return self._progress(job)["estimated_finish_at"]
 
     def get_progress_percent(self, job) -> int:
-        return estimates.progress_percent(job, self._finish(job))
+        return self._progress(job)["progress_percent"]
 
     def _absolute(self, url: str) -> str:
         request = self.context.get("request")

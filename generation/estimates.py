@@ -128,3 +128,16 @@ def progress_percent(job: RenderJob, finish=None) -> int:
     elapsed = (timezone.now() - job.started_at).total_seconds()
     expected = (finish - job.started_at).total_seconds()
     return max(1, min(99, round(100 * elapsed / expected))) if expected > 0 else 99
+
+
+def progress_fields(job: RenderJob, *, finish, position: int | None, start) -> dict:
+    """The API's estimate fields for a job, as its serializer and the lean progress poll both give them:
+    ``finish`` from estimated_finish, ``position`` and ``start`` from a queue position and estimated_start."""
+    running = job.state == RenderJob.State.RUNNING and job.started_at
+    return {
+        "progress_percent": progress_percent(job, finish),
+        "queue_position": position,
+        "estimated_start_at": start.isoformat() if start else None,
+        "elapsed_seconds": round((timezone.now() - job.started_at).total_seconds(), 1) if running else None,
+        "estimated_finish_at": finish.isoformat() if finish else None,
+    }

@@ -14,18 +14,21 @@ clip and its actions.
 from __future__ import annotations
 
 import hashlib
-from functools import cache
+import time
+from decimal import ROUND_HALF_UP, Decimal
+from functools import cache, lru_cache
 
 from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.core import signing
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.html import escape
 
+from core.hot_reads import instance_from, one_row
 from generation import estimates
 from generation.models import RenderJob
 
@@ -75,7 +78,7 @@ class Refused(Exception):
 def job_watched(job_id, ticket: str, session_key: str) -> RenderJob:
     """The job a ticket lets this browser watch, read in one query; raises Refused when it may not."""
     try:
-        job_hex, user_id, session_digest, auth_digest = signing.loads(ticket, salt=TICKET_SALT, max_age=TICKET_MAX_AGE)
+        job_hex, user_id, session_digest, auth_digest = ticket_open(ticket)
     except (signing.BadSignature, ValueError, TypeError):
         raise Refused("This progress link is not valid; reload the clip's page.") from None
     if job_hex != job_id.hex or not session_key or not constant_time_compare(session_digest, _digest(session_key)):
@@ -86,10 +89,28 @@ def job_watched(job_id, ticket: str, session_key: str) -> RenderJob:
         session_key,
         connection.ops.adapt_datetimefield_value(timezone.now()),
     )
-    job = next(iter(RenderJob.objects.raw(_watch_sql(connection.vendor), params)), None)
-    if job is None or not constant_time_compare(auth_digest, _digest(_auth_hash(job.owner_password, job.owner_epoch))):
+    row = one_row(_watch_sql(connection.vendor), params)
+    if row is None or not constant_time_compare(auth_digest, _digest(_auth_hash(*row[len(FIELDS) :]))):
         raise Refused("You are signed out, or your access has changed; reload the page.")
-    return job
+    return instance_from(RenderJob, FIELDS, row[: len(FIELDS)])
+
+
+def ticket_open(ticket: str) -> tuple:
+    """The (job, person, session digest, auth hash digest) a ticket carries; raises signing.BadSignature (or
+    SignatureExpired) as signing.loads does."""
+    fields, issued = _ticket_verified(ticket)
+    if time.time() - issued > TICKET_MAX_AGE:
+        raise signing.SignatureExpired("This progress link has expired.")
+    return fields
+
+
+@lru_cache(maxsize=4096)
+def _ticket_verified(ticket: str) -> tuple[tuple, int]:
+    # Each watcher sends the same ticket every second: its signature is checked once per process. Safe to
+    # keep, as a ticket's content never changes and grants nothing alone: every poll still reads the session,
+    # the person and their auth hash, and the age is checked on every poll.
+    fields = signing.loads(ticket, salt=TICKET_SALT)
+    return tuple(fields), signing.b62_decode(ticket.rsplit(":", 2)[1])
 
 
 @cache
@@ -101,7 +122,7 @@ def _watch_sql(vendor: str) -> str:
     # Only the models' own table and column names are written in; every value is a parameter.
     job_table, user_table, session_table = RenderJob._meta.db_table, user.db_table, Session._meta.db_table
     return (
-        f'SELECT {columns}, u."password" AS owner_password, u."session_epoch" AS owner_epoch '  # noqa: S608
+        f'SELECT {columns}, u."password", u."session_epoch" '  # noqa: S608
         f'FROM "{job_table}" j JOIN "{user_table}" u ON u."id" = j."owner_id" '
         'WHERE j."id" = %s AND j."owner_id" = %s AND j."deleted_at" IS NULL AND u."is_active" '
         f'AND EXISTS (SELECT 1 FROM "{session_table}" s WHERE s."session_key" = %s AND s."expire_date" > %s)'
@@ -122,23 +143,61 @@ def job_progress(request, job_id):
         # To the page's poll: htmx's "stop polling" status, with the reason where the progress bar was.
         status = STOP_POLLING if request.headers.get("HX-Request") else 403
         return _sized(f'<div id="job-status" class="job-status"><p class="error">{refused}</p></div>', status=status)
-    status_url = reverse("generation:job_status", args=[job.pk])
     if job.state in RenderJob.FINISHED_STATES:
+        status_url = reverse("generation:job_status", args=[job.pk])
         return _sized(f'<div id="job-status" hx-get="{status_url}" hx-trigger="load" hx-swap="outerHTML"></div>')
+    return _sized(status_fragment(job, request.get_full_path()))
+
+
+def status_fragment(job: RenderJob, progress_url: str) -> str:
+    """What templates/generation/_job_status.html shows for a waiting or running job, written out in Python:
+    rendering the template was the largest part of the poll's cost. A test holds the two to the same text."""
     finish = estimates.estimated_finish(job)
     position = estimates.queue_position_cached(job)
-    context = {
-        "job": job,
-        "lean": True,
-        "progress_url": request.get_full_path(),
-        "elapsed_seconds": (timezone.now() - job.started_at).total_seconds() if job.started_at else None,
-        "estimated_finish": finish,
-        "progress_percent": estimates.progress_percent(job, finish),
-        "queue_position": position,
-        "estimated_start": estimates.estimated_start(job, position),
-        "poll_seconds": settings.BACKLOT_PROGRESS_POLL_SECONDS,
-    }
-    return _sized(render_to_string("generation/_job_status.html", context, request))
+    running = held = waiting = ""
+    if job.state == RenderJob.State.RUNNING:
+        if job.denoised_at:
+            where = f"{escape(job.get_stage_display())}…"
+        else:
+            where = f"step {job.progress_step} of {job.progress_total}"
+        elapsed = (timezone.now() - job.started_at).total_seconds() if job.started_at else None
+        running = (
+            f' — <span class="stage" data-stage="{escape(job.stage)}">{where}</span>,\n'
+            f'      <span class="elapsed">{_whole(elapsed)} s elapsed</span>'
+        )
+        if finish:
+            running += f', <span class="estimated-finish">expected to finish around {_clock(finish)}</span>'
+    if job.held:
+        held = (
+            ' — <span class="held">held by the programme\'s staff; it keeps its place and starts once released</span>'
+        )
+    if position:
+        start = estimates.estimated_start(job, position)
+        waiting = (
+            f' — <span class="queue-position">number {position} in the queue</span>, '
+            f"expected to start around {_clock(start)}"
+        )
+    percent = estimates.progress_percent(job, finish)
+    return (
+        f'<div id="job-status" class="job-status state-{escape(job.state)}"\n'
+        f'  hx-get="{escape(progress_url)}" hx-trigger="every {settings.BACKLOT_PROGRESS_POLL_SECONDS}s" '
+        'hx-swap="outerHTML">\n'
+        f'  <p>State: <strong class="state" data-state="{escape(job.state)}">{escape(job.get_state_display())}</strong>'
+        f"\n    {running}\n    {held}\n    {waiting}</p>\n"
+        f'    <progress id="job-progress" max="100" value="{percent}">{percent}%</progress>\n</div>'
+    )
+
+
+def _whole(seconds: float | None) -> str:
+    # The template's floatformat:0 (half away from zero; nothing for None).
+    if seconds is None:
+        return ""
+    return str(int(Decimal(repr(seconds)).quantize(Decimal(1), rounding=ROUND_HALF_UP)))
+
+
+def _clock(moment) -> str:
+    # The template's time:"H:i:s", in the current time zone.
+    return timezone.localtime(moment).strftime("%H:%M:%S") if moment else ""
 
 
 def _sized(content: str, status: int = 200) -> HttpResponse:
@@ -158,12 +217,12 @@ def api_job_progress(request, job_id):
     token's API rate like any request."""
     from access.api_auth import TokenRateThrottle
     from access.policy import may_use_site_cached
-    from access.tokens import token_lookup
+    from access.tokens import token_lookup_hot
 
     header = request.headers.get("Authorization", "").split()
     if len(header) != 2 or header[0] != "Bearer":
         return _refusal("Send a token with the read scope as: Authorization: Bearer <token>.", "not_authenticated", 401)
-    record = token_lookup(header[1])
+    record = token_lookup_hot(header[1])
     if record is None or record.state != "active":
         state = record.state if record else "not valid"
         return _refusal(f"This API token is {state}.", "authentication_failed", 401)
@@ -179,13 +238,14 @@ def api_job_progress(request, job_id):
         response["Retry-After"] = str(wait)
         return response
     params = (RenderJob._meta.pk.get_db_prep_value(job_id, connection), record.user_id)
-    job = next(iter(RenderJob.objects.raw(_job_sql(connection.vendor), params)), None)
-    if job is None:
+    row = one_row(_job_sql(connection.vendor), params)
+    if row is None:
         return _refusal("No such job.", "not_found", 404)
-    finish = estimates.estimated_finish(job)
+    job = instance_from(RenderJob, FIELDS, row)
     position = estimates.queue_position_cached(job)
-    start = estimates.estimated_start(job, position)
-    running = job.state == RenderJob.State.RUNNING and job.started_at
+    fields = estimates.progress_fields(
+        job, finish=estimates.estimated_finish(job), position=position, start=estimates.estimated_start(job, position)
+    )
     return JsonResponse(
         {
             "id": str(job.pk),
@@ -194,11 +254,7 @@ def api_job_progress(request, job_id):
             "held": job.held,
             "progress_step": job.progress_step,
             "progress_total": job.progress_total,
-            "progress_percent": estimates.progress_percent(job, finish),
-            "queue_position": position,
-            "estimated_start_at": start.isoformat() if start else None,
-            "elapsed_seconds": round((timezone.now() - job.started_at).total_seconds(), 1) if running else None,
-            "estimated_finish_at": finish.isoformat() if finish else None,
+            **fields,
         }
     )
 
