@@ -6,7 +6,9 @@ import io
 
 import numpy as np
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
+from django.urls import reverse
 from rest_framework.test import APIClient
 
 from access.policy import current_grant
@@ -154,3 +156,41 @@ def test_wan_s_smoke_build_is_complete_only_with_its_image_parts(tmp_path):
     assert (folder / "image_processor" / "preprocessor_config.json").exists()
     (folder / "image_processor" / "preprocessor_config.json").unlink()
     assert not smoke_present(model_key="wan2.1-14b", folder=folder)
+
+
+# --- the generate page ---------------------------------------------------------------------------------
+
+
+def _page_form(**changes):
+    from tests.generation.job_requests import PAGE_FORM
+
+    return {**PAGE_FORM, "model_key": "wan2.1-14b", "num_frames": "9", "width": "96", "height": "64", **changes}
+
+
+def _still(colour) -> SimpleUploadedFile:
+    return SimpleUploadedFile("still.png", image_bytes(colour=colour), content_type="image/png")
+
+
+def test_the_generate_page_renders_wan_between_two_uploaded_frames(wan_smoke, tester_client, tester):
+    form = _page_form(mode="keyframes", image=_still((230, 30, 30)), last_image=_still((30, 30, 230)))
+
+    response = tester_client.post(reverse("generation:job_create"), form)
+
+    job = RenderJob.objects.get()
+    assert response.status_code == 302 and response["Location"] == job.get_absolute_url()
+    assert (job.model_key, job.mode) == ("wan2.1-14b", "keyframes")
+    assert job.image.owner == tester and job.last_image.owner == tester
+    job, frames = _render(job.pk)
+    assert frames.shape == (9, 64, 96, 3)
+    page = tester_client.get(job.get_absolute_url()).content.decode()
+    assert "First frame" in page and "Last frame" in page
+
+
+def test_the_generate_page_refuses_wan_1_3b_image_to_video_and_charges_nothing(tester_client, tester):
+    form = _page_form(model_key="wan2.1-1.3b", mode="image_to_video", image=_still((230, 30, 30)))
+
+    response = tester_client.post(reverse("generation:job_create"), form)
+
+    assert response.status_code == 400
+    assert "image_to_video is not one of the available choices" in response.content.decode()
+    _nothing_charged(tester)
