@@ -381,11 +381,11 @@ _BASE_SPECS = [
         fixed_seconds=30.0,
     ),
     # Wan 2.1 text-to-video (pipelines/wan/pipeline_wan.py). Image to video and first and last frame on 14B
-    # only (_WAN_14B_MODES). No restyle: WanVideoToVideoPipeline sizes its noise from the VAE's downsampling alone, ignoring the VAE's
-    # patch_size that the fast smoke build uses (a shape mismatch), so it has no smoke build to test on.
-    # The VAE compresses 8x in space and 4x in
-    # time, the transformer patches (1, 2, 2): frames 4k+1 (others are rounded with a warning), sizes
-    # multiples of 16 (others raise). 1.3B is a 480p model (832x480 or 480x832); 14B also does 720p.
+    # only (_WAN_14B_MODES). No restyle: WanVideoToVideoPipeline sizes its noise from the VAE's downsampling
+    # alone, ignoring the VAE's patch_size that the fast smoke build uses (a shape mismatch), so it has no
+    # smoke build to test on. The VAE compresses 8x in space and 4x in time, the transformer patches
+    # (1, 2, 2): frames 4k+1 (others are rounded with a warning), sizes multiples of 16 (others raise).
+    # 1.3B is a 480p model (832x480 or 480x832); 14B also does 720p.
     ModelSpec(
         key="wan2.1-1.3b",
         label="Wan 2.1 1.3B",

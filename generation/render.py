@@ -195,9 +195,9 @@ def job_finish(*, job: RenderJob, frames, device_seconds: float, source_frames=N
     ``source_frames`` (an extension's source clip, decoded): the clip is the source joined to the new frames,
     marked and signed as one, the source's part keeping its own visible stamp."""
     from generation import watermark
-    from generation.extend import extend_join
     from generation.credentials import credentials_sign
     from generation.encoding import encode_mp4
+    from generation.extend import extend_join
     from generation.poster import poster_jpeg
 
     spec = model_get(job.model_key)

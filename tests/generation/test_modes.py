@@ -370,7 +370,7 @@ def test_an_extended_clip_plays_its_source_then_the_continuation_marked_and_sign
     assert api.get(f"{JOBS}{source.pk}/").json()["derived"] == [str(extended.pk)]
 
 
-def test_an_extended_clip_is_upscaled_or_extended_again_at_its_full_length(smoke_model, api, tester):
+def test_an_extended_clip_is_upscaled_or_extended_again_at_its_full_length(smoke_model, api, tester, tester_client):
     source = _finished_clip(tester)
     body = {**API_BODY, **SMALL, "num_frames": 25, "mode": "extend", "source": str(source.pk)}
     extended, _ = _render(api.post(JOBS, body, format="json").json()["id"])
@@ -380,8 +380,9 @@ def test_an_extended_clip_is_upscaled_or_extended_again_at_its_full_length(smoke
     again = api.post(JOBS, {**body, "source": str(extended.pk)}, format="json")
 
     assert refused.status_code == 400 and refused.json()["num_frames"] == ["This mode keeps the source's 33 frames."]
-    _, frames = _render(again.json()["id"])
-    assert len(frames) == 33 + 25 - 9
+    twice, frames = _render(again.json()["id"])
+    assert len(frames) == 33 + 25 - 9 and twice.clip_frames == 49
+    assert "25 frames rendered, 49 with its source" in tester_client.get(twice.get_absolute_url()).content.decode()
 
 
 def test_extend_join_refuses_a_continuation_of_another_size_or_too_short():

@@ -119,7 +119,9 @@ def test_wan_renders_between_a_first_and_a_last_frame_sharing_the_image_encoder(
 def test_wan_1_3b_has_no_image_to_video_and_charges_nothing(api, tester):
     image = _upload(api, image_bytes())
 
-    response = api.post(JOBS, {**WAN, "model_key": "wan2.1-1.3b", "mode": "image_to_video", "image": image}, format="json")
+    response = api.post(
+        JOBS, {**WAN, "model_key": "wan2.1-1.3b", "mode": "image_to_video", "image": image}, format="json"
+    )
 
     assert response.status_code == 400
     assert "Wan 2.1 1.3B does not offer 'image_to_video'" in response.json()["mode"][0]
