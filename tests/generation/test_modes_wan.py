@@ -150,14 +150,17 @@ def test_wan_first_and_last_frame_needs_both_images_and_charges_nothing(api, tes
     _nothing_charged(tester)
 
 
-def test_wan_s_smoke_build_is_complete_only_with_its_image_parts(tmp_path):
+def test_wan_s_smoke_build_is_byte_identical_twice_and_complete_only_with_its_image_parts(tmp_path):
     from generation.smoke import smoke_build, smoke_present
 
-    folder = smoke_build(model_key="wan2.1-14b", folder=tmp_path / "wan")
-    assert smoke_present(model_key="wan2.1-14b", folder=folder)
-    assert (folder / "image_processor" / "preprocessor_config.json").exists()
-    (folder / "image_processor" / "preprocessor_config.json").unlink()
-    assert not smoke_present(model_key="wan2.1-14b", folder=folder)
+    first, second = (smoke_build(model_key="wan2.1-14b", folder=tmp_path / name) for name in ("one", "two"))
+
+    files = sorted(path.relative_to(first) for path in first.rglob("*") if path.is_file())
+    assert files == sorted(path.relative_to(second) for path in second.rglob("*") if path.is_file())
+    assert all((first / name).read_bytes() == (second / name).read_bytes() for name in files)
+    assert smoke_present(model_key="wan2.1-14b", folder=first)
+    (first / "image_processor" / "preprocessor_config.json").unlink()
+    assert not smoke_present(model_key="wan2.1-14b", folder=first)
 
 
 # --- the generate page ---------------------------------------------------------------------------------
