@@ -13,14 +13,13 @@ import warnings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 
+from generation.extend import EXTEND_CONTEXT_FRAMES, clip_frames
 from generation.models import InputImage, RenderJob
 from generation.registry import EXTEND, IMAGE, LAST_IMAGE, SOURCE, STRENGTH, TEXT_TO_VIDEO, UPSCALE, ModelSpec
 
 IMAGE_MAX_BYTES = 20 * 1024 * 1024
 IMAGE_MAX_SIDE = 4096
 IMAGE_FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
-# Frames of the source clip an extension is conditioned on (LTX's condition videos are 8k+1 frames).
-EXTEND_CONTEXT_FRAMES = 9
 
 
 def image_judge(data: bytes) -> tuple[str, int, int]:
@@ -187,6 +186,11 @@ def mode_inputs_check(
     if mode_spec is not None and mode_spec.sizes and (settings["width"], settings["height"]) not in mode_spec.sizes:
         sizes = " or ".join(f"{width}x{height}" for width, height in mode_spec.sizes)
         errors["width"] = f"{spec.label}'s {mode_spec.label.lower()} renders {sizes} only."
+    if mode_spec is not None and mode_spec.max_pixels and settings["width"] * settings["height"] > mode_spec.max_pixels:
+        errors["width"] = (
+            f"{spec.label}'s {mode_spec.label.lower()} renders at most {mode_spec.max_pixels:,} pixels a frame; "
+            f"{settings['width']}x{settings['height']} is {settings['width'] * settings['height']:,}."
+        )
     clip = found[SOURCE]
     if clip is not None and not errors:
         errors.update(_source_rules(spec, mode, clip, settings))
@@ -205,13 +209,14 @@ def _source_rules(spec: ModelSpec, mode: str, clip: RenderJob, settings: dict) -
     errors = {}
     if (settings["width"], settings["height"]) != size:
         errors["width"] = f"This mode makes a {size[0]}x{size[1]} clip from that source; set width and height so."
+    frames = clip_frames(clip)  # an extended clip is longer than the frames its job rendered
     if mode == EXTEND:
-        if clip.num_frames < EXTEND_CONTEXT_FRAMES:
+        if frames < EXTEND_CONTEXT_FRAMES:
             errors[SOURCE] = f"A clip needs at least {EXTEND_CONTEXT_FRAMES} frames to be extended."
         if settings["num_frames"] <= EXTEND_CONTEXT_FRAMES:
             errors["num_frames"] = (
                 f"An extension starts from the source's last {EXTEND_CONTEXT_FRAMES} frames: ask for more than that."
             )
-    elif settings["num_frames"] != clip.num_frames:
-        errors["num_frames"] = f"This mode keeps the source's {clip.num_frames} frames."
+    elif settings["num_frames"] != frames:
+        errors["num_frames"] = f"This mode keeps the source's {frames} frames."
     return errors

@@ -234,7 +234,7 @@ def _described(job: RenderJob) -> dict[str, str]:
         "Made from": _source(job),
         "Strength": "—" if job.strength is None else f"{job.strength:g}",
         "Size": f"{job.width}×{job.height}",
-        "Frames": f"{job.num_frames}" + (f" ({job.num_frames / fps:.1f} s at {fps} fps)" if fps else ""),
+        "Frames": f"{job.clip_frames}" + (f" ({job.clip_frames / fps:.1f} s at {fps} fps)" if fps else ""),
         "Steps": str(job.num_steps),
         "Guidance": f"{job.guidance_scale:g}",
         "Seed": str(job.seed),

@@ -223,6 +223,13 @@ class RenderJob(RenderSettingsFields):
         return MODE_LABELS.get(self.mode, self.mode)
 
     @property
+    def clip_frames(self) -> int:
+        """Frames in the clip: an extension's clip is its source's and the new frames (generation.extend)."""
+        from generation.extend import clip_frames
+
+        return clip_frames(self)
+
+    @property
     def is_finished(self) -> bool:
         return self.state in self.FINISHED_STATES
 

@@ -38,6 +38,23 @@ IMAGE, LAST_IMAGE, SOURCE, STRENGTH = "image", "last_image", "source", "strength
 
 
 @dataclass(frozen=True)
+class ExtraComponent:
+    """A part a mode's pipeline needs that the model's text-to-video checkpoint lacks, loaded on the worker
+    beside the resident pipeline (which lends the mode every part it does not replace). Two modes that name the
+    same part from the same place share one loaded copy."""
+
+    name: str  # the pipeline's component name ("transformer", "image_encoder", ...)
+    class_path: str  # "module.Class" of the part, loaded with its from_pretrained
+    hub_id: str  # the published checkpoint that holds it
+    hub_subfolder: str = ""  # where in that checkpoint ("" for its root)
+    folder: str = ""  # its sub-folder of the smoke build or a configured local model folder; default its name
+
+    @property
+    def local_folder(self) -> str:
+        return self.folder or self.name
+
+
+@dataclass(frozen=True)
 class ModeSpec:
     """A creative mode one model offers: the diffusers pipeline that renders it (built on the worker from
     the model's resident text-to-video pipeline, sharing its components) and the inputs it needs."""
@@ -45,14 +62,13 @@ class ModeSpec:
     key: str
     pipeline_class: str
     inputs: tuple[str, ...]
-    # A component the text-to-video checkpoint lacks: (name, hub id of the checkpoint that holds it).
-    # The smoke build keeps it in a sub-folder of the model's own folder: extra_folder, else its name.
-    extra_component: tuple[str, str] | None = None
-    extra_folder: str = ""
-    # Where in that hub checkpoint the component sits ("" for the checkpoint's root).
-    extra_hub_subfolder: str = ""
+    # The parts the text-to-video checkpoint lacks (see ExtraComponent).
+    extra_components: tuple[ExtraComponent, ...] = ()
     # The only (width, height) sizes the mode renders, where its checkpoint is fixed to some; () for any.
     sizes: tuple[tuple[int, int], ...] = ()
+    # The most pixels a frame may have, where the mode's checkpoint was trained at a smaller size than the
+    # model's own (0: the model's limits).
+    max_pixels: int = 0
 
     @property
     def label(self) -> str:
@@ -71,7 +87,13 @@ _LTX_MODES = (
         UPSCALE,
         "LTXLatentUpsamplePipeline",
         (SOURCE,),
-        extra_component=("latent_upsampler", "Lightricks/ltxv-spatial-upscaler-0.9.7"),
+        extra_components=(
+            ExtraComponent(
+                "latent_upsampler",
+                "diffusers.pipelines.ltx.modeling_latent_upsampler.LTXLatentUpsamplerModel",
+                "Lightricks/ltxv-spatial-upscaler-0.9.7",
+            ),
+        ),
     ),
 )
 # CogVideoX (pipelines/cogvideo): CogVideoXVideoToVideoPipeline runs on the text-to-video checkpoint.
@@ -87,10 +109,68 @@ _COGVIDEOX_5B_MODES = (
         IMAGE_TO_VIDEO,
         "CogVideoXImageToVideoPipeline",
         (IMAGE,),
-        extra_component=("transformer", "THUDM/CogVideoX-5b-I2V"),
-        extra_folder="i2v_transformer",
-        extra_hub_subfolder="transformer",
+        extra_components=(
+            ExtraComponent(
+                "transformer",
+                "diffusers.CogVideoXTransformer3DModel",
+                "THUDM/CogVideoX-5b-I2V",
+                hub_subfolder="transformer",
+                folder="i2v_transformer",
+            ),
+        ),
         sizes=((720, 480),),
+    ),
+)
+
+# Wan 2.1 14B (pipelines/wan/pipeline_wan_i2v.py): WanImageToVideoPipeline on the text-to-video checkpoint's
+# UMT5 text encoder, VAE and scheduler (the same in all Wan 2.1 checkpoints) with three parts of the image
+# checkpoints: a transformer that takes the image latents and a mask as extra input channels (36, not 16) and
+# the CLIP image's hidden states as extra cross-attention tokens, the CLIP image encoder (ViT-H/14) and its
+# processor. First and last frame is the same pipeline with ``last_image``, on the FLF2V checkpoint's
+# transformer: it reads both images' CLIP tokens at once (learned position embeddings for two images), which
+# the I2V transformer cannot. Both use the I2V checkpoint's image encoder, so one copy serves both modes.
+# The I2V checkpoint is the 480p one (832x480 pixels at most, any shape); FLF2V is a 720p one (1280x720).
+# Wan 2.2's image to video has no image encoder (its transformer has no image_dim): such a mode would list only
+# its transformer, as the encoder and processor are optional parts of the pipeline.
+# 1.3B has no image checkpoints.
+_WAN_I2V = "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"
+_WAN_FLF2V = "Wan-AI/Wan2.1-FLF2V-14B-720P-diffusers"
+_WAN_IMAGE_PARTS = (
+    ExtraComponent("image_encoder", "transformers.CLIPVisionModel", _WAN_I2V, hub_subfolder="image_encoder"),
+    ExtraComponent("image_processor", "transformers.CLIPImageProcessor", _WAN_I2V, hub_subfolder="image_processor"),
+)
+_WAN_14B_MODES = (
+    ModeSpec(
+        IMAGE_TO_VIDEO,
+        "WanImageToVideoPipeline",
+        (IMAGE,),
+        extra_components=(
+            ExtraComponent(
+                "transformer",
+                "diffusers.WanTransformer3DModel",
+                _WAN_I2V,
+                hub_subfolder="transformer",
+                folder="i2v_transformer",
+            ),
+            *_WAN_IMAGE_PARTS,
+        ),
+        max_pixels=832 * 480,
+    ),
+    ModeSpec(
+        KEYFRAMES,
+        "WanImageToVideoPipeline",
+        (IMAGE, LAST_IMAGE),
+        extra_components=(
+            ExtraComponent(
+                "transformer",
+                "diffusers.WanTransformer3DModel",
+                _WAN_FLF2V,
+                hub_subfolder="transformer",
+                folder="flf2v_transformer",
+            ),
+            *_WAN_IMAGE_PARTS,
+        ),
+        max_pixels=1280 * 720,
     ),
 )
 
@@ -300,13 +380,12 @@ _BASE_SPECS = [
         seconds_per_unit=0.12,
         fixed_seconds=30.0,
     ),
-    # Wan 2.1 text-to-video (pipelines/wan/pipeline_wan.py). No modes yet: image to video needs the
-    # separate I2V checkpoints (a transformer with image inputs and a CLIP image encoder), and
-    # WanVideoToVideoPipeline sizes its noise from the VAE's downsampling alone, ignoring the VAE's
-    # patch_size that the fast smoke build uses (a shape mismatch), so it has no smoke build to test on.
-    # The VAE compresses 8x in space and 4x in
-    # time, the transformer patches (1, 2, 2): frames 4k+1 (others are rounded with a warning), sizes
-    # multiples of 16 (others raise). 1.3B is a 480p model (832x480 or 480x832); 14B also does 720p.
+    # Wan 2.1 text-to-video (pipelines/wan/pipeline_wan.py). Image to video and first and last frame on 14B
+    # only (_WAN_14B_MODES). No restyle: WanVideoToVideoPipeline sizes its noise from the VAE's downsampling
+    # alone, ignoring the VAE's patch_size that the fast smoke build uses (a shape mismatch), so it has no
+    # smoke build to test on. The VAE compresses 8x in space and 4x in time, the transformer patches
+    # (1, 2, 2): frames 4k+1 (others are rounded with a warning), sizes multiples of 16 (others raise).
+    # 1.3B is a 480p model (832x480 or 480x832); 14B also does 720p.
     ModelSpec(
         key="wan2.1-1.3b",
         label="Wan 2.1 1.3B",
@@ -396,6 +475,7 @@ _VARIANTS = [
         max_width=1280,
         max_height=1280,
         seconds_per_unit=0.28,
+        modes=_WAN_14B_MODES,
     ),
     # The 768p checkpoint: 1280x768, up to 10 s (241 frames); guidance 9 is the published demo's default.
     _variant(

@@ -21,7 +21,7 @@ from generation.models import RenderJob
 from generation.outages import outlasting_database_restarts, retried
 from generation.queue import job_claim_next
 from generation.quota import charge_refund, charge_settle
-from generation.registry import model_get
+from generation.registry import EXTEND, model_get
 from generation.render_settings import RenderSettings
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,10 @@ def job_render(*, job_id, worker: str, task_id: str = "") -> RenderJob | None:
     else:
         health.worker_rendered(hostname=worker)
         retried(lambda: _running(job).update(heartbeat_at=timezone.now()))
-        postprocess.submit(lambda: job_finish(job=job, frames=frames, device_seconds=result.device_seconds))
+        source = params.source_frames if job.mode == EXTEND else None
+        postprocess.submit(
+            lambda: job_finish(job=job, frames=frames, device_seconds=result.device_seconds, source_frames=source)
+        )
     retried(job.refresh_from_db)
     return job
 
@@ -186,12 +189,15 @@ def _delete_quietly(storage, names: list[str]) -> None:
             log.exception("generation.media_delete_failed name=%s", name)
 
 
-def job_finish(*, job: RenderJob, frames, device_seconds: float) -> bool:
+def job_finish(*, job: RenderJob, frames, device_seconds: float, source_frames=None) -> bool:
     """The CPU half of a render: mark the frames, encode them, sign the clip's Content Credentials and
-    store it, then mark the job done. A clip that cannot be signed is not stored: the job fails, refunded."""
+    store it, then mark the job done. A clip that cannot be signed is not stored: the job fails, refunded.
+    ``source_frames`` (an extension's source clip, decoded): the clip is the source joined to the new frames,
+    marked and signed as one, the source's part keeping its own visible stamp."""
     from generation import watermark
     from generation.credentials import credentials_sign
     from generation.encoding import encode_mp4
+    from generation.extend import extend_join
     from generation.poster import poster_jpeg
 
     spec = model_get(job.model_key)
@@ -200,8 +206,11 @@ def job_finish(*, job: RenderJob, frames, device_seconds: float) -> bool:
         if not retried(lambda: _running(job).update(stage=stage, heartbeat_at=timezone.now())):
             return False  # cancelled or taken over while it waited for post-processing
         started = time.perf_counter()
+        already_stamped = 0
+        if source_frames is not None:
+            frames, already_stamped = extend_join(source_frames, frames), len(source_frames)
         job.mark_version = watermark.version_for(*frames.shape[1:3])
-        marked = watermark.mark_clip(frames, job)
+        marked = watermark.mark_clip(frames, job, already_stamped=already_stamped)
         _stage(job, RenderJob.Stage.ENCODING)
         video = encode_mp4(marked, fps=spec.fps, crf=settings.BACKLOT_VIDEO_CRF, preset=settings.BACKLOT_VIDEO_PRESET)
         _stage(job, RenderJob.Stage.SIGNING)

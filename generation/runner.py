@@ -24,8 +24,10 @@ from generation.registry import ModelSpec
 log = logging.getLogger(__name__)
 
 _pipelines: dict[str, object] = {}
-# (model key, pipeline class) -> (the resident pipeline it was built on, a mode's pipeline sharing its parts).
+# (model key, mode key) -> (the resident pipeline it was built on, a mode's pipeline sharing its parts).
 _mode_pipelines: dict[tuple[str, str], tuple[object, object]] = {}
+# (model key, class, source, sub-folder) -> (the resident pipeline, a part loaded for its modes).
+_extra_components: dict[tuple[str, str, str, str], tuple[object, object]] = {}
 _lock = threading.Lock()
 
 
@@ -145,49 +147,46 @@ def pipeline_class_get(name: str):
 def mode_pipeline_get(spec: ModelSpec, mode):
     """The pipeline for ``mode`` (a registry.ModeSpec), made once per process from the model's resident
     pipeline with ``from_pipe``: it shares the transformer, VAE and text encoder rather than loading them
-    again. A component the text-to-video checkpoint lacks (LTX's latent upsampler, CogVideoX 5B's image-to-video
-    transformer) is loaded on its own and takes its place."""
+    again. The parts the text-to-video checkpoint lacks (LTX's latent upsampler, an image checkpoint's
+    transformer, Wan's CLIP image encoder and processor) are loaded once each and take their places."""
     base = pipeline_get(spec)
     with _lock:
-        key = (spec.key, mode.pipeline_class)
+        key = (spec.key, mode.key)
         if key not in _mode_pipelines or _mode_pipelines[key][0] is not base:
+            extras = {part.name: _extra_component(spec, part, base) for part in mode.extra_components}
             pipeline_class = pipeline_class_get(mode.pipeline_class)
-            pipeline = pipeline_class.from_pipe(base, **_extra_component(spec, mode, base))
+            pipeline = pipeline_class.from_pipe(base, **extras)
             pipeline.set_progress_bar_config(disable=True)
             _mode_pipelines[key] = (base, pipeline)
         return _mode_pipelines[key][1]
 
 
-def _extra_component(spec: ModelSpec, mode, base) -> dict:
-    """{name: component} for the component ``mode`` needs beyond the model's own (none: {}), loaded from the
-    model's folder (the smoke build's or the configured one: its sub-folder) or from its hub checkpoint."""
-    import importlib
-
-    if mode.extra_component is None:
-        return {}
-    name, hub_id = mode.extra_component
-    folder = mode.extra_folder or name
+def _extra_component(spec: ModelSpec, part, base):
+    """``part`` (a registry.ExtraComponent) loaded from the model's folder (the smoke build's or the
+    configured one: its sub-folder) or from its hub checkpoint, once per resident pipeline: modes that name
+    the same part from the same place share it."""
     configured = settings.BACKLOT_MODEL_SOURCES.get(spec.key)
     if configured is None:
-        source, kwargs = str(spec.smoke_folder / folder), {}
+        source, kwargs = str(spec.smoke_folder / part.local_folder), {}
     elif configured == "hub":
-        source, kwargs = hub_id, {"subfolder": mode.extra_hub_subfolder} if mode.extra_hub_subfolder else {}
+        source, kwargs = part.hub_id, {"subfolder": part.hub_subfolder} if part.hub_subfolder else {}
     else:
-        source, kwargs = configured, {"subfolder": folder}
-    module_name, class_name = _COMPONENT_CLASSES[mode.pipeline_class]
-    model_class = getattr(importlib.import_module(module_name), class_name)
+        source, kwargs = configured, {"subfolder": part.local_folder}
+    key = (spec.key, part.class_path, source, kwargs.get("subfolder", ""))
+    held = _extra_components.get(key)
+    if held is not None and held[0] is base:
+        return held[1]
+    component_class = pipeline_class_get(part.class_path)
     try:
-        component = model_class.from_pretrained(source, dtype=base.vae.dtype, **kwargs)
+        if hasattr(component_class, "to"):  # a model: on the pipeline's device, in its dtype
+            component = component_class.from_pretrained(source, dtype=base.vae.dtype, **kwargs)
+            component = component.to(base.vae.device).eval()
+        else:  # a processor: configuration only
+            component = component_class.from_pretrained(source, **kwargs)
     except (OSError, ValueError) as error:
-        raise ModelUnavailable(f"Could not load {spec.label}'s {name} from {source}: {error}") from error
-    return {name: component.to(base.vae.device).eval()}
-
-
-# The class of each mode pipeline's extra component, by the pipeline's class.
-_COMPONENT_CLASSES = {
-    "LTXLatentUpsamplePipeline": ("diffusers.pipelines.ltx.modeling_latent_upsampler", "LTXLatentUpsamplerModel"),
-    "CogVideoXImageToVideoPipeline": ("diffusers", "CogVideoXTransformer3DModel"),
-}
+        raise ModelUnavailable(f"Could not load {spec.label}'s {part.name} from {source}: {error}") from error
+    _extra_components[key] = (base, component)
+    return component
 
 
 def pipelines_preload(model_keys) -> dict[str, str]:
@@ -218,11 +217,15 @@ def render(spec: ModelSpec, params: RenderParams, *, on_step: Callable[[int, int
 
     generator = torch.Generator(device="cpu").manual_seed(params.seed)
     started = time.perf_counter()
+    prompts = {"prompt": params.prompt, "negative_prompt": params.negative_prompt or None}
     if params.mode == "text_to_video":
         pipeline, inputs = pipeline_get(spec), {}
     else:
-        pipeline = mode_pipeline_get(spec, spec.mode_get(params.mode))
-        inputs = _mode_inputs(params)
+        mode = spec.mode_get(params.mode)
+        pipeline = mode_pipeline_get(spec, mode)
+        inputs = _mode_inputs(params, mode.pipeline_class)
+        if mode.pipeline_class in _PROMPTS_ENCODED_BY_BASE:
+            prompts = _prompts_encoded(pipeline_get(spec), params, spec)
     if params.mode == "upscale":
         # No denoising: encode the source, upsample its latents 2x, decode.
         source = params.source_frames
@@ -234,8 +237,7 @@ def render(spec: ModelSpec, params: RenderParams, *, on_step: Callable[[int, int
         if "video" not in inputs:  # a video-to-video pipeline takes the length of the video it is given
             inputs["num_frames"] = params.num_frames
         output = pipeline(
-            prompt=params.prompt,
-            negative_prompt=params.negative_prompt or None,
+            **prompts,
             width=params.width,
             height=params.height,
             num_inference_steps=params.num_steps,
@@ -251,13 +253,32 @@ def render(spec: ModelSpec, params: RenderParams, *, on_step: Callable[[int, int
     return RenderResult(frames=output.frames[0], device_seconds=time.perf_counter() - started)
 
 
-def _mode_inputs(params: RenderParams) -> dict:
+# WanImageToVideoPipeline cleans the prompt with ftfy whether it is installed or not (WanPipeline only where it
+# is): the resident WanPipeline encodes the prompt instead, with the same text encoder and the same cleaning.
+_PROMPTS_ENCODED_BY_BASE = {"WanImageToVideoPipeline"}
+
+
+def _prompts_encoded(base, params: RenderParams, spec: ModelSpec) -> dict:
+    """The prompt and negative prompt as the resident pipeline encodes them (prompt_embeds arguments)."""
+    positive, negative = base.encode_prompt(
+        params.prompt,
+        params.negative_prompt or None,
+        do_classifier_free_guidance=params.guidance_scale > 1,
+        max_sequence_length=spec.max_sequence_length,
+        device=base._execution_device,
+    )
+    return {"prompt_embeds": positive, "negative_prompt_embeds": negative}
+
+
+def _mode_inputs(params: RenderParams, pipeline_class: str) -> dict:
     """The pipeline arguments that carry a mode's inputs."""
     from PIL import Image
 
     frames = [] if params.source_frames is None else [Image.fromarray(frame) for frame in params.source_frames]
     if params.mode == "image_to_video":
         return {"image": params.image}
+    if params.mode == "keyframes" and pipeline_class == "WanImageToVideoPipeline":
+        return {"image": params.image, "last_image": params.last_image}
     if params.mode == "keyframes":
         from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
 
@@ -270,7 +291,7 @@ def _mode_inputs(params: RenderParams) -> dict:
     if params.mode == "extend":
         from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
 
-        from generation.inputs import EXTEND_CONTEXT_FRAMES
+        from generation.extend import EXTEND_CONTEXT_FRAMES
 
         return {"conditions": [LTXVideoCondition(video=frames[-EXTEND_CONTEXT_FRAMES:], frame_index=0)]}
     if params.mode == "restyle":

@@ -255,20 +255,7 @@ def build_wan():
     tokenizer = build_tokenizer(model_max_length=512)
     text_encoder = build_text_encoder(len(tokenizer), umt5=True)
     torch.manual_seed(SEED)
-    transformer = WanTransformer3DModel(
-        patch_size=(1, 2, 2),
-        num_attention_heads=1,
-        attention_head_dim=12,
-        in_channels=16,
-        out_channels=16,
-        text_dim=32,
-        freq_dim=32,
-        ffn_dim=32,
-        num_layers=2,
-        cross_attn_norm=True,
-        qk_norm="rms_norm_across_heads",
-        rope_max_seq_len=1024,
-    )
+    transformer = WanTransformer3DModel(**_WAN_TRANSFORMER)
     torch.manual_seed(SEED)
     # 8x in space and 4x in time like the real VAE, but as 2x2 pixel patches (the VAE's own patch_size
     # option, which Wan 2.2 uses) and two 2x stages, so that its widest layers run on a quarter of the
@@ -289,6 +276,91 @@ def build_wan():
     scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0)
     return WanPipeline(
         tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer, scheduler=scheduler
+    )
+
+
+# The smoke Wan transformer (build_wan); the image checkpoints' transformers add image inputs to it.
+_WAN_TRANSFORMER = {
+    "patch_size": (1, 2, 2),
+    "num_attention_heads": 1,
+    "attention_head_dim": 12,
+    "in_channels": 16,
+    "out_channels": 16,
+    "text_dim": 32,
+    "freq_dim": 32,
+    "ffn_dim": 32,
+    "num_layers": 2,
+    "cross_attn_norm": True,
+    "qk_norm": "rms_norm_across_heads",
+    "rope_max_seq_len": 1024,
+}
+# The smoke CLIP image encoder: 32x32 pixels in 8x8 patches, so 16 patch tokens and the class token.
+_CLIP_IMAGE_SIZE, _CLIP_PATCH, _CLIP_WIDTH = 32, 8, 8
+_CLIP_TOKENS = (_CLIP_IMAGE_SIZE // _CLIP_PATCH) ** 2 + 1
+
+
+def _build_wan_image_transformer(*, images: int):
+    """Wan 2.1's image-to-video transformer for the Wan smoke build: the noise latents, a 4-channel mask and the
+    image latents (16 + 4 + 16 input channels), and the CLIP image tokens as extra cross-attention keys and
+    values (image_dim: the encoder's width; added_kv_proj_dim: the transformer's). ``images`` 2: the
+    first-and-last-frame checkpoint's, with learned position embeddings over both images' tokens."""
+    import torch
+    from diffusers import WanTransformer3DModel
+
+    inner = _WAN_TRANSFORMER["num_attention_heads"] * _WAN_TRANSFORMER["attention_head_dim"]
+    torch.manual_seed(SEED)
+    return WanTransformer3DModel(
+        **{**_WAN_TRANSFORMER, "in_channels": 36},
+        image_dim=_CLIP_WIDTH,
+        added_kv_proj_dim=inner,
+        pos_embed_seq_len=images * _CLIP_TOKENS if images > 1 else None,
+    ).eval()
+
+
+def build_wan_i2v_transformer():
+    return _build_wan_image_transformer(images=1)
+
+
+def build_wan_flf2v_transformer():
+    return _build_wan_image_transformer(images=2)
+
+
+def build_wan_image_encoder():
+    """A two-layer CLIP vision model (the real one is ViT-H/14: 1280 wide, 257 tokens); the pipeline reads its
+    second-to-last hidden states."""
+    import torch
+    from transformers import CLIPVisionConfig, CLIPVisionModel
+
+    torch.manual_seed(SEED)
+    config = CLIPVisionConfig(
+        hidden_size=_CLIP_WIDTH,
+        intermediate_size=16,
+        projection_dim=_CLIP_WIDTH,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=_CLIP_IMAGE_SIZE,
+        patch_size=_CLIP_PATCH,
+    )
+    return CLIPVisionModel(config).eval()
+
+
+def build_wan_image_processor():
+    """The CLIP image processor of the Wan 2.1 image checkpoints (OpenAI CLIP's mean and std, bicubic, resize
+    and centre crop), at the smoke encoder's 32 pixels instead of 224."""
+    from transformers import CLIPImageProcessor
+
+    return CLIPImageProcessor(
+        do_resize=True,
+        size={"shortest_edge": _CLIP_IMAGE_SIZE},
+        resample=3,
+        do_center_crop=True,
+        crop_size={"height": _CLIP_IMAGE_SIZE, "width": _CLIP_IMAGE_SIZE},
+        do_rescale=True,
+        rescale_factor=1 / 255,
+        do_normalize=True,
+        image_mean=[0.48145466, 0.4578275, 0.40821073],
+        image_std=[0.26862954, 0.26130258, 0.27577711],
+        do_convert_rgb=True,
     )
 
 
@@ -380,11 +452,22 @@ def build_pyramid_flow():
 
 
 # Model key -> {component name: builder} for components a mode needs that the text-to-video checkpoint
-# lacks (registry.ModeSpec.extra_component); each is saved to a sub-folder of the model's folder.
+# lacks (registry.ModeSpec.extra_components); each is saved to a sub-folder of the model's folder.
 EXTRA_BUILDERS = {
     "ltx-video": {"latent_upsampler": build_ltx_latent_upsampler},
     "cogvideox-5b": {"i2v_transformer": build_cogvideox_i2v_transformer},
+    "wan2.1-14b": {
+        "i2v_transformer": build_wan_i2v_transformer,
+        "flf2v_transformer": build_wan_flf2v_transformer,
+        "image_encoder": build_wan_image_encoder,
+        "image_processor": build_wan_image_processor,
+    },
 }
+
+
+def _saved(folder: Path) -> bool:
+    """Whether ``folder`` holds a saved model (config.json) or processor (preprocessor_config.json)."""
+    return (folder / "config.json").exists() or (folder / "preprocessor_config.json").exists()
 
 
 def smoke_present(*, model_key: str, folder: Path) -> bool:
@@ -392,7 +475,7 @@ def smoke_present(*, model_key: str, folder: Path) -> bool:
     extras = EXTRA_BUILDERS.get(model_key, {})
     if model_key in LAYOUT_BUILDS:
         return all((folder / name / "config.json").exists() for name in LAYOUT_BUILDS[model_key])
-    return (folder / "model_index.json").exists() and all((folder / name / "config.json").exists() for name in extras)
+    return (folder / "model_index.json").exists() and all(_saved(folder / name) for name in extras)
 
 
 # Model key -> builder. Variants of one architecture share a build where their code paths are the same.

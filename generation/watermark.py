@@ -141,10 +141,15 @@ def visible_text(job) -> str:
     return f"{name if len(name) <= 24 else name[:23] + '…'} · {job.job_code}"
 
 
-def mark_clip(frames: np.ndarray, job) -> np.ndarray:
+def mark_clip(frames: np.ndarray, job, *, already_stamped: int = 0) -> np.ndarray:
     """Both marks for ``job``: the visible stamp first, then the invisible code (in the job's
-    ``mark_version``) over the whole frame, so the stamp's corner carries the code too."""
+    ``mark_version``) over the whole frame, so the stamp's corner carries the code too. The first
+    ``already_stamped`` frames show a stamp of their own (an extended clip's source, with the source's code) and
+    get no second one over it."""
     from django.conf import settings
 
-    stamped = mark_visible(frames, visible_text(job), opacity=settings.BACKLOT_WATERMARK_OPACITY)
+    text, opacity = visible_text(job), settings.BACKLOT_WATERMARK_OPACITY
+    stamped = mark_visible(frames[already_stamped:], text, opacity=opacity)
+    if already_stamped:
+        stamped = np.concatenate([frames[:already_stamped], stamped])
     return mark_invisible(stamped, job.mark_code, version=job.mark_version, out=stamped)

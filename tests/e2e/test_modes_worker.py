@@ -24,6 +24,7 @@ def cogvideox_smoke(django_db_blocker):
     with django_db_blocker.unblock():
         call_command("smoke_build", "cogvideox-2b", "--if-missing", verbosity=0)
         call_command("smoke_build", "cogvideox-5b", "--if-missing", verbosity=0)
+        call_command("smoke_build", "wan2.1-14b", "--if-missing", verbosity=0)
 
 
 @pytest.fixture
@@ -76,7 +77,8 @@ def test_every_mode_renders_on_a_real_worker(celery_worker, api):
 
     body = {**base, "num_frames": 33, "mode": "extend", "source": source["id"]}
     extended, frames, timings["extend"] = _submit_and_play(api, body)
-    assert len(frames) == 33 and extended["source"] == source["id"]
+    # The source's 17 frames, then the 33 new ones less the 9 they continue from.
+    assert len(frames) == 17 + 33 - 9 and extended["source"] == source["id"]
 
     body = {**base, "width": 384, "height": 256, "mode": "upscale", "source": source["id"]}
     _, frames, timings["upscale"] = _submit_and_play(api, body)
@@ -95,6 +97,15 @@ def test_every_mode_renders_on_a_real_worker(celery_worker, api):
     body = {**cog5, "mode": "image_to_video", "image": image}
     clip, frames, timings["image_to_video (cogvideox-5b, first load)"] = _submit_and_play(api, body)
     assert len(frames) == 9 and frames[0].shape == (480, 720, 3) and clip["image"] == image
+
+    # Wan 2.1 14B: the image checkpoints' transformers, CLIP image encoder and processor beside Wan's parts.
+    wan = {"prompt": "a horse running", "model_key": "wan2.1-14b", **SMALL, "num_frames": 9, "num_steps": 2}
+    body = {**wan, "mode": "image_to_video", "image": image}
+    clip, frames, timings["image_to_video (wan2.1-14b, first load)"] = _submit_and_play(api, body)
+    assert len(frames) == 9 and frames[0].shape == (128, 192, 3) and clip["image"] == image
+    body = {**wan, "mode": "keyframes", "image": image, "last_image": last}
+    clip, frames, timings["keyframes (wan2.1-14b)"] = _submit_and_play(api, body)
+    assert len(frames) == 9 and clip["last_image"] == last
 
     for mode, seconds in timings.items():
         print(f"submit-to-playable {mode}: {seconds:.2f} s")

@@ -326,11 +326,75 @@ def test_extend_and_upscale_link_to_their_source_both_ways(smoke_model, api, tes
     _, extended_frames = _render(extended.json()["id"])
     _, upscaled_frames = _render(upscaled.json()["id"])
 
-    assert extended_frames.shape == (25, 64, 96, 3)
+    assert extended_frames.shape == (17 + 25 - 9, 64, 96, 3)  # the source, then the 16 new frames
     assert upscaled_frames.shape == (17, 128, 192, 3)
     lineage = api.get(f"{JOBS}{source.pk}/").json()["derived"]
     assert set(lineage) == {extended.json()["id"], upscaled.json()["id"]}
     assert api.get(f"{JOBS}{extended.json()['id']}/").json()["source"] == str(source.pk)
+
+
+def test_an_extended_clip_plays_its_source_then_the_continuation_marked_and_signed_as_one(
+    smoke_model, c2pa_signing, api, tester
+):
+    from django.conf import settings
+
+    from generation import watermark
+    from generation.credentials import credentials_read
+    from generation.encoding import encode_mp4
+    from generation.trace import trace_clip
+
+    size = {"width": 256, "height": 256}  # large enough for the invisible mark to be read back
+    source = _finished_clip(tester, **size)
+    with source.output.open("rb") as handle:
+        source_video = handle.read()
+    source_frames = decode_mp4(source_video)
+    body = {**API_BODY, **SMALL, **size, "num_frames": 25, "mode": "extend", "source": str(source.pk)}
+
+    extended, frames = _render(api.post(JOBS, body, format="json").json()["id"])
+
+    # 17 source frames, then the continuation less the 9 frames it repeats of the source's end.
+    assert len(frames) == 17 + 25 - 9
+    # The source's frames come back within the codec's tolerance: as close as encoding them once more comes,
+    # give or take the new clip's invisible mark over them.
+    reencoded = decode_mp4(encode_mp4(source_frames, fps=24, crf=settings.BACKLOT_VIDEO_CRF))
+    codec, joined = watermark.psnr(source_frames, reencoded), watermark.psnr(source_frames, frames[:17])
+    assert joined > 30 and joined > codec - 3, (joined, codec)
+    # One clip: its mark and its signature name the extension, where the source's own name the source.
+    with extended.output.open("rb") as handle:
+        video = handle.read()
+    assert trace_clip(source_video).job == source
+    traced = trace_clip(video)
+    assert traced.job == extended and traced.identified_by == "mark and credentials"
+    assert credentials_read(video).job_code == extended.job_code
+    assert api.get(f"{JOBS}{extended.pk}/").json()["source"] == str(source.pk)
+    assert api.get(f"{JOBS}{source.pk}/").json()["derived"] == [str(extended.pk)]
+
+
+def test_an_extended_clip_is_upscaled_or_extended_again_at_its_full_length(smoke_model, api, tester, tester_client):
+    source = _finished_clip(tester)
+    body = {**API_BODY, **SMALL, "num_frames": 25, "mode": "extend", "source": str(source.pk)}
+    extended, _ = _render(api.post(JOBS, body, format="json").json()["id"])
+    upscale = {**API_BODY, **SMALL, "width": 192, "height": 128, "mode": "upscale", "source": str(extended.pk)}
+
+    refused = api.post(JOBS, upscale, format="json")  # 17 frames: what the extension's job rendered, not its clip
+    again = api.post(JOBS, {**body, "source": str(extended.pk)}, format="json")
+
+    assert refused.status_code == 400 and refused.json()["num_frames"] == ["This mode keeps the source's 33 frames."]
+    twice, frames = _render(again.json()["id"])
+    assert len(frames) == 33 + 25 - 9 and twice.clip_frames == 49
+    assert "25 frames rendered, 49 with its source" in tester_client.get(twice.get_absolute_url()).content.decode()
+
+
+def test_extend_join_refuses_a_continuation_of_another_size_or_too_short():
+    from generation.extend import extend_join
+
+    source = np.zeros((17, 64, 96, 3), np.uint8)
+    with pytest.raises(ValueError, match="96x64"):
+        extend_join(source, np.zeros((25, 32, 96, 3), np.uint8))
+    with pytest.raises(ValueError, match="more than the 9 frames"):
+        extend_join(source, np.zeros((9, 64, 96, 3), np.uint8))
+    joined = extend_join(source, np.full((25, 64, 96, 3), 7, np.uint8))
+    assert joined.shape == (33, 64, 96, 3) and joined[16].max() == 0 and joined[17].min() == 7
 
 
 def test_upscale_needs_twice_the_source_s_size(smoke_model, api, tester):
@@ -391,7 +455,7 @@ def test_cogvideox_5b_renders_image_to_video_with_its_i2v_transformer(cogvideox_
     assert response.status_code == 201, response.json()
     job, frames = _render(response.json()["id"])
     assert frames.shape == (9, 480, 720, 3) and (job.mode, str(job.image_id)) == ("image_to_video", image_id)
-    pipeline = runner._mode_pipelines[("cogvideox-5b", "CogVideoXImageToVideoPipeline")][1]
+    pipeline = runner._mode_pipelines[("cogvideox-5b", "image_to_video")][1]
     resident = runner._pipelines["cogvideox-5b"]
     # The I2V checkpoint's own transformer (image latents as extra channels); the rest shared, not loaded again.
     assert pipeline.transformer.config.in_channels == 2 * resident.transformer.config.in_channels
