@@ -67,11 +67,12 @@ test: install browser nginx
 	# server and browser, on a broker of its own (tests/isolation.py).
 	$(PY) -m pytest -m e2e -n $(TEST_WORKERS) --dist loadfile --durations 20 $(ARGS)
 
-# Everything but the real-worker and browser tests (marked e2e), in TEST_WORKERS processes, on test databases kept
-# between runs (after a new migration: make test-fast ARGS=--create-db). `make test` and CI run all, on fresh ones.
+# Everything but the real-worker and browser tests (marked e2e) and the heavy ones (marked slow: the mark's attack
+# matrix, renders through every model; listed in tests/conftest.py), in TEST_WORKERS processes, on test databases
+# kept between runs (after a new migration: make test-fast ARGS=--create-db). `make test` and CI run all, on fresh ones.
 TEST_WORKERS ?= 2
 test-fast: install
-	$(PY) -m pytest -m "not e2e" --reuse-db -n $(TEST_WORKERS) $(ARGS)
+	$(PY) -m pytest -m "not e2e and not slow" --reuse-db -n $(TEST_WORKERS) $(ARGS)
 
 lint: install
 	$(PY) -m ruff check .

@@ -251,3 +251,47 @@ def pytest_report_header(config):
     database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
     broker = settings.CELERY_BROKER_URL.split("://", 1)[0]
     return f"backlot: database={database} broker={broker}"
+
+
+# The heavy tests, marked `slow`: the mark's attack matrix and renders through every model's smoke build. `make
+# test` and CI run them; `make test-fast` leaves them out for a quick loop while one works (module path -> test
+# names, or None for the whole module).
+SLOW = {
+    "tests/generation/test_watermark_attacks.py": None,
+    "tests/generation/test_models.py": {
+        "test_the_same_seed_gives_the_same_frames",
+        "test_a_job_renders_to_a_playable_mp4_of_the_size_asked",
+    },
+    "tests/generation/test_pyramid_flow.py": {
+        "test_progress_counts_every_step_of_every_stage_of_every_frame",
+        "test_image_to_video_starts_from_the_image_and_counts_only_the_frames_it_generates",
+        "test_a_stop_at_a_step_aborts_before_decoding_and_leaves_the_pipeline_reusable",
+    },
+    "tests/generation/test_watermark.py": {"test_random_noise_clips_never_give_a_false_hit"},
+    "tests/generation/test_modes.py": {
+        "test_cogvideox_5b_renders_image_to_video_with_its_i2v_transformer",
+        "test_restyle_renders_a_cogvideox_clip_again_with_a_strength",
+    },
+    "tests/competition/test_films.py": {
+        "test_both_clips_of_a_film_cut_from_two_renders_are_found",
+        "test_a_film_with_an_unlisted_clip_of_ones_own_needs_the_list_changed",
+        "test_a_film_with_someone_elses_clip_is_refused",
+        "test_a_film_cut_from_clips_that_went_through_an_attack_chain_still_finds_them",
+    },
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    seen = {}
+    for item in items:
+        path, _, name = item.nodeid.partition("::")
+        name = name.split("[", 1)[0]
+        seen.setdefault(path, set()).add(name)
+        if path in SLOW and (SLOW[path] is None or name in SLOW[path]):
+            item.add_marker(pytest.mark.slow)
+    # A renamed test must not drop out of the list silently, and so into the quick loop.
+    missing = [
+        f"{path}::{name}" for path, names in SLOW.items() if path in seen for name in (names or set()) - seen[path]
+    ]
+    if missing and not config.option.keyword and not any("::" in arg for arg in config.args):
+        raise pytest.UsageError(f"tests/conftest.py SLOW names tests that do not exist: {missing}")
