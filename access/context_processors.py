@@ -17,8 +17,11 @@ def navigation(request):
         return set(Membership.objects.filter(user=user).values_list("role", flat=True)) if signed_in else set()
 
     held = SimpleLazyObject(roles)
+    # What access.middleware.AccessMiddleware decided for this person at the start of the request, if it did.
+    asked, site = getattr(request, "site_decision", (None, None))
+    site = site if signed_in and asked == user.pk else None
     return {
-        "may_render_now": SimpleLazyObject(lambda: signed_in and bool(may_render(user))),
+        "may_render_now": SimpleLazyObject(lambda: signed_in and bool(may_render(user, site=site))),
         "had_grant": SimpleLazyObject(lambda: signed_in and Grant.objects.filter(user=user).exists()),
         "in_programme": SimpleLazyObject(lambda: bool(held)),
         "reviews_films": SimpleLazyObject(lambda: Role.REVIEWER in held),

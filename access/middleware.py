@@ -30,6 +30,7 @@ class AccessMiddleware:
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated and not request.path.startswith(OPEN_PREFIXES):
             decision = may_use_site(user)
+            request.site_decision = (user.pk, decision)  # the page's header asks it too (access.context_processors)
             if not decision:
                 if request.path.startswith("/api/"):
                     return JsonResponse({"detail": decision.reason, "code": "access_suspended"}, status=403)

@@ -134,9 +134,10 @@ def current_grant(user, at=None) -> Grant | None:
     )
 
 
-def may_render(user, at=None) -> Decision:
-    """May ``user`` submit render jobs, and may their running jobs go on?"""
-    decision = may_use_site(user, at)
+def may_render(user, at=None, *, site: Decision | None = None) -> Decision:
+    """May ``user`` submit render jobs, and may their running jobs go on? ``site``: may_use_site's answer for
+    ``user`` when this request has already asked it (access.middleware.AccessMiddleware keeps it)."""
+    decision = site if site is not None and at is None else may_use_site(user, at)
     if not decision:
         return decision
     grant = current_grant(user, at)

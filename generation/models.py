@@ -206,7 +206,10 @@ class RenderJob(RenderSettingsFields):
         return f"{self.model_key} job {self.short_id} ({self.state})"
 
     def get_absolute_url(self):
-        return reverse("generation:job_detail", args=[self.pk])
+        # Kept on the instance: a gallery card links to its clip twice, and lists reverse it for every row.
+        if self.__dict__.get("_url_for") != self.pk:
+            self._url, self._url_for = reverse("generation:job_detail", args=[self.pk]), self.pk
+        return self._url
 
     @property
     def short_id(self) -> str:

@@ -5,6 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from django.db import connection
+
 from tests.conftest import c2pa_environment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,3 +81,11 @@ def test_a_bad_trusted_proxy_or_header_name_stops_the_start_and_says_which():
     assert result.returncode != 0 and "BACKLOT_TRUSTED_PROXIES: '10.0.0.0/33'" in result.stderr
     result = _manage("check", BACKLOT_CLIENT_IP_HEADER="X Forwarded: For")
     assert result.returncode != 0 and "BACKLOT_CLIENT_IP_HEADER must be a header name" in result.stderr
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="JIT compilation is PostgreSQL's")
+def test_postgresql_connections_run_without_jit():
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone() == ("off",)

@@ -47,3 +47,20 @@ def test_an_artist_whose_grant_ended_keeps_my_clips_but_loses_generate(tester):
     grant.save(update_fields=["ends_at"])
     links = _links(tester)
     assert "My clips" in links and "Generate" not in links
+
+
+def test_the_header_reuses_the_access_decision_the_request_already_made(tester):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from access.models import Suspension
+
+    client = Client()
+    client.force_login(tester)
+    client.get("/feedback/")
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get("/feedback/").content.decode()
+
+    assert ">Generate</a>" in page
+    suspensions = [query for query in queries if Suspension._meta.db_table in query["sql"]]
+    assert len(suspensions) == 1, "the middleware's decision serves the header's Generate link too"
