@@ -8,8 +8,8 @@ and 64 workers, on PostgreSQL; optionally the same against another checkout's co
 Each checkout gets a database of its own (the URL's name, then _0, _1), dropped and made again. Figures: the
 claim's fair-order query and fair_queue's first row in PostgreSQL (EXPLAIN ANALYZE, median of 5),
 job_claim_next one claim at a time (p50/p95 of 40, and the mean CPU of its PostgreSQL backend, read from
-/proc, and of Python: what a claim costs whatever the machine's load), queue positions of every waiting job (fair_positions) and
-the staff queue page rendered (median of 5), with the load average beside them.
+/proc, and of Python: what a claim costs whatever the machine's load), queue positions of every waiting job
+(fair_positions) and the staff queue page rendered (median of 5), with the load average beside them.
 """
 
 from __future__ import annotations

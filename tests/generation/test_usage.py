@@ -3,6 +3,7 @@
 from the jobs themselves, and the fair order and the claim read it."""
 
 import math
+import threading
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
@@ -147,8 +148,6 @@ def test_a_sweeper_requeue_racing_a_revocation_takes_rows_in_one_order(tester, t
     """The sweeper failing many spent jobs (and requeueing the others) while a revocation cancels the same
     people's jobs: both move many charges at once, each through the usage rows of both people's hours.
     Neither is aborted as a deadlock, every job ends once, and the table still equals a recount."""
-    import threading
-
     settings.BACKLOT_STALE_SECONDS = 600
     now = timezone.now()
     for round_ in range(6):
@@ -173,36 +172,39 @@ def test_a_sweeper_requeue_racing_a_revocation_takes_rows_in_one_order(tester, t
         for n, job in enumerate(reversed(jobs)):
             queued = now - timedelta(hours=n % 6, minutes=n)
             RenderJob.objects.filter(pk=job.pk).update(queued_at=queued, heartbeat_at=now - timedelta(hours=2))
-        barrier, errors = threading.Barrier(2), []
-
-        def run(action, by_owner_index):
-            try:
-                with connection.cursor() as cursor:  # connected before the start: both begin at once
-                    if by_owner_index:
-                        # As on a big table, the revocation meets the jobs through the owners' index, the oldest
-                        # first, while the sweeper reads the table in its own order; here the planner is told so.
-                        cursor.execute("SET enable_seqscan = off; SET enable_bitmapscan = off")
-                barrier.wait()
-                action()
-            except Exception as error:  # noqa: BLE001 -- any error, a deadlock above all, fails the test
-                errors.append(error)
-            finally:
-                connection.close()
-
-        def revoke():
-            job_actions.jobs_cancel_for_owners(owner_ids=[tester.pk, tester2.pk], reason="revoked")
-
-        threads = [
-            threading.Thread(target=run, args=(sweeper.jobs_requeue_stale, False)),
-            threading.Thread(target=run, args=(revoke, True)),
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        errors = _at_once(
+            sweeper.jobs_requeue_stale,
+            lambda: job_actions.jobs_cancel_for_owners(owner_ids=[tester.pk, tester2.pk], reason="revoked"),
+        )
 
         assert errors == [], f"round {round_}"
         states = set(RenderJob.objects.filter(pk__in=[job.pk for job in jobs]).values_list("state", flat=True))
         assert states <= {"failed", "cancelled", "queued"} and "running" not in states
         assert _table() == _recount()
         RenderJob.objects.filter(pk__in=[job.pk for job in jobs]).update(state="cancelled", charged_seconds=0)
+
+
+def _at_once(sweep, revoke) -> list:
+    """Run ``sweep`` and ``revoke`` in two threads, each on its own connection, started together; the errors."""
+    barrier, errors = threading.Barrier(2), []
+
+    def run(action, by_owner_index):
+        try:
+            with connection.cursor() as cursor:  # connected before the start: both begin at once
+                if by_owner_index:
+                    # As on a big table, the revocation meets the jobs through the owners' index, the oldest
+                    # first, while the sweeper reads the table in its own order; here the planner is told so.
+                    cursor.execute("SET enable_seqscan = off; SET enable_bitmapscan = off")
+            barrier.wait()
+            action()
+        except Exception as error:  # noqa: BLE001 -- any error, a deadlock above all, fails the test
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(sweep, False)), threading.Thread(target=run, args=(revoke, True))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
