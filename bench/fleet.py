@@ -844,13 +844,16 @@ def claim_probe(world: dict, *, waiting: int, history: int) -> None:
         captured.append((sql, params))
         return execute(sql, params, many, context)
 
+    hint = world["hints"][FLEET_MODELS[0][0]]
     with transaction.atomic(), connection.execute_wrapper(capture):
-        queue._fair_first(FLEET_MODELS[0][0])
+        if hasattr(queue, "_claim_head"):  # the claim in one statement: pick, lock, take
+            queue._claim_head(hint_id=hint, worker="explain", task_id="explain")
+        else:
+            queue._fair_first(FLEET_MODELS[0][0])
         transaction.set_rollback(True)
-    claim_query_ms = plan_ms(*captured[-1])
+    claim_query_ms = plan_ms(*next(item for item in reversed(captured) if "WITH" in item[0] or "FOR UPDATE" in item[0]))
     old_sql, old_params = queue.fair_queue(FLEET_MODELS[0][0]).values_list("pk", flat=True)[:1].query.sql_with_params()
     fair_queue_ms = plan_ms(old_sql, old_params)
-    hint = world["hints"][FLEET_MODELS[0][0]]
     took = []
     for index in range(40):
         started = time.perf_counter()
