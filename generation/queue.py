@@ -77,14 +77,16 @@ def job_claim_next(*, hint_id, worker: str, task_id: str = "") -> RenderJob | No
     locked (FOR UPDATE SKIP LOCKED, on PostgreSQL) and takes it only while it is still waiting, so two
     workers never queue up behind one row, and a job another worker has just started is never taken
     from it."""
-    if task_id:
+    if connection.vendor == "postgresql":
+        job, sure, mine = _claim_head(hint_id=hint_id, worker=worker, task_id=task_id)
+        if mine is not None:
+            return job_claim(job_id=mine, worker=worker, task_id=task_id)
+        if job is not None or sure:
+            return job
+    elif task_id:
         mine = RenderJob.objects.filter(task_id=task_id, state=RenderJob.State.RUNNING).values_list("pk", flat=True)
         for job_id in mine[:1]:
             return job_claim(job_id=job_id, worker=worker, task_id=task_id)
-    if connection.vendor == "postgresql":
-        job, sure = _claim_head(hint_id=hint_id, worker=worker, task_id=task_id)
-        if job is not None or sure:
-            return job
     model_key = RenderJob.objects.filter(pk=hint_id).values_list("model_key", flat=True).first()
     if model_key is None:
         return None
@@ -113,11 +115,15 @@ def job_claim_next(*, hint_id, worker: str, task_id: str = "") -> RenderJob | No
 HEAD_CANDIDATES = 64
 
 CLAIM_HEAD_SQL = """
-WITH RECURSIVE model AS (
+WITH RECURSIVE mine AS (
+    SELECT id FROM generation_renderjob WHERE %(task_id)s <> '' AND task_id = %(task_id)s AND state = 'running'
+    LIMIT 1
+), model AS (
     SELECT model_key FROM generation_renderjob WHERE id = %(hint)s
 ), heads AS (
     (SELECT j.owner_id, j.priority, j.queued_at, j.id FROM generation_renderjob j
      WHERE j.model_key = (SELECT model_key FROM model) AND j.state = 'queued' AND NOT j.held
+       AND NOT EXISTS (SELECT FROM mine)
      ORDER BY j.owner_id, j.priority DESC, j.queued_at, j.id LIMIT 1)
     UNION ALL
     SELECT n.owner_id, n.priority, n.queued_at, n.id FROM heads h CROSS JOIN LATERAL (
@@ -157,17 +163,17 @@ WITH RECURSIVE model AS (
     UPDATE generation_worker w SET state = %(busy)s, current_job_id = taken.id, last_seen = %(now)s
     FROM taken WHERE w.hostname = %(worker)s
 )
-SELECT EXISTS (SELECT FROM candidates), picked.id, taken.id
+SELECT (SELECT id FROM mine), EXISTS (SELECT FROM candidates), picked.id, taken.id
 FROM (SELECT) AS one LEFT JOIN picked ON true LEFT JOIN taken ON taken.id = picked.id
 """
 
 
-def _claim_head(*, hint_id, worker: str, task_id: str) -> tuple[RenderJob | None, bool]:
+def _claim_head(*, hint_id, worker: str, task_id: str) -> tuple[RenderJob | None, bool, object]:
     """The claim in one statement (PostgreSQL): the first waiting job of the hint's model in fair order
     that no other claim holds, locked, taken for this worker (whose row says it is busy with it), and read
-    back in the same transaction; a job found used up is failed and the next one tried. Returns the job
-    and True, or None and whether that is sure: True when nothing of the model waits, False when every
-    candidate was held by other claims."""
+    back in the same transaction; a job found used up is failed and the next one tried. Returns the job,
+    whether that answer is sure (None and False when every candidate was held by other claims), and the id
+    of the job this message had already claimed if it is delivered again (then nothing else is taken)."""
     for _ in range(CLAIM_TRIES):
         now = timezone.now()
         params = {
@@ -184,13 +190,13 @@ def _claim_head(*, hint_id, worker: str, task_id: str) -> tuple[RenderJob | None
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute(CLAIM_HEAD_SQL, params)
-                waiting, picked, taken = cursor.fetchone()
-            if picked is None:
-                return None, not waiting
+                mine, waiting, picked, taken = cursor.fetchone()
+            if mine is not None or picked is None:
+                return None, not waiting, mine
             if taken is not None:
-                return RenderJob.objects.select_related("owner", "grant__programme").get(pk=taken), True
+                return RenderJob.objects.select_related("owner", "grant__programme").get(pk=taken), True, None
         jobs_fail_spent(RenderJob.objects.filter(pk=picked))
-    return None, False
+    return None, False, None
 
 
 def _fair_first(model_key: str, *, skip=()):
