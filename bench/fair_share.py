@@ -7,8 +7,9 @@ and 64 workers, on PostgreSQL; optionally the same against another checkout's co
 
 Each checkout gets a database of its own (the URL's name, then _0, _1), dropped and made again. Figures: the
 claim's fair-order query and fair_queue's first row in PostgreSQL (EXPLAIN ANALYZE, median of 5),
-job_claim_next one claim at a time (p50/p95 of 40), queue positions of every waiting job (fair_positions) and
-the staff queue page rendered (median of 5), with the load average beside them.
+job_claim_next one claim at a time (p50/p95 of 40, and the mean CPU of its PostgreSQL backend, read from
+/proc, and of Python: what a claim costs whatever the machine's load), queue positions of every waiting job
+(fair_positions) and the staff queue page rendered (median of 5), with the load average beside them.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ def main() -> None:
         "fair_queue_ms": "fair_queue's first row (PostgreSQL)",
         "claim_p50_ms": "job_claim_next p50",
         "claim_p95_ms": "job_claim_next p95",
+        "claim_server_cpu_ms": "  its PostgreSQL backend's CPU, mean",
+        "claim_client_cpu_ms": "  its Python CPU, mean",
         "positions_ms": "queue positions (fair_positions)",
         "page_ms": "staff queue page",
     }
@@ -76,7 +79,7 @@ def main() -> None:
     if len(results) == 2:
         print("\nratio, first checkout / this one:")
         for key, name in names.items():
-            print(f"  {name:<40} {results[0][1][key] / results[1][1][key]:9.1f}×")
+            print(f"  {name:<40} {results[0][1][key] / (results[1][1][key] or float('nan')):9.1f}×")
 
 
 def measure(args) -> dict:
@@ -133,9 +136,13 @@ def measure(args) -> dict:
         return execute(sql, params, many, context)
 
     with transaction.atomic(), connection.execute_wrapper(capture):
-        queue._fair_first(MODELS[0])
+        if hasattr(queue, "_claim_head"):  # the claim in one statement: pick, lock, take
+            queue._claim_head(hint_id=hint, worker="explain", task_id="explain")
+            claim_sql = next(item for item in captured if "WITH RECURSIVE" in item[0])
+        else:
+            queue._fair_first(MODELS[0])
+            claim_sql = captured[-1]
         transaction.set_rollback(True)
-    claim_sql = captured[-1]
     first_sql = queue.fair_queue(MODELS[0]).values_list("pk", flat=True)[:1].query.sql_with_params()
     claim_query = statistics.median(plan_ms(*claim_sql) for _ in range(5))
     fair_first = statistics.median(plan_ms(*first_sql) for _ in range(5))
@@ -143,23 +150,37 @@ def measure(args) -> dict:
     request = RequestFactory().get("/staff/queue/")
     request.user = staff
     page = statistics.median(_timed(lambda: staff_views.queue.__wrapped__(request)) for _ in range(5))
-    claims = []
+    claims, server_cpu, client_cpu = [], 0.0, 0.0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
     for index in range(40):
-        started = time.perf_counter()
+        server, client, started = _process_cpu_ms(backend), time.thread_time(), time.perf_counter()
         queue.job_claim_next(hint_id=hint, worker=f"probe{index}", task_id=f"p{index}")
         claims.append((time.perf_counter() - started) * 1000)
+        server_cpu += _process_cpu_ms(backend) - server
+        client_cpu += (time.thread_time() - client) * 1000
     claims.sort()
     return {
         "claim_query_ms": claim_query,
         "fair_queue_ms": fair_first,
         "claim_p50_ms": claims[19],
         "claim_p95_ms": claims[37],
+        "claim_server_cpu_ms": server_cpu / 40,
+        "claim_client_cpu_ms": client_cpu / 40,
         "positions_ms": positions,
         "page_ms": page,
         "code": queue.__file__,
         "load_before": load_before,
         "load_after": os.getloadavg()[0],
     }
+
+
+def _process_cpu_ms(pid: int) -> float:
+    """The CPU time (user and system) a local process has used, in ms: for a PostgreSQL backend, the server's
+    own work for its session, whatever the machine's load."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def _timed(call) -> float:

@@ -332,6 +332,7 @@ def node_main(sim: Sim, node: str, gpus: list[tuple[str, str]]) -> None:
     generation.render.job_render on them, with the GPU and post-processing simulated."""
     events = process_setup(sim, node)
     import numpy as np
+    from django.db import connections
 
     from generation import health, postprocess, render, runner, sweeper, workers
     from generation.registry import model_get
@@ -366,7 +367,30 @@ def node_main(sim: Sim, node: str, gpus: list[tuple[str, str]]) -> None:
     def submit(work):
         local.backlog.put(work)
 
-    real_claim = pool.lent(render.job_claim_next)
+    job_claim_next = render.job_claim_next
+
+    def claim_on_pool(**kwargs):
+        """The claim on a pooled connection, with what it cost there: the wall time of its statements and
+        the CPU its PostgreSQL backend used (from /proc; the server runs on this machine)."""
+        db = connections["default"]
+        db.ensure_connection()
+        backend, spent = db.connection.info.backend_pid, []
+        local.claim_on_pool, server = time.perf_counter(), process_cpu_ms(backend)
+
+        def timer(execute, sql, params, many, context):
+            started = time.perf_counter()
+            try:
+                return execute(sql, params, many, context)
+            finally:
+                spent.append(time.perf_counter() - started)
+
+        with db.execute_wrapper(timer):
+            job = job_claim_next(**kwargs)
+        local.claim_server = process_cpu_ms(backend) - server
+        local.claim_db, local.claim_statements = sum(spent) * 1000, len(spent)
+        return job
+
+    real_claim = pool.lent(claim_on_pool)
 
     def timed_claim(**kwargs):
         started, cpu = time.perf_counter(), time.thread_time()
@@ -378,6 +402,10 @@ def node_main(sim: Sim, node: str, gpus: list[tuple[str, str]]) -> None:
             w=local.hostname,
             ms=took,
             cpu=cpu,
+            pool=(local.claim_on_pool - started) * 1000,
+            db=local.claim_db,
+            srv=local.claim_server,
+            n=local.claim_statements,
             job=str(job.pk) if job else None,
             att=job.attempts if job else None,
         )
@@ -816,13 +844,16 @@ def claim_probe(world: dict, *, waiting: int, history: int) -> None:
         captured.append((sql, params))
         return execute(sql, params, many, context)
 
+    hint = world["hints"][FLEET_MODELS[0][0]]
     with transaction.atomic(), connection.execute_wrapper(capture):
-        queue._fair_first(FLEET_MODELS[0][0])
+        if hasattr(queue, "_claim_head"):  # the claim in one statement: pick, lock, take
+            queue._claim_head(hint_id=hint, worker="explain", task_id="explain")
+        else:
+            queue._fair_first(FLEET_MODELS[0][0])
         transaction.set_rollback(True)
-    claim_query_ms = plan_ms(*captured[-1])
+    claim_query_ms = plan_ms(*next(item for item in reversed(captured) if "WITH" in item[0] or "FOR UPDATE" in item[0]))
     old_sql, old_params = queue.fair_queue(FLEET_MODELS[0][0]).values_list("pk", flat=True)[:1].query.sql_with_params()
     fair_queue_ms = plan_ms(old_sql, old_params)
-    hint = world["hints"][FLEET_MODELS[0][0]]
     took = []
     for index in range(40):
         started = time.perf_counter()
@@ -865,6 +896,7 @@ def report(sim, work, world, split, backlog_samples, samples, waiting_samples, l
     busy: dict[str, list] = defaultdict(list)
     current: dict[str, tuple] = {}
     claims_ms, empty_claims_ms, claims_cpu_ms = [], [], []
+    claims_pool_ms, claims_db_ms, claims_server_ms, claims_statements = [], [], [], []
     first_claim: dict[str, float] = {}
     settled_ok: dict[str, int] = defaultdict(int)
     attempts_seen: dict[tuple, set] = defaultdict(set)
@@ -890,6 +922,11 @@ def report(sim, work, world, split, backlog_samples, samples, waiting_samples, l
         elif kind == "claim":
             (claims_ms if event["job"] else empty_claims_ms).append(event["ms"])
             claims_cpu_ms.append(event["cpu"])
+            if "srv" in event:
+                claims_pool_ms.append(event["pool"])
+                claims_db_ms.append(event["db"])
+                claims_server_ms.append(event["srv"])
+                claims_statements.append(event["n"])
             if event["job"]:
                 current[event["w"]] = (event["job"], t, event["att"])
                 first_claim.setdefault(event["job"], event["t"])
@@ -1012,6 +1049,19 @@ def report(sim, work, world, split, backlog_samples, samples, waiting_samples, l
             f"{_pct(claims_cpu_ms, 50):.1f} / {_pct(claims_cpu_ms, 95):.1f}",
             "",
         ),
+        (
+            "  waiting for a pooled connection p50 / p95 (ms)",
+            f"{_pct(claims_pool_ms, 50):.1f} / {_pct(claims_pool_ms, 95):.1f}",
+            "",
+        ),
+        (
+            "  in its SQL statements, wall, p50 / p95 (ms)",
+            f"{_pct(claims_db_ms, 50):.1f} / {_pct(claims_db_ms, 95):.1f}",
+            "",
+        ),
+        ("  its PostgreSQL backend's CPU per claim, mean (ms)", f"{_mean(claims_server_ms):.2f}", ""),
+        ("  the worker's own CPU per claim, mean (ms)", f"{_mean(claims_cpu_ms):.2f}", ""),
+        ("  SQL statements per claim, mean", f"{_mean(claims_statements):.1f}", ""),
         ("claims", f"{len(claims_ms)} + {len(empty_claims_ms)} empty", ""),
         ("render stopped after cancel/revoke, p95 (simulated s)", f"{_pct(stopped_after, 95):.1f}", ""),
         ("double claims (a job rendered by two workers at once)", f"{len(doubled)}", "0"),
@@ -1022,6 +1072,17 @@ def report(sim, work, world, split, backlog_samples, samples, waiting_samples, l
     for label, value, target in rows:
         print(f"{label:58} {value:>16}  {target}")
     print(f"\nevents and logs: {work}")
+
+
+def _mean(values) -> float:
+    return statistics.fmean(values) if values else float("nan")
+
+
+def process_cpu_ms(pid: int) -> float:
+    """The CPU time (user and system) a local process has used, in ms, in steps of the kernel's clock tick:
+    over thousands of claims, a PostgreSQL backend's own work for them whatever the machine's load."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def _pct(values, percent: float) -> float:

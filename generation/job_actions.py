@@ -13,6 +13,7 @@ from generation import library
 from generation.models import RenderJob
 from generation.queue import job_announce
 from generation.quota import charge_refund
+from generation.usage import usage_lock_jobs
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +38,11 @@ def job_cancel(*, job: RenderJob, reason: str = "Cancelled by its owner.") -> bo
 def jobs_cancel_for_owners(*, owner_ids, reason: str) -> int:
     """Cancel every waiting or running job of these people (their access was taken away). Running
     renders see the change at their next denoising step and stop."""
-    count = charge_refund(
-        RenderJob.objects.filter(owner_id__in=owner_ids, state__in=UNFINISHED),
-        state=RenderJob.State.CANCELLED,
-        finished_at=timezone.now(),
-        error=reason[:4000],
-    )
+    unfinished = RenderJob.objects.filter(owner_id__in=owner_ids, state__in=UNFINISHED)
+    with transaction.atomic():
+        locked = usage_lock_jobs(unfinished)
+        ending = {"state": RenderJob.State.CANCELLED, "finished_at": timezone.now(), "error": reason[:4000]}
+        count = charge_refund(unfinished.filter(pk__in=locked), **ending) if locked else 0
     if count:
         log.info("generation.jobs_cancelled owners=%d jobs=%d", len(owner_ids), count)
     return count

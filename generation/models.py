@@ -183,6 +183,15 @@ class RenderJob(RenderSettingsFields):
             ),
             models.Index(fields=["grant", "state"]),
             models.Index(fields=["model_key", "state"]),
+            # The claim (generation.queue._claim_head): the people with waiting jobs of a model, and the first
+            # of each one's own queue, read from the index alone.
+            models.Index(
+                fields=["model_key", "owner", "-priority", "queued_at", "id"],
+                condition=Q(state="queued", held=False),
+                name="renderjob_waiting_heads",
+            ),
+            # A message delivered again finds the job its worker had claimed.
+            models.Index(fields=["task_id"], condition=Q(state="running"), name="renderjob_running_task"),
             # The staff's lists of every job (the admin's changelist), newest first, without a sort.
             models.Index(fields=["-queued_at", "-id"], name="renderjob_newest"),
             # The staff queue's last-24-hours summary and latest failures.

@@ -8,16 +8,16 @@ import logging
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Prefetch, Q, Sum, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from generation import broker
-from generation.models import RenderJob
+from generation.models import RenderJob, Worker
 from generation.quota import charge_refund
 from generation.registry import MODELS, model_get
-from generation.usage import recent_seconds
+from generation.usage import recent_seconds, usage_lock_jobs, usage_window_start
 from generation.workers import worker_took_job
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,13 @@ def job_claim_next(*, hint_id, worker: str, task_id: str = "") -> RenderJob | No
     locked (FOR UPDATE SKIP LOCKED, on PostgreSQL) and takes it only while it is still waiting, so two
     workers never queue up behind one row, and a job another worker has just started is never taken
     from it."""
-    if task_id:
+    if connection.vendor == "postgresql":
+        job, sure, mine = _claim_head(hint_id=hint_id, worker=worker, task_id=task_id)
+        if mine is not None:
+            return job_claim(job_id=mine, worker=worker, task_id=task_id)
+        if job is not None or sure:
+            return job
+    elif task_id:
         mine = RenderJob.objects.filter(task_id=task_id, state=RenderJob.State.RUNNING).values_list("pk", flat=True)
         for job_id in mine[:1]:
             return job_claim(job_id=job_id, worker=worker, task_id=task_id)
@@ -100,6 +106,100 @@ def job_claim_next(*, hint_id, worker: str, task_id: str = "") -> RenderJob | No
     return None
 
 
+# The claim's fast path (PostgreSQL) reads the first waiting job of each person who has one (one probe of an
+# index each), orders the people by it (priority, recent GPU time, first come), and takes the first job no
+# other claim holds among the first HEAD_CANDIDATES jobs of the first HEAD_CANDIDATES people. That is
+# fair_queue's first free job: a person's recent GPU time is the same for all their jobs, so the order of
+# one person's jobs is their own queue's (priority, first come), and while fewer than HEAD_CANDIDATES claims
+# hold jobs of the model, the first free job is among those. Only when every candidate is held does it find
+# nothing, and job_claim_next then takes the whole queue's path.
+HEAD_CANDIDATES = 64
+
+CLAIM_HEAD_SQL = """
+WITH RECURSIVE mine AS (
+    SELECT id FROM generation_renderjob WHERE %(task_id)s <> '' AND task_id = %(task_id)s AND state = 'running'
+    LIMIT 1
+), model AS (
+    SELECT model_key FROM generation_renderjob WHERE id = %(hint)s
+), heads AS (
+    (SELECT j.owner_id, j.priority, j.queued_at, j.id FROM generation_renderjob j
+     WHERE j.model_key = (SELECT model_key FROM model) AND j.state = 'queued' AND NOT j.held
+       AND NOT EXISTS (SELECT FROM mine)
+     ORDER BY j.owner_id, j.priority DESC, j.queued_at, j.id LIMIT 1)
+    UNION ALL
+    SELECT n.owner_id, n.priority, n.queued_at, n.id FROM heads h CROSS JOIN LATERAL (
+        SELECT j.owner_id, j.priority, j.queued_at, j.id FROM generation_renderjob j
+        WHERE j.model_key = (SELECT model_key FROM model) AND j.state = 'queued' AND NOT j.held
+          AND j.owner_id > h.owner_id
+        ORDER BY j.owner_id, j.priority DESC, j.queued_at, j.id LIMIT 1
+    ) n
+), people AS (
+    SELECT h.owner_id, u.ms FROM heads h
+    CROSS JOIN LATERAL (
+        SELECT COALESCE(SUM(x.milliseconds), 0)::bigint AS ms FROM generation_usagehour x
+        WHERE x.owner_id = h.owner_id AND x.hour >= %(since)s
+    ) u
+    ORDER BY h.priority DESC, u.ms, h.queued_at, h.id LIMIT %(candidates)s
+), candidates AS (
+    SELECT c.id, c.priority, p.ms, c.queued_at FROM people p
+    CROSS JOIN LATERAL (
+        SELECT j.id, j.priority, j.queued_at FROM generation_renderjob j
+        WHERE j.model_key = (SELECT model_key FROM model) AND j.state = 'queued' AND NOT j.held
+          AND j.owner_id = p.owner_id
+        ORDER BY j.priority DESC, j.queued_at, j.id LIMIT %(candidates)s
+    ) c
+    ORDER BY c.priority DESC, p.ms, c.queued_at, c.id LIMIT %(candidates)s
+), picked AS (
+    SELECT j.id FROM generation_renderjob j JOIN candidates c ON c.id = j.id
+    WHERE j.id = ANY (ARRAY (SELECT id FROM candidates)) AND j.state = 'queued' AND NOT j.held
+    ORDER BY c.priority DESC, c.ms, c.queued_at, c.id LIMIT 1
+    FOR UPDATE OF j SKIP LOCKED
+), taken AS (
+    UPDATE generation_renderjob j SET state = 'running', attempts = j.attempts + 1, worker = %(worker)s,
+        task_id = %(task_id)s, started_at = %(now)s, heartbeat_at = %(now)s, progress_step = 0,
+        stage = %(stage)s, denoised_at = NULL
+    FROM picked WHERE j.id = picked.id AND j.attempts < %(max_attempts)s
+    RETURNING j.id
+), busy AS (
+    UPDATE generation_worker w SET state = %(busy)s, current_job_id = taken.id, last_seen = %(now)s
+    FROM taken WHERE w.hostname = %(worker)s
+)
+SELECT (SELECT id FROM mine), EXISTS (SELECT FROM candidates), picked.id, taken.id
+FROM (SELECT) AS one LEFT JOIN picked ON true LEFT JOIN taken ON taken.id = picked.id
+"""
+
+
+def _claim_head(*, hint_id, worker: str, task_id: str) -> tuple[RenderJob | None, bool, object]:
+    """The claim in one statement (PostgreSQL): the first waiting job of the hint's model in fair order
+    that no other claim holds, locked, taken for this worker (whose row says it is busy with it), and read
+    back in the same transaction; a job found used up is failed and the next one tried. Returns the job,
+    whether that answer is sure (None and False when every candidate was held by other claims), and the id
+    of the job this message had already claimed if it is delivered again (then nothing else is taken)."""
+    for _ in range(CLAIM_TRIES):
+        now = timezone.now()
+        params = {
+            "hint": hint_id,
+            "since": usage_window_start(now=now),
+            "candidates": HEAD_CANDIDATES,
+            "worker": worker[:255],
+            "task_id": task_id[:64],
+            "now": now,
+            "stage": RenderJob.Stage.DENOISING,
+            "max_attempts": MAX_ATTEMPTS,
+            "busy": Worker.State.BUSY,
+        }
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(CLAIM_HEAD_SQL, params)
+                mine, waiting, picked, taken = cursor.fetchone()
+            if mine is not None or picked is None:
+                return None, not waiting, mine
+            if taken is not None:
+                return RenderJob.objects.select_related("owner", "grant__programme").get(pk=taken), True, None
+        jobs_fail_spent(RenderJob.objects.filter(pk=picked))
+    return None, False, None
+
+
 def _fair_first(model_key: str, *, skip=()):
     """The id of the first job in fair_queue(model_key) that no other claim has locked, locked for this
     transaction (FOR UPDATE SKIP LOCKED where the database has it; SQLite has one writer at a time), or
@@ -113,7 +213,10 @@ def jobs_fail_spent(jobs) -> int:
     spent = jobs.filter(
         state__in=[RenderJob.State.QUEUED, RenderJob.State.RUNNING], held=False, attempts__gte=MAX_ATTEMPTS
     )
-    count = charge_refund(spent, state=RenderJob.State.FAILED, finished_at=timezone.now(), error=SPENT_REASON)
+    with transaction.atomic():
+        locked = usage_lock_jobs(spent)
+        ending = {"state": RenderJob.State.FAILED, "finished_at": timezone.now(), "error": SPENT_REASON}
+        count = charge_refund(spent.filter(pk__in=locked), **ending) if locked else 0
     if count:
         log.warning("generation.jobs_failed_spent count=%d", count)
     return count

@@ -39,7 +39,8 @@ def jobs_requeue_of_worker(hostname: str) -> int:
 
 def _requeue(running: Q, *, reason: str) -> int:
     resolved = jobs_fail_spent(RenderJob.objects.filter(running))
-    for job_id, model_key in list(RenderJob.objects.filter(running).values_list("pk", "model_key")):
+    # One job at a time, each its own statement: a requeue holds one job and its usage hour at once.
+    for job_id, model_key in list(RenderJob.objects.filter(running).order_by("pk").values_list("pk", "model_key")):
         if RenderJob.objects.filter(running, pk=job_id).update(state=RenderJob.State.QUEUED, worker=""):
             resolved += 1
             job_announce(job_id, model_key)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import FloatField, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
@@ -46,3 +47,31 @@ def usage_recent_seconds(owner, *, now: datetime | None = None) -> float:
         total=Sum("milliseconds", default=0)
     )["total"]
     return total / 1000.0
+
+
+# The hour a job's charge is counted in, as the triggers of migration 0016 work it out.
+_LOCK_HOURS_SQL = """
+SELECT u.id FROM generation_usagehour u
+WHERE (u.owner_id, u.hour) IN (
+    SELECT j.owner_id, date_trunc('hour', j.queued_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+    FROM generation_renderjob j WHERE j.id = ANY(%s)
+)
+ORDER BY u.owner_id, u.hour
+FOR UPDATE OF u
+"""
+
+
+def usage_lock_jobs(jobs) -> list:
+    """Lock the jobs of the query ``jobs`` and then the usage rows their charges count in, each in a fixed
+    order (jobs by id, then hours by person and hour), and return the jobs' ids. Call it in a transaction
+    before an UPDATE of many jobs that moves their charges (a requeue, a revocation's cancels): the triggers
+    would otherwise take the usage rows in whatever order the UPDATE meets the jobs, and two such updates
+    could take the same people's rows in opposite orders and deadlock. A single job's change takes its row,
+    then its hour, which is the same order. SQLite has one writer at a time: there it only reads the ids."""
+    if connection.vendor != "postgresql":
+        return list(jobs.order_by("pk").values_list("pk", flat=True))
+    ids = list(jobs.select_for_update(of=("self",)).order_by("pk").values_list("pk", flat=True))
+    if ids:
+        with connection.cursor() as cursor:
+            cursor.execute(_LOCK_HOURS_SQL, [ids])
+    return ids

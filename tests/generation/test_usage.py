@@ -3,6 +3,7 @@
 from the jobs themselves, and the fair order and the claim read it."""
 
 import math
+import threading
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
@@ -139,3 +140,71 @@ def test_the_migration_fills_the_table_from_the_jobs_already_there(tester, teste
     assert len(_table()) == 2 and _table() == _recount()
     RenderJob.objects.filter(pk=old.pk).update(state="succeeded", charged_seconds=28.0)
     assert _table() == _recount(), "the triggers are back"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks and deadlocks are PostgreSQL's")
+def test_a_sweeper_requeue_racing_a_revocation_takes_rows_in_one_order(tester, tester2, settings):
+    """The sweeper failing many spent jobs (and requeueing the others) while a revocation cancels the same
+    people's jobs: both move many charges at once, each through the usage rows of both people's hours.
+    Neither is aborted as a deadlock, every job ends once, and the table still equals a recount."""
+    settings.BACKLOT_STALE_SECONDS = 600
+    now = timezone.now()
+    for round_ in range(6):
+        first = [RenderJobFactory(owner=owner, state="running") for owner in (tester, tester2)]
+        jobs = RenderJob.objects.bulk_create(
+            RenderJob(
+                **{field: getattr(template, field) for field in render_settings()},
+                owner_id=template.owner_id,
+                grant_id=template.grant_id,
+                prompt="a wave",
+                state="running",
+                attempts=3 - n % 2,  # every other one spent: the sweeper fails those in one UPDATE
+                charged_seconds=10.0 + n,
+                worker="gone",
+                mark_code=10**12 + round_ * 1000 + side * 500 + n,
+            )
+            for side, template in enumerate(first)
+            for n in range(120)
+        )
+        RenderJob.objects.filter(pk__in=[job.pk for job in first]).update(state="cancelled", charged_seconds=0)
+        # The table's order (the newest first) against the owners' index order (the oldest first).
+        for n, job in enumerate(reversed(jobs)):
+            queued = now - timedelta(hours=n % 6, minutes=n)
+            RenderJob.objects.filter(pk=job.pk).update(queued_at=queued, heartbeat_at=now - timedelta(hours=2))
+        errors = _at_once(
+            sweeper.jobs_requeue_stale,
+            lambda: job_actions.jobs_cancel_for_owners(owner_ids=[tester.pk, tester2.pk], reason="revoked"),
+        )
+
+        assert errors == [], f"round {round_}"
+        states = set(RenderJob.objects.filter(pk__in=[job.pk for job in jobs]).values_list("state", flat=True))
+        assert states <= {"failed", "cancelled", "queued"} and "running" not in states
+        assert _table() == _recount()
+        RenderJob.objects.filter(pk__in=[job.pk for job in jobs]).update(state="cancelled", charged_seconds=0)
+
+
+def _at_once(sweep, revoke) -> list:
+    """Run ``sweep`` and ``revoke`` in two threads, each on its own connection, started together; the errors."""
+    barrier, errors = threading.Barrier(2), []
+
+    def run(action, by_owner_index):
+        try:
+            with connection.cursor() as cursor:  # connected before the start: both begin at once
+                if by_owner_index:
+                    # As on a big table, the revocation meets the jobs through the owners' index, the oldest
+                    # first, while the sweeper reads the table in its own order; here the planner is told so.
+                    cursor.execute("SET enable_seqscan = off; SET enable_bitmapscan = off")
+            barrier.wait()
+            action()
+        except Exception as error:  # noqa: BLE001 -- any error, a deadlock above all, fails the test
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(sweep, False)), threading.Thread(target=run, args=(revoke, True))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
