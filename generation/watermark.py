@@ -78,10 +78,14 @@ def mean_luma(frames: np.ndarray) -> np.ndarray:
 
 
 def read_mean_luma(image: np.ndarray) -> Reading:
-    """Read the mark from the per-pixel mean luma of a clip's frames with each version, newest first;
+    """Read the mark from the per-pixel mean luma of a clip's frames with each version, newest first
+    (a picture as large as CURRENT_VERSION marks reads with it first: only speed depends on the order);
     the first that finds a code wins, else the reading that came nearest."""
     best = None
-    for module in VERSIONS.values():
+    order = list(VERSIONS.values())
+    if min(image.shape) >= 2 * VERSIONS[CURRENT_VERSION].TILE:
+        order.sort(key=lambda module: module.VERSION != CURRENT_VERSION)
+    for module in order:
         reading = module.read(image)
         if reading.found:
             return reading

@@ -38,6 +38,13 @@ class TiledMark:
     STRENGTH_FLAT = 1.4
     TEXTURE_GAIN = 0.2
     STRENGTH_MAX = 5.0
+    # Below CLEAN_TEXTURE (local contrast in levels, from the lower to the upper figure) a picture has no
+    # grain at all, as a computer-drawn gradient or a flat title card: nothing masks the mark, and at
+    # STRENGTH_FLAT its blotches show, so there it falls to STRENGTH_CLEAN. Footage (camera or rendered)
+    # has a level or so of grain and keeps STRENGTH_FLAT.
+    CLEAN_TEXTURE = (0.35, 0.7)
+    STRENGTH_CLEAN = 1.4  # = STRENGTH_FLAT: the floor is off (0.7 measured: see bench --quality-only)
+    MOTION_UNMASK = 1.0  # levels of mean change between looks that lift a clean picture to STRENGTH_FLAT
     MOTION_GAIN = 0.08  # per level of mean change between looks
     MASK_RADIUS = 6
     SCALES: tuple[float, ...]  # uniform scales tried when the period cannot be measured, in this order
@@ -82,10 +89,15 @@ class TiledMark:
         halves = looks[:, : height // 2 * 2, : width // 2 * 2].reshape(len(looks), height // 2, 2, width // 2, 2)
         halves = halves.mean(axis=(2, 4))
         texture = sum(_local_std(half, self.MASK_RADIUS // 2) for half in halves) / len(halves)
-        strength = self.STRENGTH_FLAT + self.TEXTURE_GAIN * texture
+        low, high = self.CLEAN_TEXTURE
+        grain = (texture - low) / (high - low)
+        motion = np.zeros_like(texture)
         if len(halves) > 1:
-            motion = np.abs(np.diff(halves, axis=0)).mean(axis=0)
-            strength += self.MOTION_GAIN * coding.box_blur(motion, 2 * self.MASK_RADIUS)
+            motion = coding.box_blur(np.abs(np.diff(halves, axis=0)).mean(axis=0), 2 * self.MASK_RADIUS)
+        # A moving picture masks the mark as grain does: only a clean and still one gets the floor.
+        grain = np.clip(grain + motion / self.MOTION_UNMASK, 0.0, 1.0)
+        strength = self.STRENGTH_CLEAN + (self.STRENGTH_FLAT - self.STRENGTH_CLEAN) * grain
+        strength += self.TEXTURE_GAIN * texture + self.MOTION_GAIN * motion
         amplitude = coding.box_blur(np.minimum(strength, self.STRENGTH_MAX), self.MASK_RADIUS // 2)
         amplitude = amplitude.repeat(2, axis=0).repeat(2, axis=1)
         return np.pad(amplitude, ((0, height - amplitude.shape[0]), (0, width - amplitude.shape[1])), mode="edge")

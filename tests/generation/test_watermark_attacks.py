@@ -213,6 +213,22 @@ def test_a_still_flat_gradient_gets_the_faintest_mark_and_motion_a_stronger_one(
     assert v2.strength_map(np.repeat(still[:1], 4, axis=0)).mean() == pytest.approx(v2.strength_map(still[:1]).mean())
 
 
+def test_the_clean_picture_floor_weakens_only_a_clean_still_picture_and_its_clips_still_trace(monkeypatch):
+    """STRENGTH_CLEAN (off by default: issue 13's margins) lowers the mark where nothing masks it: no grain
+    and no motion. Grain or motion lift it back to STRENGTH_FLAT; the reader reads both strengths."""
+    monkeypatch.setattr(v2.MARK, "STRENGTH_CLEAN", 0.7)
+    y, x = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
+    clean = (90 + 80 * x / WIDTH + 20 * y / HEIGHT).round()
+    grained = clean + np.random.default_rng(1).normal(0, 1.5, clean.shape).round()
+    moving = np.stack([clean, np.roll(clean, 40, axis=1)])  # a pan of 40 pixels: 2.5 levels of change
+    floor = v2.strength_map(clean[None]).mean()
+    assert floor < 0.9 and v2.strength_map(grained[None]).mean() > 1.4 and v2.strength_map(moving).mean() > 1.3
+    code = 0x5EED0F1A
+    clip = a.chain("", a.resize_to(640, 360), a.h264(28))(delivered("bright", code))
+    monkeypatch.undo()
+    assert read(clip).code == code
+
+
 def test_the_mark_is_stronger_in_texture_and_keeps_42_db_on_smooth_footage():
     for content in ["gradient", "skin", "bright"]:
         footage = CONTENTS[content](8, HEIGHT, WIDTH)
