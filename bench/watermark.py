@@ -5,6 +5,8 @@ database. Artefacts (a zoomed crop of a marked flat gradient) go to var/bench/.
 
     .venv/bin/python bench/watermark.py            # full: >= 500 marked trials, >= 10,000 unmarked reads
     .venv/bin/python bench/watermark.py --quick    # one code per content, fewer unmarked reads
+    .venv/bin/python bench/watermark.py --small    # version 3 on 256x256 and 320x192 clips, marked and not
+    .venv/bin/python bench/watermark.py --quality-only   # PSNR, the flat-gradient crops and the timings
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from generation import watermark  # noqa: E402
-from generation.marks import v2  # noqa: E402
+from generation.marks import v2, v3  # noqa: E402
 from tests.generation import attacks as a  # noqa: E402
 from tests.generation.footage import CONTENTS, SMOOTH  # noqa: E402
 
@@ -65,6 +67,30 @@ CHAINS = [
     ),
 ]
 VIDEO_SEAL_CHAIN = CHAINS[0].name
+SMALL_SIZES = [(256, 256), (320, 192)]  # (width, height): the smoke model's clips and a small landscape one
+SMALL_FRAMES = 36
+SMALL_CHAINS = [
+    a.chain("half size + CRF 30 + recut CRF 20", a.scale(0.5), a.h264(30), a.h264(20)),
+    a.chain("half size + CRF 35", a.scale(0.5), a.h264(35)),
+    a.chain("squeeze 0.75 x 0.6 + CRF 28", a.scale(0.75, 0.6), a.h264(28)),
+    a.chain("crop 20% + CRF 26", a.crop(0.2, top=0.13, left=0.71), a.h264(26)),
+    a.chain("letterbox 9:16 + CRF 26", a.boxed(9, 16, 480), a.h264(26)),
+    a.chain("pillarbox 1:1 + crop 10%", a.crop(0.1), a.boxed(1, 1, 256), a.h264(28)),
+    a.chain("CRF 40", a.h264(40)),
+    a.chain("VP9 CRF 40", a.vp9(40)),
+    a.chain("colour +-20% + CRF 30", a.gamma(1.2), a.contrast(0.8), a.saturation(1.2), a.h264(30)),
+    a.chain("screen rec: blur + noise + dim", a.blur, a.noise(3.0), a.brightness(0.8), a.h264(28)),
+    a.chain("flip + crop 15% + CRF 32", a.flip, a.crop(0.15), a.h264(32)),
+    a.chain(
+        "trim 1s + crop 15% + flip + 0.75 + gamma + CRF 30",
+        a.trim(1.0, 0.2),
+        a.crop(0.15),
+        a.flip,
+        a.scale(0.75),
+        a.gamma(1.2),
+        a.h264(30),
+    ),
+]
 CHAIN_GROUPS = 3  # unmarked reads are split by content and by a third of the chains, for progress and workers
 
 
@@ -119,6 +145,70 @@ def unmarked_windows(job: tuple[str, int, int, int]) -> tuple[int, int, list[flo
             if len(scores) < 200_000 and reads % 4 == 0:
                 scores += [v2._read_tile(t, sy, sx, f, decode_always=True).confirm_score for sy, sx, f, t in hypotheses]
     return reads, hits, scores, most, content
+
+
+def small_trials(job: tuple[str, int, int | None, tuple[int, int]]):
+    """Small frames (version 3): for a marked job, (chain, content, traced, wrong, margin) per chain; for an
+    unmarked one (code None), the reads, false hits and v3 confirmation scores of every hypothesis."""
+    content, seed, code, (width, height) = job
+    frames = watermark.mark_visible(CONTENTS[content](SMALL_FRAMES, height, width, seed=seed), STAMP, opacity=0.35)
+    if code is not None:
+        assert watermark.version_for(height, width) == v3.VERSION
+        watermark.mark_invisible(frames, code, out=frames)
+    clip = a.h264(DELIVERY_CRF)((frames, FPS))
+    rows, scores, hits = [], [], 0
+    for chain in SMALL_CHAINS:
+        image = watermark.mean_luma(chain(clip)[0])
+        reading = watermark.read_mean_luma(image)
+        if code is None:
+            hits += reading.found
+            scores += [
+                v3._read_tile(t, sy, sx, f, decode_always=True).confirm_score for sy, sx, f, t in v3.hypotheses(image)
+            ]
+            continue
+        wrong = reading.code is not None and reading.code != code
+        label = f"{content} {width}x{height}"
+        rows.append((chain.name, label, reading.code == code, wrong, reading.confirm_score - v3.CONFIRM_THRESHOLD))
+    return rows if code is not None else (len(SMALL_CHAINS), hits, scores)
+
+
+def run_small(pool, codes: int) -> None:
+    rng = np.random.default_rng(31)
+    marked = [
+        (name, 200 + i, int(rng.integers(0, 2**32)), size)
+        for i in range(codes)
+        for name in CONTENTS
+        for size in SMALL_SIZES
+    ]
+    unmarked = [(name, 700 + i, None, size) for i in range(codes) for name in CONTENTS for size in SMALL_SIZES]
+    rows = [row for result in pool.imap_unordered(small_trials, marked) for row in result]
+    labels = sorted({r[1] for r in rows})
+    print(
+        f"\nsmall frames, version 3: {len(rows)} marked trials ({len(SMALL_CHAINS)} chains x {len(labels)} "
+        f"content/size x {codes} codes), {SMALL_FRAMES} frames, stamped, delivered at CRF {DELIVERY_CRF}"
+    )
+    for label in labels:
+        cells = [r for r in rows if r[1] == label]
+        misses = sorted({r[0] for r in cells if not r[2]})
+        print(
+            f"  {label:22} traced {sum(r[2] for r in cells):3}/{len(cells):<3} lowest margin "
+            f"{min(r[4] for r in cells):+5.1f}  missed: {', '.join(misses) or '-'}"
+        )
+    for chain in SMALL_CHAINS:
+        cells = [r for r in rows if r[0] == chain.name]
+        print(f"  {chain.name:50} {sum(r[2] for r in cells):3}/{len(cells)}")
+    traced, wrong = sum(r[2] for r in rows), sum(r[3] for r in rows)
+    print(f"traced {traced}/{len(rows)} = {100 * traced / len(rows):.1f} %; wrong codes {wrong} (target 0)")
+    results = list(pool.imap_unordered(small_trials, unmarked))
+    reads, hits = sum(r[0] for r in results), sum(r[1] for r in results)
+    scores = np.array([x for r in results for x in r[2]])
+    mean, std = float(scores.mean()), float(scores.std())
+    tail = 0.5 * math.erfc((v3.CONFIRM_THRESHOLD - mean) / std / math.sqrt(2))
+    print(
+        f"unmarked small clips: {reads} reads, false hits {hits} (target 0); v3 confirmation of {scores.size} "
+        f"unmarked hypotheses: mean {mean:.2f}, sd {std:.2f}, max {scores.max():.2f}; threshold "
+        f"{v3.CONFIRM_THRESHOLD}; Gaussian tail {tail:.1e}"
+    )
 
 
 def table(rows) -> None:
@@ -182,25 +272,76 @@ def timings() -> None:
 
 
 def quality(out: Path) -> None:
-    print("\nPSNR of the invisible mark (v2), 1280x720, 24 frames:")
+    print(
+        f"\nPSNR of the invisible mark (v2), 1280x720, 24 frames; flat: pixels whose local contrast is under "
+        f"{FLAT_CONTRAST} levels:"
+    )
     for name in CONTENTS:
         frames = CONTENTS[name](24, 720, 1280, seed=2)
         marked = watermark.mark_invisible(frames, 0x51F15EED)
         note = "  (smooth: target >= 42 dB)" if name in SMOOTH else ""
-        print(f"  {name:10} {watermark.psnr(frames, marked):5.1f} dB{note}")
+        print(f"  {name:10} {watermark.psnr(frames, marked):5.1f} dB, flat areas {flat_psnr(frames, marked)}{note}")
+    for (width, height), version in (((1280, 720), 2), ((256, 256), 3)):
+        flat = flat_gradient(height, width)
+        marked = watermark.mark_invisible(np.ascontiguousarray(flat[None]), 0x51F15EED)[0]
+        assert watermark.version_for(height, width) == version
+        offset = marked[..., 1].astype(np.float64) - flat[..., 1]
+        side = min(256, height, width)
+        top, left = (height - side) // 2, (width - side) // 2
+        crop = np.concatenate(
+            [flat[top : top + side, left : left + side], marked[top : top + side, left : left + side]], 1
+        )
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"watermark_flat_gradient_v{version}_x3.png"
+        _zoomed(crop).save(path)
+        if version == 2:  # the clean-picture floor, off by default: what it would give
+            floored = v2.MARK.STRENGTH_CLEAN
+            v2.MARK.STRENGTH_CLEAN = 0.7
+            lower = watermark.mark_invisible(np.ascontiguousarray(flat[None]), 0x51F15EED)[0]
+            v2.MARK.STRENGTH_CLEAN = floored
+            path_floor = out / "watermark_flat_gradient_v2_floor_x3.png"
+            _zoomed(
+                np.concatenate(
+                    [flat[top : top + side, left : left + side], lower[top : top + side, left : left + side]], 1
+                )
+            ).save(path_floor)
+            print(
+                f"  flat gradient {width}x{height} (v2, clean floor 0.7): "
+                f"{watermark.psnr(flat[None], lower[None]):5.1f} dB, "
+                f"offset RMS {(lower[..., 1].astype(np.float64) - flat[..., 1]).std():.2f} levels: {path_floor}"
+            )
+        print(
+            f"  flat gradient {width}x{height} (v{version}): {watermark.psnr(flat[None], marked[None]):5.1f} dB, "
+            f"offset RMS {offset.std():.2f} levels, peak {np.abs(offset).max():.0f}; zoomed crop (left unmarked, "
+            f"right marked, x3): {path}"
+        )
+
+
+FLAT_CONTRAST = 1.0
+
+
+def flat_gradient(height: int, width: int) -> np.ndarray:
+    """A clean, still gradient (no grain): the hardest picture to hide a mark in."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    return np.repeat((90 + 80 * x / width + 20 * y / height)[..., None], 3, axis=-1).round().astype(np.uint8)
+
+
+def flat_psnr(frames: np.ndarray, marked: np.ndarray) -> str:
+    from generation.marks import coding
+
+    first = watermark.luma(frames[0])
+    mean = coding.box_blur(first, 3)
+    contrast = np.sqrt(np.maximum(coding.box_blur(first * first, 3) - mean * mean, 0))
+    flat = contrast < FLAT_CONTRAST
+    if flat.mean() < 0.01:
+        return "   -   (none)"
+    return f"{watermark.psnr(frames[:, flat], marked[:, flat]):5.1f} dB ({100 * flat.mean():2.0f} % of the picture)"
+
+
+def _zoomed(crop: np.ndarray):
     from PIL import Image
 
-    y, x = np.mgrid[0:720, 0:1280].astype(np.float32)
-    flat = np.repeat((90 + 80 * x / 1280 + 20 * y / 720)[..., None], 3, axis=-1).round().astype(np.uint8)
-    marked = watermark.mark_invisible(np.ascontiguousarray(flat[None, :, :, :]), 0x51F15EED)[0]
-    crop = np.concatenate([flat[200:456, 400:656], marked[200:456, 400:656]], axis=1)
-    out.mkdir(parents=True, exist_ok=True)
-    zoomed = Image.fromarray(crop).resize((crop.shape[1] * 3, crop.shape[0] * 3), Image.Resampling.NEAREST)
-    zoomed.save(out / "watermark_flat_gradient_x3.png")
-    print(
-        f"  flat gradient {watermark.psnr(flat[None], marked[None]):5.1f} dB; zoomed crop (left unmarked, right "
-        f"marked, x3): {out / 'watermark_flat_gradient_x3.png'}"
-    )
+    return Image.fromarray(crop).resize((crop.shape[1] * 3, crop.shape[0] * 3), Image.Resampling.NEAREST)
 
 
 def main() -> None:
@@ -209,6 +350,8 @@ def main() -> None:
     parser.add_argument("--codes", type=int, help="random codes per content (full: 5)")
     parser.add_argument("--windows", type=int, help="random windows read per unmarked picture (full: 96)")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--small", action="store_true", help="only version 3 on small frames (--codes: per content)")
+    parser.add_argument("--quality-only", action="store_true", help="only PSNR, the flat-gradient crops, timings")
     parser.add_argument(
         "--unmarked-only", action="store_true", help="skip the marked trials: unmarked reads, quality and timings"
     )
@@ -217,6 +360,15 @@ def main() -> None:
     windows = args.windows if args.windows is not None else (6 if args.quick else 96)
     unmarked_seeds = 1
     started = time.perf_counter()
+    if args.quality_only:
+        quality(ROOT / "var" / "bench")
+        timings()
+        return
+    if args.small:
+        with multiprocessing.get_context("fork").Pool(args.workers) as pool:
+            run_small(pool, args.codes or 2)
+        print(f"\nbench wall time {time.perf_counter() - started:.0f} s with {args.workers} workers")
+        return
     rng = np.random.default_rng(13)
     jobs = [(name, 100 + i, int(rng.integers(0, 2**32))) for i in range(codes) for name in CONTENTS]
     if args.unmarked_only:

@@ -1,9 +1,10 @@
 """The marks every rendered clip carries: a visible corner stamp and an invisible per-job code.
 
-The invisible mark has versions (generation/marks/v1.py, v2.py). A job is marked with CURRENT_VERSION
-and records it; a clip is read with every version known, newest first, so clips marked before a new
-version keep tracing. Each version's patterns derive from fixed constants, not from settings: changing
-them would make every clip already out there untraceable.
+The invisible mark has versions (generation/marks/v1.py, v2.py, v3.py). A job is marked with the version
+for its frames' size (``version_for``: v2, or v3 for small frames) and records it; a clip is read with
+every version known, newest first, so clips marked before a new version keep tracing. Each version's
+patterns derive from fixed constants, not from settings: changing them would make every clip already
+out there untraceable.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from functools import cache
 
 import numpy as np
 
-from generation.marks import v1, v2
+from generation.marks import v1, v2, v3
 from generation.marks.reading import Reading
 
-VERSIONS = {v2.VERSION: v2, v1.VERSION: v1}  # newest first: the order they are read in
+VERSIONS = {v3.VERSION: v3, v2.VERSION: v2, v1.VERSION: v1}  # newest first: the order they are read in
 CURRENT_VERSION = v2.VERSION  # what new jobs are marked with (small frames: see version_for)
+SMALL_VERSION = v3.VERSION  # what frames too small for CURRENT_VERSION are marked with
 FRAME_CHUNK = 16  # frames marked at once: bounds the int16 working copy
 LOOK_FRAMES = 4  # frames looked at to judge where the picture hides a stronger mark
 
@@ -28,9 +30,9 @@ def _check_frames(frames: np.ndarray) -> None:
 
 def version_for(height: int, width: int) -> int:
     """The mark version for frames of this size: CURRENT_VERSION, unless a frame holds fewer than two of its
-    tiles across its shorter side; there v1, whose tile is 128 pixels, repeats often enough to survive a
-    halving (measured: a 256 x 256 clip halved read 21 of 24 random codes with v2, all with v1)."""
-    return CURRENT_VERSION if min(height, width) >= 2 * VERSIONS[CURRENT_VERSION].TILE else v1.VERSION
+    tiles across its shorter side; there SMALL_VERSION, whose 128-pixel tile repeats often enough to be
+    measured after a halving."""
+    return CURRENT_VERSION if min(height, width) >= 2 * VERSIONS[CURRENT_VERSION].TILE else SMALL_VERSION
 
 
 def mark_invisible(
@@ -76,10 +78,14 @@ def mean_luma(frames: np.ndarray) -> np.ndarray:
 
 
 def read_mean_luma(image: np.ndarray) -> Reading:
-    """Read the mark from the per-pixel mean luma of a clip's frames with each version, newest first;
+    """Read the mark from the per-pixel mean luma of a clip's frames with each version, newest first
+    (a picture as large as CURRENT_VERSION marks reads with it first: only speed depends on the order);
     the first that finds a code wins, else the reading that came nearest."""
     best = None
-    for module in VERSIONS.values():
+    order = list(VERSIONS.values())
+    if min(image.shape) >= 2 * VERSIONS[CURRENT_VERSION].TILE:
+        order.sort(key=lambda module: module.VERSION != CURRENT_VERSION)
+    for module in order:
         reading = module.read(image)
         if reading.found:
             return reading

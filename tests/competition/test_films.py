@@ -175,14 +175,6 @@ def test_a_long_film_is_read_in_at_most_max_windows_spread_over_it(monkeypatch):
 # --- Reading films in the films worker -------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    reason=(
-        "The smoke model's 256x256 clips carry mark version 1 (v2 starts at 512 pixels), and v1 after half size, "
-        "CRF 30 and a recut at CRF 20 finds 21 of 32 clips, both of a pair in 7 of 16 random code pairs "
-        "(measured 2026-12-06): it passes by chance. It needs a small-frame version of v2, not a v1 change."
-    ),
-    strict=False,
-)
 def test_a_film_cut_from_clips_that_went_through_an_attack_chain_still_finds_them(two_clips, call, tester):
     """Each clip leaked and came back (half size, re-encoded at CRF 30) before it was cut into the film."""
     (first, first_mp4), (second, second_mp4) = two_clips
