@@ -354,11 +354,13 @@ def test_an_extended_clip_plays_its_source_then_the_continuation_marked_and_sign
 
     # 17 source frames, then the continuation less the 9 frames it repeats of the source's end.
     assert len(frames) == 17 + 25 - 9
-    # The source's frames come back within the codec's tolerance: as close as encoding them once more comes,
-    # give or take the new clip's invisible mark over them.
+    # The source's frames come back, in order, within the codec's tolerance: near what encoding them once more
+    # gives, less the new clip's invisible mark laid over them (version 3 on these small frames, strongest on the
+    # smoke model's grain), and far from what a join one frame off would give.
     reencoded = decode_mp4(encode_mp4(source_frames, fps=24, crf=settings.BACKLOT_VIDEO_CRF))
     codec, joined = watermark.psnr(source_frames, reencoded), watermark.psnr(source_frames, frames[:17])
-    assert joined > 30 and joined > codec - 3, (joined, codec)
+    one_off = watermark.psnr(source_frames[1:], frames[:16])
+    assert joined > 27 and joined > codec - 5 and joined > one_off + 6, (joined, codec, one_off)
     # One clip: its mark and its signature name the extension, where the source's own name the source.
     with extended.output.open("rb") as handle:
         video = handle.read()
