@@ -18,7 +18,7 @@ from generation.encoding import decode_mp4
 from generation.models import InputImage, RenderJob
 from generation.registry import MODELS
 from tests.factories import image_bytes
-from tests.generation.job_requests import API_BODY, PAGE_FORM
+from tests.generation.job_requests import API_BODY, PAGE_FORM, job_rendered
 
 pytestmark = pytest.mark.django_db
 
@@ -277,21 +277,13 @@ def test_the_prompt_policy_applies_to_every_mode(api, tester, programme):
 # --- renders with the smoke models ----------------------------------------------------------------------
 
 
-def _render(job_id) -> tuple[RenderJob, np.ndarray]:
-    render.job_render(job_id=job_id, worker="test-worker")
-    job = RenderJob.objects.get(pk=job_id)
-    assert job.state == RenderJob.State.SUCCEEDED, job.error
-    with job.output.open("rb") as handle:
-        return job, decode_mp4(handle.read())
-
-
 def test_image_to_video_renders_a_clip_that_starts_from_the_image(smoke_model, api, tester):
     image_id = _upload(api, image_bytes(colour=(230, 30, 30))).json()["id"]
     job_id = api.post(JOBS, {**API_BODY, **SMALL, "mode": "image_to_video", "image": image_id}, format="json").json()[
         "id"
     ]
 
-    job, frames = _render(job_id)
+    job, frames = job_rendered(job_id)
 
     assert frames.shape == (17, 64, 96, 3)
     assert job.mark_code and job.charged_seconds == job.gpu_seconds
@@ -304,7 +296,7 @@ def test_keyframes_render_between_two_images(smoke_model, api, tester):
         JOBS, {**API_BODY, **SMALL, "mode": "keyframes", "image": first, "last_image": last}, format="json"
     ).json()["id"]
 
-    _, frames = _render(job_id)
+    _, frames = job_rendered(job_id)
 
     assert frames.shape == (17, 64, 96, 3)
 
@@ -323,8 +315,8 @@ def test_extend_and_upscale_link_to_their_source_both_ways(smoke_model, api, tes
     assert extended.status_code == 201, extended.json()
     assert upscaled.status_code == 201, upscaled.json()
 
-    _, extended_frames = _render(extended.json()["id"])
-    _, upscaled_frames = _render(upscaled.json()["id"])
+    _, extended_frames = job_rendered(extended.json()["id"])
+    _, upscaled_frames = job_rendered(upscaled.json()["id"])
 
     assert extended_frames.shape == (17 + 25 - 9, 64, 96, 3)  # the source, then the 16 new frames
     assert upscaled_frames.shape == (17, 128, 192, 3)
@@ -350,7 +342,7 @@ def test_an_extended_clip_plays_its_source_then_the_continuation_marked_and_sign
     source_frames = decode_mp4(source_video)
     body = {**API_BODY, **SMALL, **size, "num_frames": 25, "mode": "extend", "source": str(source.pk)}
 
-    extended, frames = _render(api.post(JOBS, body, format="json").json()["id"])
+    extended, frames = job_rendered(api.post(JOBS, body, format="json").json()["id"])
 
     # 17 source frames, then the continuation less the 9 frames it repeats of the source's end.
     assert len(frames) == 17 + 25 - 9
@@ -375,14 +367,14 @@ def test_an_extended_clip_plays_its_source_then_the_continuation_marked_and_sign
 def test_an_extended_clip_is_upscaled_or_extended_again_at_its_full_length(smoke_model, api, tester, tester_client):
     source = _finished_clip(tester)
     body = {**API_BODY, **SMALL, "num_frames": 25, "mode": "extend", "source": str(source.pk)}
-    extended, _ = _render(api.post(JOBS, body, format="json").json()["id"])
+    extended, _ = job_rendered(api.post(JOBS, body, format="json").json()["id"])
     upscale = {**API_BODY, **SMALL, "width": 192, "height": 128, "mode": "upscale", "source": str(extended.pk)}
 
     refused = api.post(JOBS, upscale, format="json")  # 17 frames: what the extension's job rendered, not its clip
     again = api.post(JOBS, {**body, "source": str(extended.pk)}, format="json")
 
     assert refused.status_code == 400 and refused.json()["num_frames"] == ["This mode keeps the source's 33 frames."]
-    twice, frames = _render(again.json()["id"])
+    twice, frames = job_rendered(again.json()["id"])
     assert len(frames) == 33 + 25 - 9 and twice.clip_frames == 49
     assert "25 frames rendered, 49 with its source" in tester_client.get(twice.get_absolute_url()).content.decode()
 
@@ -420,7 +412,7 @@ def test_restyle_renders_a_cogvideox_clip_again_with_a_strength(cogvideox_smoke,
 
     settings = {**SMALL, "num_frames": 9, "width": 64, "height": 64, "num_steps": 4}
     (source,) = jobs_submit(owner=tester, prompt="a storm at sea", model_key="cogvideox-2b", **settings)
-    source_job, _ = _render(source.pk)
+    source_job, _ = job_rendered(source.pk)
 
     response = api.post(
         JOBS,
@@ -435,7 +427,7 @@ def test_restyle_renders_a_cogvideox_clip_again_with_a_strength(cogvideox_smoke,
         format="json",
     )
     assert response.status_code == 201, response.json()
-    job, frames = _render(response.json()["id"])
+    job, frames = job_rendered(response.json()["id"])
 
     assert frames.shape == (9, 64, 64, 3)
     assert job.strength == 0.5 and job.source_id == source_job.pk
@@ -455,7 +447,7 @@ def test_cogvideox_5b_renders_image_to_video_with_its_i2v_transformer(cogvideox_
     response = api.post(JOBS, {**body, "mode": "image_to_video", "image": image_id}, format="json")
 
     assert response.status_code == 201, response.json()
-    job, frames = _render(response.json()["id"])
+    job, frames = job_rendered(response.json()["id"])
     assert frames.shape == (9, 480, 720, 3) and (job.mode, str(job.image_id)) == ("image_to_video", image_id)
     pipeline = runner._mode_pipelines[("cogvideox-5b", "image_to_video")][1]
     resident = runner._pipelines["cogvideox-5b"]

@@ -4,7 +4,6 @@ in-process with the smoke build."""
 
 import io
 
-import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
@@ -12,12 +11,11 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from access.policy import current_grant
-from generation import quota, render, runner
-from generation.encoding import decode_mp4
+from generation import quota, runner
 from generation.models import RenderJob
 from generation.registry import MODELS
 from tests.factories import image_bytes
-from tests.generation.job_requests import API_BODY
+from tests.generation.job_requests import API_BODY, job_rendered
 
 pytestmark = pytest.mark.django_db
 
@@ -54,14 +52,6 @@ def _nothing_charged(user):
     assert usage["seconds_total"] == 0 and usage["seconds_reserved"] == 0
 
 
-def _render(job_id) -> tuple[RenderJob, np.ndarray]:
-    render.job_render(job_id=job_id, worker="test-worker")
-    job = RenderJob.objects.get(pk=job_id)
-    assert job.state == RenderJob.State.SUCCEEDED, job.error
-    with job.output.open("rb") as handle:
-        return job, decode_mp4(handle.read())
-
-
 def test_wan_14b_offers_image_to_video_and_first_and_last_frame(api):
     models = {entry["key"]: entry for entry in api.get("/api/v1/models/").json()}
 
@@ -89,7 +79,7 @@ def test_wan_renders_image_to_video_with_the_image_checkpoint_s_parts(wan_smoke,
     response = api.post(JOBS, body, format="json")
 
     assert response.status_code == 201, response.json()
-    job, frames = _render(response.json()["id"])
+    job, frames = job_rendered(response.json()["id"])
     assert frames.shape == (9, 64, 96, 3) and job.mark_code and job.charged_seconds == job.gpu_seconds
     resident = runner._pipelines["wan2.1-14b"]
     pipeline = runner._mode_pipelines[("wan2.1-14b", "image_to_video")][1]
@@ -108,7 +98,7 @@ def test_wan_renders_between_a_first_and_a_last_frame_sharing_the_image_encoder(
     response = api.post(JOBS, body, format="json")
 
     assert response.status_code == 201, response.json()
-    job, frames = _render(response.json()["id"])
+    job, frames = job_rendered(response.json()["id"])
     assert frames.shape == (9, 64, 96, 3) and str(job.last_image_id) == last
     keyframes = runner._mode_pipelines[("wan2.1-14b", "keyframes")][1]
     # The first-and-last-frame checkpoint's transformer reads both images' tokens at once.
@@ -187,7 +177,7 @@ def test_the_generate_page_renders_wan_between_two_uploaded_frames(wan_smoke, te
     assert response.status_code == 302 and response["Location"] == job.get_absolute_url()
     assert (job.model_key, job.mode) == ("wan2.1-14b", "keyframes")
     assert job.image.owner == tester and job.last_image.owner == tester
-    job, frames = _render(job.pk)
+    job, frames = job_rendered(job.pk)
     assert frames.shape == (9, 64, 96, 3)
     page = tester_client.get(job.get_absolute_url()).content.decode()
     assert "First frame" in page and "Last frame" in page
