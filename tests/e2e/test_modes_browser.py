@@ -2,10 +2,12 @@
 page and render from it, then extend the finished clip from its page and follow the lineage back."""
 
 import pytest
+from django.core.management import call_command
 from PIL import Image
 
 from access.models import Role
 from generation.models import RenderJob
+from generation.trace import trace_clip
 from tests.conftest import member
 from tests.e2e.browser import advanced_open, queued_clip_open
 from tests.e2e.test_browser import _sign_in
@@ -58,3 +60,80 @@ def test_image_to_video_then_extend_and_see_the_lineage(
 
     page.click(f"a:has-text('clip {first.short_id}')")
     page.wait_for_selector(f"text=Extend a clip: clip {extended.short_id}")
+
+
+def _render_here(page):
+    """Render from the generate page as it stands, open the queued clip and wait until it plays."""
+    page.click("button:has-text('Render')")
+    queued_clip_open(page)
+    _wait_playable(page)
+
+
+def _traces_to(job: RenderJob) -> None:
+    """The stored clip, read back as a leak would be: its mark and its Content Credentials name the job."""
+    job.refresh_from_db()
+    with job.output.open("rb") as clip:
+        result = trace_clip(clip.read())
+    assert result.found and result.job == job, result.message
+    assert result.identified_by == "mark and credentials", (job.mode, job.model_key, result)
+
+
+def test_first_and_last_frame_upscale_and_restyle_from_the_pages_each_play_and_trace(
+    celery_worker, c2pa_signing, live_server, page, settings, password, cohort, tmp_path
+):
+    settings.BACKLOT_PROGRESS_POLL_SECONDS = 0.2
+    call_command("smoke_build", "cogvideox-2b", "--if-missing", verbosity=0)
+    member("artist@example.org", programme=cohort.programme, role=Role.ARTIST, cohort=cohort)
+    first, last = tmp_path / "first.png", tmp_path / "last.jpg"
+    Image.new("RGB", (320, 200), (220, 60, 30)).save(first)
+    Image.new("RGB", (320, 200), (30, 60, 220)).save(last)
+    _sign_in(page, live_server.url, "artist@example.org", password)
+
+    page.goto(f"{live_server.url}/clips/new/")
+    page.fill("textarea[name=prompt]", "a red kite turning blue at dusk")
+    page.check("input[name=mode][value=keyframes]")
+    page.set_input_files("input[name=image]", str(first))
+    page.set_input_files("input[name=last_image]", str(last))
+    advanced_open(page)
+    page.select_option("select[name=num_frames]", "17")
+    page.fill("input[name=width]", "256")  # a mark needs two of its 128-pixel tiles across the shorter side
+    page.fill("input[name=height]", "256")
+    page.fill("input[name=num_steps]", "4")
+    _render_here(page)
+    keyframes = RenderJob.objects.get()
+    assert keyframes.mode == "keyframes" and keyframes.last_image.width == 320
+    assert page.is_visible("text=First and last frame") and page.is_visible("text=JPEG 320×200")
+    _traces_to(keyframes)
+
+    # The finished clip's actions arrive with the live status: no reload (issue 14, item 3).
+    page.click("a.mode-action:has-text('Upscale')")
+    page.wait_for_url("**/clips/new/?derive=*")
+    assert page.is_checked("input[name=mode][value=upscale]")
+    _render_here(page)
+    upscaled = RenderJob.objects.get(mode="upscale")
+    assert upscaled.source == keyframes and (upscaled.width, upscaled.height) == (512, 512)
+    assert page.is_visible(f"text=clip {keyframes.short_id}")
+    _traces_to(upscaled)
+
+    page.goto(f"{live_server.url}/clips/new/")
+    page.select_option("select[name=model_key]", "cogvideox-2b")
+    page.wait_for_selector("input[name=mode][value=restyle]", state="attached")  # the form redrawn for the model
+    page.fill("textarea[name=prompt]", "a storm over a harbour")
+    advanced_open(page)
+    page.select_option("select[name=num_frames]", "25")
+    page.fill("input[name=width]", "256")
+    page.fill("input[name=height]", "256")
+    page.fill("input[name=num_steps]", "4")
+    _render_here(page)
+    storm = RenderJob.objects.get(model_key="cogvideox-2b")
+    _traces_to(storm)
+
+    page.click("a.mode-action:has-text('Restyle')")
+    page.wait_for_url("**/clips/new/?derive=*")
+    assert page.is_checked("input[name=mode][value=restyle]")
+    page.fill("input[name=strength]", "0.6")
+    _render_here(page)
+    restyled = RenderJob.objects.get(mode="restyle")
+    assert restyled.source == storm and restyled.strength == 0.6
+    assert page.is_visible("text=Restyle a clip")
+    _traces_to(restyled)
