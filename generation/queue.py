@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Count, F, Prefetch, Q, Sum, Window
+from django.db.models import Count, F, Q, Sum, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
@@ -265,24 +265,20 @@ def queue_board(model_keys=None) -> list[dict]:
     """For the staff queue page, per model: the first WAITING_SHOWN waiting jobs in the order workers
     will take them and how many wait in all, the held ones, and the running ones. Three queries,
     none per model or per job."""
-    active = RenderJob.objects.filter(state__in=[RenderJob.State.QUEUED, RenderJob.State.RUNNING])
-    waiting_counts = dict(
-        active.values_list("model_key").annotate(
-            waiting=Count("pk", filter=Q(state=RenderJob.State.QUEUED, held=False))
-        )
-    )
-    keys = sorted(set(waiting_counts) | set(model_keys or []), key=model_order)
-    others = active.filter(Q(state=RenderJob.State.RUNNING) | Q(held=True)).select_related("owner")
+    others = RenderJob.objects.filter(Q(state=RenderJob.State.RUNNING) | Q(state=RenderJob.State.QUEUED, held=True))
     held, running = {}, {}
-    for job in others.order_by("started_at", "queued_at"):
+    for job in others.select_related("owner").order_by("started_at", "queued_at"):
         (running if job.state == RenderJob.State.RUNNING else held).setdefault(job.model_key, []).append(job)
-    waiting = {}
     # Only what a waiting row shows, and the owners read apart for the rows shown: the fair order sorts every
-    # waiting job (2,000 at depth), and each column or join in that query is paid for each of them.
-    owners = Prefetch("owner", queryset=get_user_model().objects.only("id", "email"))
-    heads = fair_heads(first=WAITING_SHOWN).only(*WAITING_ROW_FIELDS).prefetch_related(owners)
-    for job in heads.order_by("model_key", "place"):
+    # waiting job (2,000 at depth), and each column or join in that query is paid for each of them. How many
+    # wait per model comes from the same pass over them.
+    heads = fair_heads(first=WAITING_SHOWN).annotate(waiting_count=Window(Count("pk"), partition_by=[F("model_key")]))
+    waiting, waiting_counts = {}, {}
+    for job in heads.only(*WAITING_ROW_FIELDS).order_by("model_key", "place"):
         waiting.setdefault(job.model_key, []).append(job)
+        waiting_counts[job.model_key] = job.waiting_count
+    _owners_fill([job for jobs in waiting.values() for job in jobs])
+    keys = sorted(set(waiting) | set(held) | set(running) | set(model_keys or []), key=model_order)
     board = []
     for key in keys:
         spec = MODELS.get(key)
@@ -297,6 +293,13 @@ def queue_board(model_keys=None) -> list[dict]:
             }
         )
     return board
+
+
+def _owners_fill(jobs) -> None:
+    """Set each job's owner (id and email only) from one query for all of them."""
+    owners = get_user_model().objects.only("id", "email").in_bulk({job.owner_id for job in jobs})
+    for job in jobs:
+        job.owner = owners[job.owner_id]
 
 
 def workers_per_model(rows) -> dict[str, dict]:

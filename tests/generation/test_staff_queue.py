@@ -106,6 +106,37 @@ def test_the_page_shows_waiting_jobs_in_the_order_workers_take_them(staff_client
     assert "CogVideoX 2B" in html and "LTX-Video" in html
 
 
+def test_a_waiting_row_shows_its_place_person_prompt_and_actions_escaped(staff_client, waiting, tester, settings):
+    settings.TIME_ZONE = "Asia/Kolkata"
+    heavy, light = waiting
+    prompt = "<script>alert(1)</script> & a lighthouse at dawn, seen from above, in the style of a 1970s film"
+    RenderJob.objects.filter(pk=heavy.pk).update(prompt=prompt, priority=0)
+
+    html = staff_client.get(QUEUE).content.decode()
+
+    row = re.search(rf'<tr id="job-{heavy.pk}">(.*?)</tr>', html, re.S).group(1)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+    queued = timezone.localtime(heavy.queued_at, timezone.get_current_timezone()).strftime("%H:%M:%S")
+    assert cells[:7] == [
+        "2",
+        heavy.short_id,
+        tester.email,
+        "&lt;script&gt;alert(1)&lt;/script&gt; &amp; a lighthouse at dawn, seen from…",  # truncatechars:60
+        "0",
+        "300",
+        queued,
+    ]
+    assert "<script>" not in html
+    form = cells[7]
+    assert f'action="{reverse("generation_staff:queue_job_action", args=[heavy.pk])}"' in form
+    assert re.search(r'name="csrfmiddlewaretoken" value="[A-Za-z0-9]{32,}"', form)
+    for action, label in (("raise", "Raise"), ("lower", "Lower"), ("hold", "Hold"), ("cancel", "Cancel")):
+        assert f'value="{action}"' in form and f'title="{label} job {heavy.short_id}"' in form
+    light_row = re.search(rf'<tr id="job-{light.pk}">(.*?)</tr>', html, re.S).group(1)
+    assert f"/jobs/{light.pk}/" in light_row and f"job {light.short_id}" in light_row
+    assert heavy.short_id not in light_row
+
+
 def test_the_page_costs_a_few_queries_per_model_not_per_job(staff_client, tester, django_assert_max_num_queries):
     for _ in range(3):
         RenderJobFactory(owner=tester)
