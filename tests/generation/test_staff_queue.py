@@ -137,6 +137,36 @@ def test_a_waiting_row_shows_its_place_person_prompt_and_actions_escaped(staff_c
     assert heavy.short_id not in light_row
 
 
+def test_the_pages_order_is_fair_queues_own_for_every_model(tester, tester2, cohort):
+    """On PostgreSQL the page orders the waiting jobs in SQL of its own (each person's usage summed once): it must
+    keep fair_queue's order, places, recent GPU time and counts, whatever the priorities, usage and ties."""
+    third = member("third@example.org", programme=cohort.programme, role=Role.ARTIST, cohort=cohort)
+    RenderJobFactory(owner=tester, state="succeeded", charged_seconds=300)
+    RenderJobFactory(owner=third, state="succeeded", charged_seconds=30)
+    start = timezone.now() - timedelta(minutes=30)
+    people = [tester, tester2, third]
+    for index in range(14):
+        job = RenderJobFactory(owner=people[index % 3], model_key=("ltx-video", "cogvideox-2b")[index % 2])
+        held, priority = index == 5, 1 if index == 7 else 0
+        # Two jobs of one person and model queued in the same instant: their ids decide.
+        queued = start + timedelta(seconds=index if index != 8 else 2)
+        RenderJob.objects.filter(pk=job.pk).update(queued_at=queued, held=held, priority=priority)
+
+    shown = [
+        (job.model_key, job.pk, job.place, job.recent_seconds, job.waiting_count)
+        for job in queue._board_heads(first=queue.WAITING_SHOWN)
+    ]
+
+    expected = []
+    for model_key in ("cogvideox-2b", "ltx-video"):
+        order = list(queue.fair_queue(model_key).values_list("pk", "recent_seconds"))
+        expected += [(model_key, pk, place, recent, len(order)) for place, (pk, recent) in enumerate(order, 1)]
+    assert shown == expected
+    assert {recent for *_, recent, _ in shown} == {300.0, 0.0, 30.0}
+    first = [(job.model_key, job.pk, job.place) for job in queue._board_heads(first=2)]
+    assert first == [(key, pk, place) for key, pk, place, *_ in expected if place <= 2]
+
+
 def test_the_page_costs_a_few_queries_per_model_not_per_job(staff_client, tester, django_assert_max_num_queries):
     for _ in range(3):
         RenderJobFactory(owner=tester)
