@@ -180,6 +180,43 @@ def test_the_page_costs_a_few_queries_per_model_not_per_job(staff_client, tester
         assert staff_client.get(QUEUE).status_code == 200
 
 
+def test_running_jobs_expected_finishes_read_the_recent_renders_once(tester, monkeypatch):
+    from django.core.cache import cache
+
+    cache.delete("generation.recent-averages")
+    now = timezone.now()
+    for model_key, tail in (("ltx-video", 20), ("cogvideox-2b", 50)):
+        RenderJobFactory(
+            owner=tester,
+            model_key=model_key,
+            state="succeeded",
+            started_at=now - timedelta(seconds=120),
+            denoised_at=now - timedelta(seconds=60 + tail),
+            finished_at=now - timedelta(seconds=60),
+        )
+    started = now - timedelta(seconds=30)
+    running = [
+        RenderJobFactory(owner=tester, model_key=model_key, state="running", started_at=started, **steps)
+        for model_key, steps in (
+            ("ltx-video", {"progress_step": 3, "progress_total": 12}),
+            ("cogvideox-2b", {"progress_step": 6, "progress_total": 12}),
+            ("cogvideox-2b", {"progress_step": 12, "progress_total": 12, "denoised_at": now}),
+            ("ltx-video", {"progress_step": 0, "progress_total": 12}),
+        )
+    ]
+    each = {job.pk: estimates.estimated_finish(job) for job in running}
+    reads = []
+    monkeypatch.setattr(cache, "get", lambda *args, get=cache.get: reads.append(args) or get(*args))
+
+    together = estimates.estimated_finishes(running)
+
+    assert len(reads) == 1
+    assert set(together) == {job.pk for job in running[:3]} and each[running[3].pk] is None
+    for job in running[:3]:
+        assert abs((together[job.pk] - each[job.pk]).total_seconds()) < 1
+    assert together[running[2].pk] - now == timedelta(seconds=50)
+
+
 # --- Hold and release ------------------------------------------------------------------------------
 
 
