@@ -55,7 +55,9 @@ class JobChangeList(ChangeList):
     def get_queryset(self, request, exclude_parameters=None):
         owners = Prefetch("owner", queryset=get_user_model().objects.only("id", "email", "display_name"))
         jobs = super().get_queryset(request, exclude_parameters)
-        return jobs.only(*RenderJobAdmin.list_display).prefetch_related(owners)
+        columns = {field.name for field in RenderJob._meta.concrete_fields}
+        shown = [name for name in self.list_display if name in columns]  # not the checkbox, nor a method's name
+        return jobs.only(*shown).prefetch_related(owners)
 
 
 class ModelKeyFilter(admin.SimpleListFilter):
