@@ -61,12 +61,16 @@ def _recent_tail_seconds(model_key: str) -> float | None:
 
 
 def _recent_averages(model_key: str) -> tuple[float | None, float | None]:
+    return _recent_averages_of({model_key})[model_key]
+
+
+def _recent_averages_of(model_keys) -> dict[str, tuple[float | None, float | None]]:
     # Every list and progress poll asks, so every model's answer is worked out together and kept for half a minute.
     averages = cache.get("generation.recent-averages")
-    if averages is None or model_key not in averages:
-        averages = {key: _averages_of_last_renders(key) for key in {*MODELS, model_key}}
+    if averages is None or not set(model_keys) <= averages.keys():
+        averages = {key: _averages_of_last_renders(key) for key in {*MODELS, *model_keys}}
         cache.set("generation.recent-averages", averages, RECENT_AVERAGES_CACHED_SECONDS)
-    return averages[model_key]
+    return averages
 
 
 def _averages_of_last_renders(model_key: str, count: int = 20) -> tuple[float | None, float | None]:
@@ -105,9 +109,28 @@ def estimated_finish(job: RenderJob):
     """When a running job should be done: its remaining steps at the pace of the steps so far, then the work
     after them (decoding, marking, encoding, signing, storing) as long as it took in the model's recent renders.
     None before the first step, and once that work has run over its usual time."""
-    if job.state != RenderJob.State.RUNNING or not job.started_at or not job.progress_step or not job.progress_total:
+    if not _stepping(job):
         return None
-    now, tail = timezone.now(), timedelta(seconds=_recent_tail_seconds(job.model_key) or 0)
+    return _finish(job, tail_seconds=_recent_tail_seconds(job.model_key))
+
+
+def estimated_finishes(jobs) -> dict:
+    """{job id: estimated_finish(job)} for the running jobs among ``jobs`` that have stepped, with the models' recent
+    renders read once for all of them: estimated_finish reads them from the cache for each job (on the staff queue
+    with 100 running jobs, 100 round trips to Redis, 15 ms)."""
+    stepping = [job for job in jobs if _stepping(job)]
+    if not stepping:
+        return {}
+    averages = _recent_averages_of({job.model_key for job in stepping})
+    return {job.pk: _finish(job, tail_seconds=averages[job.model_key][1]) for job in stepping}
+
+
+def _stepping(job: RenderJob) -> bool:
+    return bool(job.state == RenderJob.State.RUNNING and job.started_at and job.progress_step and job.progress_total)
+
+
+def _finish(job: RenderJob, *, tail_seconds: float | None):
+    now, tail = timezone.now(), timedelta(seconds=tail_seconds or 0)
     if job.denoised_at:
         finish = job.denoised_at + tail
         return finish if finish > now else None

@@ -190,6 +190,8 @@ class RenderJob(RenderSettingsFields):
                 condition=Q(state="queued", held=False),
                 name="renderjob_waiting_heads",
             ),
+            # The staff queue's held jobs: a few among the waiting thousands, found without reading those.
+            models.Index(fields=["queued_at"], condition=Q(state="queued", held=True), name="renderjob_held"),
             # A message delivered again finds the job its worker had claimed.
             models.Index(fields=["task_id"], condition=Q(state="running"), name="renderjob_running_task"),
             # The staff's lists of every job (the admin's changelist), newest first, without a sort.

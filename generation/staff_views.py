@@ -41,6 +41,7 @@ def _queue_context() -> dict:
     ]
     capacity = workers_per_model((row["worker"], row["status"]) for row in worker_rows)
     board = queue_board(capacity)
+    finishes = estimates.estimated_finishes([job for model in board for job in model["running"]])
     for model in board:
         model["workers"] = capacity.get(model["model_key"], {"taking": 0, "busy": 0, "out": 0})
         model["per_worker"] = (
@@ -50,7 +51,7 @@ def _queue_context() -> dict:
             {
                 "job": job,
                 "elapsed": (now - job.started_at).total_seconds() if job.started_at else None,
-                "finish": estimates.estimated_finish(job),
+                "finish": finishes.get(job.pk),
             }
             for job in model["running"]
         ]

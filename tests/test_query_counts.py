@@ -286,9 +286,9 @@ def test_the_staff_queue(admin_user, tester, cohort, django_assert_max_num_queri
             owner = people[next(counter) % len(people)]
             jobs_of(owner, 1, states=("queued", "running"), held=next(counter) % 7 == 0)
 
-    # 20: the page also shows the last 24 hours per model and the latest failure reasons.
+    # 18: the page also shows the last 24 hours per model and the latest failure reasons.
     assert_flat(
-        browser(admin_user), "/staff/queue/", fill, django_assert_max_num_queries, pin=20 + NAV, marker=r'<tr id="job-'
+        browser(admin_user), "/staff/queue/", fill, django_assert_max_num_queries, pin=18 + NAV, marker=r'<tr id="job-'
     )
 
 

@@ -1,9 +1,13 @@
 """The Django admin's job list: read-only, and a job's row can never be deleted there (it is kept for
-quota, audit and leak tracing; owners delete their clips from the gallery, which keeps the row)."""
+quota, audit and leak tracing; owners delete their clips from the gallery, which keeps the row); its count
+stops at a cap, and skips counting where the planner expects far more rows than that."""
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
+from generation import admin as admin_module
 from generation.models import RenderJob
 from tests.conftest import with_totp
 from tests.factories import RenderJobFactory, UserFactory
@@ -31,3 +35,59 @@ def test_even_a_superuser_cannot_delete_a_job_in_the_admin(superuser_client, tes
     )
     assert bulk.status_code in (200, 302)
     assert RenderJob.objects.filter(pk=job.pk).exists()
+
+
+def test_the_job_list_shows_each_owner_at_the_same_queries_for_more_rows(superuser_client, tester, tester2):
+    for owner in (tester, tester2):
+        RenderJobFactory(owner=owner)
+    superuser_client.get("/admin/generation/renderjob/")
+    with CaptureQueriesContext(connection) as few:
+        superuser_client.get("/admin/generation/renderjob/")
+    jobs = [RenderJobFactory(owner=(tester, tester2)[index % 2]) for index in range(10)]
+
+    with CaptureQueriesContext(connection) as many:
+        html = superuser_client.get("/admin/generation/renderjob/").content.decode()
+
+    assert len(many) == len(few)
+    assert all(str(job.pk) in html for job in jobs)
+    assert str(tester) in html and str(tester2) in html  # their names, as the owner column shows people
+
+
+class _Counted(admin_module.CappedCountPaginator):
+    COUNT_CAP = 5
+
+
+def test_the_count_stops_at_the_cap_and_trusts_a_planner_expecting_many_more_rows(tester, monkeypatch):
+    for _ in range(7):
+        RenderJobFactory(owner=tester)
+    jobs = RenderJob.objects.order_by("-queued_at")
+    monkeypatch.setattr(admin_module, "planned_rows", lambda queryset: None)
+    assert _Counted(jobs, 2).count == 5 and _Counted(jobs.filter(state="failed"), 2).count == 0
+
+    monkeypatch.setattr(admin_module, "planned_rows", lambda queryset: 1_000_000)
+    with CaptureQueriesContext(connection) as queries:
+        assert _Counted(jobs.filter(state="failed"), 2).count == 5
+    assert not any("COUNT" in query["sql"] for query in queries.captured_queries)
+
+    monkeypatch.setattr(admin_module, "planned_rows", lambda queryset: 19)  # under ESTIMATE_MARGIN times the cap
+    assert _Counted(jobs.filter(state="failed"), 2).count == 0
+
+
+def test_a_search_is_counted_whatever_the_planner_expects(superuser_client, tester, monkeypatch):
+    RenderJobFactory(owner=tester, prompt="a red fox")
+    monkeypatch.setattr(admin_module, "planned_rows", lambda queryset: 10**9)
+
+    found = superuser_client.get("/admin/generation/renderjob/?q=fox").content.decode()
+    everything = superuser_client.get("/admin/generation/renderjob/").content.decode()
+
+    assert "1 render job" in found
+    assert "10000 render jobs" in everything
+
+
+def test_the_planner_estimate_is_postgresqls_own(tester):
+    RenderJobFactory(owner=tester)
+    rows = admin_module.planned_rows(RenderJob.objects.all())
+    if connection.vendor == "postgresql":
+        assert isinstance(rows, int) and rows >= 0
+    else:
+        assert rows is None

@@ -106,6 +106,67 @@ def test_the_page_shows_waiting_jobs_in_the_order_workers_take_them(staff_client
     assert "CogVideoX 2B" in html and "LTX-Video" in html
 
 
+def test_a_waiting_row_shows_its_place_person_prompt_and_actions_escaped(staff_client, waiting, tester, settings):
+    settings.TIME_ZONE = "Asia/Kolkata"
+    heavy, light = waiting
+    prompt = "<script>alert(1)</script> & a lighthouse at dawn, seen from above, in the style of a 1970s film"
+    RenderJob.objects.filter(pk=heavy.pk).update(prompt=prompt, priority=0)
+
+    html = staff_client.get(QUEUE).content.decode()
+
+    row = re.search(rf'<tr id="job-{heavy.pk}">(.*?)</tr>', html, re.S).group(1)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+    queued = timezone.localtime(heavy.queued_at, timezone.get_current_timezone()).strftime("%H:%M:%S")
+    assert cells[:7] == [
+        "2",
+        heavy.short_id,
+        tester.email,
+        "&lt;script&gt;alert(1)&lt;/script&gt; &amp; a lighthouse at dawn, seen from…",  # truncatechars:60
+        "0",
+        "300",
+        queued,
+    ]
+    assert "<script>" not in html
+    form = cells[7]
+    assert f'action="{reverse("generation_staff:queue_job_action", args=[heavy.pk])}"' in form
+    assert re.search(r'name="csrfmiddlewaretoken" value="[A-Za-z0-9]{32,}"', form)
+    for action, label in (("raise", "Raise"), ("lower", "Lower"), ("hold", "Hold"), ("cancel", "Cancel")):
+        assert f'value="{action}"' in form and f'title="{label} job {heavy.short_id}"' in form
+    light_row = re.search(rf'<tr id="job-{light.pk}">(.*?)</tr>', html, re.S).group(1)
+    assert f"/jobs/{light.pk}/" in light_row and f"job {light.short_id}" in light_row
+    assert heavy.short_id not in light_row
+
+
+def test_the_pages_order_is_fair_queues_own_for_every_model(tester, tester2, cohort):
+    """On PostgreSQL the page orders the waiting jobs in SQL of its own (each person's usage summed once): it must
+    keep fair_queue's order, places, recent GPU time and counts, whatever the priorities, usage and ties."""
+    third = member("third@example.org", programme=cohort.programme, role=Role.ARTIST, cohort=cohort)
+    RenderJobFactory(owner=tester, state="succeeded", charged_seconds=300)
+    RenderJobFactory(owner=third, state="succeeded", charged_seconds=30)
+    start = timezone.now() - timedelta(minutes=30)
+    people = [tester, tester2, third]
+    for index in range(14):
+        job = RenderJobFactory(owner=people[index % 3], model_key=("ltx-video", "cogvideox-2b")[index % 2])
+        held, priority = index == 5, 1 if index == 7 else 0
+        # Two jobs of one person and model queued in the same instant: their ids decide.
+        queued = start + timedelta(seconds=index if index != 8 else 2)
+        RenderJob.objects.filter(pk=job.pk).update(queued_at=queued, held=held, priority=priority)
+
+    shown = [
+        (job.model_key, job.pk, job.place, job.recent_seconds, job.waiting_count)
+        for job in queue._board_heads(first=queue.WAITING_SHOWN)
+    ]
+
+    expected = []
+    for model_key in ("cogvideox-2b", "ltx-video"):
+        order = list(queue.fair_queue(model_key).values_list("pk", "recent_seconds"))
+        expected += [(model_key, pk, place, recent, len(order)) for place, (pk, recent) in enumerate(order, 1)]
+    assert shown == expected
+    assert {recent for *_, recent, _ in shown} == {300.0, 0.0, 30.0}
+    first = [(job.model_key, job.pk, job.place) for job in queue._board_heads(first=2)]
+    assert first == [(key, pk, place) for key, pk, place, *_ in expected if place <= 2]
+
+
 def test_the_page_costs_a_few_queries_per_model_not_per_job(staff_client, tester, django_assert_max_num_queries):
     for _ in range(3):
         RenderJobFactory(owner=tester)
@@ -117,6 +178,43 @@ def test_the_page_costs_a_few_queries_per_model_not_per_job(staff_client, tester
         RenderJobFactory(owner=tester, state="running", worker="w", started_at=timezone.now())
     with django_assert_max_num_queries(len(few)):
         assert staff_client.get(QUEUE).status_code == 200
+
+
+def test_running_jobs_expected_finishes_read_the_recent_renders_once(tester, monkeypatch):
+    from django.core.cache import cache
+
+    cache.delete("generation.recent-averages")
+    now = timezone.now()
+    for model_key, tail in (("ltx-video", 20), ("cogvideox-2b", 50)):
+        RenderJobFactory(
+            owner=tester,
+            model_key=model_key,
+            state="succeeded",
+            started_at=now - timedelta(seconds=120),
+            denoised_at=now - timedelta(seconds=60 + tail),
+            finished_at=now - timedelta(seconds=60),
+        )
+    started = now - timedelta(seconds=30)
+    running = [
+        RenderJobFactory(owner=tester, model_key=model_key, state="running", started_at=started, **steps)
+        for model_key, steps in (
+            ("ltx-video", {"progress_step": 3, "progress_total": 12}),
+            ("cogvideox-2b", {"progress_step": 6, "progress_total": 12}),
+            ("cogvideox-2b", {"progress_step": 12, "progress_total": 12, "denoised_at": now}),
+            ("ltx-video", {"progress_step": 0, "progress_total": 12}),
+        )
+    ]
+    each = {job.pk: estimates.estimated_finish(job) for job in running}
+    reads = []
+    monkeypatch.setattr(cache, "get", lambda *args, get=cache.get: reads.append(args) or get(*args))
+
+    together = estimates.estimated_finishes(running)
+
+    assert len(reads) == 1
+    assert set(together) == {job.pk for job in running[:3]} and each[running[3].pk] is None
+    for job in running[:3]:
+        assert abs((together[job.pk] - each[job.pk]).total_seconds()) < 1
+    assert together[running[2].pk] - now == timedelta(seconds=50)
 
 
 # --- Hold and release ------------------------------------------------------------------------------
