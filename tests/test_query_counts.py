@@ -108,7 +108,7 @@ def test_the_gallery(tester, django_assert_max_num_queries):
         "/clips/",
         lambda n: jobs_of(tester, n),
         django_assert_max_num_queries,
-        pin=17 + NAV,
+        pin=9 + NAV,
         marker=r"row-\d+ a neon city",
     )
 
@@ -119,7 +119,7 @@ def test_the_api_job_list(tester, django_assert_max_num_queries):
         "/api/v1/jobs/",
         lambda n: jobs_of(tester, n),
         django_assert_max_num_queries,
-        pin=8,  # one for every listed clip's derived clips (lineage), whatever the page's length
+        pin=7,  # one for every listed clip's derived clips (lineage), whatever the page's length
         marker=r"row-\d+ a neon city",
     )
 
