@@ -17,6 +17,7 @@ from importlib import import_module
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from access import hooks
@@ -48,20 +49,32 @@ def token_credential(record: ApiToken) -> str:
 
 
 def credential_sighted(*, credential: str, user, ip: str | None) -> int:
-    """Record that ``credential`` was used from ``ip``; returns the networks seen within the window."""
+    """Record that ``credential`` was used from ``ip``; returns the networks seen within the window. One query
+    reads this credential's sightings (every request of a session asks); a write only for a new network, or
+    for one last noted more than 30 seconds ago."""
     now = timezone.now()
     network = network_of(ip)
-    sighting = CredentialSighting.objects.filter(credential=credential, network=network).first()
-    if sighting is None:
+    since = now - timedelta(minutes=settings.LEAK_WINDOW_MINUTES)
+    sightings = CredentialSighting.objects.filter(credential=credential).filter(
+        Q(network=network) | Q(last_seen__gte=since)
+    )
+    others, seen_here = 0, None
+    for pk, seen_network, last_seen in sightings.values_list("pk", "network", "last_seen"):
+        if seen_network == network:
+            seen_here = (pk, last_seen)
+        else:
+            others += 1
+    if seen_here is None:
         try:
             with transaction.atomic():
                 CredentialSighting.objects.create(credential=credential, user=user, network=network)
         except IntegrityError:  # the same first sighting from a concurrent request
             pass
-    elif now - sighting.last_seen > timedelta(seconds=30):
-        CredentialSighting.objects.filter(pk=sighting.pk).update(last_seen=now)
-    since = now - timedelta(minutes=settings.LEAK_WINDOW_MINUTES)
-    return CredentialSighting.objects.filter(credential=credential, last_seen__gte=since).count()
+    elif now - seen_here[1] > timedelta(seconds=30):
+        CredentialSighting.objects.filter(pk=seen_here[0]).update(last_seen=now)
+    elif seen_here[1] < since:  # a window shorter than 30 seconds: not noted again, so not counted
+        return others
+    return others + 1
 
 
 def too_many_networks(count: int) -> bool:

@@ -1,6 +1,11 @@
+import hashlib
+
+from allauth.account.adapter import get_adapter
+from allauth.usersessions.internal import usersessionkit
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
+from django.core.cache import cache
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -143,3 +148,27 @@ class SecondFactorMiddleware:
             return JsonResponse({"detail": reason, "code": code}, status=403)
         messages.warning(request, reason)
         return redirect_to_login(request.get_full_path(), login_url=reverse("account_login"))
+
+
+class UserSessionsMiddleware:
+    """allauth's record of each signed-in session (the account's sessions page: its address, browser and when it
+    was last used), written at most once every SESSION_SEEN_SECONDS while the session's address and browser stay
+    the same. allauth's own middleware writes the row on every request (a transaction of five queries). A new
+    address or browser is written at once, so allauth's session_client_changed signal (the new-network email)
+    fires as before."""
+
+    SESSION_SEEN_SECONDS = 60
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        session = getattr(request, "session", None)
+        if user is not None and user.is_authenticated and session is not None and session.session_key:
+            seen = (get_adapter(request).get_client_ip(request), request.META.get("HTTP_USER_AGENT", ""))
+            key = "access.session-seen:" + hashlib.sha256(session.session_key.encode()).hexdigest()
+            if cache.get(key) != seen:
+                usersessionkit.track_activity(request, user=user, session=session)
+                cache.set(key, seen, self.SESSION_SEEN_SECONDS)
+        return self.get_response(request)

@@ -10,7 +10,7 @@ import difflib
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Exists, Max, OuterRef, Subquery
 
 from access.audit import audit
 from access.models import TESTER_ROLES, Membership, Programme, TermsResponse, TermsVersion
@@ -25,23 +25,26 @@ def _tester_programmes(user):
 
 
 def terms_unanswered(user) -> list[TermsVersion]:
-    """Current terms of the programmes ``user`` tests in that they have neither accepted nor declined."""
-    pending = []
-    for programme in _tester_programmes(user):
-        current = terms_current(programme)
-        if current and not TermsResponse.objects.filter(user=user, terms=current).exists():
-            pending.append(current)
-    return pending
+    """Current terms of the programmes ``user`` tests in that they have neither accepted nor declined, by programme
+    name. One query (every page asks, before anything else)."""
+    latest = TermsVersion.objects.filter(programme=OuterRef("programme")).order_by("-version").values("pk")[:1]
+    current = TermsVersion.objects.filter(programme__in=_tester_programmes(user), pk=Subquery(latest))
+    answered = TermsResponse.objects.filter(user=user, terms=OuterRef("pk"))
+    return list(current.exclude(Exists(answered)).select_related("programme").order_by("programme__name"))
 
 
 def terms_accepted_current(user, programme) -> TermsVersion | None | bool:
-    """The current version if ``user`` accepted it, None if there are no terms, False otherwise."""
-    current = terms_current(programme)
+    """The current version if ``user`` accepted it, None if there are no terms, False otherwise. One query."""
+    accepted = TermsResponse.objects.filter(user=user, terms=OuterRef("pk"), accepted=True)
+    current = (
+        TermsVersion.objects.filter(programme=programme)
+        .order_by("-version")
+        .annotate(accepted=Exists(accepted))
+        .first()
+    )
     if current is None:
         return None
-    if TermsResponse.objects.filter(user=user, terms=current, accepted=True).exists():
-        return current
-    return False
+    return current if current.accepted else False
 
 
 def terms_last_accepted(user, programme) -> TermsVersion | None:

@@ -80,7 +80,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "access.middleware.SecondFactorMiddleware",
-    "allauth.usersessions.middleware.UserSessionsMiddleware",
+    "access.middleware.UserSessionsMiddleware",  # allauth's, writing a session's row once a minute, not per request
     "access.middleware.AccessMiddleware",
     "access.middleware.LeakWatchMiddleware",
     "access.middleware.TermsMiddleware",

@@ -27,6 +27,16 @@ from generation.render_settings import REQUEST_FIELDS, SEED_MAX, RenderSettings
 # answers with core.api_errors, the API's one exception handler.
 
 
+DERIVED_KEPT = "derived_kept"
+
+
+def derived_prefetch(through: str = "") -> Prefetch:
+    """One query for every listed job's derived clips (not deleted), not one per job, kept as a plain list on each
+    job (no related manager and queryset built per job to read it)."""
+    kept = RenderJob.objects.filter(deleted_at__isnull=True).only("id", "source_id")
+    return Prefetch(f"{through}derived", queryset=kept, to_attr=DERIVED_KEPT)
+
+
 class RenderJobSerializer(CheckedInput, serializers.ModelSerializer):
     video_url = serializers.SerializerMethodField()
     poster_url = serializers.SerializerMethodField()
@@ -85,7 +95,10 @@ class RenderJobSerializer(CheckedInput, serializers.ModelSerializer):
         return Favourite.objects.filter(job=job).exists() if starred is None else starred
 
     def get_derived(self, job) -> list[str]:
-        return [str(derived.pk) for derived in job.derived.all() if derived.deleted_at is None]
+        kept = getattr(job, DERIVED_KEPT, None)  # lists read them with the jobs (derived_prefetch)
+        if kept is None:
+            kept = [derived for derived in job.derived.all() if derived.deleted_at is None]
+        return [str(derived.pk) for derived in kept]
 
     def _estimate(self, job) -> tuple:
         """(queue position, expected start): from the list's batch where there is one, else for this job."""
@@ -284,9 +297,7 @@ class RenderJobViewSet(
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return RenderJob.objects.none()
-        # One query for every listed job's derived clips, not one per job.
-        derived = Prefetch("derived", queryset=RenderJob.objects.only("id", "source_id", "deleted_at"))
-        return library.jobs_with_favourite(gallery.jobs_for(self.request.user)).prefetch_related(derived)
+        return library.jobs_with_favourite(gallery.jobs_for(self.request.user)).prefetch_related(derived_prefetch())
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
@@ -780,8 +791,7 @@ class CollectionViewSet(
             collection = self.get_queryset().get(pk=collection.pk)
             code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
             return Response(CollectionSerializer(collection).data, status=code)
-        derived = Prefetch("job__derived", queryset=RenderJob.objects.only("id", "source_id", "deleted_at"))
-        items = self.paginate_queryset(library.collection_items(collection).prefetch_related(derived))
+        items = self.paginate_queryset(library.collection_items(collection).prefetch_related(derived_prefetch("job__")))
         context = {**self.get_serializer_context(), "queue_estimates": {}}  # finished clips wait in no queue
         data = RenderJobSerializer(library.item_jobs(items), many=True, context=context).data
         return self.get_paginated_response(data)

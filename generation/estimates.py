@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.core.cache import cache
+from django.db.models import Count, F, Q, Window
 from django.utils import timezone
 
 from generation.models import RenderJob
-from generation.queue import fair_positions
+from generation.queue import fair_heads, fair_positions
 from generation.registry import MODELS
 
 
@@ -87,19 +88,33 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+POSITIONS_COUNTED = 1000  # as fair_positions: a job further back is shown one place behind the last counted
+
+
 def queue_estimates(jobs) -> dict:
-    """{job id: (queue position, expected start)} for the waiting jobs among ``jobs``: one query
-    for every model's order, and each model's (cached) recent average, none per job."""
+    """{job id: (queue position, expected start)} for the waiting jobs among ``jobs``: one query for every
+    model's order, and each model's (cached) recent average, none per job. The query ranks every waiting job
+    (fair_heads) but returns only the rows of ``jobs``, each with its model's count of waiting jobs, and the
+    first of each model (so a model whose listed jobs have just started still has its count): a page of 24
+    reads 24 rows, not the first POSITIONS_COUNTED of every model."""
     waiting = [job for job in jobs if job.state == RenderJob.State.QUEUED and not job.held]
     if not waiting:
         return {}
-    orders = fair_positions({job.model_key for job in waiting})
-    averages = {key: _recent_average_seconds(key) for key in orders}
+    heads = fair_heads({job.model_key for job in waiting}, first=POSITIONS_COUNTED).annotate(
+        waiting=Window(Count("pk"), partition_by=[F("model_key")])
+    )
+    # An OR that names a window function is applied after the ranking (Django's QUALIFY), so these rows keep the
+    # places they have among all the waiting jobs; an AND would filter before it and rank only these.
+    rows = heads.filter(Q(pk__in=[job.pk for job in waiting]) | Q(place=1))
+    places, counted = {}, {}
+    for model_key, pk, place, count in rows.values_list("model_key", "pk", "place", "waiting"):
+        places[pk] = place
+        counted[model_key] = min(count, POSITIONS_COUNTED)
+    averages = {key: _recent_average_seconds(key) for key in {job.model_key for job in waiting}}
     now = timezone.now()
     estimates = {}
     for job in waiting:
-        order = orders[job.model_key]
-        position = order.get(job.pk, len(order) + 1)
+        position = places.get(job.pk, counted.get(job.model_key, 0) + 1)
         seconds = (averages[job.model_key] or job.charged_seconds) * position
         estimates[job.pk] = (position, now + timedelta(seconds=seconds))
     return estimates

@@ -367,12 +367,42 @@ class TraceForm(CheckedInput, forms.Form):
         return uploads
 
 
+class KeptSelect(forms.Select):
+    """A select drawn once for each name, value, attributes and choices it is shown with, then kept: the gallery
+    draws its state and model filters on every page, with one of a few values each, and Django's select template
+    includes two more templates for every option (a millisecond a select). Choices are part of the key, so a
+    model added to the registry is drawn afresh."""
+
+    KEPT_MAX = 512
+    _kept: dict = {}
+
+    def render(self, name, value, attrs=None, renderer=None):
+        choices = tuple(self.choices)
+        if any(isinstance(label, (list, tuple)) for _, label in choices):  # option groups: not kept
+            return super().render(name, value, attrs, renderer)
+        key = (
+            type(self),
+            renderer,
+            name,
+            tuple(self.format_value(value)),
+            tuple(sorted((str(k), str(v)) for k, v in self.build_attrs(self.attrs, attrs).items())),
+            tuple((str(choice), str(label)) for choice, label in choices),
+            self.is_required,
+        )
+        html = self._kept.get(key)
+        if html is None:
+            if len(self._kept) >= self.KEPT_MAX:
+                self._kept.clear()
+            html = self._kept[key] = super().render(name, value, attrs, renderer)
+        return html
+
+
 class GalleryFilterForm(CheckedInput, forms.Form):
     """The gallery's filters and search, read from the query string."""
 
     q = forms.CharField(label="Search", required=False, max_length=200, strip=True)
-    state = forms.ChoiceField(choices=[("", "Any state"), *RenderJob.State.choices], required=False)
-    model = forms.ChoiceField(choices=lambda: [("", "Any model"), *model_choices()], required=False)
+    state = forms.ChoiceField(choices=[("", "Any state"), *RenderJob.State.choices], required=False, widget=KeptSelect)
+    model = forms.ChoiceField(choices=lambda: [("", "Any model"), *model_choices()], required=False, widget=KeptSelect)
     since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     favourites = forms.BooleanField(

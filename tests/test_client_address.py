@@ -219,6 +219,27 @@ def test_behind_a_proxy_sign_ins_record_the_client_and_a_new_network_is_emailed(
     ]
 
 
+def test_a_session_s_record_is_written_once_a_minute_and_at_once_from_a_new_address(behind_nginx, tester):
+    client = Client()
+    client.force_login(tester)
+    client.get("/clips/", HTTP_X_FORWARDED_FOR="203.0.113.50")
+    record = UserSession.objects.get(user=tester)
+    assert record.ip == "203.0.113.50"
+    seen = record.last_seen_at
+
+    client.get("/clips/", HTTP_X_FORWARDED_FOR="203.0.113.50")
+    record.refresh_from_db()
+    assert record.last_seen_at == seen, "a second request within the minute writes nothing"
+
+    client.get("/clips/", HTTP_X_FORWARDED_FOR="198.51.100.23")
+    record.refresh_from_db()
+    assert record.ip == "198.51.100.23" and record.last_seen_at > seen
+    client.get("/clips/", HTTP_X_FORWARDED_FOR="203.0.113.50")  # and back: written again
+    record.refresh_from_db()
+    assert record.ip == "203.0.113.50"
+    assert UserSession.objects.filter(user=tester).count() == 1
+
+
 def test_behind_a_proxy_sign_in_attempts_are_limited_per_client_not_for_the_whole_site(
     behind_nginx, settings, tester, password
 ):

@@ -32,8 +32,9 @@ pytestmark = pytest.mark.django_db
 
 PRESET = render_settings()
 # Every page's header asks what the person may use (access.context_processors.navigation): may they render now
-# (the policy's suspension, grant and terms questions) and which memberships they hold.
-NAV = 4
+# (the policy's grant and terms questions; the suspension question is the access middleware's answer) and which
+# memberships they hold.
+NAV = 3
 MODELS = ["ltx-video", "cogvideox-2b", "wan2.1-1.3b"]
 counter = itertools.count()
 
@@ -108,7 +109,7 @@ def test_the_gallery(tester, django_assert_max_num_queries):
         "/clips/",
         lambda n: jobs_of(tester, n),
         django_assert_max_num_queries,
-        pin=17 + NAV,
+        pin=8 + NAV,
         marker=r"row-\d+ a neon city",
     )
 
@@ -119,7 +120,7 @@ def test_the_api_job_list(tester, django_assert_max_num_queries):
         "/api/v1/jobs/",
         lambda n: jobs_of(tester, n),
         django_assert_max_num_queries,
-        pin=8,  # one for every listed clip's derived clips (lineage), whatever the page's length
+        pin=7,  # one for every listed clip's derived clips (lineage), whatever the page's length
         marker=r"row-\d+ a neon city",
     )
 

@@ -250,3 +250,39 @@ def test_everyone_is_refused_when_deactivated(tester, password):
     assert browser.get(reverse("generation:job_list")).status_code in (302, 403)
     assert not may_render(tester)
     assert RenderJob.objects.count() == 0
+
+
+def test_one_person_s_answer_is_the_same_as_in_a_list_of_people(programme, cohort, tester, tester2, admin_user):
+    """may_use_site asks in one query for one person, site_decisions for a list: the same rule either way."""
+    from access.policy import site_decisions
+    from access.programmes import cohort_create, membership_add, programme_create
+
+    other = programme_create(name="Other programme")
+    other_cohort = cohort_create(programme=other, name="Other wave")
+    membership_add(
+        user=admin_user, programme=other, role=Role.ARTIST, cohort=other_cohort
+    )  # tests where it is no admin
+    membership_add(user=tester2, programme=other, role=Role.ARTIST, cohort=other_cohort)
+    membership_add(user=admin_user, programme=programme, role=Role.ARTIST, cohort=cohort)  # and tests where it runs
+    people = [tester, tester2, admin_user]
+
+    def answers():
+        batch = site_decisions(people)
+        assert {person.pk: may_use_site(person) for person in people} == batch
+        return [bool(batch[person.pk]) for person in people]
+
+    assert answers() == [True, True, True]
+    pause(programme=programme, reason="leak")  # its admin keeps access
+    assert answers() == [False, False, True]
+    Suspension.objects.update(ends_at=timezone.now() - timedelta(seconds=1))
+    suspend(programme=programme, cohort=cohort, reason="a cohort")  # a cohort: its admin's membership in it too
+    assert answers() == [False, False, False]
+    Suspension.objects.update(ends_at=timezone.now() - timedelta(seconds=1))  # all over
+    suspend(programme=other, cohort=other_cohort, reason="spam")
+    assert answers() == [True, False, False]
+    Suspension.objects.update(ends_at=timezone.now() - timedelta(seconds=1))
+    pause(programme=other, reason="leak")  # admin_user runs `programme` but only tests in `other`
+    assert answers() == [True, False, False]
+    Suspension.objects.update(ends_at=timezone.now() - timedelta(seconds=1))
+    suspend(programme=programme, user=tester, reason="one person")
+    assert answers() == [False, True, True]

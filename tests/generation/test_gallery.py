@@ -194,6 +194,22 @@ def test_bad_filters_get_a_clear_error(tester_client, assorted, query, message):
     assert _card_ids(response) == []
 
 
+def test_the_filters_show_the_chosen_values_and_every_model_offered(tester_client, monkeypatch):
+    """The state and model selects are drawn once per value and kept (generation.forms.KeptSelect)."""
+    from generation import forms as generation_forms
+    from generation.registry import model_choices
+
+    def selected(query) -> list[str]:
+        return re.findall(r'<option value="([^"]*)" selected>', tester_client.get(GALLERY, query).content.decode())
+
+    assert selected({}) == ["", ""]
+    assert selected({"state": "failed"}) == ["failed", ""]
+    assert selected({"state": "queued", "model": "ltx-video"}) == ["queued", "ltx-video"]
+    assert selected({}) == ["", ""]
+    monkeypatch.setattr(generation_forms, "model_choices", lambda: [*model_choices(), ("new-model", "A new model")])
+    assert '<option value="new-model">A new model</option>' in tester_client.get(GALLERY).content.decode()
+
+
 def _walk(client, url, *, insert=None) -> list[str]:
     """Every card from the first page through the 'Older' links, calling ``insert`` between pages."""
     seen, pages = [], 0

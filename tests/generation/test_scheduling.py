@@ -88,6 +88,23 @@ def test_the_job_page_shows_the_queue_position(tester_client, heavy_user_waiting
     assert "number 2 in the queue" in page
 
 
+def test_a_list_shows_each_waiting_job_at_its_place_in_the_fair_queue(heavy_user_waiting_first, tester2, monkeypatch):
+    first, _ = heavy_user_waiting_first
+    behind = [RenderJobFactory(owner=tester2, prompt=f"behind {n}") for n in range(3)]
+    held = RenderJobFactory(owner=tester2, held=True)
+    other_model = RenderJobFactory(owner=tester2, model_key="cogvideox-2b")
+    listed = [first, behind[2], held, other_model]  # the places count the jobs not listed too
+
+    positions = {pk: position for pk, (position, _) in estimates.queue_estimates(listed).items()}
+
+    # tester2 has used nothing and `later` was queued last: behind 0, 1, 2, later, then the heavy user's first.
+    assert positions == {first.pk: 5, behind[2].pk: 3, other_model.pk: 1}
+    assert positions == {job.pk: estimates.queue_position(job) for job in listed if not job.held}
+    monkeypatch.setattr(estimates, "POSITIONS_COUNTED", 3)  # a job further back: one behind the last counted
+    positions = {pk: position for pk, (position, _) in estimates.queue_estimates(listed).items()}
+    assert positions == {first.pk: 4, behind[2].pk: 3, other_model.pk: 1}
+
+
 def test_a_running_job_whose_worker_went_silent_goes_back_to_the_queue(tester, settings):
     settings.BACKLOT_STALE_SECONDS = 600
     job = queue.job_claim(job_id=RenderJobFactory(owner=tester).pk, worker="w1")
