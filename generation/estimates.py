@@ -6,11 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.core.cache import cache
-from django.db.models import Count, F, Q, Window
 from django.utils import timezone
 
 from generation.models import RenderJob
-from generation.queue import fair_heads, fair_positions
+from generation.queue import fair_positions
 from generation.registry import MODELS
 
 
@@ -23,19 +22,41 @@ def queue_position(job: RenderJob) -> int | None:
 
 
 POSITIONS_CACHED_SECONDS = 2
+POSITIONS_COUNTED = 1000  # as fair_positions: a job further back is shown one place behind the last counted
 
 
 def queue_position_cached(job: RenderJob) -> int | None:
-    """queue_position, from a model's order worked out at most once every two seconds: what the progress
-    poll shows, asked by every waiting job's page every second."""
+    """queue_position, from the model's order as fair_orders keeps it: what the progress poll shows, asked by
+    every waiting job's page every second."""
     if job.state != RenderJob.State.QUEUED or job.held:
         return None
-    key = f"generation.fair-positions:{job.model_key}"
-    order = cache.get(key)
-    if order is None:
-        order = {pk.hex: position for pk, position in fair_positions([job.model_key])[job.model_key].items()}
-        cache.set(key, order, POSITIONS_CACHED_SECONDS)
+    order = fair_orders([job.model_key])[job.model_key]
     return order.get(job.pk.hex, len(order) + 1)
+
+
+def _fair_order_key(model_key: str) -> str:
+    return f"generation.fair-positions:{model_key}"
+
+
+def fair_orders_forget(model_keys=MODELS) -> None:
+    """Drop the kept orders, so the next request works them out again (tests that count a page's queries)."""
+    cache.delete_many([_fair_order_key(model_key) for model_key in model_keys])
+
+
+def fair_orders(model_keys) -> dict[str, dict[str, int]]:
+    """{model key: {job id (hex): place}} for each model's first POSITIONS_COUNTED waiting jobs, worked out at most
+    once every POSITIONS_CACHED_SECONDS and shared (through the cache) by every poll and list that shows places:
+    ranking a model's waiting jobs costs 15-20 ms of SQL at depth, and a place a second or two old is what the
+    poll shows anyway. One cache read for all the models, and one query for those not cached."""
+    keys = {model_key: _fair_order_key(model_key) for model_key in model_keys}
+    cached = cache.get_many(keys.values())
+    orders = {model_key: cached[key] for model_key, key in keys.items() if key in cached}
+    missing = [model_key for model_key in keys if model_key not in orders]
+    if missing:
+        for model_key, order in fair_positions(missing, first=POSITIONS_COUNTED).items():
+            orders[model_key] = {pk.hex: place for pk, place in order.items()}
+        cache.set_many({keys[model_key]: orders[model_key] for model_key in missing}, POSITIONS_CACHED_SECONDS)
+    return orders
 
 
 def estimated_start(job: RenderJob, position: int | None):
@@ -88,33 +109,21 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-POSITIONS_COUNTED = 1000  # as fair_positions: a job further back is shown one place behind the last counted
-
-
 def queue_estimates(jobs) -> dict:
-    """{job id: (queue position, expected start)} for the waiting jobs among ``jobs``: one query for every
-    model's order, and each model's (cached) recent average, none per job. The query ranks every waiting job
-    (fair_heads) but returns only the rows of ``jobs``, each with its model's count of waiting jobs, and the
-    first of each model (so a model whose listed jobs have just started still has its count): a page of 24
-    reads 24 rows, not the first POSITIONS_COUNTED of every model."""
+    """{job id: (queue position, expected start)} for the waiting jobs among ``jobs``: places from fair_orders
+    (a cache read, and a query at most once every POSITIONS_CACHED_SECONDS), and each model's (cached) recent
+    average, none per job. A job further back than POSITIONS_COUNTED, or queued since the order was worked out,
+    is shown one place behind the last counted."""
     waiting = [job for job in jobs if job.state == RenderJob.State.QUEUED and not job.held]
     if not waiting:
         return {}
-    heads = fair_heads({job.model_key for job in waiting}, first=POSITIONS_COUNTED).annotate(
-        waiting=Window(Count("pk"), partition_by=[F("model_key")])
-    )
-    # An OR that names a window function is applied after the ranking (Django's QUALIFY), so these rows keep the
-    # places they have among all the waiting jobs; an AND would filter before it and rank only these.
-    rows = heads.filter(Q(pk__in=[job.pk for job in waiting]) | Q(place=1))
-    places, counted = {}, {}
-    for model_key, pk, place, count in rows.values_list("model_key", "pk", "place", "waiting"):
-        places[pk] = place
-        counted[model_key] = min(count, POSITIONS_COUNTED)
-    averages = {key: _recent_average_seconds(key) for key in {job.model_key for job in waiting}}
+    orders = fair_orders({job.model_key for job in waiting})
+    averages = {key: _recent_average_seconds(key) for key in orders}
     now = timezone.now()
     estimates = {}
     for job in waiting:
-        position = places.get(job.pk, counted.get(job.model_key, 0) + 1)
+        order = orders[job.model_key]
+        position = order.get(job.pk.hex, len(order) + 1)
         seconds = (averages[job.model_key] or job.charged_seconds) * position
         estimates[job.pk] = (position, now + timedelta(seconds=seconds))
     return estimates
