@@ -36,6 +36,15 @@ def advanced_open(page):
         page.click("details.advanced > summary")
 
 
+def raw_settings(page, *, frames: int, width: int, height: int, steps: int):
+    """Set a clip's length, size and steps by hand under the generate page's "Advanced", as a person does."""
+    advanced_open(page)
+    page.select_option("select[name=num_frames]", str(frames))
+    page.fill("input[name=width]", str(width))
+    page.fill("input[name=height]", str(height))
+    page.fill("input[name=num_steps]", str(steps))
+
+
 def queued_clip_open(page):
     """After Render on the generate page (which stays, with a note naming the clip queued): open that clip."""
     page.click(".queued-note a")

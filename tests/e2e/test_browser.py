@@ -5,7 +5,7 @@ import pytest
 
 from access.models import Role
 from tests.conftest import member
-from tests.e2e.browser import advanced_open, queued_clip_open
+from tests.e2e.browser import advanced_open, queued_clip_open, raw_settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -26,11 +26,7 @@ def test_sign_in_render_watch_progress_and_play(celery_worker, live_server, page
 
     page.click("text=Generate a clip")
     page.fill("textarea[name=prompt]", "a golden horse running through snow, cinematic")
-    advanced_open(page)
-    page.select_option("select[name=num_frames]", "49")
-    page.fill("input[name=width]", "704")
-    page.fill("input[name=height]", "480")
-    page.fill("input[name=num_steps]", "30")
+    raw_settings(page, frames=49, width=704, height=480, steps=30)
     page.fill("input[name=seed]", "7")
     page.click("button:has-text('Render')")
     queued_clip_open(page)

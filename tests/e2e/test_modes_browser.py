@@ -9,7 +9,7 @@ from access.models import Role
 from generation.models import RenderJob
 from generation.trace import trace_clip
 from tests.conftest import member
-from tests.e2e.browser import advanced_open, queued_clip_open
+from tests.e2e.browser import queued_clip_open, raw_settings
 from tests.e2e.test_browser import _sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -33,11 +33,7 @@ def test_image_to_video_then_extend_and_see_the_lineage(
     page.fill("textarea[name=prompt]", "a red bird over the sea")
     page.check("input[name=mode][value=image_to_video]")
     page.set_input_files("input[name=image]", str(still))
-    advanced_open(page)
-    page.select_option("select[name=num_frames]", "17")
-    page.fill("input[name=width]", "192")
-    page.fill("input[name=height]", "128")
-    page.fill("input[name=num_steps]", "4")
+    raw_settings(page, frames=17, width=192, height=128, steps=4)
     page.click("button:has-text('Render')")
     queued_clip_open(page)
 
@@ -94,11 +90,8 @@ def test_first_and_last_frame_upscale_and_restyle_from_the_pages_each_play_and_t
     page.check("input[name=mode][value=keyframes]")
     page.set_input_files("input[name=image]", str(first))
     page.set_input_files("input[name=last_image]", str(last))
-    advanced_open(page)
-    page.select_option("select[name=num_frames]", "17")
-    page.fill("input[name=width]", "256")  # a mark needs two of its 128-pixel tiles across the shorter side
-    page.fill("input[name=height]", "256")
-    page.fill("input[name=num_steps]", "4")
+    # A mark needs two of its 128-pixel tiles across the shorter side.
+    raw_settings(page, frames=17, width=256, height=256, steps=4)
     _render_here(page)
     keyframes = RenderJob.objects.get()
     assert keyframes.mode == "keyframes" and keyframes.last_image.width == 320
@@ -119,11 +112,7 @@ def test_first_and_last_frame_upscale_and_restyle_from_the_pages_each_play_and_t
     page.select_option("select[name=model_key]", "cogvideox-2b")
     page.wait_for_selector("input[name=mode][value=restyle]", state="attached")  # the form redrawn for the model
     page.fill("textarea[name=prompt]", "a storm over a harbour")
-    advanced_open(page)
-    page.select_option("select[name=num_frames]", "25")
-    page.fill("input[name=width]", "256")
-    page.fill("input[name=height]", "256")
-    page.fill("input[name=num_steps]", "4")
+    raw_settings(page, frames=25, width=256, height=256, steps=4)
     _render_here(page)
     storm = RenderJob.objects.get(model_key="cogvideox-2b")
     _traces_to(storm)
