@@ -20,8 +20,8 @@ JOB = {
     "prompt": "a lantern in the fog",
     "model_key": "ltx-video",
     "num_frames": 9,
-    "width": 64,
-    "height": 64,
+    "width": 128,
+    "height": 128,
     "num_steps": 2,
     "guidance_scale": 3.0,
 }
@@ -38,8 +38,10 @@ def _scrape(port: int) -> dict:
 
 
 def test_a_real_worker_serves_its_metrics_and_readiness_follows_it(
-    smoke_model, media_root, tmp_path, c2pa_dev_ca, tester, client
+    smoke_model, media_root, tmp_path, c2pa_dev_ca, tester, client, settings
 ):
+    settings.BACKLOT_METRICS_TOKEN = "monitor"  # /readyz tells only the monitor why it fails
+    client.defaults["HTTP_AUTHORIZATION"] = "Bearer monitor"
     port = free_port()
     with private_filesystem_broker(tmp_path / "broker") as broker_env:
         env = {
