@@ -182,8 +182,8 @@ def _api_jobs_per_second(token, count: int = 200) -> float:
         "prompt": PROMPT,
         "model_key": "ltx-video",
         "num_frames": 9,
-        "width": 64,
-        "height": 64,
+        "width": 128,
+        "height": 128,
         "num_steps": 2,
         "guidance_scale": 3.0,
     }

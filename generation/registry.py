@@ -298,6 +298,11 @@ class ModelSpec:
         return errors
 
 
+# The smallest side a clip may have: the invisible mark's smallest tile (version 3, generation/marks/v3.py) is 128
+# pixels, and a frame that cannot hold one carries no mark that can be read (a 96x96 clip traced 1 of 16 random
+# codes, a 128x128 one 12 of 16 over four contents, the misses a still, strongly textured shot).
+MIN_SIZE = 128
+
 _BASE_SPECS = [
     ModelSpec(
         key="ltx-video",
@@ -307,7 +312,7 @@ _BASE_SPECS = [
         fps=24,
         frame_step=8,
         size_multiple=32,
-        min_size=64,
+        min_size=MIN_SIZE,
         max_width=1280,
         max_height=1280,
         max_frames=257,
@@ -335,7 +340,7 @@ _BASE_SPECS = [
         fps=8,
         frame_step=8,
         size_multiple=16,
-        min_size=64,
+        min_size=MIN_SIZE,
         max_width=720,
         max_height=480,
         max_frames=49,
@@ -363,7 +368,7 @@ _BASE_SPECS = [
         fps=30,
         frame_step=6,
         size_multiple=16,
-        min_size=64,
+        min_size=MIN_SIZE,
         max_width=848,
         max_height=480,
         max_frames=163,
@@ -394,7 +399,7 @@ _BASE_SPECS = [
         fps=16,
         frame_step=4,
         size_multiple=16,
-        min_size=64,
+        min_size=MIN_SIZE,
         max_width=832,
         max_height=832,
         max_frames=81,

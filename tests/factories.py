@@ -11,7 +11,7 @@ PASSWORD = "correct-horse-battery-staple"
 
 # A small job every model rule and default grant allows: one second-long render of the smoke model.
 SMALL_SETTINGS = RenderSettings(
-    model_key="ltx-video", num_frames=9, width=64, height=64, num_steps=2, guidance_scale=3.0
+    model_key="ltx-video", num_frames=9, width=128, height=128, num_steps=2, guidance_scale=3.0
 )
 
 

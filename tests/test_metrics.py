@@ -103,7 +103,7 @@ def test_values_move_as_a_job_is_queued_rendered_and_failed(scrape, api, tester,
     assert value(before, "backlot_queue_depth", model=model) == 0
 
     # Queued, through the API.
-    response = api.post("/api/v1/jobs/", {**API_BODY, "num_frames": 9, "width": 64, "height": 64, "num_steps": 2})
+    response = api.post("/api/v1/jobs/", {**API_BODY, "num_frames": 9, "width": 128, "height": 128, "num_steps": 2})
     assert response.status_code == 201, response.content
     queued = scrape()
     assert value(queued, "backlot_queue_depth", model=model) == 1
@@ -148,7 +148,7 @@ def test_values_move_as_a_job_is_queued_rendered_and_failed(scrape, api, tester,
         raise ValueError("height must be divisible by 32")
 
     monkeypatch.setattr(runner, "render", refuse)
-    second = api.post("/api/v1/jobs/", {**API_BODY, "num_frames": 9, "width": 64, "height": 64, "num_steps": 2})
+    second = api.post("/api/v1/jobs/", {**API_BODY, "num_frames": 9, "width": 128, "height": 128, "num_steps": 2})
     render.job_render(job_id=second.json()["id"], worker="gpu0@metrics")
     failed, worker_failed = scrape(), worker_samples()
     assert value(failed, "backlot_jobs_finished_window", model=model, state="failed") == 1

@@ -104,8 +104,8 @@ def test_export_holds_the_persons_jobs_and_not_anyone_elses(tester, tester2):
     assert (job["model_key"], job["num_frames"], job["width"], job["height"], job["num_steps"]) == (
         "ltx-video",
         9,
-        64,
-        64,
+        128,
+        128,
         2,
     )
     assert (job["guidance_scale"], job["seed"], job["state"]) == (3.0, 7, "queued")

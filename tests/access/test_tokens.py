@@ -79,7 +79,7 @@ def test_a_method_the_endpoint_lacks_is_not_allowed_rather_than_out_of_scope(tes
         response = getattr(_bearer(token), method)(path, SMALL, format="json")
         assert response.status_code == 405, (method, path, response.json())
     job.refresh_from_db()
-    assert (job.prompt, job.width, job.state) == ("a slow pan over a neon city at night", 64, "queued")
+    assert (job.prompt, job.width, job.state) == ("a slow pan over a neon city at night", 128, "queued")
 
 
 @pytest.mark.parametrize("header", ["Bearer blt_nottherightshape", "Bearer", "Bearer a b"])

@@ -310,7 +310,7 @@ def test_a_running_clip_shows_step_elapsed_and_expected_finish(tester_client, te
     finish = estimates.estimated_finish(job)
     assert timedelta(seconds=85) < finish - timezone.now() < timedelta(seconds=95), "9 steps left at 10 s a step"
     assert "expected to finish around" in html
-    for setting in ("Seed</dt><dd>42", "Steps</dt><dd>12", "64×64, 9 frames", "24 fps"):
+    for setting in ("Seed</dt><dd>42", "Steps</dt><dd>12", "128×128, 9 frames", "24 fps"):
         assert setting in html
 
 
@@ -348,8 +348,8 @@ def test_deleting_a_waiting_clip_cancels_and_refunds_it(tester_client, tester):
         prompt="never mind",
         model_key="ltx-video",
         num_frames=9,
-        width=64,
-        height=64,
+        width=128,
+        height=128,
         num_steps=2,
         guidance_scale=3.0,
     )

@@ -30,8 +30,9 @@ def _digest(folder):
 
 def _small(spec, *, steps=2):
     """Small settings on the model's rules, not square, so that a swapped width and height would show."""
-    # Pyramid Flow's sizes are multiples of 64 (8x VAE, two halvings, 2x2 patches).
-    width, height = (96, 64) if spec.size_multiple <= 32 else (3 * spec.size_multiple, 2 * spec.size_multiple)
+    # The smallest side any model renders (128, the mark's tile), in multiples of 64 (Pyramid Flow's: 8x VAE, two
+    # halvings, 2x2 patches), which are every other model's multiples too.
+    width, height = 192, 128
     return {
         "num_frames": 2 * spec.frame_step + 1,
         "width": width,

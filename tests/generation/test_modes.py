@@ -23,7 +23,7 @@ from tests.generation.job_requests import API_BODY, PAGE_FORM, job_rendered
 pytestmark = pytest.mark.django_db
 
 JOBS, UPLOADS = "/api/v1/jobs/", "/api/v1/uploads/"
-SMALL = {"num_frames": 17, "width": 96, "height": 64, "num_steps": 2, "guidance_scale": 3.0, "seed": 3}
+SMALL = {"num_frames": 17, "width": 192, "height": 128, "num_steps": 2, "guidance_scale": 3.0, "seed": 3}
 
 
 def _upload(api, data: bytes, name="still.png"):
@@ -285,7 +285,7 @@ def test_image_to_video_renders_a_clip_that_starts_from_the_image(smoke_model, a
 
     job, frames = job_rendered(job_id)
 
-    assert frames.shape == (17, 64, 96, 3)
+    assert frames.shape == (17, 128, 192, 3)
     assert job.mark_code and job.charged_seconds == job.gpu_seconds
 
 
@@ -298,7 +298,7 @@ def test_keyframes_render_between_two_images(smoke_model, api, tester):
 
     _, frames = job_rendered(job_id)
 
-    assert frames.shape == (17, 64, 96, 3)
+    assert frames.shape == (17, 128, 192, 3)
 
 
 def test_extend_and_upscale_link_to_their_source_both_ways(smoke_model, api, tester):
@@ -309,7 +309,7 @@ def test_extend_and_upscale_link_to_their_source_both_ways(smoke_model, api, tes
     )
     upscaled = api.post(
         JOBS,
-        {**API_BODY, **SMALL, "width": 192, "height": 128, "mode": "upscale", "source": str(source.pk)},
+        {**API_BODY, **SMALL, "width": 384, "height": 256, "mode": "upscale", "source": str(source.pk)},
         format="json",
     )
     assert extended.status_code == 201, extended.json()
@@ -318,8 +318,8 @@ def test_extend_and_upscale_link_to_their_source_both_ways(smoke_model, api, tes
     _, extended_frames = job_rendered(extended.json()["id"])
     _, upscaled_frames = job_rendered(upscaled.json()["id"])
 
-    assert extended_frames.shape == (17 + 25 - 9, 64, 96, 3)  # the source, then the 16 new frames
-    assert upscaled_frames.shape == (17, 128, 192, 3)
+    assert extended_frames.shape == (17 + 25 - 9, 128, 192, 3)  # the source, then the 16 new frames
+    assert upscaled_frames.shape == (17, 256, 384, 3)
     lineage = api.get(f"{JOBS}{source.pk}/").json()["derived"]
     assert set(lineage) == {extended.json()["id"], upscaled.json()["id"]}
     assert api.get(f"{JOBS}{extended.json()['id']}/").json()["source"] == str(source.pk)
@@ -368,7 +368,7 @@ def test_an_extended_clip_is_upscaled_or_extended_again_at_its_full_length(smoke
     source = _finished_clip(tester)
     body = {**API_BODY, **SMALL, "num_frames": 25, "mode": "extend", "source": str(source.pk)}
     extended, _ = job_rendered(api.post(JOBS, body, format="json").json()["id"])
-    upscale = {**API_BODY, **SMALL, "width": 192, "height": 128, "mode": "upscale", "source": str(extended.pk)}
+    upscale = {**API_BODY, **SMALL, "width": 384, "height": 256, "mode": "upscale", "source": str(extended.pk)}
 
     refused = api.post(JOBS, upscale, format="json")  # 17 frames: what the extension's job rendered, not its clip
     again = api.post(JOBS, {**body, "source": str(extended.pk)}, format="json")
@@ -397,7 +397,7 @@ def test_upscale_needs_twice_the_source_s_size(smoke_model, api, tester):
 
     response = api.post(JOBS, {**API_BODY, **SMALL, "mode": "upscale", "source": str(source.pk)}, format="json")
 
-    assert response.status_code == 400 and "192x128" in response.json()["width"][0]
+    assert response.status_code == 400 and "384x256" in response.json()["width"][0]
     assert RenderJob.objects.count() == before
 
 
@@ -410,7 +410,7 @@ def cogvideox_smoke(django_db_blocker):
 def test_restyle_renders_a_cogvideox_clip_again_with_a_strength(cogvideox_smoke, api, tester):
     from generation.submission import jobs_submit
 
-    settings = {**SMALL, "num_frames": 9, "width": 64, "height": 64, "num_steps": 4}
+    settings = {**SMALL, "num_frames": 9, "width": 128, "height": 128, "num_steps": 4}
     (source,) = jobs_submit(owner=tester, prompt="a storm at sea", model_key="cogvideox-2b", **settings)
     source_job, _ = job_rendered(source.pk)
 
@@ -429,7 +429,7 @@ def test_restyle_renders_a_cogvideox_clip_again_with_a_strength(cogvideox_smoke,
     assert response.status_code == 201, response.json()
     job, frames = job_rendered(response.json()["id"])
 
-    assert frames.shape == (9, 64, 64, 3)
+    assert frames.shape == (9, 128, 128, 3)
     assert job.strength == 0.5 and job.source_id == source_job.pk
     runner._pipelines.pop("cogvideox-2b", None)  # keep the worker's memory for the other tests
 
@@ -474,7 +474,7 @@ def test_cogvideox_5b_image_to_video_at_another_size_is_refused_and_charges_noth
 def _page_form(**changes):
     from tests.generation.job_requests import PAGE_FORM
 
-    return {**PAGE_FORM, "num_frames": "17", "width": "96", "height": "64", "mode": "text_to_video", **changes}
+    return {**PAGE_FORM, "num_frames": "17", "width": "192", "height": "128", "mode": "text_to_video", **changes}
 
 
 def test_the_generate_page_offers_the_model_s_modes(tester_client):
@@ -515,10 +515,10 @@ def test_a_finished_clip_offers_its_modes_and_shows_its_lineage(smoke_model, tes
 
     form = tester_client.get(reverse("generation:job_create"), {"derive": source.pk, "mode": "upscale"})
     assert form.status_code == 200
-    assert form.context["form"].initial["width"] == 192 and form.context["form"].initial["source"] == source.pk
+    assert form.context["form"].initial["width"] == 384 and form.context["form"].initial["source"] == source.pk
     response = tester_client.post(
         reverse("generation:job_create"),
-        _page_form(prompt=source.prompt, mode="upscale", width="192", height="128", source=str(source.pk)),
+        _page_form(prompt=source.prompt, mode="upscale", width="384", height="256", source=str(source.pk)),
     )
     upscale = RenderJob.objects.get(mode="upscale")
     assert response.status_code == 302 and upscale.source == source

@@ -20,7 +20,7 @@ from tests.generation.job_requests import API_BODY, job_rendered
 pytestmark = pytest.mark.django_db
 
 JOBS, UPLOADS = "/api/v1/jobs/", "/api/v1/uploads/"
-WAN = {**API_BODY, "model_key": "wan2.1-14b", "num_frames": 9, "width": 96, "height": 64, "num_steps": 2}
+WAN = {**API_BODY, "model_key": "wan2.1-14b", "num_frames": 9, "width": 192, "height": 128, "num_steps": 2}
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def test_wan_renders_image_to_video_with_the_image_checkpoint_s_parts(wan_smoke,
 
     assert response.status_code == 201, response.json()
     job, frames = job_rendered(response.json()["id"])
-    assert frames.shape == (9, 64, 96, 3) and job.mark_code and job.charged_seconds == job.gpu_seconds
+    assert frames.shape == (9, 128, 192, 3) and job.mark_code and job.charged_seconds == job.gpu_seconds
     resident = runner._pipelines["wan2.1-14b"]
     pipeline = runner._mode_pipelines[("wan2.1-14b", "image_to_video")][1]
     # The I2V transformer takes the image latents and a mask as extra channels, and the CLIP image tokens.
@@ -99,7 +99,7 @@ def test_wan_renders_between_a_first_and_a_last_frame_sharing_the_image_encoder(
 
     assert response.status_code == 201, response.json()
     job, frames = job_rendered(response.json()["id"])
-    assert frames.shape == (9, 64, 96, 3) and str(job.last_image_id) == last
+    assert frames.shape == (9, 128, 192, 3) and str(job.last_image_id) == last
     keyframes = runner._mode_pipelines[("wan2.1-14b", "keyframes")][1]
     # The first-and-last-frame checkpoint's transformer reads both images' tokens at once.
     assert keyframes.transformer.config.pos_embed_seq_len == 2 * 17
@@ -161,7 +161,7 @@ def test_wan_s_smoke_build_is_byte_identical_twice_and_complete_only_with_its_im
 def _page_form(**changes):
     from tests.generation.job_requests import PAGE_FORM
 
-    return {**PAGE_FORM, "model_key": "wan2.1-14b", "num_frames": "9", "width": "96", "height": "64", **changes}
+    return {**PAGE_FORM, "model_key": "wan2.1-14b", "num_frames": "9", "width": "192", "height": "128", **changes}
 
 
 def _still(colour) -> SimpleUploadedFile:
@@ -178,7 +178,7 @@ def test_the_generate_page_renders_wan_between_two_uploaded_frames(wan_smoke, te
     assert (job.model_key, job.mode) == ("wan2.1-14b", "keyframes")
     assert job.image.owner == tester and job.last_image.owner == tester
     job, frames = job_rendered(job.pk)
-    assert frames.shape == (9, 64, 96, 3)
+    assert frames.shape == (9, 128, 192, 3)
     page = tester_client.get(job.get_absolute_url()).content.decode()
     assert "First frame" in page and "Last frame" in page
 

@@ -85,3 +85,20 @@ def test_a_burst_of_submissions_raises_a_leak_alert(tester, settings):
     assert not LeakAlert.objects.exists()
     jobs_submit(owner=tester, credential=credential, count=2, **job_settings())
     assert LeakAlert.objects.filter(user=tester, kind=LeakAlert.Kind.BURST).exists()
+
+
+@pytest.mark.parametrize("model_key", ["ltx-video", "cogvideox-2b", "mochi-1", "wan2.1-1.3b", "wan2.1-14b"])
+def test_no_model_renders_a_clip_too_small_for_its_invisible_mark(tester, model_key):
+    """A frame must hold one tile of the smallest mark (version 3's 128 pixels): a 96-pixel clip traced 1 of 16
+    random codes, so a leaker could render below it to go untraced."""
+    from generation.marks import v3
+    from generation.registry import MIN_SIZE, model_get
+
+    assert MIN_SIZE == v3.TILE
+    spec = model_get(model_key)
+    assert spec.min_size >= MIN_SIZE
+    small = job_settings(model_key=model_key, width=96, height=spec.default_height, num_frames=spec.default_frames)
+    with pytest.raises(ValidationError) as refused:
+        jobs_submit(owner=tester, **small)
+    assert f"from {spec.min_size} to" in str(refused.value)
+    assert not RenderJob.objects.exists()

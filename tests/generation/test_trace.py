@@ -52,8 +52,8 @@ def test_jobs_created_through_the_service_have_a_mark_code(tester):
         prompt="a wave",
         model_key="ltx-video",
         num_frames=9,
-        width=64,
-        height=64,
+        width=128,
+        height=128,
         num_steps=2,
         guidance_scale=3.0,
     )

@@ -360,7 +360,7 @@ def test_the_form_offers_only_what_the_model_renders_and_the_grant_allows(tester
     assert '<option value="49" selected>2.0 s (49 frames)</option>' in page
     assert '<option value="41">1.7 s (41 frames)</option>' in page
     assert 'value="57"' not in page and 'value="48"' not in page  # beyond the grant; not 8k+1
-    assert 'name="width" value="512" min="64" max="512" step="32"' in page  # 704 is wider than the grant allows
+    assert 'name="width" value="512" min="128" max="512" step="32"' in page  # 704 is wider than the grant allows
 
 
 def test_choosing_another_model_redraws_the_form_keeping_the_prompt(tester_client):
