@@ -11,6 +11,7 @@ change nothing: the client is sent to HTTPS and its token is never read."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pwd
 import re
@@ -33,9 +34,10 @@ from allauth.usersessions.models import UserSession
 from access.models import AuditEvent, CredentialSighting, LeakAlert
 from access.tokens import token_create
 from generation.media import media_url
+from generation.models import InputImage, RenderJob
 from tests.e2e.conftest import ROOT, _database_url
 from tests.e2e.servers import free_port
-from tests.factories import RenderJobFactory
+from tests.factories import RenderJobFactory, image_bytes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -209,14 +211,20 @@ class Client:
         self.requests = 0
 
     def request(
-        self, method: str, path: str, *, headers: dict | None = None, form: dict | None = None, raw: bool = False
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict | None = None,
+        form: dict | None = None,
+        body: bytes | None = None,
+        raw: bool = False,
     ):
         headers = {"Host": HOST, **(headers or {})}
         if self.direct:
             headers["X-Forwarded-Proto"] = "https"
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
-        body = None
         if form is not None:
             body = urlencode(form)
             headers |= {"Content-Type": "application/x-www-form-urlencoded", "Origin": f"https://{HOST}"}
@@ -423,3 +431,53 @@ def test_through_nginx_health_answers_anyone_and_metrics_only_the_monitor_with_i
 
     names = {family.name for family in text_string_to_metric_families(body.decode())}
     assert {"backlot_queue_depth", "backlot_workers", "backlot_api_requests"} <= names, sorted(names)
+
+
+def test_through_nginx_an_upload_is_judged_by_its_bytes_and_a_mode_is_queued_or_refused_clearly(stack, tester, tester2):
+    """The creative modes' doors as deployed: uploads through nginx's body limit to gunicorn, a text file named
+    .png refused by its bytes, a real picture kept, image to video queued from it, and a mode the model lacks or
+    someone else's upload refused with the field's reason and nothing charged."""
+    client = Client(stack.nginx, "127.0.21.1")
+    auth = {"Authorization": f"Bearer {token_create(user=tester, name='studio', scopes=['read', 'generate'])[1]}"}
+
+    def upload(data: bytes, *, as_client=client, headers=auth):
+        boundary = secrets.token_hex(12)
+        body = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="still.png"\r\n'
+                "Content-Type: image/png\r\n\r\n"
+            ).encode()
+            + data
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        multipart = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        status, text = as_client.request("POST", "/api/v1/uploads/", headers=headers | multipart, body=body)
+        return status, json.loads(text)
+
+    def submit(**fields):
+        body = {"prompt": "a red kite over the sea", "model_key": "ltx-video", "num_frames": 17, "width": 192}
+        body |= {"height": 128, "num_steps": 4, "guidance_scale": 3.0, **fields}
+        headers = auth | {"Content-Type": "application/json"}
+        status, text = client.request("POST", "/api/v1/jobs/", headers=headers, body=json.dumps(body).encode())
+        return status, json.loads(text)
+
+    status, refused = upload(b"this is a text file, not a picture\n" * 20)
+    assert status == 400 and "file" in refused and not InputImage.objects.exists(), refused
+
+    status, kept = upload(image_bytes(width=320, height=200))
+    assert (status, kept["format"], kept["width"], kept["height"]) == (201, "PNG", 320, 200), kept
+
+    status, lacking = submit(mode="restyle", source=kept["id"])  # LTX-Video has no restyle
+    assert status == 400 and "mode" in lacking and not RenderJob.objects.exists(), lacking
+    theirs_auth = {"Authorization": f"Bearer {token_create(user=tester2, name='other', scopes=['generate'])[1]}"}
+    _, theirs = upload(image_bytes(), as_client=Client(stack.nginx, "127.0.22.1"), headers=theirs_auth)
+    status, not_found = submit(mode="image_to_video", image=theirs["id"])
+    assert (status, not_found.get("image")) == (400, ["No such uploaded image."]) and not RenderJob.objects.exists()
+
+    status, queued = submit(mode="image_to_video", image=kept["id"])
+    assert status == 201 and (queued["mode"], queued["image"], queued["state"]) == (
+        "image_to_video",
+        kept["id"],
+        "queued",
+    )
+    assert RenderJob.objects.get().charged_seconds > 0
