@@ -48,3 +48,14 @@ def raw_settings(page, *, frames: int, width: int, height: int, steps: int):
 def queued_clip_open(page):
     """After Render on the generate page (which stays, with a note naming the clip queued): open that clip."""
     page.click(".queued-note a")
+
+
+def wait_playable(page, selector: str = "video#clip", timeout: int = 30_000):
+    """Wait until the page's video has its first frames, as a viewer sees it play. The video is found
+    first: after a click that opens another page, the old page (with no video) may still be showing."""
+    page.wait_for_selector(selector, state="attached", timeout=timeout)
+    page.wait_for_function(
+        "s => { const v = document.querySelector(s); return v !== null && v.readyState >= 2; }",
+        arg=selector,
+        timeout=timeout,
+    )

@@ -5,7 +5,7 @@ import pytest
 
 from access.models import Role
 from tests.conftest import member
-from tests.e2e.browser import advanced_open, queued_clip_open, raw_settings
+from tests.e2e.browser import advanced_open, queued_clip_open, raw_settings, wait_playable
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -40,7 +40,7 @@ def test_sign_in_render_watch_progress_and_play(celery_worker, live_server, page
         polling=50,
     )
     page.wait_for_selector("video#clip", timeout=120_000)
-    page.wait_for_function("() => document.querySelector('video#clip').readyState >= 2", timeout=30_000)
+    wait_playable(page)
     video = page.evaluate(
         """async () => {
             const v = document.querySelector('video#clip');

@@ -11,7 +11,7 @@ from access.rates import rate_publish
 from competition.models import Call, ReviewAssignment
 from feedback.models import LedgerEntry
 from tests.competition.conftest import close, film
-from tests.e2e.browser import page_as
+from tests.e2e.browser import page_as, wait_playable
 from tests.feedback.conftest import finished_clip
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -92,7 +92,7 @@ def test_a_call_from_opening_to_published_results(
     judge = page_as(browser, live_server, reviewer)
     judge.goto(f"{base}/reviews/")
     judge.click("text=Moonrise")
-    judge.wait_for_function("() => document.querySelector('video').readyState >= 2", timeout=30_000)
+    wait_playable(judge, "video")
     assert "Tess" not in judge.inner_text("main")
     judge.evaluate("() => { const v = document.querySelector('video'); v.muted = true; return v.play(); }")
     judge.wait_for_function("() => document.querySelector('video').ended", timeout=30_000)

@@ -7,7 +7,7 @@ import pytest
 
 from access.models import Role
 from tests.conftest import member, with_totp
-from tests.e2e.browser import RECORD_VIOLATIONS, session_cookie
+from tests.e2e.browser import RECORD_VIOLATIONS, session_cookie, wait_playable
 from tests.feedback.conftest import finished_clip
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -58,7 +58,7 @@ def test_the_main_pages_raise_no_csp_violations(live_server, watched, password, 
     seen.append(("generate form", _violations(page, console)))
 
     page.goto(f"{base}/clips/{clip.pk}/")
-    page.wait_for_function("() => document.querySelector('video#clip').readyState >= 2", timeout=30_000)
+    wait_playable(page)
     played = page.evaluate(
         """async () => { const v = document.querySelector('video#clip'); v.muted = true; await v.play();
                          await new Promise(r => setTimeout(r, 200)); return v.currentTime > 0 && !v.error; }"""

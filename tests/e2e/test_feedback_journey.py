@@ -7,7 +7,7 @@ import pytest
 from access.rates import rate_publish
 from feedback import reports
 from feedback.models import LedgerEntry, Report
-from tests.e2e.browser import page_as
+from tests.e2e.browser import page_as, wait_playable
 from tests.feedback.conftest import finished_clip
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -69,7 +69,7 @@ def test_file_from_a_clip_triage_and_see_the_credit(browser, live_server, tester
     admin = page_as(browser, live_server, admin_user)
     admin.goto(f"{base}/manage/alpha/feedback/")
     admin.click("text=The last frames turn grey")
-    admin.wait_for_function("() => document.querySelector('video').readyState >= 2", timeout=30_000)
+    wait_playable(admin, "video")
     assert admin.evaluate("() => document.querySelector('video').videoWidth") == 64
     admin.select_option("select[name=to_state]", "confirmed")
     admin.fill("textarea[name=comment]", "Reproduced with seed 7")

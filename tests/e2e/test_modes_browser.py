@@ -9,7 +9,7 @@ from access.models import Role
 from generation.models import RenderJob
 from generation.trace import trace_clip
 from tests.conftest import member
-from tests.e2e.browser import queued_clip_open, raw_settings
+from tests.e2e.browser import queued_clip_open, raw_settings, wait_playable
 from tests.e2e.test_browser import _sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 def _wait_playable(page):
     page.wait_for_selector("video#clip", timeout=120_000)
-    page.wait_for_function("() => document.querySelector('video#clip').readyState >= 2", timeout=30_000)
+    wait_playable(page)
 
 
 def test_image_to_video_then_extend_and_see_the_lineage(
