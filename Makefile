@@ -62,14 +62,14 @@ test: install browser nginx
 	$(VENV)/bin/lint-imports
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest -m "not e2e" -n $(TEST_WORKERS) --durations 20 $(ARGS)
+	$(PY) -m pytest -m "not e2e" --reuse-db -n $(TEST_WORKERS) --durations 20 $(ARGS)
 	# The real-worker and browser tests a file at a time in each process: every process starts its own worker,
 	# server and browser, on a broker of its own (tests/isolation.py).
-	$(PY) -m pytest -m e2e -n $(TEST_WORKERS) --dist loadfile --durations 20 $(ARGS)
+	$(PY) -m pytest -m e2e --reuse-db -n $(TEST_WORKERS) --dist loadfile --durations 20 $(ARGS)
 
 # Everything but the real-worker and browser tests (marked e2e) and the heavy ones (marked slow: the mark's attack
-# matrix, renders through every model; listed in tests/conftest.py), in TEST_WORKERS processes, on test databases
-# kept between runs (after a new migration: make test-fast ARGS=--create-db). `make test` and CI run all, on fresh ones.
+# matrix, renders through every model; listed in tests/conftest.py), in TEST_WORKERS processes. Both keep their test
+# databases between runs (a new migration is applied to them; ARGS=--create-db makes them afresh) and empty them first.
 TEST_WORKERS ?= 2
 test-fast: install
 	$(PY) -m pytest -m "not e2e and not slow" --reuse-db -n $(TEST_WORKERS) $(ARGS)
