@@ -6,6 +6,7 @@ database. Artefacts (a zoomed crop of a marked flat gradient) go to var/bench/.
     .venv/bin/python bench/watermark.py            # full: >= 500 marked trials, >= 10,000 unmarked reads
     .venv/bin/python bench/watermark.py --quick    # one code per content, fewer unmarked reads
     .venv/bin/python bench/watermark.py --small    # version 3 on 256x256 and 320x192 clips, marked and not
+    .venv/bin/python bench/watermark.py --small --sizes 720x480,832x480 --frames 49 --version 2   # 480p, either version
     .venv/bin/python bench/watermark.py --quality-only   # PSNR, the flat-gradient crops and the timings
 """
 
@@ -147,14 +148,16 @@ def unmarked_windows(job: tuple[str, int, int, int]) -> tuple[int, int, list[flo
     return reads, hits, scores, most, content
 
 
-def small_trials(job: tuple[str, int, int | None, tuple[int, int]]):
-    """Small frames (version 3): for a marked job, (chain, content, traced, wrong, margin) per chain; for an
-    unmarked one (code None), the reads, false hits and v3 confirmation scores of every hypothesis."""
-    content, seed, code, (width, height) = job
-    frames = watermark.mark_visible(CONTENTS[content](SMALL_FRAMES, height, width, seed=seed), STAMP, opacity=0.35)
+def small_trials(job: tuple[str, int, int | None, tuple[int, int], int, int | None]):
+    """Small frames (version 3, or ``version`` when given): for a marked job, (chain, content, traced, wrong, margin)
+    per chain; for an unmarked one (code None), the reads, false hits and the version's confirmation scores of every
+    hypothesis."""
+    content, seed, code, (width, height), count, version = job
+    mark = watermark.VERSIONS[version or v3.VERSION].MARK
+    frames = watermark.mark_visible(CONTENTS[content](count, height, width, seed=seed), STAMP, opacity=0.35)
     if code is not None:
-        assert watermark.version_for(height, width) == v3.VERSION
-        watermark.mark_invisible(frames, code, out=frames)
+        assert version or watermark.version_for(height, width) == v3.VERSION
+        watermark.mark_invisible(frames, code, version=version, out=frames)
     clip = a.h264(DELIVERY_CRF)((frames, FPS))
     rows, scores, hits = [], [], 0
     for chain in SMALL_CHAINS:
@@ -162,30 +165,33 @@ def small_trials(job: tuple[str, int, int | None, tuple[int, int]]):
         reading = watermark.read_mean_luma(image)
         if code is None:
             hits += reading.found
-            scores += [
-                v3._read_tile(t, sy, sx, f, decode_always=True).confirm_score for sy, sx, f, t in v3.hypotheses(image)
-            ]
+            hypotheses = mark.hypotheses(image)
+            scores += [mark.read_tile(t, sy, sx, f, decode_always=True).confirm_score for sy, sx, f, t in hypotheses]
             continue
         wrong = reading.code is not None and reading.code != code
         label = f"{content} {width}x{height}"
-        rows.append((chain.name, label, reading.code == code, wrong, reading.confirm_score - v3.CONFIRM_THRESHOLD))
+        rows.append((chain.name, label, reading.code == code, wrong, reading.confirm_score - mark.CONFIRM_THRESHOLD))
     return rows if code is not None else (len(SMALL_CHAINS), hits, scores)
 
 
-def run_small(pool, codes: int) -> None:
+def run_small(pool, codes: int, sizes=SMALL_SIZES, count: int = SMALL_FRAMES, version: int | None = None) -> None:
     rng = np.random.default_rng(31)
     marked = [
-        (name, 200 + i, int(rng.integers(0, 2**32)), size)
+        (name, 200 + i, int(rng.integers(0, 2**32)), size, count, version)
         for i in range(codes)
         for name in CONTENTS
-        for size in SMALL_SIZES
+        for size in sizes
     ]
-    unmarked = [(name, 700 + i, None, size) for i in range(codes) for name in CONTENTS for size in SMALL_SIZES]
+    unmarked = [
+        (name, 700 + i, None, size, count, version) for i in range(codes) for name in CONTENTS for size in sizes
+    ]
+    version = version or v3.VERSION
+    threshold = watermark.VERSIONS[version].MARK.CONFIRM_THRESHOLD
     rows = [row for result in pool.imap_unordered(small_trials, marked) for row in result]
     labels = sorted({r[1] for r in rows})
     print(
-        f"\nsmall frames, version 3: {len(rows)} marked trials ({len(SMALL_CHAINS)} chains x {len(labels)} "
-        f"content/size x {codes} codes), {SMALL_FRAMES} frames, stamped, delivered at CRF {DELIVERY_CRF}"
+        f"\nsmall frames, version {version}: {len(rows)} marked trials ({len(SMALL_CHAINS)} chains x {len(labels)} "
+        f"content/size x {codes} codes), {count} frames, stamped, delivered at CRF {DELIVERY_CRF}"
     )
     for label in labels:
         cells = [r for r in rows if r[1] == label]
@@ -203,11 +209,11 @@ def run_small(pool, codes: int) -> None:
     reads, hits = sum(r[0] for r in results), sum(r[1] for r in results)
     scores = np.array([x for r in results for x in r[2]])
     mean, std = float(scores.mean()), float(scores.std())
-    tail = 0.5 * math.erfc((v3.CONFIRM_THRESHOLD - mean) / std / math.sqrt(2))
+    tail = 0.5 * math.erfc((threshold - mean) / std / math.sqrt(2))
     print(
-        f"unmarked small clips: {reads} reads, false hits {hits} (target 0); v3 confirmation of {scores.size} "
+        f"unmarked small clips: {reads} reads, false hits {hits} (target 0); v{version} confirmation of {scores.size} "
         f"unmarked hypotheses: mean {mean:.2f}, sd {std:.2f}, max {scores.max():.2f}; threshold "
-        f"{v3.CONFIRM_THRESHOLD}; Gaussian tail {tail:.1e}"
+        f"{threshold}; Gaussian tail {tail:.1e}"
     )
 
 
@@ -344,6 +350,13 @@ def _zoomed(crop: np.ndarray):
     return Image.fromarray(crop).resize((crop.shape[1] * 3, crop.shape[0] * 3), Image.Resampling.NEAREST)
 
 
+def _sizes(text: str) -> list[tuple[int, int]]:
+    sizes = [tuple(int(side) for side in size.split("x")) for size in text.split(",")]
+    if any(width < 64 or height < 64 for width, height in sizes):
+        raise argparse.ArgumentTypeError("sizes are WxH of at least 64x64, e.g. 720x480")
+    return sizes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one code per content, 7 x 15 x 7 unmarked reads")
@@ -351,6 +364,15 @@ def main() -> None:
     parser.add_argument("--windows", type=int, help="random windows read per unmarked picture (full: 96)")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--small", action="store_true", help="only version 3 on small frames (--codes: per content)")
+    parser.add_argument(
+        "--sizes",
+        type=_sizes,
+        default=SMALL_SIZES,
+        help="with --small, the frame sizes as WxH,WxH (default 256x256,320x192; CogVideoX and Wan render 720x480 "
+        "and 832x480, which version 2 marks: compare with --version 3)",
+    )
+    parser.add_argument("--version", type=int, choices=[2, 3], help="with --small, mark with this version")
+    parser.add_argument("--frames", type=int, help=f"with --small, frames per clip (default {SMALL_FRAMES})")
     parser.add_argument("--quality-only", action="store_true", help="only PSNR, the flat-gradient crops, timings")
     parser.add_argument(
         "--unmarked-only", action="store_true", help="skip the marked trials: unmarked reads, quality and timings"
@@ -366,7 +388,7 @@ def main() -> None:
         return
     if args.small:
         with multiprocessing.get_context("fork").Pool(args.workers) as pool:
-            run_small(pool, args.codes or 2)
+            run_small(pool, args.codes or 2, args.sizes, args.frames or SMALL_FRAMES, args.version)
         print(f"\nbench wall time {time.perf_counter() - started:.0f} s with {args.workers} workers")
         return
     rng = np.random.default_rng(13)

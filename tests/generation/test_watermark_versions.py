@@ -37,9 +37,12 @@ def test_a_render_records_the_version_that_marked_it(smoke_model, tester):
         assert trace.trace_clip(stored.read()).mark_version == 3
 
 
-def test_frames_smaller_than_two_version_2_tiles_are_marked_with_version_3():
+def test_frames_under_480_pixels_on_their_shorter_side_are_marked_with_version_3():
     assert watermark.version_for(128, 400) == 3 and watermark.version_for(256, 256) == 3
-    assert watermark.version_for(192, 320) == 3 and watermark.version_for(512, 768) == 2
+    assert watermark.version_for(192, 320) == 3 and watermark.version_for(479, 854) == 3
+    # CogVideoX's and Wan's 480p frames: version 2 traced them far better (watermark.SMALL_BELOW).
+    assert watermark.version_for(480, 720) == 2 and watermark.version_for(480, 832) == 2
+    assert watermark.version_for(512, 768) == 2 and watermark.version_for(720, 480) == 2
     small = CONTENTS["gradient"](12, 128, 128)
     clip = encode_mp4(watermark.mark_invisible(small, 5), fps=24)
     assert trace.mean_luma(clip)[0].shape == (128, 128)
