@@ -2,10 +2,14 @@
 quota, audit and leak tracing; owners delete their clips from the gallery, which keeps the row); its count
 stops at a cap, and skips counting where the planner expects far more rows than that."""
 
+from urllib.parse import quote_plus
+
 import pytest
+from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils.html import escape
 
 from generation import admin as admin_module
 from generation.models import RenderJob
@@ -91,3 +95,16 @@ def test_the_planner_estimate_is_postgresqls_own(tester):
         assert isinstance(rows, int) and rows >= 0
     else:
         assert rows is None
+
+
+def test_each_rows_link_keeps_the_lists_filters_as_djangos_admin_writes_them(superuser_client, tester):
+    job = RenderJobFactory(owner=tester, state=RenderJob.State.QUEUED)
+    change = f"/admin/generation/renderjob/{job.pk}/change/"
+    for query, preserved in (
+        ("", ""),
+        ("?state__exact=queued&model_key=ltx-video", "state__exact=queued&model_key=ltx-video"),
+    ):
+        html = superuser_client.get(f"/admin/generation/renderjob/{query}").content.decode()
+        filters = f"_changelist_filters={quote_plus(preserved)}" if preserved else ""
+        expected = add_preserved_filters({"preserved_filters": filters, "opts": RenderJob._meta}, change)
+        assert f'href="{escape(expected)}"' in html, query
