@@ -108,3 +108,13 @@ def test_each_rows_link_keeps_the_lists_filters_as_djangos_admin_writes_them(sup
         filters = f"_changelist_filters={quote_plus(preserved)}" if preserved else ""
         expected = add_preserved_filters({"preserved_filters": filters, "opts": RenderJob._meta}, change)
         assert f'href="{escape(expected)}"' in html, query
+
+
+def test_the_job_list_goes_without_the_side_bar_of_every_model(superuser_client, tester):
+    RenderJobFactory(owner=tester)
+
+    jobs = superuser_client.get("/admin/generation/renderjob/").content.decode()
+    workers = superuser_client.get("/admin/generation/worker/").content.decode()
+
+    assert 'id="nav-sidebar"' not in jobs and 'href="/admin/"' in jobs  # the breadcrumbs lead home
+    assert 'id="nav-sidebar"' in workers
