@@ -5,6 +5,7 @@ stops at a cap, and skips counting where the planner expects far more rows than 
 from urllib.parse import quote_plus
 
 import pytest
+from django.contrib import admin
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.db import connection
 from django.test import Client
@@ -118,3 +119,32 @@ def test_the_job_list_goes_without_the_side_bar_of_every_model(superuser_client,
 
     assert 'id="nav-sidebar"' not in jobs and 'href="/admin/"' in jobs  # the breadcrumbs lead home
     assert 'id="nav-sidebar"' in workers
+
+
+def test_the_rows_are_djangos_own(superuser_client, tester, tester2, monkeypatch):
+    """The rows built a column at a time (generation/templatetags/job_admin_tags.py) are the markup Django's admin
+    builds a cell at a time: every state, a job never run (no GPU seconds), an owner whose name needs escaping,
+    and the filters each row's link keeps."""
+    tester2.display_name = 'Ann <b>"O\'Neil"</b> & co'
+    tester2.save()
+    for index, state in enumerate(RenderJob.State.values):
+        RenderJobFactory(
+            owner=(tester, tester2)[index % 2],
+            state=state,
+            model_key=("ltx-video", "cogvideox-2b")[index % 2],
+            gpu_seconds=None if state == RenderJob.State.QUEUED else 12.5 * index,
+            progress_step=index,
+        )
+    job_admin = admin.site._registry[RenderJob]
+
+    for query in ("", "?p=1", "?state__exact=queued", "?model_key=cogvideox-2b&o=3"):
+        ours = _rows(superuser_client.get(f"/admin/generation/renderjob/{query}"))
+        monkeypatch.setattr(job_admin, "change_list_template", "admin/change_list.html")
+        djangos = _rows(superuser_client.get(f"/admin/generation/renderjob/{query}"))
+        monkeypatch.undo()
+        assert ours == djangos and ours.count("<tr>") >= 1, query
+
+
+def _rows(response) -> str:
+    html = response.content.decode()
+    return html[html.index("<tbody>") : html.index("</tbody>")]
