@@ -262,23 +262,18 @@ WAITING_SHOWN = 25
 WAITING_ROW_FIELDS = ("id", "model_key", "state", "held", "priority", "queued_at", "prompt", "owner_id")
 
 
-def queue_board(model_keys=None) -> list[dict]:
-    """For the staff queue page, per model (those with jobs, and ``model_keys``): the first WAITING_SHOWN waiting
-    jobs in the order workers will take them and how many wait in all, the held ones, and the running ones. Three
-    queries, none per model or per job."""
-    return _board(_board_jobs(), model_keys)
-
-
 BOARD_CACHED_SECONDS = 2
 _BOARD_KEY = "generation.queue-board"
 
 
 def queue_board_cached(model_keys=None) -> tuple[list[dict], dict]:
-    """queue_board and recent_outcomes, as the staff queue page shows them: worked out at most once every
-    BOARD_CACHED_SECONDS and shared through the cache by every staff member's page. Ranking 2,000 waiting jobs in
-    fair order and summing the day's renders cost 25-30 ms of SQL at a million jobs; a board a second or two old is
-    what a reloaded page shows anyway. A staff action on a job forgets it (queue_board_forget), so that whoever
-    acted sees the change at once."""
+    """For the staff queue page: the board, per model (those with jobs, and ``model_keys``), with the first
+    WAITING_SHOWN waiting jobs in the order workers will take them and how many wait in all, the held ones and the
+    running ones; and recent_outcomes. Five queries, none per model or per job, at most once every
+    BOARD_CACHED_SECONDS: the jobs and outcomes are kept in the cache and shared by every staff member's page.
+    Ranking 2,000 waiting jobs in fair order and summing the day's renders cost 25-30 ms of SQL at a million jobs;
+    a board a second or two old is what a reloaded page shows anyway. A staff action on a job forgets it
+    (queue_board_forget), so that whoever acted sees the change at once."""
     kept = cache.get(_BOARD_KEY)
     if kept is None:
         kept = (_board_jobs(), recent_outcomes())
