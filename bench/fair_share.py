@@ -149,7 +149,13 @@ def measure(args) -> dict:
     positions = statistics.median(_timed(lambda: queue.fair_positions(MODELS)) for _ in range(5))
     request = RequestFactory().get("/staff/queue/")
     request.user = staff
-    page = statistics.median(_timed(lambda: staff_views.queue.__wrapped__(request)) for _ in range(5))
+
+    def staff_page():
+        if hasattr(queue, "queue_board_forget"):
+            queue.queue_board_forget()  # the page working its board out, not the board kept for 2 s
+        staff_views.queue.__wrapped__(request)
+
+    page = statistics.median(_timed(staff_page) for _ in range(5))
     claims, server_cpu, client_cpu = [], 0.0, 0.0
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")

@@ -1,5 +1,6 @@
 """What owners and staff do to a job once it is queued: cancel, delete, and (staff only) hold, release and
-reprioritise; and cancelling every job of people whose access was withdrawn."""
+reprioritise; and cancelling every job of people whose access was withdrawn. Each staff action forgets the staff
+queue's kept board (queue.queue_board_cached), so that the page shows it at once."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django.utils import timezone
 
 from generation import library
 from generation.models import RenderJob
-from generation.queue import job_announce
+from generation.queue import job_announce, queue_board_forget
 from generation.quota import charge_refund
 from generation.usage import usage_lock_jobs
 
@@ -80,6 +81,7 @@ def job_staff_cancel(*, job: RenderJob, actor, ip=None) -> bool:
     cancelled = job_cancel(job=job, reason="Cancelled by the programme's staff.")
     if cancelled:
         _audit_job("generation.job_cancelled", job=job, actor=actor, ip=ip)
+        queue_board_forget()
     return cancelled
 
 
@@ -90,6 +92,7 @@ def job_hold(*, job: RenderJob, actor, ip=None) -> bool:
     job.refresh_from_db()
     if held:
         _audit_job("generation.job_held", job=job, actor=actor, ip=ip)
+        queue_board_forget()
     return bool(held)
 
 
@@ -100,6 +103,8 @@ def job_release(*, job: RenderJob, actor, ip=None) -> bool:
             # The message queued with the job may have been spent on another job while it was held.
             transaction.on_commit(lambda: job_announce(job.pk, job.model_key))
             _audit_job("generation.job_released", job=job, actor=actor, ip=ip)
+    if released:
+        queue_board_forget()
     job.refresh_from_db()
     return bool(released)
 
@@ -110,4 +115,5 @@ def job_set_priority(*, job: RenderJob, priority: int, actor, ip=None) -> Render
     RenderJob.objects.filter(pk=job.pk).update(priority=priority)
     job.refresh_from_db()
     _audit_job("generation.priority_changed", job=job, actor=actor, ip=ip, priority=priority)
+    queue_board_forget()
     return job

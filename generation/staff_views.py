@@ -20,7 +20,7 @@ from access.policy import may_manage_queue
 from generation import estimates, health, job_actions, workers
 from generation.forms import QueueActionForm
 from generation.models import RenderJob, Worker
-from generation.queue import queue_board, recent_outcomes, workers_per_model
+from generation.queue import queue_board_cached, workers_per_model
 
 
 def queue_staff_required(view):
@@ -40,7 +40,7 @@ def _queue_context() -> dict:
         for worker in workers.workers_all()
     ]
     capacity = workers_per_model((row["worker"], row["status"]) for row in worker_rows)
-    board = queue_board(capacity)
+    board, recent = queue_board_cached(capacity)
     finishes = estimates.estimated_finishes([job for model in board for job in model["running"]])
     for model in board:
         model["workers"] = capacity.get(model["model_key"], {"taking": 0, "busy": 0, "out": 0})
@@ -55,7 +55,7 @@ def _queue_context() -> dict:
             }
             for job in model["running"]
         ]
-    return {"board": board, "workers": worker_rows, "recent": recent_outcomes(), **QUEUE_ACTIONS}
+    return {"board": board, "workers": worker_rows, "recent": recent, **QUEUE_ACTIONS}
 
 
 QUEUE_ACTIONS = {

@@ -2,10 +2,15 @@
 quota, audit and leak tracing; owners delete their clips from the gallery, which keeps the row); its count
 stops at a cap, and skips counting where the planner expects far more rows than that."""
 
+from urllib.parse import quote_plus
+
 import pytest
+from django.contrib import admin
+from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils.html import escape
 
 from generation import admin as admin_module
 from generation.models import RenderJob
@@ -91,3 +96,55 @@ def test_the_planner_estimate_is_postgresqls_own(tester):
         assert isinstance(rows, int) and rows >= 0
     else:
         assert rows is None
+
+
+def test_each_rows_link_keeps_the_lists_filters_as_djangos_admin_writes_them(superuser_client, tester):
+    job = RenderJobFactory(owner=tester, state=RenderJob.State.QUEUED)
+    change = f"/admin/generation/renderjob/{job.pk}/change/"
+    for query, preserved in (
+        ("", ""),
+        ("?state__exact=queued&model_key=ltx-video", "state__exact=queued&model_key=ltx-video"),
+    ):
+        html = superuser_client.get(f"/admin/generation/renderjob/{query}").content.decode()
+        filters = f"_changelist_filters={quote_plus(preserved)}" if preserved else ""
+        expected = add_preserved_filters({"preserved_filters": filters, "opts": RenderJob._meta}, change)
+        assert f'href="{escape(expected)}"' in html, query
+
+
+def test_the_job_list_goes_without_the_side_bar_of_every_model(superuser_client, tester):
+    RenderJobFactory(owner=tester)
+
+    jobs = superuser_client.get("/admin/generation/renderjob/").content.decode()
+    workers = superuser_client.get("/admin/generation/worker/").content.decode()
+
+    assert 'id="nav-sidebar"' not in jobs and 'href="/admin/"' in jobs  # the breadcrumbs lead home
+    assert 'id="nav-sidebar"' in workers
+
+
+def test_the_rows_are_djangos_own(superuser_client, tester, tester2, monkeypatch):
+    """The rows built a column at a time (generation/templatetags/job_admin_tags.py) are the markup Django's admin
+    builds a cell at a time: every state, a job never run (no GPU seconds), an owner whose name needs escaping,
+    and the filters each row's link keeps."""
+    tester2.display_name = 'Ann <b>"O\'Neil"</b> & co'
+    tester2.save()
+    for index, state in enumerate(RenderJob.State.values):
+        RenderJobFactory(
+            owner=(tester, tester2)[index % 2],
+            state=state,
+            model_key=("ltx-video", "cogvideox-2b")[index % 2],
+            gpu_seconds=None if state == RenderJob.State.QUEUED else 12.5 * index,
+            progress_step=index,
+        )
+    job_admin = admin.site._registry[RenderJob]
+
+    for query in ("", "?p=1", "?state__exact=queued", "?model_key=cogvideox-2b&o=3"):
+        ours = _rows(superuser_client.get(f"/admin/generation/renderjob/{query}"))
+        monkeypatch.setattr(job_admin, "change_list_template", "admin/change_list.html")
+        djangos = _rows(superuser_client.get(f"/admin/generation/renderjob/{query}"))
+        monkeypatch.undo()
+        assert ours == djangos and ours.count("<tr>") >= 1, query
+
+
+def _rows(response) -> str:
+    html = response.content.decode()
+    return html[html.index("<tbody>") : html.index("</tbody>")]
