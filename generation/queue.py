@@ -107,6 +107,17 @@ def job_claim_next(*, hint_id, worker: str, task_id: str = "") -> RenderJob | No
     return None
 
 
+# The fair order, declared once: staff priority first, then the person who has used the least GPU time recently,
+# then first come, the job's id breaking ties. FAIR_ORDER for the ORM; fair_order_sql for the raw statements below.
+FAIR_ORDER = (F("priority").desc(), F("recent_seconds").asc(), F("queued_at").asc(), F("pk").asc())
+
+
+def fair_order_sql(job: str, usage: str | None = None) -> str:
+    """FAIR_ORDER as SQL for the jobs aliased ``job``, their owners' recent GPU time being ``usage``; without it,
+    the order of one person's own jobs (their recent GPU time is the same for all of them)."""
+    return ", ".join(part for part in (f"{job}.priority DESC", usage, f"{job}.queued_at", f"{job}.id") if part)
+
+
 # The claim's fast path (PostgreSQL) reads the first waiting job of each person who has one (one probe of an
 # index each), orders the people by it (priority, recent GPU time, first come), and takes the first job no
 # other claim holds among the first HEAD_CANDIDATES jobs of the first HEAD_CANDIDATES people. That is
@@ -116,7 +127,7 @@ def job_claim_next(*, hint_id, worker: str, task_id: str = "") -> RenderJob | No
 # nothing, and job_claim_next then takes the whole queue's path.
 HEAD_CANDIDATES = 64
 
-CLAIM_HEAD_SQL = """
+CLAIM_HEAD_SQL = f"""
 WITH RECURSIVE mine AS (
     SELECT id FROM generation_renderjob WHERE %(task_id)s <> '' AND task_id = %(task_id)s AND state = 'running'
     LIMIT 1
@@ -126,13 +137,13 @@ WITH RECURSIVE mine AS (
     (SELECT j.owner_id, j.priority, j.queued_at, j.id FROM generation_renderjob j
      WHERE j.model_key = (SELECT model_key FROM model) AND j.state = 'queued' AND NOT j.held
        AND NOT EXISTS (SELECT FROM mine)
-     ORDER BY j.owner_id, j.priority DESC, j.queued_at, j.id LIMIT 1)
+     ORDER BY j.owner_id, {fair_order_sql("j")} LIMIT 1)
     UNION ALL
     SELECT n.owner_id, n.priority, n.queued_at, n.id FROM heads h CROSS JOIN LATERAL (
         SELECT j.owner_id, j.priority, j.queued_at, j.id FROM generation_renderjob j
         WHERE j.model_key = (SELECT model_key FROM model) AND j.state = 'queued' AND NOT j.held
           AND j.owner_id > h.owner_id
-        ORDER BY j.owner_id, j.priority DESC, j.queued_at, j.id LIMIT 1
+        ORDER BY j.owner_id, {fair_order_sql("j")} LIMIT 1
     ) n
 ), people AS (
     SELECT h.owner_id, u.ms FROM heads h
@@ -140,20 +151,20 @@ WITH RECURSIVE mine AS (
         SELECT COALESCE(SUM(x.milliseconds), 0)::bigint AS ms FROM generation_usagehour x
         WHERE x.owner_id = h.owner_id AND x.hour >= %(since)s
     ) u
-    ORDER BY h.priority DESC, u.ms, h.queued_at, h.id LIMIT %(candidates)s
+    ORDER BY {fair_order_sql("h", "u.ms")} LIMIT %(candidates)s
 ), candidates AS (
     SELECT c.id, c.priority, p.ms, c.queued_at FROM people p
     CROSS JOIN LATERAL (
         SELECT j.id, j.priority, j.queued_at FROM generation_renderjob j
         WHERE j.model_key = (SELECT model_key FROM model) AND j.state = 'queued' AND NOT j.held
           AND j.owner_id = p.owner_id
-        ORDER BY j.priority DESC, j.queued_at, j.id LIMIT %(candidates)s
+        ORDER BY {fair_order_sql("j")} LIMIT %(candidates)s
     ) c
-    ORDER BY c.priority DESC, p.ms, c.queued_at, c.id LIMIT %(candidates)s
+    ORDER BY {fair_order_sql("c", "p.ms")} LIMIT %(candidates)s
 ), picked AS (
     SELECT j.id FROM generation_renderjob j JOIN candidates c ON c.id = j.id
     WHERE j.id = ANY (ARRAY (SELECT id FROM candidates)) AND j.state = 'queued' AND NOT j.held
-    ORDER BY c.priority DESC, c.ms, c.queued_at, c.id LIMIT 1
+    ORDER BY {fair_order_sql("c", "c.ms")} LIMIT 1
     FOR UPDATE OF j SKIP LOCKED
 ), taken AS (
     UPDATE generation_renderjob j SET state = 'running', attempts = j.attempts + 1, worker = %(worker)s,
@@ -167,7 +178,7 @@ WITH RECURSIVE mine AS (
 )
 SELECT (SELECT id FROM mine), EXISTS (SELECT FROM candidates), picked.id, taken.id
 FROM (SELECT) AS one LEFT JOIN picked ON true LEFT JOIN taken ON taken.id = picked.id
-"""
+"""  # noqa: S608 (what is formatted in is fair_order_sql's constant text; the values are parameters)
 
 
 def _claim_head(*, hint_id, worker: str, task_id: str) -> tuple[RenderJob | None, bool, object]:
@@ -227,10 +238,6 @@ def _waiting_jobs():
     """Jobs waiting to start (not held), each with the GPU seconds its owner used in the fair-share window
     (generation/usage.py) as ``recent_seconds``."""
     return RenderJob.objects.filter(state=RenderJob.State.QUEUED, held=False).annotate(recent_seconds=recent_seconds())
-
-
-# Staff priority first, then the person who has used the least GPU time recently, then first come.
-FAIR_ORDER = (F("priority").desc(), F("recent_seconds").asc(), F("queued_at").asc(), F("pk").asc())
 
 
 def fair_queue(model_key: str):
@@ -338,11 +345,11 @@ def _board_heads_portable(*, first: int):
     return heads.only(*WAITING_ROW_FIELDS).order_by("model_key", "place")
 
 
-# fair_heads for the staff queue on PostgreSQL, in the fair order of FAIR_ORDER (priority, recent GPU time, first
-# come, id: tests/generation/test_staff_queue.py holds the two to the same order), with each person's recent GPU
+# fair_heads for the staff queue on PostgreSQL, in the fair order (fair_order_sql; tests/generation/test_staff_queue.py
+# holds it to fair_heads' own), with each person's recent GPU
 # time summed once, not once for each of their waiting jobs: 10 heavy users with 1,000 jobs waiting between them
 # and 23 hours of usage each cost 23,000 usage rows read in fair_heads, 230 here (fair_share bench: 10 ms -> 2 ms).
-BOARD_HEADS_SQL = """
+BOARD_HEADS_SQL = f"""
 WITH waiting AS MATERIALIZED (
     SELECT id, model_key, owner_id, priority, queued_at FROM generation_renderjob WHERE state = 'queued' AND NOT held
 ), people AS MATERIALIZED (
@@ -355,7 +362,7 @@ WITH waiting AS MATERIALIZED (
     SELECT * FROM (
         SELECT w.id, w.model_key, p.milliseconds,
             row_number() OVER (
-                PARTITION BY w.model_key ORDER BY w.priority DESC, p.milliseconds, w.queued_at, w.id
+                PARTITION BY w.model_key ORDER BY {fair_order_sql("w", "p.milliseconds")}
             ) AS place,
             count(*) OVER (PARTITION BY w.model_key) AS waiting_count
         FROM waiting w JOIN people p ON p.owner_id = w.owner_id
@@ -366,7 +373,7 @@ SELECT j.id, j.model_key, j.state, j.held, j.priority, j.queued_at, j.prompt, j.
     s.milliseconds::double precision / 1000.0 AS recent_seconds, s.place, s.waiting_count
 FROM shown s CROSS JOIN LATERAL (SELECT * FROM generation_renderjob WHERE id = s.id LIMIT 1) j
 ORDER BY s.model_key, s.place
-"""
+"""  # noqa: S608 (as CLAIM_HEAD_SQL)
 
 
 def _owners_fill(jobs) -> None:
