@@ -6,6 +6,9 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
+# Compiled modules are kept (in __pycache__, which git ignores) even where the environment says not to write them: each
+# test process, worker and server otherwise compiles the project, and pytest rewrites every test module, again.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install run web worker test test-fast lint docs check bench browser nginx clean
 

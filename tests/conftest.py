@@ -261,11 +261,13 @@ def pytest_report_header(config):
     return f"backlot: database={database} broker={broker}"
 
 
-# The heavy tests, marked `slow`: the mark's attack matrix and renders through every model's smoke build. `make
-# test` and CI run them; `make test-fast` leaves them out for a quick loop while one works (module path -> test
-# names, or None for the whole module).
+# The heavy tests, marked `slow`: the mark's attack matrix, renders through every model's smoke build, and the API
+# fuzzer (schemathesis's generated requests against every operation, about 30 s of a process). `make test` and CI
+# run them; `make test-fast` leaves them out for a quick loop while one works (module path -> test names, or None
+# for the whole module).
 SLOW = {
     "tests/generation/test_watermark_attacks.py": None,
+    "tests/test_api_fuzz.py": None,
     "tests/generation/test_models.py": {
         "test_the_same_seed_gives_the_same_frames",
         "test_a_job_renders_to_a_playable_mp4_of_the_size_asked",
