@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -149,14 +150,18 @@ def collection_create(*, owner, name: str) -> Collection:
 
 @transaction.atomic
 def collection_rename(*, collection: Collection, name: str) -> Collection:
+    """Rename ``collection``; not found (404) when another request deleted it meanwhile."""
     name = _name_clean(name, owner=collection.owner_id, exclude=collection)
     if name != collection.name:
-        collection.name = name
+        now = timezone.now()
         try:
             with transaction.atomic():
-                collection.save(update_fields=["name", "updated_at"])
+                renamed = Collection.objects.filter(pk=collection.pk).update(name=name, updated_at=now)
         except IntegrityError:
             raise _duplicate(name) from None
+        if not renamed:
+            raise Http404("That collection no longer exists.")
+        collection.name, collection.updated_at = name, now
     return collection
 
 

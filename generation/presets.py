@@ -7,7 +7,9 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from access.audit import audit
 from access.models import Membership, Programme
@@ -103,10 +105,14 @@ def preset_create(
 
 @transaction.atomic
 def preset_rename(*, preset: Preset, name: str, actor=None, ip=None) -> Preset:
+    """Rename ``preset``; not found (404) when another request deleted it meanwhile."""
     old = preset.name
-    preset.name = _name_clean(name, owner=preset.owner, programme=preset.programme, exclude=preset)
-    if preset.name != old:
-        preset.save(update_fields=["name", "updated_at"])
+    name = _name_clean(name, owner=preset.owner, programme=preset.programme, exclude=preset)
+    if name != old:
+        now = timezone.now()
+        if not Preset.objects.filter(pk=preset.pk).update(name=name, updated_at=now):
+            raise Http404("That preset no longer exists.")
+        preset.name, preset.updated_at = name, now
         if preset.programme is not None:
             audit(
                 "generation.preset_renamed", actor=actor, programme=preset.programme, target=preset, ip=ip, old_name=old

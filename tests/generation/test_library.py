@@ -670,3 +670,20 @@ def test_the_api_collection_clips_cost_the_same_queries_for_3_or_30(tester, djan
         pin=9,
         marker=r"row-[0-9a-f]{6} kept",
     )
+
+
+def test_renaming_a_collection_another_request_deleted_is_not_found(tester, monkeypatch):
+    """A PATCH racing a DELETE of the same collection (the live fuzzer met it as a 500): 404, nothing renamed."""
+    client = api_for(tester, scopes=("read", "generate"))
+    made = client.post("/api/v1/collections/", {"name": "Storms"}, format="json").json()
+    name_clean = library._name_clean
+
+    def deleted_meanwhile(*args, **kwargs):
+        Collection.objects.filter(pk=made["id"]).delete()
+        return name_clean(*args, **kwargs)
+
+    monkeypatch.setattr(library, "_name_clean", deleted_meanwhile)
+    answer = client.patch(f"/api/v1/collections/{made['id']}/", {"name": "Squalls"}, format="json")
+    # The deletion here ran inside the rename's own transaction, which the 404 rolls back; another request's
+    # deletion would have been its own. Either way nothing was renamed.
+    assert answer.status_code == 404 and not Collection.objects.filter(name="Squalls").exists()

@@ -3,13 +3,14 @@ their presets are private. Programme presets are shared with the programme's mem
 its admins. A preset may ask for more than a grant allows: it is shown, and the form still refuses."""
 
 import pytest
+from django.http import Http404
 from django.urls import reverse
 
 from access.models import AuditEvent, Role
 from access.programmes import cohort_create, programme_create
 from access.tokens import token_create
 from generation.models import Preset, RenderJob
-from generation.presets import preset_create
+from generation.presets import preset_create, preset_rename
 from tests.conftest import member, with_totp
 from tests.factories import render_settings
 
@@ -317,3 +318,11 @@ def test_api_tokens_need_the_generate_scope_to_change_presets(tester, mine):
 def test_the_api_needs_authentication(anon_api, mine):
     assert anon_api.get(PRESETS).status_code == 401
     assert anon_api.delete(f"{PRESETS}{mine.pk}/").status_code == 401
+
+
+def test_renaming_a_preset_another_request_deleted_is_not_found(mine):
+    """A rename racing a deletion of the same preset (another tab, or the API): 404, not a server error."""
+    Preset.objects.filter(pk=mine.pk).delete()
+    with pytest.raises(Http404):
+        preset_rename(preset=mine, name="Renamed")
+    assert not Preset.objects.exists()
