@@ -71,7 +71,7 @@ test: install browser nginx
 	$(PY) -m pytest -m e2e --reuse-db -n $(TEST_WORKERS) --dist loadfile --durations 20 $(ARGS)
 
 # Everything but the real-worker and browser tests (marked e2e) and the heavy ones (marked slow: the mark's attack
-# matrix, renders through every model; listed in tests/conftest.py), in TEST_WORKERS processes. Both keep their test
+# matrix, renders through every model, the API fuzzer; listed in tests/conftest.py), in TEST_WORKERS processes. Both keep their test
 # databases between runs (a new migration is applied to them; ARGS=--create-db makes them afresh) and empty them first.
 TEST_WORKERS ?= 2
 test-fast: install

@@ -87,7 +87,7 @@ def read_mean_luma(image: np.ndarray) -> Reading:
     the first that finds a code wins, else the reading that came nearest."""
     best = None
     order = list(VERSIONS.values())
-    if min(image.shape) >= SMALL_BELOW:
+    if version_for(*image.shape) == CURRENT_VERSION:
         order.sort(key=lambda module: module.VERSION != CURRENT_VERSION)
     for module in order:
         reading = module.read(image)

@@ -205,7 +205,7 @@ def test_a_small_clip_traces_after_a_realistic_leak(content, request):
 # mark's sync was found, its code not), bright and dark footage every time.
 LOW_480P = {
     "half size at CRF 35": a.chain("", a.scale(0.5), a.h264(35)),
-    "CRF 40": a.h264(40),
+    "CRF 40": FAMILIES["H.264 CRF 40"],
 }
 
 
