@@ -15,6 +15,7 @@ from datetime import timedelta
 from importlib import import_module
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -48,12 +49,28 @@ def token_credential(record: ApiToken) -> str:
     return f"token:{record.pk}"
 
 
+NOTED_SECONDS = 30
+
+
 def credential_sighted(*, credential: str, user, ip: str | None) -> int:
     """Record that ``credential`` was used from ``ip``; returns the networks seen within the window. One query
-    reads this credential's sightings (every request of a session asks); a write only for a new network, or
-    for one last noted more than 30 seconds ago."""
-    now = timezone.now()
+    reads this credential's sightings; a write only for a new network, or for one last noted more than
+    NOTED_SECONDS ago. Within NOTED_SECONDS of a noting from the same network the count then is answered from
+    the cache, with no query (every request of a session asks): a request from any other network still reads
+    and counts them all, so a credential used from one network too many is caught by that request."""
     network = network_of(ip)
+    noted_key = "access.sighted:" + hashlib.sha256(f"{credential} {network}".encode()).hexdigest()
+    noted = cache.get(noted_key)
+    if noted is not None:
+        return noted
+    count = _credential_sighted(credential=credential, user=user, network=network)
+    if not too_many_networks(count):
+        cache.set(noted_key, count, min(NOTED_SECONDS, settings.LEAK_WINDOW_MINUTES * 60))
+    return count
+
+
+def _credential_sighted(*, credential: str, user, network: str) -> int:
+    now = timezone.now()
     since = now - timedelta(minutes=settings.LEAK_WINDOW_MINUTES)
     sightings = CredentialSighting.objects.filter(credential=credential).filter(
         Q(network=network) | Q(last_seen__gte=since)
@@ -70,7 +87,7 @@ def credential_sighted(*, credential: str, user, ip: str | None) -> int:
                 CredentialSighting.objects.create(credential=credential, user=user, network=network)
         except IntegrityError:  # the same first sighting from a concurrent request
             pass
-    elif now - seen_here[1] > timedelta(seconds=30):
+    elif now - seen_here[1] > timedelta(seconds=NOTED_SECONDS):
         CredentialSighting.objects.filter(pk=seen_here[0]).update(last_seen=now)
     elif seen_here[1] < since:  # a window shorter than 30 seconds: not noted again, so not counted
         return others

@@ -15,7 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from access.models import STAFF_ROLES, Grant, Membership, Role, Suspension
-from access.terms import terms_accepted_current
+from access.terms import terms_owed
 
 
 @dataclass(frozen=True)
@@ -150,13 +150,16 @@ def may_use_site_cached(user) -> Decision:
 
 
 def current_grant(user, at=None) -> Grant | None:
+    return _current_grants(user, at).first()
+
+
+def _current_grants(user, at=None):
     at = at or timezone.now()
     return (
         Grant.objects.filter(user=user, starts_at__lte=at)
         .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=at))
         .select_related("programme")
         .order_by("starts_at")
-        .first()
     )
 
 
@@ -166,10 +169,11 @@ def may_render(user, at=None, *, site: Decision | None = None) -> Decision:
     decision = site if site is not None and at is None else may_use_site(user, at)
     if not decision:
         return decision
-    grant = current_grant(user, at)
+    # The grant and its programme's terms in one query: every page's header asks this.
+    grant = _current_grants(user, at).annotate(terms_owed=terms_owed(user)).first()
     if grant is None:
         return Decision(False, "You have no current grant for the generation service.")
-    if terms_accepted_current(user, grant.programme) is False:
+    if grant.terms_owed:
         return Decision(False, f"Accept the current terms of {grant.programme.name} to generate clips.")
     return ALLOWED
 

@@ -33,6 +33,14 @@ def terms_unanswered(user) -> list[TermsVersion]:
     return list(current.exclude(Exists(answered)).select_related("programme").order_by("programme__name"))
 
 
+def terms_owed(user, programme="programme") -> Exists:
+    """True where ``user`` has not accepted the current terms of the ``programme`` (a reference to a programme
+    column of the query it annotates); False where they accepted them or the programme has no terms."""
+    latest = TermsVersion.objects.filter(programme=OuterRef(OuterRef(programme))).order_by("-version").values("pk")[:1]
+    accepted = TermsResponse.objects.filter(user=user, terms=OuterRef("pk"), accepted=True)
+    return Exists(TermsVersion.objects.filter(pk=Subquery(latest)).exclude(Exists(accepted)))
+
+
 def terms_accepted_current(user, programme) -> TermsVersion | None | bool:
     """The current version if ``user`` accepted it, None if there are no terms, False otherwise. One query."""
     accepted = TermsResponse.objects.filter(user=user, terms=OuterRef("pk"), accepted=True)

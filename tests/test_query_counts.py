@@ -33,9 +33,9 @@ pytestmark = pytest.mark.django_db
 
 PRESET = render_settings()
 # Every page's header asks what the person may use (access.context_processors.navigation): may they render now
-# (the policy's grant and terms questions; the suspension question is the access middleware's answer) and which
-# memberships they hold.
-NAV = 3
+# (the policy's grant with its terms, one question; the suspension question is the access middleware's answer)
+# and which memberships they hold.
+NAV = 2
 MODELS = ["ltx-video", "cogvideox-2b", "wan2.1-1.3b"]
 counter = itertools.count()
 

@@ -9,7 +9,7 @@ from django.conf import settings as django_settings
 from django.core import mail
 from django.test import Client
 
-from access.leaks import alert_decide
+from access.leaks import alert_decide, credential_sighted
 from access.models import ApiToken, AuditEvent, LeakAlert
 from access.tokens import token_create
 from generation.models import RenderJob
@@ -62,6 +62,20 @@ def test_a_session_used_from_too_many_networks_is_ended(live_server, tester, tes
     # Nobody else is affected, and the person can sign in again.
     assert _request(live_server, "/clips/", source="127.0.0.9", headers=own)[0] == 200
     assert _request(live_server, "/clips/", source="127.0.0.2", headers=_session_cookie(tester, password))[0] == 200
+
+
+def test_a_network_noted_within_30_s_is_not_read_again_but_a_new_network_counts_them_all(
+    tester, settings, django_assert_num_queries
+):
+    settings.LEAK_IPV4_PREFIX = 24
+    assert credential_sighted(credential="session:abc", user=tester, ip="10.0.0.1") == 1
+    with django_assert_num_queries(0):  # every request of a session asks: the same network is answered from the cache
+        assert credential_sighted(credential="session:abc", user=tester, ip="10.0.0.7") == 1
+    assert credential_sighted(credential="session:abc", user=tester, ip="10.0.1.1") == 2
+    assert credential_sighted(credential="session:abc", user=tester, ip="10.0.2.1") == 3
+    assert credential_sighted(credential="session:abc", user=tester, ip="10.0.3.1") == 4  # one too many: not kept
+    with django_assert_num_queries(1):
+        assert credential_sighted(credential="session:abc", user=tester, ip="10.0.3.1") == 4
 
 
 def test_a_token_used_from_too_many_networks_is_suspended_until_an_admin_decides(live_server, tester, admin_user):
