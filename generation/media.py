@@ -3,13 +3,9 @@ every request through it checks again that the clip's owner still has access."""
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
-from django.urls import get_resolver, get_script_prefix, get_urlconf, reverse
-from django.utils.http import RFC3986_SUBDELIMS
-
 from access.policy import may_use_site
 from core.signed_links import LinkRefused, SignedLinks
+from core.urls import reverse_one
 from generation.models import RenderJob
 
 
@@ -31,21 +27,7 @@ VIDEO, DOWNLOAD, POSTER = "video", "download", "poster"
 def media_url(job: RenderJob, *, download: bool = False, poster: bool = False) -> str:
     """A signed link to the clip (to watch, or ``download``) or to its ``poster`` still."""
     kind = POSTER if poster else DOWNLOAD if download else VIDEO
-    return _media_address(LINKS.sign({"j": job.pk.hex, "u": job.owner_id, "k": kind}))
-
-
-_SLOT = "--token--"
-_ADDRESSES: dict = {}
-
-
-def _media_address(token: str) -> str:
-    """reverse("generation:media", args=[token]), the route reversed once per script prefix and URLconf and the
-    token quoted into it as reverse quotes it: lists sign two links a clip (a hundred on a page of the API)."""
-    key = (get_script_prefix(), get_resolver(get_urlconf()))
-    address = _ADDRESSES.get(key)
-    if address is None:
-        address = _ADDRESSES[key] = reverse("generation:media", args=[_SLOT])
-    return address.replace(_SLOT, quote(token, safe=RFC3986_SUBDELIMS + "/~:@"), 1)
+    return reverse_one("generation:media", LINKS.sign({"j": job.pk.hex, "u": job.owner_id, "k": kind}))
 
 
 def media_resolve(token: str) -> tuple[RenderJob, str]:

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.append_only import AppendOnlyModel
+from core.urls import reverse_one
 from generation.render_settings import RenderSettings
 
 MARK_CODE_BITS = 32
@@ -217,10 +218,7 @@ class RenderJob(RenderSettingsFields):
         return f"{self.model_key} job {self.short_id} ({self.state})"
 
     def get_absolute_url(self):
-        # Kept on the instance: a gallery card links to its clip twice, and lists reverse it for every row.
-        if self.__dict__.get("_url_for") != self.pk:
-            self._url, self._url_for = reverse("generation:job_detail", args=[self.pk]), self.pk
-        return self._url
+        return reverse_one("generation:job_detail", self.pk)  # lists link every row, some twice
 
     @property
     def short_id(self) -> str:

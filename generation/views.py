@@ -15,6 +15,7 @@ from access.policy import current_grant, may_render
 from access.programmes import programmes_red_teamed_by
 from core.ranges import file_response
 from core.ratelimits import RateLimited, retry_after
+from core.urls import reverse_one
 from generation import (
     composer,
     estimates,
@@ -79,6 +80,7 @@ def _card_context(job: RenderJob, estimate=None) -> dict:
     succeeded = job.state == RenderJob.State.SUCCEEDED
     return {
         "job": job,
+        "card_url": reverse_one("generation:job_card", job.pk),
         "model_label": spec.label if spec else job.model_key,
         "poster_url": media_url(job, poster=True) if succeeded and job.poster else None,
         # The hover preview: fetched only when it is asked to play (preload="none").

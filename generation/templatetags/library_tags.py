@@ -1,16 +1,13 @@
-import uuid
-
 from django import template
 from django.template.defaulttags import CsrfTokenNode
-from django.urls import reverse
 from django.utils.html import format_html
 
+from core.urls import reverse_one
 from generation import library
 from generation.models import Favourite, RenderJob
 
 register = template.Library()
 
-_ANY_JOB = uuid.UUID(int=0)
 _CSRF_TOKEN = CsrfTokenNode()  # {% csrf_token %}
 
 
@@ -42,13 +39,10 @@ def favourite_form(context) -> str:
     """The star form of ``job`` (generation/library/_favourite.html, its one use): written in Python because a
     gallery page shows one per finished clip, and as template markup it cost more than the rest of the card
     (a URL reversed, a token, six filtered values, two missing variables looked up through the whole context).
-    The address is reversed once per page and filled in with each clip's id. Comes back after ``next`` (else to
+    The address is filled in with each clip's id (core.urls.reverse_one). Comes back after ``next`` (else to
     this page), and shows ``favourite_error``."""
     job = context["job"]
-    address = context.render_context.get(__name__)
-    if address is None:
-        address = context.render_context[__name__] = reverse("generation:favourite_set", args=[_ANY_JOB])
-    address = address.replace(str(_ANY_JOB), str(job.pk))
+    address = reverse_one("generation:favourite_set", job.pk)
     starred = bool(getattr(job, "is_favourite", False))
     request = context.get("request")
     error = context.get("favourite_error")
