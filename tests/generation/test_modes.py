@@ -643,3 +643,23 @@ def test_the_trace_tool_names_what_a_traced_clip_was_made_from(
         assert f"Mark found: job {job.job_code}" in page, page
         for text in told:
             assert text in page, page
+
+
+def test_ltx_s_and_cogvideox_s_mode_pipelines_share_the_resident_pipeline_s_parts(smoke_model, cogvideox_smoke):
+    """The resident worker keeps one copy of a family's weights: each mode's pipeline is built from the resident
+    text-to-video pipeline and holds the same transformer, VAE and text encoder, not copies; only LTX's upscale
+    adds a part of its own (the latent upsampler), loaded once."""
+    for key in ("ltx-video", "cogvideox-2b"):
+        spec = MODELS[key]
+        resident = runner.pipeline_get(spec)
+        for mode in spec.modes:
+            pipeline = runner.mode_pipeline_get(spec, mode)
+            assert type(pipeline).__name__ == mode.pipeline_class
+            assert runner.mode_pipeline_get(spec, mode) is pipeline, "made once per process"
+            shared = [name for name in ("transformer", "vae", "text_encoder", "tokenizer") if hasattr(pipeline, name)]
+            assert shared, mode
+            for name in shared:
+                assert getattr(pipeline, name) is getattr(resident, name), (key, mode.key, name)
+            for part in mode.extra_components:
+                assert type(getattr(pipeline, part.name)).__name__ == part.class_path.rsplit(".", 1)[1]
+    runner._pipelines.pop("cogvideox-2b", None)  # keep the worker's memory for the other tests
