@@ -3,6 +3,8 @@ page and render from it, then extend the finished clip from its page and follow 
 last frames, upscale, restyle. Each clip plays in the page and traces: read back as a leak would be, and on the
 trace page, where an admin sees the job, the person and what the clip was made from."""
 
+import re
+
 import pytest
 from django.core.management import call_command
 from PIL import Image
@@ -65,10 +67,15 @@ def test_image_to_video_then_extend_and_see_the_lineage_each_plays_and_traces(
 
 
 def _render_here(page):
-    """Render from the generate page as it stands, open the queued clip and wait until it plays."""
+    """Render from the generate page as it stands, open the queued clip and wait until it plays, in the page that
+    opened (the finished clip and its actions arrive with the live status, not by a reload: issue 14, item 3)."""
     page.click("button:has-text('Render')")
     queued_clip_open(page)
+    page.wait_for_url(re.compile(r"/clips/[0-9a-f-]{36}/$"))
+    page.evaluate("() => { window.sameDocument = true; }")  # gone if anything reloads the page
     _wait_playable(page)
+    page.wait_for_selector("a.mode-action", state="attached")
+    assert page.evaluate("() => window.sameDocument === true"), "the clip's page was reloaded"
 
 
 def _traces_to(job: RenderJob, *, by_mark: bool = True) -> None:
