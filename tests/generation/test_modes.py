@@ -507,6 +507,23 @@ def test_cogvideox_5b_renders_image_to_video_with_its_i2v_transformer(cogvideox_
     runner._pipelines.pop("cogvideox-5b", None)  # keep the worker's memory for the other tests
 
 
+def test_the_generate_page_queues_cogvideox_5b_image_to_video_with_its_upload(tester_client, tester):
+    upload = SimpleUploadedFile("still.png", image_bytes(320, 200), content_type="image/png")
+    form = _page_form(model_key="cogvideox-5b", num_frames="9", width="720", height="480", mode="image_to_video")
+
+    response = tester_client.post(reverse("generation:job_create"), {**form, "image": upload})
+
+    job = RenderJob.objects.get()
+    assert response.status_code == 302 and response["Location"] == job.get_absolute_url()
+    assert (job.model_key, job.mode, job.image.owner, job.image.width) == (
+        "cogvideox-5b",
+        "image_to_video",
+        tester,
+        320,
+    )
+    assert job.charged_seconds > 0
+
+
 def test_cogvideox_5b_image_to_video_at_another_size_is_refused_and_charges_nothing(api, tester):
     image_id = _upload(api, image_bytes()).json()["id"]
     body = {**API_BODY, **SMALL, "model_key": "cogvideox-5b", "num_frames": 9, "width": 256, "height": 192}
