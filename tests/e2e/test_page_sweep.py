@@ -64,6 +64,13 @@ STUDIO_KWARGS = {
     "generation:compare": {"left_id": "clip", "right_id": "clip2"},
 }
 
+# The rating and review forms' scales: each question's radios sit in one row on a desktop (issue 14, item 4).
+INLINE_RADIOS = {"feedback:clip_rate", "reviews:review"}
+STACKED = """() => { const groups = {};
+  for (const r of document.querySelectorAll('input[type=radio]')) (groups[r.name] ||= []).push(r);
+  return Object.entries(groups).filter(([, rs]) => { const tops = rs.map(r => r.getBoundingClientRect().top);
+    return rs.length > 1 && Math.max(...tops) - Math.min(...tops) > 8; }).map(([name]) => name); }"""
+
 OVERFLOW = "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
 # The outermost elements that reach past the window's right edge, to say what to fix.
 WIDE = """() => { const edge = document.documentElement.clientWidth; const seen = [];
@@ -125,6 +132,8 @@ def test_every_page_fits_a_phone_and_a_desktop_for_every_role(live_server, brows
                 if overflow > 0:
                     wide = page.evaluate(WIDE)
                     problems.append(f"{role} {name} {width}px: scrolls sideways by {overflow} px ({wide})")
+                if name in INLINE_RADIOS and width_name == "desktop" and (stacked := page.evaluate(STACKED)):
+                    problems.append(f"{role} {name}: the radios of {stacked} are not in one row")
                 if (name, width_name) not in shot:
                     shot.add((name, width_name))
                     before = time.monotonic()

@@ -71,6 +71,7 @@ def test_a_png_that_is_really_text_is_refused(api, tester):
     assert response.status_code == 400
     assert "not a readable PNG, JPEG or WebP" in response.json()["file"][0]
     assert not InputImage.objects.exists()
+    _nothing_charged(tester)
 
 
 def test_a_20000_pixel_image_is_refused_without_decoding_it(api, tester):
@@ -80,6 +81,7 @@ def test_a_20000_pixel_image_is_refused_without_decoding_it(api, tester):
     assert response.status_code == 400
     assert "4096 pixels a side; this one is 20000x20" in response.json()["file"][0]
     assert not InputImage.objects.exists()
+    _nothing_charged(tester)
 
 
 def test_other_image_types_are_refused(api):
@@ -252,25 +254,73 @@ def test_a_clip_that_is_not_yours_is_refused_and_charges_nothing(smoke_model, ap
 
 def test_an_unfinished_clip_cannot_be_extended(api, tester):
     queued = api.post(JOBS, {**API_BODY, **SMALL}, format="json").json()
-    before = RenderJob.objects.count()
+    before = RenderJob.objects.count(), quota.grant_usage(current_grant(tester))
 
     response = api.post(JOBS, {**API_BODY, **SMALL, "mode": "extend", "source": queued["id"]}, format="json")
 
     assert response.status_code == 400 and "not finished" in response.json()["source"][0]
-    assert RenderJob.objects.count() == before
+    assert (RenderJob.objects.count(), quota.grant_usage(current_grant(tester))) == before
 
 
-def test_the_prompt_policy_applies_to_every_mode(api, tester, programme):
+def _mode_body(api, owner, mode: str) -> dict:
+    """A valid API body for ``mode``, with real inputs of ``owner``'s (uploads, a finished source clip)."""
+    if mode == "restyle":
+        from generation.submission import jobs_submit
+
+        cog = {**SMALL, "model_key": "cogvideox-2b", "num_frames": 9, "width": 128, "height": 128}
+        (source,) = jobs_submit(owner=owner, prompt="a storm at sea", **cog)
+        job_rendered(source.pk)
+        runner._pipelines.pop("cogvideox-2b", None)  # keep the worker's memory for the other tests
+        return {**API_BODY, **cog, "mode": mode, "source": str(source.pk), "strength": 0.5}
+    body = {**API_BODY, **SMALL, "mode": mode}
+    if mode in ("image_to_video", "keyframes"):
+        body["image"] = _upload(api, image_bytes()).json()["id"]
+    if mode == "keyframes":
+        body["last_image"] = _upload(api, image_bytes(colour=(0, 0, 200))).json()["id"]
+    if mode in ("extend", "upscale"):
+        body["source"] = str(_finished_clip(owner).pk)
+    if mode == "extend":
+        body["num_frames"] = 25
+    if mode == "upscale":
+        body.update(width=384, height=256)
+    return body
+
+
+@pytest.mark.parametrize("mode", ["image_to_video", "keyframes", "extend", "upscale", "restyle"])
+def test_the_prompt_policy_applies_to_every_mode(smoke_model, cogvideox_smoke, api, tester, programme, mode):
     from generation.models import PromptRule
 
+    body = _mode_body(api, tester, mode)
+    assert api.post(JOBS, body, format="json").status_code == 201, "the body is valid but for its prompt"
+    before = RenderJob.objects.count(), quota.grant_usage(current_grant(tester))
     PromptRule.objects.create(programme=programme, text="forbidden", reason="Not in this programme.")
-    image_id = _upload(api, image_bytes()).json()["id"]
 
-    response = api.post(
-        JOBS, {**API_BODY, "prompt": "a forbidden cat", "mode": "image_to_video", "image": image_id}, format="json"
-    )
+    response = api.post(JOBS, {**body, "prompt": "a forbidden cat"}, format="json")
 
     assert response.status_code == 400 and "Not in this programme." in str(response.json())
+    assert (RenderJob.objects.count(), quota.grant_usage(current_grant(tester))) == before
+
+
+def test_the_generate_page_refuses_a_20000_pixel_image_and_charges_nothing(tester_client, tester):
+    upload = SimpleUploadedFile("huge.png", image_bytes(width=20_000, height=20), content_type="image/png")
+
+    response = tester_client.post(reverse("generation:job_create"), _page_form(mode="image_to_video", image=upload))
+
+    assert response.status_code == 400
+    assert "4096 pixels a side; this one is 20000x20" in response.content.decode()
+    assert not InputImage.objects.exists()
+    _nothing_charged(tester)
+
+
+def test_the_generate_page_refuses_another_person_s_clip_as_a_source_and_charges_nothing(
+    smoke_model, tester_client, tester, tester2
+):
+    theirs = _finished_clip(tester2)
+    form = _page_form(mode="extend", num_frames="25", source=str(theirs.pk))
+
+    response = tester_client.post(reverse("generation:job_create"), form)
+
+    assert response.status_code == 400 and "No such clip among yours" in response.content.decode()
     _nothing_charged(tester)
 
 
@@ -393,12 +443,12 @@ def test_extend_join_refuses_a_continuation_of_another_size_or_too_short():
 
 def test_upscale_needs_twice_the_source_s_size(smoke_model, api, tester):
     source = _finished_clip(tester)
-    before = RenderJob.objects.count()
+    before = RenderJob.objects.count(), quota.grant_usage(current_grant(tester))
 
     response = api.post(JOBS, {**API_BODY, **SMALL, "mode": "upscale", "source": str(source.pk)}, format="json")
 
     assert response.status_code == 400 and "384x256" in response.json()["width"][0]
-    assert RenderJob.objects.count() == before
+    assert (RenderJob.objects.count(), quota.grant_usage(current_grant(tester))) == before
 
 
 @pytest.fixture(scope="module")
@@ -455,6 +505,23 @@ def test_cogvideox_5b_renders_image_to_video_with_its_i2v_transformer(cogvideox_
     assert pipeline.transformer.config.in_channels == 2 * resident.transformer.config.in_channels
     assert pipeline.vae is resident.vae and pipeline.text_encoder is resident.text_encoder
     runner._pipelines.pop("cogvideox-5b", None)  # keep the worker's memory for the other tests
+
+
+def test_the_generate_page_queues_cogvideox_5b_image_to_video_with_its_upload(tester_client, tester):
+    upload = SimpleUploadedFile("still.png", image_bytes(320, 200), content_type="image/png")
+    form = _page_form(model_key="cogvideox-5b", num_frames="9", width="720", height="480", mode="image_to_video")
+
+    response = tester_client.post(reverse("generation:job_create"), {**form, "image": upload})
+
+    job = RenderJob.objects.get()
+    assert response.status_code == 302 and response["Location"] == job.get_absolute_url()
+    assert (job.model_key, job.mode, job.image.owner, job.image.width) == (
+        "cogvideox-5b",
+        "image_to_video",
+        tester,
+        320,
+    )
+    assert job.charged_seconds > 0
 
 
 def test_cogvideox_5b_image_to_video_at_another_size_is_refused_and_charges_nothing(api, tester):
@@ -542,3 +609,74 @@ def test_an_upscale_is_estimated_without_denoising_steps():
 
     assert spec.estimate_for_mode("upscale", **size) == spec.estimate_gpu_seconds(**{**size, "num_steps": 1})
     assert spec.estimate_for_mode("extend", **size) == spec.estimate_gpu_seconds(**size)
+
+
+# --- what a clip was made from, wherever the clip is described -----------------------------------------
+
+
+def test_the_data_export_names_each_clip_s_mode_and_inputs(smoke_model, api, tester):
+    import json
+    import zipfile
+
+    from access.export import export_build
+
+    source = _finished_clip(tester)
+    first, last = (_upload(api, image_bytes(colour=c)).json()["id"] for c in ((200, 0, 0), (0, 0, 200)))
+    keyframes = api.post(
+        JOBS, {**API_BODY, **SMALL, "mode": "keyframes", "image": first, "last_image": last}, format="json"
+    )
+    body = {**API_BODY, **SMALL, "num_frames": 25, "mode": "extend", "source": str(source.pk)}
+    extended = api.post(JOBS, body, format="json")
+
+    with zipfile.ZipFile(io.BytesIO(export_build(tester))) as archive:
+        jobs = {job["id"]: job for job in json.loads(archive.read("jobs.json"))}
+        images = {image["id"]: image for image in json.loads(archive.read("input_images.json"))}
+
+    made = jobs[keyframes.json()["id"]]
+    assert (made["mode"], made["image"], made["last_image"], made["source"]) == ("keyframes", first, last, "")
+    assert set(images) == {first, last} and images[first]["sha256"] == InputImage.objects.get(pk=first).sha256
+    made = jobs[extended.json()["id"]]
+    assert (made["mode"], made["source"], made["image"]) == ("extend", str(source.pk), "")
+
+
+def test_the_trace_tool_names_what_a_traced_clip_was_made_from(
+    smoke_model, c2pa_signing, api, tester, client, admin_user
+):
+    size = {"width": 256, "height": 256}  # two of the mark's tiles across: the mark reads, as well as the credentials
+    first, last = (_upload(api, image_bytes(colour=c)).json()["id"] for c in ((200, 0, 0), (0, 0, 200)))
+    body = {**API_BODY, **SMALL, **size, "mode": "keyframes", "image": first, "last_image": last}
+    keyframes, _ = job_rendered(api.post(JOBS, body, format="json").json()["id"])
+    body = {**API_BODY, **SMALL, **size, "num_frames": 25, "mode": "extend", "source": str(keyframes.pk)}
+    extended, _ = job_rendered(api.post(JOBS, body, format="json").json()["id"])
+    client.force_login(admin_user)
+
+    for job, told in (
+        (keyframes, [f"First and last frame, start image {first}, last frame {last}"]),
+        (extended, [f"Extend a clip, made from job {keyframes.pk}"]),
+    ):
+        with job.output.open("rb") as handle:
+            clip = SimpleUploadedFile("found.mp4", handle.read(), content_type="video/mp4")
+        page = client.post("/leak-alerts/trace/", {"clip": clip}).content.decode()
+        assert f"Mark found: job {job.job_code}" in page, page
+        for text in told:
+            assert text in page, page
+
+
+def test_ltx_s_and_cogvideox_s_mode_pipelines_share_the_resident_pipeline_s_parts(smoke_model, cogvideox_smoke):
+    """The resident worker keeps one copy of a family's weights: each mode's pipeline is built from the resident
+    text-to-video pipeline and holds the same transformer, VAE and text encoder, not copies; only LTX's upscale
+    adds a part of its own (the latent upsampler), loaded once."""
+    for key in ("ltx-video", "cogvideox-2b"):
+        spec = MODELS[key]
+        resident = runner.pipeline_get(spec)
+        for mode in spec.modes:
+            pipeline = runner.mode_pipeline_get(spec, mode)
+            assert type(pipeline).__name__ == mode.pipeline_class
+            assert runner.mode_pipeline_get(spec, mode) is pipeline, "made once per process"
+            shared = [name for name in ("transformer", "vae", "text_encoder", "tokenizer") if hasattr(pipeline, name)]
+            assert shared, mode
+            for name in shared:
+                assert getattr(pipeline, name) is getattr(resident, name), (key, mode.key, name)
+            for part in mode.extra_components:
+                assert type(getattr(pipeline, part.name)).__name__ == part.class_path.rsplit(".", 1)[1]
+    runner._pipelines.pop("cogvideox-2b", None)  # keep the worker's memory for the other tests

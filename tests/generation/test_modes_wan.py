@@ -183,6 +183,20 @@ def test_the_generate_page_renders_wan_between_two_uploaded_frames(wan_smoke, te
     assert "First frame" in page and "Last frame" in page
 
 
+def test_the_generate_page_renders_wan_from_an_uploaded_image(wan_smoke, tester_client, tester):
+    form = _page_form(mode="image_to_video", image=_still((230, 30, 30)))
+
+    response = tester_client.post(reverse("generation:job_create"), form)
+
+    job = RenderJob.objects.get()
+    assert response.status_code == 302 and response["Location"] == job.get_absolute_url()
+    assert (job.model_key, job.mode, job.image.owner) == ("wan2.1-14b", "image_to_video", tester)
+    job, frames = job_rendered(job.pk)
+    assert frames.shape == (9, 128, 192, 3) and job.charged_seconds == job.gpu_seconds
+    page = tester_client.get(job.get_absolute_url()).content.decode()
+    assert "Image to video" in page and "PNG 96×64" in page
+
+
 def test_the_generate_page_refuses_wan_1_3b_image_to_video_and_charges_nothing(tester_client, tester):
     form = _page_form(model_key="wan2.1-1.3b", mode="image_to_video", image=_still((230, 30, 30)))
 
