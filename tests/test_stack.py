@@ -40,3 +40,19 @@ def test_each_xdist_process_has_a_broker_of_its_own(tmp_path):
         url = settings.CELERY_BROKER_URL
         redis_of_its_own = url.startswith("redis") and not url.endswith("/0")
         assert redis_of_its_own or settings.BROKER_DIR.name.endswith(worker)
+
+
+def test_xdist_processes_that_fill_the_cores_run_torch_and_numpy_on_one_thread_each(monkeypatch):
+    from tests.isolation import threads_for
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert threads_for({"PYTEST_XDIST_WORKER_COUNT": "2"}) == dict.fromkeys(
+        ["OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"], "1"
+    )
+    assert threads_for({"PYTEST_XDIST_WORKER_COUNT": "2", "OMP_NUM_THREADS": "2"})["OMP_NUM_THREADS"] == "2"
+    assert threads_for({"PYTEST_XDIST_WORKER_COUNT": "1"}) == {}  # one process: every core is its own
+    assert threads_for({}) == {}
+    if os.environ.get("PYTEST_XDIST_WORKER") and int(os.environ["PYTEST_XDIST_WORKER_COUNT"]) >= (os.cpu_count() or 1):
+        import torch
+
+        assert torch.get_num_threads() == int(os.environ["OMP_NUM_THREADS"])
