@@ -35,7 +35,7 @@ class TiledMark:
     PATTERN_SEED: int
     # The mark's luma amplitude (RMS of the unit pattern times this) is STRENGTH_FLAT on flat areas and
     # grows with the local contrast, up to STRENGTH_MAX in texture.
-    STRENGTH_FLAT = 1.55
+    STRENGTH_FLAT = 1.6
     TEXTURE_GAIN = 0.25  # per level of local contrast less its slope (0.2 per level with the slope: the same)
     STRENGTH_MAX = 5.0
     # Below CLEAN_TEXTURE (local contrast in levels less what a smooth slope explains, from the lower to the
@@ -48,7 +48,7 @@ class TiledMark:
     BOOST_MAX = 2.0
     MOTION_UNMASK = 1.0  # levels of mean change between looks that lift a clean picture to STRENGTH_FLAT
     MOTION_GAIN = 0.08  # per level of mean change between looks, where only looks are given
-    SPEED_GAIN = 0.3  # per level of mean change from a look to the frame after it
+    SPEED_GAIN = 0.25  # per level of mean change from a look to the frame after it
     MASK_RADIUS = 6
     SCALES: tuple[float, ...]  # uniform scales tried when the period cannot be measured, in this order
     MIN_PERIOD: float  # pixels
