@@ -8,15 +8,24 @@ database. Artefacts (a zoomed crop of a marked flat gradient) go to var/bench/.
     .venv/bin/python bench/watermark.py --small    # version 3 on 256x256 and 320x192 clips, marked and not
     .venv/bin/python bench/watermark.py --small --sizes 720x480,832x480 --frames 49 --version 2   # 480p, either version
     .venv/bin/python bench/watermark.py --quality-only   # PSNR, the flat-gradient crops and the timings
+    .venv/bin/python bench/watermark.py --quick --against <rev>   # the same trials marked by <rev>'s marker too
+
+With ``--against <rev>`` every marked trial is run twice in the same pool, interleaved (the same footage, codes
+and load): marked by the revision's marker (its generation/watermark.py and generation/marks/, loaded as a
+package of their own) and by the working tree's, both read by the working tree's reader; PSNR, crops and the
+marking time are given for both. Unmarked reads are left out: no marker touches unmarked footage.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
 import multiprocessing
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -92,7 +101,38 @@ SMALL_CHAINS = [
         a.h264(30),
     ),
 ]
+MARKER = watermark  # what marks the trials: the working tree's front, or a revision's (``marker_at``)
+MARKERS = {"": watermark}  # label -> marker; with --against, the revision's and the working tree's
 CHAIN_GROUPS = 3  # unmarked reads are split by content and by a third of the chains, for progress and workers
+
+
+def marker_at(revision: str):
+    """The revision's generation.watermark with its generation/marks/ package, loaded under names of their own."""
+    package = f"_marker_{revision.replace('-', '_').replace('~', '_').replace('^', '_')}"
+    folder = Path(tempfile.mkdtemp(prefix="backlot-marker-")) / package
+    folder.mkdir()
+    (folder / "__init__.py").write_text("")
+    listing = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-tree", "--name-only", f"{revision}:generation/marks"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for path in [f"generation/marks/{name}" for name in listing if name.endswith(".py")] + ["generation/watermark.py"]:
+        text = subprocess.run(
+            ["git", "-C", str(ROOT), "show", f"{revision}:{path}"], capture_output=True, text=True, check=True
+        ).stdout
+        (folder / Path(path).name).write_text(text.replace("generation.marks", package))
+    sys.path.insert(0, str(folder.parent))
+    return importlib.import_module(f"{package}.watermark")
+
+
+def labelled(task):
+    """Runs ``function(job)`` with the marker of ``label``: (label, result)."""
+    global MARKER
+    label, function, job = task
+    MARKER = MARKERS[label]
+    return label, function(job)
 
 
 def delivered(content: str, seed: int, code: int | None) -> np.ndarray:
@@ -100,7 +140,7 @@ def delivered(content: str, seed: int, code: int | None) -> np.ndarray:
     DELIVERY_CRF, decoded back."""
     frames = watermark.mark_visible(CONTENTS[content](FRAMES, HEIGHT, WIDTH, seed=seed), STAMP, opacity=0.35)
     if code is not None:
-        watermark.mark_invisible(frames, code, out=frames)
+        MARKER.mark_invisible(frames, code, out=frames)
     return a.h264(DELIVERY_CRF)((frames, FPS))[0]
 
 
@@ -157,7 +197,7 @@ def small_trials(job: tuple[str, int, int | None, tuple[int, int], int, int | No
     frames = watermark.mark_visible(CONTENTS[content](count, height, width, seed=seed), STAMP, opacity=0.35)
     if code is not None:
         assert version or watermark.version_for(height, width) == v3.VERSION
-        watermark.mark_invisible(frames, code, version=version, out=frames)
+        MARKER.mark_invisible(frames, code, version=version, out=frames)
     clip = a.h264(DELIVERY_CRF)((frames, FPS))
     rows, scores, hits = [], [], 0
     for chain in SMALL_CHAINS:
@@ -187,24 +227,15 @@ def run_small(pool, codes: int, sizes=SMALL_SIZES, count: int = SMALL_FRAMES, ve
     ]
     version = version or v3.VERSION
     threshold = watermark.VERSIONS[version].MARK.CONFIRM_THRESHOLD
-    rows = [row for result in pool.imap_unordered(small_trials, marked) for row in result]
-    labels = sorted({r[1] for r in rows})
-    print(
-        f"\nsmall frames, version {version}: {len(rows)} marked trials ({len(SMALL_CHAINS)} chains x {len(labels)} "
-        f"content/size x {codes} codes), {count} frames, stamped, delivered at CRF {DELIVERY_CRF}"
-    )
-    for label in labels:
-        cells = [r for r in rows if r[1] == label]
-        misses = sorted({r[0] for r in cells if not r[2]})
-        print(
-            f"  {label:22} traced {sum(r[2] for r in cells):3}/{len(cells):<3} lowest margin "
-            f"{min(r[4] for r in cells):+5.1f}  missed: {', '.join(misses) or '-'}"
-        )
-    for chain in SMALL_CHAINS:
-        cells = [r for r in rows if r[0] == chain.name]
-        print(f"  {chain.name:50} {sum(r[2] for r in cells):3}/{len(cells)}")
-    traced, wrong = sum(r[2] for r in rows), sum(r[3] for r in rows)
-    print(f"traced {traced}/{len(rows)} = {100 * traced / len(rows):.1f} %; wrong codes {wrong} (target 0)")
+    tasks = [(label, small_trials, job) for job in marked for label in MARKERS]
+    by_label = defaultdict(list)
+    for label, result in pool.imap_unordered(labelled, tasks):
+        by_label[label] += result
+    for label in MARKERS:
+        report_small(by_label[label], label, version, codes, count)
+    if len(MARKERS) > 1:
+        print("unmarked small clips: left out (--against: no marker touches unmarked footage)")
+        return
     results = list(pool.imap_unordered(small_trials, unmarked))
     reads, hits = sum(r[0] for r in results), sum(r[1] for r in results)
     scores = np.array([x for r in results for x in r[2]])
@@ -215,6 +246,30 @@ def run_small(pool, codes: int, sizes=SMALL_SIZES, count: int = SMALL_FRAMES, ve
         f"unmarked hypotheses: mean {mean:.2f}, sd {std:.2f}, max {scores.max():.2f}; threshold "
         f"{threshold}; Gaussian tail {tail:.1e}"
     )
+
+
+def report_small(rows, marker: str, version: int, codes: int, count: int) -> None:
+    labels = sorted({r[1] for r in rows})
+    print(
+        f"\nsmall frames, version {version}{f', marked by {marker}' if marker else ''}: {len(rows)} marked trials "
+        f"({len(SMALL_CHAINS)} chains x {len(labels)} content/size x {codes} codes), {count} frames, stamped, "
+        f"delivered at CRF {DELIVERY_CRF}"
+    )
+    for label in labels:
+        cells = [r for r in rows if r[1] == label]
+        misses = sorted({r[0] for r in cells if not r[2]})
+        print(
+            f"  {label:22} traced {sum(r[2] for r in cells):3}/{len(cells):<3} lowest margin "
+            f"{min(r[4] for r in cells):+5.1f}  missed: {', '.join(misses) or '-'}"
+        )
+    for chain in SMALL_CHAINS:
+        cells = [r for r in rows if r[0] == chain.name]
+        print(
+            f"  {chain.name:50} {sum(r[2] for r in cells):3}/{len(cells)}  "
+            f"lowest margin {min(r[4] for r in cells):+5.1f}"
+        )
+    traced, wrong = sum(r[2] for r in rows), sum(r[3] for r in rows)
+    print(f"traced {traced}/{len(rows)} = {100 * traced / len(rows):.1f} %; wrong codes {wrong} (target 0)")
 
 
 def table(rows) -> None:
@@ -239,12 +294,15 @@ def table(rows) -> None:
 
 def timings() -> None:
     frames = CONTENTS["gradient"](48, 512, 768, seed=5)
-    started = time.perf_counter()
-    for _ in range(3):
-        watermark.mark_invisible(frames, 0x9E3779B9)
-    mark_ms = (time.perf_counter() - started) / 3 / len(frames) * 1000
     print(f"load average while timing: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (timings scale with it)")
-    print(f"marking: {mark_ms:.2f} ms per 768x512 frame (target <= 5)")
+    best = dict.fromkeys(MARKERS, math.inf)
+    for _ in range(3):  # the markers in turn, best of 3 each: the same load for both
+        for label, marker in MARKERS.items():
+            started = time.perf_counter()
+            marker.mark_invisible(frames, 0x9E3779B9)
+            best[label] = min(best[label], (time.perf_counter() - started) / len(frames) * 1000)
+    for label, mark_ms in best.items():
+        print(f"marking{f' ({label})' if label else ''}: {mark_ms:.2f} ms per 768x512 frame, best of 3 (target <= 5)")
     # Reading as `manage.py trace` and the trace page do (generation.trace): decode the clip's first
     # MAX_FRAMES frames (the luma plane only), average them, read every version. A minute of 720p is read
     # from its first MAX_FRAMES frames, so a clip of those frames costs what a minute does.
@@ -277,52 +335,52 @@ def timings() -> None:
         )
 
 
+QUALITY_SIZES = [(1280, 720, 24), (720, 480, 49), (832, 480, 49)]  # (width, height, frames): 720p, CogVideoX, Wan
+
+
 def quality(out: Path) -> None:
     print(
-        f"\nPSNR of the invisible mark (v2), 1280x720, 24 frames; flat: pixels whose local contrast is under "
-        f"{FLAT_CONTRAST} levels:"
+        f"\nPSNR of the invisible mark (v2), per size and frames; flat: pixels whose local contrast is under "
+        f"{FLAT_CONTRAST} levels (at the first size):"
     )
-    for name in CONTENTS:
-        frames = CONTENTS[name](24, 720, 1280, seed=2)
-        marked = watermark.mark_invisible(frames, 0x51F15EED)
-        note = "  (smooth: target >= 42 dB)" if name in SMOOTH else ""
-        print(f"  {name:10} {watermark.psnr(frames, marked):5.1f} dB, flat areas {flat_psnr(frames, marked)}{note}")
-    for (width, height), version in (((1280, 720), 2), ((256, 256), 3)):
-        flat = flat_gradient(height, width)
-        marked = watermark.mark_invisible(np.ascontiguousarray(flat[None]), 0x51F15EED)[0]
-        assert watermark.version_for(height, width) == version
-        offset = marked[..., 1].astype(np.float64) - flat[..., 1]
-        side = min(256, height, width)
-        top, left = (height - side) // 2, (width - side) // 2
-        crop = np.concatenate(
-            [flat[top : top + side, left : left + side], marked[top : top + side, left : left + side]], 1
-        )
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / f"watermark_flat_gradient_v{version}_x3.png"
-        _zoomed(crop).save(path)
-        if version == 2:  # the clean-picture floor, off by default: what it would give
-            floored = v2.MARK.STRENGTH_CLEAN
-            v2.MARK.STRENGTH_CLEAN = 0.7
-            lower = watermark.mark_invisible(np.ascontiguousarray(flat[None]), 0x51F15EED)[0]
-            v2.MARK.STRENGTH_CLEAN = floored
-            path_floor = out / "watermark_flat_gradient_v2_floor_x3.png"
-            _zoomed(
-                np.concatenate(
-                    [flat[top : top + side, left : left + side], lower[top : top + side, left : left + side]], 1
-                )
-            ).save(path_floor)
+    for label, marker in MARKERS.items():
+        if label:
+            print(f" marked by {label}:")
+        for name in CONTENTS:
+            line = f"  {name:10}"
+            for index, (width, height, count) in enumerate(QUALITY_SIZES):
+                frames = CONTENTS[name](count, height, width, seed=2)
+                marked = marker.mark_invisible(frames, 0x51F15EED, version=2)
+                line += f" {width}x{height}x{count} {watermark.psnr(frames, marked):5.1f} dB"
+                if index == 0:
+                    line += f" (flat areas {flat_psnr(frames, marked)})"
+            print(line + ("  (smooth: target >= 42 dB)" if name in SMOOTH else ""))
+    for label, marker in MARKERS.items():
+        suffix = f"_{label.split()[0]}" if label else ""
+        for (width, height), version in (((1280, 720), 2), ((256, 256), 3)):
+            flat = flat_gradient(height, width)
+            marked = marker.mark_invisible(np.ascontiguousarray(flat[None]), 0x51F15EED)[0]
+            assert watermark.version_for(height, width) == version
+            offset = marked[..., 1].astype(np.float64) - flat[..., 1]
+            side = min(256, height, width)
+            top, left = (height - side) // 2, (width - side) // 2
+            window = (slice(top, top + side), slice(left, left + side))
+            out.mkdir(parents=True, exist_ok=True)
+            path = out / f"watermark_flat_gradient_v{version}{suffix}_x3.png"
+            _zoomed(np.concatenate([flat[window], marked[window]], 1)).save(path)
+            # The offset amplified DIFF_GAIN times around mid grey: what the mark is, seen plainly.
+            amplified = np.clip(128 + DIFF_GAIN * offset[window], 0, 255).round().astype(np.uint8)
+            diff_path = out / f"watermark_flat_gradient_v{version}{suffix}_diff_x{DIFF_GAIN}.png"
+            _zoomed(np.repeat(amplified[..., None], 3, axis=-1)).save(diff_path)
             print(
-                f"  flat gradient {width}x{height} (v2, clean floor 0.7): "
-                f"{watermark.psnr(flat[None], lower[None]):5.1f} dB, "
-                f"offset RMS {(lower[..., 1].astype(np.float64) - flat[..., 1]).std():.2f} levels: {path_floor}"
+                f"  flat gradient {width}x{height} (v{version}{f', {label}' if label else ''}): "
+                f"{watermark.psnr(flat[None], marked[None]):5.1f} dB, offset RMS {offset.std():.2f} levels, peak "
+                f"{np.abs(offset).max():.0f}, offset levels {np.unique(offset).astype(int).tolist()}; zoomed crop "
+                f"(left unmarked, right marked, x3): {path}; offset x{DIFF_GAIN}: {diff_path}"
             )
-        print(
-            f"  flat gradient {width}x{height} (v{version}): {watermark.psnr(flat[None], marked[None]):5.1f} dB, "
-            f"offset RMS {offset.std():.2f} levels, peak {np.abs(offset).max():.0f}; zoomed crop (left unmarked, "
-            f"right marked, x3): {path}"
-        )
 
 
+DIFF_GAIN = 20
 FLAT_CONTRAST = 1.0
 
 
@@ -377,7 +435,17 @@ def main() -> None:
     parser.add_argument(
         "--unmarked-only", action="store_true", help="skip the marked trials: unmarked reads, quality and timings"
     )
+    parser.add_argument(
+        "--against",
+        metavar="REV",
+        help="mark every trial with this git revision's marker too (same footage, codes and pool; no unmarked reads)",
+    )
     args = parser.parse_args()
+    if args.against:
+        MARKERS.clear()
+        MARKERS[f"before ({args.against})"] = marker_at(args.against)
+        MARKERS["after (working tree)"] = watermark
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
     codes = args.codes or (1 if args.quick else 5)
     windows = args.windows if args.windows is not None else (6 if args.quick else 96)
     unmarked_seeds = 1
@@ -395,23 +463,30 @@ def main() -> None:
     jobs = [(name, 100 + i, int(rng.integers(0, 2**32))) for i in range(codes) for name in CONTENTS]
     if args.unmarked_only:
         jobs = []
+    tasks = [(label, marked_trials, job) for job in jobs for label in MARKERS]
     with multiprocessing.get_context("fork").Pool(args.workers) as pool:
-        rows = []
-        for done, result in enumerate(pool.imap_unordered(marked_trials, jobs), 1):
+        by_label = defaultdict(list)
+        for done, (label, result) in enumerate(pool.imap_unordered(labelled, tasks), 1):
+            rows = by_label[label]
             rows += result
-            content = result[0][1]
             print(
-                f"[{time.perf_counter() - started:6.0f} s] marked {done}/{len(jobs)}: {content}, "
-                f"traced {sum(r[2] for r in result)}/{len(result)}; so far {sum(r[2] for r in rows)}/{len(rows)}, "
-                f"wrong {sum(r[3] for r in rows)}",
+                f"[{time.perf_counter() - started:6.0f} s] marked {done}/{len(tasks)}{f' {label}' if label else ''}: "
+                f"{result[0][1]}, traced {sum(r[2] for r in result)}/{len(result)}; so far "
+                f"{sum(r[2] for r in rows)}/{len(rows)}, wrong {sum(r[3] for r in rows)}",
                 flush=True,
             )
-            if done % len(CONTENTS) == 0 and done < len(jobs):
-                print(f"partial table after {done} of {len(jobs)} jobs:")
+            if len(MARKERS) == 1 and done % len(CONTENTS) == 0 and done < len(tasks):
+                print(f"partial table after {done} of {len(tasks)} jobs:")
                 table(rows)
                 sys.stdout.flush()
-        if rows:
-            report_marked(rows, codes)
+        for label, rows in by_label.items():
+            report_marked(rows, codes, label)
+        if args.against:
+            pool.close()
+            quality(ROOT / "var" / "bench")
+            timings()
+            print(f"\nbench wall time {time.perf_counter() - started:.0f} s with {args.workers} workers")
+            return
         unmarked_jobs = [
             (name, 500 + i, windows, group)
             for i in range(unmarked_seeds)
@@ -433,10 +508,11 @@ def main() -> None:
     print(f"\nbench wall time {time.perf_counter() - started:.0f} s with {args.workers} workers")
 
 
-def report_marked(rows, codes: int) -> None:
+def report_marked(rows, codes: int, marker: str = "") -> None:
     print(
         f"\n{len(rows)} marked trials: {len(CHAINS)} attack chains x {len(CONTENTS)} contents x {codes} random codes; "
-        f"source {WIDTH}x{HEIGHT}, {FRAMES} frames at {FPS} fps, stamped, marked (v{watermark.CURRENT_VERSION}) "
+        f"source {WIDTH}x{HEIGHT}, {FRAMES} frames at {FPS} fps, stamped, marked (v{watermark.CURRENT_VERSION}"
+        f"{f', by {marker}' if marker else ''}) "
         f"and delivered at CRF {DELIVERY_CRF}"
     )
     table(rows)

@@ -50,8 +50,15 @@ def mark_invisible(
     if version not in VERSIONS:
         raise ValueError(f"Unknown mark version {version}; known: {sorted(VERSIONS)}.")
     count, height, width, _ = frames.shape
-    looks = luma(frames[:: max(1, -(-count // LOOK_FRAMES))]) if version > 1 else None
-    delta = VERSIONS[version].delta_for(code, height, width, looks)[None, :, :, None]
+    if version > 1:
+        picks = np.arange(0, count, max(1, -(-count // LOOK_FRAMES)))
+        looks = luma(frames[picks])
+        # Each look's next frame (the last frame's previous one): how fast the picture moves, frame to frame.
+        following = luma(frames[np.where(picks + 1 < count, picks + 1, picks - 1)]) if count > 1 else None
+        delta = VERSIONS[version].delta_for(code, height, width, looks, following)
+    else:
+        delta = VERSIONS[version].delta_for(code, height, width)
+    delta = delta[None, :, :, None]
     marked = np.empty_like(frames) if out is None else out
     work = np.empty((min(FRAME_CHUNK, count), height, width, 3), dtype=np.int16)
     for start in range(0, count, FRAME_CHUNK):

@@ -35,17 +35,20 @@ class TiledMark:
     PATTERN_SEED: int
     # The mark's luma amplitude (RMS of the unit pattern times this) is STRENGTH_FLAT on flat areas and
     # grows with the local contrast, up to STRENGTH_MAX in texture.
-    STRENGTH_FLAT = 1.4
-    TEXTURE_GAIN = 0.2
+    STRENGTH_FLAT = 1.6
+    TEXTURE_GAIN = 0.25  # per level of local contrast less its slope (0.2 per level with the slope: the same)
     STRENGTH_MAX = 5.0
-    # Below CLEAN_TEXTURE (local contrast in levels, from the lower to the upper figure) a picture has no
-    # grain at all, as a computer-drawn gradient or a flat title card: nothing masks the mark, and at
-    # STRENGTH_FLAT its blotches show, so there it falls to STRENGTH_CLEAN. Footage (camera or rendered)
-    # has a level or so of grain and keeps STRENGTH_FLAT.
-    CLEAN_TEXTURE = (0.35, 0.7)
-    STRENGTH_CLEAN = 1.4  # = STRENGTH_FLAT: the floor is off (0.7 measured: see bench --quality-only)
+    # Below CLEAN_TEXTURE (local contrast in levels less what a smooth slope explains, from the lower to the
+    # upper figure) a picture has no grain at all, as a computer-drawn gradient, a blurred backdrop or a flat
+    # title card: nothing masks the mark, and at STRENGTH_FLAT its blotches show, so where such a picture is
+    # also still it falls to STRENGTH_CLEAN, where the dithered offsets are a sparse grain of single levels.
+    # Footage (camera or rendered) has a level or so of grain, or moves, and keeps STRENGTH_FLAT.
+    CLEAN_TEXTURE = (0.4, 0.8)
+    STRENGTH_CLEAN = 0.35
+    BOOST_MAX = 2.0
     MOTION_UNMASK = 1.0  # levels of mean change between looks that lift a clean picture to STRENGTH_FLAT
-    MOTION_GAIN = 0.08  # per level of mean change between looks
+    MOTION_GAIN = 0.08  # per level of mean change between looks, where only looks are given
+    SPEED_GAIN = 0.25  # per level of mean change from a look to the frame after it
     MASK_RADIUS = 6
     SCALES: tuple[float, ...]  # uniform scales tried when the period cannot be measured, in this order
     MIN_PERIOD: float  # pixels
@@ -77,36 +80,55 @@ class TiledMark:
     def tile_for(self, code: int) -> np.ndarray:
         return v1.pattern(self.layout(), self.TILE, code)
 
-    def strength_map(self, looks: np.ndarray) -> np.ndarray:
+    def strength_map(self, looks: np.ndarray, following: np.ndarray | None = None) -> np.ndarray:
         """The mark's amplitude at every pixel of a clip, from the luma of a few of its frames
-        (n, H, W): their mean local contrast, so texture that moves masks the mark as still texture does,
-        and how much they change from one look to the next: motion masks the mark too, and an encoder
-        that predicts moving blocks from the previous frame drags a weak static mark along with them."""
+        (n, H, W) and, where given, of the frame after each (``following``): their mean local contrast
+        less what a smooth slope of luminance explains, so texture that moves masks the mark as still
+        texture does and a ramp masks nothing; how much the picture changes over the clip, which lifts a
+        clean picture off the floor; and how fast it moves, frame to frame: motion masks the mark too, and
+        an encoder that predicts moving blocks from the previous frame drags a weak static mark along with
+        them. Without ``following`` the speed is taken from one look to the next."""
         looks = np.asarray(looks, dtype=np.float32)
         looks = looks[None] if looks.ndim == 2 else looks
         height, width = looks.shape[1:]
-        # At half resolution: the map is smooth, and marking must stay cheap.
-        halves = looks[:, : height // 2 * 2, : width // 2 * 2].reshape(len(looks), height // 2, 2, width // 2, 2)
-        halves = halves.mean(axis=(2, 4))
-        texture = sum(_local_std(half, self.MASK_RADIUS // 2) for half in halves) / len(halves)
+        halves = _halves(looks)  # at half resolution: the map is smooth, and marking must stay cheap
+        texture = sum(_local_contrast(half, self.MASK_RADIUS // 2) for half in halves) / len(halves)
         low, high = self.CLEAN_TEXTURE
         grain = (texture - low) / (high - low)
-        motion = np.zeros_like(texture)
+        change = speed = np.zeros_like(texture)
         if len(halves) > 1:
-            motion = coding.box_blur(np.abs(np.diff(halves, axis=0)).mean(axis=0), 2 * self.MASK_RADIUS)
-        # A moving picture masks the mark as grain does: only a clean and still one gets the floor.
-        grain = np.clip(grain + motion / self.MOTION_UNMASK, 0.0, 1.0)
-        strength = self.STRENGTH_CLEAN + (self.STRENGTH_FLAT - self.STRENGTH_CLEAN) * grain
-        strength += self.TEXTURE_GAIN * texture + self.MOTION_GAIN * motion
+            change = coding.box_blur(np.abs(np.diff(halves, axis=0)).mean(axis=0), 2 * self.MASK_RADIUS)
+        if following is not None:
+            step = np.abs(_halves(np.asarray(following, dtype=np.float32).reshape(looks.shape) - looks)).mean(axis=0)
+            speed = coding.box_blur(step, 2 * self.MASK_RADIUS)
+            gain = self.SPEED_GAIN
+        else:
+            speed, gain = change, self.MOTION_GAIN
+        # A picture that changes masks the mark as grain does: only a clean and still one gets the floor.
+        grain = np.clip(grain + change / self.MOTION_UNMASK, 0.0, 1.0)
+        masking = self.TEXTURE_GAIN * texture + gain * speed
+        strength = self.STRENGTH_CLEAN + (self.STRENGTH_FLAT - self.STRENGTH_CLEAN) * grain + masking
+        # What the floor takes from the clean, still part of the picture goes where grain, texture or motion
+        # hides it (by up to BOOST_MAX), so the reader finds about as much mark in the picture as before.
+        unfloored = np.mean(np.minimum(self.STRENGTH_FLAT + masking, self.STRENGTH_MAX) ** 2)
+        floored = np.minimum(strength, self.STRENGTH_MAX)
+        hidden = np.mean(np.minimum(strength, self.STRENGTH_MAX) ** 2 * grain)
+        if hidden > 0:
+            missing = unfloored - np.mean(floored**2)
+            boost = min(np.sqrt(1 + max(missing, 0.0) / hidden), self.BOOST_MAX)
+            strength = strength * (1 + (boost - 1) * grain)
         amplitude = coding.box_blur(np.minimum(strength, self.STRENGTH_MAX), self.MASK_RADIUS // 2)
         amplitude = amplitude.repeat(2, axis=0).repeat(2, axis=1)
         return np.pad(amplitude, ((0, height - amplitude.shape[0]), (0, width - amplitude.shape[1])), mode="edge")
 
-    def delta_for(self, code: int, height: int, width: int, looks: np.ndarray | None = None) -> np.ndarray:
-        """The int16 luma offset for a height x width frame of a clip, some of whose frames' luma is ``looks``."""
+    def delta_for(
+        self, code: int, height: int, width: int, looks: np.ndarray | None = None, following: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The int16 luma offset for a height x width frame of a clip, some of whose frames' luma is ``looks``
+        (and ``following``, the luma of the frame after each)."""
         reps = (-(-height // self.TILE), -(-width // self.TILE))
         pattern = np.tile(self.tile_for(code), reps)[:height, :width]
-        amplitude = self.STRENGTH_FLAT if looks is None else self.strength_map(looks)
+        amplitude = self.STRENGTH_FLAT if looks is None else self.strength_map(looks, following)
         # Rounded with a fixed dither: on a flat picture plain rounding turns the weak, smooth pattern into
         # contour lines; dithered, the error is a fine grain and the mean offset is the pattern itself.
         dither = np.random.default_rng(DITHER_SEED).random((height, width), dtype=np.float32) - np.float32(0.5)
@@ -254,9 +276,30 @@ class TiledMark:
         return Reading(code=code if accepted else None, crc_ok=crc_ok, confirm_score=confirm, **found)
 
 
+def _halves(frames: np.ndarray) -> np.ndarray:
+    """(n, H, W) frames at half their size (2 x 2 means), odd edges dropped: four strided sums, several
+    times faster than a mean over the axes of a reshaped view."""
+    height, width = frames.shape[1] // 2 * 2, frames.shape[2] // 2 * 2
+    total = frames[:, 0:height:2, 0:width:2] + frames[:, 1:height:2, 0:width:2]
+    total += frames[:, 0:height:2, 1:width:2]
+    total += frames[:, 1:height:2, 1:width:2]
+    return total * np.float32(0.25)
+
+
 def _local_std(image: np.ndarray, radius: int) -> np.ndarray:
     mean = coding.box_blur(image, radius)
     return np.sqrt(np.maximum(coding.box_blur(image * image, radius) - mean * mean, 0.0))
+
+
+def _local_contrast(image: np.ndarray, radius: int) -> np.ndarray:
+    """The local standard deviation less what the local slope explains: a ramp of luminance (a sky, a
+    lit wall, a drawn gradient) hides nothing, however steep; grain and texture do."""
+    mean = coding.box_blur(image, radius)
+    variance = coding.box_blur(image * image, radius) - mean * mean
+    slope_y, slope_x = np.gradient(mean)  # the box's mean slope (the blur and the difference commute)
+    # A plane's variance over a (2r+1)^2 box: its squared slope times ((2r+1)^2 - 1) / 12 along each axis.
+    variance -= (slope_y * slope_y + slope_x * slope_x) * np.float32(((2 * radius + 1) ** 2 - 1) / 12)
+    return np.sqrt(np.maximum(variance, 0.0))
 
 
 def _lag_peaks(profile: np.ndarray, low: int, high: int, count: int = 3) -> list[tuple[float, float]]:

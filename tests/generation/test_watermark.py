@@ -83,10 +83,11 @@ def test_random_noise_clips_never_give_a_false_hit():
 
 
 def test_the_invisible_mark_grows_only_in_texture_and_motion(frames, request):
-    # The smoke model's untrained output is pure noise, which hides (and gets) a stronger mark; the
-    # scene's shapes cross a 256-pixel frame in a second, motion that gets a stronger one too (the
-    # bench holds smooth 720p footage to 42 dB).
-    floor = {"scene": 37.5, "smoke": 35.0}[request.node.callspec.params["frames"]]
+    # The smoke model's untrained output is pure noise, which hides (and gets) a stronger mark: it changes
+    # wholly from one frame to the next, and the mark reaches its ceiling (STRENGTH_MAX, 5 levels RMS: 34.2
+    # dB); the scene's shapes cross a 256-pixel frame in a second, motion that gets a stronger one too (the
+    # bench holds smooth 720p and 480p footage to 42 dB).
+    floor = {"scene": 37.5, "smoke": 34.0}[request.node.callspec.params["frames"]]
     assert watermark.psnr(frames, watermark.mark_invisible(frames, CODE, version=2)) > floor
 
 

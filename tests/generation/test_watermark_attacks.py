@@ -129,12 +129,15 @@ def test_the_reader_cuts_off_a_letterbox_with_the_ringing_along_its_edges():
 
 
 def test_a_clip_marked_at_the_first_version_2_strengths_still_traces(monkeypatch):
-    """Strength is the marker's choice alone: clips marked before motion raised it and flat areas
-    lowered it read with the same reader."""
+    """Strength is the marker's choice alone: clips marked before motion raised it, flat areas lowered it
+    and clean, still ones fell to a floor read with the same reader."""
     code = 0x2BAD5EED
     monkeypatch.setattr(v2.MARK, "STRENGTH_FLAT", 1.75)
+    monkeypatch.setattr(v2.MARK, "STRENGTH_CLEAN", 1.75)
+    monkeypatch.setattr(v2.MARK, "BOOST_MAX", 1.0)
     monkeypatch.setattr(v2.MARK, "STRENGTH_MAX", 5.0)
     monkeypatch.setattr(v2.MARK, "MOTION_GAIN", 0.0)
+    monkeypatch.setattr(v2.MARK, "SPEED_GAIN", 0.0)
     clip = a.chain("", a.resize_to(640, 360), a.h264(30))(delivered("gradient", code))
     monkeypatch.undo()
     assert read(clip).code == code
@@ -234,34 +237,47 @@ def test_unmarked_footage_reads_as_no_mark_under_every_attack(content):
 
 
 def test_a_still_flat_gradient_gets_the_faintest_mark_and_motion_a_stronger_one():
-    """Nothing masks a mark on a flat, still picture, so it is weakest there (dithered, so the rounding
-    leaves fine grain, not contour lines); a pan over the same kind of picture gets a stronger one."""
+    """Nothing masks a mark on a clean, still picture, so it falls to the floor there: dithered offsets of a
+    level or two, a sparse grain with no blotches to see (bench/watermark.py --quality-only saves the crop);
+    a pan over the same kind of picture gets a stronger one."""
     y, x = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
     flat = np.repeat((90 + 80 * x / WIDTH + 20 * y / HEIGHT)[None, ..., None], 3, axis=-1).round().astype(np.uint8)
     marked = watermark.mark_invisible(np.repeat(flat, 2, axis=0), 99)
-    assert watermark.psnr(flat, marked[:1]) >= 44.0
+    assert watermark.psnr(flat, marked[:1]) >= 50.0
     offset = marked[0, ..., 1].astype(np.int16) - flat[0, ..., 1]
-    assert len(np.unique(offset)) >= 7 and np.abs(np.mean(offset)) < 0.05
+    assert np.abs(offset).max() <= 2 and len(np.unique(offset)) >= 3 and np.abs(np.mean(offset)) < 0.05
 
     still = watermark.luma(CONTENTS["texture"](4, 256, 512, seed=1))
     panned = watermark.luma(CONTENTS["fast"](4, 256, 512, seed=1))
     assert v2.strength_map(panned).mean() > 1.3 * v2.strength_map(still).mean()
     assert v2.strength_map(np.repeat(still[:1], 4, axis=0)).mean() == pytest.approx(v2.strength_map(still[:1]).mean())
+    # Speed is measured from each look to the frame after it: a slow drift is marked as a slow drift, however
+    # far it has gone by the next look.
+    drift = [np.roll(still[0], shift, axis=1) for shift in (0, 1, 40, 41)]
+    assert (
+        v2.strength_map(np.stack(drift[::2]), np.stack(drift[1::2])).mean()
+        < v2.strength_map(np.stack(drift[::2])).mean()
+    )
 
 
-def test_the_clean_picture_floor_weakens_only_a_clean_still_picture_and_its_clips_still_trace(monkeypatch):
-    """STRENGTH_CLEAN (off by default: issue 13's margins) lowers the mark where nothing masks it: no grain
-    and no motion. Grain or motion lift it back to STRENGTH_FLAT; the reader reads both strengths."""
-    monkeypatch.setattr(v2.MARK, "STRENGTH_CLEAN", 0.7)
+def test_the_clean_picture_floor_weakens_only_a_clean_still_picture_and_its_clips_still_trace():
+    """STRENGTH_CLEAN lowers the mark where nothing masks it: no grain and no motion, however steep the
+    picture's slope of luminance. Grain or motion lift it back to STRENGTH_FLAT, and what the floor takes
+    from one part of a picture goes to the parts that hide it."""
     y, x = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
     clean = (90 + 80 * x / WIDTH + 20 * y / HEIGHT).round()
+    steep = (90 + 100 * np.sin(x / WIDTH * 3) + 60 * y / HEIGHT).round()
     grained = clean + np.random.default_rng(1).normal(0, 1.5, clean.shape).round()
     moving = np.stack([clean, np.roll(clean, 40, axis=1)])  # a pan of 40 pixels: 2.5 levels of change
-    floor = v2.strength_map(clean[None]).mean()
-    assert floor < 0.9 and v2.strength_map(grained[None]).mean() > 1.4 and v2.strength_map(moving).mean() > 1.3
+    assert v2.strength_map(clean[None]).mean() < 0.5 and v2.strength_map(steep[None]).mean() < 0.5
+    assert v2.strength_map(grained[None]).mean() > 1.4 and v2.strength_map(moving).mean() > 1.3
+    half = v2.strength_map(np.where(x < WIDTH / 2, clean, grained)[None])
+    assert (
+        half[:, : WIDTH // 2 - 50].mean() < 0.5
+        and half[:, WIDTH // 2 + 50 :].mean() > v2.strength_map(grained[None]).mean()
+    )
     code = 0x5EED0F1A
-    clip = a.chain("", a.resize_to(640, 360), a.h264(28))(delivered("bright", code))
-    monkeypatch.undo()
+    clip = a.chain("", a.resize_to(640, 360), a.h264(28))(delivered("skin", code))
     assert read(clip).code == code
 
 
