@@ -358,7 +358,7 @@ def node_main(sim: Sim, node: str, gpus: list[tuple[str, str]]) -> None:
         return runner.RenderResult(frames=np.zeros((1, 8, 8, 3), np.float32), device_seconds=gpu_seconds)
 
     # Post-processing: on this GPU's own thread beside the next render, then the real settle.
-    def fake_finish(*, job, frames, device_seconds):
+    def fake_finish(*, job, frames, device_seconds, source_frames=None):  # as render.job_finish
         time.sleep(sim.real(ENCODE_SIM))
         done = render.job_succeed(job=job, video=b"sim", device_seconds=device_seconds, encode_seconds=ENCODE_SIM)
         events.write("settled", w=local.hostname, job=str(job.pk), ok=done)
