@@ -104,18 +104,24 @@ HARD = {
 }
 
 
+# Two seconds, the shortest leak the issue names: since a clean, still picture gets the faintest mark, a one-second
+# gradient read at a quarter of its size after CRF 28 traced 5 of 8 random codes, and letterboxed into 9:16, 8 of 10;
+# two seconds traced every one of them (the bench's clips are 2.5 s).
+HARD_FRAMES = 48
+
+
 @pytest.mark.parametrize("chain", HARD)
 @pytest.mark.parametrize("content", ["fast", "smoke", "gradient"])
 def test_the_mark_survives_fast_motion_aspect_squeezes_and_odd_scales(chain, content, request):
     code = random_code(request)
-    reading = read(HARD[chain](delivered(content, code, frames=24, seed=random_code(request) % 100)))
+    reading = read(HARD[chain](delivered(content, code, frames=HARD_FRAMES, seed=random_code(request) % 100)))
     assert reading.code == code, reading
 
 
 def test_the_reader_measures_a_period_outside_its_list_of_scales():
     """A 9:16 letterbox of a 1280x720 clip is a scale of 0.28125, in no list: measured, then corrected."""
     code = 0x0BADCAFE
-    reading = read(HARD["letterboxed into 9:16 at CRF 28"](delivered("gradient", code, frames=24)))
+    reading = read(HARD["letterboxed into 9:16 at CRF 28"](delivered("gradient", code, frames=HARD_FRAMES)))
     assert reading.code == code and reading.scale == pytest.approx(0.28125, rel=0.01)
 
 
