@@ -492,14 +492,7 @@ class PresetSerializer(CheckedInput, serializers.ModelSerializer):
             "name",
             "shared",
             "programme",
-            "model_key",
-            "num_frames",
-            "width",
-            "height",
-            "num_steps",
-            "guidance_scale",
-            "negative_prompt",
-            "seed",
+            *RenderSettings.names(),
             "created_at",
         ]
         read_only_fields = ["id", "shared", "programme", "created_at"]
