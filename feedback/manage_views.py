@@ -267,20 +267,23 @@ def person_ledger(request, programme, user_id):
 # --- Showcase ------------------------------------------------------------------------------------
 
 
+def _showcase_page(request, programme, *, form=None, failed_offer=None, status=200):
+    offers = ShowcaseOffer.objects.filter(programme=programme).select_related("job", "artist").prefetch_related("uses")
+    context = {
+        "programme": programme,
+        "offers": offers,
+        "form": form or ShowcaseUseForm(),
+        "own_work_note": ledger.own_work_note(programme=programme, what="clip"),
+    }
+    if failed_offer is not None:
+        context["failed_offer"] = failed_offer.pk
+    return render(request, "feedback/manage/showcase.html", context, status=status)
+
+
 @programme_admin_required
 @require_GET
 def showcase_list(request, programme):
-    offers = ShowcaseOffer.objects.filter(programme=programme).select_related("job", "artist").prefetch_related("uses")
-    return render(
-        request,
-        "feedback/manage/showcase.html",
-        {
-            "programme": programme,
-            "offers": offers,
-            "form": ShowcaseUseForm(),
-            "own_work_note": ledger.own_work_note(programme=programme, what="clip"),
-        },
-    )
+    return _showcase_page(request, programme)
 
 
 @programme_admin_required
@@ -293,19 +296,7 @@ def showcase_use(request, programme, offer_id):
     ):
         messages.success(request, f"Use recorded; {offer.credit_name} is credited and paid.")
         return redirect(_url(programme, "showcase"))
-    offers = ShowcaseOffer.objects.filter(programme=programme).select_related("job", "artist").prefetch_related("uses")
-    return render(
-        request,
-        "feedback/manage/showcase.html",
-        {
-            "programme": programme,
-            "offers": offers,
-            "form": form,
-            "failed_offer": offer.pk,
-            "own_work_note": ledger.own_work_note(programme=programme, what="clip"),
-        },
-        status=400,
-    )
+    return _showcase_page(request, programme, form=form, failed_offer=offer, status=400)
 
 
 # --- Versions, targets, categories ----------------------------------------------------------------
