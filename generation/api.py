@@ -19,7 +19,7 @@ from generation import estimates, gallery, job_actions, library, presets, quota,
 from generation.inputs import IMAGE_MAX_BYTES, IMAGE_MAX_SIDE, image_store
 from generation.media import media_url
 from generation.models import Collection, Favourite, InputImage, Preset, RenderJob
-from generation.registry import MODE_LABELS, MODELS, TEXT_TO_VIDEO, model_choices
+from generation.registry import MODE_INPUTS, MODE_LABELS, MODELS, TEXT_TO_VIDEO, model_choices
 from generation.remix import remix_request
 from generation.render_settings import REQUEST_FIELDS, SEED_MAX, RenderSettings
 
@@ -62,10 +62,7 @@ class RenderJobSerializer(CheckedInput, serializers.ModelSerializer):
             "id",
             *REQUEST_FIELDS,
             "mode",
-            "image",
-            "last_image",
-            "source",
-            "strength",
+            *MODE_INPUTS,
             "derived",
             "favourite",
             "state",
