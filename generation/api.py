@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 from access import leaks
+from access.api_auth import READ_ONLY_SCOPES
 from access.policy import current_grant, may_render
 from core.input_checks import TEXT_AREA, CheckedForm, CheckedInput
 from core.schema import ErrorSerializer
@@ -287,7 +288,7 @@ class RenderJobViewSet(
     """Your render jobs. Nobody else's jobs are listed or found, nor any you deleted."""
 
     serializer_class = RenderJobSerializer
-    token_scopes = {"GET": "read", "HEAD": "read", "OPTIONS": "read", "POST": "generate", "DELETE": "generate"}
+    token_scopes = {**READ_ONLY_SCOPES, "POST": "generate", "DELETE": "generate"}
     filterset_class = RenderJobFilter
     pagination_class = JobCursorPagination
 
@@ -526,7 +527,7 @@ class PresetViewSet(
     presets are managed by its admins on its pages."""
 
     serializer_class = PresetSerializer
-    token_scopes = {"GET": "read", "HEAD": "read", "OPTIONS": "read", "POST": "generate", "DELETE": "generate"}
+    token_scopes = {**READ_ONLY_SCOPES, "POST": "generate", "DELETE": "generate"}
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -555,7 +556,6 @@ class NoGrant(exceptions.NotFound):
 
 
 NO_GRANT = OpenApiResponse(ErrorSerializer, description=NoGrant.default_detail)
-READ_ONLY_SCOPES = {"GET": "read", "HEAD": "read", "OPTIONS": "read"}
 
 
 def _grant_or_404(user):
@@ -731,14 +731,7 @@ class CollectionViewSet(
     serializer_class = CollectionSerializer
     pagination_class = None  # a person keeps at most library.COLLECTIONS_MAX
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-    token_scopes = {
-        "GET": "read",
-        "HEAD": "read",
-        "OPTIONS": "read",
-        "POST": "generate",
-        "PATCH": "generate",
-        "DELETE": "generate",
-    }
+    token_scopes = {**READ_ONLY_SCOPES, "POST": "generate", "PATCH": "generate", "DELETE": "generate"}
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
