@@ -595,6 +595,7 @@ class QuotaView(views.APIView):
     def get(self, request):
         grant = _grant_or_404(request.user)
         usage = quota.grant_usage(grant)
+        left_today, left_total = quota.grant_seconds_left(grant, usage)
         data = {
             "programme": grant.programme.name,
             "starts_at": grant.starts_at,
@@ -603,8 +604,8 @@ class QuotaView(views.APIView):
             "gpu_seconds_used_today": usage["seconds_today"],
             "gpu_seconds_used_total": usage["seconds_total"],
             "gpu_seconds_reserved": usage["seconds_reserved"],
-            "gpu_seconds_remaining_today": max(0.0, grant.gpu_seconds_per_day - usage["seconds_today"]),
-            "gpu_seconds_remaining_total": max(0.0, grant.gpu_seconds_total - usage["seconds_total"]),
+            "gpu_seconds_remaining_today": left_today,
+            "gpu_seconds_remaining_total": left_total,
             "queued_jobs": usage["active_jobs"],
         }
         return Response(QuotaSerializer(data).data)
