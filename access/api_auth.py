@@ -55,6 +55,10 @@ def request_token(request) -> ApiToken | None:
     return request.auth if isinstance(request.auth, ApiToken) else None
 
 
+# The token_scopes of what only reads; an endpoint that also writes adds its writing methods' scope.
+READ_ONLY_SCOPES = dict.fromkeys(("GET", "HEAD", "OPTIONS"), "read")
+
+
 class TokenHasScope(permissions.BasePermission):
     """A token may do only what its scopes allow; session users are not limited by scopes.
     Views name the scope each method needs in ``token_scopes``, e.g. {"GET": "read", "POST": "generate"}."""

@@ -77,9 +77,9 @@ def cohort_grant_update(
         raise ValidationError(f"A cohort's grant has no field {', '.join(sorted(unknown))}.")
     if not (reason or "").strip():
         raise ValidationError({"reason": "Say why: it is kept in the audit trail."})
-    unknown_models = sorted(set(changes.get("model_keys") or []) - set(hooks.model_keys()))
-    if unknown_models:
-        raise ValidationError({"model_keys": f"Unknown models: {', '.join(unknown_models)}."})
+    errors = hooks.model_keys_unknown(changes.get("model_keys"))
+    if errors:
+        raise ValidationError(errors)
     cohort = Cohort.objects.select_for_update().get(pk=cohort.pk)
     if changes:
         before = {field: getattr(cohort, field) for field in changes}

@@ -50,5 +50,21 @@ def model_keys() -> list[str]:
     return [key for key, _ in model_choices()]
 
 
+def model_keys_unknown(keys) -> dict[str, str]:
+    """{"model_keys": what is wrong} where ``keys`` names a model the registry does not have, else {}."""
+    if not keys:
+        return {}
+    unknown = sorted(set(keys) - set(model_keys()))
+    return {"model_keys": f"Unknown models: {', '.join(unknown)}."} if unknown else {}
+
+
+def model_keys_ordered(keys) -> list[str]:
+    """``keys`` (all known), each once, in the registry's order."""
+    if not keys:
+        return []
+    known = model_keys()
+    return sorted(set(keys), key=known.index)
+
+
 def grant_usage(grant) -> dict:
     return grants_usage([grant])[grant.pk]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import datetime
 
 import django_filters
 from django import forms
@@ -193,6 +194,30 @@ class ProgrammeModelsForm(CheckedInput, forms.Form):
         self.fields["model_keys"].choices = hooks.model_choices()
 
 
+def _keep_held(field: forms.ChoiceField, held, note: str) -> None:
+    """Keep the model keys a record holds that ``field`` no longer lists, so saving does not drop them silently."""
+    known = {key for key, _ in field.choices}
+    field.choices = [*field.choices, *((key, f"{key} ({note})") for key in held if key not in known)]
+
+
+def _changes(cleaned: dict, record, names) -> dict:
+    """{name: submitted value} for those of ``names`` whose submitted value differs from ``record``'s: model keys
+    compared as sets, times to the minute (as the forms show them)."""
+
+    def comparable(name, value):
+        if name == "model_keys":
+            return set(value or [])
+        if isinstance(value, datetime):
+            return value.replace(second=0, microsecond=0)
+        return value
+
+    return {
+        name: cleaned[name]
+        for name in names
+        if comparable(name, cleaned[name]) != comparable(name, getattr(record, name))
+    }
+
+
 class GrantForm(CheckedInput, forms.Form):
     """A grant's limits and dates; ``changes()`` says which of them differ from the grant's."""
 
@@ -222,31 +247,16 @@ class GrantForm(CheckedInput, forms.Form):
         initial = {field: getattr(grant, field) for field in self.editable_fields()}
         super().__init__(*args, initial=initial, **kwargs)
         self.grant = grant
-        choices = hooks.model_choices()
-        known = {key for key, _ in choices}
-        # Keep keys the grant holds that the registry no longer lists, so saving does not drop them silently.
-        choices += [(key, f"{key} (not in the registry)") for key in grant.model_keys if key not in known]
-        self.fields["model_keys"].choices = choices
+        self.fields["model_keys"].choices = hooks.model_choices()
+        _keep_held(self.fields["model_keys"], grant.model_keys, "not in the registry")
 
     @staticmethod
     def editable_fields() -> tuple[str, ...]:
         return (*Grant.LIMIT_FIELDS, "starts_at", "ends_at")
 
     def changes(self) -> dict:
-        """The fields whose submitted value differs from the grant's (times compared to the minute,
-        as the form shows them)."""
-        changes = {}
-        for field in self.editable_fields():
-            new, old = self.cleaned_data[field], getattr(self.grant, field)
-            if field == "model_keys":
-                if set(new) != set(old or []):
-                    changes[field] = new
-            elif field in ("starts_at", "ends_at"):
-                if (new and new.replace(second=0, microsecond=0)) != (old and old.replace(second=0, microsecond=0)):
-                    changes[field] = new
-            elif new != old:
-                changes[field] = new
-        return changes
+        """The fields whose submitted value differs from the grant's."""
+        return _changes(self.cleaned_data, self.grant, self.editable_fields())
 
 
 def _models_field(label="Models", help_text="Tick none to allow every model."):
@@ -392,19 +402,10 @@ class CohortGrantForm(CohortLimitsForm):
         initial = {name: getattr(cohort, name) for name in self.LIMIT_NAMES}
         super().__init__(*args, programme=cohort.programme, initial=initial, **kwargs)
         self.cohort = cohort
-        known = {key for key, _ in self.fields["model_keys"].choices}
-        # Keep keys the cohort holds that are no longer offered, so saving does not drop them silently.
-        self.fields["model_keys"].choices += [
-            (key, f"{key} (not offered now)") for key in cohort.model_keys if key not in known
-        ]
+        _keep_held(self.fields["model_keys"], cohort.model_keys, "not offered now")
 
     def changes(self) -> dict:
-        changes = {}
-        for name in self.LIMIT_NAMES:
-            new, old = self.cleaned_data[name], getattr(self.cohort, name)
-            if name == "model_keys" and set(new) != set(old or []) or name != "model_keys" and new != old:
-                changes[name] = new
-        return changes
+        return _changes(self.cleaned_data, self.cohort, self.LIMIT_NAMES)
 
 
 class AuditEventFilter(django_filters.FilterSet):

@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.db.models import Q
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from access.models import STAFF_ROLES, Grant, Membership, Role, Suspension
@@ -30,43 +31,43 @@ class Decision:
 ALLOWED = Decision(True)
 
 
-def _blocking_suspensions(users, at) -> dict[int, Suspension]:
-    """{user id: the suspension that shuts that person out now} for those of ``users`` who are shut
-    out: of the person, of one of their cohorts, or a pause of a programme they are a tester in.
-    Programme admins keep their pages during a pause. Two queries, however many people."""
-    user_ids = [user.pk for user in users]
-    cohorts: dict[int, set] = {user_id: set() for user_id in user_ids}
-    programmes: dict[int, set] = {user_id: set() for user_id in user_ids}
-    administered: dict[int, set] = {user_id: set() for user_id in user_ids}
-    memberships = Membership.objects.filter(user__in=user_ids).values_list(
-        "user_id", "programme_id", "cohort_id", "role"
-    )
-    for user_id, programme, cohort, role in memberships:
-        if cohort:
-            cohorts[user_id].add(cohort)
-        (administered if role == Role.ADMIN else programmes)[user_id].add(programme)
-    for user_id in user_ids:
-        programmes[user_id] -= administered[user_id]
-    candidates = (
+def _blocking(person, at) -> QuerySet[Suspension]:
+    """The suspensions that shut ``person`` out at ``at``, oldest first: of the person, of one of their
+    cohorts, or a pause of a programme they are a tester in; programme admins keep their pages during a
+    pause. Their memberships are read inside the query. ``person``: a user, or OuterRef("pk") in a query
+    of users."""
+    member = OuterRef(person) if isinstance(person, OuterRef) else person
+    memberships = Membership.objects.filter(user=member)
+    administered = memberships.filter(role=Role.ADMIN).values("programme")
+    tested = memberships.exclude(role=Role.ADMIN).values("programme")
+    return (
         Suspension.objects.active(at)
         .filter(
-            Q(user__in=user_ids)
-            | Q(cohort__in=set().union(*cohorts.values()))
-            | Q(scope=Suspension.Scope.PROGRAMME, programme__in=set().union(*programmes.values()))
+            Q(user=person)
+            | Q(cohort__in=memberships.filter(cohort__isnull=False).values("cohort"))
+            | (Q(scope=Suspension.Scope.PROGRAMME, programme__in=tested) & ~Q(programme__in=administered))
         )
-        .select_related("cohort", "programme")
         .order_by("created_at")
     )
-    blocking: dict[int, Suspension] = {}
-    for suspension in candidates:
-        for user_id in user_ids:
-            if user_id not in blocking and (
-                suspension.user_id == user_id
-                or suspension.cohort_id in cohorts[user_id]
-                or (suspension.scope == Suspension.Scope.PROGRAMME and suspension.programme_id in programmes[user_id])
-            ):
-                blocking[user_id] = suspension
-    return blocking
+
+
+def _blocking_suspensions(users, at) -> dict[int, Suspension]:
+    """{user id: the suspension that shuts that person out now (_blocking)} for those of ``users`` who are
+    shut out: one query for one person (every request asks this), two for many."""
+    if len(users) == 1:
+        suspension = _blocking(users[0], at).select_related("cohort", "programme").first()
+        return {users[0].pk: suspension} if suspension else {}
+    first = Subquery(_blocking(OuterRef("pk"), at).values("pk")[:1])
+    blocked = (
+        get_user_model()
+        .objects.filter(pk__in=[user.pk for user in users])
+        .annotate(blocking=first)
+        .filter(blocking__isnull=False)
+        .values_list("pk", "blocking")
+    )
+    ids = dict(blocked)
+    suspensions = Suspension.objects.select_related("cohort", "programme").in_bulk(set(ids.values()))
+    return {user_id: suspensions[suspension_id] for user_id, suspension_id in ids.items()}
 
 
 def _suspension_reason(suspension: Suspension) -> str:
@@ -90,35 +91,11 @@ def may_use_site(user, at=None) -> Decision:
     return site_decisions([user], at)[user.pk]
 
 
-def _blocking_suspension(user, at) -> Suspension | None:
-    """_blocking_suspensions for one person, in one query: their memberships are read inside it (every request
-    asks this). The same rule: a suspension of the person, of one of their cohorts, or a pause of a programme
-    they are a tester in and do not administer; the oldest first."""
-    memberships = Membership.objects.filter(user=user)
-    administered = memberships.filter(role=Role.ADMIN).values("programme")
-    tested = memberships.exclude(role=Role.ADMIN).exclude(programme__in=administered).values("programme")
-    return (
-        Suspension.objects.active(at)
-        .filter(
-            Q(user=user)
-            | Q(cohort__in=memberships.filter(cohort__isnull=False).values("cohort"))
-            | Q(scope=Suspension.Scope.PROGRAMME, programme__in=tested)
-        )
-        .select_related("cohort", "programme")
-        .order_by("created_at")
-        .first()
-    )
-
-
 def site_decisions(users, at=None) -> dict[int, Decision]:
     """{user id: may_use_site(user)} for many signed-up people at once (lists of people)."""
     at = at or timezone.now()
     active = [user for user in users if user.is_active]
-    if len(active) == 1:
-        suspension = _blocking_suspension(active[0], at)
-        blocking = {active[0].pk: suspension} if suspension else {}
-    else:
-        blocking = _blocking_suspensions(active, at)
+    blocking = _blocking_suspensions(active, at) if active else {}
     decisions = {}
     for user in users:
         if not user.is_active:

@@ -42,32 +42,24 @@ def _name_and_slug(name: str, slug: str) -> tuple[str, str, dict[str, str]]:
     return name, slug, errors
 
 
-def _unknown_models(model_keys) -> dict[str, str]:
-    if not model_keys:
-        return {}
-    unknown = sorted(set(model_keys) - set(hooks.model_keys()))
-    return {"model_keys": f"Unknown models: {', '.join(unknown)}."} if unknown else {}
-
-
 @transaction.atomic
 def programme_create(
     *, name: str, actor=None, description: str = "", slug: str = "", model_keys=(), ip=None
 ) -> Programme:
     """A new programme, offering ``model_keys`` (none: every model). Its name and slug must be free."""
     name, slug, errors = _name_and_slug(name, slug)
-    errors |= _unknown_models(model_keys)
+    errors |= hooks.model_keys_unknown(model_keys)
     if "name" not in errors and Programme.objects.filter(name__iexact=name).exists():
         errors["name"] = f"There is already a programme called {name}."
     if "slug" not in errors and Programme.objects.filter(slug=slug).exists():
         errors["slug"] = f"The slug {slug!r} is taken by another programme; choose another."
     if errors:
         raise ValidationError(errors)
-    known = hooks.model_keys() if model_keys else []
     programme = Programme.objects.create(
         name=name,
         slug=slug,
         description=(description or "").strip(),
-        model_keys=sorted(set(model_keys), key=known.index),
+        model_keys=hooks.model_keys_ordered(model_keys),
     )
     audit(
         "access.programme_created",
@@ -84,12 +76,11 @@ def programme_create(
 @transaction.atomic
 def programme_models_set(*, programme: Programme, model_keys: list[str], actor=None, ip=None) -> Programme:
     """Which registry models the programme offers (none ticked: all). Grants narrow it further."""
-    known = hooks.model_keys()
-    unknown = sorted(set(model_keys) - set(known))
-    if unknown:
-        raise ValidationError({"model_keys": f"Unknown models: {', '.join(unknown)}."})
+    errors = hooks.model_keys_unknown(model_keys)
+    if errors:
+        raise ValidationError(errors)
     before = list(programme.model_keys)
-    programme.model_keys = sorted(set(model_keys), key=known.index)
+    programme.model_keys = hooks.model_keys_ordered(model_keys)
     programme.save(update_fields=["model_keys"])
     audit(
         "programme.models_changed",
@@ -111,7 +102,7 @@ def cohort_create(*, programme: Programme, name: str, actor=None, ip=None, slug:
     if unknown:
         raise ValidationError(f"Cohorts have no field {', '.join(sorted(unknown))}.")
     name, slug, errors = _name_and_slug(name, slug)
-    errors |= _unknown_models(limits.get("model_keys", []))
+    errors |= hooks.model_keys_unknown(limits.get("model_keys", []))
     if "name" not in errors and programme.cohorts.filter(name__iexact=name).exists():
         errors["name"] = f"{programme.name} already has a cohort called {name}."
     if "slug" not in errors and programme.cohorts.filter(slug=slug).exists():

@@ -10,14 +10,25 @@ import difflib
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, Max, OuterRef, Subquery
+from django.db.models import Exists, Max, OuterRef, QuerySet, Subquery
 
 from access.audit import audit
 from access.models import TESTER_ROLES, Membership, Programme, TermsResponse, TermsVersion
 
 
+def _current(programme) -> QuerySet[TermsVersion]:
+    """The programme's latest terms version, or nothing if it has none. ``programme``: a programme, or a
+    reference to one in the query this is part of."""
+    latest = TermsVersion.objects.filter(programme=programme).order_by("-version").values("pk")[:1]
+    return TermsVersion.objects.filter(pk=Subquery(latest))
+
+
+def _accepted_by(user) -> Exists:
+    return Exists(TermsResponse.objects.filter(user=user, terms=OuterRef("pk"), accepted=True))
+
+
 def terms_current(programme) -> TermsVersion | None:
-    return TermsVersion.objects.filter(programme=programme).order_by("-version").first()
+    return _current(programme).first()
 
 
 def _tester_programmes(user):
@@ -27,8 +38,7 @@ def _tester_programmes(user):
 def terms_unanswered(user) -> list[TermsVersion]:
     """Current terms of the programmes ``user`` tests in that they have neither accepted nor declined, by programme
     name. One query (every page asks, before anything else)."""
-    latest = TermsVersion.objects.filter(programme=OuterRef("programme")).order_by("-version").values("pk")[:1]
-    current = TermsVersion.objects.filter(programme__in=_tester_programmes(user), pk=Subquery(latest))
+    current = _current(OuterRef("programme")).filter(programme__in=_tester_programmes(user))
     answered = TermsResponse.objects.filter(user=user, terms=OuterRef("pk"))
     return list(current.exclude(Exists(answered)).select_related("programme").order_by("programme__name"))
 
@@ -36,20 +46,12 @@ def terms_unanswered(user) -> list[TermsVersion]:
 def terms_owed(user, programme="programme") -> Exists:
     """True where ``user`` has not accepted the current terms of the ``programme`` (a reference to a programme
     column of the query it annotates); False where they accepted them or the programme has no terms."""
-    latest = TermsVersion.objects.filter(programme=OuterRef(OuterRef(programme))).order_by("-version").values("pk")[:1]
-    accepted = TermsResponse.objects.filter(user=user, terms=OuterRef("pk"), accepted=True)
-    return Exists(TermsVersion.objects.filter(pk=Subquery(latest)).exclude(Exists(accepted)))
+    return Exists(_current(OuterRef(OuterRef(programme))).exclude(_accepted_by(user)))
 
 
 def terms_accepted_current(user, programme) -> TermsVersion | None | bool:
     """The current version if ``user`` accepted it, None if there are no terms, False otherwise. One query."""
-    accepted = TermsResponse.objects.filter(user=user, terms=OuterRef("pk"), accepted=True)
-    current = (
-        TermsVersion.objects.filter(programme=programme)
-        .order_by("-version")
-        .annotate(accepted=Exists(accepted))
-        .first()
-    )
+    current = _current(programme).annotate(accepted=_accepted_by(user)).first()
     if current is None:
         return None
     return current if current.accepted else False

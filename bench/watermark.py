@@ -144,6 +144,20 @@ def delivered(content: str, seed: int, code: int | None) -> np.ndarray:
     return a.h264(DELIVERY_CRF)((frames, FPS))[0]
 
 
+# The clips the trace timings read: a marked one and an unmarked one, as (label, content, code).
+TRACE_CLIPS = (("marked", "gradient", 7), ("unmarked", "texture", None))
+
+
+def trace_clip(content: str, code: int | None, count: int) -> bytes:
+    """``count`` frames of 720p ``content`` marked with ``code`` (None: unmarked), H.264 at DELIVERY_CRF: the
+    MP4 that the trace timings read."""
+    footage = CONTENTS[content](48, 720, 1280, seed=5)
+    footage = footage[np.arange(count) % len(footage)]
+    if code is not None:
+        watermark.mark_invisible(footage, code, out=footage)
+    return a._encode(footage, FPS, "libx264", {"crf": str(DELIVERY_CRF), "preset": "veryfast"})
+
+
 def marked_trials(job: tuple[str, int, int]) -> list[tuple[str, str, bool, bool, float]]:
     """(chain, content, traced, wrong code, confirmation margin) for every chain, one content and code."""
     content, seed, code = job
@@ -313,12 +327,8 @@ def timings() -> None:
     from generation import trace
 
     count = trace.MAX_FRAMES + FPS
-    for label, content, code in (("marked", "gradient", 7), ("unmarked", "texture", None)):
-        footage = CONTENTS[content](48, 720, 1280, seed=5)
-        footage = footage[np.arange(count) % len(footage)]
-        if code is not None:
-            watermark.mark_invisible(footage, code, out=footage)
-        data = a._encode(footage, FPS, "libx264", {"crf": str(DELIVERY_CRF), "preset": "veryfast"})
+    for label, content, code in TRACE_CLIPS:
+        data = trace_clip(content, code, count)
         best = []
         for _ in range(3):
             started, cpu = time.perf_counter(), time.process_time()

@@ -33,7 +33,7 @@ django.setup()
 import av  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bench.watermark import CHAINS, DELIVERY_CRF, FPS, delivered  # noqa: E402
+from bench.watermark import CHAINS, FPS, TRACE_CLIPS, delivered, trace_clip  # noqa: E402
 from generation import trace, watermark  # noqa: E402
 from tests.generation import attacks as a  # noqa: E402
 from tests.generation.footage import CONTENTS  # noqa: E402
@@ -89,12 +89,8 @@ def timed(function, *args):
 
 def timing(old) -> None:
     count = trace.MAX_FRAMES + FPS
-    for label, content, code in (("marked", "gradient", 7), ("unmarked", "texture", None)):
-        footage = CONTENTS[content](48, 720, 1280, seed=5)
-        footage = footage[np.arange(count) % len(footage)]
-        if code is not None:
-            watermark.mark_invisible(footage, code, out=footage)
-        data = a._encode(footage, FPS, "libx264", {"crf": str(DELIVERY_CRF), "preset": "veryfast"})
+    for label, content, code in TRACE_CLIPS:
+        data = trace_clip(content, code, count)
         for _ in range(3):
             for name, decode, reader in (("old", old_mean_luma, old), ("new", trace.mean_luma, watermark)):
                 (image, _), decode_wall, decode_cpu = timed(decode, data)

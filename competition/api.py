@@ -7,13 +7,11 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import mixins, permissions, serializers, viewsets
 
-from access.api_auth import StaffTwoFactor, TokenHasScope
+from access.api_auth import READ_ONLY_SCOPES, StaffTwoFactor, TokenHasScope
 from competition import calls, reviews
 from competition.media import film_url
 from competition.models import Call, Criterion, ReviewAssignment, Submission
 from core.input_checks import CheckedInput
-
-READ_SCOPE = dict.fromkeys(("GET", "HEAD", "OPTIONS"), "read")
 
 
 class CriterionSerializer(CheckedInput, serializers.ModelSerializer):
@@ -142,7 +140,7 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     """Calls open to you (eligible testers, entrants) or run by you (programme admins)."""
 
     serializer_class = CallSerializer
-    token_scopes = READ_SCOPE
+    token_scopes = READ_ONLY_SCOPES
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -155,7 +153,7 @@ class SubmissionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     """Your own entries; nobody else's are listed or found."""
 
     serializer_class = SubmissionSerializer
-    token_scopes = READ_SCOPE
+    token_scopes = READ_ONLY_SCOPES
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -167,7 +165,7 @@ class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     """The reviews assigned to you, blind; like the review pages, only with two-factor set up."""
 
     serializer_class = ReviewSerializer
-    token_scopes = READ_SCOPE
+    token_scopes = READ_ONLY_SCOPES
     permission_classes = [permissions.IsAuthenticated, TokenHasScope, StaffTwoFactor]
 
     def get_queryset(self):

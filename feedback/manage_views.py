@@ -19,7 +19,7 @@ from access.audit import audit, client_ip
 from access.decorators import programme_admin_required
 from access.models import Programme
 from core.csv_export import csv_text
-from core.form_errors import form_errors_from
+from core.form_errors import form_apply
 from feedback import charts, ledger, model_versions, payouts, reports, showcase
 from feedback import ratings as rating_services
 from feedback.forms import (
@@ -87,29 +87,27 @@ def triage_queue(request, programme):
 def report_transition(request, programme, report_id):
     report = get_object_or_404(Report, pk=report_id, programme=programme)
     form = TransitionForm(request.POST, report=report, actor=request.user)
-    if form.is_valid():
+
+    def transition(data):
         duplicate_of = None
-        if form.cleaned_data["duplicate_of"]:
-            duplicate_of = Report.objects.filter(pk=form.cleaned_data["duplicate_of"], programme=programme).first()
+        if data["duplicate_of"]:
+            duplicate_of = Report.objects.filter(pk=data["duplicate_of"], programme=programme).first()
             if duplicate_of is None:
-                form.add_error("duplicate_of", "There is no such report.")
-        if not form.errors:
-            try:
-                reports.report_transition(
-                    report=report,
-                    to_state=form.cleaned_data["to_state"],
-                    actor=request.user,
-                    comment=form.cleaned_data["comment"],
-                    duplicate_of=duplicate_of,
-                    fixed_in=form.cleaned_data["fixed_in"],
-                    ip=client_ip(request),
-                )
-            except ValidationError as error:
-                form_errors_from(form, error)
-            else:
-                report.refresh_from_db()
-                messages.success(request, f"#{report.pk} is now {report.state_label().lower()}; the reporter is told.")
-                return redirect(report)
+                raise ValidationError({"duplicate_of": "There is no such report."})
+        reports.report_transition(
+            report=report,
+            to_state=data["to_state"],
+            actor=request.user,
+            comment=data["comment"],
+            duplicate_of=duplicate_of,
+            fixed_in=data["fixed_in"],
+            ip=client_ip(request),
+        )
+
+    if form_apply(form, transition):
+        report.refresh_from_db()
+        messages.success(request, f"#{report.pk} is now {report.state_label().lower()}; the reporter is told.")
+        return redirect(report)
     return render(
         request, "feedback/report_detail.html", report_context(request, report, transition_form=form), status=400
     )
@@ -120,15 +118,13 @@ def report_transition(request, programme, report_id):
 def report_assign(request, programme, report_id):
     report = get_object_or_404(Report, pk=report_id, programme=programme)
     form = AssignForm(request.POST, admins=admins_of(programme))
-    if form.is_valid():
-        try:
-            reports.report_assign(
-                report=report, assignee=form.cleaned_data["assignee"], actor=request.user, ip=client_ip(request)
-            )
-        except ValidationError as error:
-            form_errors_from(form, error)
-        else:
-            return redirect(report)
+    if form_apply(
+        form,
+        lambda data: reports.report_assign(
+            report=report, assignee=data["assignee"], actor=request.user, ip=client_ip(request)
+        ),
+    ):
+        return redirect(report)
     return render(request, "feedback/report_detail.html", report_context(request, report, assign_form=form), status=400)
 
 
@@ -207,19 +203,19 @@ def rating_decide(request, programme, rating_id):
 @require_http_methods(["GET", "POST"])
 def payout_list(request, programme):
     form = PayoutForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            payout = payouts.payout_run(
+    if request.method == "POST" and (
+        applied := form_apply(
+            form,
+            lambda data: payouts.payout_run(
                 programme=programme,
                 actor=request.user,
                 ip=client_ip(request),
-                **{**form.cleaned_data, "currency": form.cleaned_data["currency"].upper()},
-            )
-        except ValidationError as error:
-            form_errors_from(form, error)
-        else:
-            messages.success(request, f"Paid {payout.lines.count()} testers. Download the CSV below.")
-            return redirect(_url(programme, "payouts"))
+                **{**data, "currency": data["currency"].upper()},
+            ),
+        )
+    ):
+        messages.success(request, f"Paid {applied.result.lines.count()} testers. Download the CSV below.")
+        return redirect(_url(programme, "payouts"))
     due, people = {}, {}
     unpaid = LedgerEntry.objects.filter(programme=programme, paid__isnull=True).exclude(kind="payout")
     for entry in unpaid.select_related("person"):
@@ -253,23 +249,17 @@ def payout_export(request, programme, payout_id):
 def person_ledger(request, programme, user_id):
     person = get_object_or_404(get_user_model(), pk=user_id, memberships__programme=programme)
     form = CorrectionForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        entry = LedgerEntry.objects.filter(pk=form.cleaned_data["entry"], person=person, programme=programme).first()
+
+    def correct(data):
+        entry = LedgerEntry.objects.filter(pk=data["entry"], person=person, programme=programme).first()
         if entry is None:
-            form.add_error("entry", "No such entry in this person's ledger.")
-        else:
-            try:
-                ledger_correct(
-                    entry=entry,
-                    actor=request.user,
-                    ip=client_ip(request),
-                    **{name: form.cleaned_data[name] for name in ("points", "amount", "reason")},
-                )
-            except ValidationError as error:
-                form_errors_from(form, error)
-            else:
-                messages.success(request, "Correction added to the ledger.")
-                return redirect(_url(programme, "person_ledger", person.pk))
+            raise ValidationError({"entry": "No such entry in this person's ledger."})
+        fields = {name: data[name] for name in ("points", "amount", "reason")}
+        return ledger_correct(entry=entry, actor=request.user, ip=client_ip(request), **fields)
+
+    if request.method == "POST" and form_apply(form, correct):
+        messages.success(request, "Correction added to the ledger.")
+        return redirect(_url(programme, "person_ledger", person.pk))
     context = {"programme": programme, "person": person, "form": form, "statement": statement_for(person, programme)}
     return render(request, "feedback/manage/person_ledger.html", context, status=400 if form.errors else 200)
 
@@ -277,20 +267,23 @@ def person_ledger(request, programme, user_id):
 # --- Showcase ------------------------------------------------------------------------------------
 
 
+def _showcase_page(request, programme, *, form=None, failed_offer=None, status=200):
+    offers = ShowcaseOffer.objects.filter(programme=programme).select_related("job", "artist").prefetch_related("uses")
+    context = {
+        "programme": programme,
+        "offers": offers,
+        "form": form or ShowcaseUseForm(),
+        "own_work_note": ledger.own_work_note(programme=programme, what="clip"),
+    }
+    if failed_offer is not None:
+        context["failed_offer"] = failed_offer.pk
+    return render(request, "feedback/manage/showcase.html", context, status=status)
+
+
 @programme_admin_required
 @require_GET
 def showcase_list(request, programme):
-    offers = ShowcaseOffer.objects.filter(programme=programme).select_related("job", "artist").prefetch_related("uses")
-    return render(
-        request,
-        "feedback/manage/showcase.html",
-        {
-            "programme": programme,
-            "offers": offers,
-            "form": ShowcaseUseForm(),
-            "own_work_note": ledger.own_work_note(programme=programme, what="clip"),
-        },
-    )
+    return _showcase_page(request, programme)
 
 
 @programme_admin_required
@@ -298,27 +291,12 @@ def showcase_list(request, programme):
 def showcase_use(request, programme, offer_id):
     offer = get_object_or_404(ShowcaseOffer, pk=offer_id, programme=programme)
     form = ShowcaseUseForm(request.POST)
-    if form.is_valid():
-        try:
-            showcase.showcase_use_record(offer=offer, actor=request.user, ip=client_ip(request), **form.cleaned_data)
-        except ValidationError as error:
-            form_errors_from(form, error)
-        else:
-            messages.success(request, f"Use recorded; {offer.credit_name} is credited and paid.")
-            return redirect(_url(programme, "showcase"))
-    offers = ShowcaseOffer.objects.filter(programme=programme).select_related("job", "artist").prefetch_related("uses")
-    return render(
-        request,
-        "feedback/manage/showcase.html",
-        {
-            "programme": programme,
-            "offers": offers,
-            "form": form,
-            "failed_offer": offer.pk,
-            "own_work_note": ledger.own_work_note(programme=programme, what="clip"),
-        },
-        status=400,
-    )
+    if form_apply(
+        form, lambda data: showcase.showcase_use_record(offer=offer, actor=request.user, ip=client_ip(request), **data)
+    ):
+        messages.success(request, f"Use recorded; {offer.credit_name} is credited and paid.")
+        return redirect(_url(programme, "showcase"))
+    return _showcase_page(request, programme, form=form, failed_offer=offer, status=400)
 
 
 # --- Versions, targets, categories ----------------------------------------------------------------
@@ -338,15 +316,13 @@ def versions(request, programme):
             else:
                 messages.success(request, f"{version} shipped; its release notes credit the reporters it fixed.")
             return redirect(_url(programme, "versions"))
-        if form.is_valid():
-            try:
-                model_versions.model_version_create(
-                    programme=programme, actor=request.user, ip=client_ip(request), **form.cleaned_data
-                )
-            except ValidationError as error:
-                form_errors_from(form, error)
-            else:
-                return redirect(_url(programme, "versions"))
+        if form_apply(
+            form,
+            lambda data: model_versions.model_version_create(
+                programme=programme, actor=request.user, ip=client_ip(request), **data
+            ),
+        ):
+            return redirect(_url(programme, "versions"))
     context = {
         "programme": programme,
         "form": form,
@@ -362,15 +338,14 @@ def programme_settings(request, programme):
     initial = {name: getattr(targets, name) for name in TargetsForm.base_fields}
     targets_form = TargetsForm(request.POST if "targets" in request.POST else None, initial=initial)
     harm_form = HarmCategoryForm(request.POST if "harm" in request.POST else None)
+
+    def saving(action):
+        return lambda data: action(programme=programme, actor=request.user, ip=client_ip(request), **data)
+
     for form, action in ((targets_form, targets_publish), (harm_form, reports.harm_category_add)):
-        if form.is_bound and form.is_valid():
-            try:
-                action(programme=programme, actor=request.user, ip=client_ip(request), **form.cleaned_data)
-            except ValidationError as error:
-                form_errors_from(form, error)
-            else:
-                messages.success(request, "Saved.")
-                return redirect(_url(programme, "settings"))
+        if form.is_bound and form_apply(form, saving(action)):
+            messages.success(request, "Saved.")
+            return redirect(_url(programme, "settings"))
     context = {
         "programme": programme,
         "targets_form": targets_form,

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 from access import leaks
+from access.api_auth import READ_ONLY_SCOPES
 from access.policy import current_grant, may_render
 from core.input_checks import TEXT_AREA, CheckedForm, CheckedInput
 from core.schema import ErrorSerializer
@@ -19,7 +20,7 @@ from generation import estimates, gallery, job_actions, library, presets, quota,
 from generation.inputs import IMAGE_MAX_BYTES, IMAGE_MAX_SIDE, image_store
 from generation.media import media_url
 from generation.models import Collection, Favourite, InputImage, Preset, RenderJob
-from generation.registry import MODE_LABELS, MODELS, TEXT_TO_VIDEO, model_choices
+from generation.registry import MODE_INPUTS, MODE_LABELS, MODELS, TEXT_TO_VIDEO, model_choices
 from generation.remix import remix_request
 from generation.render_settings import REQUEST_FIELDS, SEED_MAX, RenderSettings
 
@@ -62,10 +63,7 @@ class RenderJobSerializer(CheckedInput, serializers.ModelSerializer):
             "id",
             *REQUEST_FIELDS,
             "mode",
-            "image",
-            "last_image",
-            "source",
-            "strength",
+            *MODE_INPUTS,
             "derived",
             "favourite",
             "state",
@@ -290,7 +288,7 @@ class RenderJobViewSet(
     """Your render jobs. Nobody else's jobs are listed or found, nor any you deleted."""
 
     serializer_class = RenderJobSerializer
-    token_scopes = {"GET": "read", "HEAD": "read", "OPTIONS": "read", "POST": "generate", "DELETE": "generate"}
+    token_scopes = {**READ_ONLY_SCOPES, "POST": "generate", "DELETE": "generate"}
     filterset_class = RenderJobFilter
     pagination_class = JobCursorPagination
 
@@ -492,14 +490,7 @@ class PresetSerializer(CheckedInput, serializers.ModelSerializer):
             "name",
             "shared",
             "programme",
-            "model_key",
-            "num_frames",
-            "width",
-            "height",
-            "num_steps",
-            "guidance_scale",
-            "negative_prompt",
-            "seed",
+            *RenderSettings.names(),
             "created_at",
         ]
         read_only_fields = ["id", "shared", "programme", "created_at"]
@@ -536,7 +527,7 @@ class PresetViewSet(
     presets are managed by its admins on its pages."""
 
     serializer_class = PresetSerializer
-    token_scopes = {"GET": "read", "HEAD": "read", "OPTIONS": "read", "POST": "generate", "DELETE": "generate"}
+    token_scopes = {**READ_ONLY_SCOPES, "POST": "generate", "DELETE": "generate"}
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -565,7 +556,6 @@ class NoGrant(exceptions.NotFound):
 
 
 NO_GRANT = OpenApiResponse(ErrorSerializer, description=NoGrant.default_detail)
-READ_ONLY_SCOPES = {"GET": "read", "HEAD": "read", "OPTIONS": "read"}
 
 
 def _grant_or_404(user):
@@ -605,6 +595,7 @@ class QuotaView(views.APIView):
     def get(self, request):
         grant = _grant_or_404(request.user)
         usage = quota.grant_usage(grant)
+        left_today, left_total = quota.grant_seconds_left(grant, usage)
         data = {
             "programme": grant.programme.name,
             "starts_at": grant.starts_at,
@@ -613,8 +604,8 @@ class QuotaView(views.APIView):
             "gpu_seconds_used_today": usage["seconds_today"],
             "gpu_seconds_used_total": usage["seconds_total"],
             "gpu_seconds_reserved": usage["seconds_reserved"],
-            "gpu_seconds_remaining_today": max(0.0, grant.gpu_seconds_per_day - usage["seconds_today"]),
-            "gpu_seconds_remaining_total": max(0.0, grant.gpu_seconds_total - usage["seconds_total"]),
+            "gpu_seconds_remaining_today": left_today,
+            "gpu_seconds_remaining_total": left_total,
             "queued_jobs": usage["active_jobs"],
         }
         return Response(QuotaSerializer(data).data)
@@ -741,14 +732,7 @@ class CollectionViewSet(
     serializer_class = CollectionSerializer
     pagination_class = None  # a person keeps at most library.COLLECTIONS_MAX
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-    token_scopes = {
-        "GET": "read",
-        "HEAD": "read",
-        "OPTIONS": "read",
-        "POST": "generate",
-        "PATCH": "generate",
-        "DELETE": "generate",
-    }
+    token_scopes = {**READ_ONLY_SCOPES, "POST": "generate", "PATCH": "generate", "DELETE": "generate"}
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):

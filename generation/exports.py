@@ -5,16 +5,14 @@ from __future__ import annotations
 from access.export import json_text, section, when
 from core.csv_export import csv_text
 from generation.models import Collection, CollectionItem, Favourite, InputImage, RenderJob
+from generation.registry import MODE_INPUTS
 from generation.render_settings import REQUEST_FIELDS
 
 JOB_FIELDS = [
     "id",
     *REQUEST_FIELDS,
     "mode",
-    "image",
-    "last_image",
-    "source",
-    "strength",
+    *MODE_INPUTS,
     "state",
     "error",
     "queued_at",

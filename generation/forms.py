@@ -6,7 +6,7 @@ from generation import composer, quota, trace
 from generation.gallery import BadCursor, cursor_decode
 from generation.inputs import IMAGE_MAX_BYTES, IMAGE_MAX_SIDE, image_judge
 from generation.models import RenderJob
-from generation.registry import MODE_LABELS, MODELS, TEXT_TO_VIDEO, ModelSpec, model_choices
+from generation.registry import MODE_INPUTS, MODE_LABELS, MODELS, TEXT_TO_VIDEO, ModelSpec, model_choices
 from generation.render_settings import PROMPT_MAX_LENGTH, SEED_MAX, job_validate
 from generation.submission import VARIATION_COUNTS
 
@@ -31,8 +31,6 @@ KEPT_ON_MODEL_SWITCH = (
     "kept_image",
     "kept_last_image",
 )
-# The form's fields that are a mode's inputs rather than render settings.
-MODE_INPUTS = ("image", "last_image", "source", "strength")
 # The form's fields that only say how to fill in others.
 REMIX_FIELDS = ("remix_seed", "keep_seed", "kept_image", "kept_last_image")
 # An image already stored (the clip a remix starts from had it), used where no new file is chosen.

@@ -77,11 +77,17 @@ def _audit_job(action: str, *, job: RenderJob, actor, ip=None, **data) -> None:
     audit(action, actor=actor, subject=job.owner, programme=job.grant.programme, target=job, ip=ip, **data)
 
 
+def _staff_acted(action: str, *, job: RenderJob, actor, ip=None, **data) -> None:
+    """Audit a staff action that changed ``job`` and forget the staff queue's kept board, so that whoever acted
+    sees the change at once."""
+    _audit_job(action, job=job, actor=actor, ip=ip, **data)
+    queue_board_forget()
+
+
 def job_staff_cancel(*, job: RenderJob, actor, ip=None) -> bool:
     cancelled = job_cancel(job=job, reason="Cancelled by the programme's staff.")
     if cancelled:
-        _audit_job("generation.job_cancelled", job=job, actor=actor, ip=ip)
-        queue_board_forget()
+        _staff_acted("generation.job_cancelled", job=job, actor=actor, ip=ip)
     return cancelled
 
 
@@ -91,8 +97,7 @@ def job_hold(*, job: RenderJob, actor, ip=None) -> bool:
     held = RenderJob.objects.filter(pk=job.pk, state=RenderJob.State.QUEUED, held=False).update(held=True)
     job.refresh_from_db()
     if held:
-        _audit_job("generation.job_held", job=job, actor=actor, ip=ip)
-        queue_board_forget()
+        _staff_acted("generation.job_held", job=job, actor=actor, ip=ip)
     return bool(held)
 
 
@@ -102,9 +107,7 @@ def job_release(*, job: RenderJob, actor, ip=None) -> bool:
         if released:
             # The message queued with the job may have been spent on another job while it was held.
             transaction.on_commit(lambda: job_announce(job.pk, job.model_key))
-            _audit_job("generation.job_released", job=job, actor=actor, ip=ip)
-    if released:
-        queue_board_forget()
+            _staff_acted("generation.job_released", job=job, actor=actor, ip=ip)
     job.refresh_from_db()
     return bool(released)
 
@@ -114,6 +117,5 @@ def job_set_priority(*, job: RenderJob, priority: int, actor, ip=None) -> Render
         raise ValidationError({"priority": "Priority runs from -10 to 10."})
     RenderJob.objects.filter(pk=job.pk).update(priority=priority)
     job.refresh_from_db()
-    _audit_job("generation.priority_changed", job=job, actor=actor, ip=ip, priority=priority)
-    queue_board_forget()
+    _staff_acted("generation.priority_changed", job=job, actor=actor, ip=ip, priority=priority)
     return job

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Exists, OuterRef, QuerySet
-from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from core.rows import row_update_or_404
 from core.text import text_problem
 from generation.gallery import job_for, jobs_for
 from generation.models import Collection, CollectionItem, Favourite, RenderJob
@@ -153,15 +153,13 @@ def collection_rename(*, collection: Collection, name: str) -> Collection:
     """Rename ``collection``; not found (404) when another request deleted it meanwhile."""
     name = _name_clean(name, owner=collection.owner_id, exclude=collection)
     if name != collection.name:
-        now = timezone.now()
         try:
             with transaction.atomic():
-                renamed = Collection.objects.filter(pk=collection.pk).update(name=name, updated_at=now)
+                row_update_or_404(
+                    collection, gone="That collection no longer exists.", name=name, updated_at=timezone.now()
+                )
         except IntegrityError:
             raise _duplicate(name) from None
-        if not renamed:
-            raise Http404("That collection no longer exists.")
-        collection.name, collection.updated_at = name, now
     return collection
 
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
-from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from access.audit import audit
 from access.models import Membership, Programme
 from access.policy import is_programme_admin
+from core.rows import row_update_or_404
 from generation.models import Preset
 from generation.registry import MODELS
 from generation.render_settings import PROMPT_MAX_LENGTH, SEED_MAX, RenderSettings
@@ -109,10 +109,7 @@ def preset_rename(*, preset: Preset, name: str, actor=None, ip=None) -> Preset:
     old = preset.name
     name = _name_clean(name, owner=preset.owner, programme=preset.programme, exclude=preset)
     if name != old:
-        now = timezone.now()
-        if not Preset.objects.filter(pk=preset.pk).update(name=name, updated_at=now):
-            raise Http404("That preset no longer exists.")
-        preset.name, preset.updated_at = name, now
+        row_update_or_404(preset, gone="That preset no longer exists.", name=name, updated_at=timezone.now())
         if preset.programme is not None:
             audit(
                 "generation.preset_renamed", actor=actor, programme=preset.programme, target=preset, ip=ip, old_name=old

@@ -31,6 +31,14 @@ def grants_usage(grants, *, at=None) -> dict[int, dict]:
     return {grant.pk: found.get(grant.pk, empty) for grant in grants}
 
 
+def grant_seconds_left(grant: Grant, usage: dict) -> tuple[float, float]:
+    """(today, in total): the GPU seconds ``grant`` has left, given its ``usage`` (grant_usage); never below zero."""
+    return (
+        max(0.0, grant.gpu_seconds_per_day - usage["seconds_today"]),
+        max(0.0, grant.gpu_seconds_total - usage["seconds_total"]),
+    )
+
+
 def _usage_sums(at) -> dict:
     at = at or timezone.now()
     day_start = timezone.localtime(at).replace(hour=0, minute=0, second=0, microsecond=0)

@@ -35,6 +35,7 @@ MODE_LABELS = {
 
 # The inputs a mode may take besides the prompt and settings.
 IMAGE, LAST_IMAGE, SOURCE, STRENGTH = "image", "last_image", "source", "strength"
+MODE_INPUTS = (IMAGE, LAST_IMAGE, SOURCE, STRENGTH)
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,6 @@ import uuid
 from generation.models import RenderJob
 from generation.render_settings import RenderSettings
 
-# The request fields that are a mode's inputs, as remix_request names them.
-REMIX_INPUTS = ("image", "last_image", "source", "strength")
-
 
 def remix_request(clip: RenderJob, *, keep_seed: bool = False, **changes) -> dict:
     """A new job's request made from ``clip``: its prompt, settings, mode and inputs with ``changes`` applied,

@@ -300,11 +300,8 @@ def job_estimate(request):
     form = JobForm(request.GET, grant=grant)
     context = {"grant": grant}
     if grant is not None:
-        usage = quota.grant_usage(grant)
-        context |= {
-            "left_today": max(0, grant.gpu_seconds_per_day - usage["seconds_today"]),
-            "left_total": max(0, grant.gpu_seconds_total - usage["seconds_total"]),
-        }
+        left_today, left_total = quota.grant_seconds_left(grant, quota.grant_usage(grant))
+        context |= {"left_today": left_today, "left_total": left_total}
         form.is_valid()
         # The cost depends only on the model, size, length and steps: no need to wait for a prompt.
         if not set(form.errors) & {"model_key", "num_frames", "width", "height", "num_steps"}:

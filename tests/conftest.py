@@ -242,6 +242,12 @@ def tester_client(client, tester):
 
 
 @pytest.fixture
+def admin_client(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+@pytest.fixture
 def api(tester):
     api_client = APIClient(enforce_csrf_checks=False)
     api_client.force_authenticate(tester)

@@ -110,6 +110,21 @@ def rescale(image: np.ndarray, factor_y: float, factor_x: float) -> np.ndarray:
 SEPARABLE_FROM = 200_000  # pixels: a smaller picture is folded in one step, a larger one in two
 
 
+def spectrum_bins(
+    sync_bins: np.ndarray, data_bins: np.ndarray, tile: int, grid: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A tile's sync and data bins (flat indices into its tile x tile spectrum) as flat indices into a
+    grid x grid spectrum, and the data bins' signed frequencies (ky, kx)."""
+
+    def signed(flat):
+        ky, kx = divmod(flat, tile)
+        return np.where(ky >= tile // 2, ky - tile, ky), np.where(kx >= tile // 2, kx - tile, kx)
+
+    sync_y, sync_x = signed(sync_bins)
+    data_y, data_x = signed(data_bins)
+    return (sync_y % grid) * grid + sync_x % grid, (data_y % grid) * grid + data_x % grid, data_y, data_x
+
+
 def lattice_fold(
     detail: np.ndarray, period_y: float, period_x: float, grid: int, flipped: bool = False, columns: dict | None = None
 ) -> np.ndarray:

@@ -182,15 +182,8 @@ class TiledMark:
     def bins(self, grid: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The layout's sync and data bins as flat indices into a grid x grid spectrum, and the data
         bins' signed frequencies (ky, kx)."""
-        layout, tile = self.layout(), self.TILE
-
-        def signed(flat):
-            ky, kx = divmod(flat, tile)
-            return np.where(ky >= tile // 2, ky - tile, ky), np.where(kx >= tile // 2, kx - tile, kx)
-
-        sync_y, sync_x = signed(layout.sync_bins)
-        data_y, data_x = signed(layout.data_bins)
-        return (sync_y % grid) * grid + sync_x % grid, (data_y % grid) * grid + data_x % grid, data_y, data_x
+        layout = self.layout()
+        return coding.spectrum_bins(layout.sync_bins, layout.data_bins, self.TILE, grid)
 
     def candidates(self, detail: np.ndarray) -> list[tuple[float, float]]:
         """Scales (y, x) to try, best first: the measured periods; each well-measured axis with the other at

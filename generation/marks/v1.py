@@ -152,14 +152,7 @@ def _bins(grid: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The layout's sync and data bins as flat indices into a grid x grid spectrum, and the data bins'
     signed frequencies (ky, kx)."""
     layout = _layout()
-
-    def signed(flat):
-        ky, kx = divmod(flat, TILE)
-        return np.where(ky >= TILE // 2, ky - TILE, ky), np.where(kx >= TILE // 2, kx - TILE, kx)
-
-    sync_y, sync_x = signed(layout.sync_bins)
-    data_y, data_x = signed(layout.data_bins)
-    return (sync_y % grid) * grid + sync_x % grid, (data_y % grid) * grid + data_x % grid, data_y, data_x
+    return coding.spectrum_bins(layout.sync_bins, layout.data_bins, TILE, grid)
 
 
 def _read_folded(folded: np.ndarray, scale: float):

@@ -49,12 +49,6 @@ def _sign_in(client, user):
 
 
 @pytest.fixture
-def admin_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
-@pytest.fixture
 def tester2_suspension(tester2, admin_user, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         suspension = suspend(
@@ -951,3 +945,29 @@ def test_unknown_models_and_other_people_change_nothing(admin_client, tester_cli
     assert tester_client.post(url, {"model_keys": ["ltx-video"]}).status_code in (403, 404)
     programme.refresh_from_db()
     assert programme.model_keys == []
+
+
+def test_grant_and_cohort_forms_keep_held_models_and_report_only_real_changes(tester, cohort):
+    from access.manage_forms import CohortGrantForm, GrantForm
+
+    grant = tester.grants.get()
+    Grant.objects.filter(pk=grant.pk).update(model_keys=["ltx-video", "gone-model"])
+    grant.refresh_from_db()
+    form = GrantForm(grant=grant)
+    assert ("gone-model", "gone-model (not in the registry)") in form.fields["model_keys"].choices
+    data = {name: form.initial[name] for name in GrantForm.editable_fields()}
+    data |= {"model_keys": ["gone-model", "ltx-video"], "starts_at": grant.starts_at.replace(second=59)}
+    data |= {"ends_at": "", "reason": "x", "max_frames": grant.max_frames - 8}
+    bound = GrantForm(data, grant=grant)
+    assert bound.is_valid(), bound.errors
+    assert bound.changes() == {"max_frames": grant.max_frames - 8}
+
+    cohort.model_keys = ["gone-model"]
+    cohort.save(update_fields=["model_keys"])
+    form = CohortGrantForm(cohort=cohort)
+    assert ("gone-model", "gone-model (not offered now)") in form.fields["model_keys"].choices
+    data = {name: form.initial[name] for name in CohortGrantForm.LIMIT_NAMES} | {"reason": "x"}
+    data |= {"grant_days": data["grant_days"] or "", "max_steps": cohort.max_steps - 1}
+    bound = CohortGrantForm(data, cohort=cohort)
+    assert bound.is_valid(), bound.errors
+    assert bound.changes() == {"max_steps": cohort.max_steps - 1}

@@ -42,12 +42,6 @@ def operator_client(client, operator):
     return client
 
 
-@pytest.fixture
-def admin_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
 def _set_up(**changes) -> dict:
     data = {
         "name": "Gamma",

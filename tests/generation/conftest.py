@@ -23,3 +23,13 @@ def smoke_frames(smoke_model) -> np.ndarray:
     """The smoke model's 25-frame 256x256 render (noise, as its random weights make), as uint8 RGB."""
     result = runner.render(smoke_model, runner.RenderParams(**SMOKE_RENDER), on_step=lambda *_: None)
     return frames_to_uint8(result.frames)
+
+
+def serving(settings, models_dir):
+    """A fixture's body: workers in the test load the smoke builds in ``models_dir``, and no pipeline outlives
+    the test. Use it as ``yield from serving(settings, models_dir)``."""
+    settings.BACKLOT_MODELS_DIR = models_dir
+    settings.BACKLOT_MODEL_SOURCES = {}
+    runner._pipelines.clear()
+    yield models_dir
+    runner._pipelines.clear()

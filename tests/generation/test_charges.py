@@ -8,7 +8,14 @@ import pytest
 
 from access.models import Grant
 from generation.models import RenderJob
-from generation.quota import QuotaExceeded, charge_refund, charge_reserve, charge_settle, grant_usage
+from generation.quota import (
+    QuotaExceeded,
+    charge_refund,
+    charge_reserve,
+    charge_settle,
+    grant_seconds_left,
+    grant_usage,
+)
 from tests.factories import RenderJobFactory, render_settings
 
 pytestmark = pytest.mark.django_db
@@ -81,3 +88,9 @@ def test_charge_settle_replaces_the_reservation_with_what_the_render_used(tester
     job.refresh_from_db()
     assert (job.state, job.charged_seconds) == (RenderJob.State.SUCCEEDED, 3.25)
     assert grant_usage(job.grant)["seconds_total"] == 3.25
+
+
+def test_what_a_grant_has_left_never_goes_below_zero(tester):
+    grant = tester.grants.get()
+    usage = {"seconds_today": grant.gpu_seconds_per_day + 5.0, "seconds_total": 100.0}
+    assert grant_seconds_left(grant, usage) == (0.0, grant.gpu_seconds_total - 100.0)

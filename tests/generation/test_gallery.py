@@ -17,7 +17,7 @@ from generation import estimates, job_actions, queue, quota, render, submission
 from generation.media import media_url
 from generation.models import RenderJob
 from generation.poster import poster_jpeg
-from tests.factories import RenderJobFactory
+from tests.factories import RenderJobFactory, job_settings
 
 pytestmark = pytest.mark.django_db
 
@@ -343,16 +343,7 @@ def test_deleting_a_clip_removes_its_files_and_links_but_keeps_its_row(tester, s
 
 
 def test_deleting_a_waiting_clip_cancels_and_refunds_it(tester_client, tester):
-    job = submission.job_create(
-        owner=tester,
-        prompt="never mind",
-        model_key="ltx-video",
-        num_frames=9,
-        width=128,
-        height=128,
-        num_steps=2,
-        guidance_scale=3.0,
-    )
+    job = submission.job_create(owner=tester, **job_settings("never mind"))
     assert quota.grant_usage(job.grant)["seconds_reserved"] == job.charged_seconds > 0
 
     tester_client.post(reverse("generation:job_delete", args=[job.pk]))

@@ -14,6 +14,7 @@ from generation.models import RenderJob
 from generation.registry import MODELS
 from generation.smoke import LAYOUT_BUILDS, smoke_build
 from tests.factories import RenderJobFactory
+from tests.generation.conftest import serving
 
 KEYS = list(MODELS)
 # Mochi's rotary embedding asks for float32 autocast, which CPUs lack; harmless, and only on CPUs.
@@ -54,11 +55,7 @@ def smoke_models(tmp_path_factory):
 @pytest.fixture
 def served(settings, smoke_models):
     """Workers in this test load the session's smoke builds, and no pipeline outlives the test."""
-    settings.BACKLOT_MODELS_DIR = smoke_models
-    settings.BACKLOT_MODEL_SOURCES = {}
-    runner._pipelines.clear()
-    yield smoke_models
-    runner._pipelines.clear()
+    yield from serving(settings, smoke_models)
 
 
 @pytest.mark.parametrize("key", KEYS)

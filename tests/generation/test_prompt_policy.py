@@ -268,12 +268,6 @@ def _policy(programme):
     return reverse("generation_manage:prompt_policy", args=[programme.slug])
 
 
-@pytest.fixture
-def admin_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
 def test_an_admin_adds_a_rule_and_it_is_audited(admin_client, admin_user, programme):
     data = {"kind": "term", "text": "  Nuclear Bomb ", "reason": REASON, "enabled": "on"}
 

@@ -19,6 +19,7 @@ from generation.queue import MAX_ATTEMPTS
 from generation.registry import IMAGE_TO_VIDEO, MODELS
 from generation.smoke import build_text_encoder, smoke_build
 from tests.factories import RenderJobFactory
+from tests.generation.conftest import serving
 
 SPEC = MODELS["pyramid-flow"]
 SMALL = {"num_frames": 17, "width": 192, "height": 128, "num_steps": 2, "guidance_scale": 7.0}
@@ -33,11 +34,7 @@ def pyramid_smoke(tmp_path_factory):
 
 @pytest.fixture
 def served(settings, pyramid_smoke):
-    settings.BACKLOT_MODELS_DIR = pyramid_smoke
-    settings.BACKLOT_MODEL_SOURCES = {}
-    runner._pipelines.clear()
-    yield pyramid_smoke
-    runner._pipelines.clear()
+    yield from serving(settings, pyramid_smoke)
 
 
 @pytest.fixture

@@ -27,12 +27,6 @@ def _act(client, job, action):
 
 
 @pytest.fixture
-def staff_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
-@pytest.fixture
 def waiting(tester, tester2):
     """tester has used GPU time recently and queued first; tester2 has not, so goes first."""
     RenderJobFactory(owner=tester, state="succeeded", charged_seconds=300)
@@ -68,24 +62,24 @@ def test_staff_without_two_factor_are_sent_to_set_it_up(client, programme):
     assert response.status_code == 302 and response["Location"] == reverse("mfa_activate_totp")
 
 
-def test_the_old_address_leads_to_the_queue_until_a_programme_is_called_queue(staff_client, admin_user):
+def test_the_old_address_leads_to_the_queue_until_a_programme_is_called_queue(admin_client, admin_user):
     from access.programmes import membership_add, programme_create
 
     assert QUEUE == "/staff/queue/"
-    response = staff_client.get("/manage/queue/?model=ltx-video")
+    response = admin_client.get("/manage/queue/?model=ltx-video")
     assert response.status_code == 302 and response["Location"] == "/staff/queue/?model=ltx-video"
 
     programme = programme_create(name="Queue", actor=admin_user)
     membership_add(user=admin_user, programme=programme, role=Role.ADMIN, actor=admin_user)
-    page = staff_client.get("/manage/queue/")
+    page = admin_client.get("/manage/queue/")
     assert page.status_code == 200 and page.context["programme"] == programme, "no slug is reserved any more"
-    assert staff_client.get(QUEUE).status_code == 200
+    assert admin_client.get(QUEUE).status_code == 200
 
 
 # --- What it shows ---------------------------------------------------------------------------------
 
 
-def test_the_page_shows_waiting_jobs_in_the_order_workers_take_them(staff_client, waiting, tester):
+def test_the_page_shows_waiting_jobs_in_the_order_workers_take_them(admin_client, waiting, tester):
     heavy, light = waiting
     running = RenderJobFactory(
         owner=tester,
@@ -97,7 +91,7 @@ def test_the_page_shows_waiting_jobs_in_the_order_workers_take_them(staff_client
         started_at=timezone.now() - timedelta(seconds=40),
     )
 
-    response = staff_client.get(QUEUE)
+    response = admin_client.get(QUEUE)
 
     html = response.content.decode()
     assert response.status_code == 200
@@ -109,13 +103,13 @@ def test_the_page_shows_waiting_jobs_in_the_order_workers_take_them(staff_client
     assert "CogVideoX 2B" in html and "LTX-Video" in html
 
 
-def test_a_waiting_row_shows_its_place_person_prompt_and_actions_escaped(staff_client, waiting, tester, settings):
+def test_a_waiting_row_shows_its_place_person_prompt_and_actions_escaped(admin_client, waiting, tester, settings):
     settings.TIME_ZONE = "Asia/Kolkata"
     heavy, light = waiting
     prompt = "<script>alert(1)</script> & a lighthouse at dawn, seen from above, in the style of a 1970s film"
     RenderJob.objects.filter(pk=heavy.pk).update(prompt=prompt, priority=0)
 
-    html = staff_client.get(QUEUE).content.decode()
+    html = admin_client.get(QUEUE).content.decode()
 
     row = re.search(rf'<tr id="job-{heavy.pk}">(.*?)</tr>', html, re.S).group(1)
     cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
@@ -170,19 +164,19 @@ def test_the_pages_order_is_fair_queues_own_for_every_model(tester, tester2, coh
     assert first == [(key, pk, place) for key, pk, place, *_ in expected if place <= 2]
 
 
-def test_the_page_costs_a_few_queries_per_model_not_per_job(staff_client, tester, django_assert_max_num_queries):
+def test_the_page_costs_a_few_queries_per_model_not_per_job(admin_client, tester, django_assert_max_num_queries):
     for _ in range(3):
         RenderJobFactory(owner=tester)
-    staff_client.get(QUEUE)
+    admin_client.get(QUEUE)
     queue.queue_board_forget()  # each counted request works the board out (it is kept BOARD_CACHED_SECONDS)
     with django_assert_max_num_queries(30) as few:
-        staff_client.get(QUEUE)
+        admin_client.get(QUEUE)
     for _ in range(20):
         RenderJobFactory(owner=tester)
         RenderJobFactory(owner=tester, state="running", worker="w", started_at=timezone.now())
     queue.queue_board_forget()
     with django_assert_max_num_queries(len(few)):
-        assert staff_client.get(QUEUE).status_code == 200
+        assert admin_client.get(QUEUE).status_code == 200
 
 
 def test_running_jobs_expected_finishes_read_the_recent_renders_once(tester, monkeypatch):
@@ -262,15 +256,15 @@ def test_releasing_puts_the_job_back_and_queues_a_message_for_it(
     assert AuditEvent.objects.filter(action="generation.job_released").count() == 1
 
 
-def test_only_waiting_jobs_can_be_held(tester, admin_user, staff_client):
+def test_only_waiting_jobs_can_be_held(tester, admin_user, admin_client):
     running = RenderJobFactory(owner=tester, state="running")
 
-    response = _act(staff_client, running, "hold")
+    response = _act(admin_client, running, "hold")
 
     running.refresh_from_db()
     assert response.status_code == 302 and not running.held
     assert not AuditEvent.objects.filter(action="generation.job_held").exists()
-    assert "nothing was changed" in staff_client.get(QUEUE).content.decode()
+    assert "nothing was changed" in admin_client.get(QUEUE).content.decode()
 
 
 @pytest.fixture
@@ -287,17 +281,17 @@ def _waiting_ids(html: str, model_key: str = "ltx-video") -> list[str]:
 
 
 def test_the_board_is_kept_a_moment_then_worked_out_again(
-    staff_client, waiting, tester, board_kept_a_minute, monkeypatch
+    admin_client, waiting, tester, board_kept_a_minute, monkeypatch
 ):
     heavy, light = waiting
-    staff_client.get(QUEUE)  # the first request of a session notes its network
+    admin_client.get(QUEUE)  # the first request of a session notes its network
     queue.queue_board_forget()
     with CaptureQueriesContext(connection) as worked_out:
-        staff_client.get(QUEUE)
+        admin_client.get(QUEUE)
     late = RenderJobFactory(owner=tester, prompt="queued after the board was worked out")
 
     with CaptureQueriesContext(connection) as kept:
-        html = staff_client.get(QUEUE).content.decode()
+        html = admin_client.get(QUEUE).content.decode()
 
     # Five fewer: the held and running jobs, the fair order's first jobs, their owners, the day's summary and
     # its latest failures.
@@ -305,50 +299,50 @@ def test_the_board_is_kept_a_moment_then_worked_out_again(
     assert _waiting_ids(html) == [str(light.pk), str(heavy.pk)], "the kept board, without the job queued since"
     later = time.time() + 61
     monkeypatch.setattr(time, "time", lambda: later)
-    assert _waiting_ids(staff_client.get(QUEUE).content.decode()) == [str(light.pk), str(heavy.pk), str(late.pk)]
+    assert _waiting_ids(admin_client.get(QUEUE).content.decode()) == [str(light.pk), str(heavy.pk), str(late.pk)]
 
 
 @pytest.mark.parametrize("action", ["raise", "hold", "cancel"])
-def test_a_staff_action_shows_on_the_page_at_once(staff_client, waiting, board_kept_a_minute, action):
+def test_a_staff_action_shows_on_the_page_at_once(admin_client, waiting, board_kept_a_minute, action):
     heavy, light = waiting
-    assert _waiting_ids(staff_client.get(QUEUE).content.decode()) == [str(light.pk), str(heavy.pk)]  # now kept
+    assert _waiting_ids(admin_client.get(QUEUE).content.decode()) == [str(light.pk), str(heavy.pk)]  # now kept
 
-    assert _act(staff_client, heavy, action).status_code == 302
+    assert _act(admin_client, heavy, action).status_code == 302
 
-    html = staff_client.get(QUEUE).content.decode()
+    html = admin_client.get(QUEUE).content.decode()
     expected = {"raise": [str(heavy.pk), str(light.pk)], "hold": [str(light.pk)], "cancel": [str(light.pk)]}
     assert _waiting_ids(html) == expected[action]
     held = html[html.index("<h3>Held</h3>") :] if "<h3>Held</h3>" in html else ""
     assert (f'id="job-{heavy.pk}"' in held) == (action == "hold")
 
 
-def test_a_release_shows_on_the_page_at_once(staff_client, waiting, board_kept_a_minute):
+def test_a_release_shows_on_the_page_at_once(admin_client, waiting, board_kept_a_minute):
     heavy, light = waiting
-    _act(staff_client, heavy, "hold")
-    assert _waiting_ids(staff_client.get(QUEUE).content.decode()) == [str(light.pk)]  # now kept
+    _act(admin_client, heavy, "hold")
+    assert _waiting_ids(admin_client.get(QUEUE).content.decode()) == [str(light.pk)]  # now kept
 
-    _act(staff_client, heavy, "release")
+    _act(admin_client, heavy, "release")
 
-    assert _waiting_ids(staff_client.get(QUEUE).content.decode()) == [str(light.pk), str(heavy.pk)]
+    assert _waiting_ids(admin_client.get(QUEUE).content.decode()) == [str(light.pk), str(heavy.pk)]
 
 
 # --- Staff actions through the page ---------------------------------------------------------------
 
 
-def test_staff_raise_lower_hold_release_and_cancel_from_the_page(staff_client, waiting, admin_user):
+def test_staff_raise_lower_hold_release_and_cancel_from_the_page(admin_client, waiting, admin_user):
     heavy, light = waiting
 
-    assert _act(staff_client, heavy, "raise").status_code == 302
+    assert _act(admin_client, heavy, "raise").status_code == 302
     assert list(queue.fair_queue("ltx-video").values_list("pk", flat=True)) == [heavy.pk, light.pk]
-    _act(staff_client, heavy, "lower")
-    _act(staff_client, heavy, "lower")
+    _act(admin_client, heavy, "lower")
+    _act(admin_client, heavy, "lower")
     heavy.refresh_from_db()
     assert heavy.priority == -1
-    _act(staff_client, light, "hold")
-    held_html = staff_client.get(QUEUE).content.decode()
+    _act(admin_client, light, "hold")
+    held_html = admin_client.get(QUEUE).content.decode()
     assert "Held" in held_html and held_html.index(f'id="job-{light.pk}"') > held_html.index("<h3>Held</h3>")
-    _act(staff_client, light, "release")
-    assert _act(staff_client, light, "cancel").status_code == 302
+    _act(admin_client, light, "release")
+    assert _act(admin_client, light, "cancel").status_code == 302
 
     light.refresh_from_db()
     assert (light.state, light.charged_seconds, light.held) == ("cancelled", 0, False)
@@ -366,10 +360,10 @@ def test_staff_raise_lower_hold_release_and_cancel_from_the_page(staff_client, w
 
 
 @pytest.mark.parametrize("body", [{"action": "explode"}, {}])
-def test_a_bad_action_is_a_400_and_changes_nothing(staff_client, waiting, body):
+def test_a_bad_action_is_a_400_and_changes_nothing(admin_client, waiting, body):
     heavy, _ = waiting
 
-    response = staff_client.post(reverse("generation_staff:queue_job_action", args=[heavy.pk]), body)
+    response = admin_client.post(reverse("generation_staff:queue_job_action", args=[heavy.pk]), body)
 
     assert response.status_code == 400
     assert "Select a valid choice" in response.content.decode() or "required" in response.content.decode()
@@ -378,22 +372,22 @@ def test_a_bad_action_is_a_400_and_changes_nothing(staff_client, waiting, body):
     assert not AuditEvent.objects.filter(action__startswith="generation.").exists()
 
 
-def test_priority_stays_within_its_range(staff_client, waiting):
+def test_priority_stays_within_its_range(admin_client, waiting):
     heavy, _ = waiting
     RenderJob.objects.filter(pk=heavy.pk).update(priority=10)
 
-    response = _act(staff_client, heavy, "raise")
+    response = _act(admin_client, heavy, "raise")
 
     assert response.status_code == 400 and "Priority runs from -10 to 10." in response.content.decode()
     heavy.refresh_from_db()
     assert heavy.priority == 10
 
 
-def test_an_unknown_job_is_a_404(staff_client):
+def test_an_unknown_job_is_a_404(admin_client):
     import uuid
 
     assert (
-        staff_client.post(
+        admin_client.post(
             reverse("generation_staff:queue_job_action", args=[uuid.uuid4()]), {"action": "hold"}
         ).status_code
         == 404
@@ -420,7 +414,7 @@ def test_a_worker_row_follows_its_jobs(tester, smoke_model):
     assert (worker.state, worker.current_job_id, worker.jobs_done, worker.pid) == ("idle", None, 1, 4321)
 
 
-def test_a_silent_worker_shows_as_offline_unless_its_job_is_still_stepping(staff_client, tester, settings):
+def test_a_silent_worker_shows_as_offline_unless_its_job_is_still_stepping(admin_client, tester, settings):
     settings.BACKLOT_WORKER_HEARTBEAT_SECONDS = 10
     long_ago = timezone.now() - timedelta(seconds=60)
     quiet = workers.worker_started(hostname="quiet@box", queues=["render.ltx-video"], device="cpu")
@@ -431,7 +425,7 @@ def test_a_silent_worker_shows_as_offline_unless_its_job_is_still_stepping(staff
     fresh = workers.worker_started(hostname="fresh@box", queues=["render.ltx-video"], device="cpu")
     workers.worker_stopped(hostname="fresh@box")
 
-    html = staff_client.get(QUEUE).content.decode()
+    html = admin_client.get(QUEUE).content.decode()
 
     states = {worker.hostname: workers.worker_status(worker) for worker in Worker.objects.select_related("current_job")}
     assert states == {"quiet@box": "offline", "stepping@box": "busy", "fresh@box": "stopped"}
@@ -447,7 +441,7 @@ def test_a_worker_whose_row_was_removed_registers_again_at_its_next_heartbeat():
     assert (worker.state, worker.device, worker.pid, worker.model_keys) == ("idle", "cuda:3", 7, ["wan2.1-1.3b"])
 
 
-def test_each_model_shows_its_workers_against_its_demand(staff_client, tester, settings):
+def test_each_model_shows_its_workers_against_its_demand(admin_client, tester, settings):
     """Per model: waiting and running jobs beside the workers taking its jobs (and how many are busy), and
     those that serve it but cannot (unhealthy, offline); a model with jobs waiting and no worker says so."""
     settings.BACKLOT_WORKER_HEARTBEAT_SECONDS = 10
@@ -463,7 +457,7 @@ def test_each_model_shows_its_workers_against_its_demand(staff_client, tester, s
     Worker.objects.filter(hostname="silent@box").update(last_seen=timezone.now() - timedelta(minutes=5))
     workers.worker_stopped(hostname="gone@box")
 
-    html = staff_client.get(QUEUE).content.decode()
+    html = admin_client.get(QUEUE).content.decode()
 
     def row(key):
         start = html.index(f'id="demand-{key}"')

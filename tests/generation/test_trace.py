@@ -16,7 +16,7 @@ from generation.credentials import credentials_read, credentials_sign
 from generation.encoding import encode_mp4
 from generation.models import RenderJob, job_code
 from tests.conftest import member, with_totp
-from tests.factories import RenderJobFactory
+from tests.factories import RenderJobFactory, job_settings
 from tests.generation.clips import crop, decode, half_size, moving_scene, reencode
 from tests.generation.conftest import SMOKE_RENDER
 
@@ -47,16 +47,7 @@ def test_every_job_gets_its_own_random_mark_code(tester):
 
 
 def test_jobs_created_through_the_service_have_a_mark_code(tester):
-    job = submission.job_create(
-        owner=tester,
-        prompt="a wave",
-        model_key="ltx-video",
-        num_frames=9,
-        width=128,
-        height=128,
-        num_steps=2,
-        guidance_scale=3.0,
-    )
+    job = submission.job_create(owner=tester, **job_settings())
     assert RenderJob.objects.get(pk=job.pk).mark_code == job.mark_code
 
 

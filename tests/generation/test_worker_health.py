@@ -322,17 +322,11 @@ def test_an_unhealthy_worker_stops_consuming_its_model_queues_and_a_reset_starts
 # --- The staff page and the command ---------------------------------------------------------------------
 
 
-@pytest.fixture
-def staff_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
-def test_the_staff_queue_shows_each_workers_health_and_reason(staff_client):
+def test_the_staff_queue_shows_each_workers_health_and_reason(admin_client):
     _worker("gpu0@host", unhealthy_since=timezone.now(), health_reason="Could not load LTX-Video from /models/ltx")
     _worker("gpu1@host")
 
-    page = staff_client.get(QUEUE).content.decode()
+    page = admin_client.get(QUEUE).content.decode()
 
     broken = page[page.index('id="worker-') : page.index("gpu1@host")]
     assert "gpu0@host" in broken and 'data-health="unhealthy"' in broken
@@ -341,18 +335,18 @@ def test_the_staff_queue_shows_each_workers_health_and_reason(staff_client):
     assert 'data-health="healthy"' in healthy.split("</tr>")[0]
 
 
-def test_staff_reset_an_unhealthy_worker_and_it_is_audited(staff_client, admin_user):
+def test_staff_reset_an_unhealthy_worker_and_it_is_audited(admin_client, admin_user):
     worker = _worker(unhealthy_since=timezone.now(), health_reason="Could not load", failures_in_row=3)
     url = reverse("generation_staff:worker_health_reset", args=[worker.pk])
 
-    response = staff_client.post(url, follow=True)
+    response = admin_client.post(url, follow=True)
 
     worker.refresh_from_db()
     assert (worker.is_healthy, worker.health_reason, worker.failures_in_row) == (True, "", 0)
     assert "marked healthy again" in response.content.decode()
     event = AuditEvent.objects.get(action="generation.worker_health_reset")
     assert (event.actor, event.target, event.reason) == (admin_user, "gpu0@host", "Could not load")
-    again = staff_client.post(url, follow=True)
+    again = admin_client.post(url, follow=True)
     assert "was not unhealthy; nothing was changed" in again.content.decode()
     assert AuditEvent.objects.filter(action="generation.worker_health_reset").count() == 1
 

@@ -7,20 +7,11 @@ from django.urls import reverse
 
 from access.models import ApiToken, Invitation, Role
 from generation.models import RenderJob
+from tests.generation.job_requests import PAGE_FORM
 
 pytestmark = pytest.mark.django_db
 
-JOB = {
-    "prompt": "a fox in snow",
-    "negative_prompt": "",
-    "model_key": "ltx-video",
-    "num_frames": "25",
-    "width": "256",
-    "height": "192",
-    "num_steps": "4",
-    "guidance_scale": "3",
-    "seed": "",
-}
+JOB = {**PAGE_FORM, "prompt": "a fox in snow"}
 
 
 @pytest.fixture
