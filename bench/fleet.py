@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import faulthandler
+import inspect
 import json
 import logging
 import math
@@ -327,6 +328,18 @@ class ConnectionPool:
 # --- A GPU node ---------------------------------------------------------------------------------------------
 
 
+def stand_in(real, fake):
+    """``fake``, once it is shown to take every argument ``real`` takes. A stand-in that fell behind its function
+    (render.job_finish gained source_frames in 25d3f02) would otherwise crash every simulated render after its
+    last step, and the run would report the requeues as the scheduler's."""
+    taken = inspect.signature(fake).parameters
+    open_keywords = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in taken.values())
+    missing = [name for name in inspect.signature(real).parameters if name not in taken and not open_keywords]
+    if missing:
+        raise TypeError(f"bench/fleet.py's stand-in for {real.__module__}.{real.__name__} lacks {missing}")
+    return fake
+
+
 def node_main(sim: Sim, node: str, gpus: list[tuple[str, str]]) -> None:
     """One host: a heartbeat thread and one thread per GPU, each taking messages for its model and running
     generation.render.job_render on them, with the GPU and post-processing simulated."""
@@ -411,9 +424,9 @@ def node_main(sim: Sim, node: str, gpus: list[tuple[str, str]]) -> None:
         )
         return job
 
-    runner.render = fake_render
-    render.job_finish = pool.lent(fake_finish)
-    render.job_claim_next = timed_claim
+    runner.render = stand_in(runner.render, fake_render)
+    render.job_finish = pool.lent(stand_in(render.job_finish, fake_finish))
+    render.job_claim_next = stand_in(render.job_claim_next, timed_claim)
     render.job_progress = pool.lent(render.job_progress)
     render.job_fail = pool.lent(render.job_fail)
     render.retried = pool.lent(render.retried)
@@ -773,7 +786,7 @@ def run(args) -> None:
     # longest render; a job still waiting after that counts as lost.
     backlog = unfinished.values_list("model_key").annotate(seconds=Sum("charged_seconds"))
     longest = max(model_get(key).estimate_gpu_seconds(**_dims(clip)) for key, _, clip in FLEET_MODELS)
-    drain_limit = 60 + sim.real(2 * max((s / split[k] for k, s in backlog if k in split), default=0) + 2 * longest)
+    drain_limit = 60 + sim.real(2 * max((s / split[k] for k, s in backlog if split.get(k)), default=0) + 2 * longest)
     while unfinished.exists() and time.monotonic() - drain_started < drain_limit:
         time.sleep(0.5)
     drain_seconds = time.monotonic() - drain_started
