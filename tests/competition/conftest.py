@@ -1,6 +1,7 @@
 """A call open for entries now, with a two-criterion rubric; real H.264 films; helpers that move a call's
 clock (its dates) rather than the real one."""
 
+import functools
 from datetime import timedelta
 
 import pytest
@@ -24,8 +25,14 @@ RUBRIC = [
 
 def film(seconds: float = 2.0, *, seed: int = 0, metadata=None, size: int = 128) -> bytes:
     """A real H.264 MP4 of moving shapes, ``seconds`` long at 24 fps."""
+    return _film(seconds, seed, tuple(sorted((metadata or {}).items())), size)
+
+
+# Encoded once per process for each set of arguments: most entries in these tests upload the same film.
+@functools.lru_cache(maxsize=16)
+def _film(seconds: float, seed: int, metadata: tuple, size: int) -> bytes:
     frames = moving_scene(int(seconds * 24), size, size, seed=seed)
-    return encode_mp4(frames, fps=24, metadata=metadata or {})
+    return encode_mp4(frames, fps=24, metadata=dict(metadata))
 
 
 def succeeded_job(owner):
