@@ -78,11 +78,10 @@ def _audit_job(action: str, *, job: RenderJob, actor, ip=None, **data) -> None:
 
 
 def _staff_acted(action: str, *, job: RenderJob, actor, ip=None, **data) -> None:
-    """Audit a staff action that changed ``job`` and forget the staff queue's kept board, so that whoever acted
-    sees the change at once: now, and again once the change is committed (a page that read the board in
-    between would have kept the old one)."""
+    """Audit a staff action that changed ``job`` and forget the staff queue's kept board once the change is
+    committed (forgotten any earlier, a page read meanwhile would keep the old board), so that whoever acted
+    sees the change at once."""
     _audit_job(action, job=job, actor=actor, ip=ip, **data)
-    queue_board_forget()
     transaction.on_commit(queue_board_forget)
 
 
