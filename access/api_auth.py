@@ -8,7 +8,8 @@ from rest_framework import authentication, exceptions, permissions, throttling
 from access import leaks
 from access.audit import client_ip
 from access.models import ApiToken, LeakAlert
-from access.policy import may_use_site, staff_two_factor
+from access.policy import staff_two_factor
+from access.standing import standing
 from access.tokens import token_lookup, token_touch
 
 
@@ -31,7 +32,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(f"This API token is {record.state}.")
         if not record.user.is_active:
             raise exceptions.AuthenticationFailed("This account is deactivated.")
-        decision = may_use_site(record.user)
+        decision = standing(record.user).site
         if not decision:
             raise exceptions.PermissionDenied(decision.reason)
         ip = client_ip(request)

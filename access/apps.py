@@ -6,6 +6,6 @@ class AccessConfig(AppConfig):
     verbose_name = "Access"
 
     def ready(self):
-        # Connects the receivers, registers the API scheme, the export's own sections (before any other app's)
-        # and the deployment checks.
-        from access import api_auth, checks, export, signals  # noqa: F401
+        # Connects the receivers (the standing's among them), registers the API scheme, the export's own sections
+        # (before any other app's) and the deployment checks.
+        from access import api_auth, checks, export, signals, standing  # noqa: F401

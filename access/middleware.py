@@ -13,8 +13,8 @@ from django.urls import reverse
 from access import leaks, two_factor
 from access.audit import client_ip
 from access.models import LeakAlert
-from access.policy import may_use_site, staff_two_factor
-from access.terms import terms_unanswered
+from access.policy import staff_two_factor
+from access.standing import request_standing
 
 # What monitors poll (config/health.py): open to anyone, whoever's session the request carries.
 MONITOR_PATHS = ("/healthz", "/livez", "/readyz", "/metrics")
@@ -34,8 +34,7 @@ class AccessMiddleware:
     def __call__(self, request):
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated and not request.path.startswith(OPEN_PREFIXES):
-            decision = may_use_site(user)
-            request.site_decision = (user.pk, decision)  # the page's header asks it too (access.context_processors)
+            decision = request_standing(request).site
             if not decision:
                 if request.path.startswith("/api/"):
                     return JsonResponse({"detail": decision.reason, "code": "access_suspended"}, status=403)
@@ -87,9 +86,9 @@ class TermsMiddleware:
             and not path.startswith(OPEN_PREFIXES + self.ALLOWED)
             and not path.startswith("/api/")
         ):
-            pending = terms_unanswered(user)
-            if pending:
-                return redirect("terms:answer", programme=pending[0].programme.slug)
+            due = request_standing(request).terms_due
+            if due:
+                return redirect("terms:answer", programme=due)
         return self.get_response(request)
 
 

@@ -1,4 +1,5 @@
 import hashlib
+import secrets
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
@@ -32,6 +33,10 @@ class UserManager(BaseUserManager):
         return self._create_user(email, password, **extra_fields)
 
 
+def standing_version_new() -> int:
+    return secrets.randbits(62)
+
+
 class User(AbstractUser):
     """A person in the programme, identified by email address."""
 
@@ -40,6 +45,10 @@ class User(AbstractUser):
     display_name = models.CharField(max_length=80, blank=True, help_text="The name credited on this person's work.")
     # Raising this ends every session the person has, at once (it is part of the session hash).
     session_epoch = models.PositiveIntegerField(default=0, editable=False)
+    # Moved to a new random value by every change to what this person may do: the key of the standing that
+    # signed-in requests keep between them (access/standing.py). Random from the start too, so an account made
+    # where another of the same id was (a database emptied and filled again) never finds that one's standing.
+    standing_version = models.BigIntegerField(default=standing_version_new, editable=False)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
@@ -105,25 +104,6 @@ def site_decisions(users, at=None) -> dict[int, Decision]:
         else:
             decisions[user.pk] = ALLOWED
     return decisions
-
-
-SITE_DECISION_SECONDS = 15
-
-
-def may_use_site_cached(user) -> Decision:
-    """may_use_site, kept for a few seconds for the hot read-only paths (the progress poll). The key holds the
-    person's session epoch, which every suspension moves (access.suspensions.sessions_end_all): a revoked,
-    suspended or paused person is refused at once, in every process, whatever cache is configured. A lifted
-    suspension or one that ends by itself lets them back within SITE_DECISION_SECONDS."""
-    if not user.is_active:
-        return Decision(False, "This account is deactivated.")
-    key = f"access.site:{user.pk}:{user.session_epoch}"
-    cached = cache.get(key)
-    if cached is None:
-        decision = may_use_site(user)
-        cache.set(key, (decision.allowed, decision.reason), SITE_DECISION_SECONDS)
-        return decision
-    return Decision(*cached)
 
 
 def current_grant(user, at=None) -> Grant | None:

@@ -65,7 +65,7 @@ def token_lookup(token: str) -> ApiToken | None:
 
 
 HOT_TOKEN_FIELDS = ("id", "user_id", "scopes", "expires_at", "revoked_at", "suspended_at")
-HOT_USER_FIELDS = ("id", "is_active", "session_epoch")
+HOT_USER_FIELDS = ("id", "is_active", "session_epoch", "standing_version")
 
 
 def token_lookup_hot(token: str) -> ApiToken | None:

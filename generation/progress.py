@@ -216,7 +216,7 @@ def api_job_progress(request, job_id):
     DRF, leak watch or last-use bookkeeping, which the job's other endpoints keep; each poll counts against the
     token's API rate like any request."""
     from access.api_auth import TokenRateThrottle
-    from access.policy import may_use_site_cached
+    from access.standing import standing
     from access.tokens import token_lookup_hot
 
     header = request.headers.get("Authorization", "").split()
@@ -226,7 +226,7 @@ def api_job_progress(request, job_id):
     if record is None or record.state != "active":
         state = record.state if record else "not valid"
         return _refusal(f"This API token is {state}.", "authentication_failed", 401)
-    decision = may_use_site_cached(record.user)
+    decision = standing(record.user).site
     if not decision:
         return _refusal(decision.reason, "access_suspended", 403)
     if "read" not in record.scopes:

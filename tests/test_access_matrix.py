@@ -50,6 +50,7 @@ from access.leaks import alert_raise, session_credential
 from access.models import AuditEvent, ContributionRate, Invitation, LeakAlert, Role, Suspension, token_digest
 from access.programmes import cohort_create, programme_create
 from access.rates import rate_publish
+from access.standing import standing_key
 from access.suspensions import suspend
 from access.tokens import token_create
 from competition import calls, results, reviews
@@ -694,12 +695,14 @@ def _session_record_key(client: Client) -> str | None:
     return cookie and "access.session-seen:" + hashlib.sha256(cookie.value.encode()).hexdigest()
 
 
-def _request(client: Client, row: Row, world: dict):
+def _request(client: Client, row: Row, world: dict, person=None):
     kwargs = {name: world.get(value, value) for name, value in row.kwargs.items()}
     url = reverse(row.name, kwargs=kwargs)
     # Rate limits and throttles count per test elsewhere: every request starts from an empty cache but for what a
-    # browsing session keeps there (that its allauth session record was written a moment ago, by the first request).
-    kept = cache.get_many([key]) if (key := _session_record_key(client)) else {}
+    # browsing person keeps there (that their allauth session record was written a moment ago, by the first
+    # request; their standing, access/standing.py).
+    keys = [_session_record_key(client), person and standing_key(get_user_model().objects.get(pk=person.pk))]
+    kept = cache.get_many([key for key in keys if key])
     cache.clear()
     cache.set_many(kept)
     with transaction.atomic():
@@ -729,7 +732,7 @@ def test_each_role_gets_what_the_matrix_says(role, cast, world):
     client.get(reverse("livez"))  # the session's first request writes its record, kept (not rolled back) from then on
     wrong = []
     for row in ORDER:
-        response = _request(signed_in() if row.own_session else client, row, world)
+        response = _request(signed_in() if row.own_session else client, row, world, cast[role])
         expected, got = row.outcomes()[role], _outcome(response)
         if got != expected:
             wrong.append(
