@@ -3,6 +3,7 @@ file (re-encode smaller, scale down, crop), each done to real MP4 bytes and deco
 
 from __future__ import annotations
 
+import functools
 import io
 
 import av
@@ -10,9 +11,26 @@ import numpy as np
 
 from generation.encoding import encode_mp4
 
+# Scenes up to this size are drawn once per process (about 0.13 s for the default 25 frames of 256x256) and each
+# caller gets a copy of its own; larger ones (the benches') are drawn each time rather than kept in memory.
+KEPT_SCENE_BYTES = 2**24
+
 
 def moving_scene(count: int = 25, height: int = 256, width: int = 256, *, seed: int = 0) -> np.ndarray:
     """Smooth drifting gradients with a disc and a bar moving across them, (count, H, W, 3) uint8."""
+    if count * height * width * 3 <= KEPT_SCENE_BYTES:
+        return _kept_scene(count, height, width, seed).copy()
+    return _scene(count, height, width, seed)
+
+
+@functools.lru_cache(maxsize=16)
+def _kept_scene(count: int, height: int, width: int, seed: int) -> np.ndarray:
+    frames = _scene(count, height, width, seed)
+    frames.flags.writeable = False
+    return frames
+
+
+def _scene(count: int, height: int, width: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     phase, hue = rng.uniform(0, 2 * np.pi, 2)
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
