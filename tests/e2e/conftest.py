@@ -13,6 +13,7 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings
 from django.db import connection
+from rest_framework.test import APIClient
 
 from config.celery import FILM_QUEUE, worker_argv
 from generation.registry import MODELS
@@ -131,6 +132,15 @@ CHROMIUM_ARGS = [
     "--disable-quic",
     "--autoplay-policy=no-user-gesture-required",
 ]
+
+
+@pytest.fixture(name="api")
+def session_api(tester):
+    """The tester's API client signed in with a session, as a browser is, so that the media links a job's JSON
+    gives work with it too (the suite's own ``api`` forces authentication, which reaches the API only)."""
+    client = APIClient()
+    client.force_login(tester)
+    return client
 
 
 @pytest.fixture(scope="session")

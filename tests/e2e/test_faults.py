@@ -17,13 +17,13 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
 from access.models import Role
-from access.programmes import cohort_create, programme_create
+from access.programmes import programme_create
 from generation.encoding import probe_mp4
 from generation.models import RenderJob
 from generation.quota import grant_usage
 from generation.submission import job_create
 from generation.sweeper import jobs_reannounce_waiting, jobs_requeue_stale
-from tests.conftest import member
+from tests.conftest import member, standing_cohort
 from tests.e2e.conftest import wait_for
 from tests.e2e.servers import PrivatePostgres, PrivateRedis, broker_in_use, database_in_use
 from tests.full_disk import disk_fill, disk_free
@@ -162,16 +162,7 @@ def test_a_render_outlasts_a_postgresql_restart_and_is_charged_once(redis, start
         server.create()
         with django_db_blocker.unblock(), database_in_use(server.url):
             call_command("migrate", verbosity=0)
-            cohort = cohort_create(
-                programme=programme_create(name="Restart"),
-                name="Wave 1",
-                max_frames=257,
-                max_width=1280,
-                max_height=1280,
-                max_steps=100,
-                gpu_seconds_per_day=100_000,
-                gpu_seconds_total=1_000_000,
-            )
+            cohort = standing_cohort(programme_create(name="Restart"))
             artist = member("artist@example.org", programme=cohort.programme, role=Role.ARTIST, cohort=cohort)
             worker = start_worker(name="postgres", CELERY_BROKER_URL=redis.url, DATABASE_URL=server.url)
             job = job_create(owner=artist, prompt="rain on a tin roof", seed=5, **LONG)

@@ -8,7 +8,6 @@ import av
 import pytest
 from django.core.management import call_command
 from PIL import Image
-from rest_framework.test import APIClient
 
 from generation.models import RenderJob
 from tests.e2e.conftest import wait_for
@@ -25,13 +24,6 @@ def cogvideox_smoke(django_db_blocker):
         call_command("smoke_build", "cogvideox-2b", "--if-missing", verbosity=0)
         call_command("smoke_build", "cogvideox-5b", "--if-missing", verbosity=0)
         call_command("smoke_build", "wan2.1-14b", "--if-missing", verbosity=0)
-
-
-@pytest.fixture
-def api(tester):
-    client = APIClient()
-    client.force_login(tester)
-    return client
 
 
 def _upload(api, colour, kind="PNG") -> str:

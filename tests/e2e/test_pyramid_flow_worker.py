@@ -7,7 +7,6 @@ import av
 import pytest
 from django.core.management import call_command
 from PIL import Image
-from rest_framework.test import APIClient
 
 from generation.models import RenderJob
 from generation.registry import IMAGE_TO_VIDEO, MODELS
@@ -24,13 +23,6 @@ SMALL = {"num_frames": 17, "width": 192, "height": 128, "num_steps": 2, "guidanc
 def pyramid_flow_smoke(django_db_blocker):
     with django_db_blocker.unblock():
         call_command("smoke_build", "pyramid-flow", "--if-missing", verbosity=0)
-
-
-@pytest.fixture
-def api(tester):
-    client = APIClient()
-    client.force_login(tester)
-    return client
 
 
 def _job(job_id) -> RenderJob:

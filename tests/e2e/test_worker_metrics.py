@@ -6,7 +6,6 @@ import urllib.request
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from rest_framework.test import APIClient
 
 from generation.models import RenderJob
 from generation.readiness import live_workers_by_model
@@ -38,7 +37,7 @@ def _scrape(port: int) -> dict:
 
 
 def test_a_real_worker_serves_its_metrics_and_readiness_follows_it(
-    smoke_model, media_root, tmp_path, c2pa_dev_ca, tester, client, settings
+    smoke_model, media_root, tmp_path, c2pa_dev_ca, tester, api, client, settings
 ):
     settings.BACKLOT_METRICS_TOKEN = "monitor"  # /readyz tells only the monitor why it fails
     client.defaults["HTTP_AUTHORIZATION"] = "Bearer monitor"
@@ -54,8 +53,6 @@ def test_a_real_worker_serves_its_metrics_and_readiness_follows_it(
         try:
             before = _scrape(port)
             assert client.get("/readyz").status_code == 200
-            api = APIClient()
-            api.force_login(tester)
             job_id = api.post("/api/v1/jobs/", JOB, format="json").json()["id"]
             job = wait_for(
                 lambda: (row := RenderJob.objects.get(pk=job_id)).is_finished and row,

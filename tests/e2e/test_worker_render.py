@@ -4,7 +4,6 @@ import io
 
 import av
 import pytest
-from rest_framework.test import APIClient
 
 from generation.models import RenderJob
 from tests.e2e.conftest import wait_for
@@ -12,13 +11,6 @@ from tests.e2e.conftest import wait_for
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 JOBS = "/api/v1/jobs/"
-
-
-@pytest.fixture
-def api(tester):
-    client = APIClient()
-    client.force_login(tester)  # a session, so that the video link works too
-    return client
 
 
 def _job(job_id) -> RenderJob:

@@ -4,7 +4,6 @@ took while rendering, idle again with the job counted once the task ends; the st
 import pytest
 from django.test import Client
 from django.urls import reverse
-from rest_framework.test import APIClient
 
 from generation.models import RenderJob, Worker
 from generation.registry import MODELS
@@ -17,13 +16,11 @@ def _worker() -> Worker | None:
     return Worker.objects.filter(hostname__startswith="e2e@").first()
 
 
-def test_a_real_worker_reports_its_state_through_a_render(celery_worker, tester, admin_user):
+def test_a_real_worker_reports_its_state_through_a_render(celery_worker, api, admin_user):
     worker = wait_for(_worker, timeout=30, message="the worker's row")
     assert worker.pid == celery_worker.pid
     assert sorted(worker.model_keys) == sorted(MODELS)  # the e2e worker listens on every model's queue
     done_before = worker.jobs_done
-    api = APIClient()
-    api.force_login(tester)
 
     job_id = api.post(
         "/api/v1/jobs/",

@@ -8,7 +8,6 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.urls import reverse
-from rest_framework.test import APIClient
 
 from access.policy import current_grant
 from generation import quota, runner
@@ -29,13 +28,6 @@ def wan_smoke(django_db_blocker):
         call_command("smoke_build", "wan2.1-14b", "--if-missing", verbosity=0)
     yield
     runner._pipelines.pop("wan2.1-14b", None)  # keep the process's memory for the other tests
-
-
-@pytest.fixture
-def api(tester):
-    client = APIClient()
-    client.force_login(tester)
-    return client
 
 
 def _upload(api, data: bytes) -> str:
