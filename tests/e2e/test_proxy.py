@@ -301,6 +301,30 @@ def test_through_nginx_a_token_used_from_four_networks_is_suspended(stack, teste
     )
 
 
+def test_through_nginx_a_suspension_made_elsewhere_is_seen_by_the_next_request_and_so_is_its_lifting(
+    stack, tester, admin_user
+):
+    """gunicorn keeps each person's standing between requests (access/standing.py); a suspension made by another
+    process (here the test's, as by an admin's page or `manage.py suspend`) is seen by the very next request."""
+    from access.suspensions import reinstate, suspend
+
+    _, token = token_create(user=tester, name="script", scopes=["read"])
+    client = Client(stack.nginx, "127.0.7.1")
+
+    def statuses() -> list[int]:
+        return [client.request("GET", "/api/v1/jobs/", headers={"Authorization": f"Bearer {token}"})[0] for _ in "abcd"]
+
+    assert statuses() == [200] * 4
+    programme = tester.memberships.get().programme
+    suspension = suspend(programme=programme, user=tester, reason="Shared a clip", actor=admin_user)
+    refused = client.request("GET", "/api/v1/jobs/", headers={"Authorization": f"Bearer {token}"})
+    assert refused[0] == 403 and "Shared a clip" in refused[1]
+    assert statuses() == [403] * 4
+
+    reinstate(suspension=suspension, actor=admin_user)
+    assert statuses() == [200] * 4
+
+
 def test_through_nginx_ten_failed_sign_ins_from_ten_clients_lock_out_nobody_else(stack, settings, tester):
     _with_pbkdf2_password(settings, tester)
     began = time.monotonic()
