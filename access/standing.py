@@ -79,9 +79,11 @@ def standing_key(user) -> str:
 def request_standing(request) -> Standing:
     """The standing of the request's signed-in person, read once for the request (the access middleware reads it
     first; the page's header asks it too)."""
-    kept = getattr(request, "standing", None)
-    if kept is None:
-        kept = request.standing = standing(request.user)
+    user = request.user
+    asked, kept = getattr(request, "standing", (None, None))
+    if asked != user.pk:  # not asked yet, or asked for whoever was signed in before this request signed someone in
+        kept = standing(user)
+        request.standing = (user.pk, kept)
     return kept
 
 
