@@ -61,6 +61,23 @@ class User(AbstractUser):
     def __str__(self):
         return self.display_name or self.email
 
+    # Written only by the queries that move them (access.suspensions.sessions_end_all, access.standing.standing_moved):
+    # a whole save of an account loaded before such a move (a password change, the admin's form) would put the old
+    # value back, reopening ended sessions and a standing from before a suspension.
+    MOVED_ONLY_BY_QUERY = ("session_epoch", "standing_version")
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding and kwargs.get("update_fields") is None and not kwargs.get("force_insert"):
+            deferred = self.get_deferred_fields()
+            kwargs["update_fields"] = [
+                field.name
+                for field in self._meta.concrete_fields
+                if not field.primary_key
+                and field.name not in self.MOVED_ONLY_BY_QUERY
+                and field.attname not in deferred
+            ]
+        super().save(*args, **kwargs)
+
     def get_session_auth_hash(self):
         return salted_hmac(
             "access.User.get_session_auth_hash", f"{self.password}:{self.session_epoch}", algorithm="sha256"

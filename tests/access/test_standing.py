@@ -127,3 +127,21 @@ def test_a_suspension_that_starts_by_the_clock_is_seen_when_it_starts(tester, ad
     assert standing(kept).site
     time.sleep(max(0.0, (soon - timezone.now()).total_seconds()) + 0.1)
     assert not standing(kept).site, "the same version, read again after the suspension started"
+
+
+def test_an_account_saved_from_a_copy_loaded_before_a_suspension_keeps_the_suspension(
+    tester, admin_user, django_capture_on_commit_callbacks
+):
+    """A request that loaded the account before an admin suspended it and then saves it (a password or name
+    changed) writes its own fields, not the session epoch and standing version it loaded."""
+    loaded = _now(tester)
+    assert standing(loaded).site
+    with django_capture_on_commit_callbacks(execute=True):
+        suspend(programme=tester.memberships.get().programme, user=tester, reason="Shared a clip", actor=admin_user)
+    loaded.display_name = "Renamed"
+    loaded.save()
+
+    now = _now(tester)
+    assert now.display_name == "Renamed"
+    assert now.session_epoch == loaded.session_epoch + 1 and now.standing_version != loaded.standing_version
+    assert not standing(now).site
