@@ -26,6 +26,9 @@ JOB = {
 }
 
 
+SUCCEEDED = ("backlot_worker_renders_total", (("model", "ltx-video"), ("outcome", "succeeded")))
+
+
 def _scrape(port: int) -> dict:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
         text = answer.read().decode()
@@ -60,12 +63,16 @@ def test_a_real_worker_serves_its_metrics_and_readiness_follows_it(
                 message="the render",
             )
             assert job.state == "succeeded", job.error
-            after = _scrape(port)
+            # The worker counts the render just after its row says so (generation/render.py, job_succeed).
+            after = wait_for(
+                lambda: (now := _scrape(port)).get(SUCCEEDED, 0) > before.get(SUCCEEDED, 0) and now,
+                timeout=30,
+                message="the worker's count of the render",
+            )
         finally:
             worker_stop(process)
 
-        succeeded = ("backlot_worker_renders_total", (("model", "ltx-video"), ("outcome", "succeeded")))
-        assert after[succeeded] == before.get(succeeded, 0) + 1
+        assert after[SUCCEEDED] == before.get(SUCCEEDED, 0) + 1
         assert after[("backlot_worker_render_seconds_count", (("model", "ltx-video"),))] >= 1
         programme = tester.memberships.get().programme.slug
         gpu = ("backlot_worker_gpu_seconds_total", (("model", "ltx-video"), ("programme", programme)))
