@@ -35,6 +35,7 @@ from access.models import (
     standing_version_new,
 )
 from access.policy import Decision, may_render, may_use_site
+from access.suspensions import suspension_affected_users
 from access.terms import terms_unanswered
 
 KEPT_SECONDS = 300
@@ -113,11 +114,7 @@ def _members(*, programme=None, cohort=None):
 
 def _affected(instance):
     if isinstance(instance, Suspension):
-        if instance.scope == Suspension.Scope.PERSON:
-            return [instance.user_id]
-        if instance.scope == Suspension.Scope.COHORT:
-            return _members(cohort=instance.cohort_id)
-        return _members(programme=instance.programme_id)
+        return suspension_affected_users(instance).values("pk")
     if isinstance(instance, TermsVersion):
         return _members(programme=instance.programme_id)
     if isinstance(instance, Cohort):
